@@ -1,0 +1,33 @@
+"""kto-doctor: diagnose failed LLM fine-tuning runs from the logs they left behind.
+
+Python API::
+
+    import kto_doctor
+    run = kto_doctor.load_run("saves/qwen-kto")      # Run: run.metrics (DataFrame by step), run.config
+    report = kto_doctor.analyze("saves/qwen-kto")    # Report: report.to_dict() is the JSON report
+
+Heavy modules (pandas, numpy) load on first use so that `kto-doctor --help` stays fast.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_run", "analyze", "InputError"]
+
+
+class InputError(Exception):
+    """The input cannot be analysed (exit code 2): no readable log, bad config or rule file, bad usage."""
+
+
+def load_run(path, overrides=None):
+    """Read every log kto-doctor understands under `path` into one `Run`."""
+    from .run import load_run as _load
+
+    return _load(path, overrides=overrides)
+
+
+def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, settings=None):
+    """Load the run at `path`, evaluate the rules and return the `Report`."""
+    from .analysis import analyze as _analyze
+
+    return _analyze(path, rules=rules, select=select, ignore=ignore, overrides=overrides, settings=settings)
