@@ -26,8 +26,8 @@ def load_run(path, overrides=None):
     return _load(path, overrides=overrides)
 
 
-def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, settings=None):
+def analyze(path, *, rules=None, select=None, ignore=None, overrides=None):
     """Load the run at `path`, evaluate the rules and return the `Report`."""
     from .analysis import analyze as _analyze
 
-    return _analyze(path, rules=rules, select=select, ignore=ignore, overrides=overrides, settings=settings)
+    return _analyze(path, rules=rules, select=select, ignore=ignore, overrides=overrides)

@@ -64,3 +64,19 @@ def is_eval_record(keys) -> bool:
         if k.startswith("eval_") or k.startswith("eval/"):
             has_eval = True
     return has_eval
+
+
+# Metric names kto-doctor knows (canonical spellings). Rule expressions naming anything else must declare
+# it (requires.metrics / optional_metrics), so that a typo is caught with a did-you-mean.
+_TRAIN = (
+    "loss", "grad_norm", "learning_rate", "epoch", "kl",
+    "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+    "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected",
+    "nll_loss", "sft_loss", "odds_ratio_loss", "log_odds_ratio", "log_odds_chosen", "aux_loss",
+    "reward", "reward_std", "frac_reward_zero_std", "entropy", "num_tokens",
+    "completions/clipped_ratio", "completions/mean_length", "completions/max_length", "completions/min_length",
+    "completion_length", "clip_ratio", "clip_ratio/region_mean", "clip_ratio/high_mean", "clip_ratio/low_mean",
+    "objective/kl", "objective/entropy", "objective/rlhf_reward", "objective/scores", "val/ratio",
+    "policy/clipfrac_avg", "policy/approxkl_avg", "policy/entropy_avg", "loss_scale", "accuracy", "acc",
+)
+KNOWN_METRICS = frozenset(_TRAIN + tuple("eval_" + m for m in _TRAIN if m != "epoch") + ("eval_accuracy",))

@@ -1,0 +1,57 @@
+"""One analysis: rules + run → Report. The CLI and the Python API both come through here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import InputError
+from .diagnosis import diagnose, order_findings
+from .engine.evaluate import RunContext, evaluate_rule
+from .engine.rules import RuleError, RuleSet, apply_overrides, load_builtin, load_paths, select as select_rules
+from .model import Report
+
+
+def load_rules(extra_paths=(), overrides=()) -> RuleSet:
+    """Built-in rules, then the user's files (which may add rules and override built-ins)."""
+    try:
+        rs = load_builtin()
+        if extra_paths:
+            load_paths([Path(p) for p in extra_paths], ruleset=rs)
+        apply_overrides(rs, list(rs.overrides) + list(overrides))
+    except RuleError as e:
+        raise InputError(e.render(_source_text(e))) from None
+    return rs
+
+
+def _source_text(e: RuleError):
+    if e.pos is None:
+        return None
+    try:
+        return Path(e.pos.file).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
+    rules = [r for r in select_rules(ruleset.rules, select, ignore) if r.enabled]
+    ctx = RunContext(run, ruleset.catalog)
+    findings, skipped, passed = [], [], []
+    for rule in rules:
+        out = evaluate_rule(rule, ctx)
+        if out.finding is not None:
+            findings.append(out.finding)
+        elif out.skipped is not None:
+            skipped.append(out.skipped)
+        else:
+            passed.append(rule.id)
+    findings = order_findings(findings)
+    return Report(run=run, findings=findings, diagnosis=diagnose(findings, ruleset.catalog), skipped=skipped,
+                  passed=passed, rules=rules)
+
+
+def analyze(path, *, rules=None, select=None, ignore=None, overrides=None) -> Report:
+    """Read the run at `path`, evaluate built-in (and `rules`) rules, return the Report."""
+    from .run import load_run
+
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or ())
+    run = load_run(path, overrides=overrides)
+    return evaluate(run, ruleset, select=select, ignore=ignore)

@@ -1,0 +1,220 @@
+"""Evaluating one rule on one run: skipped, passed, or a Finding with its numbers and ranked causes."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..model import Cause, Finding, Run, Skipped
+from .expr import EvalError, Scope, is_series, truthy_mask
+from .rules import Rule
+
+
+@dataclass
+class Outcome:
+    rule: Rule
+    finding: Finding | None = None
+    skipped: Skipped | None = None
+    error: str | None = None  # the rule failed on this run's data (reported as skipped, never silent)
+
+
+class RunContext:
+    """A run's data as rule expressions see it; built once per analysis."""
+
+    def __init__(self, run: Run, catalog: dict | None = None):
+        import pandas as pd
+
+        self.run = run
+        self.catalog = catalog or {}
+        self.config = dict(run.config)
+        idx = run.metrics.index
+        self.steps = pd.Series(idx.to_numpy(dtype=float), index=idx)
+        steps = run.steps
+        self.run_fields = {
+            "method": run.method, "framework": run.framework,
+            "first_step": steps["first"], "last_step": steps["last"], "logged": steps["logged"],
+        }
+
+    def metric(self, name: str):
+        return self.run.series(name)
+
+    def has_metric(self, name: str) -> bool:
+        s = self.run.series(name)
+        return s is not None and len(s) > 0
+
+
+def evaluate_rule(rule: Rule, ctx: RunContext) -> Outcome:
+    why = _skip_reason(rule, ctx)
+    if why:
+        return Outcome(rule, skipped=Skipped(rule.id, why, rule.name))
+    scope = Scope(metric=ctx.metric, config=ctx.config, params=rule.params, run=ctx.run_fields,
+                  lets={}, steps=ctx.steps)
+    try:
+        if rule.applies_if is not None and not _scalar_truth(rule.applies_if.evaluate(scope)):
+            return Outcome(rule, skipped=Skipped(rule.id, f"does not apply: {rule.applies_if.source.strip()}",
+                                                 rule.name))
+        for name, compiled in rule.lets:
+            scope.lets[name] = compiled.evaluate(scope)
+        cond = rule.when.evaluate(scope)
+        firing = _firing_rows(cond, rule)
+        if firing is None:
+            return Outcome(rule)
+        return Outcome(rule, finding=_finding(rule, ctx, scope, firing))
+    except EvalError as e:
+        return Outcome(rule, skipped=Skipped(rule.id, f"could not be evaluated on this run: {e}", rule.name),
+                       error=str(e))
+    except (ArithmeticError, ValueError, TypeError) as e:
+        return Outcome(rule, skipped=Skipped(rule.id, f"could not be evaluated on this run: {e}", rule.name),
+                       error=str(e))
+
+
+def _skip_reason(rule: Rule, ctx: RunContext) -> str | None:
+    if rule.methods and ctx.run.method not in rule.methods:
+        return f"applies to {', '.join(rule.methods)}; this run is {ctx.run.method}"
+    if rule.frameworks and ctx.run.framework not in rule.frameworks:
+        return f"applies to {', '.join(rule.frameworks)} logs; this run is {ctx.run.framework}"
+    missing = [m for m in rule.requires_metrics if not ctx.has_metric(m)]
+    if missing:
+        return f"needs metric{'s' if len(missing) > 1 else ''} {', '.join(missing)} (not logged)"
+    if rule.requires_any and not any(ctx.has_metric(m) for m in rule.requires_any):
+        return f"needs one of the metrics {', '.join(rule.requires_any)} (none logged)"
+    missing_cfg = [k for k in rule.requires_config if ctx.config.get(k) is None]
+    if missing_cfg:
+        keys = ", ".join(missing_cfg)
+        return f"needs config {keys} (not found in the run's files; pass --set {missing_cfg[0]}=...)"
+    return None
+
+
+def _scalar_truth(v) -> bool:
+    m = truthy_mask(v)
+    if is_series(m):
+        return bool(m.any())
+    return bool(m)
+
+
+def _firing_rows(cond, rule: Rule):
+    """The steps of the firing window(s), or None when the rule is silent.
+
+    A series condition fires on streaks of rows where it holds, long enough for `for` (steps) and
+    `for_rows` (rows), allowing `tolerance` broken rows inside a streak. A scalar condition fires for the
+    whole run (an empty list of steps: a run-level finding).
+    """
+    m = truthy_mask(cond)
+    if not is_series(m):
+        return [] if m else None
+    if len(m) == 0 or not m.any():
+        return None
+    import numpy as np
+
+    vals = m.to_numpy(dtype=bool)
+    steps = m.index.to_numpy()
+    fired = np.zeros(len(vals), dtype=bool)
+    i, n = 0, len(vals)
+    while i < n:
+        if not vals[i]:
+            i += 1
+            continue
+        start, last_true, gap = i, i, 0
+        j = i + 1
+        while j < n:
+            if vals[j]:
+                last_true, gap = j, 0
+            else:
+                gap += 1
+                if gap > rule.tolerance:
+                    break
+            j += 1
+        rows = last_true - start + 1
+        span = float(steps[last_true]) - float(steps[start])
+        if rows >= rule.for_rows and span >= rule.for_steps:
+            fired[start:last_true + 1] = True
+        i = last_true + 1
+    if not fired.any():
+        return None
+    return [int(s) for s in steps[fired]]
+
+
+def _value_at(v, anchor):
+    """What a series means in a message: its value at the anchor step (or the last one before it)."""
+    if not is_series(v):
+        return v
+    if len(v) == 0:
+        return None
+    if anchor is not None:
+        sub = v[v.index <= anchor]
+        if len(sub):
+            x = sub.iloc[-1]
+        else:
+            x = v.iloc[0]
+    else:
+        x = v.iloc[-1]
+    if type(x).__name__ in ("bool_", "bool"):
+        return bool(x)
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return x
+
+
+def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int]) -> Finding:
+    anchor = firing[0] if firing else None
+    first_metric = next((m for m in rule.metrics if ctx.has_metric(m)), None)
+    scope.lets.setdefault("value", ctx.metric(first_metric) if first_metric else None)
+    extra = {
+        "first_step": float(firing[0]) if firing else ctx.run_fields["first_step"],
+        "last_step": float(firing[-1]) if firing else ctx.run_fields["last_step"],
+        "count": float(len(firing)),
+    }
+    scope.lets.update({k: v for k, v in extra.items() if k not in scope.lets})
+
+    def ev(compiled):
+        return _value_at(compiled.evaluate(scope), anchor)
+
+    severity = rule.severity
+    for sev, compiled in rule.severity_if:
+        if _scalar_truth(compiled.evaluate(scope)):
+            severity = sev
+            break
+
+    evidence = {}
+    for name, compiled in rule.evidence:
+        evidence[name] = ev(compiled)
+    if not evidence:
+        if first_metric is not None:
+            evidence[first_metric] = _value_at(ctx.metric(first_metric), anchor)
+        for name, compiled in rule.lets:
+            v = scope.lets.get(name)
+            if not is_series(v) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                evidence[name] = v
+    markers = {name: ev(compiled) for name, compiled in rule.markers}
+
+    causes = []
+    for spec in rule.causes:
+        if spec.condition is not None and not _scalar_truth(spec.condition.evaluate(scope)):
+            continue
+        catalog = ctx.catalog.get(spec.id)
+        text = spec.text.render(ev) if spec.text else (catalog.title if catalog else spec.id)
+        fixes = [fx.render(ev) for fx in spec.fixes]
+        causes.append(Cause(spec.id, spec.score, text, fixes))
+    causes.sort(key=lambda c: -c.score)
+
+    steps = [firing[0], firing[-1]] if firing else []
+    if not firing and first_metric is not None:
+        s = ctx.metric(first_metric)
+        steps = [int(s.index[0]), int(s.index[-1])]
+    return Finding(
+        rule=rule.id, name=rule.name, symptom=rule.symptom, severity=severity,
+        title=rule.title.render(ev), message=rule.message.render(ev), steps=steps,
+        evidence={k: _clean(v) for k, v in evidence.items()}, causes=causes,
+        metrics=[m for m in rule.metrics if ctx.has_metric(m)], config_keys=list(rule.config_keys),
+        markers={k: _clean(v) for k, v in markers.items() if v is not None}, group=rule.group, source=rule.source,
+    )
+
+
+def _clean(v):
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return v
+    if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
+        return int(v)
+    if isinstance(v, float):
+        return float(f"{v:.6g}")
+    return v

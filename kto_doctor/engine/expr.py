@@ -1,0 +1,548 @@
+"""The rule expression language: a small, safe, vectorised subset of Python expressions.
+
+Rule files come from strangers, so an expression is parsed with `ast.parse(mode="eval")` and checked
+against an allow-list of node types at load time; evaluation walks the checked tree with our own code.
+Nothing ever reaches Python's `eval`, `getattr`, `pandas.eval` or `DataFrame.query`.
+
+Values are either scalars (float, bool, str, None) or pandas Series indexed by global step (the logged
+values of a metric, or something computed from them). Operators broadcast and align on step; `and`,
+`or`, `not` are element-wise on Series; a NaN is never True; `None` (a config key or metric that is not
+there) propagates through arithmetic and makes comparisons False.
+
+Names:
+  loss, grad_norm, rewards.chosen      a metric (dots stand for the slashes of `rewards/chosen`)
+  m("memory(GiB)")                     a metric whose name is not an identifier
+  config.learning_rate                 a configuration key (None when the run does not say)
+  params.window                        a rule parameter (checked at load time)
+  run.method, run.framework, run.first_step, run.last_step, run.logged
+  step                                 the global step of every logged row
+  <let name>                           a value defined earlier in the rule's `let:` block
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+MAX_SOURCE_CHARS = 2000
+MAX_DEPTH = 40
+MAX_NODES = 500
+MAX_EXPONENT = 1024.0
+
+NAMESPACES = ("config", "params", "run")
+RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged")
+
+
+class ExprError(Exception):
+    """A rule expression is not valid. `col` and `length` locate the offending token (0-based)."""
+
+    def __init__(self, message: str, col: int = 0, length: int = 1, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.col = col
+        self.length = max(1, length)
+        self.hint = hint
+
+
+class EvalError(Exception):
+    """An expression failed on this run's data (wrong argument types, for instance)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Compilation: parse, check against the allow-list, resolve names.
+# --------------------------------------------------------------------------------------------------
+
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow, ast.FloorDiv)
+_CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn)
+
+
+@dataclass
+class Ref:
+    """A resolved name: kind is metric | config | params | run | let | step."""
+
+    kind: str
+    key: str
+
+
+@dataclass
+class Compiled:
+    source: str
+    tree: ast.AST
+    metrics: set[str] = field(default_factory=set)
+    config_keys: set[str] = field(default_factory=set)
+    params: set[str] = field(default_factory=set)
+    lets: set[str] = field(default_factory=set)
+
+    def evaluate(self, scope: "Scope"):
+        return _Evaluator(scope).visit(self.tree.body)
+
+
+def compile_expr(
+    source: str,
+    *,
+    params: set[str] | frozenset[str] = frozenset(),
+    lets: set[str] | frozenset[str] = frozenset(),
+    known_metrics: set[str] | None = None,
+    declared_metrics: set[str] | frozenset[str] = frozenset(),
+) -> Compiled:
+    """Parse and check `source`. Raises ExprError pointing at the offending token.
+
+    `known_metrics`: when given, a metric name outside it (and outside `declared_metrics`, the metrics the
+    rule itself declares) is an error with a did-you-mean.
+    """
+    if not isinstance(source, str):
+        raise ExprError(f"expected an expression string, got {type(source).__name__}")
+    if len(source) > MAX_SOURCE_CHARS:
+        raise ExprError(f"expression is {len(source)} characters long; the limit is {MAX_SOURCE_CHARS}")
+    text = source.strip()
+    if not text:
+        raise ExprError("empty expression")
+    offset = len(source) - len(source.lstrip())
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as e:
+        col = (e.offset or 1) - 1 + offset
+        raise ExprError(f"syntax error: {e.msg}", col=col) from None
+    checker = _Checker(text, offset, set(params), set(lets), known_metrics, set(declared_metrics))
+    checker.check(tree.body, 1)
+    out = Compiled(source=source, tree=tree)
+    out.metrics, out.config_keys, out.params, out.lets = (
+        checker.metrics, checker.config_keys, checker.used_params, checker.used_lets)
+    return out
+
+
+def dotted_name(node: ast.AST) -> list[str] | None:
+    """`a.b.c` as ["a", "b", "c"], or None when the node is not a plain dotted name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return parts[::-1]
+    return None
+
+
+class _Checker:
+    def __init__(self, text, offset, params, lets, known_metrics, declared):
+        self.text, self.offset = text, offset
+        self.params, self.lets = params, lets
+        self.known_metrics, self.declared = known_metrics, declared
+        self.metrics: set[str] = set()
+        self.config_keys: set[str] = set()
+        self.used_params: set[str] = set()
+        self.used_lets: set[str] = set()
+        self.nodes = 0
+
+    def fail(self, node, message, hint=None):
+        col = getattr(node, "col_offset", 0)
+        end = getattr(node, "end_col_offset", col + 1) or col + 1
+        raise ExprError(message, col=col + self.offset, length=end - col, hint=hint)
+
+    def check(self, node, depth):
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.fail(node, f"expression is too large (more than {MAX_NODES} parts)")
+        if depth > MAX_DEPTH:
+            self.fail(node, f"expression is nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(node, ast.Constant):
+            if not isinstance(node.value, (int, float, str, bool)) and node.value is not None:
+                self.fail(node, f"constant of type {type(node.value).__name__} is not allowed")
+            if isinstance(node.value, str) and len(node.value) > 200:
+                self.fail(node, "string constants are limited to 200 characters")
+            return
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            self.resolve(node)
+            return
+        if isinstance(node, ast.BoolOp):
+            for v in node.values:
+                self.check(v, depth + 1)
+            return
+        if isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
+                self.fail(node, "operator not allowed (use not, -, +)")
+            self.check(node.operand, depth + 1)
+            return
+        if isinstance(node, ast.BinOp):
+            if not isinstance(node.op, _BINOPS):
+                self.fail(node, "operator not allowed (use + - * / // % **)")
+            if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
+                v = node.right.value
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_EXPONENT:
+                    self.fail(node.right, f"exponent {v} is too large (limit {MAX_EXPONENT:g})")
+            self.check(node.left, depth + 1)
+            self.check(node.right, depth + 1)
+            return
+        if isinstance(node, ast.Compare):
+            for op in node.ops:
+                if not isinstance(op, _CMPOPS):
+                    self.fail(node, "comparison not allowed (use == != < <= > >= in, not in)")
+            self.check(node.left, depth + 1)
+            for c in node.comparators:
+                self.check(c, depth + 1)
+            return
+        if isinstance(node, ast.IfExp):
+            for v in (node.test, node.body, node.orelse):
+                self.check(v, depth + 1)
+            return
+        if isinstance(node, (ast.List, ast.Tuple)):
+            if len(node.elts) > 64:
+                self.fail(node, "lists are limited to 64 items")
+            for e in node.elts:
+                if not isinstance(e, ast.Constant):
+                    self.fail(e, "list items must be constants")
+                self.check(e, depth + 1)
+            return
+        if isinstance(node, ast.Call):
+            self.check_call(node, depth)
+            return
+        kind = type(node).__name__
+        friendly = {
+            "Lambda": "lambda", "ListComp": "comprehensions", "GeneratorExp": "comprehensions",
+            "SetComp": "comprehensions", "DictComp": "comprehensions", "Subscript": "subscripts ([...])",
+            "JoinedStr": "f-strings", "NamedExpr": "assignment (:=)", "Starred": "* unpacking",
+            "Dict": "dict literals", "Set": "set literals", "Await": "await", "Yield": "yield",
+        }.get(kind, kind)
+        self.fail(node, f"{friendly} not allowed in rule expressions")
+
+    def check_call(self, node, depth):
+        if not isinstance(node.func, ast.Name):
+            self.fail(node.func, "only the built-in rule functions can be called (no methods or attributes)")
+        name = node.func.id
+        if node.keywords:
+            self.fail(node.keywords[0].value, "keyword arguments are not supported; pass arguments by position")
+        if name == "m":
+            if len(node.args) != 1 or not isinstance(node.args[0], ast.Constant) or not isinstance(node.args[0].value, str):
+                self.fail(node, 'm() takes one metric name in quotes, e.g. m("memory(GiB)")')
+            self.add_metric(node.args[0].value, node.args[0])
+            return
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, list(FUNCTIONS) + ["m"], n=1)
+            self.fail(node.func, f"unknown function '{name}'",
+                      hint=f"did you mean '{close[0]}'?" if close else "see `kto-doctor rules functions`")
+        lo, hi = spec.arity
+        n = len(node.args)
+        if n < lo or (hi is not None and n > hi):
+            want = f"{lo}" if lo == hi else (f"{lo} to {hi}" if hi is not None else f"at least {lo}")
+            self.fail(node, f"{name}() takes {want} argument(s), got {n}", hint=f"{name}{spec.signature}")
+        for a in node.args:
+            if isinstance(a, ast.Starred):
+                self.fail(a, "* unpacking not allowed")
+            self.check(a, depth + 1)
+
+    def resolve(self, node):
+        parts = dotted_name(node)
+        if parts is None:
+            self.fail(node, "attribute access is only allowed on names (config.x, params.x, run.x, rewards.chosen)")
+        if any(p.startswith("_") for p in parts):
+            self.fail(node, "names starting with '_' are not allowed")
+        head = parts[0]
+        if head in NAMESPACES:
+            if len(parts) != 2:
+                self.fail(node, f"write {head}.<key>")
+            key = parts[1]
+            if head == "params":
+                if key not in self.params:
+                    close = difflib.get_close_matches(key, sorted(self.params), n=1)
+                    self.fail(node, f"unknown parameter '{key}'",
+                              hint=f"did you mean 'params.{close[0]}'?" if close else "declare it under params:")
+                self.used_params.add(key)
+            elif head == "run":
+                if key not in RUN_FIELDS:
+                    self.fail(node, f"unknown run field '{key}'", hint="run fields: " + ", ".join(RUN_FIELDS))
+            else:
+                self.config_keys.add(key)
+            return
+        if len(parts) == 1 and head in self.lets:
+            self.used_lets.add(head)
+            return
+        if len(parts) == 1 and head == "step":
+            return
+        if len(parts) == 1 and head in ("true", "false", "none", "null", "True", "False", "None"):
+            return
+        self.add_metric("/".join(parts), node)
+
+    def add_metric(self, name, node):
+        if self.known_metrics is not None and name not in self.known_metrics and name not in self.declared:
+            pool = sorted(self.known_metrics | self.declared | self.lets)
+            close = difflib.get_close_matches(name, pool, n=1, cutoff=0.7)
+            self.fail(node, f"unknown metric '{name}'",
+                      hint=(f"did you mean '{close[0].replace('/', '.')}'?" if close
+                            else "declare custom metrics under requires.metrics or optional_metrics"))
+        self.metrics.add(name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """What names resolve to while a rule is evaluated."""
+
+    metric: Callable[[str], Any]  # name -> pandas Series (logged values) or None
+    config: dict
+    params: dict
+    run: dict
+    lets: dict = field(default_factory=dict)
+    steps: Any = None  # pandas Series: step -> step, over every logged row
+
+
+def _pd():
+    import pandas as pd
+
+    return pd
+
+
+def _np():
+    import numpy as np
+
+    return np
+
+
+def is_series(v) -> bool:
+    return hasattr(v, "index") and hasattr(v, "values") and not isinstance(v, (str, bytes))
+
+
+def truthy_mask(v):
+    """A boolean Series (NaN → False) from a Series, or a Python bool from a scalar (None → False)."""
+    if is_series(v):
+        if v.dtype == bool:
+            return v
+        np = _np()
+        vals = v.to_numpy(dtype=float, na_value=np.nan)
+        return _pd().Series((vals != 0) & ~np.isnan(vals), index=v.index)
+    if v is None:
+        return False
+    if isinstance(v, float) and math.isnan(v):
+        return False
+    return bool(v)
+
+
+class _Evaluator:
+    def __init__(self, scope: Scope):
+        self.s = scope
+
+    def visit(self, node):
+        method = getattr(self, "v_" + type(node).__name__)
+        return method(node)
+
+    # names -----------------------------------------------------------------------------------------
+    def v_Constant(self, node):
+        v = node.value
+        if isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    def v_Name(self, node):
+        return self.lookup(dotted_name(node))
+
+    def v_Attribute(self, node):
+        return self.lookup(dotted_name(node))
+
+    def lookup(self, parts):
+        head = parts[0]
+        if head == "config":
+            return _scalar(self.s.config.get(parts[1]))
+        if head == "params":
+            return _scalar(self.s.params.get(parts[1]))
+        if head == "run":
+            return _scalar(self.s.run.get(parts[1]))
+        if len(parts) == 1:
+            if head in self.s.lets:
+                return self.s.lets[head]
+            if head == "step":
+                return self.s.steps
+            low = head.lower()
+            if low in ("true", "false"):
+                return low == "true"
+            if low in ("none", "null"):
+                return None
+        return self.s.metric("/".join(parts))
+
+    # operators -------------------------------------------------------------------------------------
+    def v_BoolOp(self, node):
+        is_and = isinstance(node.op, ast.And)
+        acc = None
+        for sub in node.values:
+            v = truthy_mask(self.visit(sub))
+            if acc is None:
+                acc = v
+            else:
+                acc = _combine(acc, v, is_and)
+            # Short-circuit only on scalars: a Series must be combined element-wise.
+            if not is_series(acc) and acc is (not is_and):
+                return acc
+        return acc
+
+    def v_UnaryOp(self, node):
+        v = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            m = truthy_mask(v)
+            return ~m if is_series(m) else (not m)
+        if v is None:
+            return None
+        _require_number(v, "unary minus")
+        return -v if isinstance(node.op, ast.USub) else v
+
+    def v_BinOp(self, node):
+        a, b = self.visit(node.left), self.visit(node.right)
+        if a is None or b is None:
+            return None
+        _require_number(a, "arithmetic")
+        _require_number(b, "arithmetic")
+        op = node.op
+        np = _np()
+        with np.errstate(all="ignore"):
+            try:
+                if isinstance(op, ast.Add):
+                    return a + b
+                if isinstance(op, ast.Sub):
+                    return a - b
+                if isinstance(op, ast.Mult):
+                    return a * b
+                if isinstance(op, ast.Div):
+                    return _div(a, b)
+                if isinstance(op, ast.FloorDiv):
+                    return np.floor(_div(a, b))
+                if isinstance(op, ast.Mod):
+                    if not is_series(b) and float(b) == 0:
+                        return math.nan
+                    return a % b
+                if isinstance(op, ast.Pow):
+                    if not is_series(b) and abs(float(b)) > MAX_EXPONENT:
+                        raise EvalError(f"exponent {b:g} is too large")
+                    if is_series(a) or is_series(b):
+                        return np.power(a * 1.0, b)
+                    try:
+                        return float(a) ** float(b)
+                    except OverflowError:
+                        return math.inf
+                    except (ZeroDivisionError, ValueError):
+                        return math.nan
+            except TypeError as e:
+                raise EvalError(str(e)) from None
+        raise EvalError("unsupported operator")
+
+    def v_Compare(self, node):
+        left = self.visit(node.left)
+        acc = True
+        for op, comp in zip(node.ops, node.comparators):
+            right = self.visit(comp)
+            acc = _combine(truthy_mask(acc), _compare(op, left, right), True)
+            left = right
+        return acc
+
+    def v_IfExp(self, node):
+        test = truthy_mask(self.visit(node.test))
+        if is_series(test):
+            return FUNCTIONS["where"].fn(test, self.visit(node.body), self.visit(node.orelse))
+        return self.visit(node.body) if test else self.visit(node.orelse)
+
+    def v_List(self, node):
+        return [self.visit(e) for e in node.elts]
+
+    v_Tuple = v_List
+
+    def v_Call(self, node):
+        name = node.func.id
+        if name == "m":
+            return self.s.metric(node.args[0].value)
+        spec = FUNCTIONS[name]
+        args = [self.visit(a) for a in node.args]
+        try:
+            return spec.fn(*args)
+        except EvalError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise EvalError(f"{name}(): {e}") from None
+
+
+def _scalar(v):
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return v
+
+
+def _require_number(v, what):
+    if isinstance(v, str):
+        raise EvalError(f"{what} on a string ({v!r}) is not allowed")
+    if isinstance(v, list):
+        raise EvalError(f"{what} on a list is not allowed")
+
+
+def _div(a, b):
+    np = _np()
+    if not is_series(a) and not is_series(b):
+        a, b = float(a), float(b)
+        if b == 0:
+            return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
+        return a / b
+    with np.errstate(all="ignore"):
+        return a / b
+
+
+def _combine(a, b, is_and):
+    if is_series(a) or is_series(b):
+        pd = _pd()
+        if not is_series(a):
+            a = pd.Series(bool(a), index=b.index)
+        if not is_series(b):
+            b = pd.Series(bool(b), index=a.index)
+        if not a.index.equals(b.index):
+            idx = a.index.union(b.index)
+            a = a.reindex(idx, fill_value=False).astype(bool)
+            b = b.reindex(idx, fill_value=False).astype(bool)
+        return (a & b) if is_and else (a | b)
+    return (a and b) if is_and else (a or b)
+
+
+def _compare(op, a, b):
+    if isinstance(op, (ast.In, ast.NotIn)):
+        if is_series(a):
+            raise EvalError("'in' works on config values and constants, not on metric series")
+        if not isinstance(b, list):
+            raise EvalError("the right side of 'in' must be a list, e.g. config.loss_type in ['ipo', 'hinge']")
+        res = a in b
+        return res if isinstance(op, ast.In) else not res
+    if a is None or b is None:
+        if isinstance(op, ast.Eq):
+            return a is None and b is None
+        if isinstance(op, ast.NotEq):
+            return not (a is None and b is None)
+        return False
+    if isinstance(a, str) or isinstance(b, str):
+        if isinstance(op, ast.Eq):
+            return a == b if not (is_series(a) or is_series(b)) else False
+        if isinstance(op, ast.NotEq):
+            return a != b if not (is_series(a) or is_series(b)) else True
+        raise EvalError("strings can only be compared with == and !=")
+    np = _np()
+    with np.errstate(invalid="ignore"):
+        if isinstance(op, ast.Eq):
+            r = a == b
+        elif isinstance(op, ast.NotEq):
+            r = a != b
+        elif isinstance(op, ast.Lt):
+            r = a < b
+        elif isinstance(op, ast.LtE):
+            r = a <= b
+        elif isinstance(op, ast.Gt):
+            r = a > b
+        else:
+            r = a >= b
+    if is_series(r):
+        return r.fillna(False).astype(bool) if r.dtype != bool else r
+    return bool(r)
+
+
+# The function table lives in functions.py; imported late to keep this module about the language.
+from .functions import FUNCTIONS  # noqa: E402

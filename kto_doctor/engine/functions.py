@@ -1,0 +1,771 @@
+"""The functions rule expressions may call.
+
+Every function takes step series (pandas Series indexed by global step, the logged values of a metric)
+and/or scalars. Windows count logged rows. A function given None (a metric or config key the run does
+not have) returns None, except `defined`, `coalesce` and the counters, so a condition over something
+absent is simply not met. `kto-doctor rules functions` prints this table from the docstrings.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+MAX_WINDOW = 1_000_000
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    fn: Callable
+    arity: tuple[int, int | None]
+    signature: str
+    doc: str
+    category: str
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {}
+
+
+def _register(name, arity, signature, category):
+    def deco(fn):
+        FUNCTIONS[name] = FunctionSpec(fn, arity, signature, (fn.__doc__ or "").strip(), category)
+        return fn
+
+    return deco
+
+
+def _pd():
+    import pandas as pd
+
+    return pd
+
+
+def _np():
+    import numpy as np
+
+    return np
+
+
+def _is_series(v):
+    return hasattr(v, "index") and hasattr(v, "values") and not isinstance(v, (str, bytes))
+
+
+def _none_in(*args):
+    return any(a is None for a in args)
+
+
+def _series(v, name):
+    if not _is_series(v):
+        raise TypeError(f"expected a metric series as argument '{name}', got {type(v).__name__}")
+    return v
+
+
+def _window(n):
+    if _is_series(n) or n is None:
+        raise TypeError("a window must be a number of logged rows")
+    n = int(n)
+    if n < 1 or n > MAX_WINDOW:
+        raise ValueError(f"window {n} out of range 1..{MAX_WINDOW}")
+    return n
+
+
+def _float(v):
+    if v is None:
+        return None
+    f = float(v)
+    return f
+
+
+def _numeric(s):
+    """A float view of a Series (booleans become 0/1)."""
+    if s.dtype == bool:
+        return s.astype(float)
+    return s
+
+
+# -- element-wise math ---------------------------------------------------------------------------
+
+
+def _elementwise(np_fn, math_fn):
+    def apply(x):
+        if x is None:
+            return None
+        np = _np()
+        if _is_series(x):
+            with np.errstate(all="ignore"):
+                return np_fn(_numeric(x))
+        try:
+            return math_fn(float(x))
+        except (ValueError, OverflowError):
+            return math.nan
+
+    return apply
+
+
+def _safe_log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def _safe_log10(x):
+    return math.log10(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def _safe_exp(x):
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _sigmoid_scalar(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _np_sigmoid(s):
+    np = _np()
+    return 1.0 / (1.0 + np.exp(-s))
+
+
+def _install_elementwise():
+    def lazy(name):
+        def f(s):
+            return getattr(_np(), name)(s)
+
+        return f
+
+    table = {
+        "abs": (lazy("abs"), abs, "Absolute value."),
+        "log": (lazy("log"), _safe_log, "Natural logarithm (ln); log(0) is -inf, log of a negative number NaN."),
+        "ln": (lazy("log"), _safe_log, "Natural logarithm, same as log."),
+        "log10": (lazy("log10"), _safe_log10, "Base-10 logarithm."),
+        "exp": (lazy("exp"), _safe_exp, "e to the power x."),
+        "sqrt": (lazy("sqrt"), lambda x: math.sqrt(x) if x >= 0 else math.nan, "Square root."),
+        "tanh": (lazy("tanh"), math.tanh, "Hyperbolic tangent."),
+        "atanh": (lazy("arctanh"), lambda x: math.atanh(x) if -1 < x < 1 else math.nan,
+                  "Inverse hyperbolic tangent (NaN outside (-1, 1))."),
+        "sigmoid": (_np_sigmoid, _sigmoid_scalar, "Logistic function 1 / (1 + e^-x)."),
+        "floor": (lazy("floor"), math.floor, "Round down."),
+        "ceil": (lazy("ceil"), math.ceil, "Round up."),
+        "sign": (lazy("sign"), lambda x: math.copysign(1.0, x) if x != 0 else 0.0, "-1, 0 or 1."),
+    }
+    for name, (np_fn, math_fn, doc) in table.items():
+        fn = _elementwise(np_fn, math_fn)
+        fn.__doc__ = doc
+        FUNCTIONS[name] = FunctionSpec(fn, (1, 1), "(x)", doc, "math")
+
+
+_install_elementwise()
+
+
+@_register("round", (1, 2), "(x, digits=0)", "math")
+def f_round(x, digits=0.0):
+    """Round to `digits` decimals."""
+    if x is None:
+        return None
+    d = int(digits)
+    if _is_series(x):
+        return x.round(d)
+    return round(float(x), d)
+
+
+@_register("isnan", (1, 1), "(s)", "non-finite")
+def f_isnan(x):
+    """True where the value is NaN (a logged NaN, not a missing row)."""
+    if x is None:
+        return None
+    if _is_series(x):
+        return _pd().Series(_np().isnan(_numeric(x).to_numpy(dtype=float)), index=x.index)
+    return isinstance(x, float) and math.isnan(x)
+
+
+@_register("isinf", (1, 1), "(s)", "non-finite")
+def f_isinf(x):
+    """True where the value is +inf or -inf."""
+    if x is None:
+        return None
+    if _is_series(x):
+        return _pd().Series(_np().isinf(_numeric(x).to_numpy(dtype=float)), index=x.index)
+    return isinstance(x, float) and math.isinf(x)
+
+
+@_register("isfinite", (1, 1), "(s)", "non-finite")
+def f_isfinite(x):
+    """True where the value is a finite number."""
+    if x is None:
+        return None
+    if _is_series(x):
+        return _pd().Series(_np().isfinite(_numeric(x).to_numpy(dtype=float)), index=x.index)
+    return isinstance(x, (int, float)) and math.isfinite(float(x))
+
+
+@_register("nonfinite", (1, 1), "(s)", "non-finite")
+def f_nonfinite(x):
+    """True where the value is NaN or ±inf."""
+    r = f_isfinite(x)
+    if r is None:
+        return None
+    return ~r if _is_series(r) else not r
+
+
+# -- rolling windows -------------------------------------------------------------------------------
+
+
+def _rolling(s, n):
+    n = _window(n)
+    return _numeric(s).rolling(n, min_periods=max(1, (n + 1) // 2))
+
+
+@_register("rolling_mean", (2, 2), "(s, n)", "window")
+def f_rolling_mean(s, n):
+    """Mean of the last n logged rows, this one included (needs at least half the window)."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).mean()
+
+
+@_register("rolling_median", (2, 2), "(s, n)", "window")
+def f_rolling_median(s, n):
+    """Median of the last n logged rows, this one included."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).median()
+
+
+@_register("rolling_min", (2, 2), "(s, n)", "window")
+def f_rolling_min(s, n):
+    """Minimum of the last n logged rows, this one included."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).min()
+
+
+@_register("rolling_max", (2, 2), "(s, n)", "window")
+def f_rolling_max(s, n):
+    """Maximum of the last n logged rows, this one included."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).max()
+
+
+@_register("rolling_std", (2, 2), "(s, n)", "window")
+def f_rolling_std(s, n):
+    """Standard deviation of the last n logged rows."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).std()
+
+
+@_register("rolling_sum", (2, 2), "(s, n)", "window")
+def f_rolling_sum(s, n):
+    """Sum of the last n logged rows (a count when s is a condition)."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).sum()
+
+
+@_register("ema", (2, 2), "(s, span)", "window")
+def f_ema(s, span):
+    """Exponential moving average with the given span in logged rows."""
+    if _none_in(s, span):
+        return None
+    return _numeric(_series(s, "s")).ewm(span=_window(span), adjust=False).mean()
+
+
+@_register("prev_mean", (2, 2), "(s, n)", "window")
+def f_prev_mean(s, n):
+    """Mean of the n logged rows BEFORE this one (the baseline a spike is measured against)."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).mean().shift(1)
+
+
+@_register("prev_max", (2, 2), "(s, n)", "window")
+def f_prev_max(s, n):
+    """Maximum of the n logged rows before this one."""
+    if _none_in(s, n):
+        return None
+    return _rolling(_series(s, "s"), n).max().shift(1)
+
+
+@_register("zscore", (2, 2), "(s, n)", "window")
+def f_zscore(s, n):
+    """Robust z-score against the n rows before: (x - median) / (1.4826 * MAD), NaN while the window fills."""
+    if _none_in(s, n):
+        return None
+    s = _numeric(_series(s, "s"))
+    n = _window(n)
+    np = _np()
+    clean = s.where(np.isfinite(s))
+    med = clean.rolling(n, min_periods=max(3, (n + 1) // 2)).median().shift(1)
+    dev = (clean - med).abs()
+    mad = dev.rolling(n, min_periods=max(3, (n + 1) // 2)).median().shift(1)
+    scale = 1.4826 * mad
+    # A perfectly flat history has MAD 0: measure against a small floor relative to the level instead.
+    floor = (med.abs() * 1e-3).where(med.abs() > 0, 1e-12)
+    scale = scale.where(scale > floor, floor)
+    with np.errstate(all="ignore"):
+        return (clean - med) / scale
+
+
+@_register("diff", (1, 2), "(s, n=1)", "window")
+def f_diff(s, n=1.0):
+    """Change from the value n logged rows earlier."""
+    if _none_in(s, n):
+        return None
+    return _numeric(_series(s, "s")).diff(int(n))
+
+
+@_register("pct_change", (1, 2), "(s, n=1)", "window")
+def f_pct_change(s, n=1.0):
+    """Relative change from the value n logged rows earlier ((x - x_prev) / |x_prev|)."""
+    if _none_in(s, n):
+        return None
+    s = _numeric(_series(s, "s"))
+    prev = s.shift(int(n))
+    np = _np()
+    with np.errstate(all="ignore"):
+        return (s - prev) / prev.abs()
+
+
+@_register("shift", (2, 2), "(s, n)", "window")
+def f_shift(s, n):
+    """The value n logged rows earlier (n < 0: later)."""
+    if _none_in(s, n):
+        return None
+    return _series(s, "s").shift(int(n))
+
+
+@_register("cummax", (1, 1), "(s)", "window")
+def f_cummax(s):
+    """Running maximum (the best-so-far of a metric that should rise)."""
+    if s is None:
+        return None
+    return _numeric(_series(s, "s")).cummax()
+
+
+@_register("cummin", (1, 1), "(s)", "window")
+def f_cummin(s):
+    """Running minimum (the best-so-far of a loss)."""
+    if s is None:
+        return None
+    return _numeric(_series(s, "s")).cummin()
+
+
+@_register("ffill", (1, 1), "(s)", "window")
+def f_ffill(s):
+    """Carry the last logged value forward over gaps (to compare metrics logged at different steps)."""
+    if s is None:
+        return None
+    return _series(s, "s").ffill()
+
+
+# -- selecting rows --------------------------------------------------------------------------------
+
+
+@_register("head", (2, 2), "(s, n)", "select")
+def f_head(s, n):
+    """The first n logged rows."""
+    if _none_in(s, n):
+        return None
+    return _series(s, "s").iloc[: _window(n)]
+
+
+@_register("tail", (2, 2), "(s, n)", "select")
+def f_tail(s, n):
+    """The last n logged rows."""
+    if _none_in(s, n):
+        return None
+    return _series(s, "s").iloc[-_window(n):]
+
+
+@_register("head_frac", (2, 2), "(s, f)", "select")
+def f_head_frac(s, f):
+    """The first fraction f (0..1) of the logged rows (at least one row)."""
+    if _none_in(s, f):
+        return None
+    s = _series(s, "s")
+    k = max(1, int(math.ceil(len(s) * min(max(float(f), 0.0), 1.0))))
+    return s.iloc[:k]
+
+
+@_register("tail_frac", (2, 2), "(s, f)", "select")
+def f_tail_frac(s, f):
+    """The last fraction f (0..1) of the logged rows (at least one row)."""
+    if _none_in(s, f):
+        return None
+    s = _series(s, "s")
+    k = max(1, int(math.ceil(len(s) * min(max(float(f), 0.0), 1.0))))
+    return s.iloc[-k:]
+
+
+@_register("after", (2, 2), "(s, step)", "select")
+def f_after(s, step):
+    """Rows logged at steps >= step."""
+    if _none_in(s, step):
+        return None
+    s = _series(s, "s")
+    return s[s.index >= float(step)]
+
+
+@_register("before", (2, 2), "(s, step)", "select")
+def f_before(s, step):
+    """Rows logged at steps < step."""
+    if _none_in(s, step):
+        return None
+    s = _series(s, "s")
+    return s[s.index < float(step)]
+
+
+@_register("finite", (1, 1), "(s)", "select")
+def f_finite(s):
+    """Only the finite values (drops NaN and ±inf rows)."""
+    if s is None:
+        return None
+    s = _series(s, "s")
+    return s[_np().isfinite(_numeric(s).to_numpy(dtype=float))]
+
+
+@_register("where", (3, 3), "(cond, a, b)", "select")
+def f_where(cond, a, b):
+    """a where cond holds, else b (element-wise)."""
+    from .expr import truthy_mask
+
+    m = truthy_mask(cond)
+    if not _is_series(m):
+        return a if m else b
+    pd = _pd()
+    idx = m.index
+    av = a.reindex(idx) if _is_series(a) else pd.Series(a, index=idx, dtype=object if a is None else float)
+    bv = b.reindex(idx) if _is_series(b) else pd.Series(b, index=idx, dtype=object if b is None else float)
+    return av.where(m, bv)
+
+
+# -- reductions ------------------------------------------------------------------------------------
+
+
+def _reduce(s, how):
+    if s is None:
+        return None
+    if not _is_series(s):
+        return float(s) if not isinstance(s, (bool, str)) else s
+    v = _numeric(s).to_numpy(dtype=float)
+    np = _np()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    return float(how(v))
+
+
+@_register("first", (1, 1), "(s)", "reduce")
+def f_first(s):
+    """The first logged value (NaN included: it is what was logged)."""
+    if s is None or not _is_series(s):
+        return s
+    return None if len(s) == 0 else _item(s.iloc[0])
+
+
+@_register("last", (1, 1), "(s)", "reduce")
+def f_last(s):
+    """The last logged value."""
+    if s is None or not _is_series(s):
+        return s
+    return None if len(s) == 0 else _item(s.iloc[-1])
+
+
+def _item(v):
+    if isinstance(v, (bool,)) or type(v).__name__ == "bool_":
+        return bool(v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
+@_register("mean", (1, 1), "(s)", "reduce")
+def f_mean(s):
+    """Mean of the finite values."""
+    return _reduce(s, lambda v: v.mean())
+
+
+@_register("median", (1, 1), "(s)", "reduce")
+def f_median(s):
+    """Median of the finite values."""
+    return _reduce(s, lambda v: _np().median(v))
+
+
+@_register("std", (1, 1), "(s)", "reduce")
+def f_std(s):
+    """Standard deviation of the finite values."""
+    return _reduce(s, lambda v: v.std(ddof=1) if v.size > 1 else 0.0)
+
+
+@_register("sum", (1, 1), "(s)", "reduce")
+def f_sum(s):
+    """Sum of the finite values (a count of True rows for a condition)."""
+    return _reduce(s, lambda v: v.sum())
+
+
+@_register("quantile", (2, 2), "(s, q)", "reduce")
+def f_quantile(s, q):
+    """The q-quantile (0..1) of the finite values."""
+    if q is None:
+        return None
+    return _reduce(s, lambda v: _np().quantile(v, min(max(float(q), 0.0), 1.0)))
+
+
+@_register("min", (1, None), "(s) or (a, b, ...)", "reduce")
+def f_min(*args):
+    """min(s): smallest finite value of a series; min(a, b, ...): element-wise minimum."""
+    return _minmax(args, min, "min")
+
+
+@_register("max", (1, None), "(s) or (a, b, ...)", "reduce")
+def f_max(*args):
+    """max(s): largest finite value of a series; max(a, b, ...): element-wise maximum."""
+    return _minmax(args, max, "max")
+
+
+def _minmax(args, pick, name):
+    if len(args) == 1:
+        return _reduce(args[0], lambda v: v.min() if name == "min" else v.max())
+    if any(a is None for a in args):
+        return None
+    if any(_is_series(a) for a in args):
+        pd = _pd()
+        frame = pd.concat([a if _is_series(a) else None for a in args if _is_series(a)], axis=1)
+        scalars = [float(a) for a in args if not _is_series(a)]
+        out = frame.min(axis=1) if name == "min" else frame.max(axis=1)
+        for c in scalars:
+            out = out.clip(upper=c) if name == "min" else out.clip(lower=c)
+        return out
+    return pick(float(a) for a in args)
+
+
+@_register("count", (1, 1), "(s)", "reduce")
+def f_count(s):
+    """Number of logged rows (NaN rows included); 0 for a metric that is not there."""
+    if s is None:
+        return 0.0
+    if not _is_series(s):
+        return 1.0
+    return float(len(s))
+
+
+@_register("count_true", (1, 1), "(cond)", "reduce")
+def f_count_true(c):
+    """Number of rows where the condition holds."""
+    from .expr import truthy_mask
+
+    if c is None:
+        return 0.0
+    m = truthy_mask(c)
+    return float(m.sum()) if _is_series(m) else float(bool(m))
+
+
+@_register("count_nonfinite", (1, 1), "(s)", "reduce")
+def f_count_nonfinite(s):
+    """Number of logged NaN or ±inf values."""
+    if s is None:
+        return 0.0
+    return float(f_nonfinite(s).sum()) if _is_series(s) else float(not f_isfinite(s))
+
+
+@_register("frac", (1, 1), "(cond)", "reduce")
+def f_frac(c):
+    """Fraction (0..1) of rows where the condition holds."""
+    from .expr import truthy_mask
+
+    if c is None:
+        return None
+    m = truthy_mask(c)
+    if not _is_series(m):
+        return float(bool(m))
+    return float(m.mean()) if len(m) else None
+
+
+@_register("any", (1, 1), "(cond)", "reduce")
+def f_any(c):
+    """True if the condition holds on at least one row."""
+    from .expr import truthy_mask
+
+    m = truthy_mask(c)
+    return bool(m.any()) if _is_series(m) else bool(m)
+
+
+@_register("all", (1, 1), "(cond)", "reduce")
+def f_all(c):
+    """True if the condition holds on every row (False for no rows)."""
+    from .expr import truthy_mask
+
+    if c is None:
+        return False
+    m = truthy_mask(c)
+    return bool(len(m) and m.all()) if _is_series(m) else bool(m)
+
+
+@_register("longest_run", (1, 1), "(cond)", "reduce")
+def f_longest_run(c):
+    """Length, in logged rows, of the longest stretch where the condition holds without a break."""
+    from .expr import truthy_mask
+
+    m = truthy_mask(c)
+    if not _is_series(m):
+        return float(bool(m))
+    np = _np()
+    v = m.to_numpy(dtype=bool)
+    if not v.any():
+        return 0.0
+    padded = np.concatenate(([0], v.view(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(padded))
+    return float((edges[1::2] - edges[::2]).max())
+
+
+@_register("slope", (1, 1), "(s)", "reduce")
+def f_slope(s):
+    """Least-squares slope of the finite values per step (units of s per training step)."""
+    if s is None:
+        return None
+    s = _numeric(_series(s, "s"))
+    np = _np()
+    x = np.asarray(s.index, dtype=float)
+    y = s.to_numpy(dtype=float)
+    ok = np.isfinite(y)
+    if ok.sum() < 2:
+        return None
+    x, y = x[ok], y[ok]
+    xm = x - x.mean()
+    denom = float((xm * xm).sum())
+    if denom == 0:
+        return None
+    return float((xm * (y - y.mean())).sum() / denom)
+
+
+@_register("at_step", (2, 2), "(s, step)", "reduce")
+def f_at_step(s, step):
+    """The value logged at `step`, or the last one before it."""
+    if _none_in(s, step):
+        return None
+    s = _series(s, "s")
+    sub = s[s.index <= float(step)]
+    return _item(sub.iloc[-1]) if len(sub) else None
+
+
+@_register("argmax", (1, 1), "(s)", "reduce")
+def f_argmax(s):
+    """The step at which s is largest (finite values)."""
+    return _argext(s, "max")
+
+
+@_register("argmin", (1, 1), "(s)", "reduce")
+def f_argmin(s):
+    """The step at which s is smallest (finite values)."""
+    return _argext(s, "min")
+
+
+def _argext(s, how):
+    if s is None:
+        return None
+    s = _numeric(_series(s, "s"))
+    f = s[_np().isfinite(s.to_numpy(dtype=float))]
+    if len(f) == 0:
+        return None
+    return float(f.idxmax() if how == "max" else f.idxmin())
+
+
+@_register("first_step", (1, 1), "(cond)", "reduce")
+def f_first_step(c):
+    """The first step where the condition holds (None if never)."""
+    from .expr import truthy_mask
+
+    m = truthy_mask(c)
+    if not _is_series(m):
+        return None
+    idx = m.index[m.to_numpy(dtype=bool)]
+    return float(idx[0]) if len(idx) else None
+
+
+@_register("last_step", (1, 1), "(cond)", "reduce")
+def f_last_step(c):
+    """The last step where the condition holds (None if never)."""
+    from .expr import truthy_mask
+
+    m = truthy_mask(c)
+    if not _is_series(m):
+        return None
+    idx = m.index[m.to_numpy(dtype=bool)]
+    return float(idx[-1]) if len(idx) else None
+
+
+@_register("steps", (1, 1), "(s)", "reduce")
+def f_steps(s):
+    """The steps at which s was logged, as a series (step -> step)."""
+    if s is None:
+        return None
+    s = _series(s, "s")
+    return _pd().Series(s.index.to_numpy(dtype=float), index=s.index)
+
+
+# -- scalars ---------------------------------------------------------------------------------------
+
+
+@_register("defined", (1, 1), "(x)", "scalar")
+def f_defined(x):
+    """True when a config key or metric is present (and a series is not empty)."""
+    if x is None:
+        return False
+    if _is_series(x):
+        return len(x) > 0
+    return True
+
+
+@_register("coalesce", (2, None), "(a, b, ...)", "scalar")
+def f_coalesce(*args):
+    """The first argument that is defined (not None)."""
+    for a in args:
+        if a is not None and not (_is_series(a) and len(a) == 0):
+            return a
+    return None
+
+
+@_register("rel_change", (2, 2), "(a, b)", "scalar")
+def f_rel_change(a, b):
+    """(b - a) / |a|: relative change from a to b."""
+    if _none_in(a, b):
+        return None
+    a, b = float(a), float(b)
+    if a == 0:
+        return math.inf if b > 0 else (-math.inf if b < 0 else 0.0)
+    return (b - a) / abs(a)
+
+
+@_register("clip", (3, 3), "(x, lo, hi)", "scalar")
+def f_clip(x, lo, hi):
+    """x limited to [lo, hi]."""
+    if _none_in(x, lo, hi):
+        return None
+    if _is_series(x):
+        return _numeric(x).clip(lower=float(lo), upper=float(hi))
+    return min(max(float(x), float(lo)), float(hi))
+
+
+@_register("ceil_to", (2, 2), "(x, k)", "scalar")
+def f_ceil_to(x, k):
+    """x rounded up to a multiple of k (e.g. a padded length: ceil_to(cutoff_len, 8))."""
+    if _none_in(x, k):
+        return None
+    k = float(k)
+    return math.ceil(float(x) / k) * k if k > 0 else float(x)
+
+
+@_register("is_int", (1, 2), "(x, tol=1e-6)", "scalar")
+def f_is_int(x, tol=1e-6):
+    """True when x is within tol of a whole number."""
+    if x is None:
+        return None
+    if _is_series(x):
+        v = _numeric(x)
+        return (v - v.round()).abs() <= float(tol)
+    return abs(float(x) - round(float(x))) <= float(tol)
