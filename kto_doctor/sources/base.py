@@ -61,3 +61,155 @@ def build_series(rows: dict[str, list[tuple[float, float, int]]]) -> dict[str, S
         arr = np.asarray(triples, dtype=np.float64)
         out[name] = Series(steps=arr[:, 0], values=arr[:, 1], lines=arr[:, 2].astype(np.int64))
     return out
+
+
+MAX_RESUMES = 5  # more step-counter restarts than this in one file means interleaved writers, not resumes
+
+
+class Columns:
+    """Per-metric parallel lists filled in one pass over a file's records, turned into `Series` once.
+
+    Readers call `add_row` per record (canonical names are cached per raw key, so a 100k-row file costs
+    one dict lookup per value), then `build`, which converts each column with a single numpy call and
+    applies the segment rule of resumed runs: where a later segment restarts at step s, the earlier
+    segments' values at steps >= s are dropped (the later segment wins); repeated steps keep the last value.
+    """
+
+    def __init__(self) -> None:
+        self.cols: dict[str, tuple[list, list, list]] = {}
+        self._names: dict[tuple[str, bool], str | None] = {}
+        self.segments: list[tuple[float, float, int]] = []  # closed segments: (first, last, first_line)
+        self._restarts: list[tuple[float, int]] = []
+        self._seg: list | None = None  # open segment [first, last, first_line]
+
+    def at_step(self, step, line: int) -> None:
+        """Note the step of the next record; a step below the previous one starts a new segment."""
+        seg = self._seg
+        if seg is None:
+            self._seg = [step, step, line]
+        elif step < seg[1]:
+            self.segments.append(tuple(seg))
+            self._restarts.append((step, line))
+            self._seg = [step, step, line]
+        else:
+            seg[1] = step
+
+    def finish_segments(self, src: "SourceData", counter: str) -> None:
+        """Record the segments on `src`, with a warning, when the step counter restarted."""
+        if not self._restarts:
+            return
+        if len(self._restarts) > MAX_RESUMES:
+            # Not resumes: several processes or runs appending to one file. Segments would be noise;
+            # the last value logged for each step is kept instead.
+            first = self._restarts[0][1]
+            src.warnings.append(
+                f"{src.path.name}: {counter} goes backwards {len(self._restarts)} times (first at line {first}): "
+                "several runs or processes wrote this file; kept the last value logged for each step")
+            self._restarts = []
+            return
+        src.segments = self.segments + [tuple(self._seg)]
+        src.warnings.append(
+            f"{src.path.name}: {counter} restarts {len(self._restarts)} time(s) (resumed run: "
+            + ", ".join(f"{a:g}..{b:g}" for a, b, _ in src.segments)
+            + "); the later segment wins where steps overlap")
+
+    def add_row(self, row: dict, step, line: int, eval_row: bool = False) -> None:
+        from ..names import BOOKKEEPING, canonical
+
+        names = self._names
+        cols = self.cols
+        for key, value in row.items():
+            if value is None:
+                continue
+            name = names.get((key, eval_row), "")
+            if name == "":
+                name = None if key in BOOKKEEPING else canonical(key, eval_row)
+                names[(key, eval_row)] = name
+            if name is None:
+                continue
+            col = cols.get(name)
+            if col is None:
+                col = cols[name] = ([], [], [])
+            col[0].append(step)
+            col[1].append(value)
+            col[2].append(line)
+
+    def add(self, name: str, step, value, line: int) -> None:
+        col = self.cols.get(name)
+        if col is None:
+            col = self.cols[name] = ([], [], [])
+        col[0].append(step)
+        col[1].append(value)
+        col[2].append(line)
+
+    def build(self) -> dict[str, Series]:
+        segment_starts = self._restarts
+        out: dict[str, Series] = {}
+        for name, (steps, values, lines) in self.cols.items():
+            s = np.asarray(steps, dtype=np.float64)
+            ln = np.asarray(lines, dtype=np.int64)
+            v, ok = _to_floats(values)
+            if ok is not None:
+                s, v, ln = s[ok], v[ok], ln[ok]
+            if len(s) == 0:
+                continue
+            if segment_starts:
+                s, v, ln = _drop_superseded(s, v, ln, segment_starts)
+            if len(s) > 1 and not (np.diff(s) > 0).all():
+                # keep the last value per step, sorted by step
+                order = np.lexsort((np.arange(len(s)), s))
+                s, v, ln = s[order], v[order], ln[order]
+                last = np.append(s[1:] != s[:-1], True)
+                s, v, ln = s[last], v[last], ln[last]
+            out[name] = Series(steps=s, values=v, lines=ln)
+        return out
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole file, or SourceError (one line) when it cannot be read or holds nothing."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise SourceError(f"{path}: empty file")
+    return data
+
+
+def to_float(value) -> float | None:
+    """A logged value as a float: numbers, numeric strings ('nan', '-8.1e+06'), bools; None otherwise."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().rstrip("%"))
+        except ValueError:
+            return None
+    return None
+
+
+def _to_floats(values: list) -> tuple[np.ndarray, np.ndarray | None]:
+    """(floats, mask of convertible values or None when all are).
+
+    One numpy conversion for the common case (numbers and numeric strings, where every NaN is a logged
+    NaN); per element otherwise, so that text such as "0:01:03" is dropped rather than read as NaN.
+    """
+    try:
+        return np.asarray(values, dtype=np.float64), None
+    except (ValueError, TypeError):
+        conv = [to_float(x) for x in values]
+        ok = np.array([x is not None for x in conv], dtype=bool)
+        return np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64), ok
+
+
+def _drop_superseded(s, v, ln, segment_starts):
+    """Drop values of earlier segments at or after the step where a later segment starts."""
+    starts = np.array([line for _, line in segment_starts], dtype=np.int64)
+    firsts = np.array([step for step, _ in segment_starts], dtype=np.float64)
+    # limit[k] = smallest first step among segments after segment k (segment 0 is before starts[0])
+    limit = np.append(np.minimum.accumulate(firsts[::-1])[::-1], np.inf)
+    seg = np.searchsorted(starts, ln, side="right")
+    keep = s < limit[seg]
+    return s[keep], v[keep], ln[keep]

@@ -1,0 +1,120 @@
+"""Canonical configuration keys, whatever file or framework spelled them.
+
+LLaMA-Factory YAML says `pref_beta`, TRL says `beta`; LLaMA-Factory says `kto_chosen_weight`, TRL
+`desirable_weight`; YAML 1.1 reads `1.0e-6` as a string. Rules read one vocabulary (`config["beta"]`),
+so every config source goes through `normalize`; raw keys the table does not know are kept as they are.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+# raw spelling -> canonical key (keys already canonical are not listed)
+ALIASES = {
+    "pref_beta": "beta",
+    "pref_loss": "loss_type",
+    "kto_chosen_weight": "desirable_weight",
+    "kto_rejected_weight": "undesirable_weight",
+    "max_length": "cutoff_len",
+    "max_seq_length": "cutoff_len",
+    "evaluation_strategy": "eval_strategy",
+    "lora_r": "lora_rank",
+    "r": "lora_rank",
+    "gamma": "simpo_gamma",
+    "_name_or_path": "model_name_or_path",
+    "base_model_name_or_path": "model_name_or_path",
+    "ref_model_name_or_path": "ref_model",
+}
+FLOAT_KEYS = frozenset({"learning_rate", "warmup_ratio", "beta", "desirable_weight", "undesirable_weight",
+                        "pref_ftx", "simpo_gamma", "max_grad_norm", "val_size", "num_train_epochs", "weight_decay",
+                        "adam_epsilon", "lora_dropout", "lora_alpha", "label_smoothing"})
+INT_KEYS = frozenset({"warmup_steps", "max_steps", "logging_steps", "per_device_train_batch_size",
+                      "gradient_accumulation_steps", "world_size", "cutoff_len", "vocab_size", "eval_steps",
+                      "lora_rank", "quantization_bit", "seed", "save_steps"})
+BOOL_KEYS = frozenset({"fp16", "bf16", "pure_bf16", "create_new_adapter", "logging_first_step", "use_peft"})
+# Keys that mark a mapping as a training configuration at all (YAML files are many things).
+TRAINING_KEYS = frozenset(ALIASES) | FLOAT_KEYS | INT_KEYS | BOOL_KEYS | {
+    "stage", "finetuning_type", "lr_scheduler_type", "model_name_or_path", "ref_model", "adapter_name_or_path",
+    "deepspeed", "loss_type", "output_dir", "do_train", "dataset", "template", "model_type",
+} - {"r", "gamma", "seed", "lora_alpha", "weight_decay", "adam_epsilon"}
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def normalize(raw: dict, fmt_hint: str | None = None) -> dict[str, Any]:
+    """Canonical keys and typed values for one config source.
+
+    `fmt_hint` names the kind of file: "model_config" (a model's config.json: only vocab_size, model_type
+    and torch_dtype matter, its other keys are architecture), "adapter_config" (PEFT: LoRA, rank), or
+    anything else for training arguments.
+    """
+    if fmt_hint == "model_config":
+        out = {k: raw[k] for k in ("vocab_size", "model_type", "torch_dtype") if raw.get(k) is not None}
+        if raw.get("_name_or_path"):
+            out["base_model"] = raw["_name_or_path"]
+        return _typed(out)
+    if fmt_hint == "adapter_config":
+        out = {"finetuning_type": "lora" if str(raw.get("peft_type", "LORA")).upper() == "LORA"
+               else str(raw.get("peft_type")).lower()}
+        for key in ("r", "lora_alpha", "lora_dropout", "base_model_name_or_path"):
+            if raw.get(key) is not None:
+                out[ALIASES.get(key, key)] = raw[key]
+        return _typed(out)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("r", "gamma"):  # too generic outside adapter/SimPO files: keep as spelled
+            out[key] = value
+            continue
+        out[ALIASES.get(key, key)] = value
+    if isinstance(out.get("loss_type"), (list, tuple)):
+        out["loss_type"] = out["loss_type"][0] if out["loss_type"] else None
+    if "finetuning_type" not in out and out.get("use_peft") in (True, "true", "True"):
+        out["finetuning_type"] = "lora"
+    if "simpo_gamma" not in out and raw.get("gamma") is not None and out.get("loss_type") == "simpo":
+        out["simpo_gamma"] = raw["gamma"]
+    return _typed(out)
+
+
+def _typed(cfg: dict) -> dict:
+    for key, value in list(cfg.items()):
+        cfg[key] = coerce(key, value)
+    return cfg
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Numbers from YAML 1.1 strings ("1.0e-6"), ints for counts, bools for flags; the rest unchanged."""
+    if isinstance(value, str):
+        s = value.strip()
+        if _NUMBER.match(s):
+            value = float(s) if any(c in s for c in ".eE") else int(s)
+        elif s.lower() in ("true", "false") and key in BOOL_KEYS:
+            value = s.lower() == "true"
+        elif s.lower() in ("null", "none", "~"):
+            value = None
+    if key in INT_KEYS and isinstance(value, float) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    elif key in FLOAT_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return value
+
+
+def is_training_config(raw: dict) -> bool:
+    return any(k in TRAINING_KEYS for k in raw)
+
+
+def merge(layers: list[tuple[dict, str]]) -> tuple[dict, dict]:
+    """Merge normalized configs, later layers filling or replacing earlier ones.
+
+    `layers` is [(config, source_name), ...] from lowest to highest priority; returns the merged config
+    and {key: source_name} saying where each value came from. None never replaces a known value.
+    """
+    merged: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    for cfg, name in layers:
+        for key, value in cfg.items():
+            if value is None and merged.get(key) is not None:
+                continue
+            merged[key] = value
+            provenance[key] = name
+    return merged, provenance

@@ -1,0 +1,57 @@
+"""Configuration files: LLaMA-Factory YAML (`training_args.yaml` or the user's own), HF `TrainingArguments`
+/ TRL config JSON, the model's `config.json` and PEFT's `adapter_config.json`.
+
+The reader keeps the keys as spelled (`SourceData.config`) and says which kind of file it was in
+`hints["config_kind"]` (training | model_config | adapter_config); `kto_doctor.config.normalize` does the
+renaming. A YAML that is not a training configuration (a dataset card, a CI file...) is a SourceError,
+which discovery skips quietly.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import is_training_config
+from .base import SourceData, SourceError, read_bytes
+
+LLAMAFACTORY_KEYS = frozenset({"stage", "finetuning_type", "pref_beta", "pref_loss", "pref_ftx", "cutoff_len",
+                               "kto_chosen_weight", "kto_rejected_weight", "template", "create_new_adapter"})
+
+
+def read(path: Path) -> SourceData:
+    text = read_bytes(path).decode("utf-8", errors="replace")
+    raw = _parse(path, text)
+    if not isinstance(raw, dict):
+        raise SourceError(f"{path}: not a mapping of configuration keys")
+    kind = _kind(path, raw)
+    if kind == "training" and not is_training_config(raw):
+        raise SourceError(f"{path}: not a training configuration (no known key)")
+    src = SourceData(path=path, format="config", config=raw, records=len(raw), hints={"config_kind": kind})
+    if kind == "training" and LLAMAFACTORY_KEYS.intersection(raw):
+        src.hints["framework"] = "llamafactory"
+    return src
+
+
+def _parse(path: Path, text: str):
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise SourceError(f"{path}: invalid YAML{where}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SourceError(f"{path}: invalid JSON at line {getattr(exc, 'lineno', '?')}") from None
+
+
+def _kind(path: Path, raw: dict) -> str:
+    name = path.name.lower()
+    if name == "adapter_config.json" or "peft_type" in raw:
+        return "adapter_config"
+    if name == "config.json" and ("architectures" in raw or "model_type" in raw) and "learning_rate" not in raw:
+        return "model_config"
+    return "training"

@@ -1,0 +1,52 @@
+"""LLaMA-Factory `trainer_log.jsonl`: one JSON object per `on_log` event, step in `current_steps`.
+
+It carries only loss, learning rate (`lr`, or `learning_rate` up to v0.9.0), epoch, `accuracy`, `reward`
+and eval/predict loss; never kl, logits, rewards/* or grad_norm. A damaged line (a job killed mid-write,
+two processes writing at once) is skipped and counted; the rest of the file is kept.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..names import is_eval_record
+from .base import Columns, SourceData, SourceError
+
+
+def read(path: Path) -> SourceData:
+    src = SourceData(path=path, format="trainer_log", hints={"framework": "llamafactory"})
+    cols = Columns()
+    bad = 0
+    first_bad = None
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+                step = row["current_steps"]
+                if isinstance(step, bool) or not isinstance(step, (int, float)):
+                    raise TypeError
+            except (ValueError, TypeError, KeyError):
+                bad += 1
+                first_bad = first_bad or lineno
+                continue
+            if row.get("total_steps") is not None:
+                src.facts["total_steps"] = row["total_steps"]
+            cols.at_step(step, lineno)
+            row = {k: v for k, v in row.items() if v is not None}
+            cols.add_row(row, step, lineno, is_eval_record(row))
+            src.records += 1
+    if src.records == 0:
+        if bad:
+            raise SourceError(f"{path}: no valid trainer_log record ({bad} unreadable line(s))")
+        raise SourceError(f"{path}: empty file")
+    if bad:
+        src.warnings.append(f"{path.name}: skipped {bad} corrupt or truncated line(s), first at line {first_bad}")
+    cols.finish_segments(src, "current_steps")
+    src.series = cols.build()
+    return src

@@ -1,0 +1,198 @@
+"""load_run: discovery, checkpoint choice, merging, step placement, method/framework, overrides, errors."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import kto_doctor
+from kto_doctor import InputError, load_run
+from kto_doctor.config import normalize
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+
+FLAGSHIP = ("{'loss': 0.5806, 'grad_norm': 0.16000482439994812, 'learning_rate': 4.22029964127453e-08, "
+            "'rewards/chosen': 0.00045649479720365763, 'logps/chosen': -1.7963722954565922, "
+            "'logits/chosen': -202528030.24783862, 'rewards/rejected': 5.853247662253727e-05, "
+            "'logps/rejected': -10.940386572157836, 'logits/rejected': -213156961.200883, "
+            "'rewards/margins': 0.0003979623205811204, 'kl': 11.288576126098633, 'epoch': 0.0}")
+
+
+def write(p: Path, text: str) -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def state(steps, global_step=None, metric="loss", value=1.0, **extra):
+    history = [{metric: value, "step": s, **extra} for s in steps]
+    return json.dumps({"global_step": global_step if global_step is not None else steps[-1], "log_history": history,
+                       "logging_steps": 10, "max_steps": 100}, indent=2, sort_keys=True)
+
+
+def test_newest_checkpoint_wins(tmp_path):
+    write(tmp_path / "checkpoint-250" / "trainer_state.json", state([10, 250], value=9.0))
+    write(tmp_path / "checkpoint-3500" / "trainer_state.json", state([10, 3500], value=8.0))
+    write(tmp_path / "checkpoint-3750" / "trainer_state.json", state([10, 3750], value=1.0))
+    run = load_run(tmp_path)
+    assert run.series("loss").index.tolist() == [10, 3750]
+    used = {s.path: s.used for s in run.sources}
+    assert used == {"checkpoint-3750/trainer_state.json": True, "checkpoint-250/trainer_state.json": False,
+                    "checkpoint-3500/trainer_state.json": False}
+    assert "using checkpoint-3750/trainer_state.json (global_step 3750); 2 older copies ignored" in run.warnings
+
+
+def test_top_level_trainer_state_wins_ties(tmp_path):
+    write(tmp_path / "checkpoint-100" / "trainer_state.json", state([10, 100], value=2.0))
+    write(tmp_path / "trainer_state.json", state([10, 100], value=1.0))
+    run = load_run(tmp_path)
+    assert run.provenance["loss"] == "trainer_state.json"
+    assert run.series("loss").tolist() == [1.0, 1.0]
+
+
+def test_merge_priority_and_provenance(tmp_path):
+    write(tmp_path / "trainer_state.json", state([10, 20], value=1.0, grad_norm=0.5))
+    write(tmp_path / "trainer_log.jsonl", "\n".join(json.dumps(
+        {"current_steps": s, "total_steps": 30, "loss": 2.0, "lr": 1e-5}) for s in (10, 20, 30)))
+    run = load_run(tmp_path)
+    loss = run.series("loss")
+    assert loss.to_dict() == {10: 1.0, 20: 1.0, 30: 2.0}  # trainer_state wins, trainer_log fills step 30
+    assert run.provenance["loss"] == "trainer_state.json"
+    assert run.provenance["learning_rate"] == "trainer_log.jsonl"
+    assert list(run.metrics.index) == [10, 20, 30] and math.isnan(run.metrics.loc[30, "grad_norm"])
+    assert run.location("grad_norm", 20)[0] == "trainer_state.json"
+    assert run.framework == "llamafactory" and run.method == "sft"
+
+
+def test_logged_nan_stays_in_series(tmp_path):
+    write(tmp_path / "trainer_state.json", json.dumps({"log_history": [
+        {"loss": 1.0, "grad_norm": float("nan"), "step": 1}, {"loss": 0.9, "step": 2}]}))
+    run = load_run(tmp_path)
+    g = run.series("grad_norm")
+    assert g.index.tolist() == [1] and math.isnan(g.iloc[0])
+
+
+def test_flagship_line_placed_at_step_200_from_learning_rate(tmp_path):
+    write(tmp_path / "train.log", "Running...\n" + FLAGSHIP + "\n")
+    write(tmp_path / "kto.yaml", "stage: kto\nlearning_rate: 1.0e-6\nwarmup_steps: 4739\nlogging_steps: 10\n")
+    run = load_run(tmp_path)
+    assert run.series("loss").index.tolist() == [200]
+    assert run.method == "kto" and run.framework == "llamafactory"
+    console = next(s for s in run.sources if s.format == "console")
+    assert any("steps inferred from the learning rate" in w for w in console.warnings)
+    assert run.location("kl", 200) == ("train.log", 2)
+
+
+def test_ordinal_steps_fall_back_to_logging_steps_then_order(tmp_path):
+    lines = "\n".join("{'loss': %s, 'learning_rate': 0.0001, 'epoch': 0.1}" % v for v in (1.0, 0.9, 0.8))
+    write(tmp_path / "a" / "train.log", lines)
+    write(tmp_path / "a" / "cfg.yaml", "stage: sft\nlogging_steps: 5\nlearning_rate: 1.0e-4\n")
+    assert load_run(tmp_path / "a").series("loss").index.tolist() == [5, 10, 15]
+    write(tmp_path / "b" / "train.log", lines)
+    assert load_run(tmp_path / "b").series("loss").index.tolist() == [1, 2, 3]
+
+
+def test_derived_config_keys(tmp_path):
+    write(tmp_path / "trainer_state.json", state([10, 20]))
+    write(tmp_path / "cfg.yaml", "stage: kto\nlearning_rate: 1.0e-6\nwarmup_ratio: 0.1\nmax_steps: 47390\n"
+          "per_device_train_batch_size: 1\ngradient_accumulation_steps: 8\npref_beta: 0.1\nkto_chosen_weight: 1.0\n")
+    run = load_run(tmp_path)
+    c = run.config
+    assert c["learning_rate"] == 1e-6 and isinstance(c["learning_rate"], float)
+    assert c["total_steps"] == 47390 and c["warmup_steps_effective"] == 4739
+    assert c["logging_steps"] == 10 and run.config_provenance["logging_steps"] == "derived"
+    assert c["kl_window"] == 80 and c["effective_batch_size"] == 8
+    assert c["beta"] == 0.1 and c["desirable_weight"] == 1.0
+    assert run.config_provenance["beta"] == "cfg.yaml"
+
+
+def test_set_overrides(tmp_path):
+    write(tmp_path / "trainer_state.json", state([10, 20]))
+    write(tmp_path / "cfg.yaml", "stage: kto\nlearning_rate: 1.0e-6\n")
+    run = kto_doctor.load_run(tmp_path, overrides={"learning_rate": "2e-6", "pref_beta": "0.05",
+                                                   "gradient_accumulation_steps": "4", "bf16": "true"})
+    assert run.config["learning_rate"] == 2e-6 and run.config_provenance["learning_rate"] == "--set"
+    assert run.config["beta"] == 0.05 and run.config["bf16"] is True
+    assert run.config["kl_window"] == 40  # derived keys see the override
+
+
+@pytest.mark.parametrize("rows,expected", [
+    ({"loss": 0.5, "kl": 1.0, "rewards/chosen": 0.1}, "kto"),
+    ({"loss": 0.6, "rewards/accuracies": 0.5, "rewards/margins": 0.1}, "dpo"),
+    ({"loss": 0.6, "rewards/accuracies": 0.5, "odds_ratio_loss": 1.2, "sft_loss": 0.4}, "orpo"),
+    ({"loss": 0.0, "reward": 0.5, "reward_std": 0.1, "kl": 0.01}, "grpo"),
+    ({"loss": 1.2}, "sft"),
+])
+def test_method_from_metric_fingerprints(tmp_path, rows, expected):
+    write(tmp_path / "trainer_state.json", json.dumps({"log_history": [dict(rows, step=1)]}))
+    run = load_run(tmp_path)
+    assert run.method == expected
+    assert run.framework == ("transformers" if expected == "sft" else "trl")
+
+
+@pytest.mark.parametrize("yaml_text,expected", [
+    ("stage: dpo\npref_loss: orpo\n", "orpo"), ("stage: dpo\npref_loss: simpo\n", "simpo"),
+    ("stage: dpo\npref_loss: ipo\n", "dpo"), ("stage: kto\n", "kto"), ("stage: rm\n", "rm"),
+])
+def test_method_from_llamafactory_stage(tmp_path, yaml_text, expected):
+    write(tmp_path / "trainer_state.json", state([1]))
+    write(tmp_path / "train.yaml", yaml_text)
+    assert load_run(tmp_path).method == expected
+
+
+def test_normalize_spellings():
+    c = normalize({"pref_loss": ["sigmoid", "sft"], "max_seq_length": "2048", "evaluation_strategy": "steps",
+                   "use_peft": True, "kto_rejected_weight": 1, "warmup_ratio": "1e-1", "custom_key": "x"})
+    assert c == {"loss_type": "sigmoid", "cutoff_len": 2048, "eval_strategy": "steps", "use_peft": True,
+                 "undesirable_weight": 1.0, "warmup_ratio": 0.1, "custom_key": "x", "finetuning_type": "lora"}
+    assert normalize({"peft_type": "LORA", "r": 16}, "adapter_config") == {"finetuning_type": "lora", "lora_rank": 16}
+    assert normalize({"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096}, "model_config") == {
+        "vocab_size": 151936, "model_type": "qwen2"}
+
+
+def test_errors_are_one_line_input_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=r"no training logs found \(looked for trainer_state.json"):
+        load_run(empty)
+    garbage = write(tmp_path / "garbage.bin", "\x00\x01 nothing here")
+    with pytest.raises(InputError) as exc:
+        load_run(garbage)
+    assert str(garbage) in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(InputError, match="no such file"):
+        load_run(tmp_path / "missing")
+    broken = write(tmp_path / "broken" / "trainer_state.json", "{")
+    with pytest.raises(InputError):
+        load_run(broken.parent)
+
+
+def test_unrelated_files_are_skipped_quietly(tmp_path):
+    write(tmp_path / "trainer_state.json", state([1, 2]))
+    write(tmp_path / "README.txt", "This folder holds my model.\n")
+    write(tmp_path / "dataset.yaml", "name: data\nsplits: [train]\n")
+    run = load_run(tmp_path)
+    assert [s.path for s in run.sources] == ["trainer_state.json"] and run.warnings == []
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in (
+    "README.md", "labels.yaml")), ids=lambda p: str(p.relative_to(CORPUS)))
+def test_every_corpus_file_loads(path):
+    try:
+        run = load_run(path)
+    except InputError as exc:  # results and config files alone are not training logs
+        assert path.suffix in (".yaml", ".json") and "\n" not in str(exc)
+        return
+    assert run.metric_names or (path.name.endswith("results.json") and run.facts)
+    assert run.method in kto_doctor.model.METHODS
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", sorted(p for p in (CORPUS / "runs").iterdir()) if CORPUS.is_dir() else [],
+                         ids=lambda p: p.name)
+def test_corpus_run_directories(path):
+    run = load_run(path)
+    assert run.framework == "llamafactory" and "loss" in run.metric_names

@@ -1,0 +1,195 @@
+"""Readers on realistic content: the verbatim formats of metrics-and-losses.md §3, damage, odd values."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kto_doctor.sources import SourceError, detect
+from kto_doctor.sources import config_file, results, trainer_log, trainer_state
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+def state_json(history, **top) -> str:
+    state = {"best_metric": None, "global_step": history[-1].get("step", 0) if history else 0,
+             "log_history": history, "logging_steps": 10, "max_steps": 100, "train_batch_size": 2}
+    state.update(top)
+    return json.dumps(state, indent=2, sort_keys=True)
+
+
+KTO_EVAL = {"epoch": 0.5, "eval_loss": 0.49, "eval_rewards/chosen": 0.1, "kl": 3.5, "eval_runtime": 4.3, "step": 30}
+
+
+def kto_rows(n=3, start=10, every=10):
+    return [{"epoch": 0.1 * i, "grad_norm": 0.16, "kl": 11.29, "learning_rate": 1e-6 * i, "logits/chosen": -2.0e8,
+             "loss": 0.58 - 0.01 * i, "rewards/chosen": 4e-4, "step": start + every * i} for i in range(n)]
+
+
+# ---------------------------------------------------------------- trainer_state
+
+
+def test_trainer_state_train_eval_summary_and_facts(tmp_path):
+    summary = {"epoch": 1.0, "step": 30, "total_flos": 1e15, "train_loss": 0.55, "train_runtime": 12.5,
+               "train_samples_per_second": 3.0}
+    p = write(tmp_path, "trainer_state.json", state_json(kto_rows() + [KTO_EVAL, summary]))
+    src = trainer_state.read(p)
+    assert src.series["loss"].steps.tolist() == [10, 20, 30]
+    assert src.series["eval_loss"].values.tolist() == [0.49]
+    # LLaMA-Factory KTO writes an un-prefixed kl into eval rows: it is an eval KL, not the train kl
+    assert src.series["eval_kl"].values.tolist() == [3.5]
+    assert src.series["kl"].steps.tolist() == [10, 20, 30]
+    assert "eval_runtime" not in src.series and "train_runtime" not in src.series
+    assert src.facts["train_runtime"] == 12.5 and src.facts["train_loss"] == 0.55
+    assert src.facts["max_steps"] == 100 and src.facts["logging_steps"] == 10
+    assert "epoch" in src.series
+    # HF's indent=2 layout: record lines are real file lines
+    lines = p.read_text().splitlines()
+    first = int(src.series["loss"].lines[0])
+    assert lines[first - 1].strip() == "{" and '"epoch"' in lines[first]
+
+
+def test_trainer_state_nan_infinity_strings_and_none(tmp_path):
+    rows = [{"loss": 1.0, "grad_norm": float("nan"), "learning_rate": "2e-5", "step": 1},
+            {"loss": float("inf"), "grad_norm": None, "learning_rate": "3e-5", "remaining_time": "0:01:00", "step": 2}]
+    p = write(tmp_path, "trainer_state.json", state_json(rows))
+    assert "NaN" in p.read_text() and "Infinity" in p.read_text()
+    src = trainer_state.read(p)
+    assert math.isnan(src.series["grad_norm"].values[0]) and len(src.series["grad_norm"].values) == 1
+    assert math.isinf(src.series["loss"].values[1])
+    assert src.series["learning_rate"].values.tolist() == [2e-5, 3e-5]
+    assert "remaining_time" not in src.series
+
+
+def test_trainer_state_truncated_keeps_complete_records(tmp_path):
+    text = state_json(kto_rows(5))
+    cut = text.index('"step": 50')  # inside the 5th record
+    p = write(tmp_path, "trainer_state.json", text[:cut])
+    src = trainer_state.read(p)
+    assert src.series["loss"].steps.tolist() == [10, 20, 30, 40]
+    assert any("truncated at byte" in w and "kept 4 records" in w for w in src.warnings)
+    assert src.facts["global_step"] == 50  # header fields before log_history survive
+
+
+def test_trainer_state_resumed_run_segments(tmp_path):
+    first = [{"loss": 1.0, "step": s} for s in (10, 20, 30, 40)]
+    second = [{"loss": 0.5, "step": s} for s in (30, 40, 50)]
+    src = trainer_state.read(write(tmp_path, "trainer_state.json", state_json(first + second)))
+    loss = src.series["loss"]
+    assert loss.steps.tolist() == [10, 20, 30, 40, 50]
+    assert loss.values.tolist() == [1.0, 1.0, 0.5, 0.5, 0.5]  # the later segment wins
+    assert [(a, b) for a, b, _ in src.segments] == [(10, 40), (30, 50)]
+    assert any("restarts" in w for w in src.warnings)
+
+
+@pytest.mark.parametrize("content", ["", "   \n", "[1, 2, 3]", '{"foo": 1}', "not json at all"])
+def test_trainer_state_wrong_kind_is_source_error(tmp_path, content):
+    with pytest.raises(SourceError) as exc:
+        trainer_state.read(write(tmp_path, "trainer_state.json", content))
+    assert "\n" not in str(exc.value) and "trainer_state.json" in str(exc.value)
+
+
+# ---------------------------------------------------------------- trainer_log.jsonl
+
+TRAINER_LOG = "\n".join([
+    # verbatim from metrics-and-losses.md §3.1
+    '{"current_steps": 5, "total_steps": 2178, "loss": 2.3475, "lr": 1.8348623853211011e-06, "epoch": 0.0022948609457695674, "percentage": 0.23, "elapsed_time": "0:32:48", "remaining_time": "9 days, 21:39:23"}',
+    '{"current_steps": 4450, "total_steps": 9750, "loss": 0.0, "eval_loss": null, "predict_loss": null, "reward": null, "learning_rate": 2.966079263041303e-05, "epoch": 1.37, "percentage": 45.64, "elapsed_time": "8:43:51", "remaining_time": "10:23:54"}',
+    '{"current_steps": 4455, "total_steps": 9750, "loss": 0.0, "accuracy": 1.0, "lr": 3.5714285714285718e-06, "epoch": 0.08968609865470852, "percentage": 1.82, "elapsed_time": "0:00:47", "remaining_time": "0:42:32"}',
+    '{"current_steps": 4460, "total_steps": 9750, "eval_loss": 0.7, "epoch": 1.4}',
+])
+
+
+def test_trainer_log_spellings_and_facts(tmp_path):
+    src = trainer_log.read(write(tmp_path, "trainer_log.jsonl", TRAINER_LOG + "\n"))
+    assert src.series["learning_rate"].steps.tolist() == [5, 4450, 4455]  # lr and learning_rate
+    assert src.series["rewards/accuracies"].values.tolist() == [1.0]
+    assert src.series["eval_loss"].steps.tolist() == [4460]
+    assert "predict_loss" not in src.series and "reward" not in src.series
+    assert src.facts["total_steps"] == 9750
+    assert src.hints["framework"] == "llamafactory"
+    assert src.records == 4 and not src.warnings
+
+
+def test_trainer_log_corrupt_and_truncated_lines(tmp_path):
+    lines = TRAINER_LOG.splitlines()
+    text = "\n".join([lines[0], '{"current_steps": 7, "loss": 1.2, "lr', lines[1], "garbage\x00\x01", lines[2][:40]])
+    src = trainer_log.read(write(tmp_path, "trainer_log.jsonl", text))
+    assert src.series["loss"].steps.tolist() == [5, 4450]
+    assert src.warnings == ["trainer_log.jsonl: skipped 3 corrupt or truncated line(s), first at line 2"]
+
+
+def test_trainer_log_empty_is_source_error(tmp_path):
+    with pytest.raises(SourceError):
+        trainer_log.read(write(tmp_path, "trainer_log.jsonl", "\n\n"))
+
+
+# ---------------------------------------------------------------- config files and results
+
+
+def test_llamafactory_yaml_config(tmp_path):
+    yaml_text = ("### method\nstage: kto\nfinetuning_type: full\npref_beta: 0.1\nlearning_rate: 1e-6\n"
+                 "warmup_ratio: 0.1\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 8\n")
+    src = config_file.read(write(tmp_path, "kto.yaml", yaml_text))
+    assert src.config["learning_rate"] == "1e-6"  # YAML 1.1: a string; normalize makes it a float
+    assert src.hints == {"config_kind": "training", "framework": "llamafactory"}
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "name: my dataset\nsplits: [train]\n", "key: [unclosed\n"])
+def test_yaml_that_is_not_a_training_config(tmp_path, text):
+    with pytest.raises(SourceError):
+        config_file.read(write(tmp_path, "other.yaml", text))
+
+
+def test_model_and_adapter_config_kinds(tmp_path):
+    model = config_file.read(write(tmp_path, "config.json", json.dumps(
+        {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 151936})))
+    adapter = config_file.read(write(tmp_path, "adapter_config.json", json.dumps({"peft_type": "LORA", "r": 8})))
+    assert model.hints["config_kind"] == "model_config" and adapter.hints["config_kind"] == "adapter_config"
+
+
+def test_results_file(tmp_path):
+    src = results.read(write(tmp_path, "all_results.json", json.dumps(
+        {"epoch": 2.99, "eval_loss": 0.1257, "eval_rewards/accuracies": 0.56, "train_loss": 0.197,
+         "train_runtime": 789.8})))
+    assert src.facts["final_eval_loss"] == 0.1257 and src.facts["train_loss"] == 0.197
+    assert src.facts["eval_results"] == {"eval_loss": 0.1257, "eval_rewards/accuracies": 0.56}
+    assert src.facts["epoch"] == 2.99
+
+
+def test_detect_names_formats(tmp_path):
+    assert detect(Path("x/trainer_state.json")) == "trainer_state"
+    assert detect(Path("trainer_log.jsonl")) == "trainer_log"
+    assert detect(Path("train.log")) == "console"
+    assert detect(Path("all_results.json")) == "results"
+
+
+# ---------------------------------------------------------------- corpus
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("trainer_state/*.json")) + sorted(CORPUS.glob("runs/*/trainer_state.json")),
+                         ids=lambda p: p.name if p.parent.name == "trainer_state" else p.parent.name)
+def test_corpus_trainer_states(path):
+    src = trainer_state.read(path)
+    assert src.series and all(len(s.steps) == len(s.values) == len(s.lines) for s in src.series.values())
+    for s in src.series.values():
+        assert np.all(np.diff(s.steps) > 0)
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("runs/*/trainer_log.jsonl")), ids=lambda p: p.parent.name)
+def test_corpus_trainer_logs(path):
+    src = trainer_log.read(path)
+    assert "loss" in src.series and src.facts["total_steps"] > 0
