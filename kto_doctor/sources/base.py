@@ -143,7 +143,6 @@ class Columns:
         col[2].append(line)
 
     def build(self) -> dict[str, Series]:
-        segment_starts = self._restarts
         out: dict[str, Series] = {}
         for name, (steps, values, lines) in self.cols.items():
             s = np.asarray(steps, dtype=np.float64)
@@ -151,18 +150,24 @@ class Columns:
             v, ok = _to_floats(values)
             if ok is not None:
                 s, v, ln = s[ok], v[ok], ln[ok]
-            if len(s) == 0:
-                continue
-            if segment_starts:
-                s, v, ln = _drop_superseded(s, v, ln, segment_starts)
-            if len(s) > 1 and not (np.diff(s) > 0).all():
-                # keep the last value per step, sorted by step
-                order = np.lexsort((np.arange(len(s)), s))
-                s, v, ln = s[order], v[order], ln[order]
-                last = np.append(s[1:] != s[:-1], True)
-                s, v, ln = s[last], v[last], ln[last]
-            out[name] = Series(steps=s, values=v, lines=ln)
+            series = self.finish(s, v, ln)
+            if series is not None:
+                out[name] = series
         return out
+
+    def finish(self, s: np.ndarray, v: np.ndarray, ln: np.ndarray) -> Series | None:
+        """One metric's arrays in file order → Series sorted by step, one value per step (None if empty)."""
+        if len(s) == 0:
+            return None
+        if self._restarts:
+            s, v, ln = _drop_superseded(s, v, ln, self._restarts)
+        if len(s) > 1 and not (np.diff(s) > 0).all():
+            # keep the last value per step, sorted by step
+            order = np.lexsort((np.arange(len(s)), s))
+            s, v, ln = s[order], v[order], ln[order]
+            last = np.append(s[1:] != s[:-1], True)
+            s, v, ln = s[last], v[last], ln[last]
+        return Series(steps=s, values=v, lines=ln)
 
 
 def read_bytes(path: Path) -> bytes:

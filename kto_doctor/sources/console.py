@@ -1,0 +1,420 @@
+"""Console logs (stdout/stderr captures, `running_log.txt`, pasted excerpts): one streaming pass.
+
+What a console holds: HF `ProgressCallback` dict lines (`{'loss': 0.58, 'grad_norm': nan, ...}`, string
+valued in newer transformers), LLaMA-Factory trainer_log records and ms-swift dicts printed as JSON,
+mlx-lm `Iter N: Train loss ...` lines, all among tqdm `\\r` redraws, ANSI colours and `[defaultN]:` rank
+prefixes; plus lines that state facts about the run (trainable params, the "Running training" block,
+DeepSpeed loss-scale overflows, framework banners).
+
+Speed is the design constraint (1 GB logs exist): the file is read in 16 MB binary chunks; dict spans are
+found with one compiled bytes regex; each chunk's dicts become ONE `json.loads` of a joined array after
+byte-level fix-ups (quotes, nan/inf, None/True/False); a dict that defeats the batch is read alone by a
+tolerant pair extractor (never `eval`). Rare fact lines are only regex-searched in chunks where a fast
+`bytes.find` says they occur. Values are kept in compact `array`s, so memory follows the number of
+logged values, not the file size.
+"""
+from __future__ import annotations
+
+import json
+import re
+from array import array
+from pathlib import Path
+
+import numpy as np
+
+from ..names import BOOKKEEPING, canonical, is_eval_record
+from .base import Columns, SourceData, SourceError, Series, to_float
+
+CHUNK = 16 << 20
+WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
+_DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
+_WRAPPED = re.compile(rb"\{\s*['\"][^{}]*\}")
+_TQDM_END = re.compile(rb"\| *(\d+)/(\d+)\Z")  # matched against the bytes just before " ["
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_PAIR = re.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|[^,}\s]+)""")
+_PY_FIXES = ((b"'", b'"'), (b": nan", b": NaN"), (b": -inf", b": -Infinity"), (b": inf", b": Infinity"),
+             (b": None", b": null"), (b": True", b": true"), (b": False", b": false"))
+_LITERALS = {b"nan": float("nan"), b"NaN": float("nan"), b"inf": float("inf"), b"Infinity": float("inf"),
+             b"-inf": float("-inf"), b"-Infinity": float("-inf"), b"None": None, b"null": None}
+
+# Fact lines: (literal that must occur in the chunk, regex run only then, handler name)
+_MLX = re.compile(rb"Iter (\d+): ((?:Train|Val) loss [^\r\n]*)")
+_MLX_NAMES = {"train loss": "loss", "val loss": "eval_loss", "learning rate": "learning_rate",
+              "chosen reward": "rewards/chosen", "rejected reward": "rewards/rejected", "grad norm": "grad_norm"}
+_TRAINABLE = re.compile(rb"trainable params: ([\d,]+)")
+_RUNNING = re.compile(rb"  (Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size"
+                      rb"|Gradient Accumulation steps|Total optimization steps|Number of trainable parameters)"
+                      rb"[^=\r\n]*= ([\d,.]+)")
+_RUNNING_KEYS = {b"Num examples": ("facts", "num_examples"), b"Num Epochs": ("facts", "num_train_epochs"),
+                 b"Instantaneous batch size per device": ("config", "per_device_train_batch_size"),
+                 b"Total train batch size": ("facts", "total_train_batch_size"),
+                 b"Gradient Accumulation steps": ("config", "gradient_accumulation_steps"),
+                 b"Total optimization steps": ("facts", "total_steps"),
+                 b"Number of trainable parameters": ("facts", "trainable_params")}
+_WORLD = re.compile(rb"Process rank: \d+, world size: (\d+)")
+_REF_MODEL = re.compile(rb"Created reference model from ([^\r\n]*)")
+_OVERFLOW = re.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: ([\d.]+), reducing to ([\d.]+)")
+_TRL_VERSION = re.compile(rb"\btrl(?:==|-| version:? | v)(\d+\.\d+[\w.]*)", re.IGNORECASE)
+_TRAINER = re.compile(rb"\b(?:Custom)?(KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT|Reward)Trainer\b")
+_TRAINER_METHOD = {b"KTO": "kto", b"DPO": "dpo", b"ORPO": "orpo", b"CPO": "dpo", b"SimPO": "simpo",
+                   b"GRPO": "grpo", b"PPO": "ppo", b"RLOO": "grpo", b"SFT": "sft", b"Reward": "rm"}
+_FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
+          (b"DeepSpeed ZeRO3 detected", "deepspeed_zero3"),
+          (b"Your dataset only has one preference type", "one_preference_type"),
+          (b"Current loss scale already at minimum", "loss_scale_at_minimum"))
+
+
+class _Store:
+    """Records (step, line, kind) and per-metric (record index, value) in compact arrays."""
+
+    def __init__(self) -> None:
+        self.step = array("d")  # NaN where the record has no step of its own
+        self.line = array("q")
+        self.eval = array("b")
+        self.metrics: dict[str, tuple[array, array]] = {}
+        self._names: dict[tuple[str, bool], str | None] = {}
+
+    def add(self, record: dict, step: float, line: int, is_eval: bool) -> bool:
+        idx = len(self.step)
+        names = self._names
+        metrics = self.metrics
+        added = False
+        for key, value in record.items():
+            name = names.get((key, is_eval), "")
+            if name == "":
+                name = None if key in BOOKKEEPING else canonical(key, is_eval)
+                names[(key, is_eval)] = name
+            if name is None:
+                continue
+            if type(value) is not float:
+                value = to_float(value) if type(value) is not int else float(value)
+                if value is None:
+                    continue
+            col = metrics.get(name)
+            if col is None:
+                col = metrics[name] = (array("l"), array("d"))
+            col[0].append(idx)
+            col[1].append(value)
+            added = True
+        if added:
+            self.step.append(step)
+            self.line.append(line)
+            self.eval.append(is_eval)
+        return added
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.src = SourceData(path=path, format="console")
+        self.main = _Store()
+        self.logger = _Store()  # dicts echoed by a logger (`... >> {...}`): used only when nothing else is found
+        self.total = None  # M of the training progress bar
+        self.pending_bar = None  # (N, M) of the last progress bar after the last dict of the previous chunk
+        self.bad = 0
+        self.first_bad = None
+        self.train_records = 0
+        self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
+        self.loss_scales: list[float] = []
+
+    # ------------------------------------------------------------ chunks
+
+    def run(self) -> SourceData:
+        try:
+            f = open(self.path, "rb")
+        except OSError as exc:
+            raise SourceError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        line_base = 0
+        carry = b""
+        size = 0
+        with f:
+            while True:
+                block = f.read(CHUNK)
+                size += len(block)
+                chunk = carry + block
+                if not block:
+                    if chunk:
+                        self.chunk(chunk, line_base)
+                    break
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    cut = chunk.rfind(b"\r")
+                if cut < 0:
+                    carry = chunk
+                    continue
+                self.chunk(chunk[: cut + 1], line_base)
+                line_base += chunk.count(b"\n", 0, cut + 1)
+                carry = chunk[cut + 1:]
+        if size == 0:
+            raise SourceError(f"{self.path}: empty file")
+        return self.finish(size)
+
+    def chunk(self, chunk: bytes, line_base: int) -> None:
+        self.facts(chunk)
+        spans = []  # (start, end, line, step_from_bar, via_logger)
+        pos = 0
+        line = line_base + 1
+        prev_end = 0
+        for m in _DICT.finditer(chunk):
+            start, end = m.span()
+            line += chunk.count(b"\n", pos, start)
+            pos = start
+            via_logger = chunk[max(0, start - 3):start] == b">> "
+            bar = self.bar_before(chunk, prev_end, start)
+            if bar is None and not spans:
+                bar = self.pending_bar
+            if not via_logger:  # a logger's echo must not use up the progress bar of the dict it echoes
+                prev_end = end
+            spans.append((start, end, line, bar, via_logger))
+        self.pending_bar = self.bar_before(chunk, prev_end, len(chunk)) or (None if spans else self.pending_bar)
+        overflows = list(_OVERFLOW.finditer(chunk)) if b"OVERFLOW!" in chunk else []
+        if spans:
+            self.convert(chunk, spans, overflows)
+        self.note_overflows(overflows, len(chunk))
+
+    def bar_before(self, chunk: bytes, lo: int, hi: int):
+        """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi], or None."""
+        p = hi
+        for _ in range(24):
+            p = chunk.rfind(b" [", lo, p)
+            if p < 0:
+                return None
+            m = _TQDM_END.search(chunk, max(lo, p - 40), p)
+            if m is not None:
+                return int(m.group(1)), int(m.group(2))
+        return None
+
+    def convert(self, chunk: bytes, spans: list, overflows: list) -> None:
+        """All dict spans of a chunk through one json.loads; the odd one out alone."""
+        texts = []
+        for start, end, *_ in spans:
+            text = chunk[start:end]
+            if text[1] == 39 and b'"' not in text:  # {' : a Python repr without double quotes inside
+                for old, new in _PY_FIXES:
+                    text = text.replace(old, new)
+            texts.append(text)
+        try:
+            records = json.loads(b"[" + b",".join(texts) + b"]")
+        except ValueError:
+            records = [self.one(chunk[s:e], t) for (s, e, *_), t in zip(spans, texts)]
+        for record, (start, _, line, bar, via_logger) in zip(records, spans):
+            self.note_overflows(overflows, start)
+            if record:
+                self.record(record, line, bar, via_logger)
+
+    def one(self, raw: bytes, fixed: bytes):
+        try:
+            return json.loads(fixed)
+        except ValueError:
+            pass
+        out = {}
+        for _, key, value in _PAIR.findall(_ANSI.sub(b"", raw)):
+            value = value.strip()
+            if value[:1] in (b"'", b'"'):
+                out[key.decode("utf-8", "replace")] = value[1:-1].decode("utf-8", "replace")
+            elif value in _LITERALS:
+                out[key.decode("utf-8", "replace")] = _LITERALS[value]
+            else:
+                num = to_float(value.decode("ascii", "replace"))
+                if num is not None:
+                    out[key.decode("utf-8", "replace")] = num
+        if not out:
+            self.bad += 1
+        return out
+
+    # ------------------------------------------------------------ records
+
+    def record(self, rec: dict, line: int, bar, via_logger: bool) -> None:
+        src = self.src
+        step = float("nan")
+        if isinstance(rec.get("step"), (int, float)):  # a pasted trainer_state.json record
+            step = float(rec["step"])
+        elif "current_steps" in rec:  # a LLaMA-Factory trainer_log record printed to the console
+            step = to_float(rec["current_steps"])
+            if rec.get("total_steps") is not None:
+                src.facts["total_steps"] = rec["total_steps"]
+            src.hints["framework"] = "llamafactory"
+            rec = {k: v for k, v in rec.items() if v is not None}
+        elif "global_step/max_steps" in rec:  # ms-swift
+            done, _, total = str(rec["global_step/max_steps"]).partition("/")
+            step = to_float(done)
+            if to_float(total):
+                src.facts["total_steps"] = int(to_float(total))
+        if "train_runtime" in rec or ("train_loss" in rec and "loss" not in rec):
+            src.facts.update({k: to_float(v) for k, v in rec.items() if to_float(v) is not None})
+            return
+        is_eval = is_eval_record(rec)
+        if not is_eval and not ("loss" in rec or "learning_rate" in rec or "grad_norm" in rec or "lr" in rec):
+            return  # some other dict (a config dump, a batch printout)
+        if step != step and bar is not None and not is_eval:
+            n, m = bar
+            if self.total is None or m == self.total:
+                self.total = m
+                step = float(n)
+        store = self.logger if via_logger else self.main
+        if store.add(rec, step if step is not None else float("nan"), line, is_eval) and not is_eval:
+            self.train_records += store is self.main
+
+    def note_overflows(self, overflows: list, before: int) -> None:
+        """DeepSpeed skipped a step before byte `before`: it belongs to the next train record."""
+        while overflows and overflows[0].start() < before:
+            m = overflows.pop(0)
+            self.overflows.append(self.train_records + 1)
+            self.loss_scales.append(float(m.group(2)))
+
+    # ------------------------------------------------------------ facts
+
+    def facts(self, chunk: bytes) -> None:
+        src = self.src
+        facts = src.facts
+        if b"trainable params: " in chunk and "trainable_params" not in facts:
+            m = _TRAINABLE.search(chunk)
+            if m:
+                facts["trainable_params"] = int(m.group(1).replace(b",", b""))
+        if b"  Num examples" in chunk or b"Total optimization steps" in chunk:
+            for m in _RUNNING.finditer(chunk):
+                where, key = _RUNNING_KEYS[m.group(1)]
+                value = to_float(m.group(2).replace(b",", b"").decode())
+                target = facts if where == "facts" else src.config
+                if value is not None and key not in target:
+                    target[key] = int(value) if value.is_integer() else value
+        if b"llamafactory" in chunk:
+            src.hints["framework"] = "llamafactory"
+        if b"world size: " in chunk:
+            m = _WORLD.search(chunk)
+            if m:
+                facts["world_size"] = int(m.group(1))
+        if b"Created reference model from" in chunk:
+            m = _REF_MODEL.search(chunk)
+            if m:
+                facts["reference_model"] = m.group(1).decode("utf-8", "replace").strip().rstrip(".")
+        for literal, key in _FLAGS:
+            if literal in chunk:
+                facts[key] = True
+        if b"trl" in chunk or b"TRL" in chunk:
+            m = _TRL_VERSION.search(chunk)
+            if m:
+                facts["trl_version"] = m.group(1).decode()
+                src.hints.setdefault("framework", "trl")
+        if b"Trainer" in chunk:
+            m = _TRAINER.search(chunk)
+            if m:
+                src.hints.setdefault("method", _TRAINER_METHOD[m.group(1)])
+                if not m.group(0).startswith(b"Custom"):
+                    src.hints.setdefault("framework", "trl")
+        if b"Iter " in chunk:
+            self.mlx(chunk)
+
+    def mlx(self, chunk: bytes) -> None:
+        """mlx-lm `Iter 31: Train loss 0.002, Chosen reward -5.426, Learning Rate 1.000e-05, ...`."""
+        pos, line = 0, None
+        for m in _MLX.finditer(chunk):
+            line = (line or 1) + chunk.count(b"\n", pos, m.start())
+            pos = m.start()
+            rec = {}
+            for part in m.group(2).decode("utf-8", "replace").split(", "):
+                name, _, value = part.rpartition(" ")
+                key = _MLX_NAMES.get(name.strip().lower())
+                if key and to_float(value) is not None:
+                    rec[key] = to_float(value)
+            if rec:
+                is_eval = "eval_loss" in rec
+                self.main.add(rec, float(m.group(1)), line, is_eval)
+
+    # ------------------------------------------------------------ result
+
+    def wrapped(self) -> None:
+        """Dicts broken over several lines (pasted into an issue, or pretty-printed JSON): joined again."""
+        data = self.path.read_bytes()
+        spans = []
+        for m in _WRAPPED.finditer(data):
+            start, end = m.span()
+            text = re.sub(rb"[\r\n]+", b"", data[start:end])
+            spans.append((text, data.count(b"\n", 0, start) + 1))
+        if spans:
+            chunk = b"\n".join(text for text, _ in spans)
+            offsets = np.cumsum([0] + [len(text) + 1 for text, _ in spans[:-1]]).tolist()
+            self.convert(chunk, [(o, o + len(text), line, None, False)
+                                 for o, (text, line) in zip(offsets, spans)], [])
+            if len(self.main.step):
+                self.src.warnings.append(f"{self.path.name}: metric dicts were wrapped over several lines; joined")
+
+    def finish(self, size: int) -> SourceData:
+        src = self.src
+        store = self.main if len(self.main.step) else self.logger
+        if not len(store.step) and size <= WRAPPED_MAX:
+            self.wrapped()
+            store = self.main
+        if not len(store.step):
+            if "train_loss" in src.facts or "train_runtime" in src.facts:
+                src.warnings.append(f"{self.path.name}: only the end-of-training summary, no per-step metrics")
+                return src
+            raise SourceError(f"{self.path}: no training metrics found")
+        if store is self.logger:
+            src.warnings.append(f"{self.path.name}: metrics read from logger lines (rounded copies)")
+        if self.bad:
+            src.warnings.append(f"{self.path.name}: {self.bad} unreadable dict line(s) skipped")
+        if self.total and "total_steps" not in src.facts:
+            src.facts["total_steps"] = self.total
+        steps, ordinals = _steps(store, src)
+        cols = Columns()
+        for step, line in zip(steps.tolist(), store.line):
+            cols.at_step(step, line)
+        cols.finish_segments(src, "the step counter")
+        lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
+        for name, (idx, values) in store.metrics.items():
+            i = np.frombuffer(idx, dtype=np.dtype(idx.typecode)).astype(np.int64)
+            series = cols.finish(steps[i], np.frombuffer(values, dtype=np.float64).copy(), lines[i])
+            if series is not None:
+                src.series[name] = series
+        src.records = len(store.step)
+        if self.overflows:
+            src.facts["overflow_count"] = len(self.overflows)
+            src.facts["loss_scale_min"] = min(self.loss_scales)
+            src.facts["overflow_steps"] = (self.overflows if src.step_kind == "ordinal"
+                                           else [_step_of(k, ordinals, steps) for k in self.overflows])
+        return src
+
+
+def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
+    """Global step per record, and the train ordinal (1, 2, 3...) per record.
+
+    Eval records take the step of the train record before them. When no train record has a step, the
+    ordinals are the steps (`step_kind="ordinal"`) and the assembler places them; when only some lack
+    one, they are filled from their neighbours at the logging interval.
+    """
+    own = np.frombuffer(store.step, dtype=np.float64).copy() if len(store.step) else np.zeros(0)
+    is_eval = np.frombuffer(store.eval, dtype=np.int8).astype(bool) if len(store.eval) else np.zeros(0, bool)
+    ordinals = np.cumsum(~is_eval).astype(np.float64)
+    train_known = ~is_eval & ~np.isnan(own)
+    if not train_known.any() and np.isnan(own[is_eval]).all():
+        src.step_kind = "ordinal"
+        return ordinals, ordinals
+    steps = own.copy()
+    missing = ~is_eval & np.isnan(own)
+    if missing.any():
+        k, s = ordinals[train_known], own[train_known]
+        interval = float(np.median(np.diff(s) / np.diff(k))) if len(k) > 1 else 1.0
+        interval = max(round(interval), 1)
+        steps[missing] = np.interp(ordinals[missing], k, s, left=np.nan, right=np.nan)
+        left = missing & (ordinals < k[0])
+        right = missing & (ordinals > k[-1])
+        steps[left] = s[0] - (k[0] - ordinals[left]) * interval
+        steps[right] = s[-1] + (ordinals[right] - k[-1]) * interval
+        src.warnings.append(f"{src.path.name}: {int(missing.sum())} dict line(s) without a progress-bar step; "
+                            f"placed from their neighbours at {interval} steps per log")
+    ev = is_eval & np.isnan(own)
+    if ev.any():
+        train_idx = np.flatnonzero(~is_eval)
+        prev = np.searchsorted(train_idx, np.flatnonzero(ev)) - 1
+        steps[ev] = np.where(prev >= 0, steps[train_idx[np.maximum(prev, 0)]], 0.0)
+    return steps, ordinals
+
+
+def _step_of(k: int, ordinals: np.ndarray, steps: np.ndarray):
+    hit = np.flatnonzero(ordinals == k)
+    return int(steps[hit[0]]) if len(hit) else k
+
+
+def read(path: Path) -> SourceData:
+    return _Reader(path).run()
