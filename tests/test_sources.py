@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kto_doctor.sources import SourceError, detect
-from kto_doctor.sources import config_file, results, trainer_log, trainer_state
+from kto_doctor.sources import config_file, console, results, trainer_log, trainer_state
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
@@ -135,6 +135,109 @@ def test_trainer_log_empty_is_source_error(tmp_path):
         trainer_log.read(write(tmp_path, "trainer_log.jsonl", "\n\n"))
 
 
+# ---------------------------------------------------------------- console logs
+
+FLAGSHIP = ("{'loss': 0.5806, 'grad_norm': 0.16000482439994812, 'learning_rate': 4.22029964127453e-08, "
+            "'rewards/chosen': 0.00045649479720365763, 'logps/chosen': -1.7963722954565922, "
+            "'logits/chosen': -202528030.24783862, 'rewards/rejected': 5.853247662253727e-05, "
+            "'logps/rejected': -10.940386572157836, 'logits/rejected': -213156961.200883, "
+            "'rewards/margins': 0.0003979623205811204, 'kl': 11.288576126098633, 'epoch': 0.0}")
+
+TORCHRUN_LOG = (
+    "[INFO|2025-03-19 10:00:00] llamafactory.hparams.parser:355 >> Process rank: 0, world size: 4, device: cuda:0\n"
+    "10/22/2024 20:05:07 - INFO - llamafactory.model.adapter - Upcasting trainable params to float32.\n"
+    "10/22/2024 20:05:08 - INFO - llamafactory.model.loader - trainable params: 4,399,104 || all params: "
+    "498,431,872 || trainable%: 0.8826\n"
+    "[INFO|2025-03-19 10:00:02] llamafactory.train.kto.workflow:50 >> Created reference model from the model itself.\n"
+    "[INFO|trainer.py:1686] 2023-08-21 18:08:12,795 >> ***** Running training *****\n"
+    "[INFO|trainer.py:1687] 2023-08-21 18:08:12,795 >>   Num examples = 12,000\n"
+    "[INFO|trainer.py:1689] 2023-08-21 18:08:12,795 >>   Instantaneous batch size per device = 2\n"
+    "[INFO|trainer.py:1692] 2023-08-21 18:08:12,795 >>   Total train batch size (w. parallel, distributed & "
+    "accumulation) = 64\n"
+    "[INFO|trainer.py:1693] 2023-08-21 18:08:12,795 >>   Gradient Accumulation steps = 8\n"
+    "[INFO|trainer.py:1694] 2023-08-21 18:08:12,795 >>   Total optimization steps = 2,000\n"
+    "  0%|          | 0/2000 [00:00<?, ?it/s]\r  0%|          | 1/2000 [00:05<3:00:00,  5.40s/it]\r"
+    "[default0]:[2024-08-12 11:36:25,378] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 "
+    "Skipping step. Attempted loss scale: 65536, reducing to 32768\n"
+    "  0%|          | 2/2000 [00:10<3:00:00,  5.40s/it]\r  1%|          | 10/2000 [00:54<3:00:00,  5.40s/it]\n"
+    "[default0]:\x1b[32m{'loss': '0.5', 'grad_norm': 'nan', 'learning_rate': '1e-06', "
+    "'logits/chosen': '-8.167e+06', 'epoch': '0.01'}\x1b[0m\n"
+    "  1%|          | 15/2000 [01:20<3:00:00,  5.40s/it]\r"
+    "[default0]:[2024-08-12 11:40:00,000] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 "
+    "Skipping step. Attempted loss scale: 32768, reducing to 16384\n"
+    "  1%|          | 20/2000 [01:48<3:00:00,  5.40s/it]\r[rank0]:{'loss': 0.48, 'grad_norm': inf, "
+    "'learning_rate': 2e-06, 'kl': -inf, 'epoch': 0.02}\n"
+    "\r  0%|          | 0/13 [00:00<?, ?it/s]\r100%|██████████| 13/13 [00:03<00:00,  4.1it/s]\n"
+    "{'eval_loss': 0.47, 'eval_runtime': 3.2, 'kl': 5.0, 'epoch': 0.02}\n"
+    "Current loss scale already at minimum - cannot decrease scale anymore. Exiting run.\n"
+    "{'train_runtime': 120.5, 'train_samples_per_second': 1.0, 'train_loss': 0.49, 'epoch': 0.02}\n"
+)
+
+
+def test_console_torchrun_log_with_tqdm_ansi_prefixes_and_facts(tmp_path):
+    src = console.read(write(tmp_path, "train.log", TORCHRUN_LOG))
+    assert src.step_kind == "exact"
+    loss = src.series["loss"]
+    assert loss.steps.tolist() == [10, 20] and loss.values.tolist() == [0.5, 0.48]
+    assert math.isnan(src.series["grad_norm"].values[0]) and math.isinf(src.series["grad_norm"].values[1])
+    assert src.series["kl"].values.tolist() == [float("-inf")]
+    assert src.series["logits/chosen"].values.tolist() == [-8.167e6]
+    # the eval dict takes the step of the train dict before it, not the eval bar's 13
+    assert src.series["eval_loss"].steps.tolist() == [20] and src.series["eval_kl"].values.tolist() == [5.0]
+    assert loss.lines.tolist() == [13, 15]
+    f = src.facts
+    assert f["trainable_params"] == 4399104 and f["world_size"] == 4 and f["upcast_trainable_params"] is True
+    assert f["reference_model"] == "the model itself"
+    assert f["num_examples"] == 12000 and f["total_train_batch_size"] == 64 and f["total_steps"] == 2000
+    assert src.config == {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 8}
+    assert f["overflow_count"] == 2 and f["overflow_steps"] == [10, 20] and f["loss_scale_min"] == 16384
+    assert f["loss_scale_at_minimum"] is True
+    assert f["train_runtime"] == 120.5 and f["train_loss"] == 0.49
+    assert src.hints["framework"] == "llamafactory"
+
+
+def test_console_without_step_counter_is_ordinal(tmp_path):
+    text = "\n".join(["Loading model...", FLAGSHIP, "{'eval_loss': 0.6, 'epoch': 0.0}", FLAGSHIP.replace("0.5806", "0.58")])
+    src = console.read(write(tmp_path, "out.txt", text))
+    assert src.step_kind == "ordinal"
+    assert src.series["loss"].steps.tolist() == [1, 2] and src.series["eval_loss"].steps.tolist() == [1]
+    assert src.series["logits/chosen"].values[0] == -202528030.24783862
+    assert src.series["loss"].lines.tolist() == [2, 4]
+
+
+def test_console_other_dict_formats(tmp_path):
+    text = "\n".join([
+        # LLaMA-Factory trainer_log record and ms-swift dict pasted in a console (metrics-and-losses.md §3)
+        '{"current_steps": 5, "total_steps": 275, "loss": 0.0, "accuracy": 1.0, "lr": 3.57e-06, "epoch": 0.09}',
+        '{"loss": 2.23302879, "acc": 0.26443233, "grad_norm": NaN, "learning_rate": 1.617e-05, "memory(GiB)": 19.54, '
+        '"global_step/max_steps": "8280/11043", "percentage": "74.98%"}',
+    ])
+    src = console.read(write(tmp_path, "paste.log", text))
+    assert src.series["rewards/accuracies"].steps.tolist() == [5]
+    assert src.series["acc"].steps.tolist() == [8280] and math.isnan(src.series["grad_norm"].values[0])
+    assert "memory(GiB)" not in src.series and src.facts["total_steps"] == 11043
+
+
+def test_console_mlx_lines(tmp_path):
+    text = ("Iter 31: Train loss 0.002, Chosen reward -5.426, Rejected reward -11.906, Learning Rate 1.000e-05, "
+            "It/sec 1.015, Peak mem 2.334 GB\nIter 40: Val loss 0.500, Val took 3.1s\n")
+    src = console.read(write(tmp_path, "mlx.log", text))
+    assert src.series["loss"].steps.tolist() == [31] and src.series["rewards/rejected"].values.tolist() == [-11.906]
+    assert src.series["eval_loss"].steps.tolist() == [40]
+
+
+def test_console_broken_dicts_skipped_others_kept(tmp_path):
+    text = "{'loss': 1.0, 'epoch': 0.1}\n{'loss': 0.9, 'grad_norm': [1, 'epoch': 0.2}\n{'loss': 0.8, 'epo"
+    src = console.read(write(tmp_path, "x.log", text))
+    assert src.series["loss"].values.tolist() == [1.0, 0.9]
+
+
+@pytest.mark.parametrize("text", ["", "just a log\nwith no metrics\n", "{'model': 'qwen', 'dtype': 'bf16'}\n"])
+def test_console_without_metrics_is_source_error(tmp_path, text):
+    with pytest.raises(SourceError):
+        console.read(write(tmp_path, "notes.log", text))
+
+
 # ---------------------------------------------------------------- config files and results
 
 
@@ -186,6 +289,23 @@ def test_corpus_trainer_states(path):
     assert src.series and all(len(s.steps) == len(s.values) == len(s.lines) for s in src.series.values())
     for s in src.series.values():
         assert np.all(np.diff(s.steps) > 0)
+
+
+@needs_corpus
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("stdout/*.log")), ids=lambda p: p.name)
+def test_corpus_consoles(path):
+    src = console.read(path)
+    assert src.series or "train_loss" in src.facts
+
+
+@needs_corpus
+def test_corpus_console_special_cases():
+    wrapped = console.read(CORPUS / "stdout" / "ContextualAI__HALOs__issue24.log")
+    assert wrapped.series["logits/chosen"].values[0] == -159737504.0  # a dict wrapped over 4 lines
+    swift = console.read(CORPUS / "stdout" / "modelscope__ms-swift__issue2436.log")
+    assert swift.series["loss"].steps.tolist() == [8270, 8275, 8280]
+    tqdm = console.read(CORPUS / "stdout" / "2U1__Qwen-VL-Series-Finetune__issue10.log")
+    assert tqdm.series["loss"].steps.tolist() == [1, 2] and tqdm.facts["total_steps"] == 666
 
 
 @needs_corpus

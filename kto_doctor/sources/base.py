@@ -63,6 +63,17 @@ def build_series(rows: dict[str, list[tuple[float, float, int]]]) -> dict[str, S
     return out
 
 
+class MetricNames(dict):
+    """(logged key, eval_row) -> canonical metric name, or None for bookkeeping keys; computed once per key."""
+
+    def __missing__(self, item: tuple[str, bool]) -> str | None:
+        from ..names import BOOKKEEPING, canonical
+
+        key, eval_row = item
+        name = self[item] = None if key in BOOKKEEPING else canonical(key, eval_row)
+        return name
+
+
 MAX_RESUMES = 5  # more step-counter restarts than this in one file means interleaved writers, not resumes
 
 
@@ -77,7 +88,7 @@ class Columns:
 
     def __init__(self) -> None:
         self.cols: dict[str, tuple[list, list, list]] = {}
-        self._names: dict[tuple[str, bool], str | None] = {}
+        self._names = MetricNames()
         self.segments: list[tuple[float, float, int]] = []  # closed segments: (first, last, first_line)
         self._restarts: list[tuple[float, int]] = []
         self._seg: list | None = None  # open segment [first, last, first_line]
@@ -114,17 +125,12 @@ class Columns:
             + "); the later segment wins where steps overlap")
 
     def add_row(self, row: dict, step, line: int, eval_row: bool = False) -> None:
-        from ..names import BOOKKEEPING, canonical
-
         names = self._names
         cols = self.cols
         for key, value in row.items():
             if value is None:
                 continue
-            name = names.get((key, eval_row), "")
-            if name == "":
-                name = None if key in BOOKKEEPING else canonical(key, eval_row)
-                names[(key, eval_row)] = name
+            name = names[key, eval_row]
             if name is None:
                 continue
             col = cols.get(name)

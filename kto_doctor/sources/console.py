@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..names import BOOKKEEPING, canonical, is_eval_record
-from .base import Columns, SourceData, SourceError, Series, to_float
+from ..names import is_eval_record
+from .base import Columns, MetricNames, SourceData, SourceError, to_float
 
 CHUNK = 16 << 20
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
@@ -72,7 +72,7 @@ class _Store:
         self.line = array("q")
         self.eval = array("b")
         self.metrics: dict[str, tuple[array, array]] = {}
-        self._names: dict[tuple[str, bool], str | None] = {}
+        self._names = MetricNames()
 
     def add(self, record: dict, step: float, line: int, is_eval: bool) -> bool:
         idx = len(self.step)
@@ -80,10 +80,7 @@ class _Store:
         metrics = self.metrics
         added = False
         for key, value in record.items():
-            name = names.get((key, is_eval), "")
-            if name == "":
-                name = None if key in BOOKKEEPING else canonical(key, is_eval)
-                names[(key, is_eval)] = name
+            name = names[key, is_eval]
             if name is None:
                 continue
             if type(value) is not float:
