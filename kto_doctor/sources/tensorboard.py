@@ -1,0 +1,531 @@
+"""TensorBoard event files (`events.out.tfevents.*`): scalars, hyperparameters and the text HF writes.
+
+Reads one file with `read(path)`; `merge(datas)` (or `read_many(paths)`) joins the files of one run:
+by step, the later wall time winning where files overlap.
+
+What is read:
+- scalars in both encodings: `simple_value` (torch.utils.tensorboard, tensorboardX, TF1) and scalar
+  tensors (TF2 / `tensorboard.summary` v2: DT_FLOAT, DT_DOUBLE, DT_HALF, DT_BFLOAT16 with the scalars
+  plugin, whose metadata is written only with a tag's first value). Tags go through `names.canonical`
+  (train/loss -> loss, eval/loss -> eval_loss); step is the event step; wall times are kept.
+- `args/text_summary` and `model_config/text_summary` (HF's JSON of TrainingArguments and the model
+  config) and the `hparams` plugin's session hyperparameters, raw, into `SourceData.config`.
+- everything else (histograms, images, audio, graphs) is skipped without being decoded.
+
+How it is fast: the file is mapped, `tfrecord.frame` finds the records, and the common record layout
+(wall_time, step, one `simple_value`) is decoded for all records at once with numpy: varints, tags,
+values, and the data checksums too (each record is checked against a template of its tag through
+`tfrecord.LinearCrc`, a few table lookups per record). Records that do not fit that layout, or fail its
+checks, go one by one through a small protobuf wire-format decoder, which has the last word on damage.
+"""
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..names import BOOKKEEPING, SUMMARY_KEYS, canonical
+from . import tfrecord
+from .base import Series, SourceData, SourceError
+
+FORMAT = "tensorboard"
+CHUNK = 1 << 16  # records decoded together by the vectorised path (bounds its temporary arrays)
+SMALL = 64  # files with fewer records skip the vectorised path
+TEXT_CONFIG_TAGS = ("args/text_summary", "model_config/text_summary")
+
+# TensorProto dtypes read as scalars
+DT_FLOAT, DT_DOUBLE, DT_STRING, DT_BFLOAT16, DT_HALF = 1, 2, 7, 14, 19
+
+
+def read(path: Path, check_crc: bool = True) -> SourceData:
+    """Read one event file. `check_crc=False` skips data checksums (lengths are always checked)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise SourceError(f"{path}: empty file, not a TensorBoard event file")
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return _read_buffer(path, buf, check_crc and tfrecord.crc_fn is not None)
+    finally:
+        try:
+            buf.close()
+        except BufferError:  # a numpy view outlived an exception; the map is freed with it
+            pass
+
+
+def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
+    b = tfrecord.Bytes(buf)
+    frames = tfrecord.frame(b)
+    n = len(frames.starts)
+    if n == 0:
+        what = f"cut at byte offset {frames.cut_at}" if frames.cut_at is not None else f"{len(buf)} bytes"
+        raise SourceError(f"{path}: not a TensorBoard event file (no complete record in {what})")
+    events = _Events(check_crc)
+    if n < SMALL:
+        events.decode_each(buf, frames.starts, frames.lengths, np.arange(n))
+    else:
+        for lo in range(0, n, CHUNK):
+            idx = np.arange(lo, min(lo + CHUNK, n))
+            rest = events.decode_scalars(b, buf, frames.starts[idx], frames.lengths[idx], idx)
+            events.decode_each(buf, frames.starts[rest], frames.lengths[rest], idx[rest])
+    src = SourceData(path=path, format=FORMAT, records=n - events.bad_crc)
+    src.series, src.facts = events.series()
+    src.config = events.config
+    src.warnings = _damage_warnings(path, frames, events.bad_crc, src.records)
+    if events.bad_crc == n:
+        raise SourceError(f"{path}: not a TensorBoard event file (all {n} records fail their checksum)")
+    return src
+
+
+def read_many(paths) -> SourceData:
+    """Read and `merge` the event files of one run; unreadable files become warnings."""
+    datas, errors = [], []
+    for path in paths:
+        try:
+            datas.append(read(path))
+        except SourceError as exc:
+            errors.append(str(exc))
+    if not datas:
+        raise SourceError(errors[0] if len(errors) == 1 else f"no readable event file among {len(errors)}: "
+                          f"{errors[0]}")
+    merged = merge(datas)
+    merged.warnings.extend(errors)
+    return merged
+
+
+def merge(datas: list[SourceData]) -> SourceData:
+    """Join the event files of one run (restarts, several writers) into one `SourceData`.
+
+    Files are taken in the order they were written (first wall time). Series are merged by step and
+    sorted by step; where several values share a tag and a step, the one with the later wall time wins
+    (on equal wall times, the later file), and values from different files that disagree are counted in
+    a warning. Config and facts of later files override earlier ones; warnings and records add up.
+    """
+    if len(datas) == 1:
+        return datas[0]
+    datas = sorted(datas, key=_first_wall_time)
+    paths = [str(d.path) for d in datas]
+    out = SourceData(path=Path(os.path.commonpath(paths)) if datas else Path("."), format=FORMAT)
+    for data in datas:
+        out.config.update(data.config)
+        out.facts.update(data.facts)
+        out.warnings.extend(data.warnings)
+        out.records += data.records
+    disagreements: dict[str, int] = {}
+    names = dict.fromkeys(name for data in datas for name in data.series)
+    for name in names:
+        parts = [(i, d.series[name]) for i, d in enumerate(datas) if name in d.series]
+        out.series[name], disagreements[name] = _merge_series(parts)
+    clashes = {name: n for name, n in disagreements.items() if n}
+    if clashes:
+        listed = ", ".join(f"{name} ({n})" for name, n in sorted(clashes.items()))
+        out.warnings.append(f"{out.path}: {len(datas)} event files disagree on values at the same step: "
+                            f"{listed}; the later wall time was kept")
+    return out
+
+
+def _first_wall_time(data: SourceData) -> float:
+    firsts = [s.wall_times[0] for s in data.series.values() if s.wall_times is not None and len(s.wall_times)]
+    return min(firsts, default=float("inf"))
+
+
+def _merge_series(parts: list[tuple[int, Series]]) -> tuple[Series, int]:
+    """One Series from (file index, Series) pairs: by step, later wall time wins; and the number of
+    steps where files disagree."""
+    step = np.concatenate([s.steps for _, s in parts])
+    value = np.concatenate([s.values for _, s in parts])
+    wall = np.concatenate([s.wall_times if s.wall_times is not None else np.zeros(len(s.steps))
+                           for _, s in parts])
+    line = np.concatenate([s.lines if s.lines is not None else np.zeros(len(s.steps), np.int64)
+                           for _, s in parts])
+    source = np.concatenate([np.full(len(s.steps), i) for i, s in parts])
+    order = np.lexsort((wall, step))  # stable: equal wall times keep file order
+    step, value, wall, line, source = step[order], value[order], wall[order], line[order], source[order]
+    same_step = step[1:] == step[:-1]
+    differ = (value[1:] != value[:-1]) & ~(np.isnan(value[1:]) & np.isnan(value[:-1]))
+    clashes = int(np.count_nonzero(same_step & differ & (source[1:] != source[:-1])))
+    keep = np.append(~same_step, True)
+    return Series(steps=step[keep], values=value[keep], lines=line[keep], wall_times=wall[keep]), clashes
+
+
+def _damage_warnings(path: Path, frames: tfrecord.Frames, bad_crc: int, kept: int) -> list[str]:
+    out = []
+    if frames.cut_at is not None:
+        out.append(f"{path}: last record cut at byte offset {frames.cut_at} (file ends mid-record); "
+                   f"kept {kept} complete records")
+    if frames.damaged or bad_crc:
+        skipped = sum(n for _, n in frames.damaged)
+        where = ", ".join(str(off) for off, _ in frames.damaged[:5])
+        regions = f"{len(frames.damaged)} damaged region(s) ({skipped} bytes, at byte offset {where}) skipped; " \
+            if frames.damaged else ""
+        out.append(f"{path}: {regions}{bad_crc} record(s) failed their checksum; kept {kept} records")
+    return out
+
+
+class _Events:
+    """What the records of one file hold, gathered per tag and turned into `SourceData` parts at the end."""
+
+    def __init__(self, check_crc: bool) -> None:
+        self.check_crc = check_crc
+        self.linear = tfrecord.LinearCrc()
+        self.bad_crc = 0
+        self.config: dict = {}
+        self.plugins: dict[str, str] = {}  # tag -> plugin name, from the tag's first metadata
+        self.arrays: dict[str, list[tuple[np.ndarray, ...]]] = {}  # tag -> [(record, step, wall, value)]
+        self.rows: dict[str, list[tuple[int, int, float, float]]] = {}  # the same, from decode_each
+
+    # -- the vectorised path -------------------------------------------------------------------------
+    def decode_scalars(self, b: tfrecord.Bytes, buf, starts, lengths, rec) -> np.ndarray:
+        """Decode the simple_value records among `starts`; return the positions of the others."""
+        layout = _ScalarLayout(b, starts, lengths)
+        ok = layout.ok
+        keys = layout.group_keys(b)
+        order = np.flatnonzero(ok)
+        order = order[np.argsort(keys[order], kind="stable")]
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        for group in np.split(order, bounds) if len(order) else []:
+            good = self._check_group(b, buf, layout, group) if self.check_crc else group
+            if len(good) < len(group):
+                ok[group] = False
+                ok[good] = True
+            if len(good):
+                first = good[0]
+                tag = bytes(buf[layout.tag_start[first]:layout.tag_end[first]])
+                self._add_arrays(tag.decode("utf-8", "replace"), rec[good], layout.step[good],
+                                 layout.wall_bits[good].view(np.float64),
+                                 layout.value_bits[good].view(np.float32).astype(np.float64))
+        return np.flatnonzero(~ok)
+
+    def _check_group(self, b: tfrecord.Bytes, buf, layout: "_ScalarLayout", group: np.ndarray) -> np.ndarray:
+        """The members of a same-tag, same-length group whose length and data checksums hold."""
+        first = group[0]
+        data = layout.data[first]
+        length = int(layout.length[first])
+        step_bytes = int(layout.step_len[first])
+        header = struct.pack("<Q", length)
+        expected = tfrecord.crc_fn(bytes(buf[data:data + length]))
+        acc = np.full(len(group), expected, dtype=np.uint32)
+        lin = self.linear
+        lin.diff(acc, layout.wall_bits[group] ^ layout.wall_bits[first], 8, length - 9)
+        if step_bytes:
+            lin.diff(acc, layout.step_raw[group] ^ layout.step_raw[first], step_bytes, length - 10 - step_bytes)
+        lin.diff(acc, (layout.value_bits[group] ^ layout.value_bits[first]).astype(np.uint64), 4, 0)
+        stored = tfrecord.unmask(b.u32[layout.data[group] + length].astype(np.uint64))
+        length_ok = b.u32[layout.data[group] - 4] == tfrecord.masked_crc(header)
+        return group[(stored == acc) & length_ok]
+
+    def _add_arrays(self, tag, rec, step, wall, value) -> None:
+        self.arrays.setdefault(tag, []).append((rec, step, wall, value))
+
+    # -- one record at a time ------------------------------------------------------------------------
+    def decode_each(self, buf, starts, lengths, rec) -> None:
+        crc = tfrecord.crc_fn if self.check_crc else None
+        for start, length, index in zip(starts.tolist(), lengths.tolist(), rec.tolist()):
+            data = start + tfrecord.HEADER
+            if crc is not None and not self._record_crc_ok(buf, start, data, length):
+                self.bad_crc += 1
+                continue
+            try:
+                self._decode_event(buf, data, data + length, index)
+            except _Malformed:
+                self.bad_crc += 1
+
+    @staticmethod
+    def _record_crc_ok(buf, start: int, data: int, length: int) -> bool:
+        stored_len, stored_data = struct.unpack_from("<I", buf, start + 8)[0], \
+            struct.unpack_from("<I", buf, data + length)[0]
+        return (tfrecord.masked_crc(buf[start:start + 8]) == stored_len
+                and tfrecord.masked_crc(buf[data:data + length]) == stored_data)
+
+    def _decode_event(self, buf, pos: int, end: int, index: int) -> None:
+        wall, step, summaries = 0.0, 0, []
+        for num, wire, a, b in _fields(buf, pos, end):
+            if num == 1 and wire == 1:
+                wall = struct.unpack_from("<d", buf, a)[0]
+            elif num == 2 and wire == 0:
+                step = a - (1 << 64) if a >= 1 << 63 else a
+            elif num == 5 and wire == 2:
+                summaries.append((a, b))
+        for a, b in summaries:
+            for num, wire, va, vb in _fields(buf, a, b):
+                if num == 1 and wire == 2:
+                    self._decode_value(buf, va, vb, index, step, wall)
+
+    def _decode_value(self, buf, pos: int, end: int, index: int, step: int, wall: float) -> None:
+        tag, simple, tensor, plugin, content = "", None, None, None, None
+        for num, wire, a, b in _fields(buf, pos, end):
+            if num == 1 and wire == 2:
+                tag = bytes(buf[a:b]).decode("utf-8", "replace")
+            elif num == 2 and wire == 5:
+                simple = struct.unpack_from("<f", buf, a)[0]
+            elif num == 8 and wire == 2:
+                tensor = (a, b)
+            elif num == 9 and wire == 2:
+                plugin, content = _plugin(buf, a, b)
+        if plugin is not None:
+            self.plugins.setdefault(tag, plugin)
+        plugin = self.plugins.get(tag, "")
+        if simple is not None:
+            self.rows.setdefault(tag, []).append((index, step, wall, simple))
+        elif plugin == "hparams" and content is not None:
+            for key, value in _hparams(buf, *content).items():
+                self.config.setdefault(key, value)
+        elif tensor is not None and plugin in ("scalars", ""):
+            value = _tensor_scalar(buf, *tensor)
+            if value is not None:
+                self.rows.setdefault(tag, []).append((index, step, wall, value))
+        elif tensor is not None and plugin == "text" and tag in TEXT_CONFIG_TAGS:
+            self._text_config(tag, _tensor_text(buf, *tensor))
+
+    def _text_config(self, tag: str, text: str | None) -> None:
+        """HF's JSON text: TrainingArguments keys win over model config keys of the same name."""
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            return
+        if not isinstance(parsed, dict):
+            return
+        if tag == TEXT_CONFIG_TAGS[0]:
+            self.config.update(parsed)
+        else:
+            for key, value in parsed.items():
+                self.config.setdefault(key, value)
+
+    # -- the result ----------------------------------------------------------------------------------
+    def series(self) -> tuple[dict[str, Series], dict]:
+        """{canonical name: Series} in file order, and summary facts (train_runtime, ...)."""
+        parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
+        for tag, chunks in self.arrays.items():
+            parts.setdefault(canonical(tag), []).extend(chunks)
+        for tag, rows in self.rows.items():
+            cols = list(zip(*rows))
+            parts.setdefault(canonical(tag), []).append(
+                (np.array(cols[0], np.int64), np.array(cols[1], np.int64), np.array(cols[2], np.float64),
+                 np.array(cols[3], np.float64)))
+        out: dict[str, Series] = {}
+        facts: dict = {}
+        for name, chunks in parts.items():
+            rec, step, wall, value = (np.concatenate(c) for c in zip(*chunks))
+            if len(chunks) > 1:
+                order = np.argsort(rec, kind="stable")
+                rec, step, wall, value = rec[order], step[order], wall[order], value[order]
+            if name in SUMMARY_KEYS:
+                facts[name] = float(value[-1])
+            if name not in BOOKKEEPING:
+                out[name] = Series(steps=step, values=value, lines=rec + 1, wall_times=wall)
+        return out, facts
+
+
+class _ScalarLayout:
+    """Field positions of records laid out as wall_time, step, summary{value{tag, simple_value}}.
+
+    `ok` marks the records that have exactly that layout (the bytes torch, tensorboardX and TF1 write for
+    a scalar); the others are left to the one-by-one decoder.
+    """
+
+    STEP_BYTES = 5  # steps below 2**35
+
+    def __init__(self, b: tfrecord.Bytes, starts: np.ndarray, lengths: np.ndarray) -> None:
+        u8, last = b.u8, b.size - 1
+        self.length = lengths
+        self.data = data = starts + tfrecord.HEADER
+        self.end = end = data + lengths
+        ok = (lengths >= 16) & (u8[data] == 0x09)
+        self.wall_bits = b.word(data + 1)
+        has_step = u8[np.minimum(data + 9, last)] == 0x10
+        raw = b.word(data + 10)
+        step, step_len = _varints(raw, self.STEP_BYTES)
+        ok &= (step_len > 0) | ~has_step
+        self.step_len = step_len = np.where(has_step, step_len, 0)
+        self.step = np.where(has_step, step, 0).astype(np.int64)
+        self.step_raw = raw & ((np.uint64(1) << (8 * step_len).astype(np.uint64)) - np.uint64(1))
+        pos = data + 9 + np.where(has_step, 1 + step_len, 0)
+        for field_tag in (0x2A, 0x0A):  # summary, then its only value, each running to the record's end
+            ok &= u8[np.minimum(pos, last)] == field_tag
+            size, nbytes = _varints(b.word(pos + 1), 3)
+            pos = pos + 1 + nbytes
+            ok &= (nbytes > 0) & (pos + size.astype(np.int64) == end)
+        ok &= u8[np.minimum(pos, last)] == 0x0A  # the tag
+        tag_len, nbytes = _varints(b.word(pos + 1), 2)
+        self.tag_start = pos + 1 + nbytes
+        self.tag_end = self.tag_start + tag_len.astype(np.int64)
+        ok &= (nbytes > 0) & (self.tag_end + 5 == end) & (u8[np.minimum(self.tag_end, last)] == 0x15)
+        self.ok = ok
+        self.value_bits = b.u32[end - 4]
+
+    def group_keys(self, b: tfrecord.Bytes) -> np.ndarray:
+        """A 64-bit key per record, equal for records of the same tag, length and step width.
+
+        The tag's bytes are hashed 8 at a time (the last word overlapping the one before), so a key is
+        exact up to 64-bit hash collisions, and a collision fails the group's checksum test.
+        """
+        tag_len = np.where(self.ok, self.tag_end - self.tag_start, 0)
+        key = (self.length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ self.step_len.astype(np.uint64)
+        key ^= tag_len.astype(np.uint64) << np.uint64(40)
+        short = tag_len < 8
+        last = b.word(np.where(short, self.tag_start, self.tag_end - 8))
+        last &= np.where(short, (np.uint64(1) << (8 * tag_len).astype(np.uint64)) - np.uint64(1),
+                         ~np.uint64(0))
+        for w in range(int(tag_len.max(initial=0)) // 8):
+            word = b.word(self.tag_start + 8 * w)
+            key = np.where(8 * w + 8 <= tag_len, (key ^ word) * np.uint64(0x100000001B3), key)
+        return (key ^ last) * np.uint64(0x100000001B3)
+
+
+_MSB = [sum(0x80 << (8 * k) for k in range(n)) for n in range(9)]
+
+
+def _varints(words: np.ndarray, max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the varint at the start of each uint64 word: (values, byte counts; 0 where longer than
+    max_bytes)."""
+    stops = ~words & np.uint64(_MSB[max_bytes])  # bytes without the continuation bit
+    lowest = stops & (~stops + np.uint64(1))
+    count = (np.log2(np.where(stops != 0, lowest, 1)).astype(np.int64) + 1) // 8
+    value = np.zeros(len(words), dtype=np.uint64)
+    for k in range(max_bytes):
+        value |= (words >> np.uint64(k)) & np.uint64(0x7F << (7 * k))
+    value &= (np.uint64(1) << (7 * count).astype(np.uint64)) - np.uint64(1)
+    return value, count
+
+
+# -- protobuf wire format, for the records decoded one by one -------------------------------------------
+class _Malformed(Exception):
+    pass
+
+
+def _varint(buf, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < end:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            break
+    raise _Malformed
+
+
+def _fields(buf, pos: int, end: int):
+    """(field number, wire type, a, b) per field: a varint's value; a fixed field's offset; a
+    length-delimited field's [a, b) span. Groups and bad spans raise _Malformed."""
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos, end)
+            yield num, 0, value, pos
+            continue
+        if wire == 1:
+            a, pos = pos, pos + 8
+        elif wire == 5:
+            a, pos = pos, pos + 4
+        elif wire == 2:
+            size, a = _varint(buf, pos, end)
+            pos = a + size
+        else:
+            raise _Malformed
+        if pos > end:
+            raise _Malformed
+        yield num, wire, a, pos
+
+
+def _plugin(buf, pos: int, end: int) -> tuple[str | None, tuple[int, int] | None]:
+    """SummaryMetadata -> (plugin_name, span of plugin content)."""
+    for num, wire, a, b in _fields(buf, pos, end):
+        if num == 1 and wire == 2:  # plugin_data
+            name, content = "", None
+            for pnum, pwire, pa, pb in _fields(buf, a, b):
+                if pnum == 1 and pwire == 2:
+                    name = bytes(buf[pa:pb]).decode("utf-8", "replace")
+                elif pnum == 2 and pwire == 2:
+                    content = (pa, pb)
+            return name, content
+    return None, None
+
+
+_PACKED = {DT_FLOAT: (5, "<f", 4), DT_DOUBLE: (6, "<d", 8)}
+
+
+def _tensor_scalar(buf, pos: int, end: int) -> float | None:
+    """A one-element float TensorProto's value, or None for anything else."""
+    dtype, values, content = 0, [], None
+    for num, wire, a, b in _fields(buf, pos, end):
+        if num == 1 and wire == 0:
+            dtype = a
+        elif num == 4 and wire == 2:
+            content = bytes(buf[a:b])
+        elif num in (5, 6, 13):
+            values.append((num, wire, a, b))
+    if dtype in _PACKED:
+        field, fmt, size = _PACKED[dtype]
+        raw = [bytes(buf[a:b]) for num, wire, a, b in values if num == field and wire == 2]
+        raw += [bytes(buf[a:a + size]) for num, wire, a, b in values if num == field and wire != 2]
+        raw = b"".join(raw) if raw else content
+        return struct.unpack(fmt, raw)[0] if raw is not None and len(raw) == size else None
+    if dtype in (DT_HALF, DT_BFLOAT16):
+        return _half_scalar(buf, dtype, values, content)
+    return None
+
+
+def _half_scalar(buf, dtype: int, values, content) -> float | None:
+    bits = None
+    for num, wire, a, b in values:
+        if num == 13 and wire == 2 and b > a:
+            bits, _ = _varint(buf, a, b)
+        elif num == 13 and wire == 0:
+            bits = a
+    if bits is None and content is not None and len(content) == 2:
+        bits = int.from_bytes(content, "little")
+    if bits is None:
+        return None
+    if dtype == DT_HALF:
+        return float(np.array([bits], dtype=np.uint16).view(np.float16)[0])
+    return float(np.array([bits << 16], dtype=np.uint32).view(np.float32)[0])
+
+
+def _tensor_text(buf, pos: int, end: int) -> str | None:
+    """The first string of a DT_STRING TensorProto."""
+    for num, wire, a, b in _fields(buf, pos, end):
+        if num == 8 and wire == 2:
+            return bytes(buf[a:b]).decode("utf-8", "replace")
+    return None
+
+
+def _hparams(buf, pos: int, end: int) -> dict:
+    """HParamsPluginData.session_start_info.hparams: {name: number, string or bool}."""
+    out = {}
+    for num, wire, a, b in _fields(buf, pos, end):
+        if num != 3 or wire != 2:  # session_start_info
+            continue
+        for snum, swire, sa, sb in _fields(buf, a, b):
+            if snum == 1 and swire == 2:  # map entry
+                key, value = _hparam_entry(buf, sa, sb)
+                if key:
+                    out[key] = value
+    return out
+
+
+def _hparam_entry(buf, pos: int, end: int):
+    key, value = "", None
+    for num, wire, a, b in _fields(buf, pos, end):
+        if num == 1 and wire == 2:
+            key = bytes(buf[a:b]).decode("utf-8", "replace")
+        elif num == 2 and wire == 2:  # google.protobuf.Value
+            for vnum, vwire, va, vb in _fields(buf, a, b):
+                if vnum == 2 and vwire == 1:
+                    value = struct.unpack_from("<d", buf, va)[0]
+                elif vnum == 3 and vwire == 2:
+                    value = bytes(buf[va:vb]).decode("utf-8", "replace")
+                elif vnum == 4 and vwire == 0:
+                    value = bool(va)
+    return key, value

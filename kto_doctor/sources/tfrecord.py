@@ -1,0 +1,232 @@
+"""TFRecord framing: find every intact record of a file, fast, and say where it was damaged.
+
+A TFRecord file is a sequence of records, each
+    uint64 length | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
+(little-endian). `frame(buf)` finds the records of the whole file at once with numpy (`_Chains`) and
+walks the rest one record at a time. Damage is handled as TensorFlow itself cannot:
+
+- a last record cut anywhere (training killed mid-write): every complete record is kept, and the cut is
+  reported with its byte offset;
+- a bad length (flipped bytes): everything before is kept, and reading resumes at the next position whose
+  length and length checksum validate (found by a vectorised scan, so garbage costs milliseconds).
+
+Data checksums are the caller's business (`masked_crc`, `crc_fn`, `LinearCrc`), because the fast way to
+check them depends on what the records hold.
+
+CRC-32C comes from the `crc32c` package (hardware accelerated). Without it, `crc_fn` is None: lengths are
+still checked (with the numpy table below) but data checksums are not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+try:  # pragma: no cover - the import that succeeds depends on the machine
+    from crc32c import crc32c as crc_fn
+except ImportError:  # pragma: no cover
+    try:
+        from google_crc32c import value as crc_fn
+    except ImportError:
+        crc_fn = None
+
+HEADER = 12  # uint64 length + uint32 length checksum
+OVERHEAD = 16  # header + uint32 data checksum
+_MASK_DELTA = 0xA282EAD8
+_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
+
+
+def _crc_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ _POLY, table >> 1).astype(np.uint32)
+    return table
+
+
+CRC_TABLE = _crc_table()
+
+
+def mask(crc):
+    """TFRecord's masking of a CRC-32C (ints or uint32 arrays)."""
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def unmask(masked):
+    """The CRC-32C behind a masked checksum (ints or uint32 arrays)."""
+    x = (masked - _MASK_DELTA) & 0xFFFFFFFF
+    return ((x << 15) | (x >> 17)) & 0xFFFFFFFF
+
+
+def masked_crc(data: bytes) -> int | None:
+    """The masked CRC-32C of `data`, or None when no CRC library is installed."""
+    return None if crc_fn is None else mask(crc_fn(data))
+
+
+def length_crcs(lengths: np.ndarray) -> np.ndarray:
+    """Masked CRC-32C of each uint64 length's 8 little-endian bytes, vectorised (uint32 array)."""
+    n = lengths.astype(np.uint64)
+    crc = np.full(len(n), 0xFFFFFFFF, dtype=np.uint32)
+    for k in range(8):
+        byte = ((n >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.uint32)
+        crc = CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc = crc ^ np.uint32(0xFFFFFFFF)
+    return (((crc >> 15) | (crc << 17)) + np.uint32(_MASK_DELTA)).astype(np.uint32)
+
+
+class LinearCrc:
+    """CRC-32C differences from byte differences: crc(a) ^ crc(b) = sum of shifted(a[i] ^ b[i]).
+
+    CRC is affine over GF(2): for two messages of the same length, the XOR of their CRCs depends only on
+    the XOR of their bytes. `table(k)[b]` is the contribution of byte b followed by k bytes. Records that
+    differ from a template only in a few fields are then checked with a few table lookups each.
+    """
+
+    def __init__(self) -> None:
+        self._tables = [CRC_TABLE]
+
+    def table(self, k: int) -> np.ndarray:
+        tables = self._tables
+        while len(tables) <= k:
+            t = tables[-1]
+            tables.append(CRC_TABLE[t & 0xFF] ^ (t >> 8))
+        return tables[k]
+
+    def diff(self, acc: np.ndarray, delta: np.ndarray, nbytes: int, followed_by: int) -> np.ndarray:
+        """XOR into `acc` the contribution of the little-endian `delta` (uint64) of `nbytes` bytes, whose
+        last byte is followed by `followed_by` bytes in the message."""
+        for j in range(nbytes):
+            byte = ((delta >> np.uint64(8 * j)) & np.uint64(0xFF)).astype(np.intp)
+            acc ^= self.table(followed_by + nbytes - 1 - j)[byte]
+        return acc
+
+
+@dataclass
+class Frames:
+    """Where the intact records of a file are, and what was wrong with the rest."""
+
+    starts: np.ndarray  # int64 offsets of the record headers
+    lengths: np.ndarray  # int64 data lengths
+    cut_at: int | None = None  # offset of an incomplete last record
+    damaged: list[tuple[int, int]] = field(default_factory=list)  # (first byte, bytes skipped)
+
+
+class Bytes:
+    """A buffer seen as bytes and as little-endian uint32 / uint64 starting at every offset (no copies).
+
+    `u32[i]` is the uint32 in bytes i..i+3: gathering unaligned words this way is one numpy call.
+    """
+
+    def __init__(self, buf) -> None:
+        n = len(buf)
+        self.size = n
+        self.u8 = np.frombuffer(buf, dtype=np.uint8)
+        self.u32 = np.ndarray((max(n - 3, 0),), dtype="<u4", buffer=buf, strides=(1,))
+        self.u64 = np.ndarray((max(n - 7, 0),), dtype="<u8", buffer=buf, strides=(1,))
+
+    def word(self, offsets: np.ndarray) -> np.ndarray:
+        """uint64 at each offset, clipped to the buffer (callers mask offsets past the end)."""
+        return self.u64[np.minimum(offsets, self.size - 8)]
+
+
+def per_distinct(values: np.ndarray, fn) -> np.ndarray:
+    """fn(distinct values)[i] mapped back onto `values` (few distinct non-negative ints: a lookup table)."""
+    if len(values) and 0 <= values.min() and values.max() < 1 << 20:
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[values] = True
+        distinct = np.flatnonzero(present)
+        table = np.zeros(len(present), dtype=np.uint32)
+        table[distinct] = fn(distinct)
+        return table[values]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return fn(distinct)[inverse]
+
+
+def _header_ok(b: Bytes, pos: int) -> bool:
+    return bool(b.u32[pos + 8] == length_crcs(b.u64[pos:pos + 1])[0])
+
+
+def resync(b: Bytes, pos: int, end: int, chunk: int = 1 << 20) -> int | None:
+    """The first offset >= pos where a whole record's length and length checksum validate, or None."""
+    while pos <= end - OVERHEAD:
+        stop = min(pos + chunk, end - OVERHEAD + 1)
+        offsets = np.arange(pos, stop, dtype=np.int64)
+        lengths = b.u64[pos:stop]
+        fits = lengths <= (end - OVERHEAD - offsets).astype(np.uint64)
+        offsets, lengths = offsets[fits], lengths[fits]
+        if len(offsets):
+            good = b.u32[offsets + 8] == length_crcs(lengths)
+            if good.any():
+                return int(offsets[np.argmax(good)])
+        pos = stop
+    return None
+
+
+class _Chains:
+    """Runs of consecutive valid records, found for the whole file at once.
+
+    Every event a TensorBoard writer emits starts with its wall time (protobuf byte 0x09), so the record
+    starts are among the positions 12 bytes before a 0x09. Those whose length fits the file and whose
+    length checksum validates are records; where each one's end is the next one's start, they chain.
+    """
+
+    SCAN = 1 << 22  # bytes searched at once (bounds the temporary mask)
+
+    def __init__(self, b: Bytes) -> None:
+        u8, end = b.u8, b.size
+        found = [np.flatnonzero(u8[a:a + self.SCAN] == 0x09) + a for a in range(HEADER, end, self.SCAN)]
+        starts = np.concatenate(found) - HEADER if found else np.zeros(0, np.int64)
+        starts = starts[starts <= end - OVERHEAD]
+        lengths = b.u64[starts]
+        fits = lengths <= (end - OVERHEAD - starts).astype(np.uint64)
+        starts, lengths = starts[fits], lengths[fits].astype(np.int64)
+        valid = b.u32[starts + 8] == per_distinct(lengths, length_crcs)
+        self.starts, self.lengths = starts[valid], lengths[valid]
+        self.ends = self.starts + self.lengths + OVERHEAD
+        # index of the last record of each run
+        self.run_ends = np.append(np.flatnonzero(self.ends[:-1] != self.starts[1:]), len(self.starts) - 1)
+
+    def run_from(self, pos: int) -> slice | None:
+        """The run of records starting exactly at `pos`, as a slice of `starts`, or None."""
+        j = int(np.searchsorted(self.starts, pos))
+        if j == len(self.starts) or self.starts[j] != pos:
+            return None
+        k = int(self.run_ends[np.searchsorted(self.run_ends, j)])
+        return slice(j, k + 1)
+
+
+def frame(b: Bytes) -> Frames:
+    """Locate the intact records of a TFRecord buffer."""
+    end = b.size
+    chains = _Chains(b)
+    starts: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    frames = Frames(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    pos = 0
+    while pos < end:
+        run = chains.run_from(pos)
+        if run is not None:
+            starts.append(chains.starts[run])
+            lengths.append(chains.lengths[run])
+            pos = int(chains.ends[run.stop - 1])
+            continue
+        if end - pos < HEADER:
+            frames.cut_at = pos
+            break
+        if not _header_ok(b, pos):
+            resume = resync(b, pos + 1, end)
+            frames.damaged.append((pos, (end if resume is None else resume) - pos))
+            if resume is None:
+                break
+            pos = resume
+            continue
+        n = int(b.u64[pos])
+        if n > end - OVERHEAD - pos:
+            frames.cut_at = pos
+            break
+        starts.append(np.array([pos], np.int64))
+        lengths.append(np.array([n], np.int64))
+        pos += n + OVERHEAD
+    if starts:
+        frames.starts = np.concatenate(starts)
+        frames.lengths = np.concatenate(lengths)
+    return frames
