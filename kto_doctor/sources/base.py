@@ -89,21 +89,21 @@ class Columns:
     def __init__(self) -> None:
         self.cols: dict[str, tuple[list, list, list]] = {}
         self._names = MetricNames()
-        self.segments: list[tuple[float, float, int]] = []  # closed segments: (first, last, first_line)
-        self._restarts: list[tuple[float, int]] = []
-        self._seg: list | None = None  # open segment [first, last, first_line]
+        self._restarts: list[tuple[float, int]] = []  # (first step, first line) of every later segment
+        self._segments: list[tuple[float, float, int]] = []
 
-    def at_step(self, step, line: int) -> None:
-        """Note the step of the next record; a step below the previous one starts a new segment."""
-        seg = self._seg
-        if seg is None:
-            self._seg = [step, step, line]
-        elif step < seg[1]:
-            self.segments.append(tuple(seg))
-            self._restarts.append((step, line))
-            self._seg = [step, step, line]
-        else:
-            seg[1] = step
+    def set_steps(self, steps: np.ndarray, lines: np.ndarray) -> None:
+        """The step and line of every record in file order; a step below the previous one starts a segment."""
+        ok = ~np.isnan(steps)
+        s, ln = steps[ok], lines[ok]
+        if len(s) < 2:
+            return
+        cut = np.flatnonzero(s[1:] < s[:-1]) + 1
+        if not len(cut):
+            return
+        bounds = np.concatenate([[0], cut, [len(s)]])
+        self._segments = [(float(s[a]), float(s[a:b].max()), int(ln[a])) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._restarts = [(float(s[i]), int(ln[i])) for i in cut]
 
     def finish_segments(self, src: "SourceData", counter: str) -> None:
         """Record the segments on `src`, with a warning, when the step counter restarted."""
@@ -118,7 +118,7 @@ class Columns:
                 "several runs or processes wrote this file; kept the last value logged for each step")
             self._restarts = []
             return
-        src.segments = self.segments + [tuple(self._seg)]
+        src.segments = list(self._segments)
         src.warnings.append(
             f"{src.path.name}: {counter} restarts {len(self._restarts)} time(s) (resumed run: "
             + ", ".join(f"{a:g}..{b:g}" for a, b, _ in src.segments)
@@ -140,13 +140,26 @@ class Columns:
             col[1].append(value)
             col[2].append(line)
 
-    def add(self, name: str, step, value, line: int) -> None:
-        col = self.cols.get(name)
-        if col is None:
-            col = self.cols[name] = ([], [], [])
-        col[0].append(step)
-        col[1].append(value)
-        col[2].append(line)
+    def add_rows(self, rows: list[dict], keys, steps: list, lines: list, eval_rows: bool) -> None:
+        """Rows that share one key set (`keys`): one list comprehension per key instead of a loop per value."""
+        names = self._names
+        for key in keys:
+            name = names[key, eval_rows]
+            if name is None:
+                continue
+            values = [row[key] for row in rows]
+            if None in values:
+                keep = [i for i, v in enumerate(values) if v is not None]
+                values = [values[i] for i in keep]
+                st, ln = [steps[i] for i in keep], [lines[i] for i in keep]
+            else:
+                st, ln = steps, lines
+            col = self.cols.get(name)
+            if col is None:
+                col = self.cols[name] = ([], [], [])
+            col[0].extend(st)
+            col[1].extend(values)
+            col[2].extend(ln)
 
     def build(self) -> dict[str, Series]:
         out: dict[str, Series] = {}
@@ -168,8 +181,8 @@ class Columns:
         if self._restarts:
             s, v, ln = _drop_superseded(s, v, ln, self._restarts)
         if len(s) > 1 and not (np.diff(s) > 0).all():
-            # keep the last value per step, sorted by step
-            order = np.lexsort((np.arange(len(s)), s))
+            # keep the last value per step (lines follow file order), sorted by step
+            order = np.lexsort((ln, s))
             s, v, ln = s[order], v[order], ln[order]
             last = np.append(s[1:] != s[:-1], True)
             s, v, ln = s[last], v[last], ln[last]

@@ -355,10 +355,9 @@ class _Reader:
             src.facts["total_steps"] = self.total
         steps, ordinals = _steps(store, src)
         cols = Columns()
-        for step, line in zip(steps.tolist(), store.line):
-            cols.at_step(step, line)
-        cols.finish_segments(src, "the step counter")
         lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
+        cols.set_steps(steps, lines)
+        cols.finish_segments(src, "the step counter")
         for name, (idx, values) in store.metrics.items():
             i = np.frombuffer(idx, dtype=np.dtype(idx.typecode)).astype(np.int64)
             series = cols.finish(steps[i], np.frombuffer(values, dtype=np.float64).copy(), lines[i])

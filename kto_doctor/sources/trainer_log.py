@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..names import is_eval_record
 from .base import Columns, SourceData, SourceError
 
@@ -18,6 +20,8 @@ def read(path: Path) -> SourceData:
     cols = Columns()
     bad = 0
     first_bad = None
+    steps: list = []
+    lines: list[int] = []
     try:
         f = open(path, "rb")
     except OSError as exc:
@@ -37,7 +41,8 @@ def read(path: Path) -> SourceData:
                 continue
             if row.get("total_steps") is not None:
                 src.facts["total_steps"] = row["total_steps"]
-            cols.at_step(step, lineno)
+            steps.append(step)
+            lines.append(lineno)
             row = {k: v for k, v in row.items() if v is not None}
             cols.add_row(row, step, lineno, is_eval_record(row))
             src.records += 1
@@ -47,6 +52,7 @@ def read(path: Path) -> SourceData:
         raise SourceError(f"{path}: empty file")
     if bad:
         src.warnings.append(f"{path.name}: skipped {bad} corrupt or truncated line(s), first at line {first_bad}")
+    cols.set_steps(np.asarray(steps, dtype=np.float64), np.asarray(lines, dtype=np.int64))
     cols.finish_segments(src, "current_steps")
     src.series = cols.build()
     return src

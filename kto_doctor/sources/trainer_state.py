@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ..names import SUMMARY_KEYS, is_eval_record
 from .base import Columns, SourceData, SourceError, read_bytes
 
@@ -99,22 +101,32 @@ def _record_lines(data: bytes | None, history: list) -> list[int] | None:
 
 
 def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
+    """Rows grouped by their key set (a run logs a handful of row shapes), then columns per group."""
+    if lines is None:
+        lines = list(range(1, len(history) + 1))
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(history):
+        if isinstance(row, dict):
+            groups.setdefault(tuple(row), []).append(i)
     cols = Columns()
     no_step = 0
-    for i, row in enumerate(history):
-        if not isinstance(row, dict):
+    kept: list[int] = []
+    for keys, idx in groups.items():
+        rows = [history[i] for i in idx]
+        if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
+            for row in rows:
+                src.facts.update({k: v for k, v in row.items() if k in SUMMARY_KEYS or k == "epoch"})
             continue
-        step = row.get("step")
-        line = lines[i] if lines is not None else i + 1
-        if "train_runtime" in row or ("train_loss" in row and "loss" not in row):
-            src.facts.update({k: v for k, v in row.items() if k in SUMMARY_KEYS or k == "epoch"})
-            continue
-        if not isinstance(step, (int, float)) or isinstance(step, bool):
-            no_step += 1
-            continue
-        cols.at_step(step, line)
-        cols.add_row(row, step, line, is_eval_record(row))
-        src.records += 1
+        steps = [row.get("step") for row in rows]
+        good = [j for j, s in enumerate(steps) if isinstance(s, (int, float)) and not isinstance(s, bool)]
+        if len(good) < len(rows):
+            no_step += len(rows) - len(good)
+            rows, steps, idx = [rows[j] for j in good], [steps[j] for j in good], [idx[j] for j in good]
+        cols.add_rows(rows, keys, steps, [lines[i] for i in idx], is_eval_record(keys))
+        kept.extend(idx)
+    kept.sort()
+    src.records = len(kept)
+    cols.set_steps(np.array([float(history[i]["step"]) for i in kept]), np.array([lines[i] for i in kept]))
     cols.finish_segments(src, "the step counter")
     if no_step:
         src.warnings.append(f"{src.path.name}: {no_step} log_history record(s) without a step ignored")
