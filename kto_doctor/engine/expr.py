@@ -16,6 +16,7 @@ Names:
   params.window                        a rule parameter (checked at load time)
   run.method, run.framework, run.first_step, run.last_step, run.logged
   step                                 the global step of every logged row
+  true, false, none, nan, inf          constants
   <let name>                           a value defined earlier in the rule's `let:` block
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ MAX_SOURCE_CHARS = 2000
 MAX_DEPTH = 40
 MAX_NODES = 500
 MAX_EXPONENT = 1024.0
+MAX_STRING = 2000
 
 NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged")
@@ -261,7 +263,7 @@ class _Checker:
             return
         if len(parts) == 1 and head == "step":
             return
-        if len(parts) == 1 and head in ("true", "false", "none", "null", "True", "False", "None"):
+        if len(parts) == 1 and head.lower() in ("true", "false", "none", "null", "nan", "inf"):
             return
         self.add_metric("/".join(parts), node)
 
@@ -362,6 +364,8 @@ class _Evaluator:
                 return low == "true"
             if low in ("none", "null"):
                 return None
+            if low in ("nan", "inf"):
+                return math.nan if low == "nan" else math.inf
         return self.s.metric("/".join(parts))
 
     # operators -------------------------------------------------------------------------------------
@@ -393,9 +397,13 @@ class _Evaluator:
         a, b = self.visit(node.left), self.visit(node.right)
         if a is None or b is None:
             return None
+        op = node.op
+        if isinstance(op, ast.Add) and isinstance(a, str) and isinstance(b, str):
+            if len(a) + len(b) > MAX_STRING:
+                raise EvalError(f"text longer than {MAX_STRING} characters")
+            return a + b
         _require_number(a, "arithmetic")
         _require_number(b, "arithmetic")
-        op = node.op
         np = _np()
         with np.errstate(all="ignore"):
             try:

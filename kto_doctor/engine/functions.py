@@ -769,3 +769,40 @@ def f_is_int(x, tol=1e-6):
         v = _numeric(x)
         return (v - v.round()).abs() <= float(tol)
     return abs(float(x) - round(float(x))) <= float(tol)
+
+
+@_register("filter", (2, 2), "(s, cond)", "select")
+def f_filter(s, cond):
+    """Only the rows of s where cond holds (e.g. median(filter(loss, flat)))."""
+    from .expr import truthy_mask
+
+    if _none_in(s, cond):
+        return None
+    s = _series(s, "s")
+    m = truthy_mask(cond)
+    if not _is_series(m):
+        return s if m else s.iloc[:0]
+    m = m.reindex(s.index, fill_value=False).astype(bool)
+    return s[m.to_numpy()]
+
+
+@_register("switch", (3, None), "(key, k1, v1, k2, v2, ..., default)", "scalar")
+def f_switch(key, *pairs):
+    """The value paired with `key` (e.g. switch(run.method, 'kto', 5e-6, 'dpo', 1e-6, 5e-5)); the last
+    argument is the default when no key matches."""
+    if len(pairs) % 2 == 0:
+        raise TypeError("switch needs key/value pairs and a final default")
+    for k, v in zip(pairs[0::2], pairs[1::2]):
+        if key == k:
+            return v
+    return pairs[-1]
+
+
+@_register("fmt", (2, 2), "(x, spec)", "scalar")
+def f_fmt(x, spec):
+    """x as text with a format spec ('.3g', '.2e', ',.0f', '.1%'), for building optional sentences."""
+    from .template import _SPEC, format_value
+
+    if not isinstance(spec, str) or not _SPEC.match(spec):
+        raise ValueError(f"invalid format spec {spec!r}")
+    return format_value(x, spec)

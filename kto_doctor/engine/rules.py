@@ -71,6 +71,9 @@ class RuleError(Exception):
         self.message, self.pos, self.length, self.hint = message, pos, max(1, length), hint
         self.rule, self.field_name = rule, field_name
 
+    def __str__(self) -> str:
+        return f"{self.pos}: {self.message}" if self.pos else self.message
+
     def render(self, source_text: str | None = None) -> str:
         where = str(self.pos) if self.pos else "<rules>"
         ctx = []
