@@ -7,7 +7,7 @@ from . import InputError
 from .diagnosis import diagnose, order_findings
 from .engine.evaluate import RunContext, evaluate_rule
 from .engine.rules import RuleError, RuleSet, apply_overrides, load_builtin, load_paths, select as select_rules
-from .model import Report
+from .model import Report, Skipped
 
 
 def load_rules(extra_paths=(), overrides=()) -> RuleSet:
@@ -32,9 +32,13 @@ def _source_text(e: RuleError):
 
 
 def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
-    rules = [r for r in select_rules(ruleset.rules, select, ignore) if r.enabled]
+    chosen = select_rules(ruleset.rules, select, ignore)
+    rules = [r for r in chosen if r.enabled]
     ctx = RunContext(run, ruleset.catalog)
     findings, skipped, passed = [], [], []
+    for r in chosen:
+        if not r.enabled and r.disabled_reason:
+            skipped.append(Skipped(r.id, f"disabled by project configuration: {r.disabled_reason}", r.name))
     for rule in rules:
         out = evaluate_rule(rule, ctx)
         if out.finding is not None:
@@ -48,10 +52,13 @@ def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
                   passed=passed, rules=rules)
 
 
-def analyze(path, *, rules=None, select=None, ignore=None, overrides=None) -> Report:
-    """Read the run at `path`, evaluate built-in (and `rules`) rules, return the Report."""
+def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, rule_overrides=()) -> Report:
+    """Read the run at `path`, evaluate built-in (and `rules`) rules, return the Report.
+
+    `overrides`: configuration values (`--set`); `rule_overrides`: changes to rules (project config).
+    """
     from .run import load_run
 
-    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or ())
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or (), rule_overrides)
     run = load_run(path, overrides=overrides)
     return evaluate(run, ruleset, select=select, ignore=ignore)

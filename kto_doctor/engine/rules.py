@@ -144,6 +144,7 @@ class Rule:
     aliases: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     enabled: bool = True
+    disabled_reason: str = ""
     tests: list[dict] = field(default_factory=list)
     source: str = ""  # file path
     pos: yamlpos.Pos | None = None
@@ -540,6 +541,7 @@ def apply_overrides(rs: RuleSet, overrides: list[dict]) -> None:
                 r.severity = ov["severity"]
             if "enabled" in ov:
                 r.enabled = bool(ov["enabled"])
+                r.disabled_reason = "" if r.enabled else str(ov.get("reason") or "")
             if "params" in ov:
                 unknown = set(ov["params"]) - set(r.params)
                 if unknown:

@@ -1,0 +1,57 @@
+"""The `kto-doctor` command line. Each subcommand lives in its own module and registers on `app`.
+
+Nothing heavy is imported here or at registration time: pandas, numpy and tensorboard load inside the
+commands, so `kto-doctor --help` and `--version` stay fast.
+"""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    name="kto-doctor",
+    help="Diagnose failed LLM fine-tuning runs (KTO, DPO, ORPO, SimPO, SFT, GRPO) from the logs they left behind.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"kto-doctor {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+):
+    """Diagnose failed LLM fine-tuning runs from the logs they left behind."""
+
+
+def fail(message: str, code: int = EXIT_ERROR):
+    """One clear line on stderr and exit 2: the contract for bad input and usage errors."""
+    typer.echo(f"kto-doctor: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+# Subcommands register themselves on import.
+from . import analyze as _analyze  # noqa: E402,F401
+from . import explain as _explain  # noqa: E402,F401
+
+
+def main() -> None:
+    try:
+        app(prog_name="kto-doctor")
+    except KeyboardInterrupt:
+        sys.stderr.write("kto-doctor: interrupted\n")
+        sys.exit(130)

@@ -1,0 +1,107 @@
+"""`kto-doctor analyze PATH`: read a run, evaluate the rules, print the ranked diagnosis."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from . import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, app, fail
+
+FAIL_ON = ("error", "warning", "info", "never")
+
+
+def parse_sets(items: list[str]) -> dict:
+    """`--set key=value` pairs; values are read as YAML scalars (1e-6, true, cosine)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            fail(f"--set expects key=value, got '{item}'")
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        if not key:
+            fail(f"--set expects key=value, got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value for c in ".eE") else int(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+def gate_exit(reports, fail_on: str, exit_zero: bool) -> int:
+    """0 clean, 1 when a finding is at or above --fail-on (contract)."""
+    from ..model import SEVERITY_RANK
+
+    if exit_zero or fail_on == "never":
+        return EXIT_OK
+    threshold = SEVERITY_RANK[fail_on]
+    for r in reports:
+        for f in r.findings:
+            if SEVERITY_RANK[f.severity] >= threshold:
+                return EXIT_FINDINGS
+    return EXIT_OK
+
+
+@app.command()
+def analyze(
+    path: str = typer.Argument(..., help="A run directory (searched recursively) or a single log file."),
+    formats: List[str] = typer.Option([], "--format", "-f",
+                                      help="text (default), json, sarif, junit, github, markdown, html. Repeatable."),
+    outputs: List[str] = typer.Option([], "--output", "-o", help="Write a format to FILE (pairs with --format)."),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 when a finding is at or above: error, warning, info, never."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings reach --fail-on."),
+    rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
+    select: List[str] = typer.Option([], "--select", help="Only these rules: code, code prefix, name, symptom or group."),
+    ignore: List[str] = typer.Option([], "--ignore", help="Skip these rules (same keys as --select)."),
+    sets: List[str] = typer.Option([], "--set", help="Fill in configuration no file states: key=value. Repeatable."),
+    color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list skipped rules and every cause."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the status and the diagnosis."),
+):
+    """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
+    from .. import InputError
+    from ..reports import FORMATS, RenderOptions, render
+    from .outputs import UsageError, plan_outputs, use_color, write
+
+    if fail_on not in FAIL_ON:
+        fail(f"--fail-on must be one of {', '.join(FAIL_ON)}")
+    if color not in ("auto", "always", "never"):
+        fail("--color must be auto, always or never")
+    try:
+        plan = plan_outputs(list(formats), list(outputs), FORMATS)
+    except UsageError as e:
+        fail(str(e))
+    overrides = parse_sets(sets)
+    try:
+        from ..analysis import analyze as run_analysis
+        from ..project import settings_for
+
+        settings = settings_for(path)
+        report = run_analysis(
+            path,
+            rules=list(settings.rule_paths) + list(rules),
+            select=list(select) or settings.select,
+            ignore=list(ignore) + settings.ignore,
+            overrides=overrides,
+            rule_overrides=settings.overrides,
+        )
+    except InputError as e:
+        fail(str(e))
+    for fmt, dest in plan:
+        opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose, quiet=quiet)
+        try:
+            text = render(fmt, report, opts)
+        except ModuleNotFoundError as e:
+            fail(f"format '{fmt}' is not available in this installation ({e.name})")
+        write(dest, text)
+    raise typer.Exit(gate_exit([report], fail_on, exit_zero))
+
+
+__all__ = ["analyze", "parse_sets", "gate_exit", "EXIT_ERROR"]

@@ -1,0 +1,12 @@
+"""`--format json`: the report exactly as ../shared/contract.md fixes it (schema_version 1)."""
+from __future__ import annotations
+
+import json
+
+
+def render(report, options) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_many(reports, options) -> str:
+    return json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False, allow_nan=False) + "\n"

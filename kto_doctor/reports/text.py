@@ -1,0 +1,135 @@
+"""`--format text`: the terminal report (rich), calm and in the order a practitioner reads it.
+
+Header (run, method, framework, sources, steps) → ranked diagnosis with fixes → findings with their
+evidence numbers and steps → what was skipped. Colour only on a terminal and never with NO_COLOR.
+"""
+from __future__ import annotations
+
+import io
+
+from ..engine.template import format_value
+
+SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+SEV_MARK = {"error": "✖", "warning": "▲", "info": "●"}
+STATUS_STYLE = {"failing": "bold red", "warning": "bold yellow", "healthy": "bold green"}
+
+
+def _console(options):
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=options.width, color_system="standard" if options.color else None,
+                      force_terminal=options.color, no_color=not options.color, highlight=False,
+                      emoji=False, soft_wrap=False)
+    return console, buf
+
+
+def render(report, options) -> str:
+    console, buf = _console(options)
+    _render(console, report, options)
+    return buf.getvalue()
+
+
+def render_many(reports, options) -> str:
+    console, buf = _console(options)
+    for i, r in enumerate(reports):
+        if i:
+            console.rule(style="dim")
+        _render(console, r, options)
+    return buf.getvalue()
+
+
+def _render(console, report, options):
+    from rich.text import Text
+
+    run = report.run
+    steps = run.steps
+    header = Text()
+    header.append("kto-doctor", style="bold")
+    header.append(f"  {run.path}\n")
+    span = f"steps {steps['first']}–{steps['last']} ({steps['logged']} logged)" if steps["logged"] else "no steps"
+    header.append(f"  method {run.method} · framework {run.framework} · {span}\n", style="dim")
+    used = [s for s in run.sources if s.used]
+    srcs = ", ".join(f"{s.path} ({s.format}, {s.records})" for s in used[:6])
+    if len(used) > 6:
+        srcs += f", … {len(used) - 6} more"
+    header.append(f"  read: {srcs}\n", style="dim")
+    console.print(header, end="")
+    for w in list(run.warnings) + [w for s in run.sources for w in s.warnings]:
+        console.print(Text("  ! " + w, style="yellow"))
+
+    counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
+    status = Text()
+    status.append("\n" + report.status.upper(), style=STATUS_STYLE[report.status])
+    status.append(f" — {len(report.findings)} finding{'s' if len(report.findings) != 1 else ''}"
+                  f" ({counts['error']} error, {counts['warning']} warning, {counts['info']} info)")
+    console.print(status)
+
+    problems = [d for d in report.diagnosis if d.kind == "problem"]
+    explanations = [d for d in report.diagnosis if d.kind != "problem"]
+    if problems:
+        console.print(Text("\nProbable causes, most likely first", style="bold"))
+        for i, d in enumerate(problems, 1):
+            line = Text(f" {i}. ")
+            line.append(f"{d.score:.2f} ", style="dim")
+            line.append(d.title, style="bold" if i == 1 else "")
+            line.append(f"  [{', '.join(d.findings)}]", style="dim")
+            console.print(line)
+            for fx in d.fixes[: (2 if options.quiet else 4)]:
+                console.print(Text("      → " + fx))
+    if explanations:
+        console.print(Text("\nNot a problem", style="bold"))
+        for d in explanations:
+            line = Text("  · ")
+            line.append(d.title)
+            line.append(f"  [{', '.join(d.findings)}]", style="dim")
+            console.print(line)
+
+    if report.findings and not options.quiet:
+        console.print(Text("\nFindings", style="bold"))
+        for f in report.findings:
+            _finding(console, f, report, options)
+    elif not report.findings:
+        console.print(Text("\nNo rule fired: nothing looks wrong in what was logged.", style="green"))
+
+    if not options.quiet:
+        foot = Text(f"\n{len(report.passed)} rules passed · {len(report.skipped)} skipped", style="dim")
+        if report.skipped and not options.verbose:
+            foot.append(" (-v lists them)", style="dim")
+        console.print(foot)
+        if options.verbose:
+            for s in report.skipped:
+                console.print(Text(f"  skipped {s.rule}: {s.reason}", style="dim"))
+
+
+def _finding(console, f, report, options):
+    from rich.text import Text
+
+    head = Text("\n ")
+    head.append(f"{SEV_MARK[f.severity]} {f.severity:<7}", style=SEV_STYLE[f.severity])
+    head.append(f" {f.rule} ", style="bold")
+    head.append(f.name, style="dim")
+    if f.steps:
+        head.append(f"  steps {f.steps[0]}–{f.steps[-1]}" if len(f.steps) > 1 and f.steps[0] != f.steps[-1]
+                    else f"  step {f.steps[0]}", style="dim")
+    console.print(head)
+    console.print(Text("   " + f.title, style="bold"))
+    spark = _sparkline(report, f, options)
+    if spark is not None:
+        console.print(spark)
+    console.print(Text("   " + f.message), soft_wrap=False)
+    if f.evidence:
+        ev = " · ".join(f"{k} {format_value(v)}" for k, v in f.evidence.items() if v is not None)
+        console.print(Text("   evidence: " + ev, style="dim"))
+    if f.causes and options.verbose:
+        for c in f.causes:
+            console.print(Text(f"   cause {c.score:.2f} {c.id}: {c.text}", style="dim"))
+
+
+def _sparkline(report, finding, options):
+    """A one-line chart of the finding's main metric; provided by kto_doctor.reports.plots when present."""
+    try:
+        from . import plots
+    except ImportError:
+        return None
+    return plots.finding_sparkline(report.run, finding, options)
