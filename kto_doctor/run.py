@@ -295,6 +295,13 @@ def _derive(config: dict, prov: dict, facts: dict) -> None:
         put("effective_batch_size", int(facts["total_train_batch_size"]))
     if _positive(ga) and _positive(config.get("logging_steps")):
         put("kl_window", int(ga * config["logging_steps"]))
+    if not _positive(config.get("vocab_size")):
+        from .known_models import vocab_size_for
+
+        known = vocab_size_for(config.get("model_name_or_path"))
+        if known is not None:
+            put("vocab_size", known[0])
+            prov["vocab_size"] = f"known model family ({known[1]})"
 
 
 def _place_ordinals(d: SourceData, config: dict) -> str:

@@ -76,7 +76,7 @@ def _render(console, report, options):
             line.append(f"  [{', '.join(d.findings)}]", style="dim")
             console.print(line)
             for fx in d.fixes[: (2 if options.quiet else 4)]:
-                console.print(Text("      → " + fx))
+                console.print(_indent(Text("→ " + fx), 6))
     if explanations:
         console.print(Text("\nNot a problem", style="bold"))
         for d in explanations:
@@ -113,17 +113,24 @@ def _finding(console, f, report, options):
         head.append(f"  steps {f.steps[0]}–{f.steps[-1]}" if len(f.steps) > 1 and f.steps[0] != f.steps[-1]
                     else f"  step {f.steps[0]}", style="dim")
     console.print(head)
-    console.print(Text("   " + f.title, style="bold"))
+    console.print(_indent(Text(f.title, style="bold")))
     spark = _sparkline(report, f, options)
     if spark is not None:
         console.print(spark)
-    console.print(Text("   " + f.message), soft_wrap=False)
+    console.print(_indent(Text(f.message)))
     if f.evidence:
         ev = " · ".join(f"{k} {format_value(v)}" for k, v in f.evidence.items() if v is not None)
-        console.print(Text("   evidence: " + ev, style="dim"))
+        console.print(_indent(Text("evidence: " + ev, style="dim")))
     if f.causes and options.verbose:
         for c in f.causes:
-            console.print(Text(f"   cause {c.score:.2f} {c.id}: {c.text}", style="dim"))
+            console.print(_indent(Text(f"cause {c.score:.2f} {c.id}: {c.text}", style="dim")))
+
+
+def _indent(renderable, left: int = 3):
+    """Wrapped text that keeps its indentation on every line."""
+    from rich.padding import Padding
+
+    return Padding(renderable, (0, 0, 0, left), expand=False)
 
 
 def _sparkline(report, finding, options):
