@@ -1,12 +1,20 @@
 """YAML loading that remembers where every value came from, so rule errors point at file:line:col.
 
-Only PyYAML's safe constructors are used (no tags that build Python objects).
+Only PyYAML's safe constructors are used, and only the core YAML tags are accepted: an explicit tag such as
+`!!python/object` is an error, never data. Rule files come from strangers, so the size of what a file may
+expand to is bounded: aliases are followed, but the number of values built (MAX_VALUES) and the text size
+(MAX_TEXT) are capped, which defuses "billion laughs" alias bombs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import yaml
+
+MAX_TEXT = 2_000_000  # characters in one rule file
+MAX_VALUES = 100_000  # values (scalars, lists, mappings) built from one file, aliases expanded
+SAFE_TAGS = frozenset("tag:yaml.org,2002:" + t for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
 
 
 @dataclass(frozen=True)
@@ -16,9 +24,21 @@ class Pos:
     col: int  # 1-based
     quoted: bool = False  # the scalar was quoted: its text starts one column later
     block: bool = False  # the scalar is a | or > block: its text starts on the next line
+    # Where each source line of a scalar's text starts: ((offset in the value, line, col), ...). Set for
+    # scalars so that `at` works for plain, quoted, folded and block scalars spanning several lines.
+    segments: tuple = ()
 
     def at(self, offset: int) -> "Pos":
-        """The position `offset` characters into the scalar's text (single-line scalars)."""
+        """The position `offset` characters into the scalar's text."""
+        if self.segments:
+            seg = self.segments[0]
+            for s in self.segments:
+                if s[0] <= offset:
+                    seg = s
+                else:
+                    break
+            start, line, col = seg
+            return Pos(self.file, line, col + max(0, offset - start))
         if self.block:
             return Pos(self.file, self.line + 1, self.col + 2 + offset)
         return Pos(self.file, self.line, self.col + offset + (1 if self.quoted else 0))
@@ -46,12 +66,19 @@ class PosMap(dict):
 
 
 _constructor = yaml.constructor.SafeConstructor()
+# libyaml's parser when PyYAML was built with it (5-10x faster); same nodes, same marks.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load(text: str, filename: str):
     """Parse YAML text into plain Python data plus a PosMap. Raises YamlError on malformed YAML."""
+    if len(text) > MAX_TEXT:
+        raise YamlError(f"file is {len(text):,} characters long; rule files are limited to {MAX_TEXT:,}",
+                        Pos(filename, 1, 1))
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except (RecursionError, MemoryError):
+        raise YamlError("YAML nested too deeply", Pos(filename, 1, 1)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         pos = Pos(filename, mark.line + 1, mark.column + 1) if mark else None
@@ -62,19 +89,76 @@ def load(text: str, filename: str):
     if len(nodes) > 1:
         raise YamlError("a rule file holds one YAML document (found several)", Pos(filename, 1, 1))
     positions = PosMap()
-    data = _convert(nodes[0], (), positions, filename, depth=0)
+    budget = [MAX_VALUES]
+    try:
+        data = _convert(nodes[0], (), positions, filename, 0, budget)
+    except yaml.YAMLError as e:  # a constructor refusing a value: still a located, clean error
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        pos = Pos(filename, mark.line + 1, mark.column + 1) if mark else None
+        raise YamlError(f"invalid YAML value: {getattr(e, 'problem', None) or e}", pos) from None
     return data, positions
 
 
 def _pos(node, filename):
     m = node.start_mark
     style = getattr(node, "style", None)
-    return Pos(filename, m.line + 1, m.column + 1, quoted=style in ("'", '"'), block=style in ("|", ">"))
+    segments = _segments(node) if isinstance(node, yaml.ScalarNode) else ()
+    return Pos(filename, m.line + 1, m.column + 1, quoted=style in ("'", '"'), block=style in ("|", ">"),
+               segments=segments)
 
 
-def _convert(node, path, positions, filename, depth):
+def _segments(node) -> tuple:
+    """For each source line of a scalar's text: (offset of that line's text in the value, line, col).
+
+    Plain and quoted scalars fold line breaks into one space and drop the indentation of continuation
+    lines; | and > blocks start on the line after the indicator, at the block's indentation (more-indented
+    lines keep their extra spaces in the value, so they map column for column). Escapes in double-quoted
+    scalars and blank lines inside folded blocks can shift the column by a character or two.
+    """
+    sm, em = node.start_mark, node.end_mark
+    buf = getattr(sm, "buffer", None)
+    if buf is None or sm.pointer is None or em.pointer is None:
+        return ()
+    raw = buf[sm.pointer:em.pointer]
+    lines = raw.split("\n")
+    if len(lines) > 2000:
+        return ()
+    segs = []
+    if node.style in ("|", ">"):
+        content = lines[1:]
+        indents = [len(ln) - len(ln.lstrip(" ")) for ln in content if ln.strip()]
+        indent = min(indents) if indents else 0
+        off = 0
+        for i, ln in enumerate(content):
+            segs.append((off, sm.line + 2 + i, indent + 1))
+            off += len(ln[indent:]) + 1
+        return tuple(segs)
+    q = 1 if node.style in ("'", '"') else 0
+    if len(lines) == 1:
+        return ((0, sm.line + 1, sm.column + 1 + q),)
+    first = lines[0][q:].rstrip(" \t")
+    segs.append((0, sm.line + 1, sm.column + 1 + q))
+    off = len(first) + 1
+    for i, ln in enumerate(lines[1:], start=1):
+        body = ln.strip(" \t")
+        if not body:
+            continue
+        lead = len(ln) - len(ln.lstrip(" \t"))
+        segs.append((off, sm.line + 1 + i, lead + 1))
+        off += len(body) + 1
+    return tuple(segs)
+
+
+def _convert(node, path, positions, filename, depth, budget):
     if depth > 50:
         raise YamlError("YAML nested too deeply", _pos(node, filename))
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise YamlError(f"YAML expands to more than {MAX_VALUES:,} values (aliases included); "
+                        "rule files this large are refused", _pos(node, filename))
+    if node.tag not in SAFE_TAGS:
+        raise YamlError(f"YAML tag '{node.tag}' is not allowed in rule files (plain values only)",
+                        _pos(node, filename))
     positions[path] = _pos(node, filename)
     if isinstance(node, yaml.MappingNode):
         out = {}
@@ -88,15 +172,15 @@ def _convert(node, path, positions, filename, depth):
             if key in out:
                 raise YamlError(f"duplicate key '{key}'", _pos(k_node, filename))
             positions[path + (key, "__key__")] = _pos(k_node, filename)
-            out[key] = _convert(v_node, path + (key,), positions, filename, depth + 1)
+            out[key] = _convert(v_node, path + (key,), positions, filename, depth + 1, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(v, path + (i,), positions, filename, depth + 1) for i, v in enumerate(node.value)]
+        return [_convert(v, path + (i,), positions, filename, depth + 1, budget) for i, v in enumerate(node.value)]
     if node.tag in ("tag:yaml.org,2002:float",) and node.value.lower() in (".nan", ".inf", "-.inf", "+.inf"):
         return _constructor.construct_yaml_float(node)
     value = _constructor.construct_object(node, deep=True)
     # YAML 1.1 reads 1e-6 (no dot) as a string; a number is what every rule author means.
-    if isinstance(value, str) and node.style is None:
+    if isinstance(value, str) and not node.style:  # plain scalar (libyaml reports style as "")
         try:
             return float(value) if any(c in value for c in ".eE") else int(value)
         except ValueError:
