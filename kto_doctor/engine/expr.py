@@ -107,6 +107,8 @@ def compile_expr(
     except SyntaxError as e:
         col = (e.offset or 1) - 1 + offset
         raise ExprError(f"syntax error: {e.msg}", col=col) from None
+    except (MemoryError, RecursionError):  # CPython's parser gives up on deeply nested source this way
+        raise ExprError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", col=offset) from None
     checker = _Checker(text, offset, set(params), set(lets), known_metrics, set(declared_metrics))
     checker.check(tree.body, 1)
     out = Compiled(source=source, tree=tree)
@@ -154,6 +156,8 @@ class _Checker:
                 self.fail(node, f"constant of type {type(node.value).__name__} is not allowed")
             if isinstance(node.value, str) and len(node.value) > 200:
                 self.fail(node, "string constants are limited to 200 characters")
+            if isinstance(node.value, int) and not isinstance(node.value, bool) and abs(node.value) > 1e308:
+                self.fail(node, "number too large")
             return
         if isinstance(node, (ast.Name, ast.Attribute)):
             self.resolve(node)

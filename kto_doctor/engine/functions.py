@@ -798,6 +798,17 @@ def f_switch(key, *pairs):
     return pairs[-1]
 
 
+@_register("contains", (2, 2), "(text, part)", "scalar")
+def f_contains(text, part):
+    """True when the text contains `part`, ignoring case (e.g. contains(config.model_name_or_path, '8b')).
+    None when the text is not there."""
+    if _none_in(text, part):
+        return None
+    if _is_series(text) or _is_series(part):
+        raise TypeError("contains() works on text (config values), not on metric series")
+    return str(part).lower() in str(text).lower()
+
+
 @_register("fmt", (2, 2), "(x, spec)", "scalar")
 def f_fmt(x, spec):
     """x as text with a format spec ('.3g', '.2e', ',.0f', '.1%'), for building optional sentences."""

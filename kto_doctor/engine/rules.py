@@ -56,6 +56,9 @@ RULE_FIELDS: dict[str, tuple[str, bool, str]] = {
     "enabled": ("bool", False, "false disables the rule."),
     "tests": ("tests", False, "Test cases run by `kto-doctor rules test` (see docs/rules.md)."),
 }
+# Names a finding adds to the scope of the fields evaluated once the rule fires (templates, evidence,
+# markers, severity_if, causes): the first metric's series, the firing window and its row count.
+FINDING_NAMES = ("value", "first_step", "last_step", "count")
 CAUSE_FIELDS = {"id", "score", "if", "text", "fixes"}
 REQUIRES_FIELDS = {"metrics", "any_metrics", "config"}
 OVERRIDE_FIELDS = {"rule", "severity", "params", "enabled", "reason"}
@@ -185,10 +188,19 @@ def builtin_rules_dir() -> Path:
     return here.parent / "rules"
 
 
+TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
+
+
+def is_test_file(path) -> bool:
+    """`*.tests.yaml`: rule test cases (`kto-doctor rules test`), not rules."""
+    return str(path).endswith(TEST_FILE_SUFFIXES)
+
+
 def rule_files(path: Path) -> list[Path]:
+    """The rule files of a folder (recursively; test files and dot-files left out), or the file itself."""
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                      and not p.name.startswith("."))
+                      and not p.name.startswith(".") and not is_test_file(p))
     return [path]
 
 
@@ -418,10 +430,12 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
         if not isinstance(src, str):
             raise RuleError("expected text", p, rule=code, field_name=fld)
         try:
-            return compile_template(src, params=set(params), lets=set(let_names), known_metrics=known,
+            return compile_template(src, params=set(params), lets=set(let_names) | set(FINDING_NAMES),
+                                    known_metrics=known,
                                     declared_metrics=declared)
         except ExprError as e:
-            raise RuleError(e.message, p.at(e.col) if p and not p.block else p, length=e.length, hint=e.hint,
+            raise RuleError(e.message, p.at(e.col) if p and (p.segments or not p.block) else p, length=e.length,
+                            hint=e.hint,
                             rule=code, field_name=fld) from None
 
     applies_if = cexpr(d["applies_if"], "applies_if", fld="applies_if") if "applies_if" in d else None
@@ -453,13 +467,14 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
             raise err(f"`{key}` must be a whole number >= {minimum}", key, fld=key)
         return v
 
+    after = set(let_names) | set(FINDING_NAMES)  # fields evaluated once the rule has fired
     sev_if = []
     sev_map = d.get("severity_if") or {}
     if not isinstance(sev_map, dict):
         raise err("`severity_if` maps a severity to a condition", "severity_if")
     for sev in ("error", "warning", "info"):
         if sev in sev_map:
-            sev_if.append((sev, cexpr(sev_map[sev], "severity_if", sev, fld=f"severity_if.{sev}")))
+            sev_if.append((sev, cexpr(sev_map[sev], "severity_if", sev, fld=f"severity_if.{sev}", lets=after)))
     for k in sev_map:
         if k not in SEVERITIES:
             raise err(f"unknown severity '{k}' in severity_if", "severity_if", k)
@@ -468,7 +483,7 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
         m = d.get(key) or {}
         if not isinstance(m, dict):
             raise err(f"`{key}` maps names to expressions", key, fld=key)
-        return [(k, cexpr(v, key, k, fld=f"{key}.{k}")) for k, v in m.items()]
+        return [(k, cexpr(v, key, k, fld=f"{key}.{k}", lets=after)) for k, v in m.items()]
 
     causes = []
     for i, c in enumerate(d.get("causes") or []):
@@ -493,7 +508,7 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
         score = c.get("score", 0.5)
         if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0 <= score <= 1:
             raise err("cause score is a number from 0 to 1", "causes", i, "score")
-        cond = cexpr(c["if"], "causes", i, "if", fld=f"causes[{i}].if") if "if" in c else None
+        cond = cexpr(c["if"], "causes", i, "if", fld=f"causes[{i}].if", lets=after) if "if" in c else None
         text = ctemplate(c["text"], "causes", i, "text", fld=f"causes[{i}].text") if "text" in c else None
         fixes_src = c.get("fixes") or []
         if isinstance(fixes_src, str):

@@ -90,8 +90,13 @@ def load(text: str, filename: str):
         raise YamlError("a rule file holds one YAML document (found several)", Pos(filename, 1, 1))
     positions = PosMap()
     budget = [MAX_VALUES]
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    src = (text, starts)
     try:
-        data = _convert(nodes[0], (), positions, filename, 0, budget)
+        data = _convert(nodes[0], (), positions, filename, 0, budget, src)
     except yaml.YAMLError as e:  # a constructor refusing a value: still a located, clean error
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         pos = Pos(filename, mark.line + 1, mark.column + 1) if mark else None
@@ -99,15 +104,15 @@ def load(text: str, filename: str):
     return data, positions
 
 
-def _pos(node, filename):
+def _pos(node, filename, src=None):
     m = node.start_mark
     style = getattr(node, "style", None)
-    segments = _segments(node) if isinstance(node, yaml.ScalarNode) else ()
+    segments = _segments(node, src) if src is not None and isinstance(node, yaml.ScalarNode) else ()
     return Pos(filename, m.line + 1, m.column + 1, quoted=style in ("'", '"'), block=style in ("|", ">"),
                segments=segments)
 
 
-def _segments(node) -> tuple:
+def _segments(node, src) -> tuple:
     """For each source line of a scalar's text: (offset of that line's text in the value, line, col).
 
     Plain and quoted scalars fold line breaks into one space and drop the indentation of continuation
@@ -116,10 +121,10 @@ def _segments(node) -> tuple:
     scalars and blank lines inside folded blocks can shift the column by a character or two.
     """
     sm, em = node.start_mark, node.end_mark
-    buf = getattr(sm, "buffer", None)
-    if buf is None or sm.pointer is None or em.pointer is None:
+    text, starts = src  # marks from libyaml carry no buffer: locate by line and column (characters)
+    if sm.line >= len(starts) or em.line >= len(starts):
         return ()
-    raw = buf[sm.pointer:em.pointer]
+    raw = text[starts[sm.line] + sm.column:starts[em.line] + em.column]
     lines = raw.split("\n")
     if len(lines) > 2000:
         return ()
@@ -149,7 +154,7 @@ def _segments(node) -> tuple:
     return tuple(segs)
 
 
-def _convert(node, path, positions, filename, depth, budget):
+def _convert(node, path, positions, filename, depth, budget, src=None):
     if depth > 50:
         raise YamlError("YAML nested too deeply", _pos(node, filename))
     budget[0] -= 1
@@ -159,7 +164,7 @@ def _convert(node, path, positions, filename, depth, budget):
     if node.tag not in SAFE_TAGS:
         raise YamlError(f"YAML tag '{node.tag}' is not allowed in rule files (plain values only)",
                         _pos(node, filename))
-    positions[path] = _pos(node, filename)
+    positions[path] = _pos(node, filename, src)
     if isinstance(node, yaml.MappingNode):
         out = {}
         for k_node, v_node in node.value:
@@ -171,11 +176,11 @@ def _convert(node, path, positions, filename, depth, budget):
             key = str(key)
             if key in out:
                 raise YamlError(f"duplicate key '{key}'", _pos(k_node, filename))
-            positions[path + (key, "__key__")] = _pos(k_node, filename)
-            out[key] = _convert(v_node, path + (key,), positions, filename, depth + 1, budget)
+            positions[path + (key, "__key__")] = _pos(k_node, filename, src)
+            out[key] = _convert(v_node, path + (key,), positions, filename, depth + 1, budget, src)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(v, path + (i,), positions, filename, depth + 1, budget) for i, v in enumerate(node.value)]
+        return [_convert(v, path + (i,), positions, filename, depth + 1, budget, src) for i, v in enumerate(node.value)]
     if node.tag in ("tag:yaml.org,2002:float",) and node.value.lower() in (".nan", ".inf", "-.inf", "+.inf"):
         return _constructor.construct_yaml_float(node)
     value = _constructor.construct_object(node, deep=True)
