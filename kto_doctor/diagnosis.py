@@ -4,7 +4,8 @@ Each finding proposes causes with a score (its rule's belief that this cause exp
 A cause's combined score is a noisy-OR over the findings that name it, each weighted by the finding's
 severity: 1 - prod(1 - score_i * w(severity_i)). Two independent symptoms that agree on a cause
 therefore rank it above either alone, and an info-level explanation never outranks a real problem
-it merely accompanies.
+it merely accompanies. Info findings contribute only their explanations (benign readings of an
+alarming number); their problem causes stay on the finding itself.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
     for f in findings:
         w = SEVERITY_WEIGHT.get(f.severity, 0.5)
         for c in f.causes:
+            cat = catalog.get(c.id)
+            # An info finding is a note, not a problem: only its explanations reach the diagnosis.
+            if f.severity == "info" and (cat is None or cat.kind != "explanation"):
+                continue
             e = acc.setdefault(c.id, {"miss": 1.0, "findings": [], "fixes": [], "texts": []})
             e["miss"] *= 1.0 - max(0.0, min(1.0, c.score * w))
             if f.rule not in e["findings"]:

@@ -201,6 +201,12 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
     facts = _merge_facts(datas)
     config, config_prov = _merge_config(datas, rel_of, overrides)
     _derive(config, config_prov, facts)
+    # Run facts (trainable params, example counts, overflow counts...) are visible to rules as config.*
+    # wherever no configuration file states the key.
+    for key, value in facts.items():
+        if key not in config and isinstance(value, (int, float, str, bool)):
+            config[key] = value
+            config_prov[key] = "run facts"
     for d in datas:
         if d.step_kind == "ordinal" and d.series:
             note = _place_ordinals(d, config)
