@@ -25,7 +25,10 @@ class RunContext:
 
         self.run = run
         self.catalog = catalog or {}
-        self.config = dict(run.config)
+        # Facts the readers found (final eval results, trainable params, fp16 overflow counts) are visible as
+        # config.<name> when no configuration file says otherwise; only scalars (lists stay in run.facts).
+        self.config = {k: v for k, v in run.facts.items() if isinstance(v, (int, float, str, bool))}
+        self.config.update(run.config)
         idx = run.metrics.index
         self.steps = pd.Series(idx.to_numpy(dtype=float), index=idx)
         steps = run.steps
