@@ -91,7 +91,7 @@ RUN_ENV = {
 
 # Files copied from a run's output dir (everything else -- weights, optimizer and
 # scheduler states, tokenizer files, rng states, training_args.bin -- stays out).
-KEEP_TOP_LEVEL = ("trainer_state.json", "trainer_log.jsonl", "config.json")
+KEEP_TOP_LEVEL = ("trainer_state.json", "trainer_log.jsonl", "config.json", "adapter_config.json")
 KEEP_SUFFIX = "_results.json"
 
 # Columns summarised in SCENARIO.md when present in trainer_state.json.
@@ -148,7 +148,7 @@ class Scenario:
 
 
 KTO_HEALTHY = {"learning_rate": 2.0e-4, "warmup_steps": 5, "max_steps": 60}
-DPO_HEALTHY = {"learning_rate": 2.0e-4, "warmup_steps": 5, "max_steps": 60}
+DPO_HEALTHY = {"learning_rate": 5.0e-5, "warmup_steps": 5, "max_steps": 60}
 
 SCENARIOS: list[Scenario] = [
     Scenario(
@@ -164,12 +164,15 @@ SCENARIOS: list[Scenario] = [
         injected="Nothing: full-parameter KTO, beta 0.1, learning rate 5e-5, cosine schedule with "
                  "5 warm-up steps, reference model = the policy's starting weights.",
         diagnosis="healthy",
-        why="Loss falls from about 0.5, chosen rewards rise and rejected rewards fall, the "
-            "learning rate warms up then decays. `kl` is 0.0 throughout: LLaMA-Factory/TRL clamp "
-            "the batch KL estimate at 0, so a flat zero kl is normal, not a fault. `logits/chosen` "
-            "and `logits/rejected` are SUMS over every token and the whole 32,000-entry vocabulary "
-            "(magnitudes around 1e6-1e7): that is a metric artifact (logits-metric-artifact, "
-            "informational), not exploding logits.",
+        why=("Loss starts at exactly 0.5 (KTO's value when policy = reference) and falls, noisily "
+            "(each row is one 8-example batch), to about 0.2-0.37 at the end. Rejected rewards fall "
+            "to about -1.8 while chosen rewards stay near 0, so the margin grows to about 1.6. The "
+            "learning rate warms up over 5 steps to 2e-4, then decays (cosine). `kl` is 0.0 at "
+            "57 of 60 steps (max 0.34): LLaMA-Factory clamps the batch KL estimate at 0, so a flat zero "
+            "kl is normal. `logits/chosen` and `logits/rejected` are SUMS over tokens and the "
+            "32,000-entry vocabulary (about -5e6 to -3e6): a metric artifact "
+            "(logits-metric-artifact, informational), not exploding logits. Rows for a batch "
+            "with no chosen (or no rejected) example simply lack those keys."),
     ),
     Scenario(
         name="lf-kto-warmup-too-long", stage="kto", dataset="kto_facts", model="base",
@@ -177,19 +180,22 @@ SCENARIOS: list[Scenario] = [
         injected="`warmup_steps: 500` with `max_steps: 60` (no `warmup_ratio` key: in "
                  "transformers 5.x any warmup_ratio, even 0, overrides warmup_steps).",
         diagnosis="lr-schedule",
-        why="The learning rate rises linearly the whole run and ends at about 12% of the "
-            "configured peak; it never reaches the peak and never decays. Rewards and loss move "
-            "much less than in lf-kto-healthy.",
+        why=("The learning rate rises linearly at every logged step (4e-7 per step) and ends at "
+            "2.36e-5, about 12% of the configured 2e-4: it never reaches its peak and never "
+            "decays. Everything else looks like a timid healthy run: loss 0.5 -> 0.49, margin "
+            "only about 0.06 after 60 steps (1.6 in lf-kto-healthy)."),
     ),
     Scenario(
         name="lf-kto-lr-too-high", stage="kto", dataset="kto_facts", model="base",
         cfg={**PREF_CFG, **KTO_HEALTHY, "learning_rate": 1.0e-1},
         injected="`learning_rate: 0.1` (2000x the healthy run) for full-parameter KTO.",
-        diagnosis="lr-out-of-range (with loss-collapse / reward-anomaly as the visible symptoms)",
-        why="Within a few steps the log-probabilities of both chosen and rejected answers "
-            "collapse to large negative values, the grad norm drops towards 0 and the summed "
-            "logits change sign: the model has been destroyed, not trained. No NaN appears "
-            "(fp32 on CPU).",
+        diagnosis="lr-out-of-range (visible symptom: reward-anomaly, logps collapse in one step)",
+        why=("The first real update (step 2, lr 0.02 while still warming up) wrecks the policy: "
+            "at step 3 logps/chosen goes -9.2 -> -118 and logps/rejected -8.5 -> -214, "
+            "rewards/chosen -10.9, the summed logits/chosen flip sign (-5.2e6 -> +3.0e6) and "
+            "grad_norm drops 100x (0.2 -> 0.003). Afterwards the per-batch loss jumps between ~0 and 0.87 "
+            "with margins near 10 and logps never return to their starting values. A margin of 10 "
+            "here is not success. No NaN appears (fp32 on CPU)."),
     ),
     Scenario(
         name="lf-kto-ref-mismatch", stage="kto", dataset="kto_facts", model="base",
@@ -198,9 +204,11 @@ SCENARIOS: list[Scenario] = [
         injected="`ref_model` points at a differently initialised random model (same "
                  "architecture and tokenizer, other seed) instead of the policy's starting weights.",
         diagnosis="kl-high-at-start",
-        why="At the very first logged step `kl` is already in the hundreds and rewards are "
-            "large and positive for both chosen and rejected answers: the policy and the "
-            "reference disagree before any update, which only a wrong reference model explains.",
+        why=("At step 1, before any update (lr 0), `kl` is already about 175 and rewards are large "
+            "and POSITIVE (chosen about +7.0, rejected about +13.0, margin -6.0), with loss 0.92 "
+            "instead of KTO's exact 0.5 at the start. With a correct reference every reward is "
+            "exactly 0 at step 1. kl stays between about 65 and 240 all run and the loss never "
+            "drops below 0.87: the policy cannot close a gap that a wrong reference model created."),
     ),
     Scenario(
         name="lf-dpo-healthy", stage="dpo", dataset="dpo_facts", model="base",
@@ -208,15 +216,19 @@ SCENARIOS: list[Scenario] = [
         injected="Nothing: full-parameter DPO (sigmoid loss), beta 0.1, learning rate 5e-5, cosine "
                  "schedule with 5 warm-up steps.",
         diagnosis="healthy",
-        why="Loss starts at ln 2 = 0.693 and falls, reward margins and accuracies rise.",
+        why=("Loss starts at ln 2 = 0.6931 with all rewards 0 and falls; reward margins and "
+            "accuracies rise, chosen log-probabilities stay roughly where they started. "
+            "Unlike KTO, DPO's logits/* metrics here are means (about -5), not sums."),
     ),
     Scenario(
         name="lf-dpo-no-learning", stage="dpo", dataset="dpo_facts", model="base",
         cfg={**PREF_CFG, "pref_loss": "sigmoid", **DPO_HEALTHY, "learning_rate": 0.0},
         injected="`learning_rate: 0`.",
         diagnosis="flat-loss (cause: lr-out-of-range, learning rate 0)",
-        why="The loss stays at ln 2 = 0.6931 with rewards and margins exactly 0 at every step, "
-            "while grad_norm is non-zero: gradients exist but no update is ever applied.",
+        why=("The loss is 0.6931 (ln 2) and rewards, margins and accuracies are exactly 0 at "
+            "every one of the 60 steps, learning_rate is 0 throughout, while grad_norm is "
+            "non-zero (about 0.7): gradients exist, but no update is ever applied. logps and "
+            "logits still vary from batch to batch (different data), which is not learning."),
     ),
     Scenario(
         name="lf-sft-healthy", stage="sft", dataset="sft_facts", model="init",
@@ -226,18 +238,52 @@ SCENARIOS: list[Scenario] = [
         injected="Nothing: full-parameter SFT of the random-init model on a templated Q/A set, "
                  "10% held out for evaluation.",
         diagnosis="healthy",
-        why="Train loss falls from ln(32000) = 10.4 to well under 1 and eval loss follows it down.",
+        why=("Train loss falls from 10.48 (= ln 32,000, a uniform guess) to about 2.6 and the "
+            "eval loss follows it down (8.4 at step 10 -> 2.6 at step 60), without turning up."),
     ),
     Scenario(
         name="lf-sft-overfit", stage="sft", dataset="sft_codes", model="init",
-        cfg={"learning_rate": 3.0e-3, "warmup_steps": 5, "num_train_epochs": 20,
-             "val_size": 0.25, "eval_strategy": "steps", "eval_steps": 5,
+        cfg={"learning_rate": 5.0e-3, "lr_scheduler_type": "constant_with_warmup",
+             "warmup_steps": 5, "num_train_epochs": 40,
+             "val_size": 0.25, "eval_strategy": "steps", "eval_steps": 10,
              "per_device_eval_batch_size": 8, "logging_steps": 5},
-        injected="20 epochs on 48 examples whose answers contain random codes (nothing to "
-                 "generalise beyond the template), 25% held out for evaluation.",
+        injected="40 epochs (200 steps) at a constant learning rate of 5e-3 on 36 training "
+                 "examples whose answers end in random 4-word codes (nothing to generalise "
+                 "beyond the template); 12 examples (25%) held out for evaluation.",
         diagnosis="overfitting",
-        why="Eval loss reaches its minimum early and then climbs while the train loss keeps "
-            "falling: the model memorises the training codes.",
+        why=("Eval loss falls with the train loss at first, bottoms out early (around 2.6), then "
+            "climbs steadily while the train loss keeps falling towards 0: the model memorises "
+            "the training codes and becomes confidently wrong on the held-out ones."),
+    ),
+    # ---- extras: cheap and each a distinct real signature ----
+    Scenario(
+        name="lf-kto-lr-zero", stage="kto", dataset="kto_facts", model="base",
+        cfg={**PREF_CFG, **KTO_HEALTHY, "learning_rate": 0.0},
+        injected="`learning_rate: 0` for KTO.",
+        diagnosis="flat-loss (cause: lr-out-of-range, learning rate 0)",
+        why=("Loss is exactly 0.5 and rewards, margins and kl exactly 0 at every step; "
+            "learning_rate is 0 throughout while grad_norm is non-zero (about 0.2)."),
+    ),
+    Scenario(
+        name="lf-kto-lora-healthy", stage="kto", dataset="kto_facts", model="base",
+        cfg={**PREF_CFG, **KTO_HEALTHY, "finetuning_type": "lora", "lora_target": "all",
+             "lora_rank": 8, "lora_alpha": 16, "learning_rate": 2.0e-3},
+        injected="Nothing: KTO with a LoRA adapter (rank 8, alpha 16, all linear layers), "
+                 "learning rate 2e-3; the reference is the base model with the adapter disabled.",
+        diagnosis="healthy",
+        why=("As lf-kto-healthy but through a LoRA adapter: loss starts at exactly 0.5 and falls, "
+            "margins grow, kl stays clamped at 0 and the summed logits stay around -5e6. "
+            "The console reports only the adapter's parameters as trainable."),
+    ),
+    Scenario(
+        name="lf-sft-lr-too-high", stage="sft", dataset="sft_facts", model="init",
+        cfg={"learning_rate": 1.0, "warmup_steps": 5, "max_steps": 60},
+        injected="`learning_rate: 1.0` for full-parameter SFT (the healthy run uses 3e-3).",
+        diagnosis="loss-divergence (cause: lr-out-of-range)",
+        why=("Loss starts at 10.46 (= ln 32,000) and instead of falling climbs to about 61 by "
+            "step 18, six times a uniform guess, with grad_norm 3 -> 15-37. It only comes back "
+            "down (to about 6-8) because the cosine schedule drives the learning rate to 0, and "
+            "it never gets near the healthy run's 2.6."),
     ),
 ]
 
@@ -594,7 +640,7 @@ Scenario-specific config keys: `{json.dumps(injected)}` (full config: `train.yam
 
 ## Measured
 
-- wall time of the `llamafactory-cli train` run: {seconds:.0f} s (2-core CPU, no GPU)
+- wall time of the `llamafactory-cli train` run: {seconds:.0f} s (2-core CPU, no GPU; includes ~10 s of start-up, and is inflated when other jobs share the machine)
 - global steps: {state.get("global_step")}, logged train rows: {len(train_rows)}, eval rows: {len(eval_rows)}
 - library versions: {", ".join(f"{k} {v}" for k, v in versions.items())}
 
@@ -644,6 +690,31 @@ def run_scenario(sc: Scenario, workdir: Path, out: Path, versions: dict[str, str
     return seconds
 
 
+def rewrite_markdown(names: list[str] | None, workdir: Path, out: Path) -> int:
+    """Re-render SCENARIO.md from an existing folder, reusing its recorded wall time."""
+    import re
+
+    names = names or [s.name for s in SCENARIOS if not s.internal]
+    for name in names:
+        dest = out / name
+        md = dest / "SCENARIO.md"
+        if not md.exists():
+            print(f"[generate] {name}: no SCENARIO.md in {dest}, skipped")
+            continue
+        m = re.search(r"wall time of the `llamafactory-cli train` run: (\d+) s", md.read_text())
+        seconds = float(m.group(1)) if m else float("nan")
+        versions = {}
+        vm = re.search(r"library versions: (.*)", md.read_text())
+        if vm:
+            for part in vm.group(1).split(", "):
+                pkg, _, ver = part.partition(" ")
+                versions[pkg] = ver
+        sc = SCENARIOS_BY_NAME[name]
+        write_scenario_md(sc, dest, scenario_config(sc, workdir), seconds, versions)
+        print(f"[generate] {name}: SCENARIO.md rewritten")
+    return 0
+
+
 # --------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------
@@ -662,6 +733,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--rebuild-assets", action="store_true",
                         help="rebuild datasets, tokenizer, models and the base SFT run")
+    parser.add_argument("--rewrite-md", action="store_true",
+                        help="only re-render SCENARIO.md of existing scenario folders (keeps the "
+                             "recorded wall time); no training")
     parser.add_argument("--install-torchaudio-placeholder", action="store_true",
                         help="write the torchaudio placeholder into this venv and exit")
     args = parser.parse_args(argv)
@@ -674,6 +748,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.install_torchaudio_placeholder:
         print(f"wrote {install_torchaudio_placeholder()}")
         return 0
+
+    if args.rewrite_md:
+        return rewrite_markdown(args.scenario, args.workdir.resolve(), args.out.resolve())
 
     problems = check_environment()
     if problems:
