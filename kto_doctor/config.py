@@ -42,15 +42,20 @@ TRAINING_KEYS = frozenset(ALIASES) | FLOAT_KEYS | INT_KEYS | BOOL_KEYS | {
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
+# Keys of a model's config.json that diagnosis uses.
+MODEL_KEYS = ("vocab_size", "model_type", "torch_dtype", "hidden_size", "num_hidden_layers", "num_attention_heads",
+              "intermediate_size", "max_position_embeddings", "tie_word_embeddings")
+
+
 def normalize(raw: dict, fmt_hint: str | None = None) -> dict[str, Any]:
     """Canonical keys and typed values for one config source.
 
-    `fmt_hint` names the kind of file: "model_config" (a model's config.json: only vocab_size, model_type
-    and torch_dtype matter, its other keys are architecture), "adapter_config" (PEFT: LoRA, rank), or
-    anything else for training arguments.
+    `fmt_hint` names the kind of file: "model_config" (a model's config.json: the vocabulary, the dtype and
+    the size of the architecture matter — the width scales the usable learning rate), "adapter_config"
+    (PEFT: LoRA, rank), or anything else for training arguments.
     """
     if fmt_hint == "model_config":
-        out = {k: raw[k] for k in ("vocab_size", "model_type", "torch_dtype") if raw.get(k) is not None}
+        out = {k: raw[k] for k in MODEL_KEYS if raw.get(k) is not None}
         if raw.get("_name_or_path"):
             out["base_model"] = raw["_name_or_path"]
         return _typed(out)

@@ -359,7 +359,14 @@ def _merge_series(datas, rel_of):
                 values = np.concatenate([values, o.values[new]])
                 lines = None
         order = np.argsort(steps, kind="stable")
-        index = pd.Index(steps[order].astype(np.int64), name="step")
+        sorted_steps = steps[order]
+        # One value per step: a source may log a tag twice at one step (HF writes train/epoch for both the
+        # train and the eval log of that step); the later record wins, as for resumed segments.
+        if len(sorted_steps) > 1 and (sorted_steps[1:] == sorted_steps[:-1]).any():
+            keep = np.append(sorted_steps[1:] != sorted_steps[:-1], True)
+            order = order[keep]
+            sorted_steps = sorted_steps[keep]
+        index = pd.Index(sorted_steps.astype(np.int64), name="step")
         series[name] = pd.Series(values[order], index=index, name=name)
         rel = rel_of[id(best)]
         provenance[name] = rel

@@ -36,7 +36,7 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def gate_exit(reports, fail_on: str, exit_zero: bool) -> int:
-    """0 clean, 1 when a finding is at or above --fail-on (contract)."""
+    """0 clean, 1 when a finding not in the baseline is at or above --fail-on (contract)."""
     from ..model import SEVERITY_RANK
 
     if exit_zero or fail_on == "never":
@@ -44,7 +44,7 @@ def gate_exit(reports, fail_on: str, exit_zero: bool) -> int:
     threshold = SEVERITY_RANK[fail_on]
     for r in reports:
         for f in r.findings:
-            if SEVERITY_RANK[f.severity] >= threshold:
+            if SEVERITY_RANK[f.severity] >= threshold and not f.baseline:
                 return EXIT_FINDINGS
     return EXIT_OK
 
@@ -64,6 +64,8 @@ def analyze(
     color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list skipped rules and every cause."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the status and the diagnosis."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Findings already in this baseline file are reported but do not fail."),
+    write_baseline: Optional[str] = typer.Option(None, "--write-baseline", help="Write every finding to this baseline file (then they do not fail)."),
 ):
     """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
     from .. import InputError
@@ -94,8 +96,10 @@ def analyze(
         )
     except InputError as e:
         fail(str(e))
+    apply_baselines([report], baseline, write_baseline)
     for fmt, dest in plan:
-        opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose, quiet=quiet)
+        opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose, quiet=quiet,
+                             extra={"fail_on": fail_on})
         try:
             text = render(fmt, report, opts)
         except ModuleNotFoundError as e:
@@ -104,4 +108,27 @@ def analyze(
     raise typer.Exit(gate_exit([report], fail_on, exit_zero))
 
 
-__all__ = ["analyze", "parse_sets", "gate_exit", "EXIT_ERROR"]
+def apply_baselines(reports, baseline: str | None, write_baseline: str | None) -> None:
+    """--write-baseline FILE records every finding; --baseline FILE marks the known ones (exit 2 if unreadable).
+
+    Writing comes first, so `--write-baseline` alone accepts today's findings and exits 0.
+    """
+    if not baseline and not write_baseline:
+        return
+    from .. import baseline as bl
+
+    if write_baseline:
+        try:
+            bl.write(write_baseline, reports)
+        except OSError as e:
+            fail(f"{write_baseline}: cannot write baseline: {e}")
+        typer.echo(f"kto-doctor: wrote {sum(len(r.findings) for r in reports)} finding(s) to {write_baseline}",
+                   err=True)
+    try:
+        entries = bl.load(baseline or write_baseline)
+    except bl.BaselineError as e:
+        fail(str(e))
+    bl.apply(reports, entries)
+
+
+__all__ = ["analyze", "parse_sets", "gate_exit", "apply_baselines", "EXIT_ERROR"]

@@ -65,7 +65,7 @@ def evaluate_rule(rule: Rule, ctx: RunContext) -> Outcome:
     except EvalError as e:
         return Outcome(rule, skipped=Skipped(rule.id, f"could not be evaluated on this run: {e}", rule.name),
                        error=str(e))
-    except (ArithmeticError, ValueError, TypeError) as e:
+    except Exception as e:  # a rule must never take the analysis down: reported as not evaluated
         return Outcome(rule, skipped=Skipped(rule.id, f"could not be evaluated on this run: {e}", rule.name),
                        error=str(e))
 
