@@ -1,0 +1,162 @@
+"""Small SVG line charts for the HTML report, written by hand (no plotting library).
+
+One chart = one or more stacked panels sharing the x axis (steps). Each panel: its own y scale (linear,
+log, or sign-aware log from `chartdata`), nice ticks, the series as polylines after min/max decimation
+(≤ ~800 points per chart whatever the run length), gaps at NaN with `×` marks on the top edge (▲/▼ for
+±inf), the firing window shaded, dashed reference lines with labels. Colours come from CSS classes
+(`ln0`…, `win`, `ref`, `grid`, `nan`) so the page decides light/dark/print. Every text is escaped.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+
+from . import chartdata as cd
+
+MAX_POINTS = 800
+
+
+@dataclass
+class Panel:
+    name: str
+    x: object
+    y: object
+    hlines: dict = field(default_factory=dict)  # label -> value
+
+
+def _n(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".") if math.isfinite(v) else "0"
+
+
+def chart(panels: list[Panel], *, width: int = 720, panel_height: int = 150, window=None, vlines=None,
+          xlim=None, label: str = "", compact: bool = False, max_points: int = MAX_POINTS) -> str:
+    """An `<svg>` element (viewBox, scales to its container) of the panels over steps."""
+    import numpy as np
+
+    panels = [p for p in panels if p.x is not None and len(p.x)]
+    if not panels:
+        return ""
+    left, right = (48, 10) if compact else (64, 16)
+    top_pad, bottom = (16, 22) if compact else (20, 30)
+    gap = 10
+    height = len(panels) * (panel_height + top_pad) + (len(panels) - 1) * gap + bottom
+    if xlim is None:
+        x0 = min(float(np.min(p.x)) for p in panels)
+        x1 = max(float(np.max(p.x)) for p in panels)
+    else:
+        x0, x1 = xlim
+    if x1 <= x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    pw = width - left - right
+
+    def px(s):
+        return left + (float(s) - x0) / (x1 - x0) * pw
+
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" '
+           f'role="img" aria-label="{escape(label or ", ".join(p.name for p in panels))}">']
+    if label:
+        out.append(f"<title>{escape(label)}</title>")
+    per_panel = max(50, max_points // len(panels))
+    vlines = {k: float(v) for k, v in (vlines or {}).items() if v is not None and math.isfinite(float(v))}
+    for i, p in enumerate(panels):
+        y_top = i * (panel_height + top_pad + gap) + top_pad
+        y_bot = y_top + panel_height
+        out.extend(_panel(p, i, px, x0, x1, left, pw, y_top, y_bot, window, per_panel, compact))
+        for k, s in vlines.items():
+            if x0 <= s <= x1:
+                xx = _n(px(s))
+                out.append(f'<line class="ref" x1="{xx}" x2="{xx}" y1="{y_top}" y2="{y_bot}"/>')
+                if i == 0:
+                    anchor = "end" if px(s) > left + pw * 0.7 else "start"
+                    dx = -4 if anchor == "end" else 4
+                    out.append(f'<text class="reflabel" x="{_n(px(s) + dx)}" y="{y_top + 12}" '
+                               f'text-anchor="{anchor}">{escape(cd.label(k))} {escape(cd.fmt(s))}</text>')
+            elif i == 0:  # off the chart: say where it is, at the edge it lies beyond
+                right_side = s > x1
+                xx = left + pw - 4 if right_side else left + 4
+                arrow = f"{escape(cd.label(k))}: step {escape(cd.fmt(s))} →" if right_side else \
+                    f"← {escape(cd.label(k))}: step {escape(cd.fmt(s))}"
+                out.append(f'<text class="reflabel" x="{_n(xx)}" y="{y_top + 12}" '
+                           f'text-anchor="{"end" if right_side else "start"}">{arrow}</text>')
+    # x axis under the last panel
+    base = height - bottom
+    out.append(f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{base}" y2="{base}"/>')
+    for t in cd.nice_ticks(x0, x1, 4 if compact else 7):
+        if x0 <= t <= x1:
+            xx = _n(px(t))
+            out.append(f'<line class="axis" x1="{xx}" x2="{xx}" y1="{base}" y2="{base + 4}"/>')
+            out.append(f'<text class="tick" x="{xx}" y="{base + 15}" text-anchor="middle">{escape(cd.fmt(t))}</text>')
+    if not compact:
+        out.append(f'<text class="tick" x="{left + pw}" y="{base + 27}" text-anchor="end">step</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _panel(p: Panel, i, px, x0, x1, left, pw, y_top, y_bot, window, max_points, compact):
+    import numpy as np
+
+    x = np.asarray(p.x, dtype=float)
+    y = np.asarray(p.y, dtype=float)
+    hlines = {k: float(v) for k, v in (p.hlines or {}).items() if v is not None and math.isfinite(float(v))}
+    scale = cd.choose_scale(y, extra=hlines.values())
+    t = scale.fwd(y)
+    ht = {k: float(scale.fwd([v])[0]) for k, v in hlines.items()}
+    fin = np.concatenate([t[np.isfinite(t)], [v for v in ht.values() if math.isfinite(v)]])
+    lo, hi = cd.padded_range(float(fin.min()), float(fin.max())) if len(fin) else (0.0, 1.0)
+
+    def py(v):
+        return y_bot - (v - lo) / (hi - lo) * (y_bot - y_top)
+
+    out = [f'<g class="panel" data-metric="{escape(p.name)}">']
+    out.append(f'<rect class="plot" x="{left}" y="{y_top}" width="{pw}" height="{y_bot - y_top}"/>')
+    if window:
+        w0, w1 = max(float(window[0]), x0), min(float(window[-1]), x1)
+        if w1 >= w0:
+            a, b = px(w0), px(w1)
+            if b - a < 3:
+                a, b = (a + b) / 2 - 1.5, (a + b) / 2 + 1.5
+            out.append(f'<rect class="win" x="{_n(a)}" y="{y_top}" width="{_n(b - a)}" height="{y_bot - y_top}"/>')
+    for pos, lab in scale.ticks(lo, hi, 3 if compact else 5):
+        yy = _n(py(pos))
+        out.append(f'<line class="grid" x1="{left}" x2="{left + pw}" y1="{yy}" y2="{yy}"/>')
+        out.append(f'<text class="tick" x="{left - 5}" y="{yy}" dy="3" text-anchor="end">{escape(lab)}</text>')
+    title = p.name + (f" ({scale.note})" if scale.kind != "linear" else "")
+    out.append(f'<text class="ptitle" x="{left}" y="{y_top - 5}">{escape(title)}</text>')
+    # the series: finite stretches as polylines, decimated to the point budget
+    runs = cd.finite_runs(x, t)
+    total = sum(len(r[0]) for r in runs) or 1
+    for rx, rt in runs:
+        budget = max(4, int(max_points * len(rx) / total))
+        dx, dt = cd.decimate(rx, rt, budget)
+        if len(dx) == 1:
+            out.append(f'<circle class="dot{i % 4}" cx="{_n(px(dx[0]))}" cy="{_n(py(dt[0]))}" r="2"/>')
+            continue
+        pts = " ".join(f"{_n(px(a))},{_n(py(b))}" for a, b in zip(dx, dt))
+        out.append(f'<polyline class="ln{i % 4}" fill="none" points="{pts}"/>')
+    # non-finite values: one mark per pixel column
+    bad = ~np.isfinite(y)
+    if bad.any():
+        seen = set()
+        for s, v in zip(x[bad], y[bad]):
+            col = int(px(s))
+            kind = "nan" if math.isnan(v) else ("posinf" if v > 0 else "neginf")
+            if (col, kind) in seen:
+                continue
+            seen.add((col, kind))
+            glyph, yy = {"nan": ("×", y_top + 9), "posinf": ("▲", y_top + 9), "neginf": ("▼", y_bot - 2)}[kind]
+            out.append(f'<text class="nan" x="{col}" y="{yy}" text-anchor="middle">{glyph}</text>')
+        n_nan = int(np.isnan(y).sum())
+        n_inf = int(bad.sum()) - n_nan
+        what = ", ".join(w for w in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} inf" if n_inf else "") if w)
+        out.append(f'<text class="nanlabel" x="{left + pw}" y="{y_top - 5}" text-anchor="end">{escape(what)}</text>')
+    for k, v in ht.items():
+        if not (math.isfinite(v) and lo <= v <= hi):
+            continue
+        yy = py(v)
+        out.append(f'<line class="ref" x1="{left}" x2="{left + pw}" y1="{_n(yy)}" y2="{_n(yy)}"/>')
+        ly = yy - 4 if yy - 4 > y_top + 10 else yy + 12
+        out.append(f'<text class="reflabel" x="{left + pw - 4}" y="{_n(ly)}" text-anchor="end">'
+                   f'{escape(cd.label(k))} {escape(cd.fmt(hlines[k]))}</text>')
+    out.append("</g>")
+    return out
