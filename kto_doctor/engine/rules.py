@@ -283,7 +283,14 @@ def _load_catalog(causes, positions, rs: RuleSet, filename):
         kind = spec.get("kind", "problem")
         if kind not in ("problem", "explanation"):
             raise RuleError("cause kind is problem or explanation", positions.get_pos(("causes", cid, "kind")))
-        rs.catalog[cid] = CatalogCause(cid, str(spec["title"]), kind, [str(x) for x in spec.get("fixes") or []])
+        fixes = spec.get("fixes") or []
+        if isinstance(fixes, str):
+            fixes = [fixes]
+        for j, fx in enumerate(fixes if isinstance(fixes, list) else [fixes]):
+            if not isinstance(fx, str):
+                raise RuleError(f"fixes of cause '{cid}' must be text (quote a fix that contains ': ')",
+                                positions.get_pos(("causes", cid, "fixes", j)))
+        rs.catalog[cid] = CatalogCause(cid, str(spec["title"]), kind, list(fixes))
 
 
 def _check_override(ov, positions, path, filename):
