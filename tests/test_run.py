@@ -149,8 +149,8 @@ def test_normalize_spellings():
     assert c == {"loss_type": "sigmoid", "cutoff_len": 2048, "eval_strategy": "steps", "use_peft": True,
                  "undesirable_weight": 1.0, "warmup_ratio": 0.1, "custom_key": "x", "finetuning_type": "lora"}
     assert normalize({"peft_type": "LORA", "r": 16}, "adapter_config") == {"finetuning_type": "lora", "lora_rank": 16}
-    assert normalize({"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096}, "model_config") == {
-        "vocab_size": 151936, "model_type": "qwen2"}
+    assert normalize({"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096, "rope_theta": 1e6},
+                     "model_config") == {"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096}
 
 
 def test_errors_are_one_line_input_errors(tmp_path):

@@ -26,6 +26,7 @@ from ..names import is_eval_record
 from .base import Columns, MetricNames, SourceData, SourceError, to_float
 
 CHUNK = 16 << 20
+NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
 _DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
 _WRAPPED = re.compile(rb"\{\s*['\"][^{}]*\}")
@@ -65,39 +66,45 @@ _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
 
 
 class _Store:
-    """Records (step, line, kind) and per-metric (record index, value) in compact arrays."""
+    """Records (step, line, kind) in compact arrays; per metric, chunks of (record index, value) arrays."""
 
     def __init__(self) -> None:
         self.step = array("d")  # NaN where the record has no step of its own
         self.line = array("q")
         self.eval = array("b")
-        self.metrics: dict[str, tuple[array, array]] = {}
+        self.metrics: dict[str, tuple[list, list]] = {}
         self._names = MetricNames()
 
-    def add(self, record: dict, step: float, line: int, is_eval: bool) -> bool:
-        idx = len(self.step)
-        names = self._names
-        metrics = self.metrics
-        added = False
-        for key, value in record.items():
-            name = names[key, is_eval]
+    def new_record(self, step: float, line: int, is_eval: bool) -> int:
+        self.step.append(step)
+        self.line.append(line)
+        self.eval.append(is_eval)
+        return len(self.step) - 1
+
+    def add_group(self, records: list[dict], keys: tuple, idx: list[int], is_eval: bool) -> None:
+        """Records sharing one key set: one numpy conversion per key."""
+        rec_idx = np.asarray(idx, dtype=np.int64)
+        for key in keys:
+            name = self._names[key, is_eval]
             if name is None:
                 continue
-            if type(value) is not float:
-                value = to_float(value) if type(value) is not int else float(value)
-                if value is None:
-                    continue
-            col = metrics.get(name)
-            if col is None:
-                col = metrics[name] = (array("l"), array("d"))
-            col[0].append(idx)
-            col[1].append(value)
-            added = True
-        if added:
-            self.step.append(step)
-            self.line.append(line)
-            self.eval.append(is_eval)
-        return added
+            raw = [r[key] for r in records]
+            try:
+                values = np.asarray(raw, dtype=np.float64)
+                ok = None
+            except (ValueError, TypeError):
+                conv = [to_float(x) if x is not None else None for x in raw]
+                ok = np.array([x is not None for x in conv], dtype=bool)
+                values = np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64)
+            if ok is None and None in raw:
+                ok = np.array([x is not None for x in raw], dtype=bool)
+            col = self.metrics.setdefault(name, ([], []))
+            col[0].append(rec_idx if ok is None else rec_idx[ok])
+            col[1].append(values if ok is None else values[ok])
+
+    def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        idx, values = self.metrics[name]
+        return np.concatenate(idx), np.concatenate(values)
 
 
 class _Reader:
@@ -111,6 +118,8 @@ class _Reader:
         self.bad = 0
         self.first_bad = None
         self.train_records = 0
+        self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind)
+        self.mlx_mode = False
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.loss_scales: list[float] = []
 
@@ -147,7 +156,12 @@ class _Reader:
         return self.finish(size)
 
     def chunk(self, chunk: bytes, line_base: int) -> None:
-        self.facts(chunk)
+        if line_base == 0:
+            self.startup_facts(chunk)
+        elif b"Current loss scale already at minimum" in chunk:
+            self.src.facts["loss_scale_at_minimum"] = True
+        if self.mlx_mode:
+            self.mlx(chunk, line_base)
         spans = []  # (start, end, line, step_from_bar, via_logger)
         pos = 0
         line = line_base + 1
@@ -183,23 +197,83 @@ class _Reader:
 
     def convert(self, chunk: bytes, spans: list, overflows: list) -> None:
         """All dict spans of a chunk through one json.loads; the odd one out alone."""
-        texts = []
-        for start, end, *_ in spans:
+        py, js = [], []  # Python reprs without double quotes inside; everything else as JSON
+        for i, (start, end, *_) in enumerate(spans):
             text = chunk[start:end]
-            if text[1] == 39 and b'"' not in text:  # {' : a Python repr without double quotes inside
+            (py if text[1] == 39 and b'"' not in text else js).append(i)
+        records: list = [None] * len(spans)
+        for which, fix in ((py, True), (js, False)):
+            if not which:
+                continue
+            joined = b",".join([chunk[spans[i][0]:spans[i][1]] for i in which])
+            if fix:
                 for old, new in _PY_FIXES:
-                    text = text.replace(old, new)
-            texts.append(text)
-        try:
-            records = json.loads(b"[" + b",".join(texts) + b"]")
-        except ValueError:
-            records = [self.one(chunk[s:e], t) for (s, e, *_), t in zip(spans, texts)]
-        for record, (start, _, line, bar, via_logger) in zip(records, spans):
-            self.note_overflows(overflows, start)
-            if record:
-                self.record(record, line, bar, via_logger)
+                    joined = joined.replace(old, new)
+            try:
+                parsed = json.loads(b"[" + joined + b"]")
+            except ValueError:
+                parsed = [self.one(chunk[spans[i][0]:spans[i][1]], fix) for i in which]
+            for i, rec in zip(which, parsed):
+                records[i] = rec
+        self.records(records, spans, overflows)
 
-    def one(self, raw: bytes, fixed: bytes):
+    def records(self, records: list, spans: list, overflows: list) -> None:
+        """Sort a chunk's dicts into stores, in file order, then convert them per key set."""
+        groups: dict[tuple, tuple[list, list]] = {}
+        kinds = self.kinds
+        for rec, (start, _, line, bar, via_logger) in zip(records, spans):
+            if overflows:
+                self.note_overflows(overflows, start)
+            if not isinstance(rec, dict) or not rec:
+                continue
+            keys = tuple(rec)
+            kind = kinds.get(keys)
+            if kind is None:
+                kind = kinds[keys] = _kind(keys)
+            if kind == "other":
+                continue
+            if kind == "summary":
+                self.src.facts.update({k: to_float(v) for k, v in rec.items() if to_float(v) is not None})
+                continue
+            is_eval = kind.endswith("eval")
+            step = self.own_step(rec) if kind.startswith("stepped") else NAN
+            if step != step and bar is not None and not is_eval:
+                if self.total is None or bar[1] == self.total:
+                    self.total = bar[1]
+                    step = float(bar[0])
+            store = self.logger if via_logger else self.main
+            if not is_eval and not via_logger:
+                self.train_records += 1
+            group = groups.get((keys, via_logger))
+            if group is None:
+                group = groups[(keys, via_logger)] = ([], [])
+            group[0].append(rec)
+            group[1].append(store.new_record(step, line, is_eval))
+        for (keys, via_logger), (recs, idx) in groups.items():
+            store = self.logger if via_logger else self.main
+            store.add_group(recs, keys, idx, kinds[keys].endswith("eval"))
+
+    def own_step(self, rec: dict) -> float:
+        """The step a record states itself: trainer_state `step`, LLaMA-Factory `current_steps`, ms-swift."""
+        src = self.src
+        if "step" in rec:
+            return to_float(rec["step"]) or NAN
+        if "current_steps" in rec:
+            if rec.get("total_steps") is not None:
+                src.facts["total_steps"] = rec["total_steps"]
+            src.hints["framework"] = "llamafactory"
+            return to_float(rec["current_steps"]) or NAN
+        done, _, total = str(rec.get("global_step/max_steps", "")).partition("/")
+        if to_float(total):
+            src.facts["total_steps"] = int(to_float(total))
+        return to_float(done) if to_float(done) is not None else NAN
+
+    def one(self, raw: bytes, python_repr: bool):
+        """One dict that failed in its batch: JSON after fix-ups, else a tolerant key/value extractor."""
+        fixed = raw
+        if python_repr:
+            for old, new in _PY_FIXES:
+                fixed = fixed.replace(old, new)
         try:
             return json.loads(fixed)
         except ValueError:
@@ -221,37 +295,6 @@ class _Reader:
 
     # ------------------------------------------------------------ records
 
-    def record(self, rec: dict, line: int, bar, via_logger: bool) -> None:
-        src = self.src
-        step = float("nan")
-        if isinstance(rec.get("step"), (int, float)):  # a pasted trainer_state.json record
-            step = float(rec["step"])
-        elif "current_steps" in rec:  # a LLaMA-Factory trainer_log record printed to the console
-            step = to_float(rec["current_steps"])
-            if rec.get("total_steps") is not None:
-                src.facts["total_steps"] = rec["total_steps"]
-            src.hints["framework"] = "llamafactory"
-            rec = {k: v for k, v in rec.items() if v is not None}
-        elif "global_step/max_steps" in rec:  # ms-swift
-            done, _, total = str(rec["global_step/max_steps"]).partition("/")
-            step = to_float(done)
-            if to_float(total):
-                src.facts["total_steps"] = int(to_float(total))
-        if "train_runtime" in rec or ("train_loss" in rec and "loss" not in rec):
-            src.facts.update({k: to_float(v) for k, v in rec.items() if to_float(v) is not None})
-            return
-        is_eval = is_eval_record(rec)
-        if not is_eval and not ("loss" in rec or "learning_rate" in rec or "grad_norm" in rec or "lr" in rec):
-            return  # some other dict (a config dump, a batch printout)
-        if step != step and bar is not None and not is_eval:
-            n, m = bar
-            if self.total is None or m == self.total:
-                self.total = m
-                step = float(n)
-        store = self.logger if via_logger else self.main
-        if store.add(rec, step if step is not None else float("nan"), line, is_eval) and not is_eval:
-            self.train_records += store is self.main
-
     def note_overflows(self, overflows: list, before: int) -> None:
         """DeepSpeed skipped a step before byte `before`: it belongs to the next train record."""
         while overflows and overflows[0].start() < before:
@@ -261,15 +304,16 @@ class _Reader:
 
     # ------------------------------------------------------------ facts
 
-    def facts(self, chunk: bytes) -> None:
+    def startup_facts(self, chunk: bytes) -> None:
+        """Facts stated once at start-up, searched in the first chunk only (short needles are slow)."""
         src = self.src
         facts = src.facts
-        if b"trainable params: " in chunk and "trainable_params" not in facts:
-            m = _TRAINABLE.search(chunk)
-            if m:
-                facts["trainable_params"] = int(m.group(1).replace(b",", b""))
-        if b"  Num examples" in chunk or b"Total optimization steps" in chunk:
-            for m in _RUNNING.finditer(chunk):
+        m = _TRAINABLE.search(chunk) if b"trainable params: " in chunk else None
+        if m:
+            facts["trainable_params"] = int(m.group(1).replace(b",", b""))
+        p = chunk.find(b"***** Running training *****")
+        if p >= 0:
+            for m in _RUNNING.finditer(chunk, p, p + 4096):
                 where, key = _RUNNING_KEYS[m.group(1)]
                 value = to_float(m.group(2).replace(b",", b"").decode())
                 target = facts if where == "facts" else src.config
@@ -277,36 +321,31 @@ class _Reader:
                     target[key] = int(value) if value.is_integer() else value
         if b"llamafactory" in chunk:
             src.hints["framework"] = "llamafactory"
-        if b"world size: " in chunk:
-            m = _WORLD.search(chunk)
-            if m:
-                facts["world_size"] = int(m.group(1))
-        if b"Created reference model from" in chunk:
-            m = _REF_MODEL.search(chunk)
-            if m:
-                facts["reference_model"] = m.group(1).decode("utf-8", "replace").strip().rstrip(".")
+        m = _WORLD.search(chunk) if b"world size: " in chunk else None
+        if m:
+            facts["world_size"] = int(m.group(1))
+        m = _REF_MODEL.search(chunk) if b"Created reference model from" in chunk else None
+        if m:
+            facts["reference_model"] = m.group(1).decode("utf-8", "replace").strip().rstrip(".")
         for literal, key in _FLAGS:
             if literal in chunk:
                 facts[key] = True
-        if b"trl" in chunk or b"TRL" in chunk:
-            m = _TRL_VERSION.search(chunk)
-            if m:
-                facts["trl_version"] = m.group(1).decode()
+        for m in _windows(chunk, (b"trl", b"TRL"), _TRL_VERSION, 16, 32):
+            facts["trl_version"] = m.group(1).decode()
+            src.hints.setdefault("framework", "trl")
+            break
+        for m in _windows(chunk, (b"Trainer",), _TRAINER, 16, 8):
+            src.hints.setdefault("method", _TRAINER_METHOD[m.group(1)])
+            if not m.group(0).startswith(b"Custom"):
                 src.hints.setdefault("framework", "trl")
-        if b"Trainer" in chunk:
-            m = _TRAINER.search(chunk)
-            if m:
-                src.hints.setdefault("method", _TRAINER_METHOD[m.group(1)])
-                if not m.group(0).startswith(b"Custom"):
-                    src.hints.setdefault("framework", "trl")
-        if b"Iter " in chunk:
-            self.mlx(chunk)
+            break
+        self.mlx_mode = b"Iter " in chunk and b" loss " in chunk
 
-    def mlx(self, chunk: bytes) -> None:
+    def mlx(self, chunk: bytes, line_base: int) -> None:
         """mlx-lm `Iter 31: Train loss 0.002, Chosen reward -5.426, Learning Rate 1.000e-05, ...`."""
-        pos, line = 0, None
+        pos, line = 0, line_base + 1
         for m in _MLX.finditer(chunk):
-            line = (line or 1) + chunk.count(b"\n", pos, m.start())
+            line += chunk.count(b"\n", pos, m.start())
             pos = m.start()
             rec = {}
             for part in m.group(2).decode("utf-8", "replace").split(", "):
@@ -316,7 +355,9 @@ class _Reader:
                     rec[key] = to_float(value)
             if rec:
                 is_eval = "eval_loss" in rec
-                self.main.add(rec, float(m.group(1)), line, is_eval)
+                self.train_records += not is_eval
+                idx = self.main.new_record(float(m.group(1)), line, is_eval)
+                self.main.add_group([rec], tuple(rec), [idx], is_eval)
 
     # ------------------------------------------------------------ result
 
@@ -358,9 +399,9 @@ class _Reader:
         lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
-        for name, (idx, values) in store.metrics.items():
-            i = np.frombuffer(idx, dtype=np.dtype(idx.typecode)).astype(np.int64)
-            series = cols.finish(steps[i], np.frombuffer(values, dtype=np.float64).copy(), lines[i])
+        for name in store.metrics:
+            i, values = store.arrays(name)
+            series = cols.finish(steps[i], values, lines[i])
             if series is not None:
                 src.series[name] = series
         src.records = len(store.step)
@@ -405,6 +446,33 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
         prev = np.searchsorted(train_idx, np.flatnonzero(ev)) - 1
         steps[ev] = np.where(prev >= 0, steps[train_idx[np.maximum(prev, 0)]], 0.0)
     return steps, ordinals
+
+
+def _windows(chunk: bytes, needles: tuple, regex, before: int, after: int, limit: int = 50):
+    """Matches of `regex` around the first `limit` occurrences of each needle (a regex over the whole
+    chunk would cost a full scan without a literal prefix)."""
+    for needle in needles:
+        p = chunk.find(needle)
+        n = 0
+        while p >= 0 and n < limit:
+            m = regex.search(chunk, max(0, p - before), p + len(needle) + after)
+            if m:
+                yield m
+            p = chunk.find(needle, p + 1)
+            n += 1
+
+
+def _kind(keys: tuple) -> str:
+    """What a dict with these keys is: hf | eval | stepped | stepped_eval (stating their own step) | summary
+    | other."""
+    if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
+        return "summary"
+    stepped = "step" in keys or "current_steps" in keys or "global_step/max_steps" in keys
+    if is_eval_record(keys):
+        return "stepped_eval" if stepped else "eval"
+    if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys):
+        return "other"  # a config dump, a batch printout
+    return "stepped" if stepped else "hf"
 
 
 def _step_of(k: int, ordinals: np.ndarray, steps: np.ndarray):
