@@ -81,9 +81,10 @@ def _walk(root: Path, run_warnings: list[str]) -> list[tuple[Path, str]]:
 def _read_directory(root: Path, run_warnings: list[str]) -> tuple[list[SourceData], list[SourceInfo]]:
     found = _walk(root, run_warnings)
     datas: list[SourceData] = []
-    infos: list[SourceInfo] = []
+    infos: list[SourceInfo] = []  # infos[i] describes datas[i]; the superseded copies follow at the end
+    superseded: list[SourceInfo] = []
     for copies in _checkpoint_groups([p for p, fmt in found if fmt == "trainer_state"]):
-        _choose_trainer_state(root, copies, datas, infos, run_warnings)
+        _choose_trainer_state(root, copies, datas, infos, superseded, run_warnings)
     missing: dict[str, int] = {}  # format -> files whose reader could not be imported
     for p, fmt in found:
         if fmt == "trainer_state":
@@ -105,7 +106,7 @@ def _read_directory(root: Path, run_warnings: list[str]) -> tuple[list[SourceDat
         infos.append(_info(data, rel))
     for fmt, n in missing.items():
         run_warnings.append(f"{n} {fmt} file(s) not read: the {fmt} reader is not available")
-    return datas, infos
+    return datas, infos + superseded
 
 
 def _checkpoint_groups(states: list[Path]) -> list[list[Path]]:
@@ -125,7 +126,7 @@ def _checkpoint_groups(states: list[Path]) -> list[list[Path]]:
     return list(groups.values())
 
 
-def _choose_trainer_state(root, states, datas, infos, run_warnings):
+def _choose_trainer_state(root, states, datas, infos, superseded, run_warnings):
     """Read only the newest trainer_state.json (largest global_step; top level wins ties).
 
     Every checkpoint holds the whole log_history up to its step, so older copies add nothing; their
@@ -143,8 +144,8 @@ def _choose_trainer_state(root, states, datas, infos, run_warnings):
         rel = _rel(p, root)
         if chosen is not None:
             skipped.append(p)
-            infos.append(SourceInfo(path=rel, format="trainer_state", records=0, used=False,
-                                    warnings=[f"superseded by {_rel(chosen.path, root)}"]))
+            superseded.append(SourceInfo(path=rel, format="trainer_state", records=0, used=False,
+                                         warnings=[f"superseded by {_rel(chosen.path, root)}"]))
             continue
         try:
             chosen = sources.read(p, "trainer_state")
@@ -207,11 +208,11 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
         if key not in config and isinstance(value, (int, float, str, bool)):
             config[key] = value
             config_prov[key] = "run facts"
-    for d in datas:
+    for d, info in zip(datas, infos):
         if d.step_kind == "ordinal" and d.series:
-            note = _place_ordinals(d, config)
-            info = infos[[i for i, x in enumerate(datas) if x is d][0]]
-            info.warnings.append(note)
+            info.warnings.append(_place_ordinals(d, config))
+            if "overflow_steps" in d.facts:
+                facts["overflow_steps"] = d.facts["overflow_steps"]
     series, provenance, locations = _merge_series(datas, rel_of)
     metrics = pd.concat(series, axis=1, sort=True) if series else pd.DataFrame(index=pd.Index([], dtype="int64"))
     metrics.index.name = "step"
@@ -333,6 +334,8 @@ def _place_ordinals(d: SourceData, config: dict) -> str:
             how = "log order (step k = k-th logged dict; logging_steps unknown)"
     for s in d.series.values():
         s.steps = np.array([mapping.get(k, k) for k in s.steps.tolist()], dtype=np.float64)
+    if d.facts.get("overflow_steps"):  # ordinals of the train record that followed each overflow
+        d.facts["overflow_steps"] = [_num(mapping.get(float(k), k)) for k in d.facts["overflow_steps"]]
     d.step_kind = "exact"
     return f"{d.path.name}: no step counter in the log; steps inferred from {how}"
 

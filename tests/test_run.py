@@ -45,6 +45,14 @@ def test_newest_checkpoint_wins(tmp_path):
     assert "using checkpoint-3750/trainer_state.json (global_step 3750); 2 older copies ignored" in run.warnings
 
 
+def test_provenance_with_superseded_checkpoints(tmp_path):
+    write(tmp_path / "checkpoint-10" / "trainer_state.json", state([10], metric="loss"))
+    write(tmp_path / "checkpoint-20" / "trainer_state.json", state([10, 20], metric="loss"))
+    write(tmp_path / "trainer_log.jsonl", '{"current_steps": 30, "total_steps": 30, "loss": 1.0, "lr": 1e-5}\n')
+    run = load_run(tmp_path)
+    assert run.provenance == {"loss": "checkpoint-20/trainer_state.json", "learning_rate": "trainer_log.jsonl"}
+
+
 def test_top_level_trainer_state_wins_ties(tmp_path):
     write(tmp_path / "checkpoint-100" / "trainer_state.json", state([10, 100], value=2.0))
     write(tmp_path / "trainer_state.json", state([10, 100], value=1.0))
@@ -93,6 +101,15 @@ def test_ordinal_steps_fall_back_to_logging_steps_then_order(tmp_path):
     assert load_run(tmp_path / "a").series("loss").index.tolist() == [5, 10, 15]
     write(tmp_path / "b" / "train.log", lines)
     assert load_run(tmp_path / "b").series("loss").index.tolist() == [1, 2, 3]
+
+
+def test_overflow_steps_placed_with_the_ordinals(tmp_path):
+    overflow = "[2024-08-12 11:36:25,378] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 " \
+               "Skipping step. Attempted loss scale: 65536, reducing to 32768"
+    write(tmp_path / "train.log", "\n".join(["{'loss': 1.0, 'epoch': 0.1}", overflow, "{'loss': 0.9, 'epoch': 0.2}"]))
+    write(tmp_path / "cfg.yaml", "stage: sft\nlogging_steps: 5\n")
+    run = load_run(tmp_path)
+    assert run.facts["overflow_steps"] == [10] and run.facts["overflow_count"] == 1
 
 
 def test_derived_config_keys(tmp_path):
