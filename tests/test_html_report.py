@@ -28,7 +28,7 @@ def kto_state(path: Path, rows: int = 204, nan_at=()) -> Path:
                      "logps/chosen": -1.8, "logps/rejected": -10.9, "logits/chosen": -2.03e8, "logits/rejected": -2.13e8})
     path.mkdir(parents=True, exist_ok=True)
     (path / "trainer_state.json").write_text(json.dumps({"global_step": rows, "max_steps": 47390, "logging_steps": 1,
-                                                         "log_history": hist}).replace("NaN", "NaN"))
+                                                         "log_history": hist}))
     return path
 
 
