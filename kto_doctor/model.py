@@ -114,8 +114,10 @@ class Finding:
     markers: dict[str, Any] = field(default_factory=dict)  # reference values to draw: {"predicted_loss": 0.58}
     group: str = ""
     source: str = ""  # rule file
+    baseline: bool = False  # already in the --baseline file: reported, but does not fail the gate
 
     def to_dict(self) -> dict:
+        extra = {"baseline": True} if self.baseline else {}
         return {
             "rule": self.rule,
             "name": self.name,
@@ -126,6 +128,7 @@ class Finding:
             "steps": list(self.steps),
             "evidence": _jsonable(self.evidence),
             "causes": [c.to_dict() for c in self.causes],
+            **extra,
         }
 
 

@@ -69,17 +69,10 @@ def analyze(
 ):
     """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
     from .. import InputError
-    from ..reports import FORMATS, RenderOptions, render
-    from .outputs import UsageError, plan_outputs, use_color, write
+    from ..reports import RenderOptions, render
+    from .outputs import use_color, write
 
-    if fail_on not in FAIL_ON:
-        fail(f"--fail-on must be one of {', '.join(FAIL_ON)}")
-    if color not in ("auto", "always", "never"):
-        fail("--color must be auto, always or never")
-    try:
-        plan = plan_outputs(list(formats), list(outputs), FORMATS)
-    except UsageError as e:
-        fail(str(e))
+    plan = check_usage(fail_on, color, formats, outputs)
     overrides = parse_sets(sets)
     try:
         from ..analysis import analyze as run_analysis
@@ -108,6 +101,21 @@ def analyze(
     raise typer.Exit(gate_exit([report], fail_on, exit_zero))
 
 
+def check_usage(fail_on: str, color: str, formats, outputs) -> list:
+    """Validate the options analyze and scan share (exit 2 on misuse); returns the output plan."""
+    from ..reports import FORMATS
+    from .outputs import UsageError, plan_outputs
+
+    if fail_on not in FAIL_ON:
+        fail(f"--fail-on must be one of {', '.join(FAIL_ON)}")
+    if color not in ("auto", "always", "never"):
+        fail("--color must be auto, always or never")
+    try:
+        return plan_outputs(list(formats), list(outputs), FORMATS)
+    except UsageError as e:
+        fail(str(e))
+
+
 def apply_baselines(reports, baseline: str | None, write_baseline: str | None) -> None:
     """--write-baseline FILE records every finding; --baseline FILE marks the known ones (exit 2 if unreadable).
 
@@ -131,4 +139,4 @@ def apply_baselines(reports, baseline: str | None, write_baseline: str | None) -
     bl.apply(reports, entries)
 
 
-__all__ = ["analyze", "parse_sets", "gate_exit", "apply_baselines", "EXIT_ERROR"]
+__all__ = ["analyze", "parse_sets", "gate_exit", "apply_baselines", "check_usage", "EXIT_ERROR"]
