@@ -1,0 +1,343 @@
+"""`kto-doctor scan DIR`: every run under DIR, analysed in parallel, one table and one gate.
+
+What is a run:
+- a folder that holds a run's own logs — `trainer_state.json`, `trainer_log.jsonl`, an
+  `events.out.tfevents.*` file, or a `checkpoint-*/` subfolder — is one run together with everything
+  below it (its `checkpoint-*/`, `runs/`, configs and console logs); the scan does not go further down;
+- a folder without those markers whose log files (console logs `*.log`/`*.txt`/`*.out`, renamed
+  trainer_state copies `*.json`) are loose: one such file (with or without configs next to it) makes the
+  folder a run; several make each file a run (`corpus/stdout/*.log`);
+- DIR itself may be a run. Several DIRs (or files) may be given: a committed `trainer_state.json`,
+  `trainer_log.jsonl` or events file stands for the run folder that holds it (out of `checkpoint-N/`
+  and `runs/<name>/`), so pre-commit can pass the changed files; any other file is a run by itself.
+
+Runs are analysed in worker processes (`-j N`, default the number of cores; `-j 1` in-process). A run
+that cannot be read is a row with status `error` and its reason, never the end of the scan.
+
+Exit code: 2 when nothing could be analysed (no run found, or every run failed); otherwise the gate of
+`analyze` over the analysed runs (1 when a finding not in the baseline reaches `--fail-on`, else 0).
+Runs in error are listed on stderr but do not by themselves change that code — with `--strict-errors`
+they make it 2.
+
+Output: the summary table (run, method, status, top cause, findings) is the `text` format; the other
+formats render all runs at once (`json`: a list with one report per run, in scan order; a run in error
+is an object with `status: "error"` and `error`, plus empty `findings`).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import EXIT_ERROR, app, fail
+
+STRONG_FILES = ("trainer_state.json", "trainer_log.jsonl")
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def _is_strong(name: str) -> bool:
+    low = name.lower()
+    return low in STRONG_FILES or "tfevents" in low
+
+
+def run_of_file(path: Path) -> Path:
+    """The run a committed log file belongs to: trainer_state.json → its folder (out of checkpoint-N/),
+    an events file → the folder above `runs/<name>/`; any other file is a run by itself."""
+    name = path.name.lower()
+    if not (_is_strong(name) or name.endswith(".json") and "trainer_state" in name):
+        return path
+    if "tfevents" in name:
+        d = path.parent
+        if d.parent.name == "runs":
+            return d.parent.parent
+        return d
+    if name != "trainer_state.json" and name != "trainer_log.jsonl":
+        return path  # a renamed copy (corpus style): a run by itself
+    d = path.parent
+    return d.parent if d.name.startswith("checkpoint-") else d
+
+
+def find_runs_in(paths) -> list[str]:
+    """Runs of several arguments (folders or files, as pre-commit passes them), each once, in order."""
+    out: list[str] = []
+    seen: set = set()
+    for p in paths:
+        p = Path(p)
+        found = find_runs(p) if p.is_dir() else [str(run_of_file(p))]
+        for r in found:
+            key = Path(r).resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(r)
+    return out
+
+
+def find_runs(root) -> list[str]:
+    """Run paths under `root` (folders or single files), in a stable, sorted order."""
+    from .. import sources
+
+    root = Path(root)
+    if root.is_file():
+        return [str(root)]
+    runs: list[str] = []
+
+    def visit(d: Path):
+        try:
+            entries = sorted(d.iterdir(), key=lambda p: p.name)
+        except OSError:
+            return
+        files = [p for p in entries if p.is_file()]
+        dirs = [p for p in entries if p.is_dir() and p.name not in sources.SKIP_DIRS and not p.name.startswith(".")]
+        if any(_is_strong(p.name) for p in files) or any(p.name.startswith("checkpoint-") for p in dirs):
+            runs.append(str(d))
+            return
+        logs = []
+        configs = 0
+        for p in files:
+            fmt = sources.detect(p)
+            if fmt in ("trainer_state", "trainer_log", "console", "tensorboard"):
+                logs.append(p)
+            elif fmt is not None:
+                configs += 1
+        if len(logs) == 1:
+            runs.append(str(d) if configs else str(logs[0]))
+        elif logs:
+            runs.extend(str(p) for p in logs)
+        for sub in dirs:
+            visit(sub)
+
+    visit(root)
+    return runs
+
+
+# ---------------------------------------------------------------- workers
+
+_WORKER: dict = {}
+
+
+def _init_worker(rule_paths, overrides):
+    _WORKER.clear()
+    _WORKER["rule_args"] = (list(rule_paths), list(overrides))
+
+
+def _ruleset():
+    if "ruleset" not in _WORKER:
+        from ..analysis import load_rules
+
+        rule_paths, overrides = _WORKER.get("rule_args", ([], []))
+        _WORKER["ruleset"] = load_rules(rule_paths, overrides)
+    return _WORKER["ruleset"]
+
+
+def analyse_one(path: str, select, ignore, sets):
+    """(path, report without its Rule objects, None) or (path, None, error message). Never raises."""
+    from .. import InputError
+    from ..analysis import evaluate
+    from ..run import load_run
+
+    try:
+        run = load_run(path, overrides=sets)
+        report = evaluate(run, _ruleset(), select=select, ignore=ignore)
+    except InputError as e:
+        return path, None, str(e).splitlines()[0] if str(e) else "cannot analyse"
+    except Exception as e:  # a reader or rule bug in one run must not end the sweep
+        return path, None, f"{type(e).__name__}: {e}"
+    report.rules = []  # rules are re-attached in the parent: no need to pickle compiled expressions back
+    return path, report, None
+
+
+def _run_all(paths, jobs, select, ignore, sets, rule_paths, overrides, progress):
+    results: dict[str, tuple] = {}
+    if jobs <= 1 or len(paths) <= 1:
+        _init_worker(rule_paths, overrides)
+        for p in paths:
+            results[p] = analyse_one(p, select, ignore, sets)
+            progress(p)
+        return results
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(rule_paths, overrides)) as pool:
+        futs = {pool.submit(analyse_one, p, select, ignore, sets): p for p in paths}
+        for fut in as_completed(futs):
+            p = futs[fut]
+            try:
+                results[p] = fut.result()
+            except Exception as e:  # a worker that died (out of memory, killed)
+                results[p] = (p, None, f"worker failed: {type(e).__name__}: {e}")
+            progress(p)
+    return results
+
+
+# ---------------------------------------------------------------- output
+
+
+def summary_table(rows, color: bool, width: int | None = None) -> str:
+    """rows: [(path, report or None, error or None)] → the rich table as text.
+
+    Run paths never wrap (they are copied into commands); the table is as wide as they need.
+    """
+    import io
+    import shutil
+
+    longest = max((len(str(p)) for p, _, _ in rows), default=10)
+    width = width or max(shutil.get_terminal_size((120, 24)).columns, longest + 70)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    style = {"failing": "bold red", "warning": "yellow", "healthy": "green", "error": "magenta"}
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system="standard" if color else None, force_terminal=color,
+                      no_color=not color, highlight=False, emoji=False)
+    table = Table(title=None, show_lines=False, expand=False)
+    for col in ("run", "method", "status", "top cause", "findings"):
+        table.add_column(col, overflow="fold", no_wrap=col != "top cause")
+    counts: dict[str, int] = {}
+    for path, report, error in rows:
+        if report is None:
+            counts["error"] = counts.get("error", 0) + 1
+            table.add_row(path, "", f"[{style['error']}]error[/]", error or "", "")
+            continue
+        st = report.status
+        counts[st] = counts.get(st, 0) + 1
+        top = next((d.title for d in report.diagnosis if d.kind == "problem"), "")
+        if not top and report.findings:
+            top = report.findings[0].title
+        n = len(report.findings)
+        known = sum(1 for f in report.findings if f.baseline)
+        table.add_row(path, report.run.method, f"[{style[st]}]{st}[/]", top,
+                      f"{n}" + (f" ({known} baseline)" if known else ""))
+    console.print(table)
+    console.print(f"{len(rows)} run(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return buf.getvalue()
+
+
+def error_entry(path: str, error: str) -> dict:
+    from .. import __version__
+
+    return {"schema_version": 1, "tool": {"name": "kto-doctor", "version": __version__},
+            "run": {"path": path}, "status": "error", "error": error,
+            "findings": [], "diagnosis": [], "skipped": []}
+
+
+@app.command()
+def scan(
+    directories: List[str] = typer.Argument(..., help="Folders of runs (searched recursively), runs, or log files.", metavar="DIR..."),
+    formats: List[str] = typer.Option([], "--format", "-f",
+                                      help="text (the summary table, default), json, sarif, junit, github, markdown. Repeatable."),
+    outputs: List[str] = typer.Option([], "--output", "-o", help="Write a format to FILE (pairs with --format)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: the number of cores)."),
+    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 when a finding is at or above: error, warning, info, never."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings reach --fail-on."),
+    strict_errors: bool = typer.Option(False, "--strict-errors", help="Exit 2 when any run could not be analysed."),
+    rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
+    select: List[str] = typer.Option([], "--select", help="Only these rules: code, code prefix, name, symptom or group."),
+    ignore: List[str] = typer.Option([], "--ignore", help="Skip these rules (same keys as --select)."),
+    sets: List[str] = typer.Option([], "--set", help="Configuration for every run: key=value. Repeatable."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Findings already in this baseline file do not fail."),
+    write_baseline: Optional[str] = typer.Option(None, "--write-baseline", help="Write every finding of the sweep to this baseline file."),
+    color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
+):
+    """Analyse every run under DIR in parallel: one summary table, one gate for the sweep."""
+    from .. import InputError
+    from ..reports import RenderOptions, render_many
+    from .analyze import apply_baselines, check_usage, gate_exit, parse_sets
+    from .outputs import use_color, write
+
+    plan = check_usage(fail_on, color, formats, outputs)
+    if jobs < 0:
+        fail("--jobs must be 0 (all cores) or more")
+    overrides = parse_sets(sets)
+    for directory in directories:
+        if not Path(directory).exists():
+            fail(f"{directory}: no such file or directory")
+    where = directories[0] if len(directories) == 1 else ", ".join(directories)
+    try:
+        from ..analysis import load_rules
+        from ..project import settings_for
+
+        settings = settings_for(directories[0])
+        rule_paths = list(settings.rule_paths) + list(rules)
+        ruleset = load_rules(rule_paths, settings.overrides)  # invalid rules: exit 2 before any work
+    except InputError as e:
+        fail(str(e))
+    sel = list(select) or settings.select
+    ign = list(ignore) + list(settings.ignore)
+    paths = find_runs_in(directories)
+    if not paths:
+        fail(f"{where}: no training run found (looked for trainer_state.json, trainer_log.jsonl, "
+             "events.out.tfevents.*, checkpoint-*/, console logs)")
+    jobs = jobs or os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(paths)))
+
+    results = _with_progress(paths, lambda tick: _run_all(paths, jobs, sel, ign, overrides, rule_paths,
+                                                          settings.overrides, tick))
+    rows = []
+    for p in paths:
+        _, report, error = results[p]
+        if report is not None:
+            in_play = set(report.passed) | {f.rule for f in report.findings} | {s.rule for s in report.skipped}
+            report.rules = [r for r in ruleset.rules if r.id in in_play and r.enabled]
+        rows.append((p, report, error))
+    reports = [r for _, r, _ in rows if r is not None]
+    errors = [(p, e) for p, r, e in rows if r is None]
+    if reports:
+        apply_baselines(reports, baseline, write_baseline)
+
+    machine_on_stdout = any(dest is None and fmt != "text" for fmt, dest in plan)
+    for fmt, dest in plan:
+        opts = RenderOptions(color=dest is None and use_color(color), extra={"fail_on": fail_on, "errors": errors})
+        if fmt == "text":
+            write(dest, summary_table(rows, opts.color))
+            continue
+        if fmt == "json":
+            text = _json(rows)
+        else:
+            try:
+                text = render_many(fmt, reports, opts)
+            except ModuleNotFoundError as e:
+                fail(f"format '{fmt}' is not available in this installation ({e.name})")
+        write(dest, text)
+    if not any(fmt == "text" for fmt, _ in plan):
+        # the table is for people: on stderr when stdout carries a machine format, else on stdout
+        table = summary_table(rows, use_color(color, sys.stderr if machine_on_stdout else sys.stdout))
+        (sys.stderr if machine_on_stdout else sys.stdout).write(table)
+    for p, e in errors:
+        typer.echo(f"kto-doctor: {p}: could not analyse: {e}", err=True)
+    if not reports:
+        typer.echo("kto-doctor: error: no run could be analysed", err=True)
+        raise typer.Exit(EXIT_ERROR)
+    if errors and strict_errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(gate_exit(reports, fail_on, exit_zero))
+
+
+def _json(rows) -> str:
+    import json
+
+    out = [report.to_dict() if report is not None else error_entry(p, e) for p, report, e in rows]
+    return json.dumps(out, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _with_progress(paths, work):
+    """Run `work(tick)`; a rich progress bar on stderr only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return work(lambda p: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr)
+    with Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[last]}", style="dim"), console=console, transient=True) as prog:
+        task = prog.add_task("scan", total=len(paths), last="")
+
+        def tick(p):
+            prog.update(task, advance=1, last=Path(p).name)
+
+        return work(tick)
