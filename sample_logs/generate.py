@@ -216,8 +216,11 @@ SCENARIOS: list[Scenario] = [
         injected="Nothing: full-parameter DPO (sigmoid loss), beta 0.1, learning rate 5e-5, cosine "
                  "schedule with 5 warm-up steps.",
         diagnosis="healthy",
-        why=("Loss starts at ln 2 = 0.6931 with all rewards 0 and falls; reward margins and "
-            "accuracies rise, chosen log-probabilities stay roughly where they started. "
+        why=("Loss starts at ln 2 = 0.6931 with all rewards 0 and falls steadily to about 0.61; "
+            "the reward margin grows to about 0.18 with rewards/accuracies 1.0 from step 3, "
+            "chosen rewards stay slightly positive and chosen logps do not sink (-8.7 -> -8.1). "
+            "(At lr 2e-4 the same run reached loss 0.02 but dragged chosen logps from -9 to "
+            "-28; 5e-5 was kept as the unambiguous healthy reference.) "
             "Unlike KTO, DPO's logits/* metrics here are means (about -5), not sums."),
     ),
     Scenario(
