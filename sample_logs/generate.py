@@ -56,7 +56,7 @@ SEED = 42
 SETUP_COMMANDS = """\
 python3.11 -m venv /work/gen/venv
 /work/gen/venv/bin/pip install torch==2.13.0            # CPU build (local wheel); never a CUDA build
-/work/gen/venv/bin/pip install llamafactory==0.9.5 torch==2.13.0
+/work/gen/venv/bin/pip install llamafactory==0.9.5 torch==2.13.0 tensorboard
 # the resolver pulls CUDA-linked torchvision/torchaudio wheels that break imports on CPU:
 /work/gen/venv/bin/pip uninstall -y torchvision torchaudio
 /work/gen/venv/bin/python sample_logs/generate.py --install-torchaudio-placeholder
@@ -254,9 +254,11 @@ SCENARIOS: list[Scenario] = [
                  "examples whose answers end in random 4-word codes (nothing to generalise "
                  "beyond the template); 12 examples (25%) held out for evaluation.",
         diagnosis="overfitting",
-        why=("Eval loss falls with the train loss at first, bottoms out early (around 2.6), then "
-            "climbs steadily while the train loss keeps falling towards 0: the model memorises "
-            "the training codes and becomes confidently wrong on the held-out ones."),
+        why=("Eval loss falls with the train loss at first (7.3 at step 10), bottoms out at about "
+            "2.62 at step 50, then climbs steadily to about 3.9 at step 200 while the train loss "
+            "keeps falling (10.2 -> 0.63): the model memorises the training codes and becomes "
+            "confidently wrong on the held-out ones. A best-checkpoint / early-stopping point "
+            "would be around step 50."),
     ),
     # ---- extras: cheap and each a distinct real signature ----
     Scenario(
@@ -326,6 +328,8 @@ def check_environment() -> list[str]:
         return problems
     if cli_path() is None:
         problems.append("llamafactory-cli not found next to the interpreter or on PATH")
+    if importlib.util.find_spec("tensorboard") is None:
+        problems.append("tensorboard is missing (report_to: tensorboard needs it): pip install tensorboard")
     probe = (
         "import torch, transformers\n"
         "assert '+cpu' in torch.__version__ or not torch.cuda.is_available(), torch.__version__\n"
