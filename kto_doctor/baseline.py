@@ -23,7 +23,7 @@ Baseline file (`--write-baseline FILE`, read with `--baseline FILE`), JSON::
       "tool": {"name": "kto-doctor", "version": "0.1.0"},
       "fingerprint": "run+rule+metric+bucket/20 v1",
       "findings": [
-        {"fingerprint": "3f2a9c0d41b7e655", "run": "saves/qwen-kto", "rule": "SCHED101",
+        {"fingerprint": "3f2a9c0d41b7e6551cc54cf9859e9d3d", "run": "saves/qwen-kto", "rule": "SCHED101",
          "metric": "learning_rate", "bucket": 0, "severity": "warning", "title": "The warm-up ..."}
       ]
     }
