@@ -354,9 +354,13 @@ def _merge_series(datas, rel_of):
         steps = best.series[name].steps
         values = best.series[name].values
         lines = best.series[name].lines
+        lo, hi = (steps.min(), steps.max()) if len(steps) else (np.inf, -np.inf)
         for _, other in entries[1:]:
             o = other.series[name]
-            new = ~np.isin(o.steps, steps)
+            # A lower-priority source only extends the metric beyond the steps the better source covers
+            # (a console that outlives the last checkpoint's trainer_state). Inside that range the better
+            # source is the record: console steps placed one off would otherwise double every value.
+            new = ~np.isin(o.steps, steps) & ((o.steps < lo) | (o.steps > hi))
             if new.any():
                 steps = np.concatenate([steps, o.steps[new]])
                 values = np.concatenate([values, o.values[new]])
