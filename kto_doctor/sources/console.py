@@ -6,12 +6,16 @@ mlx-lm `Iter N: Train loss ...` lines, all among tqdm `\\r` redraws, ANSI colour
 prefixes; plus lines that state facts about the run (trainable params, the "Running training" block,
 DeepSpeed loss-scale overflows, framework banners).
 
-Speed is the design constraint (1 GB logs exist): the file is read in 16 MB binary chunks; dict spans are
-found with one compiled bytes regex; each chunk's dicts become ONE `json.loads` of a joined array after
-byte-level fix-ups (quotes, nan/inf, None/True/False); a dict that defeats the batch is read alone by a
-tolerant pair extractor (never `eval`). Rare fact lines are only regex-searched in chunks where a fast
-`bytes.find` says they occur. Values are kept in compact `array`s, so memory follows the number of
-logged values, not the file size.
+Speed is the design constraint (1 GB logs exist, mostly tqdm redraws): the file is read in 16 MB binary
+chunks and only the dict spans, found by one compiled bytes regex, are looked at. Dicts are grouped by their
+*shape* (the key sequence and quoting; a digit-free copy of the text is the grouping key) and every shape is
+read by ONE regex built for it the first time it is seen: one `findall` over the shape's joined dicts
+yields the values of all of them, converted per key with `float` (never `eval`). A dict whose values fall
+outside the strict grammar of that regex (None, True, lists, escapes, odd numbers) goes the old way: one
+`json.loads` of a joined array after byte-level fix-ups, and a tolerant pair extractor for what defeats
+JSON, so both ways give the same values. Rare fact lines are only regex-searched in chunks where a fast
+`bytes.find` says they occur. Values are kept in compact `array`s, so memory follows the number of logged
+values, not the file size.
 """
 from __future__ import annotations
 
@@ -65,6 +69,141 @@ _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
           (b"Current loss scale already at minimum", "loss_scale_at_minimum"))
 
 
+# The fast path's value grammar: exactly what `json.loads` (after the Python-repr fix-ups) reads as a number,
+# so that both ways give the same float. `-0` (an int zero that JSON makes +0.0) is left to JSON.
+_NUM = rb"(?:-(?!0(?![.eE0-9])))?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+_NUM_PY = _NUM + rb"|nan|NaN|-?inf|-?Infinity"  # Python reprs: nan/inf become NaN/Infinity in the fix-ups
+_NUM_JS = _NUM + rb"|NaN|-?Infinity"  # JSON dicts get no fix-ups: a bare nan there goes the tolerant way
+_STR = rb"[^'\"\\\x00-\x1f]*"  # a string JSON reads as is: no quotes, escapes or control characters
+_FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])(" + _STR + rb")\4|(" + _NUM_PY
+                    + rb"))(?=, ['\"]|\}\Z)")
+_VALUE_CHARS = b"0123456789.-+eE"  # deleted from a dict text to give the key that groups it by shape
+_STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps"})
+SKIP = "skip"  # dicts of a shape that holds no metrics (a config dump, a batch printout)
+
+
+class _Shape:
+    """One dict shape (key sequence and quoting) and the regex that reads all dicts of that shape at once.
+
+    `regex` matches one dict per line of the shape's dicts joined by newlines; it captures the values of
+    metric keys (`metric`: capture index, key) and of the keys a record's own step comes from (`steps`:
+    capture index, key, quoted); other values are only checked against the grammar.
+    """
+
+    __slots__ = ("keys", "kind", "regex", "metric", "steps", "ncap")
+
+    def __init__(self, keys: tuple, kind: str, regex, metric: list, steps: list, ncap: int) -> None:
+        self.keys, self.kind, self.regex, self.metric, self.steps, self.ncap = keys, kind, regex, metric, steps, ncap
+
+    def rows(self, texts: list) -> list | None:
+        """Captured values of every dict (a list of tuples), or None when one of them does not fit."""
+        rows = self.regex.findall(b"\n".join(texts))
+        if len(rows) != len(texts):
+            return None
+        if self.ncap == 1:
+            return [(v,) for v in rows]
+        return rows if self.ncap else [()] * len(rows)
+
+    def step_record(self, row: tuple) -> dict:
+        """The step keys of one dict with the values `json.loads` would give, for `_Reader.own_step`."""
+        return {key: (row[i].decode("utf-8", "replace") if quoted else _scalar(row[i]))
+                for i, key, quoted in self.steps}
+
+
+
+class _Group:
+    """The dicts of one shape in one chunk: their captured values, and the record number each one got."""
+
+    def __init__(self, shape: _Shape, idx: list, texts: list) -> None:
+        self.shape = shape
+        rows = shape.rows(texts)
+        members = idx
+        if rows is None:  # some do not fit the grammar (or share the skeleton of another key sequence)
+            members, rows = [], []
+            for i, text in zip(idx, texts):
+                m = shape.regex.fullmatch(text)
+                if m is not None:
+                    members.append(i)
+                    rows.append(m.groups())
+        self.members, self.rows = members, rows
+        self.placed = (([], []), ([], []))  # per via_logger: (rows, record numbers)
+
+    def place(self, row: int, index: int, via_logger: bool) -> None:
+        rows, indices = self.placed[via_logger]
+        rows.append(row)
+        indices.append(index)
+
+    def store(self, main: "_Store", logger: "_Store") -> None:
+        """One float conversion per metric key for all dicts of the group."""
+        shape = self.shape
+        is_eval = shape.kind.endswith("eval")
+        columns = list(zip(*self.rows))
+        values = {}
+        for via_logger, store in ((False, main), (True, logger)):
+            rows, indices = self.placed[via_logger]
+            if not rows:
+                continue
+            idx = np.asarray(indices, dtype=np.int64)
+            subset = None if len(rows) == len(self.rows) else np.asarray(rows, dtype=np.int64)
+            for ci, key in shape.metric:
+                column = values.get(ci)
+                if column is None:
+                    column = values[ci] = np.array(list(map(float, columns[ci])), dtype=np.float64)
+                store.add(store._names[key, is_eval], idx, column if subset is None else column[subset])
+
+
+def _shape(text: bytes, names: MetricNames) -> "_Shape | str | None":
+    """The shape of one dict text; SKIP for shapes without metrics; None when the dict needs the old way."""
+    q = text[1:2]
+    if (b"'" if q == b'"' else b'"') in text:
+        return None
+    keys, fields, pos = [], [], 0
+    for m in _FIELD.finditer(text):
+        if m.start() != pos or (m.group(1) == b"{") != (pos == 0) or m.group(2) != q:
+            return None
+        quoted = m.group(4) is not None
+        if (quoted and m.group(4) != q) or (q == b'"' and m.group(6) in (b"nan", b"inf", b"-inf")):
+            return None
+        try:
+            keys.append(m.group(3).decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        fields.append(quoted)
+        pos = m.end()
+    if not keys or text[pos:] != b"}" or len(set(keys)) != len(keys):
+        return None
+    keys = tuple(keys)
+    kind = _kind(keys)
+    if kind == "summary":
+        return None  # rare; its values become facts, read the old way
+    if kind == "other":
+        return SKIP
+    is_eval = kind.endswith("eval")
+    num = _NUM_PY if q == b"'" else _NUM_JS
+    parts, metric, steps = [rb"^"], [], []
+    for j, (key, quoted) in enumerate(zip(keys, fields)):
+        parts.append(re.escape((b", " if j else b"{") + q + key.encode() + q + b": "))
+        capture = names[key, is_eval] is not None
+        if capture:
+            metric.append((len(metric) + len(steps), key))
+        elif key in _STEP_KEYS:
+            capture = True
+            steps.append((len(metric) + len(steps), key, quoted))
+        body = _STR if quoted and (not capture or key in _STEP_KEYS) else num
+        body = (rb"(" if capture else rb"(?:") + body + rb")"
+        parts.append(re.escape(q) + body + re.escape(q) if quoted else body)
+    parts.append(rb"\}$")
+    regex = re.compile(b"".join(parts), re.MULTILINE)
+    return _Shape(keys, kind, regex, metric, steps, len(metric) + len(steps))
+
+
+def _scalar(token: bytes):
+    """An unquoted value as `json.loads` gives it: int when it has no fraction or exponent, else float."""
+    if token.lstrip(b"-").isdigit():
+        return int(token)
+    return float(token)
+
+
 class _Store:
     """Records (step, line, kind) in compact arrays; per metric, chunks of (record index, value) arrays."""
 
@@ -102,9 +241,20 @@ class _Store:
             col[0].append(rec_idx if ok is None else rec_idx[ok])
             col[1].append(values if ok is None else values[ok])
 
+    def add(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+        col = self.metrics.setdefault(name, ([], []))
+        col[0].append(idx)
+        col[1].append(values)
+
     def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Record numbers and values in file order (a chunk adds its values per shape), so that where one
+        step was logged twice on one line (`\\r`-only logs) the later value wins."""
         idx, values = self.metrics[name]
-        return np.concatenate(idx), np.concatenate(values)
+        idx, values = np.concatenate(idx), np.concatenate(values)
+        if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
+            order = np.argsort(idx, kind="stable")
+            idx, values = idx[order], values[order]
+        return idx, values
 
 
 class _Reader:
@@ -118,7 +268,8 @@ class _Reader:
         self.bad = 0
         self.first_bad = None
         self.train_records = 0
-        self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind)
+        self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind), for dicts read the old way
+        self.shapes: dict[bytes, object] = {}  # skeleton -> _Shape, SKIP or None (see _shape)
         self.mlx_mode = False
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.loss_scales: list[float] = []
@@ -162,25 +313,24 @@ class _Reader:
             self.src.facts["loss_scale_at_minimum"] = True
         if self.mlx_mode:
             self.mlx(chunk, line_base)
-        spans = []  # (start, end, line, step_from_bar, via_logger)
+        spans = []  # (start, end, line, where the search for its progress bar starts, via_logger)
         pos = 0
         line = line_base + 1
         prev_end = 0
+        count = chunk.count
         for m in _DICT.finditer(chunk):
             start, end = m.span()
-            line += chunk.count(b"\n", pos, start)
+            line += count(b"\n", pos, start)
             pos = start
             via_logger = chunk[max(0, start - 3):start] == b">> "
-            bar = self.bar_before(chunk, prev_end, start)
-            if bar is None and not spans:
-                bar = self.pending_bar
+            spans.append((start, end, line, prev_end, via_logger))
             if not via_logger:  # a logger's echo must not use up the progress bar of the dict it echoes
                 prev_end = end
-            spans.append((start, end, line, bar, via_logger))
-        self.pending_bar = self.bar_before(chunk, prev_end, len(chunk)) or (None if spans else self.pending_bar)
+        pending = self.pending_bar
+        self.pending_bar = self.bar_before(chunk, prev_end, len(chunk)) or (None if spans else pending)
         overflows = list(_OVERFLOW.finditer(chunk)) if b"OVERFLOW!" in chunk else []
         if spans:
-            self.convert(chunk, spans, overflows)
+            self.convert(chunk, spans, overflows, pending)
         self.note_overflows(overflows, len(chunk))
 
     def bar_before(self, chunk: bytes, lo: int, hi: int):
@@ -195,62 +345,120 @@ class _Reader:
                 return int(m.group(1)), int(m.group(2))
         return None
 
-    def convert(self, chunk: bytes, spans: list, overflows: list) -> None:
-        """All dict spans of a chunk through one json.loads; the odd one out alone."""
-        py, js = [], []  # Python reprs without double quotes inside; everything else as JSON
-        for i, (start, end, *_) in enumerate(spans):
-            text = chunk[start:end]
-            (py if text[1] == 39 and b'"' not in text else js).append(i)
-        records: list = [None] * len(spans)
-        for which, fix in ((py, True), (js, False)):
-            if not which:
+    def convert(self, chunk: bytes, spans: list, overflows: list, pending=None) -> None:
+        """Read a chunk's dicts: per shape in one regex pass where they fit its grammar, else the old way."""
+        texts = [chunk[start:end] for start, end, *_ in spans]
+        by_skeleton: dict[bytes, list[int]] = {}
+        for i, skeleton in enumerate(b"\n".join(texts).translate(None, _VALUE_CHARS).split(b"\n")):
+            group = by_skeleton.get(skeleton)
+            if group is None:
+                by_skeleton[skeleton] = [i]
+            else:
+                group.append(i)
+        routes: list = [None] * len(spans)  # per dict: (shape group, row), SKIP, or None (the old way)
+        groups = []
+        for skeleton, idx in by_skeleton.items():
+            shape = self.shape(skeleton, texts[idx[0]])
+            if shape is None:
                 continue
-            joined = b",".join([chunk[spans[i][0]:spans[i][1]] for i in which])
+            if shape is SKIP:
+                for i in idx:
+                    routes[i] = SKIP
+                continue
+            group = _Group(shape, idx, [texts[i] for i in idx])
+            if group.rows:
+                groups.append(group)
+            for row, i in enumerate(group.members):
+                routes[i] = (group, row)
+        slow = [i for i, route in enumerate(routes) if route is None]
+        records = dict(zip(slow, self.parse(texts, slow))) if slow else {}
+        self.records(chunk, spans, routes, records, overflows, pending)
+        for group in groups:
+            group.store(self.main, self.logger)
+
+    def shape(self, skeleton: bytes, text: bytes):
+        """The shape of the dicts with this skeleton, from the first one seen (cached per skeleton)."""
+        shape = self.shapes.get(skeleton, 0)
+        if shape == 0:
+            shape = _shape(text, self.main._names)
+            if len(self.shapes) < 10_000:  # free text in values could make every skeleton new
+                self.shapes[skeleton] = shape
+        return shape
+
+    def parse(self, texts: list, which: list) -> list:
+        """Dicts outside the fast grammar: one json.loads per kind (Python repr / JSON), the odd one alone."""
+        py, js = [], []  # Python reprs without double quotes inside; everything else as JSON
+        for i in which:
+            text = texts[i]
+            (py if text[1] == 39 and b'"' not in text else js).append(i)
+        records = {}
+        for part, fix in ((py, True), (js, False)):
+            if not part:
+                continue
+            joined = b",".join([texts[i] for i in part])
             if fix:
                 for old, new in _PY_FIXES:
                     joined = joined.replace(old, new)
             try:
                 parsed = json.loads(b"[" + joined + b"]")
             except ValueError:
-                parsed = [self.one(chunk[spans[i][0]:spans[i][1]], fix) for i in which]
-            for i, rec in zip(which, parsed):
-                records[i] = rec
-        self.records(records, spans, overflows)
+                parsed = [self.one(texts[i], fix) for i in part]
+            records.update(zip(part, parsed))
+        return [records[i] for i in which]
 
-    def records(self, records: list, spans: list, overflows: list) -> None:
-        """Sort a chunk's dicts into stores, in file order, then convert them per key set."""
-        groups: dict[tuple, tuple[list, list]] = {}
+    def records(self, chunk: bytes, spans: list, routes: list, records: dict, overflows: list, pending) -> None:
+        """Walk a chunk's dicts in file order: kind, step, store and record number of each."""
+        groups: dict[tuple, tuple[list, list]] = {}  # dicts read the old way, per (key set, via_logger)
         kinds = self.kinds
-        for rec, (start, _, line, bar, via_logger) in zip(records, spans):
+        main, logger = self.main, self.logger
+        for i, (start, _, line, lo, via_logger) in enumerate(spans):
             if overflows:
                 self.note_overflows(overflows, start)
-            if not isinstance(rec, dict) or not rec:
+            route = routes[i]
+            if route is SKIP:
                 continue
-            keys = tuple(rec)
-            kind = kinds.get(keys)
-            if kind is None:
-                kind = kinds[keys] = _kind(keys)
-            if kind == "other":
-                continue
-            if kind == "summary":
-                self.src.facts.update({k: to_float(v) for k, v in rec.items() if to_float(v) is not None})
-                continue
+            if route is None:
+                rec = records[i]
+                if not isinstance(rec, dict) or not rec:
+                    continue
+                keys = tuple(rec)
+                kind = kinds.get(keys)
+                if kind is None:
+                    kind = kinds[keys] = _kind(keys)
+                if kind == "other":
+                    continue
+                if kind == "summary":
+                    self.src.facts.update({k: to_float(v) for k, v in rec.items() if to_float(v) is not None})
+                    continue
+            else:
+                group, row = route
+                kind = group.shape.kind
             is_eval = kind.endswith("eval")
-            step = self.own_step(rec) if kind.startswith("stepped") else NAN
-            if step != step and bar is not None and not is_eval:
-                if self.total is None or bar[1] == self.total:
+            if kind.startswith("stepped"):
+                step = self.own_step(rec if route is None else group.shape.step_record(group.rows[row]))
+            else:
+                step = NAN
+            if step != step and not is_eval:
+                bar = self.bar_before(chunk, lo, start)
+                if bar is None and i == 0:
+                    bar = pending
+                if bar is not None and (self.total is None or bar[1] == self.total):
                     self.total = bar[1]
                     step = float(bar[0])
-            store = self.logger if via_logger else self.main
+            store = logger if via_logger else main
             if not is_eval and not via_logger:
                 self.train_records += 1
+            index = store.new_record(step, line, is_eval)
+            if route is not None:
+                group.place(row, index, via_logger)
+                continue
             group = groups.get((keys, via_logger))
             if group is None:
                 group = groups[(keys, via_logger)] = ([], [])
             group[0].append(rec)
-            group[1].append(store.new_record(step, line, is_eval))
+            group[1].append(index)
         for (keys, via_logger), (recs, idx) in groups.items():
-            store = self.logger if via_logger else self.main
+            store = logger if via_logger else main
             store.add_group(recs, keys, idx, kinds[keys].endswith("eval"))
 
     def own_step(self, rec: dict) -> float:
