@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import re
 from array import array
+from itertools import accumulate
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -69,139 +71,127 @@ _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
           (b"Current loss scale already at minimum", "loss_scale_at_minimum"))
 
 
-# The fast path's value grammar: exactly what `json.loads` (after the Python-repr fix-ups) reads as a number,
-# so that both ways give the same float. `-0` (an int zero that JSON makes +0.0) is left to JSON.
-_NUM = rb"(?:-(?!0(?![.eE0-9])))?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
-_NUM_PY = _NUM + rb"|nan|NaN|-?inf|-?Infinity"  # Python reprs: nan/inf become NaN/Infinity in the fix-ups
-_NUM_JS = _NUM + rb"|NaN|-?Infinity"  # JSON dicts get no fix-ups: a bare nan there goes the tolerant way
+# Dicts of one shape (key sequence and quoting) are read together: their keys checked by one regex, their
+# values by ONE json.loads of the dicts rewritten as arrays. A digit-free copy of a dict's text is the key
+# that groups it (values differ in digits, signs, dots and exponents; keys rarely do, and the regex checks).
+_VALUE_CHARS = b"0123456789.-+eE"
 _STR = rb"[^'\"\\\x00-\x1f]*"  # a string JSON reads as is: no quotes, escapes or control characters
-_FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])(" + _STR + rb")\4|(" + _NUM_PY
-                    + rb"))(?=, ['\"]|\}\Z)")
-_VALUE_CHARS = b"0123456789.-+eE"  # deleted from a dict text to give the key that groups it by shape
+_FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|[^,}'\"\\\x00-\x1f]+)"
+                    rb"(?=, ['\"]|\}\Z)")
+_ROWS = bytes.maketrans(b"}\n", b"],")  # after the keys are gone: one dict per line -> one JSON array each
 _STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps"})
-SKIP = "skip"  # dicts of a shape that holds no metrics (a config dump, a batch printout)
+_KINDS = ("", "hf", "eval", "stepped", "stepped_eval")  # record kinds (see _kind); odd: train, even: eval
+_STEPPED = _KINDS.index("stepped")
+_UNSEEN = object()
 
 
 class _Shape:
-    """One dict shape (key sequence and quoting) and the regex that reads all dicts of that shape at once.
+    """One dict shape: its keys and record kind, the regex its dicts match (one per line), and the key
+    tokens whose removal turns them into JSON arrays (after the same fix-ups as the old way)."""
 
-    `regex` matches one dict per line of the shape's dicts joined by newlines; it captures the values of
-    metric keys (`metric`: capture index, key) and of the keys a record's own step comes from (`steps`:
-    capture index, key, quoted); other values are only checked against the grammar.
-    """
+    __slots__ = ("keys", "kind", "regex", "python_repr", "tokens", "metric", "steps")
 
-    __slots__ = ("keys", "kind", "regex", "metric", "steps", "ncap")
+    def __init__(self, keys: tuple, quoted: list, q: bytes, kind: str, names: MetricNames) -> None:
+        self.keys, self.kind, self.python_repr = keys, kind, q == b"'"
+        is_eval = kind.endswith("eval")
+        parts, tokens = [rb"^"], []
+        for j, (key, is_str) in enumerate(zip(keys, quoted)):
+            head = (b", " if j else b"{") + q + key.encode() + q + b": "
+            parts.append(re.escape(head))
+            parts.append(re.escape(q) + _STR + re.escape(q) if is_str else rb"[^,}'\"\\\x00-\x1f]+")
+            tokens.append((head.replace(b"'", b'"'), b"," if j else b"["))
+        parts.append(rb"\}$")
+        self.regex = re.compile(b"".join(parts), re.MULTILINE)
+        self.tokens = tokens
+        self.metric = [(j, key) for j, key in enumerate(keys) if names[key, is_eval] is not None]
+        self.steps = [(j, key) for j, key in enumerate(keys) if key in _STEP_KEYS]
 
-    def __init__(self, keys: tuple, kind: str, regex, metric: list, steps: list, ncap: int) -> None:
-        self.keys, self.kind, self.regex, self.metric, self.steps, self.ncap = keys, kind, regex, metric, steps, ncap
+    def rows(self, joined: bytes, skeleton: bytes) -> list | None:
+        """The values of newline-joined dicts of this shape, one list per dict; None if JSON says no.
 
-    def rows(self, texts: list) -> list | None:
-        """Captured values of every dict (a list of tuples), or None when one of them does not fit."""
-        rows = self.regex.findall(b"\n".join(texts))
-        if len(rows) != len(texts):
+        Only the fix-ups whose text the group's skeleton shows can apply (the skeleton keeps every
+        character of `: nan`, `: None`...), so a plain numeric group pays for the quotes only.
+        """
+        if self.python_repr:
+            for old, new in _PY_FIXES:
+                if old == b"'" or old.translate(None, _VALUE_CHARS) in skeleton:
+                    joined = joined.replace(old, new)
+        for token, new in self.tokens:
+            joined = joined.replace(token, new)
+        try:
+            return json.loads(b"[" + joined.translate(_ROWS) + b"]")
+        except ValueError:
             return None
-        if self.ncap == 1:
-            return [(v,) for v in rows]
-        return rows if self.ncap else [()] * len(rows)
-
-    def step_record(self, row: tuple) -> dict:
-        """The step keys of one dict with the values `json.loads` would give, for `_Reader.own_step`."""
-        return {key: (row[i].decode("utf-8", "replace") if quoted else _scalar(row[i]))
-                for i, key, quoted in self.steps}
-
 
 
 class _Group:
-    """The dicts of one shape in one chunk: their captured values, and the record number each one got."""
+    """The dicts of one shape in one chunk (`members`: their numbers in the chunk) and their values."""
 
-    def __init__(self, shape: _Shape, idx: list, texts: list) -> None:
+    def __init__(self, shape: _Shape, idx: list, texts: list, skeleton: bytes) -> None:
         self.shape = shape
-        rows = shape.rows(texts)
-        members = idx
-        if rows is None:  # some do not fit the grammar (or share the skeleton of another key sequence)
-            members, rows = [], []
-            for i, text in zip(idx, texts):
-                m = shape.regex.fullmatch(text)
-                if m is not None:
-                    members.append(i)
-                    rows.append(m.groups())
-        self.members, self.rows = members, rows
-        self.placed = (([], []), ([], []))  # per via_logger: (rows, record numbers)
+        joined = b"\n".join(texts)
+        if shape.regex.subn(b"", joined)[1] != len(texts):  # some do not fit (or only share the skeleton)
+            fit = [(i, text) for i, text in zip(idx, texts) if shape.regex.fullmatch(text)]
+            idx = [i for i, _ in fit]
+            joined = b"\n".join([text for _, text in fit])
+        rows = shape.rows(joined, skeleton) if idx else None
+        self.members, self.rows = (idx, rows) if rows is not None else ([], [])
 
-    def place(self, row: int, index: int, via_logger: bool) -> None:
-        rows, indices = self.placed[via_logger]
-        rows.append(row)
-        indices.append(index)
-
-    def store(self, main: "_Store", logger: "_Store") -> None:
-        """One float conversion per metric key for all dicts of the group."""
+    def store(self, main: "_Store", logger: "_Store", index: np.ndarray, via_logger: np.ndarray) -> None:
+        """One numpy conversion per metric key for all dicts of the group; `index`: their record numbers."""
         shape = self.shape
         is_eval = shape.kind.endswith("eval")
         columns = list(zip(*self.rows))
-        values = {}
-        for via_logger, store in ((False, main), (True, logger)):
-            rows, indices = self.placed[via_logger]
-            if not rows:
-                continue
-            idx = np.asarray(indices, dtype=np.int64)
-            subset = None if len(rows) == len(self.rows) else np.asarray(rows, dtype=np.int64)
-            for ci, key in shape.metric:
-                column = values.get(ci)
-                if column is None:
-                    column = values[ci] = np.array(list(map(float, columns[ci])), dtype=np.float64)
-                store.add(store._names[key, is_eval], idx, column if subset is None else column[subset])
+        split = via_logger.any()
+        for j, key in shape.metric:
+            values, ok = _column(columns[j])
+            for store, mask in ((main, ~via_logger), (logger, via_logger)) if split else ((main, None),):
+                keep = ok if mask is None else (mask if ok is None else ok & mask)
+                if keep is None:
+                    store.add(store._names[key, is_eval], index, values)
+                elif keep.any():
+                    store.add(store._names[key, is_eval], index[keep], values[keep])
 
 
-def _shape(text: bytes, names: MetricNames) -> "_Shape | str | None":
-    """The shape of one dict text; SKIP for shapes without metrics; None when the dict needs the old way."""
+def _shape(text: bytes, names: MetricNames) -> _Shape | None:
+    """The shape of one dict text, or None when its dicts go the old way (odd text, summaries, no metrics)."""
     q = text[1:2]
     if (b"'" if q == b'"' else b'"') in text:
         return None
-    keys, fields, pos = [], [], 0
+    keys, quoted, pos = [], [], 0
     for m in _FIELD.finditer(text):
-        if m.start() != pos or (m.group(1) == b"{") != (pos == 0) or m.group(2) != q:
-            return None
-        quoted = m.group(4) is not None
-        if (quoted and m.group(4) != q) or (q == b'"' and m.group(6) in (b"nan", b"inf", b"-inf")):
+        if m.start() != pos or (m.group(1) == b"{") != (pos == 0) or m.group(2) != q or m.group(4) not in (None, q):
             return None
         try:
             keys.append(m.group(3).decode("utf-8"))
         except UnicodeDecodeError:
             return None
-        fields.append(quoted)
+        quoted.append(m.group(4) is not None)
         pos = m.end()
     if not keys or text[pos:] != b"}" or len(set(keys)) != len(keys):
         return None
-    keys = tuple(keys)
-    kind = _kind(keys)
-    if kind == "summary":
-        return None  # rare; its values become facts, read the old way
-    if kind == "other":
-        return SKIP
-    is_eval = kind.endswith("eval")
-    num = _NUM_PY if q == b"'" else _NUM_JS
-    parts, metric, steps = [rb"^"], [], []
-    for j, (key, quoted) in enumerate(zip(keys, fields)):
-        parts.append(re.escape((b", " if j else b"{") + q + key.encode() + q + b": "))
-        capture = names[key, is_eval] is not None
-        if capture:
-            metric.append((len(metric) + len(steps), key))
-        elif key in _STEP_KEYS:
-            capture = True
-            steps.append((len(metric) + len(steps), key, quoted))
-        body = _STR if quoted and (not capture or key in _STEP_KEYS) else num
-        body = (rb"(" if capture else rb"(?:") + body + rb")"
-        parts.append(re.escape(q) + body + re.escape(q) if quoted else body)
-    parts.append(rb"\}$")
-    regex = re.compile(b"".join(parts), re.MULTILINE)
-    return _Shape(keys, kind, regex, metric, steps, len(metric) + len(steps))
+    kind = _kind(tuple(keys))
+    if kind in ("summary", "other"):
+        return None  # rare; read the old way
+    return _Shape(tuple(keys), quoted, q, kind, names)
 
 
-def _scalar(token: bytes):
-    """An unquoted value as `json.loads` gives it: int when it has no fraction or exponent, else float."""
-    if token.lstrip(b"-").isdigit():
-        return int(token)
-    return float(token)
+def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
+    """One key's logged values as floats, and the mask of those that are numbers (None: all are).
+
+    One numpy conversion when every value is a number or numeric string (None becomes NaN and is masked);
+    per value otherwise, so that text such as "0:01:03" is dropped and "74.98%" read.
+    """
+    try:
+        values = np.asarray(raw, dtype=np.float64)
+        ok = None
+    except (ValueError, TypeError):
+        conv = [to_float(x) if x is not None else None for x in raw]
+        ok = np.array([x is not None for x in conv], dtype=bool)
+        values = np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64)
+    if ok is None and None in raw:
+        ok = np.array([x is not None for x in raw], dtype=bool)
+    return values, ok
 
 
 class _Store:
@@ -220,6 +210,14 @@ class _Store:
         self.eval.append(is_eval)
         return len(self.step) - 1
 
+    def extend(self, steps: np.ndarray, lines: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
+        """Many records at once; their record numbers."""
+        first = len(self.step)
+        self.step.frombytes(steps.astype(np.float64).tobytes())
+        self.line.frombytes(lines.astype(np.int64).tobytes())
+        self.eval.frombytes(is_eval.astype(np.int8).tobytes())
+        return np.arange(first, len(self.step), dtype=np.int64)
+
     def add_group(self, records: list[dict], keys: tuple, idx: list[int], is_eval: bool) -> None:
         """Records sharing one key set: one numpy conversion per key."""
         rec_idx = np.asarray(idx, dtype=np.int64)
@@ -227,19 +225,8 @@ class _Store:
             name = self._names[key, is_eval]
             if name is None:
                 continue
-            raw = [r[key] for r in records]
-            try:
-                values = np.asarray(raw, dtype=np.float64)
-                ok = None
-            except (ValueError, TypeError):
-                conv = [to_float(x) if x is not None else None for x in raw]
-                ok = np.array([x is not None for x in conv], dtype=bool)
-                values = np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64)
-            if ok is None and None in raw:
-                ok = np.array([x is not None for x in raw], dtype=bool)
-            col = self.metrics.setdefault(name, ([], []))
-            col[0].append(rec_idx if ok is None else rec_idx[ok])
-            col[1].append(values if ok is None else values[ok])
+            values, ok = _column([r[key] for r in records])
+            self.add(name, rec_idx if ok is None else rec_idx[ok], values if ok is None else values[ok])
 
     def add(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
         col = self.metrics.setdefault(name, ([], []))
@@ -269,7 +256,7 @@ class _Reader:
         self.first_bad = None
         self.train_records = 0
         self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind), for dicts read the old way
-        self.shapes: dict[bytes, object] = {}  # skeleton -> _Shape, SKIP or None (see _shape)
+        self.shapes: dict[bytes, _Shape | None] = {}  # skeleton -> shape (see _shape)
         self.mlx_mode = False
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.loss_scales: list[float] = []
@@ -288,66 +275,62 @@ class _Reader:
             while True:
                 block = f.read(CHUNK)
                 size += len(block)
-                chunk = carry + block
                 if not block:
-                    if chunk:
-                        self.chunk(chunk, line_base)
+                    if carry:
+                        self.chunk(carry, line_base)
                     break
-                cut = chunk.rfind(b"\n")
-                if cut < 0:
+                cut = block.rfind(b"\n")
+                if cut >= 0:  # one copy: what was left of the last block, and this one up to its last line
+                    piece = b"".join((carry, memoryview(block)[: cut + 1]))
+                    carry = block[cut + 1:]
+                else:  # 16 MB without a newline (`\r` redraws only): cut after the last `\r`
+                    chunk = carry + block
                     cut = chunk.rfind(b"\r")
-                if cut < 0:
-                    carry = chunk
-                    continue
-                self.chunk(chunk[: cut + 1], line_base)
-                line_base += chunk.count(b"\n", 0, cut + 1)
-                carry = chunk[cut + 1:]
+                    if cut < 0:
+                        carry = chunk
+                        continue
+                    piece, carry = chunk[: cut + 1], chunk[cut + 1:]
+                line_base += self.chunk(piece, line_base)
         if size == 0:
             raise SourceError(f"{self.path}: empty file")
         return self.finish(size)
 
-    def chunk(self, chunk: bytes, line_base: int) -> None:
+    def chunk(self, chunk: bytes, line_base: int) -> int:
+        """Everything a chunk of whole lines says; returns its number of newlines."""
         if line_base == 0:
             self.startup_facts(chunk)
         elif b"Current loss scale already at minimum" in chunk:
             self.src.facts["loss_scale_at_minimum"] = True
         if self.mlx_mode:
             self.mlx(chunk, line_base)
-        spans = []  # (start, end, line, where the search for its progress bar starts, via_logger)
-        pos = 0
-        line = line_base + 1
-        prev_end = 0
-        count = chunk.count
-        for m in _DICT.finditer(chunk):
-            start, end = m.span()
-            line += count(b"\n", pos, start)
-            pos = start
-            via_logger = chunk[max(0, start - 3):start] == b">> "
-            spans.append((start, end, line, prev_end, via_logger))
-            if not via_logger:  # a logger's echo must not use up the progress bar of the dict it echoes
-                prev_end = end
+        spans = _spans(chunk, line_base)
         pending = self.pending_bar
-        self.pending_bar = self.bar_before(chunk, prev_end, len(chunk)) or (None if spans else pending)
+        last = spans.los[-1] if spans.starts else 0  # end of the last dict a progress bar can belong to
+        if spans.starts and not spans.loggers[-1]:
+            last = spans.ends[-1]
+        self.pending_bar = self.bar_before(chunk, last, len(chunk)) or (None if spans.starts else pending)
         overflows = list(_OVERFLOW.finditer(chunk)) if b"OVERFLOW!" in chunk else []
-        if spans:
+        if spans.starts:
             self.convert(chunk, spans, overflows, pending)
         self.note_overflows(overflows, len(chunk))
+        return spans.newlines
 
     def bar_before(self, chunk: bytes, lo: int, hi: int):
-        """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi], or None."""
-        p = hi
+        """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi] (among its last 24 ` [`), or None."""
+        search = _TQDM_END.search
+        p = chunk.rfind(b" [", lo, hi)
         for _ in range(24):
-            p = chunk.rfind(b" [", lo, p)
             if p < 0:
                 return None
-            m = _TQDM_END.search(chunk, max(lo, p - 40), p)
+            m = search(chunk, p - 40 if p - 40 > lo else lo, p)
             if m is not None:
-                return int(m.group(1)), int(m.group(2))
+                return int(m[1]), int(m[2])
+            p = chunk.rfind(b" [", lo, p)
         return None
 
-    def convert(self, chunk: bytes, spans: list, overflows: list, pending=None) -> None:
+    def convert(self, chunk: bytes, spans: "_Spans", overflows: list, pending=None) -> None:
         """Read a chunk's dicts: per shape in one regex pass where they fit its grammar, else the old way."""
-        texts = [chunk[start:end] for start, end, *_ in spans]
+        texts = [chunk[start:end] for start, end in zip(spans.starts, spans.ends)]
         by_skeleton: dict[bytes, list[int]] = {}
         for i, skeleton in enumerate(b"\n".join(texts).translate(None, _VALUE_CHARS).split(b"\n")):
             group = by_skeleton.get(skeleton)
@@ -355,31 +338,25 @@ class _Reader:
                 by_skeleton[skeleton] = [i]
             else:
                 group.append(i)
-        routes: list = [None] * len(spans)  # per dict: (shape group, row), SKIP, or None (the old way)
+        routes: list = [None] * len(texts)  # per dict: (shape group, row), or None (the old way)
         groups = []
         for skeleton, idx in by_skeleton.items():
             shape = self.shape(skeleton, texts[idx[0]])
             if shape is None:
                 continue
-            if shape is SKIP:
-                for i in idx:
-                    routes[i] = SKIP
-                continue
-            group = _Group(shape, idx, [texts[i] for i in idx])
+            group = _Group(shape, idx, [texts[i] for i in idx], skeleton)
             if group.rows:
                 groups.append(group)
             for row, i in enumerate(group.members):
                 routes[i] = (group, row)
         slow = [i for i, route in enumerate(routes) if route is None]
         records = dict(zip(slow, self.parse(texts, slow))) if slow else {}
-        self.records(chunk, spans, routes, records, overflows, pending)
-        for group in groups:
-            group.store(self.main, self.logger)
+        self.records(chunk, spans, routes, groups, records, overflows, pending)
 
     def shape(self, skeleton: bytes, text: bytes):
         """The shape of the dicts with this skeleton, from the first one seen (cached per skeleton)."""
-        shape = self.shapes.get(skeleton, 0)
-        if shape == 0:
+        shape = self.shapes.get(skeleton, _UNSEEN)
+        if shape is _UNSEEN:
             shape = _shape(text, self.main._names)
             if len(self.shapes) < 10_000:  # free text in values could make every skeleton new
                 self.shapes[skeleton] = shape
@@ -406,60 +383,73 @@ class _Reader:
             records.update(zip(part, parsed))
         return [records[i] for i in which]
 
-    def records(self, chunk: bytes, spans: list, routes: list, records: dict, overflows: list, pending) -> None:
-        """Walk a chunk's dicts in file order: kind, step, store and record number of each."""
-        groups: dict[tuple, tuple[list, list]] = {}  # dicts read the old way, per (key set, via_logger)
-        kinds = self.kinds
-        main, logger = self.main, self.logger
-        for i, (start, _, line, lo, via_logger) in enumerate(spans):
-            if overflows:
-                self.note_overflows(overflows, start)
+    def records(self, chunk: bytes, spans: "_Spans", routes: list, groups: list, records: dict, overflows: list,
+                pending) -> None:
+        """Number a chunk's dicts in file order with whole-array operations: kind, step, store, record.
+
+        Python work per dict is left only where the answer depends on the dict: the progress bar before a
+        train dict without a step of its own, and dicts that state their step or are read the old way.
+        """
+        n = len(routes)
+        code = np.zeros(n, dtype=np.int8)  # _KINDS index; 0: no record
+        step = np.full(n, NAN)
+        for group in groups:
+            code[group.members] = _KINDS.index(group.shape.kind)
+        slow_groups: dict[tuple, tuple[list, list]] = {}  # dicts read the old way, per (key set, via_logger)
+        special = sorted([i for i in records] + [i for g in groups if g.shape.steps for i in g.members])
+        for i in special:  # in file order: own steps and summaries state facts, the last one wins
             route = routes[i]
-            if route is SKIP:
-                continue
             if route is None:
                 rec = records[i]
                 if not isinstance(rec, dict) or not rec:
                     continue
                 keys = tuple(rec)
-                kind = kinds.get(keys)
+                kind = self.kinds.get(keys)
                 if kind is None:
-                    kind = kinds[keys] = _kind(keys)
-                if kind == "other":
-                    continue
+                    kind = self.kinds[keys] = _kind(keys)
                 if kind == "summary":
                     self.src.facts.update({k: to_float(v) for k, v in rec.items() if to_float(v) is not None})
+                if kind in ("other", "summary"):
                     continue
+                code[i] = _KINDS.index(kind)
+                entry = slow_groups.setdefault((keys, spans.loggers[i]), ([], []))
+                entry[0].append(rec)
+                entry[1].append(i)
             else:
                 group, row = route
-                kind = group.shape.kind
-            is_eval = kind.endswith("eval")
-            if kind.startswith("stepped"):
-                step = self.own_step(rec if route is None else group.shape.step_record(group.rows[row]))
-            else:
-                step = NAN
-            if step != step and not is_eval:
-                bar = self.bar_before(chunk, lo, start)
-                if bar is None and i == 0:
-                    bar = pending
-                if bar is not None and (self.total is None or bar[1] == self.total):
-                    self.total = bar[1]
-                    step = float(bar[0])
-            store = logger if via_logger else main
-            if not is_eval and not via_logger:
-                self.train_records += 1
-            index = store.new_record(step, line, is_eval)
-            if route is not None:
-                group.place(row, index, via_logger)
-                continue
-            group = groups.get((keys, via_logger))
-            if group is None:
-                group = groups[(keys, via_logger)] = ([], [])
-            group[0].append(rec)
-            group[1].append(index)
-        for (keys, via_logger), (recs, idx) in groups.items():
-            store = logger if via_logger else main
-            store.add_group(recs, keys, idx, kinds[keys].endswith("eval"))
+                rec = {key: group.rows[row][j] for j, key in group.shape.steps}
+            if code[i] >= _STEPPED:
+                step[i] = self.own_step(rec)
+        kept = code > 0
+        is_eval = (code % 2 == 0) & kept
+        need = np.flatnonzero(kept & ~is_eval & np.isnan(step)).tolist()
+        bar_before, los, starts = self.bar_before, spans.los, spans.starts
+        bars = [bar_before(chunk, los[i], starts[i]) for i in need]
+        if need and need[0] == 0 and bars[0] is None:
+            bars[0] = pending
+        for i, bar in zip(need, bars):
+            if bar is not None and (self.total is None or bar[1] == self.total):
+                self.total = bar[1]
+                step[i] = bar[0]
+        logger = np.array(spans.loggers, dtype=bool)
+        train = kept & ~is_eval & ~logger
+        if overflows:  # each skipped step belongs to the train record after it
+            before = np.concatenate([[0], np.cumsum(train)])[np.searchsorted(spans.starts, [m.start() for m in overflows])]
+            for m, k in zip(overflows, before.tolist()):
+                self.overflows.append(self.train_records + k + 1)
+                self.loss_scales.append(float(m.group(2)))
+            overflows.clear()
+        self.train_records += int(train.sum())
+        index = np.zeros(n, dtype=np.int64)
+        lines = np.array(spans.lines, dtype=np.int64)
+        for store, mask in ((self.main, kept & ~logger), (self.logger, kept & logger)):
+            if mask.any():
+                index[mask] = store.extend(step[mask], lines[mask], is_eval[mask])
+        for group in groups:
+            group.store(self.main, self.logger, index[group.members], logger[group.members])
+        for (keys, via_logger), (recs, idx) in slow_groups.items():
+            store = self.logger if via_logger else self.main
+            store.add_group(recs, keys, index[idx].tolist(), _KINDS[code[idx[0]]].endswith("eval"))
 
     def own_step(self, rec: dict) -> float:
         """The step a record states itself: trainer_state `step`, LLaMA-Factory `current_steps`, ms-swift."""
@@ -580,8 +570,9 @@ class _Reader:
         if spans:
             chunk = b"\n".join(text for text, _ in spans)
             offsets = np.cumsum([0] + [len(text) + 1 for text, _ in spans[:-1]]).tolist()
-            self.convert(chunk, [(o, o + len(text), line, None, False)
-                                 for o, (text, line) in zip(offsets, spans)], [])
+            ends = [o + len(text) for o, (text, _) in zip(offsets, spans)]
+            self.convert(chunk, _Spans(offsets, ends, [line for _, line in spans], [0] + ends[:-1],
+                                       [False] * len(spans), 0), [])
             if len(self.main.step):
                 self.src.warnings.append(f"{self.path.name}: metric dicts were wrapped over several lines; joined")
 
@@ -617,8 +608,39 @@ class _Reader:
             src.facts["overflow_count"] = len(self.overflows)
             src.facts["loss_scale_min"] = min(self.loss_scales)
             src.facts["overflow_steps"] = (self.overflows if src.step_kind == "ordinal"
-                                           else [_step_of(k, ordinals, steps) for k in self.overflows])
+                                           else _steps_of(self.overflows, ordinals, steps))
         return src
+
+
+
+class _Spans(NamedTuple):
+    """The dicts of one chunk, as parallel lists in file order."""
+
+    starts: list
+    ends: list
+    lines: list  # 1-based line of each dict
+    los: list  # where the search for its progress bar starts: the end of the dict before it (0 for the first)
+    loggers: list  # echoed by a logger (`... >> {...}`)
+    newlines: int  # in the whole chunk
+
+
+def _spans(chunk: bytes, line_base: int) -> _Spans:
+    """Find a chunk's dict spans and their lines (from the newline positions, one numpy pass)."""
+    matches = [m.span() for m in _DICT.finditer(chunk)]
+    starts = [a for a, _ in matches]
+    ends = [b for _, b in matches]
+    newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+    lines = (np.searchsorted(newlines, starts) + (line_base + 1)).tolist()
+    loggers = [chunk[a - 3:a] == b">> " for a in starts]  # (a < 3: an empty slice, rightly False)
+    if any(loggers):
+        los, prev_end = [], 0
+        for end, via_logger in zip(ends, loggers):
+            los.append(prev_end)
+            if not via_logger:  # a logger's echo must not use up the progress bar of the dict it echoes
+                prev_end = end
+    else:
+        los = [0] + ends[:-1]
+    return _Spans(starts, ends, lines, los, loggers, len(newlines))
 
 
 def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
@@ -683,9 +705,12 @@ def _kind(keys: tuple) -> str:
     return "stepped" if stepped else "hf"
 
 
-def _step_of(k: int, ordinals: np.ndarray, steps: np.ndarray):
-    hit = np.flatnonzero(ordinals == k)
-    return int(steps[hit[0]]) if len(hit) else k
+def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
+    """The step of the train record with each ordinal in `ks` (ordinals never decrease: one binary search
+    each); an ordinal past the last record stays as it is."""
+    pos = np.searchsorted(ordinals, ks).tolist()
+    n = len(ordinals)
+    return [int(steps[p]) if p < n and ordinals[p] == k else k for k, p in zip(ks, pos)]
 
 
 def read(path: Path) -> SourceData:
