@@ -106,7 +106,34 @@ def _read_directory(root: Path, run_warnings: list[str]) -> tuple[list[SourceDat
         infos.append(_info(data, rel))
     for fmt, n in missing.items():
         run_warnings.append(f"{n} {fmt} file(s) not read: the {fmt} reader is not available")
+    _merge_event_files(root, datas, infos)
     return datas, infos + superseded
+
+
+def _merge_event_files(root: Path, datas: list[SourceData], infos: list[SourceInfo]) -> None:
+    """Several event files of one writer folder (restarts; HF's separate eval writer) become one source.
+
+    The TensorBoard reader's merge resolves the same tag at the same step by the later wall time and warns
+    when files disagree; the series merge below only knows source priorities, which cannot tell them apart.
+    """
+    groups: dict[Path, list[int]] = {}
+    for i, d in enumerate(datas):
+        if d.format == "tensorboard":
+            groups.setdefault(Path(d.path).parent, []).append(i)
+    if all(len(ix) < 2 for ix in groups.values()):
+        return
+    from .sources.tensorboard import merge
+
+    drop: set[int] = set()
+    for ix in groups.values():
+        if len(ix) < 2:
+            continue
+        merged = merge([datas[i] for i in ix])
+        datas[ix[0]] = merged
+        infos[ix[0]] = _info(merged, _rel(Path(merged.path), root))
+        drop.update(ix[1:])
+    datas[:] = [d for i, d in enumerate(datas) if i not in drop]
+    infos[:] = [x for i, x in enumerate(infos) if i not in drop]
 
 
 def _checkpoint_groups(states: list[Path]) -> list[list[Path]]:
@@ -411,7 +438,10 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> str:
         return "ppo"
     if "kl" in names and "rewards/chosen" in names and "rewards/accuracies" not in names:
         return "kto"
-    if names & {"rewards/accuracies", "rewards/margins"}:
+    # Paired preference metrics without KTO's kl: DPO-family (mlx-lm logs only chosen/rejected rewards;
+    # some DPO forks log only logits/*).
+    if names & {"rewards/accuracies", "rewards/margins"} or {"rewards/chosen", "rewards/rejected"} <= names \
+            or {"logits/chosen", "logits/rejected"} <= names and "kl" not in names:
         if names & {"log_odds_ratio", "nll_loss", "odds_ratio_loss", "sft_loss", "log_odds_chosen"}:
             return "orpo"
         return "dpo"
@@ -424,9 +454,11 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> str:
 
 def detect_framework(config: dict, datas: list[SourceData], series: dict) -> str:
     hinted = {d.hints.get("framework") for d in datas}
-    if "llamafactory" in hinted or any(k in config for k in LLAMAFACTORY_CONFIG_KEYS):
-        return "llamafactory"
     names = set(series)
+    # sft_loss / odds_ratio_loss are LLaMA-Factory's own ORPO keys (TRL logs nll_loss / log_odds_ratio).
+    if "llamafactory" in hinted or any(k in config for k in LLAMAFACTORY_CONFIG_KEYS) \
+            or {"sft_loss", "odds_ratio_loss"} <= names:
+        return "llamafactory"
     if "trl" in hinted or any(n.startswith(("rewards/", "logps/", "logits/", "completions/")) for n in names) \
             or names & {"kl", "reward_std", "nll_loss", "log_odds_ratio"}:
         return "trl"

@@ -136,18 +136,21 @@ def test_set_overrides(tmp_path):
     assert run.config["kl_window"] == 40  # derived keys see the override
 
 
-@pytest.mark.parametrize("rows,expected", [
-    ({"loss": 0.5, "kl": 1.0, "rewards/chosen": 0.1}, "kto"),
-    ({"loss": 0.6, "rewards/accuracies": 0.5, "rewards/margins": 0.1}, "dpo"),
-    ({"loss": 0.6, "rewards/accuracies": 0.5, "odds_ratio_loss": 1.2, "sft_loss": 0.4}, "orpo"),
-    ({"loss": 0.0, "reward": 0.5, "reward_std": 0.1, "kl": 0.01}, "grpo"),
-    ({"loss": 1.2}, "sft"),
+@pytest.mark.parametrize("rows,expected,framework", [
+    ({"loss": 0.5, "kl": 1.0, "rewards/chosen": 0.1}, "kto", "trl"),
+    ({"loss": 0.6, "rewards/accuracies": 0.5, "rewards/margins": 0.1}, "dpo", "trl"),
+    # sft_loss / odds_ratio_loss are LLaMA-Factory's ORPO keys (TRL logs nll_loss / log_odds_ratio)
+    ({"loss": 0.6, "rewards/accuracies": 0.5, "odds_ratio_loss": 1.2, "sft_loss": 0.4}, "orpo", "llamafactory"),
+    ({"loss": 0.6, "rewards/accuracies": 0.5, "nll_loss": 1.2, "log_odds_ratio": -0.4}, "orpo", "trl"),
+    ({"loss": 0.001, "rewards/chosen": -5.4, "rewards/rejected": -11.9}, "dpo", "trl"),  # mlx-lm style
+    ({"loss": 0.0, "reward": 0.5, "reward_std": 0.1, "kl": 0.01}, "grpo", "trl"),
+    ({"loss": 1.2}, "sft", "transformers"),
 ])
-def test_method_from_metric_fingerprints(tmp_path, rows, expected):
+def test_method_from_metric_fingerprints(tmp_path, rows, expected, framework):
     write(tmp_path / "trainer_state.json", json.dumps({"log_history": [dict(rows, step=1)]}))
     run = load_run(tmp_path)
     assert run.method == expected
-    assert run.framework == ("transformers" if expected == "sft" else "trl")
+    assert run.framework == framework
 
 
 @pytest.mark.parametrize("yaml_text,expected", [
