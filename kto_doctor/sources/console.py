@@ -76,7 +76,8 @@ _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
 # that groups it (values differ in digits, signs, dots and exponents; keys rarely do, and the regex checks).
 _VALUE_CHARS = b"0123456789.-+eE"
 _STR = rb"[^'\"\\\x00-\x1f]*"  # a string JSON reads as is: no quotes, escapes or control characters
-_FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|[^,}'\"\\\x00-\x1f]+)"
+_SCALAR = rb"[-+.\w]+"  # an unquoted value: a number, nan, inf, None, True... (JSON decides), never a list
+_FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|" + _SCALAR + rb")"
                     rb"(?=, ['\"]|\}\Z)")
 _ROWS = bytes.maketrans(b"}\n", b"],")  # after the keys are gone: one dict per line -> one JSON array each
 _STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps"})
@@ -98,7 +99,7 @@ class _Shape:
         for j, (key, is_str) in enumerate(zip(keys, quoted)):
             head = (b", " if j else b"{") + q + key.encode() + q + b": "
             parts.append(re.escape(head))
-            parts.append(re.escape(q) + _STR + re.escape(q) if is_str else rb"[^,}'\"\\\x00-\x1f]+")
+            parts.append(re.escape(q) + _STR + re.escape(q) if is_str else _SCALAR)
             tokens.append((head.replace(b"'", b'"'), b"," if j else b"["))
         parts.append(rb"\}$")
         self.regex = re.compile(b"".join(parts), re.MULTILINE)
@@ -129,11 +130,14 @@ class _Group:
 
     def __init__(self, shape: _Shape, idx: list, texts: list, skeleton: bytes) -> None:
         self.shape = shape
+        self.kind_code = _KINDS.index(shape.kind)
         joined = b"\n".join(texts)
-        if shape.regex.subn(b"", joined)[1] != len(texts):  # some do not fit (or only share the skeleton)
-            fit = [(i, text) for i, text in zip(idx, texts) if shape.regex.fullmatch(text)]
-            idx = [i for i, _ in fit]
-            joined = b"\n".join([text for _, text in fit])
+        self.rest = []  # the dicts that do not fit this shape (they may only share its skeleton)
+        if shape.regex.subn(b"", joined)[1] != len(texts):
+            fit = [bool(shape.regex.fullmatch(text)) for text in texts]
+            self.rest = [i for i, ok in zip(idx, fit) if not ok]
+            idx = [i for i, ok in zip(idx, fit) if ok]
+            joined = b"\n".join([text for text, ok in zip(texts, fit) if ok])
         rows = shape.rows(joined, skeleton) if idx else None
         self.members, self.rows = (idx, rows) if rows is not None else ([], [])
 
@@ -153,8 +157,8 @@ class _Group:
                     store.add(store._names[key, is_eval], index[keep], values[keep])
 
 
-def _shape(text: bytes, names: MetricNames) -> _Shape | None:
-    """The shape of one dict text, or None when its dicts go the old way (odd text, summaries, no metrics)."""
+def _fields(text: bytes) -> tuple | None:
+    """(keys, which values are quoted, the quote) of one dict text; None when it needs the old way."""
     q = text[1:2]
     if (b"'" if q == b'"' else b'"') in text:
         return None
@@ -170,10 +174,16 @@ def _shape(text: bytes, names: MetricNames) -> _Shape | None:
         pos = m.end()
     if not keys or text[pos:] != b"}" or len(set(keys)) != len(keys):
         return None
-    kind = _kind(tuple(keys))
+    return tuple(keys), tuple(quoted), q
+
+
+def _shape(fields: tuple, names: MetricNames) -> _Shape | None:
+    """The shape of dicts with these fields, or None when they go the old way (summaries, no metrics)."""
+    keys, quoted, q = fields
+    kind = _kind(keys)
     if kind in ("summary", "other"):
         return None  # rare; read the old way
-    return _Shape(tuple(keys), quoted, q, kind, names)
+    return _Shape(keys, quoted, q, kind, names)
 
 
 def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
@@ -185,6 +195,8 @@ def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         values = np.asarray(raw, dtype=np.float64)
         ok = None
+        if values.ndim != 1:  # lists of equal length (`'kl': [1, 2]` every time) are not values either
+            raise ValueError
     except (ValueError, TypeError):
         conv = [to_float(x) if x is not None else None for x in raw]
         ok = np.array([x is not None for x in conv], dtype=bool)
@@ -256,7 +268,7 @@ class _Reader:
         self.first_bad = None
         self.train_records = 0
         self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind), for dicts read the old way
-        self.shapes: dict[bytes, _Shape | None] = {}  # skeleton -> shape (see _shape)
+        self.shapes: dict = {}  # skeleton, and (keys, quoted, quote) -> shape (see _shape)
         self.mlx_mode = False
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.loss_scales: list[float] = []
@@ -329,7 +341,7 @@ class _Reader:
         return None
 
     def convert(self, chunk: bytes, spans: "_Spans", overflows: list, pending=None) -> None:
-        """Read a chunk's dicts: per shape in one regex pass where they fit its grammar, else the old way."""
+        """Read a chunk's dicts: grouped by skeleton, a shape at a time where they fit it, else the old way."""
         texts = [chunk[start:end] for start, end in zip(spans.starts, spans.ends)]
         by_skeleton: dict[bytes, list[int]] = {}
         for i, skeleton in enumerate(b"\n".join(texts).translate(None, _VALUE_CHARS).split(b"\n")):
@@ -338,27 +350,33 @@ class _Reader:
                 by_skeleton[skeleton] = [i]
             else:
                 group.append(i)
-        routes: list = [None] * len(texts)  # per dict: (shape group, row), or None (the old way)
         groups = []
+        covered = np.zeros(len(texts), dtype=bool)
         for skeleton, idx in by_skeleton.items():
             shape = self.shape(skeleton, texts[idx[0]])
-            if shape is None:
-                continue
-            group = _Group(shape, idx, [texts[i] for i in idx], skeleton)
-            if group.rows:
-                groups.append(group)
-            for row, i in enumerate(group.members):
-                routes[i] = (group, row)
-        slow = [i for i, route in enumerate(routes) if route is None]
+            for _ in range(4):  # dicts that only share the skeleton (keys differing in digits): their own shape
+                if shape is None:
+                    break
+                group = _Group(shape, idx, [texts[i] for i in idx], skeleton)
+                if group.rows:
+                    groups.append(group)
+                    covered[group.members] = True
+                idx = group.rest
+                shape = self.shape(None, texts[idx[0]]) if idx else None
+        slow = np.flatnonzero(~covered).tolist()
         records = dict(zip(slow, self.parse(texts, slow))) if slow else {}
-        self.records(chunk, spans, routes, groups, records, overflows, pending)
+        self.records(chunk, spans, groups, records, overflows, pending)
 
-    def shape(self, skeleton: bytes, text: bytes):
-        """The shape of the dicts with this skeleton, from the first one seen (cached per skeleton)."""
-        shape = self.shapes.get(skeleton, _UNSEEN)
+    def shape(self, skeleton: bytes | None, text: bytes):
+        """The shape of the dicts with this skeleton, from the first one seen (cached per skeleton and per
+        key sequence; skeleton None: derive it from this text)."""
+        shape = self.shapes.get(skeleton, _UNSEEN) if skeleton is not None else _UNSEEN
         if shape is _UNSEEN:
-            shape = _shape(text, self.main._names)
-            if len(self.shapes) < 10_000:  # free text in values could make every skeleton new
+            fields = _fields(text)
+            shape = self.shapes.get(fields, _UNSEEN) if fields is not None else None
+            if shape is _UNSEEN:
+                shape = self.shapes[fields] = _shape(fields, self.main._names)
+            if skeleton is not None and len(self.shapes) < 10_000:  # free text in values makes new skeletons
                 self.shapes[skeleton] = shape
         return shape
 
@@ -383,23 +401,21 @@ class _Reader:
             records.update(zip(part, parsed))
         return [records[i] for i in which]
 
-    def records(self, chunk: bytes, spans: "_Spans", routes: list, groups: list, records: dict, overflows: list,
-                pending) -> None:
+    def records(self, chunk: bytes, spans: "_Spans", groups: list, records: dict, overflows: list, pending) -> None:
         """Number a chunk's dicts in file order with whole-array operations: kind, step, store, record.
 
         Python work per dict is left only where the answer depends on the dict: the progress bar before a
         train dict without a step of its own, and dicts that state their step or are read the old way.
         """
-        n = len(routes)
+        n = len(spans.starts)
         code = np.zeros(n, dtype=np.int8)  # _KINDS index; 0: no record
         step = np.full(n, NAN)
         for group in groups:
-            code[group.members] = _KINDS.index(group.shape.kind)
+            code[group.members] = group.kind_code
         slow_groups: dict[tuple, tuple[list, list]] = {}  # dicts read the old way, per (key set, via_logger)
-        special = sorted([i for i in records] + [i for g in groups if g.shape.steps for i in g.members])
-        for i in special:  # in file order: own steps and summaries state facts, the last one wins
-            route = routes[i]
-            if route is None:
+        stated = {i: (g, row) for g in groups if g.kind_code >= _STEPPED for row, i in enumerate(g.members)}
+        for i in sorted([*records, *stated]):  # in file order: own steps and summaries state facts, the last wins
+            if i in records:
                 rec = records[i]
                 if not isinstance(rec, dict) or not rec:
                     continue
@@ -416,7 +432,7 @@ class _Reader:
                 entry[0].append(rec)
                 entry[1].append(i)
             else:
-                group, row = route
+                group, row = stated[i]
                 rec = {key: group.rows[row][j] for j, key in group.shape.steps}
             if code[i] >= _STEPPED:
                 step[i] = self.own_step(rec)
@@ -434,7 +450,8 @@ class _Reader:
         logger = np.array(spans.loggers, dtype=bool)
         train = kept & ~is_eval & ~logger
         if overflows:  # each skipped step belongs to the train record after it
-            before = np.concatenate([[0], np.cumsum(train)])[np.searchsorted(spans.starts, [m.start() for m in overflows])]
+            at = np.searchsorted(spans.starts, [m.start() for m in overflows])
+            before = np.concatenate([[0], np.cumsum(train)])[at]
             for m, k in zip(overflows, before.tolist()):
                 self.overflows.append(self.train_records + k + 1)
                 self.loss_scales.append(float(m.group(2)))

@@ -1,0 +1,123 @@
+"""The console reader's fast path (dicts read a shape at a time) against the old way (every dict through
+json.loads / the tolerant extractor), chunk boundaries, and the order-dependent facts of a console."""
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kto_doctor.sources import console
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode())
+    return p
+
+
+def mixed_log(seed: int = 0, n: int = 600) -> str:
+    """Dicts of many shapes and value spellings among tqdm redraws, logger echoes, facts and damage."""
+    rng = random.Random(seed)
+    odd = ["-0", "01", ".5", "1.", "+1", "1e400", "-nan", "0x10", "True", "None", "'1_0'", "' 0.5'", "'74.98%'",
+           "'0:01:03'", "-Infinity", "'-inf'", "NaN", "[1, 2]", "'a, b'", "nan", "-inf"]
+    out = []
+    for i in range(1, n):
+        step = 5 * i
+        out.append(f"  {i % 100:2d}%|##| {step}/{5 * n} [00:01<00:10,  1.2it/s]\r")
+        k = rng.random()
+        if k < 0.25:
+            out.append(f"{{'loss': {rng.random()}, 'grad_norm': {rng.random() * 3}, 'learning_rate': "
+                       f"{rng.random() * 1e-5}, 'rewards/chosen': -{rng.random()}e-05, 'epoch': {i / 100}}}\n")
+        elif k < 0.4:
+            out.append(f"[default0]:\x1b[32m{{'loss': '{rng.random():.4f}', 'grad_norm': 'nan', "
+                       f"'epoch': '{i / 100}'}}\x1b[0m\n")
+        elif k < 0.5:
+            out.append(f"{{'loss': {rng.choice(odd)}, 'kl': {rng.choice(odd)}, 'epoch': {i / 100}}}\n")
+        elif k < 0.55:
+            out.append(f"{{'eval_loss': {rng.random()}, 'eval_runtime': 3.2, 'kl': 5.0, 'epoch': {i / 100}}}\n")
+        elif k < 0.6:
+            out.append(f'{{"current_steps": {step}, "total_steps": {5 * n}, "loss": {rng.random()}, "lr": 1e-05, '
+                       f'"epoch": {i / 100}, "percentage": {i / 10:.2f}, "elapsed_time": "0:00:{i % 60:02d}"}}\n')
+        elif k < 0.65:
+            out.append(f'{{"loss": {rng.random():.8f}, "acc": 0.5, "grad_norm": {rng.choice(["NaN", "1.5", "nan"])}, '
+                       f'"global_step/max_steps": "{step}/{5 * n}", "percentage": "{i / 10:.2f}%"}}\n')
+        elif k < 0.7:
+            out.append(f"[INFO|trainer.py:1] 2025 >> {{'loss': {rng.random():.4f}, 'epoch': {i / 100}}}\n")
+        elif k < 0.74:  # keys that differ only in digits, in either order: one skeleton, two shapes
+            a, b = ("loss_1", "loss_2") if i % 2 else ("loss_2", "loss_1")
+            out.append(f"{{'{a}': {i}, '{b}': {i + 1}, 'loss': 0.{i}, 'step': {rng.choice([0, step])}}}\n")
+        elif k < 0.77:
+            out.append("[deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768\n")
+        elif k < 0.8:
+            out.append(f"{{'model': 'qwen', 'n': {i}}}\n{{'loss': 0.9, 'grad_norm': [1, 'epoch': 0.2}}\n")
+        elif k < 0.82:
+            out.append(f"{{'train_runtime': {rng.random() * 100}, 'train_loss': 0.4, 'epoch': 1.0}}\n")
+        else:
+            out.append(f"{{'loss': {rng.random()}, 'grad_norm': {rng.random()}, 'epoch': {i / 100}}}\n")
+    return "".join(out)
+
+
+def snapshot(src) -> dict:
+    series = {k: (s.steps.tolist(), [repr(v) for v in s.values.tolist()], s.lines.tolist())
+              for k, s in src.series.items()}
+    return {"series": series, "facts": repr(sorted(src.facts.items())), "warnings": src.warnings,
+            "records": src.records, "step_kind": src.step_kind, "segments": src.segments, "hints": src.hints}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_path_reads_what_the_old_way_reads(tmp_path, monkeypatch, seed):
+    path = write(tmp_path, "mixed.log", mixed_log(seed))
+    fast = snapshot(console.read(path))
+    monkeypatch.setattr(console, "_shape", lambda fields, names: None)  # every dict the old way
+    assert snapshot(console.read(path)) == fast
+
+
+@pytest.mark.parametrize("size", [97, 4096, 65536])
+def test_chunk_boundaries_do_not_matter(tmp_path, monkeypatch, size):
+    for text in (mixed_log(3), mixed_log(3).replace("\n", "\r")):  # also `\r`-only: chunks cut at a `\r`
+        path = write(tmp_path, "mixed.log", text)
+        monkeypatch.setattr(console, "CHUNK", 1 << 24)
+        whole = snapshot(console.read(path))
+        monkeypatch.setattr(console, "CHUNK", size)
+        assert snapshot(console.read(path)) == whole
+
+
+def test_keys_that_share_a_skeleton_keep_their_own_values(tmp_path):
+    text = "".join(f"{{'loss_1': {i}, 'loss_2': {i + 100}, 'loss': 0.5, 'epoch': {i}}}\n" if i % 2 else
+                   f"{{'loss_2': {i + 100}, 'loss_1': {i}, 'loss': 0.5, 'epoch': {i}}}\n" for i in range(1, 9))
+    src = console.read(write(tmp_path, "x.log", text))
+    assert src.series["loss_1"].values.tolist() == list(range(1, 9))
+    assert src.series["loss_2"].values.tolist() == list(range(101, 109))
+
+
+def test_value_spellings(tmp_path):
+    text = ("{'loss': '0.5', 'grad_norm': nan, 'kl': -inf, 'epoch': 0.1}\n"
+            "{'loss': 1e400, 'grad_norm': None, 'kl': True, 'epoch': 0.2}\n"
+            '{"loss": 0.25, "grad_norm": NaN, "kl": -Infinity, "epoch": 0.3}\n'
+            "{'loss': '74.98%', 'grad_norm': '0:01:03', 'kl': 2, 'epoch': 0.4}\n")
+    src = console.read(write(tmp_path, "v.log", text))
+    assert src.series["loss"].values.tolist() == [0.5, math.inf, 0.25, 74.98]
+    grad = src.series["grad_norm"]
+    assert grad.steps.tolist() == [1, 3] and np.isnan(grad.values).all()  # None and text are not values
+    assert src.series["kl"].values.tolist() == [-math.inf, 1.0, -math.inf, 2.0]
+
+
+def test_one_step_twice_on_one_line_keeps_the_later_value(tmp_path):
+    # the middle dict has another shape (string values), so its values are stored apart from the others
+    text = "{'loss': 0.9, 'step': 10}\r{'loss': '0.8', 'step': 20}\r{'loss': 0.7, 'step': 20}\r"
+    src = console.read(write(tmp_path, "cr.log", text))
+    assert src.series["loss"].steps.tolist() == [10, 20] and src.series["loss"].values.tolist() == [0.9, 0.7]
+
+
+def test_many_overflows_map_to_the_steps_after_them(tmp_path):
+    lines = []
+    for i in range(1, 301):
+        if i % 3 == 0:
+            lines.append("[deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 1024, reducing to 512")
+        lines.append(f"{{'loss': 0.5, 'step': {10 * i}, 'epoch': 0.1}}")
+    src = console.read(write(tmp_path, "o.log", "\n".join(lines) + "\n"))
+    assert src.facts["overflow_count"] == 100
+    assert src.facts["overflow_steps"] == [10 * i for i in range(3, 301, 3)]
