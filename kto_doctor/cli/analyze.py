@@ -64,6 +64,7 @@ def analyze(
     color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list skipped rules and every cause."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the status and the diagnosis."),
+    plot: bool = typer.Option(False, "--plot", help="Text format: a larger chart per finding instead of a sparkline."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Findings already in this baseline file are reported but do not fail."),
     write_baseline: Optional[str] = typer.Option(None, "--write-baseline", help="Write every finding to this baseline file (then they do not fail)."),
 ):
@@ -91,7 +92,7 @@ def analyze(
         fail(str(e))
     apply_baselines([report], baseline, write_baseline)
     for fmt, dest in plan:
-        opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose, quiet=quiet,
+        opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose, quiet=quiet, plot=plot,
                              extra={"fail_on": fail_on})
         try:
             text = render(fmt, report, opts)

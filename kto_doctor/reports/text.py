@@ -70,20 +70,20 @@ def _render(console, report, options):
     if problems:
         console.print(Text("\nProbable causes, most likely first", style="bold"))
         for i, d in enumerate(problems, 1):
-            line = Text(f" {i}. ")
+            line = Text(f"{i}. ")
             line.append(f"{d.score:.2f} ", style="dim")
             line.append(d.title, style="bold" if i == 1 else "")
             line.append(f"  [{', '.join(d.findings)}]", style="dim")
-            console.print(line)
+            _say(console, line, 1)
             for fx in d.fixes[: (2 if options.quiet else 4)]:
-                console.print(_indent(Text("→ " + fx), 6))
+                _say(console, Text("→ " + fx), 6)
     if explanations:
         console.print(Text("\nNot a problem", style="bold"))
         for d in explanations:
-            line = Text("  · ")
+            line = Text("· ")
             line.append(d.title)
             line.append(f"  [{', '.join(d.findings)}]", style="dim")
-            console.print(line)
+            _say(console, line, 2)
 
     if report.findings and not options.quiet:
         console.print(Text("\nFindings", style="bold"))
@@ -113,24 +113,27 @@ def _finding(console, f, report, options):
         head.append(f"  steps {f.steps[0]}–{f.steps[-1]}" if len(f.steps) > 1 and f.steps[0] != f.steps[-1]
                     else f"  step {f.steps[0]}", style="dim")
     console.print(head)
-    console.print(_indent(Text(f.title, style="bold")))
+    _say(console, Text(f.title, style="bold"))
     spark = _sparkline(report, f, options)
     if spark is not None:
         console.print(spark)
-    console.print(_indent(Text(f.message)))
+    _say(console, Text(f.message))
     if f.evidence:
         ev = " · ".join(f"{k} {format_value(v)}" for k, v in f.evidence.items() if v is not None)
-        console.print(_indent(Text("evidence: " + ev, style="dim")))
+        _say(console, Text("evidence: " + ev, style="dim"))
     if f.causes and options.verbose:
         for c in f.causes:
-            console.print(_indent(Text(f"cause {c.score:.2f} {c.id}: {c.text}", style="dim")))
+            _say(console, Text(f"cause {c.score:.2f} {c.id}: {c.text}", style="dim"))
 
 
-def _indent(renderable, left: int = 3):
-    """Wrapped text that keeps its indentation on every line."""
-    from rich.padding import Padding
+def _say(console, text, left: int = 3) -> None:
+    """Print text wrapped to the console, indented on every line, with no trailing spaces."""
+    from rich.text import Text
 
-    return Padding(renderable, (0, 0, 0, left), expand=False)
+    width = max(20, console.width - left)
+    for line in text.wrap(console, width):
+        line.rstrip()
+        console.print(Text(" " * left) + line)
 
 
 def _sparkline(report, finding, options):
