@@ -87,7 +87,8 @@ class Columns:
     """
 
     def __init__(self) -> None:
-        self.cols: dict[str, tuple[list, list, list]] = {}
+        self.cols: dict[str, tuple[list, list, list]] = {}  # add_row: one value at a time
+        self._chunks: dict[str, list[tuple[np.ndarray, list, np.ndarray]]] = {}  # add_rows: whole groups
         self._names = MetricNames()
         self._restarts: list[tuple[float, int]] = []  # (first step, first line) of every later segment
         self._segments: list[tuple[float, float, int]] = []
@@ -141,31 +142,41 @@ class Columns:
             col[2].append(line)
 
     def add_rows(self, rows: list[dict], keys, steps: list, lines: list, eval_rows: bool) -> None:
-        """Rows that share one key set (`keys`): one list comprehension per key instead of a loop per value."""
+        """Rows that share one key set (`keys`): the group's steps and lines become arrays once, and each
+        key costs one list comprehension (a 100k-row file is a handful of shapes x a dozen keys)."""
         names = self._names
+        st_all = np.asarray(steps, dtype=np.float64)
+        ln_all = np.asarray(lines, dtype=np.int64)
         for key in keys:
             name = names[key, eval_rows]
             if name is None:
                 continue
             values = [row[key] for row in rows]
             if None in values:
-                keep = [i for i, v in enumerate(values) if v is not None]
-                values = [values[i] for i in keep]
-                st, ln = [steps[i] for i in keep], [lines[i] for i in keep]
+                keep = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+                values = [v for v in values if v is not None]
+                st, ln = st_all[keep], ln_all[keep]
             else:
-                st, ln = steps, lines
-            col = self.cols.get(name)
-            if col is None:
-                col = self.cols[name] = ([], [], [])
-            col[0].extend(st)
-            col[1].extend(values)
-            col[2].extend(ln)
+                st, ln = st_all, ln_all
+            self._chunks.setdefault(name, []).append((st, values, ln))
 
     def build(self) -> dict[str, Series]:
         out: dict[str, Series] = {}
-        for name, (steps, values, lines) in self.cols.items():
-            s = np.asarray(steps, dtype=np.float64)
-            ln = np.asarray(lines, dtype=np.int64)
+        for name in list(self.cols) + [n for n in self._chunks if n not in self.cols]:
+            parts = list(self._chunks.get(name, ()))
+            if name in self.cols:
+                steps, values, lines = self.cols[name]
+                parts.append((np.asarray(steps, dtype=np.float64), values, np.asarray(lines, dtype=np.int64)))
+            if len(parts) == 1:
+                s, values, ln = parts[0]
+            else:
+                s = np.concatenate([p[0] for p in parts])
+                ln = np.concatenate([p[2] for p in parts])
+                values = [v for p in parts for v in p[1]]
+                if not np.all(np.diff(ln) >= 0):  # chunks come per row shape: back to file order
+                    order = np.argsort(ln, kind="stable")
+                    s, ln = s[order], ln[order]
+                    values = [values[i] for i in order]
             v, ok = _to_floats(values)
             if ok is not None:
                 s, v, ln = s[ok], v[ok], ln[ok]
