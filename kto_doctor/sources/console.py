@@ -32,6 +32,7 @@ from ..names import is_eval_record
 from .base import Columns, MetricNames, SourceData, SourceError, to_float
 
 CHUNK = 16 << 20
+_SLICE = 1 << 20  # newlines are searched a slice at a time: a byte mask of the whole chunk would cost 16 MB
 NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
 _DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
@@ -242,13 +243,14 @@ class _Store:
 
     def add(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
         col = self.metrics.setdefault(name, ([], []))
-        col[0].append(idx)
+        col[0].append(idx.astype(np.int32))  # record numbers: 4 bytes per kept value are enough
         col[1].append(values)
 
     def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Record numbers and values in file order (a chunk adds its values per shape), so that where one
-        step was logged twice on one line (`\\r`-only logs) the later value wins."""
-        idx, values = self.metrics[name]
+        """A metric's record numbers and values in file order, handed over once (the store shrinks as the
+        series grow). A chunk adds values per shape: sorted, so that where one step was logged twice on one
+        line (`\\r`-only logs) the later value wins."""
+        idx, values = self.metrics.pop(name)
         idx, values = np.concatenate(idx), np.concatenate(values)
         if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
             order = np.argsort(idx, kind="stable")
@@ -276,6 +278,8 @@ class _Reader:
     # ------------------------------------------------------------ chunks
 
     def run(self) -> SourceData:
+        """Whole lines a chunk at a time. One read buffer is reused and each chunk is the only other copy,
+        dropped before the next read, so that memory stays at about two chunks besides the values kept."""
         try:
             f = open(self.path, "rb")
         except OSError as exc:
@@ -283,26 +287,31 @@ class _Reader:
         line_base = 0
         carry = b""
         size = 0
-        with f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        with f, view:
             while True:
-                block = f.read(CHUNK)
-                size += len(block)
-                if not block:
+                n = f.readinto(buf)
+                size += n
+                if not n:
                     if carry:
                         self.chunk(carry, line_base)
                     break
-                cut = block.rfind(b"\n")
-                if cut >= 0:  # one copy: what was left of the last block, and this one up to its last line
-                    piece = b"".join((carry, memoryview(block)[: cut + 1]))
-                    carry = block[cut + 1:]
+                cut = buf.rfind(b"\n", 0, n)
+                if cut >= 0:  # what was left of the last block, and this one up to its last line
+                    piece = b"".join((carry, view[: cut + 1]))
+                    carry = bytes(view[cut + 1:n])
                 else:  # 16 MB without a newline (`\r` redraws only): cut after the last `\r`
-                    chunk = carry + block
+                    chunk = carry + view[:n]
                     cut = chunk.rfind(b"\r")
                     if cut < 0:
                         carry = chunk
                         continue
                     piece, carry = chunk[: cut + 1], chunk[cut + 1:]
+                    del chunk
                 line_base += self.chunk(piece, line_base)
+                del piece
+        del view, buf  # before the series are built
         if size == 0:
             raise SourceError(f"{self.path}: empty file")
         return self.finish(size)
@@ -615,7 +624,7 @@ class _Reader:
         lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
-        for name in store.metrics:
+        for name in list(store.metrics):
             i, values = store.arrays(name)
             series = cols.finish(steps[i], values, lines[i])
             if series is not None:
@@ -646,7 +655,9 @@ def _spans(chunk: bytes, line_base: int) -> _Spans:
     matches = [m.span() for m in _DICT.finditer(chunk)]
     starts = [a for a, _ in matches]
     ends = [b for _, b in matches]
-    newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+    data = np.frombuffer(chunk, dtype=np.uint8)
+    newlines = np.concatenate([np.flatnonzero(data[o:o + _SLICE] == 10) + o for o in range(0, len(data), _SLICE)]
+                              or [np.zeros(0, np.int64)])
     lines = (np.searchsorted(newlines, starts) + (line_base + 1)).tolist()
     loggers = [chunk[a - 3:a] == b">> " for a in starts]  # (a < 3: an empty slice, rightly False)
     if any(loggers):
