@@ -43,16 +43,21 @@ def canonical(name: str, eval_row: bool = False) -> str:
     if n.startswith("train/"):
         n = n[len("train/"):]
     elif n.startswith("eval/"):
-        return "eval_" + _ALIASES.get(n[len("eval/"):], n[len("eval/"):])
+        return "eval_" + _eval_alias(n[len("eval/"):])
     elif n.startswith("test/"):
         return "test_" + n[len("test/"):]
     if n.startswith("eval_"):
-        rest = n[len("eval_"):]
-        return "eval_" + _ALIASES.get(rest, rest)
+        return "eval_" + _eval_alias(n[len("eval_"):])
     n = _ALIASES.get(n, n)
     if eval_row and n not in ("epoch",):
         return "eval_" + n
     return n
+
+
+def _eval_alias(rest: str) -> str:
+    # eval_accuracy is the SFT token accuracy (compute_accuracy); only LLaMA-Factory's un-prefixed train
+    # `accuracy` in trainer_log.jsonl is the DPO reward accuracy.
+    return rest if rest == "accuracy" else _ALIASES.get(rest, rest)
 
 
 def is_eval_record(keys) -> bool:

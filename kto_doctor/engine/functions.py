@@ -218,52 +218,27 @@ def _rolling(s, n):
     return _numeric(s).rolling(n, min_periods=max(1, (n + 1) // 2))
 
 
-@_register("rolling_mean", (2, 2), "(s, n)", "window")
-def f_rolling_mean(s, n):
-    """Mean of the last n logged rows, this one included (needs at least half the window)."""
-    if _none_in(s, n):
-        return None
-    return _rolling(_series(s, "s"), n).mean()
+def _install_rolling():
+    """rolling_<stat>(s, n): one pandas rolling statistic each, from our own fixed table."""
+    table = {
+        "rolling_mean": ("mean", "Mean of the last n logged rows, this one included (needs at least half the window)."),
+        "rolling_median": ("median", "Median of the last n logged rows, this one included."),
+        "rolling_min": ("min", "Minimum of the last n logged rows, this one included."),
+        "rolling_max": ("max", "Maximum of the last n logged rows, this one included."),
+        "rolling_std": ("std", "Standard deviation of the last n logged rows."),
+        "rolling_sum": ("sum", "Sum of the last n logged rows (a count when s is a condition)."),
+    }
+    for name, (stat, doc) in table.items():
+        def fn(s, n, _stat=stat):
+            if _none_in(s, n):
+                return None
+            return getattr(_rolling(_series(s, "s"), n), _stat)()
+
+        fn.__doc__ = doc
+        FUNCTIONS[name] = FunctionSpec(fn, (2, 2), "(s, n)", doc, "window")
 
 
-@_register("rolling_median", (2, 2), "(s, n)", "window")
-def f_rolling_median(s, n):
-    """Median of the last n logged rows, this one included."""
-    if _none_in(s, n):
-        return None
-    return _rolling(_series(s, "s"), n).median()
-
-
-@_register("rolling_min", (2, 2), "(s, n)", "window")
-def f_rolling_min(s, n):
-    """Minimum of the last n logged rows, this one included."""
-    if _none_in(s, n):
-        return None
-    return _rolling(_series(s, "s"), n).min()
-
-
-@_register("rolling_max", (2, 2), "(s, n)", "window")
-def f_rolling_max(s, n):
-    """Maximum of the last n logged rows, this one included."""
-    if _none_in(s, n):
-        return None
-    return _rolling(_series(s, "s"), n).max()
-
-
-@_register("rolling_std", (2, 2), "(s, n)", "window")
-def f_rolling_std(s, n):
-    """Standard deviation of the last n logged rows."""
-    if _none_in(s, n):
-        return None
-    return _rolling(_series(s, "s"), n).std()
-
-
-@_register("rolling_sum", (2, 2), "(s, n)", "window")
-def f_rolling_sum(s, n):
-    """Sum of the last n logged rows (a count when s is a condition)."""
-    if _none_in(s, n):
-        return None
-    return _rolling(_series(s, "s"), n).sum()
+_install_rolling()
 
 
 @_register("ema", (2, 2), "(s, span)", "window")
