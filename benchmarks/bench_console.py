@@ -5,9 +5,14 @@ prefixes, numeric and string-valued HF dict lines, eval dicts, DeepSpeed overflo
 bytes are metric lines) under /tmp, reads it with `kto_doctor.sources.console`, and prints MB/s and peak
 memory for two sizes, so that one can see memory does not grow with the file. A baseline reads the same
 file line by line with `ast.literal_eval` on the dict lines, the obvious implementation, for the ratio.
+`--against REV` also times the reader as it was at a git revision, in the same run (the machine's load
+changes from minute to minute, so only numbers from one run compare).
 
-    python benchmarks/bench_console.py                 # 1 GB and 1/8 of it
-    python benchmarks/bench_console.py --size-mb 200
+Every reader runs in a fresh process (peak RSS is its own); the time is that of reading the file, after
+the imports. `--repeat N` keeps the best time of N runs.
+
+    python benchmarks/bench_console.py                          # 1 GB and 1/8 of it
+    python benchmarks/bench_console.py --size-mb 200 --against HEAD~3 --repeat 3
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,6 +80,8 @@ def generate(path: Path, size_mb: int, seed: int = 0) -> None:
 def _child(kind: str, path: Path) -> None:
     """Run in a fresh process so that peak RSS belongs to this reader alone; prints one JSON line."""
     target = {"kto_doctor": read_with_kto_doctor, "literal_eval": read_with_literal_eval}[kind]
+    if kind == "kto_doctor":
+        from kto_doctor.sources import console  # noqa: F401  (imports are not part of the reading time)
     t0 = time.perf_counter()
     detail = target(path)
     elapsed = time.perf_counter() - t0
@@ -105,12 +113,23 @@ def read_with_literal_eval(path: Path) -> str:
     return f"{n} dicts"
 
 
-def measure(kind: str, path: Path):
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], env=env, check=True,
-                         capture_output=True, text=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
-    return result["elapsed"], result["rss_mb"], result["detail"]
+def measure(kind: str, path: Path, root: Path = REPO, repeat: int = 1):
+    """(best seconds, largest peak RSS in MB, detail) of `repeat` fresh processes; `root`: the tree to import."""
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], env=env, check=True,
+                             capture_output=True, text=True, cwd=root).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    return min(r["elapsed"] for r in runs), max(r["rss_mb"] for r in runs), runs[0]["detail"]
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The `kto_doctor` package as it was at git revision `rev`, extracted under `into`."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "kto_doctor"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
@@ -118,6 +137,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1024, help="size of the larger log (default 1024)")
     ap.add_argument("--dir", default="/tmp/kto_doctor_bench", help="where the generated logs go")
     ap.add_argument("--no-baseline", action="store_true", help="skip the ast.literal_eval baseline")
+    ap.add_argument("--against", metavar="REV", help="also time the reader of this git revision")
+    ap.add_argument("--repeat", type=int, default=1, help="best of N runs per reader (default 1)")
     ap.add_argument("--child", nargs=2, metavar=("READER", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -125,18 +146,26 @@ def main() -> None:
         return
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
-    for size in (max(args.size_mb // 8, 1), args.size_mb):
-        path = out / f"console_{size}mb.log"
-        if not path.exists() or path.stat().st_size < (size << 20):
-            print(f"generating {path} ...", flush=True)
-            generate(path, size)
-        mb = path.stat().st_size / (1 << 20)
-        elapsed, rss, detail = measure("kto_doctor", path)
-        print(f"console reader  {mb:8.1f} MB  {mb / elapsed:7.1f} MB/s  peak RSS {rss:7.1f} MB  ({detail})")
+    with tempfile.TemporaryDirectory() as tmp:
+        readers = [("console reader", "kto_doctor", REPO)]
+        if args.against:
+            readers.append((f"reader@{args.against}", "kto_doctor", checkout(args.against, Path(tmp))))
         if not args.no_baseline:
-            b_elapsed, b_rss, b_detail = measure("literal_eval", path)
-            print(f"literal_eval    {mb:8.1f} MB  {mb / b_elapsed:7.1f} MB/s  peak RSS {b_rss:7.1f} MB  ({b_detail})"
-                  f"  -> reader is {b_elapsed / elapsed:.1f}x faster")
+            readers.append(("literal_eval", "literal_eval", REPO))
+        print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+        for size in (max(args.size_mb // 8, 1), args.size_mb):
+            path = out / f"console_{size}mb.log"
+            if not path.exists() or path.stat().st_size < (size << 20):
+                print(f"generating {path} ...", flush=True)
+                generate(path, size)
+            mb = path.stat().st_size / (1 << 20)
+            results = [(label, *measure(kind, path, root, args.repeat)) for label, kind, root in readers]
+            baseline = results[-1][1] if not args.no_baseline else None
+            for label, elapsed, rss, detail in results:
+                ratio = f"  {baseline / elapsed:5.1f}x literal_eval" if baseline else ""
+                print(f"{label:<22} {mb:8.1f} MB {mb / elapsed:8.1f} MB/s  peak RSS {rss:7.1f} MB{ratio}  ({detail})",
+                      flush=True)
+        print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"(generated files are left in {out}; remove them with: rm -r {out})")
 
 

@@ -20,6 +20,7 @@ values, not the file size.
 from __future__ import annotations
 
 import json
+import os
 import re
 from array import array
 from itertools import accumulate
@@ -287,7 +288,7 @@ class _Reader:
         line_base = 0
         carry = b""
         size = 0
-        buf = bytearray(CHUNK)
+        buf = bytearray(min(CHUNK, max(os.fstat(f.fileno()).st_size + 1, 1 << 16)))  # small file, small buffer
         view = memoryview(buf)
         with f, view:
             while True:
