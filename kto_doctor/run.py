@@ -44,6 +44,11 @@ def load_run(path, overrides: dict | None = None) -> Run:
     else:
         datas, infos = _read_single(root)
     if not any(d.format != "config" for d in datas):
+        # Name what was found and why it could not be used, rather than claiming nothing was there.
+        skipped = [w for w in run_warnings if ": skipped: " in w]
+        if skipped:
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            raise InputError(f"{path}: no readable training log; {skipped[0].replace(': skipped: ', ': ', 1)}{more}")
         raise InputError(f"{path}: {NOTHING_FOUND}")
     return assemble(str(path), datas, infos, run_warnings, overrides)
 

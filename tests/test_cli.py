@@ -143,3 +143,10 @@ def test_explain_shows_doc_params_and_example():
     assert "KTO101" in r.stdout and "Parameters" in r.stdout and "Example" in r.stdout
     bad = run("explain", "KTO1O1")
     assert bad.exit_code == 2 and "did you mean" in bad.stderr
+
+
+def test_a_folder_whose_logs_are_all_unreadable_names_the_file_and_why(tmp_path):
+    (tmp_path / "trainer_log.jsonl").write_text("")
+    r = run("analyze", tmp_path)
+    assert r.exit_code == 2
+    assert "trainer_log.jsonl: empty file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
