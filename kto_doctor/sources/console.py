@@ -7,15 +7,17 @@ prefixes; plus lines that state facts about the run (trainable params, the "Runn
 DeepSpeed loss-scale overflows, framework banners).
 
 Speed is the design constraint (1 GB logs exist, mostly tqdm redraws): the file is read in 16 MB binary
-chunks and only the dict spans, found by one compiled bytes regex, are looked at. Dicts are grouped by their
-*shape* (the key sequence and quoting; a digit-free copy of the text is the grouping key) and every shape is
-read by ONE regex built for it the first time it is seen: one `findall` over the shape's joined dicts
-yields the values of all of them, converted per key with `float` (never `eval`). A dict whose values fall
-outside the strict grammar of that regex (None, True, lists, escapes, odd numbers) goes the old way: one
-`json.loads` of a joined array after byte-level fix-ups, and a tolerant pair extractor for what defeats
-JSON, so both ways give the same values. Rare fact lines are only regex-searched in chunks where a fast
-`bytes.find` says they occur. Values are kept in compact `array`s, so memory follows the number of logged
-values, not the file size.
+chunks into one reused buffer, and only the dict spans, found by one compiled bytes regex, are looked at.
+A chunk's dicts are grouped by *shape* (key sequence and quoting; a copy of the text without digits, signs,
+dots and exponents is the grouping key). The first dict of a shape builds a regex that checks every dict of
+the group (one pass over them joined), and the group's values come from ONE `json.loads` of its dicts
+rewritten as arrays, after the same byte-level fix-ups (quotes, nan/inf, None/True/False) as before, so
+values are exactly what JSON reads, never `eval`. Dicts that fit no shape (summaries, config dumps, lists,
+escapes, damage) go the old way: one `json.loads` of a joined array, and a tolerant pair extractor for
+what defeats JSON. Record bookkeeping (kind, step, store, record number) is whole-array numpy per chunk;
+Python work per dict is left to the progress bar before it. Rare fact lines are only regex-searched in
+chunks where a fast `bytes.find` says they occur. Values are kept in compact arrays, so memory follows the
+number of logged values, not the file size.
 """
 from __future__ import annotations
 
