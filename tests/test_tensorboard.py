@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import struct
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from kto_doctor.sources import SourceError, detect
+from kto_doctor.sources import tensorboard as tb
 from kto_doctor.sources import read as read_any
 from kto_doctor.sources.tensorboard import merge, read, read_many
 
@@ -148,6 +150,122 @@ def test_tensor_scalars_v2(tmp_path, count):
     assert data.series["eval_loss"].values.tobytes() == f64.tobytes()
     assert data.series["grad_norm"].values.astype(np.float16).tobytes() == f16.tobytes()
     np.testing.assert_array_equal(data.series["eval_loss"].steps, np.arange(count))
+
+
+V2_KINDS = {  # tag -> (dtype, how the value is stored, numpy type)
+    "train/loss": (DT_FLOAT, "float_val", np.float32),
+    "train/kl": (DT_FLOAT, "tensor_content", np.float32),
+    "eval/loss": (DT_DOUBLE, "double_val", np.float64),
+    "eval/kl": (DT_DOUBLE, "tensor_content", np.float64),
+}
+
+
+def v2_tensor(dtype: int, field: str, x, shape: bool = True) -> TensorProto:
+    tensor = TensorProto(dtype=dtype, tensor_content=x.tobytes()) if field == "tensor_content" else \
+        TensorProto(dtype=dtype, **{field: [x]})
+    if shape:
+        tensor.tensor_shape.CopyFrom(TensorShapeProto())
+    return tensor
+
+
+def v2_run(steps: int, seed: int = 2, shape: bool = True) -> tuple[list[Event], dict[str, np.ndarray]]:
+    """v2 tensor scalar events for V2_KINDS at steps 1..steps (with NaN, inf, -0.0, subnormals)."""
+    rng = np.random.default_rng(seed)
+    values = {}
+    for tag, (_, _, kind) in V2_KINDS.items():
+        v = (rng.standard_normal(steps) * 10.0 ** rng.integers(-30, 30, steps)).astype(kind)
+        v[:4] = [np.nan, -np.inf, -0.0, np.finfo(kind).smallest_subnormal]
+        values[tag] = v
+    events = [tensor_scalar(tag, step + 1, v2_tensor(dtype, field, values[tag][step], shape), step == 0)
+              for step in range(steps) for tag, (dtype, field, _) in V2_KINDS.items()]
+    return events, values
+
+
+def assert_v2_values(data, values: dict[str, np.ndarray], steps: int) -> None:
+    for tag, (_, _, kind) in V2_KINDS.items():
+        series = data.series[{"train/loss": "loss", "train/kl": "kl"}.get(tag, tag.replace("/", "_"))]
+        assert series.values.astype(kind).tobytes() == values[tag].tobytes()
+        np.testing.assert_array_equal(series.steps, np.arange(1, steps + 1))
+
+
+def count_one_by_one(monkeypatch) -> list[int]:
+    """The number of records each call of the one-by-one decoder gets."""
+    calls: list[int] = []
+    original = tb._Events.decode_each
+
+    def counted(self, buf, starts, lengths, rec):
+        calls.append(len(starts))
+        return original(self, buf, starts, lengths, rec)
+
+    monkeypatch.setattr(tb._Events, "decode_each", counted)
+    return calls
+
+
+@pytest.mark.parametrize("shape", [True, False])
+@pytest.mark.parametrize("check_crc", [True, False])
+def test_v2_tensor_scalars_vectorised_bit_for_bit(tmp_path, monkeypatch, shape, check_crc):
+    calls = count_one_by_one(monkeypatch)
+    events, values = v2_run(300, shape=shape)
+    data = read(write_events(tmp_path, events), check_crc=check_crc)
+    assert not data.warnings and data.records == len(events) + 1
+    assert_v2_values(data, values, 300)
+    # only the file_version event and each tag's first value (with metadata) go one by one
+    assert sum(calls) == 1 + len(V2_KINDS)
+
+
+@pytest.mark.parametrize("chunk", [None, 97])  # records decoded together: all, or many chunks
+def test_mixed_encodings_in_one_file(tmp_path, monkeypatch, chunk):
+    if chunk:
+        monkeypatch.setattr(tb, "CHUNK", chunk)
+    v2_events, values = v2_run(200)
+    simple_events, simple_values = kto_run(200)
+    simple_events = [e for e in simple_events if e.summary.value[0].tag not in V2_KINDS]  # 3 other tags
+    half = np.arange(200, dtype=np.float16)  # DT_HALF: decoded one by one, all through the file
+    half_events = [tensor_scalar("train/epoch", s, TensorProto(dtype=DT_HALF, half_val=[int(half[s:s + 1].view(
+        np.uint16)[0])]), s == 0) for s in range(200)]
+    events = [e for group in zip_longest(v2_events, simple_events, half_events) for e in group if e is not None]
+    data = read(write_events(tmp_path, events))
+    assert not data.warnings
+    assert_v2_values(data, values, 200)
+    assert data.series["epoch"].values.astype(np.float16).tobytes() == half.tobytes()
+    np.testing.assert_array_equal(data.series["epoch"].steps, np.arange(200))
+    for tag, name in (("train/rewards/chosen", "rewards/chosen"), ("train/grad_norm", "grad_norm")):
+        assert data.series[name].values.astype(np.float32).tobytes() == simple_values[tag].tobytes()
+    assert np.all(np.diff(data.series["loss"].lines) > 0)
+
+
+def test_one_tag_in_both_encodings_keeps_file_order(tmp_path):
+    events = [tensor_scalar("train/loss", s, v2_tensor(DT_FLOAT, "float_val", np.float32(s)), s == 0)
+              if s % 3 else simple("train/loss", s, float(s)) for s in range(300)]
+    data = read(write_events(tmp_path, events))
+    np.testing.assert_array_equal(data.series["loss"].steps, np.arange(300))
+    np.testing.assert_array_equal(data.series["loss"].values, np.arange(300))
+
+
+def test_v2_tensors_of_another_plugin_are_not_scalars(tmp_path):
+    events, _ = v2_run(100)
+    other = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="custom"))
+    odd = [Event(wall_time=1.0, step=s, summary=Summary(value=[Summary.Value(
+        tag="custom/x", tensor=v2_tensor(DT_FLOAT, "float_val", np.float32(s)),
+        metadata=other if s == 50 else None)])) for s in range(100)]
+    data = read(write_events(tmp_path, events + odd))
+    np.testing.assert_array_equal(data.series["custom/x"].steps, np.arange(50))  # the values before it
+
+
+def test_v2_flipped_value_byte_drops_one_record(tmp_path):
+    events, values = v2_run(200)
+    path = write_events(tmp_path, events)
+    raw = bytearray(path.read_bytes())
+    ends = record_ends(path)
+    raw[ends[403] - 5] ^= 0x01  # the last byte of a float64 value (record 403: eval/loss at step 101)
+    path.write_bytes(bytes(raw))
+    data = read(path)
+    (warning,) = data.warnings
+    assert "1 record(s) failed their checksum" in warning
+    series = data.series["eval_loss"]
+    assert len(series.steps) == 199 and 101 not in series.steps
+    keep = np.arange(200) != 100
+    assert series.values.tobytes() == values["eval/loss"][keep].tobytes()
 
 
 def test_hf_tags_map_to_canonical_names(tmp_path):

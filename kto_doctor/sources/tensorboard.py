@@ -73,9 +73,10 @@ def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
         events.decode_each(buf, frames.starts, frames.lengths, np.arange(n))
     else:
         for lo in range(0, n, CHUNK):
-            idx = np.arange(lo, min(lo + CHUNK, n))
-            rest = events.decode_scalars(b, buf, frames.starts[idx], frames.lengths[idx], idx)
-            events.decode_each(buf, frames.starts[rest], frames.lengths[rest], idx[rest])
+            hi = min(lo + CHUNK, n)
+            rest = events.decode_scalars(b, buf, frames.starts[lo:hi], frames.lengths[lo:hi], np.arange(lo, hi))
+            rest += lo  # record numbers in the file
+            events.decode_each(buf, frames.starts[rest], frames.lengths[rest], rest)
     src = SourceData(path=path, format=FORMAT, records=n - events.bad_crc)
     src.series, src.facts = events.series()
     src.config = events.config
@@ -178,13 +179,14 @@ class _Events:
         self.linear = tfrecord.LinearCrc()
         self.bad_crc = 0
         self.config: dict = {}
-        self.plugins: dict[str, str] = {}  # tag -> plugin name, from the tag's first metadata
+        self.plugins: dict[str, tuple[str, int]] = {}  # tag -> (plugin name, record) of its first metadata
         self.arrays: dict[str, list[tuple[np.ndarray, ...]]] = {}  # tag -> [(record, step, wall, value)]
+        self.tensors: dict[str, list[tuple[np.ndarray, ...]]] = {}  # the same, of scalar tensors
         self.rows: dict[str, list[tuple[int, int, float, float]]] = {}  # the same, from decode_each
 
     # -- the vectorised path -------------------------------------------------------------------------
     def decode_scalars(self, b: tfrecord.Bytes, buf, starts, lengths, rec) -> np.ndarray:
-        """Decode the simple_value records among `starts`; return the positions of the others."""
+        """Decode the scalar records among `starts` (see `_ScalarLayout`); return the positions of the others."""
         layout = _ScalarLayout(b, starts, lengths)
         ok = layout.ok
         keys = layout.group_keys(b)
@@ -199,9 +201,9 @@ class _Events:
             if len(good):
                 first = good[0]
                 tag = bytes(buf[layout.tag_start[first]:layout.tag_end[first]])
-                self._add_arrays(tag.decode("utf-8", "replace"), rec[good], layout.step[good],
-                                 layout.wall_bits[good].view(np.float64),
-                                 layout.value_bits[good].view(np.float32).astype(np.float64))
+                values, tensor = layout.values(good)
+                (self.tensors if tensor else self.arrays).setdefault(tag.decode("utf-8", "replace"), []).append(
+                    (rec[good], layout.step[good], layout.wall_bits[good].view(np.float64), values))
         return np.flatnonzero(~ok)
 
     def _check_group(self, b: tfrecord.Bytes, buf, layout: "_ScalarLayout", group: np.ndarray) -> np.ndarray:
@@ -217,13 +219,12 @@ class _Events:
         lin.diff(acc, layout.wall_bits[group] ^ layout.wall_bits[first], 8, length - 9)
         if step_bytes:
             lin.diff(acc, layout.step_raw[group] ^ layout.step_raw[first], step_bytes, length - 10 - step_bytes)
-        lin.diff(acc, (layout.value_bits[group] ^ layout.value_bits[first]).astype(np.uint64), 4, 0)
+        width = _TAILS[layout.form[first] - 1][3]
+        delta = layout.value_bits[group] ^ layout.value_bits[first]
+        lin.diff(acc, delta >> np.uint64(32) if width == 4 else delta, width, 0)
         stored = tfrecord.unmask(b.u32[layout.data[group] + length].astype(np.uint64))
         length_ok = b.u32[layout.data[group] - 4] == tfrecord.masked_crc(header)
         return group[(stored == acc) & length_ok]
-
-    def _add_arrays(self, tag, rec, step, wall, value) -> None:
-        self.arrays.setdefault(tag, []).append((rec, step, wall, value))
 
     # -- one record at a time ------------------------------------------------------------------------
     def decode_each(self, buf, starts, lengths, rec) -> None:
@@ -271,8 +272,8 @@ class _Events:
             elif num == 9 and wire == 2:
                 plugin, content = _plugin(buf, a, b)
         if plugin is not None:
-            self.plugins.setdefault(tag, plugin)
-        plugin = self.plugins.get(tag, "")
+            self.plugins.setdefault(tag, (plugin, index))
+        plugin = self.plugins.get(tag, ("", 0))[0]
         if simple is not None:
             self.rows.setdefault(tag, []).append((index, step, wall, simple))
         elif plugin == "hparams" and content is not None:
@@ -305,30 +306,77 @@ class _Events:
         parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
         for tag, chunks in self.arrays.items():
             parts.setdefault(canonical(tag), []).extend(chunks)
+        for tag, chunks in self.tensors.items():
+            plugin, first = self.plugins.get(tag, ("", 0))
+            if plugin not in ("scalars", ""):  # another plugin's tag: scalars only before its metadata
+                chunks = [tuple(a[chunk[0] < first] for a in chunk) for chunk in chunks]
+            parts.setdefault(canonical(tag), []).extend(chunks)
         for tag, rows in self.rows.items():
             cols = list(zip(*rows))
             parts.setdefault(canonical(tag), []).append(
                 (np.array(cols[0], np.int64), np.array(cols[1], np.int64), np.array(cols[2], np.float64),
                  np.array(cols[3], np.float64)))
+        self.arrays, self.tensors, self.rows = {}, {}, {}  # the chunks are freed as they are joined
         out: dict[str, Series] = {}
         facts: dict = {}
-        for name, chunks in parts.items():
-            rec, step, wall, value = (np.concatenate(c) for c in zip(*chunks))
-            if len(chunks) > 1:
+        for name in list(parts):
+            rec, step, wall, value = _join(parts.pop(name))
+            if len(rec) > 1 and (rec[1:] < rec[:-1]).any():  # several tags or both paths: file order
                 order = np.argsort(rec, kind="stable")
                 rec, step, wall, value = rec[order], step[order], wall[order], value[order]
             if name in SUMMARY_KEYS:
                 facts[name] = float(value[-1])
             if name not in BOOKKEEPING:
-                out[name] = Series(steps=step, values=value, lines=rec + 1, wall_times=wall)
+                rec += 1
+                out[name] = Series(steps=step, values=value, lines=rec, wall_times=wall)
         return out, facts
 
 
-class _ScalarLayout:
-    """Field positions of records laid out as wall_time, step, summary{value{tag, simple_value}}.
+def _join(chunks: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """(record, step, wall, value) chunks into one array each, each chunk dropped once copied."""
+    if len(chunks) == 1:
+        return chunks[0]
+    total = sum(len(chunk[0]) for chunk in chunks)
+    out = tuple(np.empty(total, dtype) for dtype in (np.int64, np.int64, np.float64, np.float64))
+    chunks.reverse()
+    pos = 0
+    while chunks:
+        chunk = chunks.pop()
+        n = len(chunk[0])
+        for target, part in zip(out, chunk):
+            target[pos:pos + n] = part
+        pos += n
+        del chunk
+    return out
 
-    `ok` marks the records that have exactly that layout (the bytes torch, tensorboardX and TF1 write for
-    a scalar); the others are left to the one-by-one decoder.
+
+def _le(*data: int) -> int:
+    return int.from_bytes(bytes(data), "little")
+
+
+# What may follow a value's tag for the vectorised path: (bytes, how many of them are compared, bytes from
+# the tag's end to the record's end, value width). The value is the record's last bytes.
+_F32_TENSOR, _F64_TENSOR = (0x2A, 0x04), (0x32, 0x08)  # TensorProto float_val / double_val, packed
+_CONTENT_4, _CONTENT_8 = (0x22, 0x04), (0x22, 0x08)  # TensorProto tensor_content
+_SHAPE = (0x12, 0x00)  # tensor_shape {} (a scalar)
+_TAILS = [(_le(0x15), 1, 5, 4)]  # simple_value (float)
+for _dtype, _width, _value_fields in ((DT_FLOAT, 4, (_F32_TENSOR, _CONTENT_4)),
+                                      (DT_DOUBLE, 8, (_F64_TENSOR, _CONTENT_8))):
+    for _value_field in _value_fields:
+        for _shape in (_SHAPE, ()):  # tensor: dtype, shape (if written), then the value field
+            _tensor = (0x08, _dtype, *_shape, *_value_field)
+            _TAILS.append((_le(0x42, len(_tensor) + _width, *_tensor), 2 + len(_tensor),
+                           2 + len(_tensor) + _width, _width))
+del _dtype, _width, _value_fields, _value_field, _shape, _tensor
+
+
+class _ScalarLayout:
+    """Field positions of records laid out as wall_time, step, summary{value{tag, scalar}}.
+
+    `ok` marks the records that have exactly that layout, where the scalar is a `simple_value` (the bytes
+    torch, tensorboardX and TF1 write) or a scalar DT_FLOAT / DT_DOUBLE tensor without metadata (what
+    TF2's `tf.summary.scalar` and `tensorboard.summary` v2 write for all but a tag's first value). `form`
+    says which of `_TAILS` (1-based); the others are left to the one-by-one decoder.
     """
 
     STEP_BYTES = 5  # steps below 2**35
@@ -357,18 +405,33 @@ class _ScalarLayout:
         tag_len, nbytes = _varints(b.word(pos + 1), 2)
         self.tag_start = pos + 1 + nbytes
         self.tag_end = self.tag_start + tag_len.astype(np.int64)
-        ok &= (nbytes > 0) & (self.tag_end + 5 == end) & (u8[np.minimum(self.tag_end, last)] == 0x15)
-        self.ok = ok
-        self.value_bits = b.u32[end - 4]
+        ok &= nbytes > 0
+        head = b.word(self.tag_end)
+        tail = end - self.tag_end
+        self.form = form = np.zeros(len(starts), dtype=np.uint8)
+        for i, (pattern, compared, size, _) in enumerate(_TAILS):
+            match = (head & np.uint64((1 << 8 * compared) - 1)) == np.uint64(pattern)
+            form[match & (tail == size)] = i + 1
+        self.ok = ok & (form > 0)
+        self.value_bits = b.word(end - 8)  # the value is the last 4 or 8 bytes: the word's high half or all
+
+    def values(self, group: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The float64 values of a group of one form, and whether they were tensors."""
+        form = int(self.form[group[0]])
+        bits = self.value_bits[group]
+        if _TAILS[form - 1][3] == 4:
+            return (bits >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64), form > 1
+        return bits.view(np.float64), True
 
     def group_keys(self, b: tfrecord.Bytes) -> np.ndarray:
-        """A 64-bit key per record, equal for records of the same tag, length and step width.
+        """A 64-bit key per record, equal for records of the same tag, length, step width and form.
 
         The tag's bytes are hashed 8 at a time (the last word overlapping the one before), so a key is
         exact up to 64-bit hash collisions, and a collision fails the group's checksum test.
         """
         tag_len = np.where(self.ok, self.tag_end - self.tag_start, 0)
         key = (self.length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ self.step_len.astype(np.uint64)
+        key ^= self.form.astype(np.uint64) << np.uint64(48)
         key ^= tag_len.astype(np.uint64) << np.uint64(40)
         short = tag_len < 8
         last = b.word(np.where(short, self.tag_start, self.tag_end - 8))
