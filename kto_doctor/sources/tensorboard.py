@@ -77,6 +77,8 @@ def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
             rest = events.decode_scalars(b, buf, frames.starts[lo:hi], frames.lengths[lo:hi], np.arange(lo, hi))
             rest += lo  # record numbers in the file
             events.decode_each(buf, frames.starts[rest], frames.lengths[rest], rest)
+            b.release(int(frames.starts[lo]), int(frames.starts[hi - 1]))  # pages of decoded records
+    frames.starts = frames.lengths = None  # not needed any more
     src = SourceData(path=path, format=FORMAT, records=n - events.bad_crc)
     src.series, src.facts = events.series()
     src.config = events.config

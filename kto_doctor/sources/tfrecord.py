@@ -18,6 +18,7 @@ still checked (with the numpy table below) but data checksums are not.
 """
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,14 +115,24 @@ class Bytes:
     """A buffer seen as bytes and as little-endian uint32 / uint64 starting at every offset (no copies).
 
     `u32[i]` is the uint32 in bytes i..i+3: gathering unaligned words this way is one numpy call.
+    `release(a, b)` tells a memory-mapped buffer that bytes a..b are not needed for now: their pages leave
+    the process's resident memory (they stay in the page cache, and come back if read again).
     """
 
     def __init__(self, buf) -> None:
         n = len(buf)
         self.size = n
+        self._madvise = getattr(buf, "madvise", None) if hasattr(mmap, "MADV_DONTNEED") else None
         self.u8 = np.frombuffer(buf, dtype=np.uint8)
         self.u32 = np.ndarray((max(n - 3, 0),), dtype="<u4", buffer=buf, strides=(1,))
         self.u64 = np.ndarray((max(n - 7, 0),), dtype="<u8", buffer=buf, strides=(1,))
+
+    def release(self, a: int, b: int) -> None:
+        if self._madvise is not None:
+            a = -(-a // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages inside a..b only
+            b = self.size if b >= self.size else b // mmap.PAGESIZE * mmap.PAGESIZE
+            if b > a:
+                self._madvise(mmap.MADV_DONTNEED, a, b - a)
 
     def word(self, offsets: np.ndarray) -> np.ndarray:
         """uint64 at each offset, clipped to the buffer (callers mask offsets past the end)."""
@@ -169,21 +180,29 @@ class _Chains:
     length checksum validates are records; where each one's end is the next one's start, they chain.
     """
 
-    SCAN = 1 << 22  # bytes searched at once (bounds the temporary mask)
+    SCAN = 1 << 22  # bytes searched at once (bounds the temporary arrays)
 
     def __init__(self, b: Bytes) -> None:
         u8, end = b.u8, b.size
-        found = [np.flatnonzero(u8[a:a + self.SCAN] == 0x09) + a for a in range(HEADER, end, self.SCAN)]
-        starts = np.concatenate(found) - HEADER if found else np.zeros(0, np.int64)
-        starts = starts[starts <= end - OVERHEAD]
-        lengths = b.u64[starts]
-        fits = lengths <= (end - OVERHEAD - starts).astype(np.uint64)
-        starts, lengths = starts[fits], lengths[fits].astype(np.int64)
-        valid = b.u32[starts + 8] == per_distinct(lengths, length_crcs)
-        self.starts, self.lengths = starts[valid], lengths[valid]
-        self.ends = self.starts + self.lengths + OVERHEAD
+        pieces = []
+        for a in range(HEADER, end, self.SCAN):  # each block's candidates filtered before the next block
+            starts = np.flatnonzero(u8[a:a + self.SCAN] == 0x09) + (a - HEADER)
+            starts = starts[starts <= end - OVERHEAD]
+            lengths = b.u64[starts]
+            fits = lengths <= (end - OVERHEAD - starts).astype(np.uint64)
+            starts, lengths = starts[fits], lengths[fits].astype(np.int64)
+            valid = b.u32[starts + 8] == per_distinct(lengths, length_crcs)
+            pieces.append((starts[valid], lengths[valid]))
+            b.release(a - HEADER, a + self.SCAN)
+        self.starts, self.lengths = join(pieces, (np.int64, np.int64))
         # index of the last record of each run
-        self.run_ends = np.append(np.flatnonzero(self.ends[:-1] != self.starts[1:]), len(self.starts) - 1)
+        breaks = self.starts[:-1] + self.lengths[:-1] + OVERHEAD != self.starts[1:]
+        self.run_ends = np.append(np.flatnonzero(breaks), len(self.starts) - 1)
+
+    def end_of(self, run: slice) -> int:
+        """The offset just past the last record of `run`."""
+        k = run.stop - 1
+        return int(self.starts[k] + self.lengths[k] + OVERHEAD)
 
     def run_from(self, pos: int) -> slice | None:
         """The run of records starting exactly at `pos`, as a slice of `starts`, or None."""
@@ -194,20 +213,37 @@ class _Chains:
         return slice(j, k + 1)
 
 
+def join(pieces: list[tuple[np.ndarray, ...]], dtypes) -> tuple[np.ndarray, ...]:
+    """Pieces of columns (tuples of equally long arrays) into one array per column, each piece dropped
+    from `pieces` once copied (a single piece is returned as it is)."""
+    if len(pieces) == 1:
+        return pieces.pop()
+    total = sum(len(piece[0]) for piece in pieces)
+    out = tuple(np.empty(total, dtype) for dtype in dtypes)
+    pieces.reverse()
+    pos = 0
+    while pieces:
+        piece = pieces.pop()
+        n = len(piece[0])
+        for target, part in zip(out, piece):
+            target[pos:pos + n] = part
+        pos += n
+        del piece, part
+    return out
+
+
 def frame(b: Bytes) -> Frames:
     """Locate the intact records of a TFRecord buffer."""
     end = b.size
     chains = _Chains(b)
-    starts: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
+    pieces: list[tuple[np.ndarray, np.ndarray]] = []
     frames = Frames(np.zeros(0, np.int64), np.zeros(0, np.int64))
     pos = 0
     while pos < end:
         run = chains.run_from(pos)
         if run is not None:
-            starts.append(chains.starts[run])
-            lengths.append(chains.lengths[run])
-            pos = int(chains.ends[run.stop - 1])
+            pieces.append((chains.starts[run], chains.lengths[run]))  # views
+            pos = chains.end_of(run)
             continue
         if end - pos < HEADER:
             frames.cut_at = pos
@@ -223,10 +259,9 @@ def frame(b: Bytes) -> Frames:
         if n > end - OVERHEAD - pos:
             frames.cut_at = pos
             break
-        starts.append(np.array([pos], np.int64))
-        lengths.append(np.array([n], np.int64))
+        pieces.append((np.array([pos], np.int64), np.array([n], np.int64)))
         pos += n + OVERHEAD
-    if starts:
-        frames.starts = np.concatenate(starts)
-        frames.lengths = np.concatenate(lengths)
+    del chains
+    if pieces:
+        frames.starts, frames.lengths = join(pieces, (np.int64, np.int64))
     return frames
