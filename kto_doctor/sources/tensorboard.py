@@ -12,11 +12,18 @@ What is read:
   config) and the `hparams` plugin's session hyperparameters, raw, into `SourceData.config`.
 - everything else (histograms, images, audio, graphs) is skipped without being decoded.
 
-How it is fast: the file is mapped, `tfrecord.frame` finds the records, and the common record layout
-(wall_time, step, one `simple_value`) is decoded for all records at once with numpy: varints, tags,
-values, and the data checksums too (each record is checked against a template of its tag through
-`tfrecord.LinearCrc`, a few table lookups per record). Records that do not fit that layout, or fail its
-checks, go one by one through a small protobuf wire-format decoder, which has the last word on damage.
+How it is fast: the file is mapped, `tfrecord.frame` finds the records, and the common record layouts
+(wall_time, step, one value holding a tag and either a `simple_value` or a metadata-free scalar tensor,
+DT_FLOAT or DT_DOUBLE, in `float_val` / `double_val` / `tensor_content`, with or without its empty
+shape) are decoded for all records at once with numpy: varints, tags, values, and the data checksums too
+(each record is checked against a template of its tag and layout through `tfrecord.LinearCrc`, a few
+table lookups per record). Records that do not fit those layouts byte for byte, or fail their checks, go
+one by one through a small protobuf wire-format decoder, which has the last word on damage. A tensor tag
+whose first metadata names a plugin other than scalars keeps only its values from before that metadata,
+as the one-by-one decoder would.
+
+Memory: per-tag chunks are joined into arrays allocated once per series, each chunk freed as it is
+copied, and the mapped file's pages are released once scanned and once decoded.
 """
 from __future__ import annotations
 
@@ -322,7 +329,7 @@ class _Events:
         out: dict[str, Series] = {}
         facts: dict = {}
         for name in list(parts):
-            rec, step, wall, value = _join(parts.pop(name))
+            rec, step, wall, value = tfrecord.join(parts.pop(name), (np.int64, np.int64, np.float64, np.float64))
             if len(rec) > 1 and (rec[1:] < rec[:-1]).any():  # several tags or both paths: file order
                 order = np.argsort(rec, kind="stable")
                 rec, step, wall, value = rec[order], step[order], wall[order], value[order]
@@ -332,24 +339,6 @@ class _Events:
                 rec += 1
                 out[name] = Series(steps=step, values=value, lines=rec, wall_times=wall)
         return out, facts
-
-
-def _join(chunks: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    """(record, step, wall, value) chunks into one array each, each chunk dropped once copied."""
-    if len(chunks) == 1:
-        return chunks[0]
-    total = sum(len(chunk[0]) for chunk in chunks)
-    out = tuple(np.empty(total, dtype) for dtype in (np.int64, np.int64, np.float64, np.float64))
-    chunks.reverse()
-    pos = 0
-    while chunks:
-        chunk = chunks.pop()
-        n = len(chunk[0])
-        for target, part in zip(out, chunk):
-            target[pos:pos + n] = part
-        pos += n
-        del chunk
-    return out
 
 
 def _le(*data: int) -> int:
