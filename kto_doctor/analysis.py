@@ -32,6 +32,7 @@ def _source_text(e: RuleError):
 
 
 def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
+    check_selection(ruleset, select, ignore)
     chosen = select_rules(ruleset.rules, select, ignore)
     rules = [r for r in chosen if r.enabled]
     ctx = RunContext(run, ruleset.catalog)
@@ -50,6 +51,17 @@ def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
     findings = order_findings(findings)
     return Report(run=run, findings=findings, diagnosis=diagnose(findings, ruleset.catalog), skipped=skipped,
                   passed=passed, rules=rules)
+
+
+def check_selection(ruleset: RuleSet, select=None, ignore=None) -> None:
+    """A --select/--ignore key that names no rule is a typo, not an empty selection (exit 2)."""
+    from .engine.rules import matches
+
+    for flag, keys in (("--select", select), ("--ignore", ignore)):
+        for key in keys or ():
+            if not any(matches(r, key) for r in ruleset.rules):
+                raise InputError(f"{flag} {key}: no rule matches (a code, code prefix, name, symptom or group; "
+                                 "see kto-doctor rules list)")
 
 
 def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, rule_overrides=()) -> Report:

@@ -53,8 +53,16 @@ from . import scan as _scan  # noqa: E402,F401
 
 
 def main() -> None:
+    import os
+
     try:
         app(prog_name="kto-doctor")
     except KeyboardInterrupt:
         sys.stderr.write("kto-doctor: interrupted\n")
         sys.exit(130)
+    except Exception as exc:  # a bug anywhere: one line and exit 2, never a traceback (KTO_DOCTOR_DEBUG shows it)
+        if os.environ.get("KTO_DOCTOR_DEBUG"):
+            raise
+        sys.stderr.write(f"kto-doctor: internal error: {type(exc).__name__}: {exc} "
+                         "(set KTO_DOCTOR_DEBUG=1 for the traceback, and please report it)\n")
+        sys.exit(EXIT_ERROR)

@@ -55,7 +55,7 @@ def analyze(
     formats: List[str] = typer.Option([], "--format", "-f",
                                       help="text (default), json, sarif, junit, github, markdown, html. Repeatable."),
     outputs: List[str] = typer.Option([], "--output", "-o", help="Write a format to FILE (pairs with --format)."),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 when a finding is at or above: error, warning, info, never."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or above: error (default), warning, info, never; else the project's fail-on."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings reach --fail-on."),
     rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
     select: List[str] = typer.Option([], "--select", help="Only these rules: code, code prefix, name, symptom or group."),
@@ -73,13 +73,14 @@ def analyze(
     from ..reports import RenderOptions, render
     from .outputs import use_color, write
 
-    plan = check_usage(fail_on, color, formats, outputs)
+    plan = check_usage(fail_on or "error", color, formats, outputs)
     overrides = parse_sets(sets)
     try:
         from ..analysis import analyze as run_analysis
         from ..project import settings_for
 
         settings = settings_for(path)
+        fail_on = fail_on or settings.fail_on or "error"
         report = run_analysis(
             path,
             rules=list(settings.rule_paths) + list(rules),

@@ -64,6 +64,11 @@ def write(path: str | None, text: str) -> None:
         sys.stdout.flush()
         return
     p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text, encoding="utf-8")
+    try:
+        if p.parent and not p.parent.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from . import fail
+
+        fail(f"cannot write {path}: {exc.strerror or exc}")

@@ -233,7 +233,7 @@ def scan(
                                       help="text (the summary table, default), json, sarif, junit, github, markdown. Repeatable."),
     outputs: List[str] = typer.Option([], "--output", "-o", help="Write a format to FILE (pairs with --format)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: the number of cores)."),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 when a finding is at or above: error, warning, info, never."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or above: error (default), warning, info, never; else the project's fail-on."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings reach --fail-on."),
     strict_errors: bool = typer.Option(False, "--strict-errors", help="Exit 2 when any run could not be analysed."),
     rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
@@ -250,7 +250,7 @@ def scan(
     from .analyze import apply_baselines, check_usage, gate_exit, parse_sets
     from .outputs import use_color, write
 
-    plan = check_usage(fail_on, color, formats, outputs)
+    plan = check_usage(fail_on or "error", color, formats, outputs)
     if jobs < 0:
         fail("--jobs must be 0 (all cores) or more")
     overrides = parse_sets(sets)
@@ -263,6 +263,7 @@ def scan(
         from ..project import settings_for
 
         settings = settings_for(directories[0])
+        fail_on = fail_on or settings.fail_on or "error"
         rule_paths = list(settings.rule_paths) + list(rules)
         ruleset = load_rules(rule_paths, settings.overrides)  # invalid rules: exit 2 before any work
     except InputError as e:

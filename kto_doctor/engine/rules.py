@@ -234,10 +234,7 @@ def load_paths(paths, *, builtin: bool = False, ruleset: RuleSet | None = None) 
 
 
 def load_builtin() -> RuleSet:
-    from .cache import load_cached
-
-    root = builtin_rules_dir()
-    return load_cached(rule_files(root), lambda: load_paths([root], builtin=True))
+    return load_paths([builtin_rules_dir()], builtin=True)
 
 
 def _parse(text, filename):

@@ -55,7 +55,26 @@ class YamlError(Exception):
 
 
 class PosMap(dict):
-    """(key path tuple) -> Pos of the value at that path."""
+    """(key path tuple) -> Pos of the value at that path.
+
+    Entries are stored as the YAML node and turned into a Pos only when asked for (an error, a column
+    for a caret): a rule set has thousands of nodes and almost none of them is ever reported.
+    """
+
+    def __init__(self, filename: str = "", src=None):
+        super().__init__()
+        self._filename, self._src = filename, src
+
+    def __getitem__(self, path):
+        value = super().__getitem__(path)
+        if isinstance(value, Pos):
+            return value
+        pos = _pos(value, self._filename, self._src)
+        super().__setitem__(path, pos)
+        return pos
+
+    def get(self, path, default=None):
+        return self[path] if path in self else default
 
     def get_pos(self, path, default=None):
         while path:
@@ -88,13 +107,14 @@ def load(text: str, filename: str):
         return None, PosMap()
     if len(nodes) > 1:
         raise YamlError("a rule file holds one YAML document (found several)", Pos(filename, 1, 1))
-    positions = PosMap()
-    budget = [MAX_VALUES]
     starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
+    i = text.find("\n")
+    while i >= 0:
+        starts.append(i + 1)
+        i = text.find("\n", i + 1)
     src = (text, starts)
+    positions = PosMap(filename, src)
+    budget = [MAX_VALUES]
     try:
         data = _convert(nodes[0], (), positions, filename, 0, budget, src)
     except yaml.YAMLError as e:  # a constructor refusing a value: still a located, clean error
@@ -164,7 +184,7 @@ def _convert(node, path, positions, filename, depth, budget, src=None):
     if node.tag not in SAFE_TAGS:
         raise YamlError(f"YAML tag '{node.tag}' is not allowed in rule files (plain values only)",
                         _pos(node, filename))
-    positions[path] = _pos(node, filename, src)
+    positions[path] = node
     if isinstance(node, yaml.MappingNode):
         out = {}
         for k_node, v_node in node.value:
@@ -176,7 +196,7 @@ def _convert(node, path, positions, filename, depth, budget, src=None):
             key = str(key)
             if key in out:
                 raise YamlError(f"duplicate key '{key}'", _pos(k_node, filename))
-            positions[path + (key, "__key__")] = _pos(k_node, filename, src)
+            positions[path + (key, "__key__")] = k_node
             out[key] = _convert(v_node, path + (key,), positions, filename, depth + 1, budget, src)
         return out
     if isinstance(node, yaml.SequenceNode):

@@ -89,6 +89,9 @@ def _render(console, report, options):
         console.print(Text("\nFindings", style="bold"))
         for f in report.findings:
             _finding(console, f, report, options)
+    elif not report.findings and not report.passed:
+        console.print(Text(f"\nNo rule could be evaluated on these logs ({len(report.skipped)} skipped; -v lists "
+                           "why): nothing was checked.", style="yellow"))
     elif not report.findings:
         console.print(Text("\nNo rule fired: nothing looks wrong in what was logged.", style="green"))
 
