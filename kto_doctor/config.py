@@ -97,6 +97,10 @@ def coerce(key: str, value: Any) -> Any:
             value = s.lower() == "true"
         elif s.lower() in ("null", "none", "~"):
             value = None
+    if (key in INT_KEYS or key in FLOAT_KEYS) and isinstance(value, str):
+        # `learning_rate: auto` (DeepSpeed style) or a typo: not a number a rule can compare. Dropped, so the
+        # key reads as unknown (rules that need it are skipped and say so) instead of failing every rule.
+        return None
     if key in INT_KEYS and isinstance(value, float) and math.isfinite(value) and value == int(value):
         value = int(value)
     elif key in FLOAT_KEYS and isinstance(value, int) and not isinstance(value, bool):

@@ -245,6 +245,10 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
             info.warnings.append(_place_ordinals(d, config))
             if "overflow_steps" in d.facts:
                 facts["overflow_steps"] = d.facts["overflow_steps"]
+    for d in datas:
+        note = _drop_bad_steps(d)
+        if note:
+            infos[[i for i, x in enumerate(datas) if x is d][0]].warnings.append(note)
     series, provenance, locations = _merge_series(datas, rel_of)
     metrics = pd.concat(series, axis=1, sort=True) if series else pd.DataFrame(index=pd.Index([], dtype="int64"))
     metrics.index.name = "step"
@@ -370,6 +374,32 @@ def _place_ordinals(d: SourceData, config: dict) -> str:
         d.facts["overflow_steps"] = [_num(mapping.get(float(k), k)) for k in d.facts["overflow_steps"]]
     d.step_kind = "exact"
     return f"{d.path.name}: no step counter in the log; steps inferred from {how}"
+
+
+MAX_STEP = 2.0 ** 53  # beyond this a float step is no longer a whole number
+
+
+def _drop_bad_steps(d: SourceData) -> str | None:
+    """Keep values whose step is a finite, non-negative whole number (rounding near-integers); say what went."""
+    dropped = 0
+    for name, s in list(d.series.items()):
+        steps = np.asarray(s.steps, dtype=np.float64)
+        whole = np.rint(steps)
+        ok = np.isfinite(steps) & (steps >= 0) & (steps < MAX_STEP) & (np.abs(steps - whole) < 1e-6)
+        if ok.all():
+            s.steps = whole
+            continue
+        dropped += int((~ok).sum())
+        s.steps, s.values = whole[ok], np.asarray(s.values)[ok]
+        if s.lines is not None:
+            s.lines = np.asarray(s.lines)[ok]
+        if s.wall_times is not None:
+            s.wall_times = np.asarray(s.wall_times)[ok]
+        if not len(s.steps):
+            del d.series[name]
+    if dropped:
+        return f"{Path(d.path).name}: {dropped} value(s) with a step that is not a whole number >= 0 ignored"
+    return None
 
 
 def _merge_series(datas, rel_of):

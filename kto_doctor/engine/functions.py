@@ -731,8 +731,10 @@ def f_ceil_to(x, k):
     """x rounded up to a multiple of k (e.g. a padded length: ceil_to(cutoff_len, 8))."""
     if _none_in(x, k):
         return None
-    k = float(k)
-    return math.ceil(float(x) / k) * k if k > 0 else float(x)
+    x, k = float(x), float(k)
+    if not math.isfinite(x) or not math.isfinite(k):
+        return math.nan
+    return math.ceil(x / k) * k if k > 0 else x
 
 
 @_register("is_int", (1, 2), "(x, tol=1e-6)", "scalar")
@@ -743,7 +745,8 @@ def f_is_int(x, tol=1e-6):
     if _is_series(x):
         v = _numeric(x)
         return (v - v.round()).abs() <= float(tol)
-    return abs(float(x) - round(float(x))) <= float(tol)
+    x = float(x)
+    return math.isfinite(x) and abs(x - round(x)) <= float(tol)
 
 
 @_register("filter", (2, 2), "(s, cond)", "select")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .expr import Compiled, ExprError, compile_expr, is_series
 
 # [[fill]align][sign][#][0][width][,|_][.precision][type]
-_SPEC = re.compile(r"^(?:[^{}]?[<>^=])?[+\- ]?#?0?\d{0,3}[,_]?(?:\.\d{1,3})?[eEfFgGd%]?$")
+_SPEC = re.compile(r"^(?:[^{}]?[<>^=])?[+\- ]?#?0?\d{0,3}[,_]?(?:(?:\.\d{1,3})?[eEfFgG%]?|d)$")
 
 
 @dataclass
@@ -133,9 +133,12 @@ def format_value(v, spec: str = "") -> str:
     if math.isinf(f):
         return "inf" if f > 0 else "-inf"
     if spec:
-        if spec.endswith("d") or (spec.endswith(",") or spec.endswith("_")):
-            return format(int(round(f)), spec)
-        return format(f, spec)
+        try:
+            if spec.endswith("d") or (spec.endswith(",") or spec.endswith("_")):
+                return format(int(round(f)), spec)
+            return format(f, spec)
+        except (ValueError, OverflowError):
+            return format(f, ".4g")
     if f == int(f) and abs(f) < 1e15:
         return str(int(f))
     return format(f, ".4g")
