@@ -13,6 +13,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv) -> int:
+    if any(a not in ("--check",) for a in argv):
+        print(__doc__.strip(), file=sys.stderr)
+        return 0 if argv in (["-h"], ["--help"]) else 2
     from kto_doctor.cli.rules_cmd import REFERENCE_PATH, reference_markdown
     from kto_doctor.engine.rules import load_builtin
 

@@ -61,14 +61,6 @@ _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotI
 
 
 @dataclass
-class Ref:
-    """A resolved name: kind is metric | config | params | run | let | step."""
-
-    kind: str
-    key: str
-
-
-@dataclass
 class Compiled:
     source: str
     tree: ast.AST

@@ -69,13 +69,6 @@ def _window(n):
     return n
 
 
-def _float(v):
-    if v is None:
-        return None
-    f = float(v)
-    return f
-
-
 def _numeric(s):
     """A float view of a Series (booleans become 0/1)."""
     if s.dtype == bool:

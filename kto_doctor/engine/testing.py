@@ -35,6 +35,7 @@ _TOKEN = re.compile(
     rf"^(?:(?P<miss>_)|(?P<a>{_NUM})(?:(?P<op>[+-]|\.\.)(?P<b>{_NUM}))?)(?:x(?P<n>\d+))?$"
 )
 MAX_ROWS = 200_000
+MAX_CELLS = 2_000_000  # rows x series of one test case: test files come from strangers too
 
 
 class NotationError(ValueError):
@@ -78,7 +79,11 @@ def synthetic_run(series: dict, config: dict | None = None, method: str = "unkno
     """A Run built from notation strings, as a reader would have produced it."""
     import pandas as pd
 
+    if not isinstance(series, dict):
+        raise NotationError("`series` maps metric names to series, e.g. {loss: '0.69x50'}")
     cols = {name: parse_series(txt) for name, txt in series.items()}
+    if sum(len(v) for v in cols.values()) > MAX_CELLS:
+        raise NotationError(f"the series of one test case hold more than {MAX_CELLS:,} values")
     n = max((len(v) for v in cols.values()), default=0)
     if steps is not None:
         step_vals = [int(s) for s in parse_series(steps) if s is not None]

@@ -52,17 +52,6 @@ class SourceData:
         return list(self.series)
 
 
-def build_series(rows: dict[str, list[tuple[float, float, int]]]) -> dict[str, Series]:
-    """Turn {metric: [(step, value, line), ...]} into {metric: Series} with numpy arrays."""
-    out: dict[str, Series] = {}
-    for name, triples in rows.items():
-        if not triples:
-            continue
-        arr = np.asarray(triples, dtype=np.float64)
-        out[name] = Series(steps=arr[:, 0], values=arr[:, 1], lines=arr[:, 2].astype(np.int64))
-    return out
-
-
 class MetricNames(dict):
     """(logged key, eval_row) -> canonical metric name, or None for bookkeeping keys; computed once per key."""
 

@@ -25,7 +25,6 @@ import json
 import os
 import re
 from array import array
-from itertools import accumulate
 from pathlib import Path
 from typing import NamedTuple
 
