@@ -91,7 +91,7 @@ def test_truncated_log_is_analysed_with_a_warning(tmp_path):
     text = json.dumps({"global_step": 49, "log_history": rows})
     (tmp_path / "trainer_state.json").write_text(text[: len(text) // 2])
     r = run("analyze", tmp_path, "--format", "json")
-    assert r.exit_code in (0, 1)
+    assert r.exit_code == 0  # damage is a warning on the source, not exit 2; this loss is healthy
     report = json.loads(r.stdout)
     src = report["run"]["sources"][0]
     assert src["records"] > 10 and src["warnings"]

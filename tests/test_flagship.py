@@ -20,7 +20,7 @@ FLAGSHIP = SAMPLES / "kto-flagship"
 
 def analyze_json(path):
     result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code == 0, result.output  # warnings and info only: below the default --fail-on error
     return json.loads(result.stdout)
 
 
