@@ -65,16 +65,18 @@ READERS = {
     "tbparse": """
 import sys, json
 from tbparse import SummaryReader
-frame = SummaryReader(sys.argv[1]).scalars
+reader = SummaryReader(sys.argv[1])
+frame, tensors = reader.scalars, reader.tensors  # v2 tensor scalars are in .tensors
 """ + _RSS + """
-print(json.dumps({"events": len(frame), "rss_kb": rss}))
+print(json.dumps({"events": len(frame) + len(tensors), "rss_kb": rss}))
 """,
     "EventAccumulator": """
 import sys, json
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "tensors": 0})
 acc.Reload()
-n = sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
+tags = acc.Tags()  # v2 tensor scalars are tensors
+n = sum(len(acc.Scalars(tag)) for tag in tags["scalars"]) + sum(len(acc.Tensors(tag)) for tag in tags["tensors"])
 """ + _RSS + """
 print(json.dumps({"events": n, "rss_kb": rss}))
 """,

@@ -397,14 +397,17 @@ class _ScalarLayout:
         self.tag_start = pos + 1 + nbytes
         self.tag_end = self.tag_start + tag_len.astype(np.int64)
         ok &= nbytes > 0
-        head = b.word(self.tag_end)
+        after_tag = u8[np.minimum(self.tag_end, last)]
         tail = end - self.tag_end
-        self.form = form = np.zeros(len(starts), dtype=np.uint8)
-        for i, (pattern, compared, size, _) in enumerate(_TAILS):
-            match = (head & np.uint64((1 << 8 * compared) - 1)) == np.uint64(pattern)
-            form[match & (tail == size)] = i + 1
+        self.form = form = ((after_tag == 0x15) & (tail == 5)).astype(np.uint8)  # simple_value: _TAILS[0]
+        tensors = np.flatnonzero(after_tag == 0x42)  # the tensor field: only these are compared further
+        if len(tensors):
+            head, tail = b.word(self.tag_end[tensors]), tail[tensors]
+            for i, (pattern, compared, size, _) in enumerate(_TAILS[1:], 2):
+                match = (head & np.uint64((1 << 8 * compared) - 1)) == np.uint64(pattern)
+                form[tensors[match & (tail == size)]] = i
         self.ok = ok & (form > 0)
-        self.value_bits = b.word(end - 8)  # the value is the last 4 or 8 bytes: the word's high half or all
+        self.value_bits = b.u64[end - 8]  # the value is the last 4 or 8 bytes: the word's high half or all
 
     def values(self, group: np.ndarray) -> tuple[np.ndarray, bool]:
         """The float64 values of a group of one form, and whether they were tensors."""
