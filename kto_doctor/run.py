@@ -287,16 +287,24 @@ def _merge_config(datas, rel_of, overrides) -> tuple[dict, dict]:
 
 
 def _parse_override(value):
-    """`--set key=value` values are YAML scalars: 1e-6, true, null, cosine."""
+    """`--set key=value` values are YAML scalars (1e-6, true, null, cosine); numbers also in YAML 1.1's
+    blind spot (1e-6 without a dot reads as text there)."""
     if not isinstance(value, str):
         return value
     import yaml
 
+    if not value.strip():
+        return None
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
-    return parsed if isinstance(parsed, (str, int, float, bool)) or parsed is None else value
+    if isinstance(parsed, str):
+        try:
+            return float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
+        except ValueError:
+            return parsed
+    return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
 
 
 def _positive(x) -> bool:

@@ -11,27 +11,13 @@ FAIL_ON = ("error", "warning", "info", "never")
 
 
 def parse_sets(items: list[str]) -> dict:
-    """`--set key=value` pairs; values are read as YAML scalars (1e-6, true, cosine)."""
-    import yaml
-
+    """`--set key=value` pairs as text; run.py types the values (YAML scalars: 1e-6, true, cosine)."""
     out = {}
     for item in items or []:
-        if "=" not in item:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
             fail(f"--set expects key=value, got '{item}'")
-        key, _, raw = item.partition("=")
-        key = key.strip()
-        if not key:
-            fail(f"--set expects key=value, got '{item}'")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        if isinstance(value, str):
-            try:
-                value = float(value) if any(c in value for c in ".eE") else int(value)
-            except ValueError:
-                pass
-        out[key] = value
+        out[key.strip()] = raw
     return out
 
 

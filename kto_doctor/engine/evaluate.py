@@ -214,10 +214,7 @@ def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int]) -> Fi
 
 
 def _clean(v):
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return v
-    if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
+    """Whole numbers as ints (step 200, not 200.0); rounding for JSON is the model's job."""
+    if isinstance(v, float) and math.isfinite(v) and v == int(v) and abs(v) < 1e15:
         return int(v)
-    if isinstance(v, float):
-        return float(f"{v:.6g}")
     return v
