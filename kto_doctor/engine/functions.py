@@ -164,34 +164,26 @@ def f_round(x, digits=0.0):
     return round(float(x), d)
 
 
-@_register("isnan", (1, 1), "(s)", "non-finite")
-def f_isnan(x):
-    """True where the value is NaN (a logged NaN, not a missing row)."""
-    if x is None:
-        return None
-    if _is_series(x):
-        return _pd().Series(_np().isnan(_numeric(x).to_numpy(dtype=float)), index=x.index)
-    return isinstance(x, float) and math.isnan(x)
+def _value_test(name: str, np_name: str, scalar_test, doc: str):
+    """Register an element-wise test (numpy's isnan/isinf/isfinite) on a series, scalar_test on a number."""
+    def test(x):
+        if x is None:
+            return None
+        if _is_series(x):
+            return _pd().Series(getattr(_np(), np_name)(_numeric(x).to_numpy(dtype=float)), index=x.index)
+        return scalar_test(x)
+
+    test.__doc__ = doc
+    return _register(name, (1, 1), "(s)", "non-finite")(test)
 
 
-@_register("isinf", (1, 1), "(s)", "non-finite")
-def f_isinf(x):
-    """True where the value is +inf or -inf."""
-    if x is None:
-        return None
-    if _is_series(x):
-        return _pd().Series(_np().isinf(_numeric(x).to_numpy(dtype=float)), index=x.index)
-    return isinstance(x, float) and math.isinf(x)
-
-
-@_register("isfinite", (1, 1), "(s)", "non-finite")
-def f_isfinite(x):
-    """True where the value is a finite number."""
-    if x is None:
-        return None
-    if _is_series(x):
-        return _pd().Series(_np().isfinite(_numeric(x).to_numpy(dtype=float)), index=x.index)
-    return isinstance(x, (int, float)) and math.isfinite(float(x))
+f_isnan = _value_test("isnan", "isnan", lambda x: isinstance(x, float) and math.isnan(x),
+                      "True where the value is NaN (a logged NaN, not a missing row).")
+f_isinf = _value_test("isinf", "isinf", lambda x: isinstance(x, float) and math.isinf(x),
+                      "True where the value is +inf or -inf.")
+f_isfinite = _value_test("isfinite", "isfinite",
+                         lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x)),
+                         "True where the value is a finite number.")
 
 
 @_register("nonfinite", (1, 1), "(s)", "non-finite")
