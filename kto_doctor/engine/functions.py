@@ -635,28 +635,26 @@ def _argext(s, how):
     return float(f.idxmax() if how == "max" else f.idxmin())
 
 
-@_register("first_step", (1, 1), "(cond)", "reduce")
-def f_first_step(c):
-    """The first step where the condition holds (None if never)."""
+def _true_steps(c):
+    """The steps where a condition series holds (None when c is not a series)."""
     from .expr import truthy_mask
 
     m = truthy_mask(c)
-    if not _is_series(m):
-        return None
-    idx = m.index[m.to_numpy(dtype=bool)]
-    return float(idx[0]) if len(idx) else None
+    return m.index[m.to_numpy(dtype=bool)] if _is_series(m) else None
+
+
+@_register("first_step", (1, 1), "(cond)", "reduce")
+def f_first_step(c):
+    """The first step where the condition holds (None if never)."""
+    idx = _true_steps(c)
+    return float(idx[0]) if idx is not None and len(idx) else None
 
 
 @_register("last_step", (1, 1), "(cond)", "reduce")
 def f_last_step(c):
     """The last step where the condition holds (None if never)."""
-    from .expr import truthy_mask
-
-    m = truthy_mask(c)
-    if not _is_series(m):
-        return None
-    idx = m.index[m.to_numpy(dtype=bool)]
-    return float(idx[-1]) if len(idx) else None
+    idx = _true_steps(c)
+    return float(idx[-1]) if idx is not None and len(idx) else None
 
 
 @_register("steps", (1, 1), "(s)", "reduce")
