@@ -10,35 +10,48 @@ class UsageError(Exception):
     pass
 
 
+# Extensions that name a format only when no --format says otherwise (`-f json -o out.txt` is fine).
+WEAK_EXTENSIONS = (".txt",)
+
+
 def plan_outputs(formats: list[str], outputs: list[str], known: dict) -> list[tuple[str, str | None]]:
     """Pair formats with output files: [(format, path or None for stdout)].
 
-    With as many -o as --format they pair in order. Otherwise each -o takes the format its extension
-    names (.sarif, .json, .xml, .md, .html, .txt) and what is left goes to stdout — so
-    `--format text --format sarif -o results.sarif` prints text and writes SARIF.
+    An -o whose extension names one of the requested formats (.sarif, .json, .xml, .md, .html) takes that
+    format, whatever the order of the options: `--format sarif --format json -o r.json -o r.sarif` writes
+    JSON to r.json. An -o whose extension names a format that was not requested is a contradiction and
+    refused (`--format sarif -o r.json`). The other -o (unknown extensions such as .gh, or .txt) take the
+    remaining formats in order, one each. Without --format each -o takes the format its extension names. What is
+    left goes to stdout (one format at most), so `--format text --format sarif -o r.sarif` prints text.
     """
     from ..reports import EXTENSIONS
 
     for f in formats:
         if f not in known:
             raise UsageError(f"unknown format '{f}' (choose from {', '.join(known)})")
-    if not formats:
-        formats = []
-    if outputs and len(outputs) == len(formats):
-        return list(zip(formats, outputs))
     pending = list(formats)
     plan: list[tuple[str, str | None]] = []
+    unnamed: list[str] = []
     for out in outputs:
         ext = Path(out).suffix.lower()
         fmt = EXTENSIONS.get(ext)
-        if fmt is None:
-            if len(pending) == 1 and len(outputs) == 1:
-                fmt = pending[0]
-            else:
-                raise UsageError(f"cannot tell which format to write to {out}: pair each -o with a --format")
-        if fmt in pending:
+        if fmt is None or (formats and ext in WEAK_EXTENSIONS and fmt not in pending):
+            unnamed.append(out)
+        elif not formats:
+            plan.append((fmt, out))
+        elif fmt in pending:
             pending.remove(fmt)
-        plan.append((fmt, out))
+            plan.append((fmt, out))
+        else:
+            asked = ", ".join(formats)
+            raise UsageError(f"-o {out} names the {fmt} format by its extension, but --format asks for {asked}"
+                             f" (add --format {fmt}, or rename the file)")
+    if unnamed:
+        if len(unnamed) != len(pending):
+            raise UsageError(f"cannot tell which format to write to {unnamed[0]}: pair each -o with a --format, "
+                             "or give the file its format's extension (.json, .sarif, .xml, .md, .html)")
+        plan.extend(zip(pending, unnamed))
+        pending = []
     if not plan and not pending:
         pending = ["text"]
     if len(pending) > 1:
