@@ -127,3 +127,83 @@ def merge(layers: list[tuple[dict, str]]) -> tuple[dict, dict]:
             merged[key] = value
             provenance[key] = name
     return merged, provenance
+
+
+# ---------------------------------------------------------------- `--set key=value`
+
+# Keys computed from others (run.py `_derive`) or stated by the logs as run facts; a --set may state them.
+DERIVED_KEYS = frozenset({"total_steps", "warmup_steps_effective", "effective_batch_size", "kl_window",
+                          "base_model", "trainable_params", "total_train_batch_size", "num_examples",
+                          "overflow_count", "loss_scale_min", "reference_model", "desirable_fraction"})
+# Not configuration: what the run is (validated against model.METHODS / model.FRAMEWORKS).
+RUN_KEYS = ("method", "framework")
+KNOWN_KEYS = (frozenset(ALIASES) | frozenset(ALIASES.values()) | FLOAT_KEYS | INT_KEYS | BOOL_KEYS | TRAINING_KEYS
+              | frozenset(MODEL_KEYS) | DERIVED_KEYS | frozenset(RUN_KEYS)
+              | {"lr_scheduler_type", "seed", "lora_alpha", "weight_decay", "adam_epsilon", "lora_target"})
+
+
+def parse_set_value(value):
+    """A `--set` value as a YAML scalar (1e-6, true, null, cosine); numbers also in YAML 1.1's blind spot
+    (1e-6 without a dot reads as text there)."""
+    if not isinstance(value, str):
+        return value
+    import yaml
+
+    if not value.strip():
+        return None
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, str):
+        try:
+            return float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
+        except ValueError:
+            return parsed
+    return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
+
+
+def check_setting(key: str, raw: str, extra_keys=()) -> str | None:
+    """Why `--set key=raw` cannot be used (unknown key with a did-you-mean, wrong type), or None when fine.
+
+    `extra_keys` are the keys the loaded rules read (`config.NAME`): a team rule's key is known too.
+    """
+    from .model import FRAMEWORKS, METHODS
+
+    known = KNOWN_KEYS | frozenset(extra_keys)
+    if key not in known:
+        import difflib
+
+        close = difflib.get_close_matches(key, sorted(known), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else " (kto-doctor config keys lists them)"
+        return f"--set {key}: unknown configuration key{hint}"
+    value = parse_set_value(raw)
+    canon = ALIASES.get(key, key)
+    if value is None:
+        return None
+    if key in RUN_KEYS:
+        choices = METHODS if key == "method" else FRAMEWORKS
+        if str(value).lower() not in choices:
+            return f"--set {key}={raw}: {key} is one of {', '.join(choices)}"
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if canon in INT_KEYS and not (number and math.isfinite(value) and float(value).is_integer()):
+        return f"--set {key}={raw}: {key} takes a whole number"
+    if canon in FLOAT_KEYS and not number:
+        return f"--set {key}={raw}: {key} takes a number"
+    if canon in BOOL_KEYS and not isinstance(value, bool):
+        return f"--set {key}={raw}: {key} takes true or false"
+    return None
+
+
+def key_kind(key: str) -> str:
+    canon = ALIASES.get(key, key)
+    if canon in INT_KEYS:
+        return "whole number"
+    if canon in FLOAT_KEYS:
+        return "number"
+    if canon in BOOL_KEYS:
+        return "true/false"
+    if key in RUN_KEYS:
+        return "name"
+    return "text or number"

@@ -48,6 +48,8 @@ class Run:
     config: dict[str, Any]
     method: str = "unknown"
     framework: str = "unknown"
+    method_source: str = "guessed"  # "stated" (a config, a log, --method) or "guessed" (from metric names)
+    framework_source: str = "guessed"
     sources: list[SourceInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
@@ -196,6 +198,8 @@ class Report:
                 "path": run.path,
                 "method": run.method,
                 "framework": run.framework,
+                "method_source": run.method_source,
+                "framework_source": run.framework_source,
                 "sources": [s.to_dict() for s in run.sources],
                 "steps": run.steps,
                 "metrics": list(run.metric_names),

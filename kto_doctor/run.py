@@ -20,7 +20,7 @@ import pandas as pd
 from . import InputError
 from . import config as cfgmod
 from . import sources
-from .model import METHODS, Run, SourceInfo
+from .model import FRAMEWORKS, METHODS, Run, SourceInfo
 from .sources.base import SourceData, SourceError
 
 MAX_FILES = 2000
@@ -256,8 +256,8 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
               provenance=provenance, config_provenance=config_prov, locations=locations, _series=series)
     run.segments = [{"first": _num(a), "last": _num(b), "source": rel_of[id(d)]}
                     for d in datas for a, b, _ in d.segments]
-    run.method = detect_method(config, datas, series)
-    run.framework = detect_framework(config, datas, series)
+    run.method, run.method_source = detect_method(config, datas, series)
+    run.framework, run.framework_source = detect_framework(config, datas, series)
     return run
 
 
@@ -282,29 +282,8 @@ def _merge_config(datas, rel_of, overrides) -> tuple[dict, dict]:
         if d.format != "config" and d.config:
             layers.insert(0, (cfgmod.normalize(d.config, None), rel_of[id(d)]))
     if overrides:
-        layers.append((cfgmod.normalize({k: _parse_override(v) for k, v in overrides.items()}), "--set"))
+        layers.append((cfgmod.normalize({k: cfgmod.parse_set_value(v) for k, v in overrides.items()}), "--set"))
     return cfgmod.merge(layers)
-
-
-def _parse_override(value):
-    """`--set key=value` values are YAML scalars (1e-6, true, null, cosine); numbers also in YAML 1.1's
-    blind spot (1e-6 without a dot reads as text there)."""
-    if not isinstance(value, str):
-        return value
-    import yaml
-
-    if not value.strip():
-        return None
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
-    if isinstance(parsed, str):
-        try:
-            return float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
-        except ValueError:
-            return parsed
-    return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
 
 
 def _positive(x) -> bool:
@@ -460,7 +439,19 @@ _DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nc
                "aot_pair", "apo_zero", "apo_down", "discopop", "sft")
 
 
-def detect_method(config: dict, datas: list[SourceData], series: dict) -> str:
+def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[str, str]:
+    """(method, "stated" | "guessed"): stated by --method / --set method, a config or a log; else guessed
+    from the metric names."""
+    stated = _stated_method(config, datas)
+    if stated is not None:
+        return stated, "stated"
+    return _guessed_method(config, series), "guessed"
+
+
+def _stated_method(config: dict, datas: list[SourceData]) -> str | None:
+    method = str(config.get("method") or "").lower()
+    if method in METHODS and method != "unknown":
+        return method
     stage = str(config.get("stage") or "").lower()
     loss_type = str(config.get("loss_type") or "").lower()
     if stage == "dpo":
@@ -472,6 +463,11 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> str:
     for d in datas:
         if d.hints.get("method") in METHODS and d.hints["method"] != "unknown":
             return d.hints["method"]
+    return None
+
+
+def _guessed_method(config: dict, series: dict) -> str:
+    loss_type = str(config.get("loss_type") or "").lower()
     names = set(series)
     if names & {"reward_std", "frac_reward_zero_std", "completion_length"} or any(
             n.startswith("completions/") or (n.startswith("rewards/") and n.endswith(("/mean", "/std"))
@@ -495,16 +491,29 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> str:
     return "unknown"
 
 
-def detect_framework(config: dict, datas: list[SourceData], series: dict) -> str:
+def detect_framework(config: dict, datas: list[SourceData], series: dict) -> tuple[str, str]:
+    """(framework, "stated" | "guessed"): stated by --set framework, a framework's own file or log line
+    (hints) or its config keys; else guessed from metric names and file formats."""
     hinted = {d.hints.get("framework") for d in datas}
-    names = set(series)
+    named = str(config.get("framework") or "").lower()
+    if named in FRAMEWORKS and named != "unknown":
+        return named, "stated"
+    if "llamafactory" in hinted or any(k in config for k in LLAMAFACTORY_CONFIG_KEYS):
+        return "llamafactory", "stated"
+    if "trl" in hinted:
+        return "trl", "stated"
+    if "transformers" in hinted:
+        return "transformers", "stated"
+    return _guessed_framework(datas, set(series)), "guessed"
+
+
+def _guessed_framework(datas: list[SourceData], names: set) -> str:
     # sft_loss / odds_ratio_loss are LLaMA-Factory's own ORPO keys (TRL logs nll_loss / log_odds_ratio).
-    if "llamafactory" in hinted or any(k in config for k in LLAMAFACTORY_CONFIG_KEYS) \
-            or {"sft_loss", "odds_ratio_loss"} <= names:
+    if {"sft_loss", "odds_ratio_loss"} <= names:
         return "llamafactory"
-    if "trl" in hinted or any(n.startswith(("rewards/", "logps/", "logits/", "completions/")) for n in names) \
+    if any(n.startswith(("rewards/", "logps/", "logits/", "completions/")) for n in names) \
             or names & {"kl", "reward_std", "nll_loss", "log_odds_ratio"}:
         return "trl"
-    if "transformers" in hinted or any(d.format in ("trainer_state", "console", "tensorboard") for d in datas):
+    if any(d.format in ("trainer_state", "console", "tensorboard") for d in datas):
         return "transformers"
     return "unknown"

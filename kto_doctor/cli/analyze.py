@@ -10,15 +10,53 @@ from . import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, app, fail
 FAIL_ON = ("error", "warning", "info", "never")
 
 
-def parse_sets(items: list[str]) -> dict:
-    """`--set key=value` pairs as text; run.py types the values (YAML scalars: 1e-6, true, cosine)."""
+def parse_sets(items: list[str], method: str | None = None) -> dict:
+    """`--set key=value` pairs (and `--method`) as text; run.py types the values (YAML scalars: 1e-6, true).
+
+    Keys and value types are checked later against the known configuration keys (`check_sets`).
+    """
     out = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             fail(f"--set expects key=value, got '{item}'")
-        out[key.strip()] = raw
+        out[key.strip()] = raw.strip()
+    if method is not None:
+        from ..model import METHODS
+
+        if method.lower() not in METHODS:
+            fail(f"--method must be one of {', '.join(METHODS)}")
+        out["method"] = method.lower()
     return out
+
+
+def check_sets(sets: dict, ruleset) -> None:
+    """Exit 2 on a --set key nobody reads (did-you-mean) or a value of the wrong type (`vocab_size=abc`).
+
+    Known keys: the configuration vocabulary of kto_doctor.config plus every `config.NAME` the loaded rules
+    read, so a team rule's own key can be set too.
+    """
+    from ..config import check_setting
+
+    if not sets:
+        return
+    keys = rule_config_keys(ruleset)
+    for key, raw in sets.items():
+        problem = check_setting(key, raw, keys)
+        if problem:
+            fail(problem)
+
+
+def rule_config_keys(ruleset) -> set[str]:
+    """The `config.NAME` keys the rules read anywhere (conditions, lets, causes, messages)."""
+    import re
+
+    pattern = re.compile(r"\bconfig\.([A-Za-z_][A-Za-z0-9_]*)")
+    keys: set[str] = set()
+    for r in ruleset.rules:
+        keys.update(r.requires_config)
+        keys.update(pattern.findall(repr(r.raw)))
+    return keys
 
 
 def gate_exit(reports, fail_on: str, exit_zero: bool) -> int:
@@ -46,7 +84,10 @@ def analyze(
     rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
     select: List[str] = typer.Option([], "--select", help="Only these rules: code, code prefix, name, symptom or group."),
     ignore: List[str] = typer.Option([], "--ignore", help="Skip these rules (same keys as --select)."),
-    sets: List[str] = typer.Option([], "--set", help="Fill in configuration no file states: key=value. Repeatable."),
+    sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                   help="Fill in configuration no file states (vocab_size=152064). Repeatable."),
+    method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
+                                         help="The training method when no file states it: kto, dpo, orpo, simpo, sft, grpo, ppo, rm, pt."),
     color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list skipped rules and every cause."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the status and the diagnosis."),
@@ -60,20 +101,21 @@ def analyze(
     from .outputs import use_color, write
 
     plan = check_usage(fail_on or "error", color, formats, outputs)
-    overrides = parse_sets(sets)
+    overrides = parse_sets(sets, method)
     try:
-        from ..analysis import analyze as run_analysis
+        from ..analysis import analyze as run_analysis, load_rules
         from ..project import settings_for
 
         settings = settings_for(path)
         fail_on = fail_on or settings.fail_on or "error"
+        ruleset = load_rules(list(settings.rule_paths) + list(rules), settings.overrides)
+        check_sets(overrides, ruleset)
         report = run_analysis(
             path,
-            rules=list(settings.rule_paths) + list(rules),
+            rules=ruleset,
             select=list(select) or settings.select,
             ignore=list(ignore) + settings.ignore,
             overrides=overrides,
-            rule_overrides=settings.overrides,
         )
     except InputError as e:
         fail(str(e))
@@ -127,4 +169,4 @@ def apply_baselines(reports, baseline: str | None, write_baseline: str | None) -
     bl.apply(reports, entries)
 
 
-__all__ = ["analyze", "parse_sets", "gate_exit", "apply_baselines", "check_usage", "EXIT_ERROR"]
+__all__ = ["analyze", "parse_sets", "check_sets", "gate_exit", "apply_baselines", "check_usage", "EXIT_ERROR"]

@@ -239,7 +239,9 @@ def scan(
     rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
     select: List[str] = typer.Option([], "--select", help="Only these rules: code, code prefix, name, symptom or group."),
     ignore: List[str] = typer.Option([], "--ignore", help="Skip these rules (same keys as --select)."),
-    sets: List[str] = typer.Option([], "--set", help="Configuration for every run: key=value. Repeatable."),
+    sets: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Configuration for every run. Repeatable."),
+    method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
+                                         help="The training method of runs whose files do not state it."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Findings already in this baseline file do not fail."),
     write_baseline: Optional[str] = typer.Option(None, "--write-baseline", help="Write every finding of the sweep to this baseline file."),
     color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
@@ -247,13 +249,13 @@ def scan(
     """Analyse every run under DIR in parallel: one summary table, one gate for the sweep."""
     from .. import InputError
     from ..reports import RenderOptions, render_many
-    from .analyze import apply_baselines, check_usage, gate_exit, parse_sets
+    from .analyze import apply_baselines, check_sets, check_usage, gate_exit, parse_sets
     from .outputs import use_color, write
 
     plan = check_usage(fail_on or "error", color, formats, outputs)
     if jobs < 0:
         fail("--jobs must be 0 (all cores) or more")
-    overrides = parse_sets(sets)
+    overrides = parse_sets(sets, method)
     for directory in directories:
         if not Path(directory).exists():
             fail(f"{directory}: no such file or directory")
@@ -266,6 +268,7 @@ def scan(
         fail_on = fail_on or settings.fail_on or "error"
         rule_paths = list(settings.rule_paths) + list(rules)
         ruleset = load_rules(rule_paths, settings.overrides)  # invalid rules: exit 2 before any work
+        check_sets(overrides, ruleset)
     except InputError as e:
         fail(str(e))
     sel = list(select) or settings.select

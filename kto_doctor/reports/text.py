@@ -48,7 +48,7 @@ def _render(console, report, options):
     header.append("kto-doctor", style="bold")
     header.append(f"  {run.path}\n")
     span = f"steps {steps['first']}–{steps['last']} ({steps['logged']} logged)" if steps["logged"] else "no steps"
-    header.append(f"  method {run.method} · framework {run.framework} · {span}\n", style="dim")
+    header.append(f"  method {_what(run, 'method')} · framework {_what(run, 'framework')} · {span}\n", style="dim")
     used = [s for s in run.sources if s.used]
     srcs = ", ".join(f"{s.path} ({s.format}, {s.records})" for s in used[:6])
     if len(used) > 6:
@@ -103,6 +103,14 @@ def _render(console, report, options):
         if options.verbose:
             for s in report.skipped:
                 console.print(Text(f"  skipped {s.rule}: {s.reason}", style="dim"))
+
+
+def _what(run, kind: str) -> str:
+    """`kto`, or `kto (guessed from metric names)` when no config, log or --method stated it."""
+    value = getattr(run, kind)
+    if value == "unknown" or getattr(run, f"{kind}_source", "stated") != "guessed":
+        return value
+    return f"{value} (guessed{' from metric names' if kind == 'method' else ''})"
 
 
 def _finding(console, f, report, options):
