@@ -63,6 +63,9 @@ def _render(console, report, options):
     status.append("\n" + report.status.upper(), style=STATUS_STYLE[report.status])
     status.append(f" — {len(report.findings)} finding{'s' if len(report.findings) != 1 else ''}"
                   f" ({counts['error']} error, {counts['warning']} warning, {counts['info']} info)")
+    gate = _gate_line(report, options)
+    if gate:
+        status.append(gate[0], style=gate[1])
     console.print(status)
 
     problems = [d for d in report.diagnosis if d.kind == "problem"]
@@ -105,6 +108,24 @@ def _render(console, report, options):
                 console.print(Text(f"  skipped {s.rule}: {s.reason}", style="dim"))
 
 
+def _gate_line(report, options):
+    """With --baseline: how many findings the baseline knows and what the gate decided, or None."""
+    from ..model import SEVERITY_RANK
+
+    known = sum(1 for f in report.findings if f.baseline)
+    if not known:
+        return None
+    fail_on = (options.extra or {}).get("fail_on", "error")
+    threshold = SEVERITY_RANK.get(fail_on, SEVERITY_RANK["error"])
+    new = [f for f in report.findings if not f.baseline and SEVERITY_RANK[f.severity] >= threshold]
+    n = len(report.findings)
+    which = (f"all {n} in the baseline" if known == n else f"{known} of {n} in the baseline") if n > 1 \
+        else "in the baseline"
+    if new:
+        return (f"\n  {which}; {len(new)} new at or above --fail-on {fail_on}: the gate fails", "bold red")
+    return (f"\n  {which}: the gate passes (--fail-on {fail_on})", "bold green")
+
+
 def _what(run, kind: str) -> str:
     """`kto`, or `kto (guessed from metric names)` when no config, log or --method stated it."""
     value = getattr(run, kind)
@@ -120,6 +141,8 @@ def _finding(console, f, report, options):
     head.append(f"{SEV_MARK[f.severity]} {f.severity:<7}", style=SEV_STYLE[f.severity])
     head.append(f" {f.rule} ", style="bold")
     head.append(f.name, style="dim")
+    if f.baseline:
+        head.append(" [in baseline]", style="dim")
     if f.steps:
         head.append(f"  steps {f.steps[0]}–{f.steps[-1]}" if len(f.steps) > 1 and f.steps[0] != f.steps[-1]
                     else f"  step {f.steps[0]}", style="dim")
