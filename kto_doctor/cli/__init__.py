@@ -46,6 +46,7 @@ def fail(message: str, code: int = EXIT_ERROR):
 
 # Subcommands register themselves on import.
 from . import analyze as _analyze  # noqa: E402,F401
+from . import config_cmd as _config_cmd  # noqa: E402,F401
 from . import explain as _explain  # noqa: E402,F401
 from . import plot as _plot  # noqa: E402,F401
 from . import rules_cmd as _rules_cmd  # noqa: E402,F401

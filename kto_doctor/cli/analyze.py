@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from . import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, app, fail
+from .config_cmd import CONFIG_HELP, ISOLATED_HELP, describe, project_settings
 
 FAIL_ON = ("error", "warning", "info", "never")
 
@@ -92,8 +93,10 @@ def analyze(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list skipped rules and every cause."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the status and the diagnosis."),
     plot: bool = typer.Option(False, "--plot", help="Text format: a larger chart per finding instead of a sparkline."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Findings already in this baseline file are reported but do not fail."),
-    write_baseline: Optional[str] = typer.Option(None, "--write-baseline", help="Write every finding to this baseline file (then they do not fail)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", metavar="FILE", help="Findings already in this baseline file are reported but do not fail."),
+    write_baseline: Optional[str] = typer.Option(None, "--write-baseline", metavar="FILE", help="Write every finding to this baseline file (then they do not fail)."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
+    isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
 ):
     """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
     from .. import InputError
@@ -102,11 +105,12 @@ def analyze(
 
     plan = check_usage(fail_on or "error", color, formats, outputs)
     overrides = parse_sets(sets, method)
+    settings = project_settings(path, config, isolated)
+    if verbose:
+        typer.echo(f"kto-doctor: {describe(settings)}", err=True)
     try:
         from ..analysis import analyze as run_analysis, load_rules
-        from ..project import settings_for
 
-        settings = settings_for(path)
         fail_on = fail_on or settings.fail_on or "error"
         ruleset = load_rules(list(settings.rule_paths) + list(rules), settings.overrides)
         check_sets(overrides, ruleset)

@@ -1,21 +1,25 @@
 """`kto-doctor explain CODE|NAME`: what a rule checks, why, its parameters, causes and an example."""
 from __future__ import annotations
 
+from typing import List, Optional
+
 import typer
 
 from . import app, fail
+from .config_cmd import CONFIG_HELP, ISOLATED_HELP
 
 
 @app.command()
-def explain(rule: str = typer.Argument(..., help="A rule code (KTO101) or name (kto-logits-sum-artifact).")):
-    """Explain a rule: what it checks, where its thresholds come from, its causes and fixes."""
-    from ..analysis import load_rules
-    from .. import InputError
+def explain(
+    rule: str = typer.Argument(..., help="A rule code (KTO101) or name (kto-logits-sum-artifact)."),
+    rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
+    isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
+):
+    """Explain a rule (built-in, the project configuration's, or --rules): what it checks, its thresholds, causes, fixes."""
+    from .rules_cmd import load_with_project
 
-    try:
-        rs = load_rules()
-    except InputError as e:
-        fail(str(e))
+    rs = load_with_project(rules, config, isolated)
     r = rs.find(rule)
     if r is None:
         import difflib

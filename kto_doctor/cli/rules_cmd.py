@@ -5,11 +5,12 @@ Exit codes follow the CLI contract: 0 fine, 1 rule tests failed, 2 a rule file (
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
 from . import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, app, fail
+from .config_cmd import CONFIG_HELP, ISOLATED_HELP
 
 rules_app = typer.Typer(
     name="rules",
@@ -55,12 +56,16 @@ def _md(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _load(extra):
+def load_with_project(extra=(), config: str | None = None, isolated: bool = False):
+    """Built-in rules, the project configuration's rules and overrides (found from the working directory,
+    or --config FILE; none with --isolated), then `extra` rule files. Exit 2 on an invalid file."""
     from .. import InputError
     from ..analysis import load_rules
+    from .config_cmd import project_settings
 
+    settings = project_settings(".", config, isolated)
     try:
-        return load_rules(list(extra))
+        return load_rules(list(settings.rule_paths) + list(extra), settings.overrides)
     except InputError as e:
         fail(str(e))
 
@@ -154,11 +159,13 @@ def reference_markdown(rs) -> str:
 def list_rules(
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or markdown."),
     rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
+    isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
 ):
-    """List the rules: code, name, symptom, severity, methods, source file."""
+    """List the rules (built-in, the project configuration's, --rules): code, name, symptom, severity, methods, source."""
     if fmt not in ("table", "json", "markdown"):
         fail("--format must be table, json or markdown")
-    rs = _load(rules)
+    rs = load_with_project(rules, config, isolated)
     if fmt == "markdown":
         typer.echo(reference_markdown(rs), nl=False)
         return
@@ -184,14 +191,17 @@ def list_rules(
 
 
 def check_files(paths) -> tuple[list, dict]:
-    """Validate rule files against the built-in rules. Returns ([RuleError], counts)."""
-    import dataclasses
+    """Validate rule files against the built-in rules. Returns ([RuleError], counts).
 
-    from ..engine import yamlpos
-    from ..engine.rules import RuleError, RuleSet, _load_catalog, apply_overrides, load_builtin, load_paths
+    Every problem is reported, not only the first: each rule of a `rules:` list and each override is
+    checked on its own, and each file too. A rule that is a copy of a built-in rule (same code, same file
+    name: the repository's own rules/ beside an installed wheel, or a built-in being edited) is checked in
+    place of that built-in, not reported as a duplicate of it.
+    """
+    from ..engine.rules import RuleError, RuleSet, load_builtin
 
     errors = []
-    counts = {"files": 0, "rules": 0, "overrides": 0, "tests": 0}
+    counts = {"files": 0, "rules": 0, "overrides": 0, "tests": 0, "builtin_copies": 0}
     rule_paths, test_paths, missing = _expand(paths)
     for m in missing:
         errors.append(RuleError(f"{m}: no such rule file or folder"))
@@ -203,31 +213,32 @@ def check_files(paths) -> tuple[list, dict]:
     user = [p for p in rule_paths if p.resolve() not in builtin]
     counts["files"] += len(rule_paths) - len(user)
     counts["rules"] += sum(1 for r in base.rules if Path(r.source).resolve() in {p.resolve() for p in rule_paths})
-    # Causes declared in any of the files are available to all of them, whatever the order.
+    parsed = {}
     catalog = dict(base.catalog)
-    for f in user:
-        try:
-            data, pos = yamlpos.load(f.read_text(encoding="utf-8"), str(f))
-            if isinstance(data, dict) and "causes" in data and "id" not in data:
-                tmp = RuleSet(catalog=catalog)
-                _load_catalog(data["causes"], pos, tmp, str(f))
-        except (OSError, UnicodeDecodeError, yamlpos.YamlError, RuleError):
-            pass  # reported below, with the file's other problems
-    combined = RuleSet(rules=list(base.rules), catalog=catalog)
-    for f in user:
+    for f in user:  # causes declared in any of the files are available to all of them, whatever the order
         counts["files"] += 1
-        trial = RuleSet(rules=list(combined.rules), catalog=dict(combined.catalog))
         try:
-            load_paths([f], ruleset=trial)
-            # Overrides must name existing rules and their params; try them on copies.
-            copies = RuleSet(rules=[dataclasses.replace(r, params=dict(r.params)) for r in trial.rules])
-            apply_overrides(copies, trial.overrides)
+            parsed[f] = _parse_rule_file(f)
         except RuleError as e:
             errors.append(e)
             continue
-        counts["rules"] += len(trial.rules) - len(combined.rules)
-        counts["overrides"] += len(trial.overrides)
-        combined = RuleSet(rules=trial.rules, catalog=trial.catalog)
+        errors.extend(_load_causes(parsed[f], f, catalog))
+    # Rules of the checked files that are copies of built-ins replace them for the check.
+    copies = {(r.id, Path(r.source).name) for r in base.rules}
+    checked_ids = {_rule_id(item) for data, _ in parsed.values() for item in _rule_items(data)}
+    replaced = {code for code, name in copies if (code, name) in
+                {(_rule_id(item), f.name) for f, (data, _) in parsed.items() for item in _rule_items(data)}}
+    combined = RuleSet(rules=[r for r in base.rules if r.id not in replaced], catalog=catalog)
+    counts["builtin_copies"] = len(replaced & checked_ids)
+    pending_overrides = []
+    for f, (data, positions) in parsed.items():
+        before = len(combined.rules)
+        errs, overrides = _compile_items(data, positions, f, combined)
+        errors.extend(errs)
+        counts["rules"] += len(combined.rules) - before
+        pending_overrides.extend(overrides)
+    counts["overrides"] = len(pending_overrides)
+    errors.extend(_try_overrides(combined, pending_overrides))
     for f in test_paths:
         counts["files"] += 1
         try:
@@ -236,6 +247,116 @@ def check_files(paths) -> tuple[list, dict]:
         except RuleError as e:
             errors.append(e)
     return errors, counts
+
+
+def _parse_rule_file(f: Path):
+    from ..engine import yamlpos
+    from ..engine.rules import RuleError
+
+    try:
+        text = f.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleError(f"{f}: cannot read ({e})") from None
+    try:
+        return yamlpos.load(text, str(f))
+    except yamlpos.YamlError as e:
+        raise RuleError(e.message, e.pos) from None
+
+
+def _rule_items(data) -> list:
+    if not isinstance(data, dict):
+        return []
+    if "id" in data:
+        return [data]
+    items = data.get("rules")
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def _rule_id(item) -> str:
+    return str(item.get("id", "")).strip().upper()
+
+
+def _load_causes(parsed, f: Path, catalog: dict) -> list:
+    from ..engine.rules import RuleError, RuleSet, _load_catalog
+
+    data, positions = parsed
+    if not (isinstance(data, dict) and "causes" in data and "id" not in data):
+        return []
+    tmp = RuleSet(catalog=catalog)
+    try:
+        _load_catalog(data["causes"], positions, tmp, str(f))
+    except RuleError as e:
+        return [e]
+    return []
+
+
+def _compile_items(data, positions, f: Path, combined) -> tuple[list, list]:
+    """Compile each rule of one file into `combined` on its own; returns (errors, overrides to try)."""
+    from ..engine.rules import RuleError, _check_override
+
+    if data is None:
+        return [], []
+    if not isinstance(data, dict):
+        return [RuleError("a rule file must be a mapping (a rule with `id:`, or `rules:` / `overrides:`)",
+                          positions.get_pos(()))], []
+    if "id" in data:
+        entries = [((), data)]
+    else:
+        unknown = set(data) - {"rules", "overrides", "causes", "version"}
+        errors = [RuleError(f"unknown top-level key '{k}'", positions.get_pos((k, "__key__")), length=len(k),
+                            hint="top-level keys: id (one rule), rules, overrides, causes, version")
+                  for k in sorted(unknown)]
+        entries = []
+        for i, item in enumerate(data.get("rules") or []):
+            if not isinstance(item, dict):
+                errors.append(RuleError("each entry of `rules:` must be a mapping", positions.get_pos(("rules", i))))
+            else:
+                entries.append((("rules", i), item))
+        overrides = []
+        for i, ov in enumerate(data.get("overrides") or []):
+            try:
+                overrides.append(_check_override(ov, positions, ("overrides", i), str(f)))
+            except RuleError as e:
+                errors.append(e)
+        return errors + _compile_entries(entries, positions, f, combined), overrides
+    return _compile_entries(entries, positions, f, combined), []
+
+
+def _compile_entries(entries, positions, f, combined) -> list:
+    from ..engine.rules import RuleError, compile_rule
+
+    errors = []
+    for base, item in entries:
+        try:
+            rule = compile_rule(item, positions, base, str(f), combined, False)
+        except RuleError as e:
+            errors.append(e)
+            continue
+        clash = next((r for r in combined.rules if r.id == rule.id or r.name == rule.name), None)
+        if clash is not None:
+            what = f"code {rule.id}" if clash.id == rule.id else f"name {rule.name}"
+            errors.append(RuleError(f"duplicate rule {what} (also defined at {clash.pos})", rule.pos,
+                                    length=len(rule.id),
+                                    hint="rule codes are unique; to change a built-in use `overrides:`"))
+            continue
+        combined.rules.append(rule)
+    return errors
+
+
+def _try_overrides(combined, overrides) -> list:
+    """Overrides must name existing rules and their params: tried one by one on copies."""
+    import dataclasses
+
+    from ..engine.rules import RuleError, RuleSet, apply_overrides
+
+    errors = []
+    for ov in overrides:
+        copies = RuleSet(rules=[dataclasses.replace(r, params=dict(r.params)) for r in combined.rules])
+        try:
+            apply_overrides(copies, [ov])
+        except RuleError as e:
+            errors.append(e)
+    return errors
 
 
 @rules_app.command("check")
@@ -249,6 +370,8 @@ def check(files: List[str] = typer.Argument(..., help="Rule files or folders (an
         typer.echo(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {len(files)} path(s)", err=True)
         raise typer.Exit(EXIT_ERROR)
     extra = f", {counts['tests']} test case(s)" if counts["tests"] else ""
+    if counts["builtin_copies"]:
+        extra += f" ({counts['builtin_copies']} of them copies of built-in rules, checked in their place)"
     typer.echo(f"OK: {counts['rules']} rule(s), {counts['overrides']} override(s){extra} "
                f"in {counts['files']} file(s)")
     raise typer.Exit(EXIT_OK)

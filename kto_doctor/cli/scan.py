@@ -33,6 +33,7 @@ from typing import List, Optional
 import typer
 
 from . import EXIT_ERROR, app, fail
+from .config_cmd import CONFIG_HELP, ISOLATED_HELP, project_settings
 
 STRONG_FILES = ("trainer_state.json", "trainer_log.jsonl")
 
@@ -245,6 +246,8 @@ def scan(
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Findings already in this baseline file do not fail."),
     write_baseline: Optional[str] = typer.Option(None, "--write-baseline", help="Write every finding of the sweep to this baseline file."),
     color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
+    isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
 ):
     """Analyse every run under DIR in parallel: one summary table, one gate for the sweep."""
     from .. import InputError
@@ -260,11 +263,10 @@ def scan(
         if not Path(directory).exists():
             fail(f"{directory}: no such file or directory")
     where = directories[0] if len(directories) == 1 else ", ".join(directories)
+    settings = project_settings(directories[0], config, isolated)
     try:
         from ..analysis import load_rules
-        from ..project import settings_for
 
-        settings = settings_for(directories[0])
         fail_on = fail_on or settings.fail_on or "error"
         rule_paths = list(settings.rule_paths) + list(rules)
         ruleset = load_rules(rule_paths, settings.overrides)  # invalid rules: exit 2 before any work
