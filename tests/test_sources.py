@@ -229,7 +229,26 @@ def test_console_mlx_lines(tmp_path):
 def test_console_broken_dicts_skipped_others_kept(tmp_path):
     text = "{'loss': 1.0, 'epoch': 0.1}\n{'loss': 0.9, 'grad_norm': [1, 'epoch': 0.2}\n{'loss': 0.8, 'epo"
     src = console.read(write(tmp_path, "x.log", text))
-    assert src.series["loss"].values.tolist() == [1.0, 0.9]
+    # A dict with a damaged value is not a record: its other values could belong to another dict (two
+    # writers interleaved), so none of them is kept; the damage is counted in a warning.
+    assert src.series["loss"].values.tolist() == [1.0]
+    assert any("1 unreadable dict line(s) skipped" in w for w in src.warnings)
+
+
+def test_console_dicts_holding_expressions_are_not_rows(tmp_path):
+    rows = "".join(f"{{'loss': {1 - i / 10}, 'learning_rate': 1e-05, 'epoch': {i / 10}}}\n" for i in range(3))
+    hostile = ("{'loss': __import__('os').system('touch pwned'), 'learning_rate': 1e-05, 'epoch': 0.3}\n"
+               "{'loss': 2**10, 'learning_rate': 1e-05}\n{'loss': 0.5, 'learning_rate': (lambda: 1)()}\n")
+    src = console.read(write(tmp_path, "x.log", rows + hostile))
+    assert src.records == 3 and src.series["loss"].values.tolist() == [1.0, 0.9, 0.8]
+    assert not (tmp_path / "pwned").exists()
+    assert any("3 unreadable dict line(s) skipped" in w for w in src.warnings)
+
+
+def test_console_tensor_reprs_are_read_as_their_number(tmp_path):
+    text = "{'loss': tensor(0.6931, device='cuda:0'), 'grad_norm': tensor(1.5), 'learning_rate': 1e-05}\n"
+    src = console.read(write(tmp_path, "x.log", text))
+    assert src.series["loss"].values.tolist() == [0.6931] and src.series["grad_norm"].values.tolist() == [1.5]
 
 
 @pytest.mark.parametrize("text", ["", "just a log\nwith no metrics\n", "{'model': 'qwen', 'dtype': 'bf16'}\n"])

@@ -6,6 +6,7 @@ plus whatever configuration and run facts the file states, plus warnings about d
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,17 +202,51 @@ def read_bytes(path: Path) -> bytes:
 
 
 def to_float(value) -> float | None:
-    """A logged value as a float: numbers, numeric strings ('nan', '-8.1e+06'), bools; None otherwise."""
+    """A logged value as a float: numbers, numeric strings ('nan', '-8.1e+06'), bools; None otherwise.
+    An integer beyond a float's range reads as ±inf, as JSON's 1e400 does."""
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
+        if len(value) > 400:  # no float is that long; int() of 5000 digits would be refused anyway
+            return None
         try:
             return float(value.strip().rstrip("%"))
         except ValueError:
             return None
     return None
+
+
+def usable_step(step) -> bool:
+    """A logged step a float can hold: a number, not a bool, finite (a 2**400 integer is not)."""
+    if isinstance(step, bool) or not isinstance(step, (int, float)):
+        return False
+    try:
+        return math.isfinite(step)
+    except OverflowError:
+        return False
+
+
+def short_int(text: str):
+    """`parse_int` for JSON read after damage: exact up to 18 digits, else a float (±inf past its range),
+    so that a 5000-digit number spoils one value instead of refusing the record."""
+    return int(text) if len(text) < 19 else float(text)
+
+
+def sane_fact(value):
+    """A fact as the file states it, or None for a number past 64 bits (a 2**400 `max_steps` would
+    overflow every float computation made with it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    return value if -(1 << 63) <= value < (1 << 63) else None
 
 
 def _to_floats(values: list) -> tuple[np.ndarray, np.ndarray | None]:
@@ -222,7 +257,7 @@ def _to_floats(values: list) -> tuple[np.ndarray, np.ndarray | None]:
     """
     try:
         return np.asarray(values, dtype=np.float64), None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # text, None, an integer past a float's range
         conv = [to_float(x) for x in values]
         ok = np.array([x is not None for x in conv], dtype=bool)
         return np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64), ok

@@ -42,8 +42,14 @@ def _parse(path: Path, text: str):
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise SourceError(f"{path}: invalid YAML{where}") from None
+        except RecursionError:
+            raise SourceError(f"{path}: YAML nested too deep to read") from None
+        except ValueError:  # an integer of thousands of digits (Python refuses to convert it)
+            raise SourceError(f"{path}: YAML holds a number too long to read") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise SourceError(f"{path}: JSON nested too deep to read") from None
     except ValueError as exc:
         raise SourceError(f"{path}: invalid JSON at line {getattr(exc, 'lineno', '?')}") from None
 

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..names import is_eval_record
-from .base import Columns, MetricNames, SourceData, SourceError, to_float
+from .base import Columns, MetricNames, SourceData, SourceError, sane_fact, short_int, to_float, usable_step
 
 CHUNK = 16 << 20
 _SLICE = 1 << 20  # newlines are searched a slice at a time: a byte mask of the whole chunk would cost 16 MB
@@ -39,19 +39,21 @@ NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
 _DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
 _WRAPPED = re.compile(rb"\{\s*['\"][^{}]*\}")
-_TQDM_END = re.compile(rb"\| *(\d+)/(\d+)\Z")  # matched against the bytes just before " ["
+_TQDM_END = re.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
-_PAIR = re.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|[^,}\s]+)""")
+_PAIR = re.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|tensor\([^()]*\)|[^,}]+)""")
+_TENSOR = re.compile(rb"tensor\(\s*([^,()\s]+)")
 _PY_FIXES = ((b"'", b'"'), (b": nan", b": NaN"), (b": -inf", b": -Infinity"), (b": inf", b": Infinity"),
              (b": None", b": null"), (b": True", b": true"), (b": False", b": false"))
 _LITERALS = {b"nan": float("nan"), b"NaN": float("nan"), b"inf": float("inf"), b"Infinity": float("inf"),
-             b"-inf": float("-inf"), b"-Infinity": float("-inf"), b"None": None, b"null": None}
+             b"-inf": float("-inf"), b"-Infinity": float("-inf"), b"None": None, b"null": None,
+             b"True": True, b"False": False, b"true": True, b"false": False}
 
 # Fact lines: (literal that must occur in the chunk, regex run only then, handler name)
 _MLX = re.compile(rb"Iter (\d+): ((?:Train|Val) loss [^\r\n]*)")
 _MLX_NAMES = {"train loss": "loss", "val loss": "eval_loss", "learning rate": "learning_rate",
               "chosen reward": "rewards/chosen", "rejected reward": "rewards/rejected", "grad norm": "grad_norm"}
-_TRAINABLE = re.compile(rb"trainable params: ([\d,]+)")
+_TRAINABLE = re.compile(rb"trainable params: ([\d,]{1,24})(?![\d,])")
 _RUNNING = re.compile(rb"  (Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size"
                       rb"|Gradient Accumulation steps|Total optimization steps|Number of trainable parameters)"
                       rb"[^=\r\n]*= ([\d,.]+)")
@@ -61,9 +63,10 @@ _RUNNING_KEYS = {b"Num examples": ("facts", "num_examples"), b"Num Epochs": ("fa
                  b"Gradient Accumulation steps": ("config", "gradient_accumulation_steps"),
                  b"Total optimization steps": ("facts", "total_steps"),
                  b"Number of trainable parameters": ("facts", "trainable_params")}
-_WORLD = re.compile(rb"Process rank: \d+, world size: (\d+)")
+_WORLD = re.compile(rb"Process rank: \d+, world size: (\d{1,9})\b")
 _REF_MODEL = re.compile(rb"Created reference model from ([^\r\n]*)")
-_OVERFLOW = re.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: ([\d.]+), reducing to ([\d.]+)")
+_OVERFLOW = re.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?), "
+                       rb"reducing to (\d+(?:\.\d*)?)")
 _TRL_VERSION = re.compile(rb"\btrl(?:==|-| version:? | v)(\d+\.\d+[\w.]*)", re.IGNORECASE)
 _TRAINER = re.compile(rb"\b(?:Custom)?(KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT|Reward)Trainer\b")
 _TRAINER_METHOD = {b"KTO": "kto", b"DPO": "dpo", b"ORPO": "orpo", b"CPO": "dpo", b"SimPO": "simpo",
@@ -490,8 +493,9 @@ class _Reader:
             src.hints["framework"] = "llamafactory"
             return to_float(rec["current_steps"]) or NAN
         done, _, total = str(rec.get("global_step/max_steps", "")).partition("/")
-        if to_float(total):
-            src.facts["total_steps"] = int(to_float(total))
+        total = to_float(total)
+        if total and usable_step(total) and sane_fact(int(total)) is not None:
+            src.facts["total_steps"] = int(total)
         return to_float(done) if to_float(done) is not None else NAN
 
     def one(self, raw: bytes, python_repr: bool):
@@ -500,24 +504,44 @@ class _Reader:
         if python_repr:
             for old, new in _PY_FIXES:
                 fixed = fixed.replace(old, new)
-        try:
-            return json.loads(fixed)
-        except ValueError:
-            pass
+        for parse_int in (None, short_int):  # the second time, a 5000-digit number reads as a float
+            try:
+                return json.loads(fixed, parse_int=parse_int)
+            except ValueError:
+                continue
+            except RecursionError:
+                break
+        # Pair by pair (terminal damage between the pairs of real logs is tolerated), only when every value
+        # is a literal (a number, a string, nan/inf/None/True/False, a `tensor(x)` repr) and no call sits
+        # between them: a dict holding an expression is not a record. Nothing is ever evaluated.
+        text = _ANSI.sub(b"", raw)
         out = {}
-        for _, key, value in _PAIR.findall(_ANSI.sub(b"", raw)):
-            value = value.strip()
+        pos = 0
+        for m in _PAIR.finditer(text):
+            if b"(" in text[pos:m.start()]:
+                break
+            value = m.group(3).strip()
+            if value.startswith(b"tensor("):
+                inner = _TENSOR.match(value)
+                if inner is None:
+                    break
+                value = inner.group(1)
+            key = m.group(2).decode("utf-8", "replace")
             if value[:1] in (b"'", b'"'):
-                out[key.decode("utf-8", "replace")] = value[1:-1].decode("utf-8", "replace")
+                out[key] = value[1:-1].decode("utf-8", "replace")
             elif value in _LITERALS:
-                out[key.decode("utf-8", "replace")] = _LITERALS[value]
+                out[key] = _LITERALS[value]
             else:
                 num = to_float(value.decode("ascii", "replace"))
-                if num is not None:
-                    out[key.decode("utf-8", "replace")] = num
-        if not out:
-            self.bad += 1
-        return out
+                if num is None:
+                    break
+                out[key] = num
+            pos = m.end()
+        else:
+            if out and b"(" not in text[pos:]:
+                return out
+        self.bad += 1
+        return {}
 
     # ------------------------------------------------------------ records
 
@@ -543,8 +567,8 @@ class _Reader:
                 where, key = _RUNNING_KEYS[m.group(1)]
                 value = to_float(m.group(2).replace(b",", b"").decode())
                 target = facts if where == "facts" else src.config
-                if value is not None and key not in target:
-                    target[key] = int(value) if value.is_integer() else value
+                if value is not None and key not in target and sane_fact(value) is not None:
+                    target[key] = int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
         if b"llamafactory" in chunk:
             src.hints["framework"] = "llamafactory"
         m = _WORLD.search(chunk) if b"world size: " in chunk else None

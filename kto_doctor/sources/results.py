@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .base import SourceData, SourceError, read_bytes, to_float
+from .base import SourceData, SourceError, read_bytes, sane_fact, to_float
 
 
 def read(path: Path) -> SourceData:
     text = read_bytes(path).decode("utf-8", errors="replace")
     try:
         raw = json.loads(text)
+    except RecursionError:
+        raise SourceError(f"{path}: JSON nested too deep to read") from None
     except ValueError as exc:
         raise SourceError(f"{path}: invalid JSON at line {getattr(exc, 'lineno', '?')}") from None
     if not isinstance(raw, dict) or not raw:
@@ -26,7 +28,9 @@ def read(path: Path) -> SourceData:
         if num is None:
             continue
         if isinstance(value, int) and not isinstance(value, bool):
-            num = value
+            num = sane_fact(value)
+            if num is None:
+                continue
         if key.startswith("eval_"):
             evals[key] = num
             src.facts["final_" + key] = num

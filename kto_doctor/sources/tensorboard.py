@@ -92,6 +92,8 @@ def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
     src.warnings = _damage_warnings(path, frames, events.bad_crc, src.records)
     if events.bad_crc == n:
         raise SourceError(f"{path}: not a TensorBoard event file (all {n} records fail their checksum)")
+    if not (src.series or src.config or src.facts):  # (an hparams-only file of its own states config)
+        raise SourceError(f"{path}: no scalar values in {src.records} record(s): nothing to analyse")
     return src
 
 
@@ -543,7 +545,7 @@ def _half_scalar(buf, dtype: int, values, content) -> float | None:
             bits = a
     if bits is None and content is not None and len(content) == 2:
         bits = int.from_bytes(content, "little")
-    if bits is None:
+    if bits is None or not 0 <= bits <= 0xFFFF:  # a 16-bit value stored in a wider varint: not a value
         return None
     if dtype == DT_HALF:
         return float(np.array([bits], dtype=np.uint16).view(np.float16)[0])

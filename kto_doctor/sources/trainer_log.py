@@ -2,7 +2,9 @@
 
 It carries only loss, learning rate (`lr`, or `learning_rate` up to v0.9.0), epoch, `accuracy`, `reward`
 and eval/predict loss; never kl, logits, rewards/* or grad_norm. A damaged line (a job killed mid-write,
-two processes writing at once) is skipped and counted; the rest of the file is kept.
+two processes writing at once, a value nested too deep to decode) is skipped and counted; the rest of the
+file is kept. NUL padding around a line (what a crash leaves in unwritten pages) is not damage; an integer
+too long for a float reads as ±inf.
 """
 from __future__ import annotations
 
@@ -12,7 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from ..names import is_eval_record
-from .base import Columns, SourceData, SourceError
+from .base import Columns, SourceData, SourceError, sane_fact, short_int, usable_step
+
+_PAD = b" \t\r\n\x00"
+
+
+def _record(raw: bytes):
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        return None
+    except ValueError:
+        try:  # a number too long for int(): read once more with long integers as floats
+            return json.loads(raw, parse_int=short_int)
+        except (ValueError, RecursionError):
+            return None
 
 
 def read(path: Path) -> SourceData:
@@ -28,19 +44,18 @@ def read(path: Path) -> SourceData:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     with f:
         for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
+            raw = raw.strip(_PAD)
+            if not raw:
                 continue
-            try:
-                row = json.loads(raw)
-                step = row["current_steps"]
-                if isinstance(step, bool) or not isinstance(step, (int, float)):
-                    raise TypeError
-            except (ValueError, TypeError, KeyError):
+            row = _record(raw)
+            step = row.get("current_steps") if isinstance(row, dict) else None
+            if not usable_step(step):
                 bad += 1
                 first_bad = first_bad or lineno
                 continue
-            if row.get("total_steps") is not None:
-                src.facts["total_steps"] = row["total_steps"]
+            total = sane_fact(row.get("total_steps"))
+            if total is not None:
+                src.facts["total_steps"] = total
             steps.append(step)
             lines.append(lineno)
             row = {k: v for k, v in row.items() if v is not None}

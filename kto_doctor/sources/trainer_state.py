@@ -1,8 +1,13 @@
 """HF Trainer `trainer_state.json` (also written by TRL, LLaMA-Factory and unsloth).
 
 The file is one JSON object whose `log_history` holds every logged dict plus its `step`. It is loaded with
-one `json.loads` and turned into columns in one pass, because real files reach 100k rows. A file cut off
-mid-write (a killed job, a partial copy) is salvaged record by record up to the damage.
+one `json.loads` and turned into columns in one pass, because real files reach 100k rows.
+
+A damaged file (cut off mid-write, a flipped byte, NULs from a crashed filesystem, a value nested too deep
+for the decoder) is salvaged record by record: each `log_history` record is decoded on its own, and after
+damage reading resumes at the next `{`, so one bad record costs that record only. A value nested deeper
+than the decoder's limit becomes null (its record is kept); integers too long for a float read as ±inf.
+The warning says how many records were skipped and at which line.
 """
 from __future__ import annotations
 
@@ -13,12 +18,22 @@ from pathlib import Path
 import numpy as np
 
 from ..names import SUMMARY_KEYS, is_eval_record
-from .base import Columns, SourceData, SourceError, read_bytes
+from .base import Columns, SourceData, SourceError, read_bytes, sane_fact, short_int, usable_step
 
 FACT_KEYS = ("max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs",
              "global_step", "best_metric", "best_model_checkpoint", "best_global_step")
 _LOG_HISTORY = re.compile(r'"log_history"\s*:\s*\[')
 _HEADER_PAIR = re.compile(r'"(\w+)"\s*:\s*(-?[\d.]+(?:[eE][-+]?\d+)?|null|true|false|"[^"\n]*")')
+_SEPARATORS = re.compile(r"[\s,]*")
+_LIST_END = re.compile(r"\s*(?:,\s*\"|\}|\Z)")  # what follows log_history's closing bracket
+_RESYNC = re.compile(r"\{|\](?=\s*(?:,\s*\"|\}|\Z))")  # after damage: the next record, or the list's end
+# A run of 64 or more openers (with the keys between them): deeper than any real record, and deep enough
+# that the decoder's recursion limit may be near.
+_DEEP = re.compile(r'(?:[\[{]\s*(?:"(?:[^"\\\n]|\\.)*"\s*:\s*)?){64,}')
+_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+DEEP_WINDOW = 1 << 20  # a record is decoded again within this many characters after its deep value
+MAX_DEEP = 8  # deep values patched in one record before it counts as damaged
+MAX_DEEP_RECORDS = 100  # records patched in one file; later ones are skipped as damaged
 
 
 def read(path: Path) -> SourceData:
@@ -27,54 +42,166 @@ def read(path: Path) -> SourceData:
     try:
         state = json.loads(data)
         text = None
-    except ValueError:
+    except (ValueError, RecursionError):
         text = data.decode("utf-8", errors="replace")
-        state = _salvage(text, path, src)
+        state = _salvage(text, path, src, len(data))
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise SourceError(f"{path}: not a trainer_state.json (no log_history list)")
     for key in FACT_KEYS:
-        if state.get(key) is not None:
-            src.facts[key] = state[key]
+        value = sane_fact(state.get(key))
+        if value is not None:
+            src.facts[key] = value
     history = state["log_history"]
+    if not history:
+        raise SourceError(f"{path}: log_history is empty: nothing to analyse")
     lines = _record_lines(data if text is None else None, history)
     _collect(history, lines, src)
     return src
 
 
-def _salvage(text: str, path: Path, src: SourceData) -> dict:
-    """Every complete log_history record before the damage, plus the scalar fields seen before it."""
+def _salvage(text: str, path: Path, src: SourceData, size: int) -> dict:
+    """Every log_history record that decodes on its own, resynchronising at the next `{` after damage,
+    plus the scalar fields around the list."""
     m = _LOG_HISTORY.search(text)
-    if m is None:
-        raise SourceError(f"{path}: not valid JSON and no log_history found")
     state: dict = {}
-    for key, raw in _HEADER_PAIR.findall(text[: m.start()]):
-        try:
-            state[key] = json.loads(raw)
-        except ValueError:
-            pass
-    decoder = json.JSONDecoder()
-    records = []
-    pos = m.end()
+    if m is not None:
+        pos, head_end = m.end(), m.start()
+    else:  # the key itself is damaged: records are the objects after the outer one's first `{`
+        first = text.find("{")
+        pos = text.find("{", first + 1) if first >= 0 else -1
+        if pos < 0:
+            raise SourceError(f"{path}: not valid JSON and no log_history found")
+        head_end = pos
+    _pairs(text[:head_end], state)
+    decoder = json.JSONDecoder(parse_int=short_int)
+    records: list = []
+    damaged: list[int] = []  # where each damaged record starts
+    junk: list[int] = []  # stretches between records that hold no record text (NULs, stray bytes)
+    deep: list[int] = []
+    end_of_list = None
     n = len(text)
     while True:
-        while pos < n and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= n or text[pos] == "]":
+        pos = _SEPARATORS.match(text, pos).end()
+        if pos >= n:
             break
-        try:
-            obj, end = decoder.raw_decode(text, pos)
-        except ValueError:
+        c = text[pos]
+        if c == "]" and _LIST_END.match(text, pos + 1):
+            end_of_list = pos
             break
-        if isinstance(obj, dict):
-            records.append(obj)
-        pos = end
-    if pos < n and text[pos] == "]":
-        src.warnings.append(f"{path.name}: invalid JSON after log_history; kept all {len(records)} records")
-    else:
-        byte = len(text[:pos].encode("utf-8", errors="replace"))
-        src.warnings.append(f"{path.name}: truncated at byte {byte}; kept {len(records)} records")
+        skip_to = pos + 1
+        if c == "{":
+            obj = None
+            try:
+                obj, end = decoder.raw_decode(text, pos)
+            except RecursionError:
+                if len(deep) < MAX_DEEP_RECORDS:
+                    obj, end = _decode_deep(decoder, text, pos)
+                    if obj is not None:
+                        deep.append(pos)
+                    else:
+                        skip_to = end
+                else:
+                    skip_to = _deep_end(text, pos)
+            except ValueError:
+                pass
+            if isinstance(obj, dict):
+                records.append(obj)
+                pos = end
+                continue
+        r = _RESYNC.search(text, skip_to)
+        if r is None:  # the rest is one cut-off record: the truncation warning covers it
+            break
+        (damaged if c == "{" or '"' in text[pos:r.start()] else junk).append(pos)
+        pos = r.start()
+    if end_of_list is not None:
+        _pairs(text[end_of_list:], state)
+    name = path.name
+    if m is None:
+        src.warnings.append(f"{name}: the log_history key is damaged; read the records after the file's start")
+    if damaged:
+        src.warnings.append(f"{name}: skipped {len(damaged)} damaged log_history record(s) "
+                            f"(first at line {_line(text, damaged[0])})")
+    if junk:
+        src.warnings.append(f"{name}: skipped {len(junk)} stretch(es) of stray bytes between records "
+                            f"(first at line {_line(text, junk[0])})")
+    if deep:
+        src.warnings.append(f"{name}: {len(deep)} value(s) nested too deep to read ignored "
+                            f"(first in the record at line {_line(text, deep[0])})")
+    if end_of_list is None:
+        src.warnings.append(f"{name}: truncated at byte {size} (line {_line(text, n)}); kept {len(records)} records")
+    elif not (damaged or junk or deep):
+        src.warnings.append(f"{name}: not valid JSON as a whole (damage after log_history, or a number too "
+                            f"long to read); kept all {len(records)} records")
+    if not records:
+        where = "truncated" if end_of_list is None else "damaged"
+        raise SourceError(f"{path}: {where} before the first complete log_history record")
     state["log_history"] = records
     return state
+
+
+def _pairs(text: str, state: dict) -> None:
+    for key, raw in _HEADER_PAIR.findall(text):
+        if key not in state:
+            try:
+                state[key] = json.loads(raw, parse_int=short_int)
+            except ValueError:
+                pass
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _decode_deep(decoder, text: str, pos: int):
+    """Decode the record at `pos` with each value nested too deep for the decoder replaced by null.
+
+    (record, end position in `text`), or (None, where to resume) when the nesting does not close or the
+    record is damaged besides."""
+    m = _DEEP.search(text, pos)
+    if m is None:
+        return None, pos + 1
+    end = _balanced_end(text, m.start())
+    if end is None:
+        return None, m.end()
+    window = text[pos:m.start()] + "null" + text[end:end + DEEP_WINDOW]
+    shift = end - m.start() - 4  # text index = pos + window index + shift, past the patches
+    for _ in range(MAX_DEEP):
+        try:
+            obj, used = decoder.raw_decode(window)
+        except ValueError:
+            return None, end
+        except RecursionError:
+            m = _DEEP.search(window)
+            inner = _balanced_end(window, m.start()) if m is not None else None
+            if inner is None:
+                return None, end
+            window = window[:m.start()] + "null" + window[inner:]
+            shift += inner - m.start() - 4
+            continue
+        return obj, pos + used + shift
+    return None, end
+
+
+def _deep_end(text: str, pos: int) -> int:
+    """Where to resume after a record nested too deep that is not patched: past its deep run."""
+    m = _DEEP.search(text, pos)
+    if m is None:
+        return pos + 1
+    return _balanced_end(text, m.start()) or m.end()
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """The position just after the value that starts at `start` (strings skipped), or None."""
+    depth = 0
+    for m in _BRACKET.finditer(text, start):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return None
 
 
 def _record_lines(data: bytes | None, history: list) -> list[int] | None:
@@ -94,7 +221,7 @@ def _record_lines(data: bytes | None, history: list) -> list[int] | None:
     line = first
     for rec in history:
         lines.append(line)
-        line += len(rec) + 2
+        line += (len(rec) if isinstance(rec, dict) else 0) + 2
     if line - first != data.count(b"\n", start, end):
         return None
     return lines
@@ -110,26 +237,34 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
             groups.setdefault(tuple(row), []).append(i)
     cols = Columns()
     no_step = 0
+    summaries = 0
     kept: list[int] = []
     for keys, idx in groups.items():
         rows = [history[i] for i in idx]
         if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
             for row in rows:
-                src.facts.update({k: v for k, v in row.items() if k in SUMMARY_KEYS or k == "epoch"})
+                src.facts.update({k: v for k, v in row.items()
+                                  if (k in SUMMARY_KEYS or k == "epoch") and sane_fact(v) is not None})
+            summaries += len(rows)
             continue
         steps = [row.get("step") for row in rows]
-        good = [j for j, s in enumerate(steps) if isinstance(s, (int, float)) and not isinstance(s, bool)]
+        good = [j for j, s in enumerate(steps) if usable_step(s)]
         if len(good) < len(rows):
             no_step += len(rows) - len(good)
             rows, steps, idx = [rows[j] for j in good], [steps[j] for j in good], [idx[j] for j in good]
+        if not rows:
+            continue
         cols.add_rows(rows, keys, steps, [lines[i] for i in idx], is_eval_record(keys))
         kept.extend(idx)
     kept.sort()
     src.records = len(kept)
+    if not kept:
+        what = "only the end-of-training summary" if summaries else "no record with a step"
+        raise SourceError(f"{src.path}: log_history holds {what}: nothing to analyse")
     cols.set_steps(np.array([float(history[i]["step"]) for i in kept]), np.array([lines[i] for i in kept]))
     cols.finish_segments(src, "the step counter")
     if no_step:
-        src.warnings.append(f"{src.path.name}: {no_step} log_history record(s) without a step ignored")
+        src.warnings.append(f"{src.path.name}: {no_step} log_history record(s) without a usable step ignored")
     src.series = cols.build()
-    if not src.series and not src.facts.get("train_runtime"):
-        src.warnings.append(f"{src.path.name}: log_history holds no metrics")
+    if not src.series:
+        raise SourceError(f"{src.path}: log_history holds no metric values: nothing to analyse")
