@@ -31,9 +31,16 @@ def _source_text(e: RuleError):
         return None
 
 
-def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
+def evaluate(run, ruleset: RuleSet, select=None, ignore=None, *, against=None, against_metrics=None,
+             align: str = "auto") -> Report:
+    """Evaluate the rules on `run`; with `against` (a reference Run) also the reference rules (compare.py)."""
+    from .compare import REFERENCE_GROUP
+
     check_selection(ruleset, select, ignore)
     chosen = select_rules(ruleset.rules, select, ignore)
+    # Reference rules compare two runs: they are in play only with a reference.
+    reference_rules = [r for r in chosen if r.group == REFERENCE_GROUP]
+    chosen = [r for r in chosen if r.group != REFERENCE_GROUP]
     rules = [r for r in chosen if r.enabled]
     ctx = RunContext(run, ruleset.catalog)
     findings, skipped, passed = [], [], []
@@ -48,9 +55,20 @@ def evaluate(run, ruleset: RuleSet, select=None, ignore=None) -> Report:
             skipped.append(out.skipped)
         else:
             passed.append(rule.id)
+    comparison = None
+    if against is not None:
+        from . import compare
+
+        in_play = [r for r in reference_rules if r.enabled]
+        found, skip, ok, comparison = compare.evaluate(run, against, in_play, ruleset.catalog,
+                                                       metrics=against_metrics, align=align)
+        findings += found
+        skipped += skip
+        passed += ok
+        rules += in_play
     findings = order_findings(findings)
     return Report(run=run, findings=findings, diagnosis=diagnose(findings, ruleset.catalog), skipped=skipped,
-                  passed=passed, rules=rules)
+                  passed=passed, rules=rules, comparison=comparison)
 
 
 def check_selection(ruleset: RuleSet, select=None, ignore=None) -> None:
@@ -64,13 +82,21 @@ def check_selection(ruleset: RuleSet, select=None, ignore=None) -> None:
                                  "see kto-doctor rules list)")
 
 
-def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, rule_overrides=()) -> Report:
+def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, rule_overrides=(), against=None,
+            against_metrics=None, align: str = "auto") -> Report:
     """Read the run at `path`, evaluate built-in (and `rules`) rules, return the Report.
 
-    `overrides`: configuration values (`--set`); `rule_overrides`: changes to rules (project config).
+    `overrides`: configuration values (`--set`); `rule_overrides`: changes to rules (project config);
+    `against`: a reference run's path, checked with the reference rules (`--against`).
     """
     from .run import load_run
 
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or (), rule_overrides)
     run = load_run(path, overrides=overrides)
-    return evaluate(run, ruleset, select=select, ignore=ignore)
+    ref = None
+    if against is not None:
+        from .compare import load_reference
+
+        ref = load_reference(against)
+    return evaluate(run, ruleset, select=select, ignore=ignore, against=ref, against_metrics=against_metrics,
+                    align=align)

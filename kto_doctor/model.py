@@ -18,6 +18,7 @@ SYMPTOMS = (
     "nan-inf", "loss-divergence", "loss-spike", "grad-explosion", "flat-loss", "loss-collapse",
     "overfitting", "logits-metric-artifact", "exploding-logits", "kl-high", "kl-high-at-start",
     "lr-schedule", "lr-out-of-range", "no-gradient", "reward-anomaly", "fp16-overflow", "other",
+    "regression",
 )
 
 
@@ -172,6 +173,7 @@ class Report:
     skipped: list[Skipped]
     passed: list[str] = field(default_factory=list)  # rule codes evaluated and silent
     rules: list[Any] = field(default_factory=list)  # the Rule objects that were in play (for SARIF/JUnit)
+    comparison: Any = None  # compare.Comparison with --against: the reference, its alignment and bands
 
     @property
     def status(self) -> str:
@@ -210,6 +212,7 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "diagnosis": [d.to_dict() for d in self.diagnosis],
             "skipped": [s.to_dict() for s in self.skipped],
+            **({"against": self.comparison.to_dict()} if self.comparison is not None else {}),
         }
 
 
