@@ -97,6 +97,11 @@ def analyze(
     write_baseline: Optional[str] = typer.Option(None, "--write-baseline", metavar="FILE", help="Write every finding to this baseline file (then they do not fail)."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
     isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
+    against: Optional[str] = typer.Option(None, "--against", metavar="REF",
+                                          help="Also check the run against a known-good reference run (REF101: leaves its tolerance band; REF102: lacks one of its metrics)."),
+    against_metrics: List[str] = typer.Option([], "--against-metrics", metavar="METRIC",
+                                              help="Metrics to compare with --against (names or globs such as 'rewards/*', comma-separated or repeated); default: the method's core series."),
+    align: str = typer.Option("auto", "--align", help="--against alignment: auto (by step when both runs have the same length, else by fraction of training), step or fraction."),
 ):
     """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
     from .. import InputError
@@ -108,6 +113,7 @@ def analyze(
     settings = project_settings(path, config, isolated)
     if verbose:
         typer.echo(f"kto-doctor: {describe(settings)}", err=True)
+    against_metrics = check_against(against, against_metrics, align)
     try:
         from ..analysis import analyze as run_analysis, load_rules
 
@@ -120,6 +126,9 @@ def analyze(
             select=list(select) or settings.select,
             ignore=list(ignore) + settings.ignore,
             overrides=overrides,
+            against=against,
+            against_metrics=against_metrics,
+            align=align,
         )
     except InputError as e:
         fail(str(e))
@@ -150,6 +159,20 @@ def check_usage(fail_on: str, color: str, formats, outputs) -> list:
         fail(str(e))
 
 
+def check_against(against: str | None, metrics: list[str], align: str) -> list[str] | None:
+    """Validate the --against options analyze and scan share; returns the metric patterns (None: default)."""
+    patterns = [m.strip() for item in metrics or [] for m in item.split(",") if m.strip()]
+    if align not in ("auto", "step", "fraction"):
+        fail("--align must be auto, step or fraction")
+    if against is None:
+        if patterns:
+            fail("--against-metrics needs --against REF")
+        if align != "auto":
+            fail("--align needs --against REF")
+        return None
+    return patterns or None
+
+
 def apply_baselines(reports, baseline: str | None, write_baseline: str | None) -> None:
     """--write-baseline FILE records every finding; --baseline FILE marks the known ones (exit 2 if unreadable).
 
@@ -173,4 +196,5 @@ def apply_baselines(reports, baseline: str | None, write_baseline: str | None) -
     bl.apply(reports, entries)
 
 
-__all__ = ["analyze", "parse_sets", "check_sets", "gate_exit", "apply_baselines", "check_usage", "EXIT_ERROR"]
+__all__ = ["analyze", "parse_sets", "check_sets", "gate_exit", "apply_baselines", "check_usage", "check_against",
+           "EXIT_ERROR"]

@@ -121,9 +121,19 @@ def find_runs(root) -> list[str]:
 _WORKER: dict = {}
 
 
-def _init_worker(rule_paths, overrides):
+def _init_worker(rule_paths, overrides, against=None):
     _WORKER.clear()
     _WORKER["rule_args"] = (list(rule_paths), list(overrides))
+    _WORKER["against"] = against  # (reference path, metric patterns, alignment) or None
+
+
+def _reference():
+    """The --against reference run, read once per worker."""
+    if "reference" not in _WORKER:
+        from ..compare import load_reference
+
+        _WORKER["reference"] = load_reference(_WORKER["against"][0])
+    return _WORKER["reference"]
 
 
 def _ruleset():
@@ -143,7 +153,12 @@ def analyse_one(path: str, select, ignore, sets):
 
     try:
         run = load_run(path, overrides=sets)
-        report = evaluate(run, _ruleset(), select=select, ignore=ignore)
+        against = _WORKER.get("against")
+        if against:
+            report = evaluate(run, _ruleset(), select=select, ignore=ignore, against=_reference(),
+                              against_metrics=against[1], align=against[2])
+        else:
+            report = evaluate(run, _ruleset(), select=select, ignore=ignore)
     except InputError as e:
         return path, None, str(e).splitlines()[0] if str(e) else "cannot analyse"
     except Exception as e:  # a reader or rule bug in one run must not end the sweep
@@ -152,10 +167,10 @@ def analyse_one(path: str, select, ignore, sets):
     return path, report, None
 
 
-def _run_all(paths, jobs, select, ignore, sets, rule_paths, overrides, progress):
+def _run_all(paths, jobs, select, ignore, sets, rule_paths, overrides, progress, against=None):
     results: dict[str, tuple] = {}
     if jobs <= 1 or len(paths) <= 1:
-        _init_worker(rule_paths, overrides)
+        _init_worker(rule_paths, overrides, against)
         for p in paths:
             results[p] = analyse_one(p, select, ignore, sets)
             progress(p)
@@ -163,7 +178,7 @@ def _run_all(paths, jobs, select, ignore, sets, rule_paths, overrides, progress)
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(rule_paths, overrides)) as pool:
+                             initargs=(rule_paths, overrides, against)) as pool:
         futs = {pool.submit(analyse_one, p, select, ignore, sets): p for p in paths}
         for fut in as_completed(futs):
             p = futs[fut]
@@ -248,14 +263,20 @@ def scan(
     color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
     isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
+    against: Optional[str] = typer.Option(None, "--against", metavar="REF",
+                                          help="Also check every run against this known-good reference run (see analyze --against)."),
+    against_metrics: List[str] = typer.Option([], "--against-metrics", metavar="METRIC",
+                                              help="Metrics to compare with --against (names or globs, comma-separated or repeated)."),
+    align: str = typer.Option("auto", "--align", help="--against alignment: auto, step or fraction."),
 ):
     """Analyse every run under DIR in parallel: one summary table, one gate for the sweep."""
     from .. import InputError
     from ..reports import RenderOptions, render_many
-    from .analyze import apply_baselines, check_sets, check_usage, gate_exit, parse_sets
+    from .analyze import apply_baselines, check_against, check_sets, check_usage, gate_exit, parse_sets
     from .outputs import use_color, write
 
     plan = check_usage(fail_on or "error", color, formats, outputs)
+    patterns = check_against(against, against_metrics, align)
     if jobs < 0:
         fail("--jobs must be 0 (all cores) or more")
     overrides = parse_sets(sets, method)
@@ -271,6 +292,11 @@ def scan(
         rule_paths = list(settings.rule_paths) + list(rules)
         ruleset = load_rules(rule_paths, settings.overrides)  # invalid rules: exit 2 before any work
         check_sets(overrides, ruleset)
+        if against is not None:  # an unreadable reference or a metric it lacks: exit 2 before any work
+            from ..compare import chosen_metrics, load_reference
+
+            ref = load_reference(against)
+            chosen_metrics(ref, ref, patterns)
     except InputError as e:
         fail(str(e))
     sel = list(select) or settings.select
@@ -282,8 +308,9 @@ def scan(
     jobs = jobs or os.cpu_count() or 1
     jobs = max(1, min(jobs, len(paths)))
 
+    spec = (against, patterns, align) if against is not None else None
     results = _with_progress(paths, lambda tick: _run_all(paths, jobs, sel, ign, overrides, rule_paths,
-                                                          settings.overrides, tick))
+                                                          settings.overrides, tick, spec))
     rows = []
     for p in paths:
         _, report, error = results[p]
