@@ -43,6 +43,7 @@ svg .axis{stroke:var(--muted)}svg text{fill:var(--muted);font:11px system-ui,san
 svg .ptitle{fill:var(--fg);font-weight:600}svg .win{fill:var(--win)}
 svg .ref{stroke:var(--ref);stroke-dasharray:5 4;stroke-width:1.3}svg .reflabel{fill:var(--ref);font-weight:600;paint-order:stroke;stroke:var(--plot);stroke-width:3px}
 svg .nan,svg .nanlabel{fill:var(--nan);font-weight:700}
+svg .band{fill:var(--c2);fill-opacity:.16;stroke:none}svg .refln{stroke:var(--muted);stroke-dasharray:3 3;stroke-width:1.2}
 svg polyline{stroke-width:1.4;stroke-linejoin:round}
 .ln0{stroke:var(--c0)}.ln1{stroke:var(--c1)}.ln2{stroke:var(--c2)}.ln3{stroke:var(--c3)}
 .dot0{fill:var(--c0)}.dot1{fill:var(--c1)}.dot2{fill:var(--c2)}.dot3{fill:var(--c3)}
@@ -119,8 +120,11 @@ def render(report, options) -> str:
     # findings
     if report.findings:
         parts.append('<section id="findings"><h2>Findings</h2>')
+        seen: dict[str, int] = {}
         for f in report.findings:
-            parts.append(_finding(f, run, e, cd, svg, format_value))
+            seen[f.rule] = seen.get(f.rule, 0) + 1  # a rule can fire once per metric (REF101): unique ids
+            anchor = f.rule if seen[f.rule] == 1 else f"{f.rule}-{seen[f.rule]}"
+            parts.append(_finding(f, run, e, cd, svg, format_value, report.comparison, anchor))
         parts.append("</section>")
 
     # overview: small multiples of everything logged
@@ -145,12 +149,20 @@ def render(report, options) -> str:
     return "\n".join(parts)
 
 
+def _reference_layers(band, comparison) -> dict:
+    """svg.Panel keyword arguments drawing a --against reference curve and its band."""
+    if band is None or not len(band.ref_x):
+        return {}
+    half = comparison.k * band.spread
+    return {"ref": (band.ref_x, band.ref_y), "band": (band.ref_x, band.center - half, band.center + half)}
+
+
 def _refs(d) -> str:
     """Links from a diagnosis entry to its findings on the page."""
     return ", ".join(f'<a href="#finding-{escape(fid)}">{escape(fid)}</a>' for fid in d.findings)
 
 
-def _finding(f, run, e, cd, svg, format_value) -> str:
+def _finding(f, run, e, cd, svg, format_value, comparison=None, anchor=None) -> str:
     metrics = [m for m in (f.metrics or []) if run.series(m) is not None]
     vlines, hlines = cd.split_markers(f.markers)
     window = list(f.steps) if f.steps else None
@@ -161,19 +173,26 @@ def _finding(f, run, e, cd, svg, format_value) -> str:
     if window:
         head += (f' <span class="muted">· step {e(str(window[0]))}</span>' if window[0] == window[-1]
                  else f' <span class="muted">· steps {e(str(window[0]))}–{e(str(window[-1]))}</span>')
-    out = [f'<article class="card finding sev-border-{e(f.severity)}" id="finding-{e(f.rule)}">',
+    out = [f'<article class="card finding sev-border-{e(f.severity)}" id="finding-{e(anchor or f.rule)}">',
            f"<h3>{head}</h3>", f"<p><strong>{e(f.title)}</strong></p>"]
     panels = []
+    bands = comparison.bands if comparison is not None and f.symptom == "regression" else {}
     for m in metrics[:4]:
         x, y = cd.xy(run, m)
         mine = {k: v for k, v in hlines.items() if cd.marker_metric(k, metrics) == m}
-        panels.append(svg.Panel(m, x, y, mine))
+        panels.append(svg.Panel(m, x, y, mine, **_reference_layers(bands.get(m), comparison)))
+    if not panels and f.symptom == "regression":  # the run lacks the metric: the reference alone
+        for m in [m for m in f.metrics if m in bands][:1]:
+            layers = _reference_layers(bands[m], comparison)
+            panels.append(svg.Panel(f"{m} (reference only)", layers["ref"][0], layers["ref"][1], **layers))
     if panels:
         pic = svg.chart(panels, window=window, vlines=vlines, panel_height=150 if len(panels) == 1 else 110,
                         label=f"{f.rule}: {', '.join(metrics[:4])} over steps")
         cap = []
         if window:
             cap.append("shaded: where the rule fired")
+        if any(p.band is not None for p in panels):
+            cap.append(f"dashed grey: the reference run; green: its tolerance band (median ± {comparison.k:g} x 1.4826 MAD)")
         if hlines or vlines:
             cap.append("dashed: " + ", ".join(f"{cd.label(k)} {cd.fmt(v)}" for k, v in hlines.items())
                        + (", " if hlines and vlines else "")

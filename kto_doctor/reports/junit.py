@@ -46,14 +46,16 @@ def _suite(report, options) -> ET.Element:
     props = ET.SubElement(suite, "properties")
     for k, v in (("method", run.method), ("framework", run.framework), ("status", report.status)):
         ET.SubElement(props, "property", name=k, value=_x(v))
-    findings = {f.rule: f for f in report.findings}
+    findings = {}  # rule -> its findings (REF101 fires once per metric it compares)
+    for f in report.findings:
+        findings.setdefault(f.rule, []).append(f)
     skipped = {s.rule: s for s in report.skipped}
     names = {r.id: r.name for r in report.rules}
     order = [r.id for r in report.rules]
     for code in list(findings) + list(report.passed) + list(skipped):  # rules a hand-made report lacks
         if code not in names:
             order.append(code)
-            names[code] = getattr(findings.get(code), "name", "") or getattr(skipped.get(code), "name", "")
+            names[code] = getattr((findings.get(code) or [None])[0], "name", "") or getattr(skipped.get(code), "name", "")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     seen = set()
     for code in order:
@@ -63,9 +65,10 @@ def _suite(report, options) -> ET.Element:
         counts["tests"] += 1
         tc = ET.SubElement(suite, "testcase", classname=_x(f"kto-doctor.{run.path}"),
                            name=_x(f"{code} {names.get(code, '')}".strip()))
-        f = findings.get(code)
-        if f is not None:
-            body = _body(f)
+        fs = findings.get(code)
+        if fs:
+            f = max(fs, key=lambda x: (not x.baseline, SEVERITY_RANK[x.severity]))  # the one that decides
+            body = "\n\n".join(_body(x) for x in fs)
             if f.baseline:
                 counts["skipped"] += 1
                 ET.SubElement(tc, "skipped", message=_x(f"in baseline: {f.title}")).text = body

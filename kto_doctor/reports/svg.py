@@ -23,6 +23,8 @@ class Panel:
     x: object
     y: object
     hlines: dict = field(default_factory=dict)  # label -> value
+    ref: tuple | None = None   # (x, y): a reference run's curve, drawn dashed under the series
+    band: tuple | None = None  # (x, lo, hi): a tolerance band, drawn shaded under the series
 
 
 def _n(v: float) -> str:
@@ -93,16 +95,39 @@ def chart(panels: list[Panel], *, width: int = 720, panel_height: int = 150, win
     return "".join(out)
 
 
+def _ref_arrays(p: Panel, max_points: int):
+    """The panel's reference curve and band as float arrays, thinned to the point budget."""
+    import numpy as np
+
+    ref_x = ref_y = band = None
+    if p.ref is not None and len(p.ref[0]):
+        ref_x, ref_y = (np.asarray(a, dtype=float) for a in p.ref)
+        step = max(1, len(ref_x) // max_points)
+        ref_x, ref_y = ref_x[::step], ref_y[::step]
+    if p.band is not None and len(p.band[0]):
+        bx, blo, bhi = (np.asarray(a, dtype=float) for a in p.band)
+        step = max(1, len(bx) // max_points)
+        ok = np.isfinite(bx)
+        band = (bx[ok][::step], blo[ok][::step], bhi[ok][::step])
+    return ref_x, ref_y, band
+
+
 def _panel(p: Panel, i, px, x0, x1, left, pw, y_top, y_bot, window, max_points, compact):
     import numpy as np
 
     x = np.asarray(p.x, dtype=float)
     y = np.asarray(p.y, dtype=float)
     hlines = {k: float(v) for k, v in (p.hlines or {}).items() if v is not None and math.isfinite(float(v))}
-    scale = cd.choose_scale(y, extra=hlines.values())
+    ref_x, ref_y, band = _ref_arrays(p, max_points)
+    extra = list(hlines.values())
+    for arr in ([ref_y] if ref_y is not None else []) + (list(band[1:]) if band is not None else []):
+        extra.extend(arr[np.isfinite(arr)].tolist())
+    scale = cd.choose_scale(y, extra=extra)
     t = scale.fwd(y)
     ht = {k: float(scale.fwd([v])[0]) for k, v in hlines.items()}
-    fin = np.concatenate([t[np.isfinite(t)], [v for v in ht.values() if math.isfinite(v)]])
+    others = [scale.fwd(a) for a in ([ref_y] if ref_y is not None else []) + (list(band[1:]) if band else [])]
+    fin = np.concatenate([t[np.isfinite(t)], [v for v in ht.values() if math.isfinite(v)]]
+                         + [a[np.isfinite(a)] for a in others])
     lo, hi = cd.padded_range(float(fin.min()), float(fin.max())) if len(fin) else (0.0, 1.0)
 
     def py(v):
@@ -121,6 +146,18 @@ def _panel(p: Panel, i, px, x0, x1, left, pw, y_top, y_bot, window, max_points, 
         yy = _n(py(pos))
         out.append(f'<line class="grid" x1="{left}" x2="{left + pw}" y1="{yy}" y2="{yy}"/>')
         out.append(f'<text class="tick" x="{left - 5}" y="{yy}" dy="3" text-anchor="end">{escape(lab)}</text>')
+    if band is not None:
+        bx, blo, bhi = band[0], scale.fwd(band[1]), scale.fwd(band[2])
+        blo = np.where(np.isfinite(blo), blo, lo)  # a lower edge below 0 on a log scale: the bottom
+        bhi = np.where(np.isfinite(bhi), bhi, hi)
+        pts = [f"{_n(px(a))},{_n(py(min(max(b, lo), hi)))}" for a, b in zip(bx, bhi)]
+        pts += [f"{_n(px(a))},{_n(py(min(max(b, lo), hi)))}" for a, b in zip(bx[::-1], blo[::-1])]
+        if pts:
+            out.append(f'<polygon class="band" points="{" ".join(pts)}"/>')
+    if ref_y is not None:
+        for rx, rt in cd.finite_runs(ref_x, scale.fwd(ref_y)):
+            pts = " ".join(f"{_n(px(a))},{_n(py(b))}" for a, b in zip(rx, rt))
+            out.append(f'<polyline class="refln" fill="none" points="{pts}"/>')
     title = p.name + (f" ({scale.note})" if scale.kind != "linear" else "")
     out.append(f'<text class="ptitle" x="{left}" y="{y_top - 5}">{escape(title)}</text>')
     # the series: finite stretches as polylines, decimated to the point budget
