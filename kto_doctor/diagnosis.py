@@ -3,9 +3,19 @@
 Each finding proposes causes with a score (its rule's belief that this cause explains that symptom).
 A cause's combined score is a noisy-OR over the findings that name it, each weighted by the finding's
 severity: 1 - prod(1 - score_i * w(severity_i)). Two independent symptoms that agree on a cause
-therefore rank it above either alone, and an info-level explanation never outranks a real problem
-it merely accompanies. Info findings contribute only their explanations (benign readings of an
-alarming number); their problem causes stay on the finding itself.
+therefore rank it above either alone.
+
+Two guarantees keep the report consistent:
+
+* A finding is either a problem or "not a problem", never both. It votes in the diagnosis only with the
+  causes of the kind its reading comes to: an info finding with its explanations (benign readings of an
+  alarming number), any other finding with the kind of its strongest cause. Its other readings stay on the
+  finding, ranked, but do not reach the diagnosis.
+* No two causes that contradict each other survive. The cause catalog declares them (`excludes:`, data,
+  read in both directions): the learning rate cannot be too high and too low. Of such a pair the cause
+  with the stronger combined evidence is kept (a problem before an explanation at equal strength, so a
+  real problem is never explained away by a tie); the other leaves the diagnosis and the findings' cause
+  lists, and the kept entry records what it overruled.
 """
 from __future__ import annotations
 
@@ -24,14 +34,38 @@ def order_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=key)
 
 
+def _kind(cid: str, catalog: dict) -> str:
+    cat = catalog.get(cid)
+    return cat.kind if cat is not None else "problem"
+
+
+def voting_kind(f: Finding, catalog: dict) -> str | None:
+    """The kind of causes a finding contributes to the diagnosis: 'problem', 'explanation' or None."""
+    if not f.causes:
+        return None
+    if f.severity == "info":
+        return "explanation"
+    top = max(f.causes, key=lambda c: c.score)
+    return _kind(top.id, catalog)
+
+
+def exclusions(catalog: dict) -> dict[str, set[str]]:
+    """cause id -> the causes it contradicts, declared on either side."""
+    out: dict[str, set[str]] = {}
+    for cid, cat in catalog.items():
+        for other in getattr(cat, "excludes", ()) or ():
+            out.setdefault(cid, set()).add(other)
+            out.setdefault(other, set()).add(cid)
+    return out
+
+
 def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
     acc: dict[str, dict] = {}
     for f in findings:
         w = SEVERITY_WEIGHT.get(f.severity, 0.5)
+        kind = voting_kind(f, catalog)
         for c in f.causes:
-            cat = catalog.get(c.id)
-            # An info finding is a note, not a problem: only its explanations reach the diagnosis.
-            if f.severity == "info" and (cat is None or cat.kind != "explanation"):
+            if _kind(c.id, catalog) != kind:
                 continue
             e = acc.setdefault(c.id, {"miss": 1.0, "findings": [], "fixes": [], "texts": []})
             e["miss"] *= 1.0 - max(0.0, min(1.0, c.score * w))
@@ -48,11 +82,35 @@ def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
         for fx in (cat.fixes if cat else []):
             if fx not in fixes:
                 fixes.append(fx)
-        title = cat.title if cat else max(e["texts"])[1]
+        best_text = max(e["texts"], key=lambda t: t[0])[1]
+        title = cat.title if cat else best_text
         out.append(DiagnosisEntry(
             cause=cid, score=1.0 - e["miss"], title=title, fixes=fixes[:MAX_FIXES], findings=e["findings"],
             kind=cat.kind if cat else "problem",
+            # The numbers behind it: the strongest finding's own wording, when it says more than the title.
+            detail=best_text if best_text != title else "",
         ))
     # Problems before explanations at equal score; otherwise by score.
     out.sort(key=lambda d: (-round(d.score, 6), d.kind != "problem", d.cause))
+    out = _resolve_contradictions(out, findings, catalog)
     return out
+
+
+def _resolve_contradictions(entries: list[DiagnosisEntry], findings: list[Finding], catalog: dict):
+    """Keep the better-supported cause of every contradicting pair; drop the other everywhere."""
+    excl = exclusions(catalog)
+    if not excl:
+        return entries
+    kept: list[DiagnosisEntry] = []
+    dropped: set[str] = set()
+    for d in entries:  # strongest first (see the sort above)
+        rival = next((k for k in kept if k.cause in excl.get(d.cause, ())), None)
+        if rival is None:
+            kept.append(d)
+            continue
+        dropped.add(d.cause)
+        rival.overrules.append({"cause": d.cause, "score": round(float(d.score), 3), "findings": list(d.findings)})
+    if dropped:
+        for f in findings:
+            f.causes = [c for c in f.causes if c.id not in dropped]
+    return kept

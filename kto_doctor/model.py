@@ -153,6 +153,8 @@ class DiagnosisEntry:
     fixes: list[str]
     findings: list[str]
     kind: str = "problem"  # "problem" or "explanation" (a benign reading of an alarming number)
+    detail: str = ""  # the strongest finding's wording of it, with its numbers (when it differs from the title)
+    overrules: list = field(default_factory=list)  # contradicting causes this one won over: [{cause, score, findings}]
 
     def to_dict(self) -> dict:
         return {
@@ -162,6 +164,8 @@ class DiagnosisEntry:
             "fixes": list(self.fixes),
             "findings": list(self.findings),
             "kind": self.kind,
+            **({"detail": self.detail} if self.detail else {}),
+            **({"overrules": list(self.overrules)} if self.overrules else {}),
         }
 
 

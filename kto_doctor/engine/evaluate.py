@@ -45,7 +45,9 @@ class RunContext:
         return s is not None and len(s) > 0
 
 
-def evaluate_rule(rule: Rule, ctx: RunContext) -> Outcome:
+def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:
+    """Evaluate `rule` on the run. `holes`, when given, collects (template, field) for every template
+    field that rendered as n/a (a value the message did not guard): `rules check`/`rules test` report them."""
     why = _skip_reason(rule, ctx)
     if why:
         return Outcome(rule, skipped=Skipped(rule.id, why, rule.name))
@@ -61,7 +63,7 @@ def evaluate_rule(rule: Rule, ctx: RunContext) -> Outcome:
         firing = _firing_rows(cond, rule)
         if firing is None:
             return Outcome(rule)
-        return Outcome(rule, finding=_finding(rule, ctx, scope, firing))
+        return Outcome(rule, finding=_finding(rule, ctx, scope, firing, holes))
     except EvalError as e:
         return Outcome(rule, skipped=Skipped(rule.id, f"could not be evaluated on this run: {e}", rule.name),
                        error=str(e))
@@ -158,7 +160,7 @@ def _value_at(v, anchor):
         return x
 
 
-def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int]) -> Finding:
+def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int], holes: list | None = None) -> Finding:
     anchor = firing[0] if firing else None
     first_metric = next((m for m in rule.metrics if ctx.has_metric(m)), None)
     scope.lets.setdefault("value", ctx.metric(first_metric) if first_metric else None)
@@ -171,6 +173,18 @@ def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int]) -> Fi
 
     def ev(compiled):
         return _value_at(compiled.evaluate(scope), anchor)
+
+    def render(template, where):
+        if holes is None:
+            return template.render(ev)
+
+        def ev_checked(compiled):
+            v = ev(compiled)
+            if v is None:
+                holes.append((where, compiled.source.strip()))
+            return v
+
+        return template.render(ev_checked)
 
     severity = rule.severity
     for sev, compiled in rule.severity_if:
@@ -195,8 +209,8 @@ def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int]) -> Fi
         if spec.condition is not None and not _scalar_truth(spec.condition.evaluate(scope)):
             continue
         catalog = ctx.catalog.get(spec.id)
-        text = spec.text.render(ev) if spec.text else (catalog.title if catalog else spec.id)
-        fixes = [fx.render(ev) for fx in spec.fixes]
+        text = render(spec.text, f"cause {spec.id} text") if spec.text else (catalog.title if catalog else spec.id)
+        fixes = [render(fx, f"cause {spec.id} fix") for fx in spec.fixes]
         causes.append(Cause(spec.id, spec.score, text, fixes))
     causes.sort(key=lambda c: -c.score)
 
@@ -206,7 +220,7 @@ def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int]) -> Fi
         steps = [int(s.index[0]), int(s.index[-1])]
     return Finding(
         rule=rule.id, name=rule.name, symptom=rule.symptom, severity=severity,
-        title=rule.title.render(ev), message=rule.message.render(ev), steps=steps,
+        title=render(rule.title, "title"), message=render(rule.message, "message"), steps=steps,
         evidence={k: _clean(v) for k, v in evidence.items()}, causes=causes,
         metrics=[m for m in rule.metrics if ctx.has_metric(m)], config_keys=list(rule.config_keys),
         markers={k: _clean(v) for k, v in markers.items() if v is not None}, group=rule.group, source=rule.source,

@@ -62,7 +62,7 @@ FINDING_NAMES = ("value", "first_step", "last_step", "count")
 CAUSE_FIELDS = {"id", "score", "if", "text", "fixes"}
 REQUIRES_FIELDS = {"metrics", "any_metrics", "config"}
 OVERRIDE_FIELDS = {"rule", "severity", "params", "enabled", "reason"}
-CATALOG_FIELDS = {"title", "kind", "fixes"}
+CATALOG_FIELDS = {"title", "kind", "fixes", "excludes"}
 
 
 class RuleError(Exception):
@@ -113,6 +113,9 @@ class CatalogCause:
     title: str
     kind: str = "problem"
     fixes: list[str] = field(default_factory=list)
+    # Causes that contradict this one (the learning rate cannot be too high and too low). Declared on either
+    # side; the diagnosis keeps whichever the findings support more (kto_doctor/diagnosis.py).
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,6 +167,7 @@ class RuleSet:
     rules: list[Rule] = field(default_factory=list)
     catalog: dict[str, CatalogCause] = field(default_factory=dict)
     overrides: list[dict] = field(default_factory=list)
+    catalog_pos: dict = field(default_factory=dict)  # cause id -> position of its `excludes` (for errors)
 
     def by_code(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
@@ -230,7 +234,21 @@ def load_paths(paths, *, builtin: bool = False, ruleset: RuleSet | None = None) 
         data, positions = parsed[f]
         _load_document(data, positions, rs, str(f), texts[f], builtin)
     _check_duplicates(rs)
+    _check_excludes(rs)
     return rs
+
+
+def _check_excludes(rs: RuleSet) -> None:
+    """Every cause an `excludes:` names is in the catalog (a typo would silently never apply)."""
+    import difflib
+
+    for cid, cat in rs.catalog.items():
+        for other in cat.excludes:
+            if other not in rs.catalog:
+                close = difflib.get_close_matches(other, list(rs.catalog), n=1)
+                raise RuleError(f"cause '{cid}' excludes '{other}', which is not in the cause catalog",
+                                rs.catalog_pos.get(cid), length=len(other),
+                                hint=f"did you mean '{close[0]}'?" if close else None)
 
 
 def load_builtin() -> RuleSet:
@@ -279,18 +297,57 @@ def _load_catalog(causes, positions, rs: RuleSet, filename):
         if extra:
             k = sorted(extra)[0]
             raise RuleError(f"unknown field '{k}' in cause '{cid}'", positions.get_pos(("causes", cid, k, "__key__")),
-                            length=len(k), hint="cause fields: title, kind, fixes")
+                            length=len(k), hint="cause fields: title, kind, fixes, excludes")
         kind = spec.get("kind", "problem")
         if kind not in ("problem", "explanation"):
             raise RuleError("cause kind is problem or explanation", positions.get_pos(("causes", cid, "kind")))
         fixes = spec.get("fixes") or []
         if isinstance(fixes, str):
             fixes = [fixes]
+        check_not_cut(positions, ("causes", cid, "title"), spec["title"], fld=f"causes.{cid}.title")
         for j, fx in enumerate(fixes if isinstance(fixes, list) else [fixes]):
             if not isinstance(fx, str):
                 raise RuleError(f"fixes of cause '{cid}' must be text (quote a fix that contains ': ')",
                                 positions.get_pos(("causes", cid, "fixes", j)))
-        rs.catalog[cid] = CatalogCause(cid, str(spec["title"]), kind, list(fixes))
+            check_not_cut(positions, ("causes", cid, "fixes", j), fx, fld=f"causes.{cid}.fixes")
+        excl = spec.get("excludes") or []
+        if isinstance(excl, str):
+            excl = [excl]
+        if not isinstance(excl, list) or not all(isinstance(x, str) and CAUSE_ID_RE.match(x) for x in excl):
+            raise RuleError(f"excludes of cause '{cid}' is a list of cause ids",
+                            positions.get_pos(("causes", cid, "excludes")))
+        if cid in excl:
+            raise RuleError(f"cause '{cid}' cannot exclude itself", positions.get_pos(("causes", cid, "excludes")))
+        rs.catalog[cid] = CatalogCause(cid, str(spec["title"]), kind, list(fixes), tuple(excl))
+        rs.catalog_pos[cid] = positions.get_pos(("causes", cid, "excludes")) if excl else None
+
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _balanced(text: str) -> bool:
+    depth = {o: 0 for o in _OPEN}
+    for ch in text:
+        if ch in _OPEN:
+            depth[ch] += 1
+        elif ch in _CLOSE:
+            depth[_OPEN[_CLOSE.index(ch)]] -= 1
+    return all(v == 0 for v in depth.values())
+
+
+def check_not_cut(positions, path, value, rule: str | None = None, fld: str | None = None) -> None:
+    """Refuse prose that a YAML comment cut short: `- Upgrade TRL (PR #1499 uses nanmean)` unquoted is the
+    text `Upgrade TRL (PR`. A comment after unquoted text is taken as a cut when it starts like a reference
+    (`#1499`, no space) or leaves brackets unbalanced; `text  # a note` is an ordinary comment."""
+    at = positions.comment_after(path) if hasattr(positions, "comment_after") else None
+    if at is None or not isinstance(value, str):
+        return
+    src_text, starts = positions._src
+    after = src_text[starts[at.line - 1] + at.col:starts[at.line - 1] + at.col + 1]
+    if after[:1].isalnum() or not _balanced(value):
+        raise RuleError("this text is cut short by a YAML comment: an unquoted ' #' starts a comment",
+                        at, hint="quote the whole text (\"...\") so the '#' belongs to it", rule=rule,
+                        field_name=fld)
 
 
 def _check_override(ov, positions, path, filename):
@@ -436,6 +493,7 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
         p = pos(*path)
         if not isinstance(src, str):
             raise RuleError("expected text", p, rule=code, field_name=fld)
+        check_not_cut(positions, base + path, src, rule=code, fld=fld)
         try:
             return compile_template(src, params=set(params), lets=set(let_names) | set(FINDING_NAMES),
                                     known_metrics=known,

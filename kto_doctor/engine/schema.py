@@ -100,7 +100,10 @@ def build_schema() -> dict:
         "enabled": {"type": "boolean"}, "reason": _STR}}
     assert set(override["properties"]) == OVERRIDE_FIELDS
     catalog_cause = {"type": "object", "required": ["title"], "additionalProperties": False, "properties": {
-        "title": _STR, "kind": {"enum": ["problem", "explanation"]}, "fixes": {"type": "array", "items": _STR}}}
+        "title": _STR, "kind": {"enum": ["problem", "explanation"]}, "fixes": {"type": "array", "items": _STR},
+        "excludes": {"type": "array", "items": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]*$"},
+                     "description": "Causes that cannot hold together with this one; the diagnosis keeps the "
+                                    "better-supported one."}}}
     assert set(catalog_cause["properties"]) == CATALOG_FIELDS
     collection = {"type": "object", "additionalProperties": False, "properties": {
         "version": {"type": ["integer", "string"]},

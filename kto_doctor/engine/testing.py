@@ -137,8 +137,11 @@ def run_case(rule: Rule, case: dict, catalog: dict) -> CaseResult:
                             case.get("framework", "unknown"), case.get("steps"))
     except NotationError as e:
         return _fail(res, str(e))
-    out = evaluate_rule(rule, RunContext(run, catalog))
+    holes: list = []
+    out = evaluate_rule(rule, RunContext(run, catalog), holes=holes)
     f = out.finding
+    for where, src in holes:
+        res.problems.append(f"the {where} prints n/a for {{{src}}}: guard it (coalesce, or an optional sentence)")
     if out.error:
         res.problems.append(f"rule failed to evaluate: {out.error}")
     if "skipped" in expect:

@@ -64,17 +64,45 @@ class PosMap(dict):
     def __init__(self, filename: str = "", src=None):
         super().__init__()
         self._filename, self._src = filename, src
+        self._made: dict = {}  # path -> Pos already built (the node stays, for comment_after)
 
     def __getitem__(self, path):
+        pos = self._made.get(path)
+        if pos is not None:
+            return pos
         value = super().__getitem__(path)
         if isinstance(value, Pos):
             return value
         pos = _pos(value, self._filename, self._src)
-        super().__setitem__(path, pos)
+        self._made[path] = pos
         return pos
 
     def get(self, path, default=None):
         return self[path] if path in self else default
+
+    def comment_after(self, path) -> "Pos | None":
+        """Where a YAML comment starts right after the plain (unquoted) scalar at `path`, on its last line.
+
+        In prose fields this is almost always text cut short: `Upgrade (PR #1499 ...)` unquoted is the
+        value `Upgrade (PR`. None when the value is quoted, a block, not a scalar, or not followed by `#`.
+        """
+        if path not in self:
+            return None
+        node = dict.__getitem__(self, path)
+        if isinstance(node, Pos) or not isinstance(node, yaml.ScalarNode) or node.style not in (None, ""):
+            return None
+        if self._src is None:
+            return None
+        text, starts = self._src
+        em = node.end_mark
+        if em.line >= len(starts):
+            return None
+        line_end = text.find("\n", starts[em.line])
+        rest = text[starts[em.line] + em.column:line_end if line_end >= 0 else len(text)]
+        stripped = rest.lstrip(" \t")
+        if not stripped.startswith("#"):
+            return None
+        return Pos(self._filename, em.line + 1, em.column + 1 + len(rest) - len(stripped))
 
     def get_pos(self, path, default=None):
         while path:

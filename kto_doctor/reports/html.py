@@ -111,7 +111,8 @@ def render(report, options) -> str:
         parts.append("<h2>Not a problem</h2><ul>")
         for d in explanations:
             refs = _refs(d)
-            parts.append(f"<li>{e(d.title)} <span class=\"muted\">{refs}</span></li>")
+            detail = f"<br>{e(d.detail)}" if d.detail else ""
+            parts.append(f"<li>{e(d.title)} <span class=\"muted\">{refs}</span>{detail}</li>")
         parts.append("</ul>")
     if not report.findings:
         parts.append('<p class="healthy">No rule fired: nothing looks wrong in what was logged.</p>')

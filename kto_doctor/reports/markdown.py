@@ -74,7 +74,8 @@ def _report(report, level: int) -> list[str]:
             out += [f"   - {esc(fx)}" for fx in d.fixes]
     if explanations:
         out += ["", f"{h}# Not a problem", ""]
-        out += [f"- {esc(d.title)} ({', '.join(d.findings)})" for d in explanations]
+        out += [f"- {esc(d.title)} ({', '.join(d.findings)})" + (f": {esc(d.detail)}" if d.detail else "")
+                for d in explanations]
     if report.findings:
         out += ["", f"{h}# Findings", "", "| severity | rule | steps | finding | evidence | where |",
                 "|---|---|---|---|---|---|"]

@@ -87,6 +87,8 @@ def _render(console, report, options):
             line.append(d.title)
             line.append(f"  [{', '.join(d.findings)}]", style="dim")
             _say(console, line, 2)
+            if d.detail:
+                _say(console, Text(d.detail, style="dim"), 4)
 
     if report.findings and not options.quiet:
         console.print(Text("\nFindings", style="bold"))
