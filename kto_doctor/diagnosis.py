@@ -13,9 +13,9 @@ Two guarantees keep the report consistent:
   finding, ranked, but do not reach the diagnosis.
 * No two causes that contradict each other survive. The cause catalog declares them (`excludes:`, data,
   read in both directions): the learning rate cannot be too high and too low. Of such a pair the cause
-  with the stronger combined evidence is kept (a problem before an explanation at equal strength, so a
-  real problem is never explained away by a tie); the other leaves the diagnosis and the findings' cause
-  lists, and the kept entry records what it overruled.
+  with the stronger combined evidence over the whole report is kept (a problem before an explanation at
+  equal strength, so a real problem is never explained away by a tie); the other leaves the findings'
+  cause lists before the diagnosis is built, and the kept entry records what it overruled.
 """
 from __future__ import annotations
 
@@ -59,7 +59,47 @@ def exclusions(catalog: dict) -> dict[str, set[str]]:
     return out
 
 
+def _noisy_or(findings: list[Finding]) -> dict[str, float]:
+    """Every cause's support over all the findings that name it, whether it reaches the diagnosis or not."""
+    miss: dict[str, float] = {}
+    for f in findings:
+        w = SEVERITY_WEIGHT.get(f.severity, 0.5)
+        for c in f.causes:
+            miss[c.id] = miss.get(c.id, 1.0) * (1.0 - max(0.0, min(1.0, c.score * w)))
+    return {cid: 1.0 - m for cid, m in miss.items()}
+
+
+def _resolve_contradictions(findings: list[Finding], catalog: dict) -> dict[str, list[dict]]:
+    """Keep the better-supported cause of every contradicting pair and drop the other from every finding.
+
+    Returns {kept cause: [what it overruled]}. Support counts every finding that names the cause (an info
+    finding's problem causes too: the report holds them), so the contest is over the whole report.
+    """
+    excl = exclusions(catalog)
+    if not excl:
+        return {}
+    support = _noisy_or(findings)
+    order = sorted(support, key=lambda c: (-round(support[c], 6), _kind(c, catalog) != "problem", c))
+    kept: list[str] = []
+    overruled: dict[str, list[dict]] = {}
+    dropped: set[str] = set()
+    for cid in order:
+        rival = next((k for k in kept if k in excl.get(cid, ())), None)
+        if rival is None:
+            kept.append(cid)
+            continue
+        dropped.add(cid)
+        overruled.setdefault(rival, []).append({
+            "cause": cid, "score": round(float(support[cid]), 3),
+            "findings": [f.rule for f in findings if any(c.id == cid for c in f.causes)]})
+    if dropped:
+        for f in findings:
+            f.causes = [c for c in f.causes if c.id not in dropped]
+    return overruled
+
+
 def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
+    overruled = _resolve_contradictions(findings, catalog)
     acc: dict[str, dict] = {}
     for f in findings:
         w = SEVERITY_WEIGHT.get(f.severity, 0.5)
@@ -89,28 +129,8 @@ def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
             kind=cat.kind if cat else "problem",
             # The numbers behind it: the strongest finding's own wording, when it says more than the title.
             detail=best_text if best_text != title else "",
+            overrules=overruled.get(cid, []),
         ))
     # Problems before explanations at equal score; otherwise by score.
     out.sort(key=lambda d: (-round(d.score, 6), d.kind != "problem", d.cause))
-    out = _resolve_contradictions(out, findings, catalog)
     return out
-
-
-def _resolve_contradictions(entries: list[DiagnosisEntry], findings: list[Finding], catalog: dict):
-    """Keep the better-supported cause of every contradicting pair; drop the other everywhere."""
-    excl = exclusions(catalog)
-    if not excl:
-        return entries
-    kept: list[DiagnosisEntry] = []
-    dropped: set[str] = set()
-    for d in entries:  # strongest first (see the sort above)
-        rival = next((k for k in kept if k.cause in excl.get(d.cause, ())), None)
-        if rival is None:
-            kept.append(d)
-            continue
-        dropped.add(d.cause)
-        rival.overrules.append({"cause": d.cause, "score": round(float(d.score), 3), "findings": list(d.findings)})
-    if dropped:
-        for f in findings:
-            f.causes = [c for c in f.causes if c.id not in dropped]
-    return kept

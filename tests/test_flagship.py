@@ -63,13 +63,50 @@ def test_flagship_verdict():
     assert report["status"] == "warning"
 
 
-def test_flagship_predicted_loss_reproduces_the_issue_line():
-    """At the issue's own numbers the formula gives 0.5806 at p = 0.66 (metrics-and-losses.md §2.2)."""
-    import math
+# The one console line of LlamaFactory#7380 (hiyouga/LLaMA-Factory issue 7380, verbatim).
+ISSUE_LINE = ("{'loss': 0.5806, 'grad_norm': 0.16000482439994812, 'learning_rate': 4.22029964127453e-08, "
+              "'rewards/chosen': 0.00045649479720365763, 'logps/chosen': -1.7963722954565922, "
+              "'logits/chosen': -202528030.24783862, 'rewards/rejected': 5.853247662253727e-05, "
+              "'logps/rejected': -10.940386572157836, 'logits/rejected': -213156961.200883, "
+              "'rewards/margins': 0.0003979623205811204, 'kl': 11.288576126098633, 'epoch': 0.0}")
 
-    beta, z, p = 0.1, 11.288576126098633, 0.658
-    predicted = 0.5 + (p - 0.5) * math.tanh(beta * z / 2)
-    assert abs(predicted - 0.5806) < 5e-4
+
+def test_the_issue_line_alone_yields_all_four_findings(tmp_path):
+    """With one line and no config: the summed logits, the no-learning loss (predicted from the formula
+    at the line's own KL), the KL of 11 at the first step, and the learning rate far under KTO's range."""
+    log = tmp_path / "issue7380.log"
+    log.write_text(ISSUE_LINE + "\n", encoding="utf-8")
+    report = analyze_json(log)
+    found = {f["rule"]: f for f in report["findings"]}
+    assert set(found) == {"KTO101", "KTO102", "KTO103", "SCHED104"}, sorted(found)
+    # 1. an artifact, not an explosion
+    assert found["KTO101"]["symptom"] == "logits-metric-artifact" and found["KTO101"]["severity"] == "info"
+    # 2. the no-learning loss: the formula at z = 11.29, beta 0.1 reproduces 0.5806 for p = 0.66
+    ev = found["KTO102"]["evidence"]
+    assert abs(ev["predicted_loss"] - 0.5806) < 5e-4 and abs(ev["desirable_fraction"] - 0.658) < 0.01
+    # 3. the KL at the first logged step
+    assert found["KTO103"]["steps"] == [1, 1] and found["KTO103"]["evidence"]["kl"] == 11.2886
+    # 4. the learning rate: 12x under KTO's minimum at epoch 0.0, both readings, and the --set that decides
+    lr = found["SCHED104"]
+    assert lr["symptom"] == "lr-out-of-range" and "12x under the bottom" in lr["message"]
+    assert "--set learning_rate=" in lr["message"]
+    assert {c["id"] for c in lr["causes"]} == {"warmup-too-long", "lr-too-low"}
+    assert report["diagnosis"][0]["cause"] == "warmup-too-long"
+    assert not any("n/a" in f["title"] + f["message"] for f in report["findings"])
+
+
+def test_the_issue_line_with_the_configured_peak_is_a_warm_up(tmp_path):
+    """--set learning_rate=1e-6 warmup_steps=4739 turns the two readings into one: step 200 of the warm-up."""
+    log = tmp_path / "issue7380.log"
+    log.write_text(ISSUE_LINE + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(log), "--format", "json", "--set", "learning_rate=1e-6",
+                                      "--set", "warmup_steps=4739"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    found = {f["rule"]: f for f in report["findings"]}
+    assert "SCHED104" not in found
+    assert found["SCHED102"]["title"].startswith("Step 200 of a 4,739-step warm-up")
+    assert not any(c["cause"] == "lr-too-low" for c in report["diagnosis"])
 
 
 def test_healthy_kto_is_healthy():

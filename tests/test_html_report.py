@@ -37,7 +37,7 @@ def flagship(tmp_path_factory):
     run = FLAGSHIP if FLAGSHIP.is_dir() else kto_state(tmp_path_factory.mktemp("kto") / "run")
     out = tmp_path_factory.mktemp("html") / "report.html"
     res = CliRunner().invoke(app, ["analyze", str(run), "--format", "html", "-o", str(out)])
-    assert res.exit_code in (0, 1), res.output
+    assert res.exit_code == 0, res.output  # warnings and info only
     from kto_doctor.analysis import analyze
 
     return out, out.read_text(encoding="utf-8"), analyze(str(run))
@@ -103,7 +103,7 @@ def test_user_text_is_escaped(tmp_path):
     run = kto_state(tmp_path / 'run<img src=x onerror=alert(1)>&"q"')
     out = tmp_path / "r.html"
     res = CliRunner().invoke(app, ["analyze", str(run), "--format", "html", "-o", str(out)])
-    assert res.exit_code in (0, 1), res.output
+    assert res.exit_code == 0, res.output  # the same KTO run: warnings only
     html = out.read_text()
     assert "<img" not in html and "run&lt;img src=x onerror=alert(1)&gt;&amp;&quot;q&quot;" in html
 
@@ -113,7 +113,7 @@ def test_long_run_stays_small_and_nan_is_shown(tmp_path):
     run = kto_state(tmp_path / "long", rows=rows, nan_at={40_000, 40_001, 90_000})
     out = tmp_path / "r.html"
     res = CliRunner().invoke(app, ["analyze", str(run), "--format", "html", "-o", str(out)])
-    assert res.exit_code in (0, 1), res.output
+    assert res.exit_code == 1, res.output  # a NaN loss is an error
     html = out.read_text()
     assert len(html) < 1_500_000
     for svg in re.findall(r"<svg.*?</svg>", html, re.S):

@@ -246,6 +246,7 @@ def check_files(paths) -> tuple[list, dict]:
             counts["tests"] += len(cases)
         except RuleError as e:
             errors.append(e)
+    errors += template_holes(combined, {p.resolve() for p in rule_paths})
     return errors, counts
 
 
@@ -357,6 +358,26 @@ def _try_overrides(combined, overrides) -> list:
         except RuleError as e:
             errors.append(e)
     return errors
+
+
+def template_holes(ruleset, files) -> list:
+    """Render every template of the rules in `files` on their own firing test cases: a field that prints
+    n/a (a value the text does not guard) is an error at check time, not a surprise in a user's report."""
+    from ..engine.rules import RuleError
+    from ..engine.testing import run_case
+
+    out = []
+    for rule in ruleset.rules:
+        if Path(rule.source).resolve() not in files:
+            continue
+        for case in rule.tests:
+            if not isinstance(case, dict) or not (case.get("expect") or {}).get("fires"):
+                continue
+            res = run_case(rule, case, ruleset.catalog)
+            for problem in res.problems:
+                if "prints n/a" in problem:
+                    out.append(RuleError(f"{problem} (test case '{res.name}')", rule.pos, rule=rule.id))
+    return out
 
 
 @rules_app.command("check")

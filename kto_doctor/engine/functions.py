@@ -158,7 +158,10 @@ def f_round(x, digits=0.0):
     """Round to `digits` decimals."""
     if x is None:
         return None
-    d = int(digits)
+    d = float(digits)
+    if not math.isfinite(d) or abs(d) > 20:
+        raise ValueError(f"digits {digits:g} out of range -20..20")
+    d = int(d)
     if _is_series(x):
         return x.round(d)
     return round(float(x), d)
@@ -295,7 +298,10 @@ def f_shift(s, n):
     """The value n logged rows earlier (n < 0: later)."""
     if _none_in(s, n):
         return None
-    return _series(s, "s").shift(int(n))
+    n = float(n)
+    if not math.isfinite(n):
+        raise ValueError("the number of rows must be finite")
+    return _series(s, "s").shift(int(math.copysign(_window(abs(n)), n)) if n else 0)
 
 
 @_register("cummax", (1, 1), "(s)", "window")
@@ -514,6 +520,17 @@ def f_count(s):
     return float(len(s))
 
 
+@_register("rows_needed", (2, 2), "(n, s)", "reduce")
+def f_rows_needed(n, s):
+    """n rows, or half of the rows s logged (at least 1) when that is fewer: a persistence threshold that
+    scales with sparse logging (a run that logged 4 rows needs 2 of them, not 3)."""
+    if n is None:
+        return None
+    n = float(n)
+    logged = f_count(s)
+    return float(min(n, max(1.0, math.ceil(logged / 2))))
+
+
 @_register("count_true", (1, 1), "(cond)", "reduce")
 def f_count_true(c):
     """Number of rows where the condition holds."""
@@ -717,7 +734,10 @@ def f_ceil_to(x, k):
     x, k = float(x), float(k)
     if not math.isfinite(x) or not math.isfinite(k):
         return math.nan
-    return math.ceil(x / k) * k if k > 0 else x
+    if k <= 0:
+        return x
+    q = x / k
+    return math.ceil(q) * k if math.isfinite(q) else math.nan
 
 
 @_register("is_int", (1, 2), "(x, tol=1e-6)", "scalar")

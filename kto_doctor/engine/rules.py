@@ -585,6 +585,26 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
     if not isinstance(tests, list):
         raise err("`tests` is a list of test cases", "tests")
 
+    title_t = ctemplate(d["title"], "title", fld="title")
+    message_t = ctemplate(d["message"], "message", fld="message")
+    ev_list, mk_list = exprmap("evidence"), exprmap("markers")
+    # A threshold nobody reads is a silent bug (a `min_rows` the author thinks applies): refuse it.
+    compiled = [applies_if, when] + [c for _, c in lets] + [c for _, c in sev_if] + [c for _, c in ev_list] + [
+        c for _, c in mk_list] + [c.condition for c in causes]
+    used = set()
+    for c in compiled:
+        if c is not None:
+            used |= c.params
+    for t in [title_t, message_t] + [c.text for c in causes if c.text] + [fx for c in causes for fx in c.fixes]:
+        for part in t.parts:
+            if not isinstance(part, str):
+                used |= part.expr.params
+    for k in params:
+        if k not in used:
+            raise RuleError(f"param '{k}' is declared but no expression or template reads it",
+                            positions.get_pos(base + ("params", k, "__key__")), length=len(k), rule=code,
+                            field_name="params", hint=f"use params.{k} (or remove it)")
+
     metrics = strlist("metrics") or req_lists["metrics"] or req_lists["any_metrics"]
     if not metrics:
         metrics = tuple(sorted(when.metrics))
@@ -594,15 +614,14 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
 
     return Rule(
         id=code, name=name, symptom=d["symptom"], severity=d["severity"],
-        title=ctemplate(d["title"], "title", fld="title"),
-        message=ctemplate(d["message"], "message", fld="message"),
+        title=title_t, message=message_t,
         when=when, doc=str(d.get("doc") or ""), group=str(d.get("group") or ""),
         methods=tuple(methods), frameworks=strlist("frameworks"),
         requires_metrics=req_lists["metrics"], requires_any=req_lists["any_metrics"],
         requires_config=req_lists["config"], applies_if=applies_if, params=dict(params), lets=lets,
         for_steps=intfield("for", 0) or 0, for_rows=intfield("for_rows", 1) or 1,
         tolerance=intfield("tolerance", 0) or 0, severity_if=sev_if,
-        evidence=exprmap("evidence"), markers=exprmap("markers"), metrics=tuple(metrics),
+        evidence=ev_list, markers=mk_list, metrics=tuple(metrics),
         config_keys=strlist("config_keys") or tuple(sorted(when.config_keys)), causes=causes,
         references=strlist("references"), aliases=strlist("aliases"), tags=strlist("tags"),
         enabled=enabled, tests=tests, source=filename, pos=pos(), builtin=builtin, raw=d,

@@ -82,7 +82,7 @@ def test_case_schema() -> dict:
     expect = {"type": "object", "additionalProperties": False, "properties": {
         "fires": {"type": "boolean"}, "first_step": {"type": "integer"}, "last_step": {"type": "integer"},
         "severity": {"enum": list(SEVERITIES)}, "cause": _STR, "causes_include": {"type": "array", "items": _STR},
-        "message_contains": _STRLIST, "title_contains": _STRLIST,
+        "message_contains": _STRLIST, "title_contains": _STRLIST, "cause_text_contains": _STRLIST,
         "evidence": {"type": "object"}, "skipped": {"type": "boolean"}, "todo": {"type": "boolean"}}}
     assert set(expect["properties"]) == EXPECT_KEYS
     case = {"type": "object", "additionalProperties": False, "properties": {

@@ -114,7 +114,7 @@ class CaseResult:
 
 
 EXPECT_KEYS = {"fires", "first_step", "last_step", "severity", "cause", "causes_include", "message_contains",
-               "title_contains", "evidence", "skipped", "todo"}
+               "title_contains", "cause_text_contains", "evidence", "skipped", "todo"}
 CASE_KEYS = {"name", "method", "framework", "config", "series", "steps", "expect", "rule"}
 
 
@@ -178,6 +178,11 @@ def run_case(rule: Rule, case: dict, catalog: dict) -> CaseResult:
             for w in wanted if isinstance(wanted, list) else [wanted]:
                 if str(w) not in getattr(f, attr):
                     res.problems.append(f"expected {attr} to contain {w!r}: {getattr(f, attr)!r}")
+        wanted = expect.get("cause_text_contains")
+        top_text = f.causes[0].text if f.causes else ""
+        for w in ([] if wanted is None else wanted if isinstance(wanted, list) else [wanted]):
+            if str(w) not in top_text:
+                res.problems.append(f"expected the top cause's text to contain {w!r}: {top_text!r}")
         for k, want in (expect.get("evidence") or {}).items():
             got = f.evidence.get(k)
             if not _close(got, want):
