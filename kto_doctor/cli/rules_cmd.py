@@ -198,7 +198,7 @@ def check_files(paths) -> tuple[list, dict]:
     name: the repository's own rules/ beside an installed wheel, or a built-in being edited) is checked in
     place of that built-in, not reported as a duplicate of it.
     """
-    from ..engine.rules import RuleError, RuleSet, load_builtin
+    from ..engine.rules import RuleError, RuleSet, _check_excludes, load_builtin
 
     errors = []
     counts = {"files": 0, "rules": 0, "overrides": 0, "tests": 0, "builtin_copies": 0}
@@ -223,6 +223,10 @@ def check_files(paths) -> tuple[list, dict]:
             errors.append(e)
             continue
         errors.extend(_load_causes(parsed[f], f, catalog))
+    try:
+        _check_excludes(RuleSet(catalog=catalog))
+    except RuleError as e:
+        errors.append(e)
     # Rules of the checked files that are copies of built-ins replace them for the check.
     copies = {(r.id, Path(r.source).name) for r in base.rules}
     checked_ids = {_rule_id(item) for data, _ in parsed.values() for item in _rule_items(data)}

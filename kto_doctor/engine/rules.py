@@ -116,6 +116,7 @@ class CatalogCause:
     # Causes that contradict this one (the learning rate cannot be too high and too low). Declared on either
     # side; the diagnosis keeps whichever the findings support more (kto_doctor/diagnosis.py).
     excludes: tuple[str, ...] = ()
+    excludes_pos: Any = None  # where `excludes` was written (errors)
 
 
 @dataclass
@@ -167,7 +168,6 @@ class RuleSet:
     rules: list[Rule] = field(default_factory=list)
     catalog: dict[str, CatalogCause] = field(default_factory=dict)
     overrides: list[dict] = field(default_factory=list)
-    catalog_pos: dict = field(default_factory=dict)  # cause id -> position of its `excludes` (for errors)
 
     def by_code(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
@@ -247,7 +247,7 @@ def _check_excludes(rs: RuleSet) -> None:
             if other not in rs.catalog:
                 close = difflib.get_close_matches(other, list(rs.catalog), n=1)
                 raise RuleError(f"cause '{cid}' excludes '{other}', which is not in the cause catalog",
-                                rs.catalog_pos.get(cid), length=len(other),
+                                cat.excludes_pos, length=len(other),
                                 hint=f"did you mean '{close[0]}'?" if close else None)
 
 
@@ -318,8 +318,8 @@ def _load_catalog(causes, positions, rs: RuleSet, filename):
                             positions.get_pos(("causes", cid, "excludes")))
         if cid in excl:
             raise RuleError(f"cause '{cid}' cannot exclude itself", positions.get_pos(("causes", cid, "excludes")))
-        rs.catalog[cid] = CatalogCause(cid, str(spec["title"]), kind, list(fixes), tuple(excl))
-        rs.catalog_pos[cid] = positions.get_pos(("causes", cid, "excludes")) if excl else None
+        rs.catalog[cid] = CatalogCause(cid, str(spec["title"]), kind, list(fixes), tuple(excl),
+                                       positions.get_pos(("causes", cid, "excludes")) if excl else None)
 
 
 _OPEN, _CLOSE = "([{", ")]}"
