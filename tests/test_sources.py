@@ -214,7 +214,8 @@ def test_console_other_dict_formats(tmp_path):
     ])
     src = console.read(write(tmp_path, "paste.log", text))
     assert src.series["rewards/accuracies"].steps.tolist() == [5]
-    assert src.series["acc"].steps.tolist() == [8280] and math.isnan(src.series["grad_norm"].values[0])
+    # ms-swift's `acc` is the token accuracy: canonical `accuracy`, never LLaMA-Factory's reward accuracy
+    assert src.series["accuracy"].steps.tolist() == [8280] and math.isnan(src.series["grad_norm"].values[0])
     assert "memory(GiB)" not in src.series and src.facts["total_steps"] == 11043
 
 

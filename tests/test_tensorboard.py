@@ -367,10 +367,10 @@ def test_detected_by_name(run_file):
 
 
 # -- several files ---------------------------------------------------------------------------------
-def test_merge_later_wall_time_wins_and_warns(tmp_path):
+def test_resume_supersedes_abandoned_steps_and_says_so(tmp_path):
     first = write_records(tmp_path / "events.out.tfevents.1", [simple("train/loss", s, 1.0, 100.0 + s)
                                                                for s in range(1, 11)])
-    # a restart from step 6: later wall times, different values from step 6 to 10
+    # a resume from step 6, by a later process: the first file's steps 6-10 were abandoned
     second = write_records(tmp_path / "events.out.tfevents.2", [simple("train/loss", s, 2.0, 500.0 + s)
                                                                 for s in range(6, 16)])
     data = merge([read(second), read(first)])
@@ -378,7 +378,32 @@ def test_merge_later_wall_time_wins_and_warns(tmp_path):
     np.testing.assert_array_equal(loss.steps, np.arange(1, 16))
     np.testing.assert_array_equal(loss.values, [1.0] * 5 + [2.0] * 10)
     (warning,) = data.warnings
-    assert "disagree" in warning and "loss (5)" in warning
+    assert "resumed at step 6" in warning and "5 value(s)" in warning
+
+
+def test_restart_from_scratch_drops_the_whole_abandoned_run(tmp_path):
+    first = write_records(tmp_path / "events.out.tfevents.1", [simple("train/loss", s, 1.0, 100.0 + s)
+                                                               for s in range(1, 21)])
+    second = write_records(tmp_path / "events.out.tfevents.2", [simple("train/loss", s, 2.0, 500.0 + s)
+                                                                for s in range(1, 11)])
+    loss = merge([read(first), read(second)]).series["loss"]
+    # no splice: steps 11-20 of the abandoned run do not continue the new one
+    np.testing.assert_array_equal(loss.steps, np.arange(1, 11))
+    assert (loss.values == 2.0).all()
+
+
+def test_later_writer_of_the_same_process_adds_to_the_run(tmp_path):
+    # HF's final evaluation is written by a new writer of the training process, at the last step
+    first = write_records(tmp_path / "events.out.tfevents.100.host.4242.0",
+                          [simple("train/loss", s, 1.0, 100.0 + s) for s in range(1, 11)]
+                          + [simple("train/grad_norm", 10, 3.0, 110.0)])
+    second = write_records(tmp_path / "events.out.tfevents.200.host.4242.1", [simple("eval/loss", 10, 0.5, 300.0),
+                                                                               simple("train/loss", 10, 1.0, 300.0)])
+    data = merge([read(first), read(second)])
+    assert data.series["grad_norm"].steps.tolist() == [10]
+    assert data.series["loss"].steps.tolist() == list(range(1, 11))
+    assert data.series["eval_loss"].steps.tolist() == [10]
+    assert not any("resumed" in w for w in data.warnings)
 
 
 def test_merge_agreeing_files_do_not_warn(tmp_path):

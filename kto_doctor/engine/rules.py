@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import METHODS, SEVERITIES, SYMPTOMS
-from ..names import KNOWN_METRICS
+from ..ontology import KNOWN_METRICS
 from . import yamlpos
 from .expr import Compiled, ExprError, compile_expr
 from .template import Template, compile_template

@@ -6,7 +6,10 @@ plus whatever configuration and run facts the file states, plus warnings about d
 """
 from __future__ import annotations
 
+import io
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,11 @@ class SourceData:
     # Restarted step counters (resumed runs): [(first_step, last_step, first_line), ...] in file order.
     segments: list[tuple[int, int, int]] = field(default_factory=list)
     hints: dict[str, str] = field(default_factory=dict)  # e.g. {"framework": "llamafactory", "method": "kto"}
+    # A store holding several runs (an MLflow database, a W&B project folder) names the run this data is of.
+    run_key: str | None = None
+    # "train" or "eval": every series of this file is of that role (Keras `validation/`, tensorboardX
+    # `loss_val/` folders); set by discovery, applied by the merger.
+    role: str | None = None
 
     @property
     def metric_names(self) -> list[str]:
@@ -54,13 +62,19 @@ class SourceData:
 
 
 class MetricNames(dict):
-    """(logged key, eval_row) -> canonical metric name, or None for bookkeeping keys; computed once per key."""
+    """(logged key, eval_row) -> canonical metric name, or None for bookkeeping keys; computed once per key.
+
+    `dialect` is the framework whose spellings apply (see `ontology.canonical`)."""
+
+    def __init__(self, dialect: str | None = None) -> None:
+        super().__init__()
+        self.dialect = dialect
 
     def __missing__(self, item: tuple[str, bool]) -> str | None:
-        from ..names import BOOKKEEPING, canonical
+        from ..ontology import canonical, is_bookkeeping
 
         key, eval_row = item
-        name = self[item] = None if key in BOOKKEEPING else canonical(key, eval_row)
+        name = self[item] = None if is_bookkeeping(key, self.dialect) else canonical(key, eval_row, self.dialect)
         return name
 
 
@@ -76,10 +90,10 @@ class Columns:
     segments' values at steps >= s are dropped (the later segment wins); repeated steps keep the last value.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str | None = None) -> None:
         self.cols: dict[str, tuple[list, list, list]] = {}  # add_row: one value at a time
         self._chunks: dict[str, list[tuple[np.ndarray, list, np.ndarray]]] = {}  # add_rows: whole groups
-        self._names = MetricNames()
+        self._names = MetricNames(dialect)
         self._restarts: list[tuple[float, int]] = []  # (first step, first line) of every later segment
         self._segments: list[tuple[float, float, int]] = []
 
@@ -190,14 +204,241 @@ class Columns:
         return Series(steps=s, values=v, lines=ln)
 
 
-def read_bytes(path: Path) -> bytes:
-    """The whole file, or SourceError (one line) when it cannot be read or holds nothing."""
+# ------------------------------------------------------------------------------------ opening files safely
+
+# The most any reader takes from one file (decompressed bytes for .gz). Real logs reach a few GB of tqdm
+# redraws; beyond this a file is read up to the ceiling, with a warning. KTO_DOCTOR_MAX_FILE_BYTES changes it.
+MAX_FILE_BYTES = int(os.environ.get("KTO_DOCTOR_MAX_FILE_BYTES", 16 << 30))
+HEAD_BYTES = 1 << 16
+_GZIP = b"\x1f\x8b"
+
+
+def regular_file(path: Path) -> os.stat_result:
+    """stat of `path` (symlinks followed), or SourceError when it is not a regular file.
+
+    FIFOs, sockets and devices are refused before anything opens them: opening a FIFO blocks until a writer
+    comes, and /dev/zero never ends.
+    """
     try:
-        data = path.read_bytes()
+        st = os.stat(path)
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError(f"{path}: not a regular file ({_kind_of(st.st_mode)})")
+    return st
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def open_stream(path: Path) -> io.BufferedIOBase:
+    """A binary stream of a log file's text as UTF-8 with `\n` line ends, whatever was on disk.
+
+    Undone on the way: gzip compression (`train.log.gz`), a UTF-8 byte-order mark, UTF-16 (with a BOM, or
+    without one when every other byte of the start is NUL), and old Mac CR-only line ends (a file whose start
+    has CRs and no LF; tqdm's CR redraws inside LF lines are left alone). Reading stops at the file's size when
+    it was opened (a file that grows while read, or a /proc file that claims 0 bytes, cannot run away) and at
+    MAX_FILE_BYTES of decompressed text. Readers call `stream.truncated` afterwards to warn.
+    """
+    st = regular_file(path)
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        start = f.read(4)
+        f.seek(0)
+        if start[:2] == _GZIP:
+            import gzip
+
+            inner = gzip.GzipFile(fileobj=f, mode="rb")
+            return _wrap(_Limited(inner, MAX_FILE_BYTES, closes=(inner, f)), inner, path)
+        limit = min(st.st_size, MAX_FILE_BYTES)
+        return _wrap(_Limited(f, limit, closes=(f,), over=st.st_size > MAX_FILE_BYTES), f, path)
+    except OSError as exc:
+        f.close()
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _wrap(raw: "_Limited", inner, path: Path) -> io.BufferedIOBase:
+    """Look at the decoded start once, then add the transcoding layers it calls for."""
+    head = raw.peek_head(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _nul_every_other(head):
+        raw = _Transcode(raw, _utf16_codec(head))
+    elif head.startswith(b"\xef\xbb\xbf"):
+        raw.skip(3)
+    elif b"\r" in head and b"\n" not in head and len(head) >= 2:
+        raw = _Translate(raw, bytes.maketrans(b"\r", b"\n"))
+    return _Stream(raw, buffer_size=1 << 20)
+
+
+def _nul_every_other(head: bytes) -> bool:
+    h = head[:64]
+    if len(h) < 8:
+        return False
+    return h[1::2].count(0) >= len(h) // 2 - 1 or h[0::2].count(0) >= len(h) // 2 - 1
+
+
+def _utf16_codec(head: bytes) -> str:
+    if head.startswith(b"\xff\xfe"):
+        return "utf-16"
+    if head.startswith(b"\xfe\xff"):
+        return "utf-16"
+    return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+
+
+class _Stream(io.BufferedReader):
+    @property
+    def truncated(self) -> bool:
+        """True when the file was cut at MAX_FILE_BYTES."""
+        raw = self.raw
+        while not isinstance(raw, _Limited):
+            raw = raw.inner
+        return raw.over or raw.hit_limit
+
+
+class _Limited(io.RawIOBase):
+    """Reads at most `limit` bytes from `inner`."""
+
+    def __init__(self, inner, limit: int, closes=(), over: bool = False) -> None:
+        self.inner = inner
+        self.left = limit
+        self.limit = limit
+        self.closes = closes
+        self.over = over
+        self.hit_limit = False
+        self._head = b""
+
+    def peek_head(self, n: int) -> bytes:
+        if not self._head:
+            self._head = self._read(min(n, self.left))
+        return self._head
+
+    def skip(self, n: int) -> None:
+        self._head = self._head[n:]
+
+    def _read(self, n: int) -> bytes:
+        data = self.inner.read(n)
+        self.left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        if self.left <= 0:
+            if self.limit >= MAX_FILE_BYTES and self.inner.read(1):
+                self.hit_limit = True
+            return 0
+        want = min(len(b), self.left)
+        if isinstance(self.inner, io.RawIOBase) or hasattr(self.inner, "readinto"):
+            with memoryview(b) as view:
+                n = self.inner.readinto(view[:want]) or 0
+        else:  # pragma: no cover - every inner stream here has readinto
+            data = self.inner.read(want)
+            n = len(data)
+            b[:n] = data
+        self.left -= n
+        return n
+
+    def close(self) -> None:
+        for c in self.closes:
+            try:
+                c.close()
+            except Exception:
+                pass
+        super().close()
+
+
+class _Transcode(io.RawIOBase):
+    """UTF-16 in, UTF-8 out (undecodable bytes become U+FFFD)."""
+
+    def __init__(self, inner: _Limited, codec: str) -> None:
+        import codecs
+
+        self.inner = inner
+        self.decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self.pending = b""
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self.pending and not self.done:
+            raw = bytearray(1 << 20)
+            n = self.inner.readinto(raw)
+            text = self.decoder.decode(bytes(raw[:n]), final=not n)
+            if not n:
+                self.done = True
+            self.pending = text.lstrip("\ufeff").encode("utf-8") if text else b""
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+class _Translate(io.RawIOBase):
+    def __init__(self, inner: _Limited, table: bytes) -> None:
+        self.inner = inner
+        self.table = table
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self.inner.readinto(b)
+        if n:
+            with memoryview(b) as view:
+                view[:n] = bytes(view[:n]).translate(self.table)
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def read_head(path: Path, n: int = HEAD_BYTES) -> str | None:
+    """The decoded start of a file for sniffing, or None when it cannot be opened as a regular file."""
+    try:
+        with open_stream(path) as f:
+            data = f.read(n)
+    except (SourceError, OSError, EOFError, ValueError):
+        return None
+    except Exception:  # a damaged gzip stream and the like: not a file to sniff
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole (decoded) file, or SourceError (one line) when it cannot be read or holds nothing."""
+    try:
+        with open_stream(path) as f:
+            data = f.read()
+            cut = f.truncated
+    except SourceError:
+        raise
+    except (OSError, EOFError, ValueError) as exc:
+        raise SourceError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     if not data.strip():
         raise SourceError(f"{path}: empty file")
+    if cut:
+        raise SourceError(f"{path}: larger than the {MAX_FILE_BYTES:,}-byte ceiling for one file "
+                          "(KTO_DOCTOR_MAX_FILE_BYTES)")
     return data
 
 

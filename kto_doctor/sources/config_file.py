@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import is_training_config
 from .base import SourceData, SourceError, read_bytes
+from .registry import Source
 
 LLAMAFACTORY_KEYS = frozenset({"stage", "finetuning_type", "pref_beta", "pref_loss", "pref_ftx", "cutoff_len",
                                "kto_chosen_weight", "kto_rejected_weight", "template", "create_new_adapter"})
@@ -61,3 +62,26 @@ def _kind(path: Path, raw: dict) -> str:
     if name == "config.json" and ("architectures" in raw or "model_type" in raw) and "learning_rate" not in raw:
         return "model_config"
     return "training"
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+
+def sniff(head: str) -> float:
+    """A JSON of training arguments under another name."""
+    return 0.5 if '"per_device_train_batch_size"' in head or '"learning_rate"' in head else 0.0
+
+
+SOURCE = Source(
+    name="config",
+    title="Training configuration: LLaMA-Factory YAML, TrainingArguments/TRL JSON, model config.json, "
+          "PEFT adapter_config.json",
+    read=read,
+    priority=90,
+    names=("*.yaml", "*.yml", "training_args.json", "*training_args*.json", "config.json", "adapter_config.json",
+           "generation_config.json", "*_config.json"),
+    sniff=sniff,
+    suffixes=(".json",),
+    kind="config",
+    examples=("examples/train_lora/llama3_lora_kto.yaml", "<output_dir>/training_args.yaml"),
+)

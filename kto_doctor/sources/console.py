@@ -22,7 +22,6 @@ number of logged values, not the file size.
 from __future__ import annotations
 
 import json
-import os
 import re
 from array import array
 from pathlib import Path
@@ -30,8 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..names import is_eval_record
-from .base import Columns, MetricNames, SourceData, SourceError, sane_fact, short_int, to_float, usable_step
+from ..ontology import is_eval_record
+from .base import (Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, sane_fact, short_int,
+                   to_float, usable_step)
+from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 
 CHUNK = 16 << 20
 _SLICE = 1 << 20  # newlines are searched a slice at a time: a byte mask of the whole chunk would cost 16 MB
@@ -157,10 +158,11 @@ class _Group:
             values, ok = _column(columns[j])
             for store, mask in ((main, ~via_logger), (logger, via_logger)) if split else ((main, None),):
                 keep = ok if mask is None else (mask if ok is None else ok & mask)
+                name = store.names_for(shape.keys)[key, is_eval]
                 if keep is None:
-                    store.add(store._names[key, is_eval], index, values)
+                    store.add(name, index, values)
                 elif keep.any():
-                    store.add(store._names[key, is_eval], index[keep], values[keep])
+                    store.add(name, index[keep], values[keep])
 
 
 def _fields(text: bytes) -> tuple | None:
@@ -221,6 +223,12 @@ class _Store:
         self.eval = array("b")
         self.metrics: dict[str, tuple[list, list]] = {}
         self._names = MetricNames()
+        self._lf_names = MetricNames("llamafactory")
+
+    def names_for(self, keys: tuple) -> MetricNames:
+        """LLaMA-Factory's trainer_log records (they state `current_steps`) use its spellings: `accuracy` is
+        the reward accuracy there."""
+        return self._lf_names if "current_steps" in keys else self._names
 
     def new_record(self, step: float, line: int, is_eval: bool) -> int:
         self.step.append(step)
@@ -239,8 +247,9 @@ class _Store:
     def add_group(self, records: list[dict], keys: tuple, idx: list[int], is_eval: bool) -> None:
         """Records sharing one key set: one numpy conversion per key."""
         rec_idx = np.asarray(idx, dtype=np.int64)
+        names = self.names_for(keys)
         for key in keys:
-            name = self._names[key, is_eval]
+            name = names[key, is_eval]
             if name is None:
                 continue
             values, ok = _column([r[key] for r in records])
@@ -285,14 +294,12 @@ class _Reader:
     def run(self) -> SourceData:
         """Whole lines a chunk at a time. One read buffer is reused and each chunk is the only other copy,
         dropped before the next read, so that memory stays at about two chunks besides the values kept."""
-        try:
-            f = open(self.path, "rb")
-        except OSError as exc:
-            raise SourceError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        st = regular_file(self.path)
+        f = open_stream(self.path)
         line_base = 0
         carry = b""
         size = 0
-        buf = bytearray(min(CHUNK, max(os.fstat(f.fileno()).st_size + 1, 1 << 16)))  # small file, small buffer
+        buf = bytearray(min(CHUNK, max(st.st_size + 1, 1 << 16)))  # small file, small buffer
         view = memoryview(buf)
         with f, view:
             while True:
@@ -613,7 +620,8 @@ class _Reader:
 
     def wrapped(self) -> None:
         """Dicts broken over several lines (pasted into an issue, or pretty-printed JSON): joined again."""
-        data = self.path.read_bytes()
+        with open_stream(self.path) as f:
+            data = f.read(WRAPPED_MAX + 1)
         spans = []
         for m in _WRAPPED.finditer(data):
             start, end = m.span()
@@ -769,3 +777,26 @@ def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
 
 def read(path: Path) -> SourceData:
     return _Reader(path).run()
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+_SNIFF = re.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward)"""
+                    r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+""")
+
+
+def sniff(head: str) -> float:
+    return score(len(_SNIFF.findall(head)))
+
+
+SOURCE = Source(
+    name="console",
+    title="Console logs with HF Trainer metric dicts ({'loss': ...}: TRL, LLaMA-Factory, axolotl, unsloth, "
+          "ms-swift), mlx-lm Iter lines, DeepSpeed overflow lines, the Running training block",
+    read=read,
+    priority=20,
+    sniff=sniff,
+    suffixes=TEXT_SUFFIXES,
+    fallback=True,
+    examples=("nohup.out, train.log, running_log.txt, a paste from an issue",),
+)

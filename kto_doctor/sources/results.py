@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from .base import SourceData, SourceError, read_bytes, sane_fact, to_float
+from .registry import Source
 
 
 def read(path: Path) -> SourceData:
@@ -41,3 +42,16 @@ def read(path: Path) -> SourceData:
     if not src.facts:
         raise SourceError(f"{path}: no numeric results")
     return src
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+SOURCE = Source(
+    name="results",
+    title="Hugging Face save_metrics summaries: all_results.json, train_results.json, eval_results.json",
+    read=read,
+    priority=80,
+    names=("all_results.json", "train_results.json", "eval_results.json", "*_results.json"),
+    kind="summary",
+    examples=("<output_dir>/all_results.json",),
+)

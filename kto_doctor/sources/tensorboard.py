@@ -35,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..names import BOOKKEEPING, SUMMARY_KEYS, canonical
+from ..ontology import SUMMARY_KEYS, canonical, is_bookkeeping
 from . import tfrecord
 from .base import Series, SourceData, SourceError
+from .registry import Source
 
 FORMAT = "tensorboard"
 CHUNK = 1 << 16  # records decoded together by the vectorised path (bounds its temporary arrays)
@@ -60,7 +61,7 @@ def read(path: Path, check_crc: bool = True) -> SourceData:
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return _read_buffer(path, buf, check_crc and tfrecord.crc_fn is not None)
+        return _with_role(_read_buffer(path, buf, check_crc and tfrecord.crc_fn is not None))
     finally:
         try:
             buf.close()
@@ -90,10 +91,31 @@ def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
     src.series, src.facts = events.series()
     src.config = events.config
     src.warnings = _damage_warnings(path, frames, events.bad_crc, src.records)
+    for name, tags in events.collisions.items():
+        src.warnings.append(f"{path.name}: tags {', '.join(repr(t) for t in tags)} all mean '{name}'; "
+                            "merged by step, the later record winning where both were logged")
     if events.bad_crc == n:
         raise SourceError(f"{path}: not a TensorBoard event file (all {n} records fail their checksum)")
     if not (src.series or src.config or src.facts):  # (an hparams-only file of its own states config)
         raise SourceError(f"{path}: no scalar values in {src.records} record(s): nothing to analyse")
+    return src
+
+
+def _with_role(src: SourceData) -> SourceData:
+    """Scalars of a `validation/` (Keras) or `loss_val/` (tensorboardX add_scalars) folder are eval series;
+    add_scalars children of another key keep it: `lr_group1/` holds `learning_rate/group1`."""
+    role, key = role_of(src.path)
+    src.role = role
+    if role != "eval" and not key:
+        return src
+    renamed = {}
+    for name, ser in src.series.items():
+        if role == "eval" and not name.startswith("eval_") and name != "epoch":
+            name = "eval_" + name
+        if key:
+            name = f"{name}/{key}"
+        renamed[name] = ser
+    src.series = renamed
     return src
 
 
@@ -114,12 +136,16 @@ def read_many(paths) -> SourceData:
 
 
 def merge(datas: list[SourceData]) -> SourceData:
-    """Join the event files of one run (restarts, several writers) into one `SourceData`.
+    """Join the event files of one run (restarts, resumes, several writers) into one `SourceData`.
 
-    Files are taken in the order they were written (first wall time). Series are merged by step and
-    sorted by step; where several values share a tag and a step, the one with the later wall time wins
-    (on equal wall times, the later file), and values from different files that disagree are counted in
-    a warning. Config and facts of later files override earlier ones; warnings and records add up.
+    Files are taken in the order they were written (first wall time). A file written after another one
+    ended, by another process, starting at a step the earlier one had already logged, is a resume (or a
+    restart from step 0) of the same training: the earlier file's values of the metrics the later one logs
+    again, from that step on, were abandoned and are dropped, and a warning says which. (A later file of the
+    same process — HF's writer of the final evaluation — adds to the earlier one.) Files written at the same time (Keras's train and validation writers, HF's
+    hparams writer) are merged by step; where several values share a tag and a step, the one with the later
+    wall time wins (on equal wall times, the later file), and values that disagree are counted in a warning.
+    Config and facts of later files override earlier ones; warnings and records add up.
     """
     if len(datas) == 1:
         return datas[0]
@@ -131,17 +157,86 @@ def merge(datas: list[SourceData]) -> SourceData:
         out.facts.update(data.facts)
         out.warnings.extend(data.warnings)
         out.records += data.records
+    out.warnings.extend(_supersede(datas, out.path))
     disagreements: dict[str, int] = {}
     names = dict.fromkeys(name for data in datas for name in data.series)
     for name in names:
-        parts = [(i, d.series[name]) for i, d in enumerate(datas) if name in d.series]
-        out.series[name], disagreements[name] = _merge_series(parts)
+        parts = [(i, d.series[name]) for i, d in enumerate(datas) if name in d.series and len(d.series[name].steps)]
+        if parts:
+            out.series[name], disagreements[name] = _merge_series(parts)
     clashes = {name: n for name, n in disagreements.items() if n}
     if clashes:
         listed = ", ".join(f"{name} ({n})" for name, n in sorted(clashes.items()))
         out.warnings.append(f"{out.path}: {len(datas)} event files disagree on values at the same step: "
                             f"{listed}; the later wall time was kept")
     return out
+
+
+def _supersede(datas: list[SourceData], common: Path) -> list[str]:
+    """Drop what a later, sequential file logged again: values of earlier files at steps >= its first step."""
+    notes = []
+    spans = [_span(d) for d in datas]
+    for j, later in enumerate(datas):
+        if spans[j] is None:
+            continue
+        first_wall, _, first_step, _ = spans[j]
+        for i in range(j):
+            if spans[i] is None:
+                continue
+            _, last_wall, start_i, last_step = spans[i]
+            if not (last_wall < first_wall and first_step <= last_step) or _same_process(datas[i], later):
+                continue  # written at the same time, or the later file only continues: merged by step
+            dropped = 0
+            for name, ser in datas[i].series.items():
+                if name not in later.series:
+                    continue
+                keep = ser.steps < first_step
+                if not keep.all():
+                    dropped += int((~keep).sum())
+                    datas[i].series[name] = _take(ser, keep)
+            spans[i] = _span(datas[i])
+            if dropped:
+                what = "restarted from the beginning" if first_step <= start_i else f"resumed at step {first_step:g}"
+                notes.append(f"{_rel(later.path, common)} {what} after {_rel(datas[i].path, common)} ended: "
+                             f"its {dropped} value(s) from step {first_step:g} on were abandoned and are ignored")
+    return notes
+
+
+def _same_process(a: SourceData, b: SourceData) -> bool:
+    """Event files are named `events.out.tfevents.<time>.<host>.<pid>.<n>`: one writer process, one training."""
+    pa, pb = _pid(Path(a.path).name), _pid(Path(b.path).name)
+    return pa is not None and pa == pb
+
+
+def _pid(name: str) -> tuple[str, str] | None:
+    parts = name.split(".")
+    if len(parts) >= 7 and parts[-2].isdigit():
+        return ".".join(parts[4:-2]), parts[-2]  # (host, pid)
+    return None
+
+
+def _span(data: SourceData):
+    """(first wall time, last wall time, first step, last step) of a file's scalars, or None if it has none."""
+    walls = [s.wall_times for s in data.series.values() if s.wall_times is not None and len(s.wall_times)]
+    steps = [s.steps for s in data.series.values() if len(s.steps)]
+    if not walls or not steps:
+        return None
+    return (min(float(w.min()) for w in walls), max(float(w.max()) for w in walls),
+            min(float(x.min()) for x in steps), max(float(x.max()) for x in steps))
+
+
+def _take(ser: Series, keep: np.ndarray) -> Series:
+    return Series(steps=ser.steps[keep], values=ser.values[keep],
+                  lines=None if ser.lines is None else ser.lines[keep],
+                  wall_times=None if ser.wall_times is None else ser.wall_times[keep])
+
+
+def _rel(path: Path, common: Path) -> str:
+    try:
+        rel = Path(path).relative_to(common).as_posix()
+        return rel if rel != "." else Path(path).name
+    except ValueError:
+        return str(path)
 
 
 def _first_wall_time(data: SourceData) -> float:
@@ -194,6 +289,7 @@ class _Events:
         self.arrays: dict[str, list[tuple[np.ndarray, ...]]] = {}  # tag -> [(record, step, wall, value)]
         self.tensors: dict[str, list[tuple[np.ndarray, ...]]] = {}  # the same, of scalar tensors
         self.rows: dict[str, list[tuple[int, int, float, float]]] = {}  # the same, from decode_each
+        self.collisions: dict[str, list[str]] = {}  # canonical name -> the tags that all mean it
 
     # -- the vectorised path -------------------------------------------------------------------------
     def decode_scalars(self, b: tfrecord.Bytes, buf, starts, lengths, rec) -> np.ndarray:
@@ -315,16 +411,23 @@ class _Events:
     def series(self) -> tuple[dict[str, Series], dict]:
         """{canonical name: Series} in file order, and summary facts (train_runtime, ...)."""
         parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
+        spellings: dict[str, set] = {}
+
+        def part(tag: str) -> list:
+            name = canonical(tag)
+            spellings.setdefault(name, set()).add(tag)
+            return parts.setdefault(name, [])
+
         for tag, chunks in self.arrays.items():
-            parts.setdefault(canonical(tag), []).extend(chunks)
+            part(tag).extend(chunks)
         for tag, chunks in self.tensors.items():
             plugin, first = self.plugins.get(tag, ("", 0))
             if plugin not in ("scalars", ""):  # another plugin's tag: scalars only before its metadata
                 chunks = [tuple(a[chunk[0] < first] for a in chunk) for chunk in chunks]
-            parts.setdefault(canonical(tag), []).extend(chunks)
+            part(tag).extend(chunks)
         for tag, rows in self.rows.items():
             cols = list(zip(*rows))
-            parts.setdefault(canonical(tag), []).append(
+            part(tag).append(
                 (np.array(cols[0], np.int64), np.array(cols[1], np.int64), np.array(cols[2], np.float64),
                  np.array(cols[3], np.float64)))
         self.arrays, self.tensors, self.rows = {}, {}, {}  # the chunks are freed as they are joined
@@ -337,9 +440,10 @@ class _Events:
                 rec, step, wall, value = rec[order], step[order], wall[order], value[order]
             if name in SUMMARY_KEYS:
                 facts[name] = float(value[-1])
-            if name not in BOOKKEEPING:
+            if not is_bookkeeping(name):
                 rec += 1
                 out[name] = Series(steps=step, values=value, lines=rec, wall_times=wall)
+        self.collisions = {n: sorted(t) for n, t in spellings.items() if len(t) > 1 and n in out}
         return out, facts
 
 
@@ -588,3 +692,76 @@ def _hparam_entry(buf, pos: int, end: int):
                 elif vnum == 4 and vwire == 0:
                     value = bool(va)
     return key, value
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+# Folders whose name says the role of every scalar in them (Keras writes logs/train and logs/validation).
+ROLE_DIRS = {"train": "train", "training": "train", "validation": "eval", "val": "eval", "valid": "eval",
+             "eval": "eval", "evaluation": "eval", "test": "test"}
+
+
+def _has_events(folder: Path) -> bool:
+    try:
+        return any("tfevents" in e.name and e.is_file() for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def run_root(path: Path) -> Path:
+    """The run an event file belongs to.
+
+    HF writes `<output_dir>/runs/<date>_<host>/` (and add_hparams a timestamp folder below that): those belong
+    to the output dir when it shows it is one (checkpoints, trainer_state.json, training_args.bin...), so a
+    resume into a new `runs/<date>` folder stays the same run; a bare `runs/` of tensorboardX's default
+    writer holds one run per folder. Keras writes `<logdir>/train/` and `<logdir>/validation/`, tensorboardX's
+    add_scalars a child folder per key beside the main writer's files: those belong to the folder above.
+    """
+    d = path.parent
+    for _ in range(4):
+        if d.name.lower() in ROLE_DIRS or (d.parent != d and _has_events(d.parent)):
+            d = d.parent
+            continue
+        break
+    if d.parent.name == "runs" and _is_output_dir(d.parent.parent):
+        return d.parent.parent
+    return d
+
+
+_OUTPUT_DIR_MARKERS = ("trainer_state.json", "training_args.bin", "trainer_log.jsonl", "all_results.json",
+                       "train_results.json", "adapter_config.json", "config.json", "training_args.yaml")
+
+
+def _is_output_dir(folder: Path) -> bool:
+    """A Trainer output dir: its own files, or checkpoint-N folders."""
+    try:
+        return any(e.name in _OUTPUT_DIR_MARKERS or (e.name.startswith("checkpoint-") and e.is_dir())
+                   for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def role_of(path: Path) -> tuple[str | None, str | None]:
+    """(role, key) an event file's folder gives its scalars: `validation/` → ("eval", None); tensorboardX's
+    add_scalars child `loss_val/` → ("eval", None); `lr_group1/` → (None, "group1")."""
+    d = path.parent
+    name = d.name.lower()
+    if name in ROLE_DIRS:
+        return ROLE_DIRS[name], None
+    if d.parent != d and _has_events(d.parent) and "_" in d.name:
+        key = d.name.rsplit("_", 1)[1]
+        return ROLE_DIRS.get(key.lower()), (None if key.lower() in ROLE_DIRS else key)
+    return None, None
+
+
+SOURCE = Source(
+    name=FORMAT,
+    title="TensorBoard event files (HF Trainer report_to=tensorboard, tensorboardX, Keras, TF1/TF2, verl, NeMo)",
+    read=read,
+    priority=10,
+    names=("*tfevents*",),
+    anchor=True,
+    run_root=run_root,
+    combine=merge,
+    examples=("<output_dir>/runs/<date>_<host>/events.out.tfevents.*", "logs/train/, logs/validation/ (Keras)"),
+)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..names import is_eval_record
-from .base import Columns, SourceData, SourceError, sane_fact, short_int, usable_step
+from ..ontology import is_eval_record
+from .base import Columns, SourceData, SourceError, open_stream, sane_fact, short_int, usable_step
+from .registry import Source
 
 _PAD = b" \t\r\n\x00"
 
@@ -33,16 +34,12 @@ def _record(raw: bytes):
 
 def read(path: Path) -> SourceData:
     src = SourceData(path=path, format="trainer_log", hints={"framework": "llamafactory"})
-    cols = Columns()
+    cols = Columns(dialect="llamafactory")
     bad = 0
     first_bad = None
     steps: list = []
     lines: list[int] = []
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with f:
+    with open_stream(path) as f:
         for lineno, raw in enumerate(f, 1):
             raw = raw.strip(_PAD)
             if not raw:
@@ -71,3 +68,24 @@ def read(path: Path) -> SourceData:
     cols.finish_segments(src, "current_steps")
     src.series = cols.build()
     return src
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+
+def sniff(head: str) -> float:
+    return 1.0 if '"current_steps"' in head and '"total_steps"' in head else 0.0
+
+
+SOURCE = Source(
+    name="trainer_log",
+    title="LLaMA-Factory trainer_log.jsonl (LogCallback: loss, lr, accuracy, reward, eval loss)",
+    read=read,
+    priority=30,
+    names=("trainer_log.jsonl", "*trainer_log*.jsonl"),
+    sniff=sniff,
+    suffixes=(".jsonl", ".json", ".log", ".txt"),
+    anchor=True,
+    dialect="llamafactory",
+    examples=("saves/<model>/<method>/trainer_log.jsonl",),
+)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..names import SUMMARY_KEYS, is_eval_record
-from .base import Columns, SourceData, SourceError, read_bytes, sane_fact, short_int, usable_step
+from ..ontology import SUMMARY_KEYS, is_eval_record
+from .base import Columns, SourceData, SourceError, open_stream, read_bytes, sane_fact, short_int, usable_step
+from .registry import Source
 
 FACT_KEYS = ("max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs",
              "global_step", "best_metric", "best_model_checkpoint", "best_global_step")
@@ -268,3 +269,71 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     src.series = cols.build()
     if not src.series:
         raise SourceError(f"{src.path}: log_history holds no metric values: nothing to analyse")
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+_CHECKPOINT = re.compile(r"checkpoint-\d+")
+
+
+def run_root(path: Path) -> Path:
+    """`<output_dir>/checkpoint-N/trainer_state.json` belongs to `<output_dir>`; a copy under another name
+    (`run-3.json`, a folder of collected states) is a run by itself."""
+    if path.name.lower() != "trainer_state.json":
+        return path
+    d = path.parent
+    return d.parent if _CHECKPOINT.fullmatch(d.name) else d
+
+
+def sniff(head: str) -> float:
+    """A renamed copy (`run-3.json`): the HF layout puts `best_metric`, `epoch`, ... before `log_history`."""
+    if '"log_history"' in head:
+        return 1.0
+    return 0.5 if '"global_step"' in head and '"max_steps"' in head else 0.0
+
+
+_GLOBAL_STEP = re.compile(rb'"global_step"\s*:\s*(\d+)')
+
+
+def choose(paths: list[Path]) -> list[list[Path]]:
+    """Copies of one run's state (the output dir's own and its checkpoint-N/ ones), newest first.
+
+    Every checkpoint holds the whole log_history up to its step, so older copies add nothing: the newest
+    readable one (largest global_step, peeked from the head of the file; the top level wins ties) is read.
+    A file of another name (a renamed copy, a second run) is a group of its own.
+    """
+    groups: dict[Path, list[Path]] = {}
+    for p in paths:
+        groups.setdefault(run_root(p) if p.name == "trainer_state.json" else p, []).append(p)
+
+    def rank(p: Path):
+        gs = _peek_global_step(p)
+        return (gs if gs is not None else -1, 0 if _CHECKPOINT.fullmatch(p.parent.name) else 1)
+
+    return [sorted(group, key=rank, reverse=True) for group in groups.values()]
+
+
+def _peek_global_step(p: Path) -> int | None:
+    try:
+        with open_stream(p) as f:
+            head = f.read(4096)
+    except (SourceError, OSError, EOFError, ValueError):
+        return None
+    m = _GLOBAL_STEP.search(head)
+    return int(m.group(1)) if m else None
+
+
+SOURCE = Source(
+    name="trainer_state",
+    title="Hugging Face Trainer trainer_state.json (TRL, LLaMA-Factory, unsloth, axolotl checkpoints)",
+    read=read,
+    priority=0,
+    names=("trainer_state.json", "*trainer_state*.json"),
+    sniff=sniff,
+    suffixes=(".json",),
+    anchor=True,
+    run_root=run_root,
+    choose=choose,
+    examples=("<output_dir>/trainer_state.json", "<output_dir>/checkpoint-N/trainer_state.json",
+              "Hub model repos: last-checkpoint/trainer_state.json"),
+)

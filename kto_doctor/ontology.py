@@ -1,0 +1,244 @@
+"""One metric ontology: every framework's spelling of a metric → the canonical name rules read.
+
+Readers call `canonical(key, eval_row, dialect)` for every logged key. The table below is the only place
+that knows that verl says `actor/entropy`, Megatron `lm loss`, Lightning `val_loss`, the DPO reference
+implementation `rewards_train/chosen` and a notebook's progress table `Training Loss`. A spelling is looked
+up case- and separator-insensitively (`Training Loss`, `training-loss` and `training_loss` are one key);
+names nobody knows keep their own spelling and are listed in the report as unrecognised.
+
+`dialect` is the reader's framework where a spelling means different things in different frameworks:
+HF writes `train_loss` once, as the mean over the whole run (a summary, not a series); Lightning's CSVLogger
+writes it at every step.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# --------------------------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    meaning: str
+    spellings: tuple[str, ...] = ()  # generic spellings (any framework)
+    dialects: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dialect, spellings only that dialect uses)
+    core: bool = False  # a core series: without one of them the run was not understood (see CORE_SERIES)
+
+
+def _m(name, meaning, *spellings, dialects=None, core=False):
+    return Metric(name, meaning, tuple(spellings), tuple((d, tuple(s)) for d, s in (dialects or {}).items()), core)
+
+
+METRICS: tuple[Metric, ...] = (
+    # ---- optimisation (every method)
+    _m("loss", "training loss, the mean over the logging window",
+       "train_loss_step", "training_loss", "lm_loss", "reduced_train_loss", "loss/train", "train/loss",
+       "epoch_loss", "batch_loss", dialects={"lightning": ("train_loss",)}, core=True),
+    _m("eval_loss", "evaluation loss", "validation_loss", "val_loss", "valid_loss", "loss/eval", "loss/val",
+       "eval/loss", "val/loss", core=True),
+    _m("grad_norm", "global gradient norm before clipping", "gradnorm", "grad-norm", "global_grad_norm",
+       "grad norm", "actor/grad_norm", "total_grad_norm"),
+    _m("learning_rate", "learning rate of the (first) parameter group", "lr", "learning-rate", "actor/lr",
+       "actor_lr", "epoch_learning_rate", "lr-adamw", "lr-adam", "lr-sgd"),
+    _m("epoch", "fractional epoch at the log"),
+    _m("loss_scale", "fp16 dynamic loss scale", "loss scale"),
+    _m("skipped_iterations", "optimizer steps skipped in the logging interval (overflow)",
+       "number of skipped iterations"),
+    _m("nan_iterations", "iterations with a NaN loss in the logging interval", "number of nan iterations"),
+    _m("num_tokens", "tokens seen"),
+    _m("params_norm", "norm of all parameters", "params norm"),
+    # ---- preference optimisation (DPO, KTO, ORPO, SimPO...)
+    _m("rewards/chosen", "beta * log(pi/pi_ref) of the chosen responses", "rewards_train/chosen"),
+    _m("rewards/rejected", "beta * log(pi/pi_ref) of the rejected responses", "rewards_train/rejected"),
+    _m("rewards/margins", "rewards/chosen - rewards/rejected", "rewards_train/margins"),
+    _m("rewards/accuracies", "fraction of pairs with chosen reward above rejected", "rewards_train/accuracies",
+       dialects={"llamafactory": ("accuracy",)}),
+    _m("logps/chosen", "log-probability of the chosen responses", "logps_train/chosen"),
+    _m("logps/rejected", "log-probability of the rejected responses", "logps_train/rejected"),
+    _m("logits/chosen", "logits of the chosen responses (reduction depends on trainer and version)",
+       "logits_train/chosen"),
+    _m("logits/rejected", "logits of the rejected responses", "logits_train/rejected"),
+    _m("kl", "KL(policy || reference) estimate (KTO's batch KL, GRPO's per-token KL)", "actor/kl_loss"),
+    _m("nll_loss", "negative log-likelihood term (ORPO/CPO)"),
+    _m("sft_loss", "SFT term of LLaMA-Factory's ORPO/SimPO loss"),
+    _m("odds_ratio_loss", "odds-ratio term of LLaMA-Factory's ORPO loss"),
+    _m("log_odds_ratio", "log odds ratio (TRL ORPO)"),
+    _m("log_odds_chosen", "log odds of the chosen responses (TRL ORPO)"),
+    _m("aux_loss", "router auxiliary loss (MoE)"),
+    _m("accuracy", "token accuracy (SFT)", "acc", "mean_token_accuracy"),
+    # ---- RL (GRPO, PPO, RLOO...)
+    _m("reward", "mean sequence reward (raw score)", "critic/score/mean", "average reward score",
+       "reward/mean", core=True),
+    _m("reward_std", "standard deviation of rewards (within groups for GRPO)", "reward/std", "critic/score/std"),
+    _m("reward_max", "largest reward in the batch", "critic/score/max"),
+    _m("reward_min", "smallest reward in the batch", "critic/score/min"),
+    _m("frac_reward_zero_std", "fraction of groups whose rewards are all equal (no learning signal)"),
+    _m("entropy", "mean token entropy of the policy", "actor/entropy", "actor/entropy_loss", "policy_entropy"),
+    _m("ppo_kl", "approximate KL between the new and the old policy of a PPO step", "actor/ppo_kl"),
+    _m("policy_loss", "policy-gradient loss", "actor/pg_loss", "pg_loss", "act_loss", "actor_loss", core=True),
+    _m("value_loss", "critic (value function) loss", "critic/vf_loss", "critic_loss", "cri_loss", "vf_loss"),
+    _m("clip_ratio", "fraction of tokens whose probability ratio was clipped", "actor/pg_clipfrac",
+       "pg_clipfrac", "ppo_clip_ratio"),
+    _m("clip_ratio/region_mean", "TRL: clipped fraction (both sides)"),
+    _m("clip_ratio/high_mean", "TRL: fraction clipped above"),
+    _m("clip_ratio/low_mean", "TRL: fraction clipped below"),
+    _m("completions/mean_length", "mean completion length in tokens", "completion_length",
+       "response_length/mean", "response_length", "completions/mean_length"),
+    _m("completions/max_length", "longest completion in tokens", "response_length/max"),
+    _m("completions/min_length", "shortest completion in tokens", "response_length/min"),
+    _m("completions/clipped_ratio", "fraction of completions cut at the length limit",
+       "response_length/clip_ratio", "completions/clip_ratio"),
+    _m("objective/kl", "TRL PPO/RLOO: KL to the reference"),
+    _m("objective/entropy", "TRL PPO/RLOO: policy entropy"),
+    _m("objective/rlhf_reward", "TRL PPO/RLOO: score minus KL penalty"),
+    _m("objective/scores", "TRL PPO/RLOO: reward-model score"),
+    _m("objective/non_score_reward", "TRL PPO/RLOO: the KL penalty part of the reward"),
+    _m("policy/clipfrac_avg", "TRL PPO: clipped fraction"),
+    _m("policy/approxkl_avg", "TRL PPO: approximate KL of the update"),
+    _m("policy/entropy_avg", "TRL PPO: policy entropy"),
+    _m("val/ratio", "TRL PPO: mean probability ratio new/old"),
+)
+
+# Core series per method: a run that logged none of its method's core series was read but not understood.
+CORE_SERIES = {
+    "grpo": ("reward", "policy_loss", "loss"),
+    "ppo": ("reward", "policy_loss", "loss", "objective/scores", "objective/rlhf_reward"),
+}
+DEFAULT_CORE = ("loss", "eval_loss")
+
+# Keys that describe the log row rather than training: never metrics.
+BOOKKEEPING = frozenset({
+    "step", "current_steps", "total_steps", "percentage", "elapsed_time", "remaining_time", "eval_runtime",
+    "eval_samples_per_second", "eval_steps_per_second", "train_runtime", "train_samples_per_second",
+    "train_steps_per_second", "total_flos", "train_loss", "runtime", "samples_per_second", "steps_per_second",
+    "num_input_tokens_seen", "throughput", "total_tokens", "global_step/max_steps", "memory(gib)",
+    "train_speed(iter/s)", "global_step", "iteration", "iter", "consumed_samples", "consumed_tokens",
+    "elapsed_time_per_iteration_(ms)", "global_batch_size", "time", "data_time", "eta", "memory",
+    "tokens_per_second", "tokens_per_second_per_gpu", "it/s", "s/it", "batch_size", "micro_batch_size",
+    "training/global_step", "training/epoch", "num_zeros", "number_of_parameters", "max_memory_allocated",
+})
+BOOKKEEPING_PREFIXES = ("timing_s/", "timing/", "perf/", "time/", "throughput/", "memory/", "system/", "_")
+# Keys kept as run summaries (end-of-training rows), not step series.
+SUMMARY_KEYS = frozenset({"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss",
+                          "total_flos"})
+# In these dialects a key that HF uses only for summaries is an ordinary series.
+_SERIES_IN_DIALECT = {"lightning": frozenset({"train_loss"})}
+
+# ------------------------------------------------------------------------------------------ the lookup
+
+
+def _key(name: str) -> str:
+    """Case- and separator-insensitive form: 'Training Loss' → 'training_loss', 'lr-AdamW' → 'lr_adamw'."""
+    return _SEPARATORS.sub("_", name.strip().lower())
+
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+KNOWN = frozenset(m.name for m in METRICS)
+_GENERIC: dict[str, str] = {}
+_DIALECT: dict[str, dict[str, str]] = {}
+for _metric in METRICS:
+    _GENERIC[_key(_metric.name)] = _metric.name
+    for _s in _metric.spellings:
+        _GENERIC.setdefault(_key(_s), _metric.name)
+    for _dialect, _spellings in _metric.dialects:
+        for _s in _spellings:
+            _DIALECT.setdefault(_dialect, {})[_key(_s)] = _metric.name
+_BOOKKEEPING = frozenset(_key(k) for k in BOOKKEEPING)
+# DPO reference implementation: `rewards_train/chosen`, `logps_eval/rejected`, `loss/train`.
+_SPLIT_GROUP = re.compile(r"^(rewards|logps|logits|loss)_?(train|eval)/?(.*)$")
+_EVAL_PREFIXES = ("eval/", "eval_", "validation/", "validation_", "val/", "val_", "valid/", "valid_")
+
+
+def is_bookkeeping(key: str, dialect: str | None = None) -> bool:
+    k = _key(key)
+    if dialect and k in _SERIES_IN_DIALECT.get(dialect, ()):
+        return False
+    return k in _BOOKKEEPING or k.startswith(BOOKKEEPING_PREFIXES)
+
+
+def canonical(name: str, eval_row: bool = False, dialect: str | None = None) -> str:
+    """The canonical name of a logged key.
+
+    `eval_row` says the key came from an evaluation record (HF puts `eval_loss` there; LLaMA-Factory's KTO
+    also puts an un-prefixed `kl`, an eval KL that must not mix with the train `kl`). Dialect spellings
+    apply to train keys only: LLaMA-Factory's `accuracy` is the reward accuracy, `eval_accuracy` the SFT one.
+    """
+    n = name.strip()
+    low = n.lower()
+    if low.startswith(("test/", "test_")):
+        return "test_" + _lookup(n[5:], None)
+    base, is_eval = _split_role(n, low, dialect)
+    out = _lookup(base, None if is_eval else dialect)
+    if out.startswith("eval_"):
+        return out
+    if is_eval or (eval_row and out != "epoch"):
+        return "eval_" + out
+    return out
+
+
+def _split_role(n: str, low: str, dialect: str | None) -> tuple[str, bool]:
+    """(the name without its role prefix, whether the prefix said evaluation)."""
+    k = _key(n)
+    if k in _GENERIC or (dialect and k in _DIALECT.get(dialect, {})):
+        return n, False  # a spelling of its own (`val/ratio`, `loss/eval`, `rewards_train/chosen`)
+    m = _SPLIT_GROUP.match(low)
+    if m:
+        group, role, rest = m.groups()
+        return (f"{group}/{rest}" if rest else group), role == "eval"
+    if low.startswith("train/"):
+        return n[len("train/"):], False
+    if low.startswith("train_") and _key(n[len("train_"):]) in _GENERIC:
+        return n[len("train_"):], False
+    for p in _EVAL_PREFIXES:
+        if low.startswith(p) and len(n) > len(p):
+            return n[len(p):], True
+    return n, False
+
+
+def _lookup(n: str, dialect: str | None) -> str:
+    k = _key(n)
+    if dialect:
+        hit = _DIALECT.get(dialect, {}).get(k)
+        if hit is not None:
+            return hit
+    hit = _GENERIC.get(k)
+    if hit is not None:
+        return hit
+    if k.startswith("lr_") and dialect in (None, "lightning"):  # Lightning LearningRateMonitor: lr-AdamW/pg1
+        return "learning_rate" if "/" not in k else n
+    return n
+
+
+def _eval_name(n: str) -> str:
+    return n[len("eval_"):] if n.startswith("eval_") else n
+
+
+def is_known(name: str) -> bool:
+    """A canonical name the ontology defines (train or eval form)."""
+    return name in KNOWN or (name.startswith("eval_") and name[len("eval_"):] in KNOWN) or \
+        (name.startswith("test_") and name[len("test_"):] in KNOWN)
+
+
+def unknown(names) -> list[str]:
+    return [n for n in names if not is_known(n)]
+
+
+def core_series(method: str) -> tuple[str, ...]:
+    return CORE_SERIES.get(method, DEFAULT_CORE)
+
+
+def is_eval_record(keys) -> bool:
+    """An HF log record is an eval record when it carries eval_* keys and no train loss."""
+    has_eval = False
+    for k in keys:
+        if k == "loss":
+            return False
+        if k.startswith("eval_") or k.startswith("eval/"):
+            has_eval = True
+    return has_eval
+
+
+# Every canonical name in train and eval form: rule expressions naming anything else must declare it.
+KNOWN_METRICS = frozenset(KNOWN | {"eval_" + m for m in KNOWN if m not in ("epoch",) and not m.startswith("eval_")})

@@ -1,0 +1,252 @@
+"""The source registry: every log format kto-doctor reads is a `Source` plugin.
+
+A source is one module that says what it claims (file names, and the content of a file's first bytes, so a
+pasted log with any name is recognised), how much it is trusted against other sources of the same metric,
+and how to read a file into a `SourceData` in canonical names. The built-in sources register exactly as a
+third party's do, through the `kto_doctor.sources` entry-point group::
+
+    [project.entry-points."kto_doctor.sources"]
+    my_trainer = "my_package.kto_source:SOURCE"
+
+(`docs/sources.md` walks through writing one.) Nothing here imports numpy or pandas; the reader modules do,
+on first use of the registry.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ENTRY_POINT_GROUP = "kto_doctor.sources"
+
+# Used when the package is imported from a source tree that was never installed (no entry points): the same
+# list pyproject.toml registers. tests/test_source_registry.py keeps the two equal.
+BUILTIN = (
+    "trainer_state = kto_doctor.sources.trainer_state:SOURCE",
+    "trainer_log = kto_doctor.sources.trainer_log:SOURCE",
+    "tensorboard = kto_doctor.sources.tensorboard:SOURCE",
+    "console = kto_doctor.sources.console:SOURCE",
+    "config = kto_doctor.sources.config_file:SOURCE",
+    "results = kto_doctor.sources.results:SOURCE",
+)
+
+# Files never worth opening: weights, tokenizers, images, archives, data sets.
+SKIP_NAMES = frozenset({
+    "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "vocab.json", "dataset_info.json",
+    "llamaboard_config.yaml", "preprocessor_config.json", "added_tokens.json", "merges.txt", "requirements.txt",
+    "license", "license.txt", "readme.md", "chat_template.json", "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+})
+SKIP_SUFFIXES = (
+    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".ggml", ".onnx", ".npy", ".npz", ".pkl", ".pickle",
+    ".h5", ".hdf5", ".msgpack", ".model", ".tiktoken", ".arrow", ".parquet", ".png", ".jpg", ".jpeg", ".gif",
+    ".svg", ".pdf", ".zip", ".tar", ".tgz", ".xz", ".bz2", ".zst", ".7z", ".whl", ".so", ".pyc", ".py", ".sh",
+    ".ipynb", ".html", ".css", ".js",
+)
+# Suffixes of text logs: what a console capture, a pasted excerpt or a tracker's text file is called.
+TEXT_SUFFIXES = (".log", ".txt", ".out", ".err", ".stdout", ".stderr", ".md", "")
+CONSOLE_SUFFIXES = (".log", ".txt", ".out", ".err", ".stdout", ".stderr")
+SKIP_DIRS = frozenset({".git", "__pycache__", "node_modules", ".ipynb_checkpoints", ".venv", "venv",
+                       "site-packages", ".cache", "latest-run"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """One log format.
+
+    name      the format name shown in reports (`run.sources[].format`) and `kto-doctor formats`.
+    title     one line saying what writes it.
+    read      path -> SourceData, or a list of them (a store holding several runs, a folder of several files).
+              Raises `SourceError` (one line, naming the file) when the file is not of this format or holds
+              nothing; damage is a warning on the returned SourceData.
+    priority  lower is more trusted where two sources log the same metric at the same step.
+    names     glob patterns on the lower-cased file name that claim a file without reading it.
+    sniff     first bytes of a file, decoded (BOM, UTF-16 and gzip undone) -> confidence 0..1 that it is
+              this format. 0 (or None) is "not mine". Asked only for files with one of `suffixes`.
+    suffixes  file suffixes worth sniffing ("" = no suffix; "*" = any text file).
+    fallback  read files of these suffixes even when no sniffer recognises them (the HF console reader for
+              `*.log`: its metric lines can be far into a file).
+    kind      "metrics" (step series), "config" or "summary" (end-of-run numbers only).
+    anchor    a file of this format marks a run: its run folder is `run_root(path)` (default: its folder).
+    folder    claims a whole folder as one source (an MLflow run, a W&B run): folder -> bool. Discovery
+              does not descend into a claimed folder; `read` receives the folder.
+    runs      for stores that hold several runs (a SQLite tracker): path -> run keys, cheaply.
+    choose    several files of this format in one run -> groups of alternatives, each ordered by preference:
+              the first readable file of a group is read, the others are superseded (checkpoint copies of
+              trainer_state.json: only the newest). Default: every file is read.
+    combine   several SourceData of this format in one run -> one (TensorBoard: the event files of restarts,
+              resumes and separate writers, merged by wall time). Default: kept apart.
+    dialect   the framework whose spellings `ontology.canonical` applies (e.g. "lightning").
+    examples  where real files of this format come from (shown by `kto-doctor formats -v`).
+    """
+
+    name: str
+    title: str
+    read: Callable
+    priority: int = 50
+    names: tuple[str, ...] = ()
+    sniff: Callable[[str], float] | None = None
+    suffixes: tuple[str, ...] = ()
+    fallback: bool = False
+    kind: str = "metrics"
+    anchor: bool = False
+    run_root: Callable[[Path], Path] | None = None
+    folder: Callable[[Path], bool] | None = None
+    runs: Callable[[Path], list[str]] | None = None
+    choose: Callable[[list[Path]], list[list[Path]]] | None = None
+    combine: Callable[[list], object] | None = None
+    dialect: str | None = None
+    examples: tuple[str, ...] = ()
+
+    def claims_name(self, low_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(low_name, p) for p in self.names)
+
+    def root_of(self, path: Path) -> Path:
+        return self.run_root(path) if self.run_root is not None else path.parent
+
+
+@dataclass
+class Registry:
+    sources: list[Source] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # plugins that could not be loaded, one line each
+
+    def get(self, name: str) -> Source | None:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        return None
+
+    def by_name(self, low_name: str) -> list[Source]:
+        return [s for s in self.sources if s.names and s.claims_name(low_name)]
+
+    def sniffers(self, suffix: str) -> list[Source]:
+        return [s for s in self.sources if s.sniff is not None and (suffix in s.suffixes or "*" in s.suffixes)]
+
+    def fallbacks(self, suffix: str) -> list[Source]:
+        return [s for s in self.sources if s.fallback and suffix in CONSOLE_SUFFIXES and suffix in s.suffixes]
+
+    def folder_sources(self) -> list[Source]:
+        return [s for s in self.sources if s.folder is not None]
+
+
+_REGISTRY: Registry | None = None
+
+
+def registry() -> Registry:
+    """Every source: the entry-point group (built-ins and third parties), loaded once per process."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _load()
+    return _REGISTRY
+
+
+def reset(extra: list[Source] | None = None) -> Registry:
+    """Forget the loaded registry (tests; a plugin installed at run time); `extra` sources are added."""
+    global _REGISTRY
+    _REGISTRY = _load()
+    for s in extra or ():
+        _REGISTRY.sources.append(s)
+    _REGISTRY.sources.sort(key=lambda s: (s.priority, s.name))
+    return _REGISTRY
+
+
+def _load() -> Registry:
+    reg = Registry()
+    specs: list[tuple[str, str]] = []
+    try:
+        from importlib.metadata import entry_points
+
+        specs = [(ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    except Exception as exc:  # a broken installation must not stop the built-in readers
+        reg.problems.append(f"entry points of {ENTRY_POINT_GROUP} could not be listed ({exc})")
+    names = {n for n, _ in specs}
+    for line in BUILTIN:  # an uninstalled source tree: no entry points of our own
+        name, _, value = (x.strip() for x in line.partition("="))
+        if name not in names:
+            specs.append((name, value))
+    seen: dict[str, str] = {}
+    for name, value in specs:
+        try:
+            src = _resolve(value)
+        except Exception as exc:
+            reg.problems.append(f"source plugin '{name}' ({value}) could not be loaded: {type(exc).__name__}: {exc}")
+            continue
+        if not isinstance(src, Source):
+            reg.problems.append(f"source plugin '{name}' ({value}) is not a kto_doctor Source")
+            continue
+        if src.name in seen:
+            reg.problems.append(f"source plugin '{name}' ({value}) ignored: format '{src.name}' is already "
+                                f"provided by {seen[src.name]}")
+            continue
+        seen[src.name] = value
+        reg.sources.append(src)
+    reg.sources.sort(key=lambda s: (s.priority, s.name))
+    return reg
+
+
+def _resolve(value: str):
+    module, _, attr = value.partition(":")
+    obj = importlib.import_module(module.strip())
+    for part in attr.strip().split(".") if attr.strip() else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+# ------------------------------------------------------------------------------------ identifying files
+
+
+def score(hits: int) -> float:
+    """The common scale of text sniffers: 0 for no line of the format, rising with the lines seen, so that
+    the format with the most recognisable lines in a file's start wins."""
+    return 0.0 if hits <= 0 else min(1.0, 0.5 + 0.05 * hits)
+
+
+def suffix_of(low_name: str) -> str:
+    """The suffix that decides sniffing: `.log` for `train.log` and `train.log.gz`, "" for `stdout`."""
+    if low_name.endswith(".gz"):
+        low_name = low_name[:-3]
+    dot = low_name.rfind(".")
+    return low_name[dot:] if dot > 0 else ""
+
+
+def skipped(low_name: str) -> bool:
+    return low_name in SKIP_NAMES or low_name.endswith(SKIP_SUFFIXES)
+
+
+def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Registry | None = None,
+               named: bool = False) -> list[Source]:
+    """The sources that may read `path`, most likely first (empty: not a log kto-doctor reads).
+
+    A name claim decides alone; otherwise sniffers score the file's first bytes (read once, through `head`),
+    then fallbacks for the suffix follow. `named`: the user named this file, so every text reader is tried.
+    """
+    reg = reg or registry()
+    low = path.name.lower()
+    if skipped(low) and not named:
+        return []
+    plain = low[:-3] if low.endswith(".gz") else low
+    claimed = reg.by_name(plain)
+    if claimed:
+        return claimed
+    suffix = suffix_of(low)
+    sniffers = reg.sniffers(suffix)
+    if named:
+        sniffers = [s for s in reg.sources if s.sniff is not None]
+    scored: list[tuple[float, Source]] = []
+    if sniffers:
+        text = head() if head is not None else None
+        if text:
+            for s in sniffers:
+                try:
+                    score = float(s.sniff(text) or 0.0)
+                except Exception:  # a plugin's sniffer must not stop discovery
+                    score = 0.0
+                if score > 0:
+                    scored.append((score, s))
+    scored.sort(key=lambda x: (-x[0], x[1].priority))
+    out = [s for _, s in scored]
+    fallbacks = reg.fallbacks(suffix) if not named else [s for s in reg.sources if s.fallback]
+    out += [s for s in fallbacks if s not in out]
+    return out

@@ -1,0 +1,94 @@
+"""One ontology: every framework's spelling of a metric reaches the rules under one canonical name."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import kto_doctor
+from kto_doctor.ontology import canonical, is_bookkeeping, is_known
+
+SPELLINGS = [
+    # (logged key, dialect, eval row, canonical)
+    ("loss", None, False, "loss"), ("train/loss", None, False, "loss"), ("eval/loss", None, False, "eval_loss"),
+    ("kl", None, True, "eval_kl"), ("epoch", None, True, "epoch"), ("lr", None, False, "learning_rate"),
+    ("lm loss", None, False, "loss"), ("grad norm", None, False, "grad_norm"),  # Megatron
+    ("learning rate", None, False, "learning_rate"), ("loss scale", None, False, "loss_scale"),
+    ("number of nan iterations", None, False, "nan_iterations"),
+    ("reduced_train_loss", None, False, "loss"),  # NeMo
+    ("train_loss", "lightning", False, "loss"), ("val_loss", "lightning", False, "eval_loss"),
+    ("lr-AdamW", "lightning", False, "learning_rate"),
+    ("actor/pg_loss", None, False, "policy_loss"), ("actor/entropy", None, False, "entropy"),  # verl
+    ("actor/pg_clipfrac", None, False, "clip_ratio"), ("actor/kl_loss", None, False, "kl"),
+    ("critic/score/mean", None, False, "reward"), ("critic/vf_loss", None, False, "value_loss"),
+    ("response_length/mean", None, False, "completions/mean_length"),
+    ("response_length/clip_ratio", None, False, "completions/clipped_ratio"),
+    ("completion_length", None, False, "completions/mean_length"),  # TRL before completions/*
+    ("loss/train", None, False, "loss"), ("loss/eval", None, False, "eval_loss"),  # DPO reference impl.
+    ("rewards_train/chosen", None, False, "rewards/chosen"), ("rewards_eval/margins", None, False,
+                                                               "eval_rewards/margins"),
+    ("logps_train/rejected", None, False, "logps/rejected"),
+    ("Training Loss", None, False, "loss"), ("Validation Loss", None, False, "eval_loss"),  # progress tables
+    ("Rewards/chosen", None, False, "rewards/chosen"),
+    ("accuracy", "llamafactory", False, "rewards/accuracies"), ("accuracy", None, False, "accuracy"),
+    ("eval_accuracy", "llamafactory", False, "eval_accuracy"),
+    ("val/ratio", None, False, "val/ratio"),  # TRL PPO's own name, not an eval series
+]
+
+
+@pytest.mark.parametrize("key,dialect,eval_row,expected", SPELLINGS)
+def test_spellings_map_to_canonical_names(key, dialect, eval_row, expected):
+    assert canonical(key, eval_row, dialect) == expected
+    assert is_known(expected)
+
+
+def test_bookkeeping_depends_on_the_framework():
+    assert is_bookkeeping("train_loss")  # HF: the mean over the whole run, a summary
+    assert not is_bookkeeping("train_loss", "lightning")  # Lightning: a per-step series
+    assert is_bookkeeping("timing_s/gen") and is_bookkeeping("perf/throughput")
+
+
+def _state(tmp_path, rows):
+    p = tmp_path / "trainer_state.json"
+    p.write_text(json.dumps({"log_history": rows}))
+    return p
+
+
+def test_unknown_names_are_kept_listed_and_mappable(tmp_path):
+    rows = [{"step": s, "my_objective": 2.0 - s / 10, "ppl_custom": 7.0} for s in range(1, 11)]
+    path = _state(tmp_path, rows)
+    report = kto_doctor.analyze(path)
+    d = report.to_dict()
+    assert d["run"]["unrecognised_metrics"] == ["my_objective", "ppl_custom"]
+    # no loss: read, but not understood -- never healthy
+    assert d["status"] == "inconclusive"
+    mapped = kto_doctor.analyze(path, metric_map={"my_objective": "loss"})
+    assert mapped.status != "inconclusive" and mapped.run.series("loss").iloc[0] == pytest.approx(1.9)
+    assert mapped.to_dict()["run"]["unrecognised_metrics"] == ["ppl_custom"]
+    assert any("--map" in n for n in mapped.run.merge_notes)
+
+
+def test_a_run_with_its_core_series_is_never_inconclusive(tmp_path):
+    rows = [{"step": s, "loss": 1.0, "weird": 3.0} for s in range(1, 11)]
+    assert kto_doctor.analyze(_state(tmp_path, rows)).status != "inconclusive"
+
+
+def test_rl_runs_need_a_reward_or_policy_loss(tmp_path):
+    rows = [{"step": s, "entropy": 0.5, "kl": 0.01, "reward": 0.3} for s in range(1, 11)]
+    report = kto_doctor.analyze(_state(tmp_path, rows), method="grpo")
+    assert report.run.method == "grpo" and report.run.method_source == "stated"
+    assert report.status != "inconclusive"
+    rows = [{"step": s, "entropy": 0.5, "kl": 0.01} for s in range(1, 11)]
+    assert kto_doctor.analyze(_state(tmp_path, rows), method="grpo").status == "inconclusive"
+
+
+def test_method_and_framework_say_whether_they_were_stated(tmp_path):
+    rows = [{"step": s, "loss": 0.6931, "rewards/chosen": 0.0, "rewards/rejected": 0.0,
+             "rewards/accuracies": 0.0, "rewards/margins": 0.0} for s in range(1, 11)]
+    run = kto_doctor.load_run(_state(tmp_path, rows))
+    assert (run.method, run.method_source) == ("dpo", "guessed")
+    assert (run.framework, run.framework_source) == ("trl", "guessed")
+    (tmp_path / "train.yaml").write_text("stage: dpo\npref_beta: 0.1\n")
+    run = kto_doctor.load_run(tmp_path)
+    assert (run.method, run.method_source) == ("dpo", "stated")
+    assert (run.framework, run.framework_source) == ("llamafactory", "stated")
