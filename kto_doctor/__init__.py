@@ -19,15 +19,17 @@ class InputError(Exception):
     """The input cannot be analysed (exit code 2): no readable log, bad config or rule file, bad usage."""
 
 
-def load_run(path, overrides=None):
+def load_run(path, overrides=None, metric_map=None, run_key=None, method=None):
     """Read every log kto-doctor understands under `path` into one `Run`."""
     from .run import load_run as _load
 
-    return _load(path, overrides=overrides)
+    return _load(path, overrides=overrides, metric_map=metric_map, run_key=run_key, method=method)
 
 
-def analyze(path, *, rules=None, select=None, ignore=None, overrides=None):
+def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, metric_map=None, run_key=None,
+            method=None):
     """Load the run at `path`, evaluate the rules and return the `Report`."""
     from .analysis import analyze as _analyze
 
-    return _analyze(path, rules=rules, select=select, ignore=ignore, overrides=overrides)
+    return _analyze(path, rules=rules, select=select, ignore=ignore, overrides=overrides, metric_map=metric_map,
+                    run_key=run_key, method=method)

@@ -83,16 +83,18 @@ def check_selection(ruleset: RuleSet, select=None, ignore=None) -> None:
 
 
 def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, rule_overrides=(), against=None,
-            against_metrics=None, align: str = "auto") -> Report:
+            against_metrics=None, align: str = "auto", metric_map=None, run_key=None, method=None) -> Report:
     """Read the run at `path`, evaluate built-in (and `rules`) rules, return the Report.
 
     `overrides`: configuration values (`--set`); `rule_overrides`: changes to rules (project config);
-    `against`: a reference run's path, checked with the reference rules (`--against`).
+    `against`: a reference run's path, checked with the reference rules (`--against`);
+    `metric_map`: {logged name: canonical name} the ontology does not know (`--map`); `run_key`: which run of
+    a store holding several; `method`: the training method when the logs do not say it.
     """
     from .run import load_run
 
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or (), rule_overrides)
-    run = load_run(path, overrides=overrides)
+    run = load_run(path, overrides=overrides, metric_map=metric_map, run_key=run_key, method=method)
     ref = None
     if against is not None:
         from .compare import load_reference

@@ -12,13 +12,16 @@ SEVERITIES = ("info", "warning", "error")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "never": 3}
 
 METHODS = ("kto", "dpo", "orpo", "simpo", "sft", "grpo", "ppo", "rm", "pt", "unknown")
-FRAMEWORKS = ("llamafactory", "trl", "transformers", "unknown")
+# One name per framework whose logs kto-doctor reads (sources state them as hints).
+FRAMEWORKS = ("llamafactory", "trl", "transformers", "axolotl", "unsloth", "ms-swift", "verl", "openrlhf",
+              "deepspeed-chat", "xtuner", "mmengine", "megatron", "nemo", "lightning", "torchtune", "mlx",
+              "dpo-reference", "unknown")
 
 SYMPTOMS = (
     "nan-inf", "loss-divergence", "loss-spike", "grad-explosion", "flat-loss", "loss-collapse",
     "overfitting", "logits-metric-artifact", "exploding-logits", "kl-high", "kl-high-at-start",
-    "lr-schedule", "lr-out-of-range", "no-gradient", "reward-anomaly", "fp16-overflow", "other",
-    "regression",
+    "lr-schedule", "lr-out-of-range", "no-gradient", "reward-anomaly", "fp16-overflow", "truncation",
+    "entropy-collapse", "reward-hacking", "unrecognised-metrics", "regression", "other",
 )
 
 
@@ -58,6 +61,9 @@ class Run:
     config_provenance: dict[str, str] = field(default_factory=dict)  # config key -> source path
     segments: list[dict] = field(default_factory=list)  # resumed runs: [{"first": s, "last": s, "source": p}]
     locations: dict[str, Any] = field(default_factory=dict)  # metric -> (source path, Series of lines by step)
+    unknown_metrics: list[str] = field(default_factory=list)  # logged names the ontology does not know
+    core_missing: bool = False  # none of the method's core series (loss; for RL reward/policy loss) was read
+    merge_notes: list[str] = field(default_factory=list)  # how several sources became one series, per metric
     _series: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def series(self, name: str):
@@ -181,6 +187,8 @@ class Report:
 
     @property
     def status(self) -> str:
+        if getattr(self.run, "core_missing", False):
+            return "inconclusive"  # read, but not understood: never healthy (contract)
         sev = {f.severity for f in self.findings}
         if "error" in sev:
             return "failing"
@@ -203,14 +211,16 @@ class Report:
             "run": {
                 "path": run.path,
                 "method": run.method,
-                "framework": run.framework,
                 "method_source": run.method_source,
+                "framework": run.framework,
                 "framework_source": run.framework_source,
                 "sources": [s.to_dict() for s in run.sources],
                 "steps": run.steps,
                 "metrics": list(run.metric_names),
                 "warnings": list(run.warnings),
                 "segments": list(run.segments),
+                "unrecognised_metrics": list(run.unknown_metrics),
+                "merge_notes": list(run.merge_notes),
             },
             "status": self.status,
             "findings": [f.to_dict() for f in self.findings],

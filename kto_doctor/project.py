@@ -7,6 +7,7 @@ Keys (both files; in TOML the same names):
     select: [KTO, SCHED101]            # codes, code prefixes, names, symptoms or groups
     ignore: [LOSS103]
     fail-on: warning                   # default for --fail-on
+    map: {"train/lm_loss": loss}        # logged names the ontology does not know -> canonical names
     rules:                             # per-rule changes without copying the rule
       KTO103: {severity: info, params: {max_start_kl: 5}}
     exceptions:                        # rules off for this project, with the reason kept in the report
@@ -20,7 +21,7 @@ from pathlib import Path
 from . import InputError
 
 CONFIG_NAMES = (".kto-doctor.yaml", ".kto-doctor.yml")
-KEYS = {"extend-rules", "select", "ignore", "fail-on", "rules", "exceptions"}
+KEYS = {"extend-rules", "select", "ignore", "fail-on", "rules", "exceptions", "map"}
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Settings:
     ignore: list[str] = field(default_factory=list)
     fail_on: str | None = None
     overrides: list[dict] = field(default_factory=list)  # [{rule, severity?, params?, enabled?, reason?}]
+    metric_map: dict[str, str] = field(default_factory=dict)  # logged name -> canonical name (`map`)
 
 
 def find_config(start: Path) -> Path | None:
@@ -81,6 +83,10 @@ def load_settings(path: Path) -> Settings:
     if fail_on is not None and fail_on not in ("error", "warning", "info", "never"):
         raise InputError(f"{path}: fail-on must be error, warning, info or never")
     s.fail_on = fail_on
+    mapping = data.get("map") or {}
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise InputError(f"{path}: `map` maps logged metric names to canonical ones ({{'lm loss': loss}})")
+    s.metric_map = dict(mapping)
     per_rule = data.get("rules") or {}
     if not isinstance(per_rule, dict):
         raise InputError(f"{path}: `rules` maps rule codes to {{severity, params, enabled}}")

@@ -1,16 +1,19 @@
-"""From a path to one `Run`: find the files, read each with its reader, merge them.
+"""From a path to one `Run`: find the run (`discover`), read its files with their sources, merge them.
 
-Discovery walks a run directory (or takes one file), keeps only the newest of several checkpoint copies of
-trainer_state.json, and reads everything else it recognises. Assembly merges the configs (normalized,
-then `--set` overrides, then derived keys such as `warmup_steps_effective`), places console logs that
-have no step counter on the global step axis, and merges every metric into one frame indexed by step,
-trusting trainer_state over TensorBoard over console over trainer_log where they overlap.
+Nothing here knows a log format: which files are logs and which folder is a run is the discovery's
+business (asking the source registry); how several files of one format become one (checkpoint copies of
+trainer_state.json, the event files of a resumed run) is the source's own `choose`/`combine`. Assembly
+merges the configs (normalised, then `--set` overrides, then derived keys such as
+`warmup_steps_effective`, then what the framework's version implies, see `frameworks`), places console logs
+that have no step counter on the global step axis, and merges every metric into one frame indexed by
+step: where two sources log the same metric, the more trusted one (lower `Source.priority`) is the record
+and the others only extend it beyond its steps. Every such choice is written to `Run.merge_notes`.
 """
 from __future__ import annotations
 
 import math
 import os
-import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,194 +22,181 @@ import pandas as pd
 
 from . import InputError
 from . import config as cfgmod
-from . import sources
+from . import frameworks
+from .discover import Discovery, LogFile, RunSpec, describe, discover
 from .model import FRAMEWORKS, METHODS, Run, SourceInfo
+from .ontology import core_series, unknown
 from .sources.base import SourceData, SourceError
+from .sources.registry import registry
 
-MAX_FILES = 2000
-# Lower number = more trusted when two sources log the same metric at the same step.
-PRIORITY = {"trainer_state": 0, "tensorboard": 1, "console": 2, "trainer_log": 3}
-# Formats whose failure to read is worth a warning; an unreadable *.log / *.yaml is usually not a log at all.
-LOUD_FORMATS = ("trainer_state", "trainer_log", "tensorboard", "results")
 NOTHING_FOUND = ("no training logs found (looked for trainer_state.json, trainer_log.jsonl, "
-                 "events.out.tfevents.*, *.log)")
-_GLOBAL_STEP = re.compile(rb'"global_step"\s*:\s*(\d+)')
-_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+                 "events.out.tfevents.*, console logs and the formats `kto-doctor formats` lists)")
 
 
-def load_run(path, overrides: dict | None = None) -> Run:
+def load_run(path, overrides: dict | None = None, metric_map: dict | None = None, run_key: str | None = None,
+             method: str | None = None) -> Run:
+    """The one run at `path` (exit 2 when there is none, or several: those are `scan`'s)."""
+    disc = discover_path(path)
+    spec = only_run(disc, run_key)
+    return load_spec(spec, str(path), disc.warnings, overrides, metric_map, method)
+
+
+def discover_path(path) -> Discovery:
     root = Path(path)
-    if not root.exists():
-        raise InputError(f"{path}: no such file or directory")
-    run_warnings: list[str] = []
-    if root.is_dir():
-        datas, infos = _read_directory(root, run_warnings)
-    else:
-        datas, infos = _read_single(root)
-    if not any(d.format != "config" for d in datas):
-        # Name what was found and why it could not be used, rather than claiming nothing was there.
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        raise InputError(f"{path}: not a regular file or folder")
+    return discover(root)
+
+
+def only_run(disc: Discovery, run_key: str | None = None) -> RunSpec:
+    runs = disc.runs
+    if run_key is not None:
+        runs = [r for r in runs if r.key == run_key or r.label == run_key]
+        if not runs:
+            raise InputError(f"{disc.path}: no run '{run_key}' (runs: {describe(disc.runs)})")
+    if not runs:
+        skipped = [w for w in disc.warnings if ": skipped: " in w]
+        if skipped:
+            more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+            raise InputError(f"{disc.path}: no readable training log; {skipped[0].replace(': skipped: ', ': ', 1)}"
+                             f"{more}")
+        raise InputError(f"{disc.path}: {NOTHING_FOUND}")
+    if len(runs) > 1:
+        own = [r for r in runs if r.root == disc.path]
+        if len(own) == 1:  # the run at PATH itself; the others are separate runs below it
+            disc.warnings.append(f"{len(runs) - 1} other run(s) below {disc.path} not included "
+                                 f"({describe([r for r in runs if r is not own[0]])}); kto-doctor scan reads them all")
+            return own[0]
+        raise InputError(f"{disc.path}: holds {len(runs)} runs ({describe(runs)}); analyse one of them "
+                         f"(kto-doctor analyze {_example(disc, runs[0])}) or all with kto-doctor scan {disc.path}")
+    return runs[0]
+
+
+def _example(disc: Discovery, r: RunSpec) -> str:
+    if r.key is not None:
+        return f"{disc.path} --run {r.key}"
+    return str(r.root)
+
+
+def load_spec(spec: RunSpec, label: str, warnings: list[str] | None = None, overrides: dict | None = None,
+              metric_map: dict | None = None, method: str | None = None) -> Run:
+    run_warnings = list(warnings or [])
+    datas, infos = read_spec(spec, run_warnings)
+    if not any(d.format != "config" and (d.series or d.facts) for d in datas):
         skipped = [w for w in run_warnings if ": skipped: " in w]
         if skipped:
             more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-            raise InputError(f"{path}: no readable training log; {skipped[0].replace(': skipped: ', ': ', 1)}{more}")
-        raise InputError(f"{path}: {NOTHING_FOUND}")
-    return assemble(str(path), datas, infos, run_warnings, overrides)
+            raise InputError(f"{label}: no readable training log; {skipped[0].replace(': skipped: ', ': ', 1)}"
+                             f"{more}")
+        raise InputError(f"{label}: {NOTHING_FOUND}")
+    return assemble(label, datas, infos, run_warnings, overrides, metric_map, method)
 
 
-# ---------------------------------------------------------------- discovery
+# ---------------------------------------------------------------- reading a run's files
 
 
-def _read_single(file: Path) -> tuple[list[SourceData], list[SourceInfo]]:
-    fmt = sources.detect(file) or "console"  # a file named on the command line: try it as a console log
-    try:
-        data = sources.read(file, fmt)
-    except SourceError as exc:
-        raise InputError(_one_line(exc)) from None
-    except ImportError as exc:
-        raise InputError(f"{file}: the {fmt} reader is not available ({exc})") from None
-    return [data], [_info(data, file.name)]
-
-
-def _walk(root: Path, run_warnings: list[str]) -> list[tuple[Path, str]]:
-    found: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in sources.SKIP_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            fmt = sources.detect(p)
-            if fmt is None:
-                continue
-            if len(found) >= MAX_FILES:
-                run_warnings.append(f"more than {MAX_FILES} log files under {root}; read only the first {MAX_FILES}")
-                return found
-            found.append((p, fmt))
-    return found
-
-
-def _read_directory(root: Path, run_warnings: list[str]) -> tuple[list[SourceData], list[SourceInfo]]:
-    found = _walk(root, run_warnings)
+def read_spec(spec: RunSpec, run_warnings: list[str]) -> tuple[list[SourceData], list[SourceInfo]]:
+    """Read every file of one run with its source; returns the data and, in the same order, what was read
+    (superseded copies follow at the end, marked unused)."""
     datas: list[SourceData] = []
-    infos: list[SourceInfo] = []  # infos[i] describes datas[i]; the superseded copies follow at the end
+    infos: list[SourceInfo] = []
     superseded: list[SourceInfo] = []
-    for copies in _checkpoint_groups([p for p, fmt in found if fmt == "trainer_state"]):
-        _choose_trainer_state(root, copies, datas, infos, superseded, run_warnings)
-    missing: dict[str, int] = {}  # format -> files whose reader could not be imported
-    for p, fmt in found:
-        if fmt == "trainer_state":
+    by_source: dict[str, list[LogFile]] = {}
+    for f in spec.files:
+        by_source.setdefault(f.source.name, []).append(f)
+    for name, files in by_source.items():
+        src = files[0].source
+        if src.choose is not None and len(files) > 1:
+            rel = {f.path: f.rel for f in files}
+            try:
+                groups = src.choose([f.path for f in files])
+            except Exception:
+                groups = [[f.path] for f in files]
+            for group in groups:
+                chosen = None
+                for p in group:
+                    if chosen is not None:
+                        superseded.append(SourceInfo(path=rel.get(p, str(p)), format=src.name, records=0, used=False,
+                                                     warnings=[f"superseded by {chosen}"]))
+                        continue
+                    got = _read_one(LogFile(path=p, sources=[src], rel=rel.get(p, str(p))), spec, run_warnings)
+                    if got:
+                        chosen = rel.get(p, str(p))
+                        gs = got[0].facts.get("global_step")
+                        label = chosen + (f" (global_step {gs})" if gs is not None else "")
+                        for d in got:
+                            datas.append(d)
+                            infos.append(_info(d, chosen))
+                older = len(group) - 1
+                if chosen is not None and older:
+                    run_warnings.append(f"using {label}; {older} older cop{'y' if older == 1 else 'ies'} ignored")
             continue
-        rel = _rel(p, root)
-        try:
-            data = sources.read(p, fmt)
-        except SourceError as exc:
-            if fmt in LOUD_FORMATS:
-                run_warnings.append(f"{rel}: skipped: {_reason(exc, p)}")
-            continue
-        except ImportError:
-            missing[fmt] = missing.get(fmt, 0) + 1
-            continue
-        except Exception as exc:  # a reader bug must not hide the other logs
-            run_warnings.append(f"{rel}: skipped: {type(exc).__name__}: {exc}")
-            continue
-        datas.append(data)
-        infos.append(_info(data, rel))
-    for fmt, n in missing.items():
-        run_warnings.append(f"{n} {fmt} file(s) not read: the {fmt} reader is not available")
-    _merge_event_files(root, datas, infos)
+        read_here: list[tuple[SourceData, str]] = []
+        for f in files:
+            for d in _read_one(f, spec, run_warnings):
+                read_here.append((d, f.rel))
+        if src.combine is not None and len(read_here) > 1:
+            try:
+                merged = src.combine([d for d, _ in read_here])
+            except Exception as exc:
+                run_warnings.append(f"{name}: files could not be combined ({type(exc).__name__}: {exc}); "
+                                    "each is read on its own")
+            else:
+                rel = os.path.commonpath([r for _, r in read_here]) if len(read_here) > 1 else read_here[0][1]
+                read_here = [(merged, rel or ".")]
+        for d, rel in read_here:
+            datas.append(d)
+            infos.append(_info(d, rel))
     return datas, infos + superseded
 
 
-def _merge_event_files(root: Path, datas: list[SourceData], infos: list[SourceInfo]) -> None:
-    """Several event files of one writer folder (restarts; HF's separate eval writer) become one source.
-
-    The TensorBoard reader's merge resolves the same tag at the same step by the later wall time and warns
-    when files disagree; the series merge below only knows source priorities, which cannot tell them apart.
-    """
-    groups: dict[Path, list[int]] = {}
-    for i, d in enumerate(datas):
-        if d.format == "tensorboard":
-            groups.setdefault(Path(d.path).parent, []).append(i)
-    if all(len(ix) < 2 for ix in groups.values()):
-        return
-    from .sources.tensorboard import merge
-
-    drop: set[int] = set()
-    for ix in groups.values():
-        if len(ix) < 2:
-            continue
-        merged = merge([datas[i] for i in ix])
-        datas[ix[0]] = merged
-        infos[ix[0]] = _info(merged, _rel(Path(merged.path), root))
-        drop.update(ix[1:])
-    datas[:] = [d for i, d in enumerate(datas) if i not in drop]
-    infos[:] = [x for i, x in enumerate(infos) if i not in drop]
-
-
-def _checkpoint_groups(states: list[Path]) -> list[list[Path]]:
-    """trainer_state.json copies of one run: the output dir's own and those of its checkpoint-N/ folders.
-
-    Any other file (a renamed copy, a second run) is a group of its own.
-    """
-    groups: dict[Path, list[Path]] = {}
-    for p in states:
-        if p.name != "trainer_state.json":
-            key = p
-        elif _CHECKPOINT.fullmatch(p.parent.name):
-            key = p.parent.parent
-        else:
-            key = p.parent
-        groups.setdefault(key, []).append(p)
-    return list(groups.values())
-
-
-def _choose_trainer_state(root, states, datas, infos, superseded, run_warnings):
-    """Read only the newest trainer_state.json (largest global_step; top level wins ties).
-
-    Every checkpoint holds the whole log_history up to its step, so older copies add nothing; their
-    global_step is peeked from the head of the file instead of parsing them.
-    """
-    def rank(p: Path):
-        gs = _peek_global_step(p)
-        in_checkpoint = _CHECKPOINT.fullmatch(p.parent.name) is not None
-        return (gs if gs is not None else -1, 0 if in_checkpoint else 1)
-
-    ordered = sorted(states, key=rank, reverse=True)
-    chosen = None
-    skipped = []
-    for p in ordered:
-        rel = _rel(p, root)
-        if chosen is not None:
-            skipped.append(p)
-            superseded.append(SourceInfo(path=rel, format="trainer_state", records=0, used=False,
-                                         warnings=[f"superseded by {_rel(chosen.path, root)}"]))
-            continue
+def _read_one(f: LogFile, spec: RunSpec, run_warnings: list[str]) -> list[SourceData]:
+    """The file read by the first of its candidate sources that can; [] (with a warning where it matters)."""
+    first_error = None
+    for src in f.sources:
         try:
-            chosen = sources.read(p, "trainer_state")
+            got = src.read(f.path)
         except SourceError as exc:
-            run_warnings.append(f"{rel}: skipped: {_reason(exc, p)}")
+            first_error = first_error or (src, exc)
             continue
-        datas.append(chosen)
-        infos.append(_info(chosen, rel))
-    if chosen is not None and skipped:
-        gs = chosen.facts.get("global_step")
-        run_warnings.append(f"using {_rel(chosen.path, root)} (global_step {gs}); "
-                            f"{len(skipped)} older cop{'y' if len(skipped) == 1 else 'ies'} ignored")
+        except (ImportError, ModuleNotFoundError) as exc:
+            run_warnings.append(f"{f.rel}: skipped: the {src.name} reader is not available ({exc})")
+            return []
+        except RecursionError:
+            first_error = first_error or (src, SourceError(f"{f.path}: nested too deeply to read"))
+            continue
+        except MemoryError:
+            first_error = first_error or (src, SourceError(f"{f.path}: too large to read in memory"))
+            continue
+        except Exception as exc:  # a reader bug must not hide the other logs
+            run_warnings.append(f"{f.rel}: skipped: {src.name} reader failed ({type(exc).__name__}: {exc})")
+            return []
+        out = got if isinstance(got, list) else [got]
+        if spec.key is not None:
+            out = [d for d in out if d.run_key in (None, spec.key)]
+        for d in out:
+            d.format = d.format or src.name
+            if src.dialect and not d.hints.get("framework"):
+                d.hints["framework"] = src.dialect
+        return out
+    if first_error is not None:
+        src, exc = first_error
+        if _loud(f, src):
+            run_warnings.append(f"{f.rel}: skipped: {_reason(exc, f.path)}")
+    return []
 
 
-def _peek_global_step(p: Path) -> int | None:
-    try:
-        with open(p, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return None
-    m = _GLOBAL_STEP.search(head)
-    return int(m.group(1)) if m else None
-
-
-def _rel(p: Path, root: Path) -> str:
-    try:
-        return p.relative_to(root).as_posix()
-    except ValueError:
-        return str(p)
+def _loud(f: LogFile, src) -> bool:
+    """Whether failing to read a file deserves a warning: it was claimed as a log by name (an unreadable
+    trainer_state.json is news; a `notes.txt` that holds no metrics, or a dataset card YAML, is not)."""
+    return src.kind != "config" and src.claims_name(f.path.name.lower()[:-3] if f.path.name.lower().endswith(".gz")
+                                                    else f.path.name.lower())
 
 
 def _one_line(exc: Exception) -> str:
@@ -229,9 +219,15 @@ def _info(data: SourceData, rel: str) -> SourceInfo:
 
 
 def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_warnings: list[str],
-             overrides: dict | None = None) -> Run:
+             overrides: dict | None = None, metric_map: dict | None = None, method: str | None = None) -> Run:
     rel_of = {id(d): info.path for d, info in zip(datas, infos)}
+    notes: list[str] = []
+    if metric_map:
+        _apply_map(datas, metric_map, notes)
     facts = _merge_facts(datas)
+    overrides = dict(overrides or {})
+    if method:
+        overrides.setdefault("method", method)
     config, config_prov = _merge_config(datas, rel_of, overrides)
     _derive(config, config_prov, facts)
     # Run facts (trainable params, example counts, overflow counts...) are visible to rules as config.*
@@ -245,11 +241,11 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
             info.warnings.append(_place_ordinals(d, config))
             if "overflow_steps" in d.facts:
                 facts["overflow_steps"] = d.facts["overflow_steps"]
-    for d in datas:
+    for d, info in zip(datas, infos):
         note = _drop_bad_steps(d)
         if note:
-            infos[[i for i, x in enumerate(datas) if x is d][0]].warnings.append(note)
-    series, provenance, locations = _merge_series(datas, rel_of)
+            info.warnings.append(note)
+    series, provenance, locations = _merge_series(datas, rel_of, notes)
     metrics = pd.concat(series, axis=1, sort=True) if series else pd.DataFrame(index=pd.Index([], dtype="int64"))
     metrics.index.name = "step"
     run = Run(path=path, metrics=metrics, config=config, sources=infos, warnings=run_warnings, facts=facts,
@@ -258,16 +254,37 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
                     for d in datas for a, b, _ in d.segments]
     run.method, run.method_source = detect_method(config, datas, series)
     run.framework, run.framework_source = detect_framework(config, datas, series)
+    for key, value in frameworks.facts(run.framework, run.method, config).items():
+        if key not in config:
+            config[key] = value
+            config_prov[key] = f"{run.framework} {run.method} (what its version logs)"
+    run.unknown_metrics = unknown(series)
+    run.core_missing = not any(name in series for name in core_series(run.method))
+    run.merge_notes = notes
     return run
+
+
+def _apply_map(datas: list[SourceData], mapping: dict, notes: list[str]) -> None:
+    """`--map old=new`: a user names a metric kto-doctor did not recognise (or corrects one it did)."""
+    for d in datas:
+        for old, new in mapping.items():
+            if old in d.series and old != new:
+                d.series[new] = d.series.pop(old)
+                notes.append(f"{new}: read from '{old}' in {Path(d.path).name} (--map)")
 
 
 def _num(x):
     return int(x) if float(x).is_integer() else float(x)
 
 
+def _priority(d: SourceData) -> int:
+    src = registry().get(d.format)
+    return src.priority if src is not None else 100
+
+
 def _merge_facts(datas: list[SourceData]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
-    for d in sorted(datas, key=lambda d: PRIORITY.get(d.format, 4), reverse=True):
+    for d in sorted(datas, key=_priority, reverse=True):
         facts.update({k: v for k, v in d.facts.items() if v is not None})
     return facts
 
@@ -323,8 +340,6 @@ def _derive(config: dict, prov: dict, facts: dict) -> None:
         put("effective_batch_size", int(pdbs * ga * ws))
     elif _positive(facts.get("total_train_batch_size")):
         put("effective_batch_size", int(facts["total_train_batch_size"]))
-    if _positive(ga) and _positive(config.get("logging_steps")):
-        put("kl_window", int(ga * config["logging_steps"]))
     if not _positive(config.get("vocab_size")):
         from .known_models import vocab_size_for
 
@@ -389,11 +404,14 @@ def _drop_bad_steps(d: SourceData) -> str | None:
     return None
 
 
-def _merge_series(datas, rel_of):
+def _merge_series(datas, rel_of, notes: list[str]):
+    """One series per metric. The most trusted source (lowest priority number) is the record; others only
+    extend it beyond its steps (a console that outlives the last checkpoint's trainer_state). Inside that
+    range the better source stands: console steps placed one off would otherwise double every value."""
     by_metric: dict[str, list[tuple[int, SourceData]]] = {}
     for d in datas:
         for name in d.series:
-            by_metric.setdefault(name, []).append((PRIORITY.get(d.format, 4), d))
+            by_metric.setdefault(name, []).append((_priority(d), d))
     series: dict[str, pd.Series] = {}
     provenance: dict[str, str] = {}
     locations: dict[str, Any] = {}
@@ -406,14 +424,17 @@ def _merge_series(datas, rel_of):
         lo, hi = (steps.min(), steps.max()) if len(steps) else (np.inf, -np.inf)
         for _, other in entries[1:]:
             o = other.series[name]
-            # A lower-priority source only extends the metric beyond the steps the better source covers
-            # (a console that outlives the last checkpoint's trainer_state). Inside that range the better
-            # source is the record: console steps placed one off would otherwise double every value.
             new = ~np.isin(o.steps, steps) & ((o.steps < lo) | (o.steps > hi))
+            inside = len(o.steps) - int(new.sum())
             if new.any():
                 steps = np.concatenate([steps, o.steps[new]])
                 values = np.concatenate([values, o.values[new]])
                 lines = None
+                notes.append(f"{name}: {rel_of[id(other)]} adds {int(new.sum())} value(s) outside the steps of "
+                             f"{rel_of[id(best)]} ({_span(o.steps[new])})")
+            if inside:
+                notes.append(f"{name}: {rel_of[id(best)]} ({best.format}) is the record over "
+                             f"{rel_of[id(other)]} ({other.format}) at {inside} step(s) both logged")
         order = np.argsort(steps, kind="stable")
         sorted_steps = steps[order]
         # One value per step: a source may log a tag twice at one step (HF writes train/epoch for both the
@@ -431,50 +452,49 @@ def _merge_series(datas, rel_of):
     return series, provenance, locations
 
 
+def _span(steps: np.ndarray) -> str:
+    a, b = float(steps.min()), float(steps.max())
+    return f"step {a:g}" if a == b else f"steps {a:g}-{b:g}"
+
+
 # ---------------------------------------------------------------- method and framework
 
 LLAMAFACTORY_CONFIG_KEYS = ("stage", "finetuning_type", "pref_beta", "pref_loss", "kto_chosen_weight", "cutoff_len")
 _STAGE_METHOD = {"kto": "kto", "sft": "sft", "pt": "pt", "rm": "rm", "ppo": "ppo", "grpo": "grpo"}
 _DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "exo_pair", "aot",
                "aot_pair", "apo_zero", "apo_down", "discopop", "sft")
+STATED, GUESSED = "stated", "guessed"
 
 
 def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[str, str]:
-    """(method, "stated" | "guessed"): stated by --method / --set method, a config or a log; else guessed
-    from the metric names."""
-    stated = _stated_method(config, datas)
-    if stated is not None:
-        return stated, "stated"
-    return _guessed_method(config, series), "guessed"
-
-
-def _stated_method(config: dict, datas: list[SourceData]) -> str | None:
-    method = str(config.get("method") or "").lower()
-    if method in METHODS and method != "unknown":
-        return method
+    """(method, "stated" | "guessed"): stated by `--method`/`--set method=`, a config's stage or loss type,
+    or a log naming its trainer class; guessed from the metric names otherwise."""
+    told = str(config.get("method") or "").lower()
+    if told in METHODS and told != "unknown":
+        return told, STATED
     stage = str(config.get("stage") or "").lower()
     loss_type = str(config.get("loss_type") or "").lower()
     if stage == "dpo":
-        return loss_type if loss_type in ("orpo", "simpo") else "dpo"
+        return (loss_type if loss_type in ("orpo", "simpo") else "dpo"), STATED
     if stage in _STAGE_METHOD:
-        return _STAGE_METHOD[stage]
+        return _STAGE_METHOD[stage], STATED
     if loss_type in ("orpo", "simpo", "kto"):
-        return loss_type
+        return loss_type, STATED
     for d in datas:
         if d.hints.get("method") in METHODS and d.hints["method"] != "unknown":
-            return d.hints["method"]
-    return None
+            return d.hints["method"], STATED
+    return _method_from_names(set(series), loss_type), GUESSED
 
 
-def _guessed_method(config: dict, series: dict) -> str:
-    loss_type = str(config.get("loss_type") or "").lower()
-    names = set(series)
-    if names & {"reward_std", "frac_reward_zero_std", "completion_length"} or any(
+def _method_from_names(names: set, loss_type: str) -> str:
+    if names & {"reward_std", "frac_reward_zero_std"} or any(
             n.startswith("completions/") or (n.startswith("rewards/") and n.endswith(("/mean", "/std"))
                                              or n.endswith("_reward_func")) for n in names):
         return "grpo"
-    if "objective/kl" in names or any(n.startswith("ppo/") for n in names):
+    if "objective/kl" in names or "value_loss" in names or any(n.startswith("ppo/") for n in names):
         return "ppo"
+    if "policy_loss" in names or ("reward" in names and names & {"entropy", "kl", "clip_ratio"}):
+        return "grpo"
     if "kl" in names and "rewards/chosen" in names and "rewards/accuracies" not in names:
         return "kto"
     # Paired preference metrics without KTO's kl: DPO-family (mlx-lm logs only chosen/rejected rewards;
@@ -492,28 +512,26 @@ def _guessed_method(config: dict, series: dict) -> str:
 
 
 def detect_framework(config: dict, datas: list[SourceData], series: dict) -> tuple[str, str]:
-    """(framework, "stated" | "guessed"): stated by --set framework, a framework's own file or log line
-    (hints) or its config keys; else guessed from metric names and file formats."""
-    hinted = {d.hints.get("framework") for d in datas}
-    named = str(config.get("framework") or "").lower()
+    """(framework, "stated" | "guessed"): stated by a source that only that framework writes (a
+    trainer_log.jsonl, a LLaMA-Factory YAML, a banner), guessed from metric names or the file format."""
+    hinted = [d.hints.get("framework") for d in datas if d.hints.get("framework")]
+    names = set(series)
+    named = str(config.get("framework") or "").lower()  # --set framework=...
     if named in FRAMEWORKS and named != "unknown":
-        return named, "stated"
+        return named, STATED
     if "llamafactory" in hinted or any(k in config for k in LLAMAFACTORY_CONFIG_KEYS):
-        return "llamafactory", "stated"
-    if "trl" in hinted:
-        return "trl", "stated"
-    if "transformers" in hinted:
-        return "transformers", "stated"
-    return _guessed_framework(datas, set(series)), "guessed"
-
-
-def _guessed_framework(datas: list[SourceData], names: set) -> str:
+        return "llamafactory", STATED
+    for h in hinted:
+        if h not in ("transformers",):
+            return h, STATED
     # sft_loss / odds_ratio_loss are LLaMA-Factory's own ORPO keys (TRL logs nll_loss / log_odds_ratio).
     if {"sft_loss", "odds_ratio_loss"} <= names:
-        return "llamafactory"
+        return "llamafactory", GUESSED
     if any(n.startswith(("rewards/", "logps/", "logits/", "completions/")) for n in names) \
             or names & {"kl", "reward_std", "nll_loss", "log_odds_ratio"}:
-        return "trl"
+        return "trl", GUESSED
+    if "transformers" in hinted:
+        return "transformers", STATED
     if any(d.format in ("trainer_state", "console", "tensorboard") for d in datas):
-        return "transformers"
-    return "unknown"
+        return "transformers", GUESSED
+    return "unknown", GUESSED

@@ -48,6 +48,7 @@ def fail(message: str, code: int = EXIT_ERROR):
 from . import analyze as _analyze  # noqa: E402,F401
 from . import config_cmd as _config_cmd  # noqa: E402,F401
 from . import explain as _explain  # noqa: E402,F401
+from . import formats as _formats  # noqa: E402,F401
 from . import plot as _plot  # noqa: E402,F401
 from . import rules_cmd as _rules_cmd  # noqa: E402,F401
 from . import scan as _scan  # noqa: E402,F401

@@ -60,6 +60,17 @@ def rule_config_keys(ruleset) -> set[str]:
     return keys
 
 
+def parse_maps(items: list[str]) -> dict:
+    """`--map old=new` pairs: a logged name and the canonical metric it means."""
+    out = {}
+    for item in items or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            fail(f"--map expects logged_name=canonical_name, got '{item}'")
+        out[old.strip()] = new.strip()
+    return out
+
+
 def gate_exit(reports, fail_on: str, exit_zero: bool) -> int:
     """0 clean, 1 when a finding not in the baseline is at or above --fail-on (contract)."""
     from ..model import SEVERITY_RANK
@@ -102,6 +113,8 @@ def analyze(
     against_metrics: List[str] = typer.Option([], "--against-metrics", metavar="METRIC",
                                               help="Metrics to compare with --against (names or globs such as 'rewards/*', comma-separated or repeated); default: the method's core series."),
     align: str = typer.Option("auto", "--align", help="--against alignment: auto (by step when both runs have the same length, else by fraction of training), step or fraction."),
+    maps: List[str] = typer.Option([], "--map", metavar="LOGGED=CANONICAL", help="Read a logged metric as a canonical one (kto-doctor metrics lists them). Repeatable."),
+    run_key: Optional[str] = typer.Option(None, "--run", metavar="KEY", help="Which run, when PATH holds several (a tracker store)."),
 ):
     """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
     from .. import InputError
@@ -114,6 +127,7 @@ def analyze(
     if verbose:
         typer.echo(f"kto-doctor: {describe(settings)}", err=True)
     against_metrics = check_against(against, against_metrics, align)
+    metric_map = parse_maps(maps)
     try:
         from ..analysis import analyze as run_analysis, load_rules
 
@@ -129,6 +143,8 @@ def analyze(
             against=against,
             against_metrics=against_metrics,
             align=align,
+            metric_map={**settings.metric_map, **metric_map},
+            run_key=run_key,
         )
     except InputError as e:
         fail(str(e))

@@ -35,32 +35,20 @@ import typer
 from . import EXIT_ERROR, app, fail
 from .config_cmd import CONFIG_HELP, ISOLATED_HELP, project_settings
 
-STRONG_FILES = ("trainer_state.json", "trainer_log.jsonl")
-
-
 # ---------------------------------------------------------------- discovery
 
 
-def _is_strong(name: str) -> bool:
-    low = name.lower()
-    return low in STRONG_FILES or "tfevents" in low
-
-
 def run_of_file(path: Path) -> Path:
-    """The run a committed log file belongs to: trainer_state.json → its folder (out of checkpoint-N/),
-    an events file → the folder above `runs/<name>/`; any other file is a run by itself."""
-    name = path.name.lower()
-    if not (_is_strong(name) or name.endswith(".json") and "trainer_state" in name):
-        return path
-    if "tfevents" in name:
-        d = path.parent
-        if d.parent.name == "runs":
-            return d.parent.parent
-        return d
-    if name != "trainer_state.json" and name != "trainer_log.jsonl":
-        return path  # a renamed copy (corpus style): a run by itself
-    d = path.parent
-    return d.parent if d.name.startswith("checkpoint-") else d
+    """The run a committed log file stands for: an anchor file (trainer_state.json, trainer_log.jsonl, an
+    events file...) its run folder (out of checkpoint-N/ and runs/<name>/); any other file is a run by itself."""
+    from ..sources.base import read_head
+    from ..sources.registry import candidates
+
+    found = candidates(path, lambda: read_head(path))
+    if found and found[0].anchor and found[0].claims_name(path.name.lower()) and path.name.lower() in (
+            "trainer_state.json", "trainer_log.jsonl") or found and "tfevents" in path.name.lower():
+        return found[0].root_of(path)
+    return path
 
 
 def find_runs_in(paths) -> list[str]:
@@ -71,7 +59,7 @@ def find_runs_in(paths) -> list[str]:
         p = Path(p)
         found = find_runs(p) if p.is_dir() else [str(run_of_file(p))]
         for r in found:
-            key = Path(r).resolve()
+            key = Path(r.split("#", 1)[0]).resolve(), r
             if key not in seen:
                 seen.add(key)
                 out.append(r)
@@ -79,41 +67,14 @@ def find_runs_in(paths) -> list[str]:
 
 
 def find_runs(root) -> list[str]:
-    """Run paths under `root` (folders or single files), in a stable, sorted order."""
-    from .. import sources
+    """Run paths under `root` (folders or single files; `store#key` for a run inside a multi-run store), in a
+    stable, sorted order — the runs `kto_doctor.discover` finds."""
+    from ..discover import discover
 
     root = Path(root)
     if root.is_file():
         return [str(root)]
-    runs: list[str] = []
-
-    def visit(d: Path):
-        try:
-            entries = sorted(d.iterdir(), key=lambda p: p.name)
-        except OSError:
-            return
-        files = [p for p in entries if p.is_file()]
-        dirs = [p for p in entries if p.is_dir() and p.name not in sources.SKIP_DIRS and not p.name.startswith(".")]
-        if any(_is_strong(p.name) for p in files) or any(p.name.startswith("checkpoint-") for p in dirs):
-            runs.append(str(d))
-            return
-        logs = []
-        configs = 0
-        for p in files:
-            fmt = sources.detect(p)
-            if fmt in ("trainer_state", "trainer_log", "console", "tensorboard"):
-                logs.append(p)
-            elif fmt is not None:
-                configs += 1
-        if len(logs) == 1:
-            runs.append(str(d) if configs else str(logs[0]))
-        elif logs:
-            runs.extend(str(p) for p in logs)
-        for sub in dirs:
-            visit(sub)
-
-    visit(root)
-    return runs
+    return [str(r.root) + (f"#{r.key}" if r.key is not None else "") for r in discover(root).runs]
 
 
 # ---------------------------------------------------------------- workers
@@ -152,7 +113,8 @@ def analyse_one(path: str, select, ignore, sets):
     from ..run import load_run
 
     try:
-        run = load_run(path, overrides=sets)
+        where, _, key = path.partition("#") if "#" in path and not Path(path).exists() else (path, "", "")
+        run = load_run(where, overrides=sets, run_key=key or None)
         against = _WORKER.get("against")
         if against:
             report = evaluate(run, _ruleset(), select=select, ignore=ignore, against=_reference(),

@@ -1,0 +1,286 @@
+"""From a path to the runs under it: which files are logs, and which folders are runs.
+
+Which files are logs is asked of the source registry (a name claim, else the file's first bytes). Which
+folder a log belongs to is asked of its source too (`Source.run_root`: a checkpoint's trainer_state.json
+belongs to the output dir above it, HF's `runs/<date>/` event files likewise). Then:
+
+- every folder that an anchor file (trainer_state.json, trainer_log.jsonl, event files, ...) names as its
+  run root is a run, with every log file below it that no deeper run claims (console logs, configs,
+  summaries);
+- a folder with no anchor whose log files are loose consoles: one of them makes the folder a run (with its
+  configs); several make each file a run (a folder of pasted excerpts);
+- a store that holds several runs (`Source.runs`) is one run per key.
+`analyze` wants exactly one run; `scan` takes them all.
+
+The walk is bounded and never trusts the tree: symlinked folders are not followed (no loops), a symlinked
+file is read only when it resolves to a regular file inside the walked folder, FIFOs, sockets and devices are
+skipped with a warning naming them (opening a FIFO blocks forever), and the number of files, folders and
+levels is capped (each cap says so in a warning).
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .sources.registry import SKIP_DIRS, Registry, Source, candidates, registry, skipped
+
+MAX_FILES = 2000  # log files considered under one path
+MAX_DIRS = 20000  # folders visited
+MAX_DEPTH = 24  # levels below the path
+
+
+@dataclass
+class LogFile:
+    path: Path
+    sources: list[Source]  # the sources that may read it, most likely first
+    rel: str  # relative to the walked path (what reports show)
+
+    @property
+    def source(self) -> Source:
+        return self.sources[0]
+
+
+@dataclass
+class RunSpec:
+    """One run: where it is and the log files that are its own."""
+
+    root: Path  # the run folder (or the single file)
+    files: list[LogFile] = field(default_factory=list)
+    key: str | None = None  # a run inside a store that holds several (an MLflow database)
+    label: str = ""  # how reports name it: the root relative to the walked path, plus `#key`
+
+    @property
+    def metrics_files(self) -> list[LogFile]:
+        return [f for f in self.files if f.source.kind == "metrics"]
+
+
+@dataclass
+class Discovery:
+    path: Path
+    runs: list[RunSpec]
+    warnings: list[str] = field(default_factory=list)
+    files: list[LogFile] = field(default_factory=list)  # every log file seen (configs included)
+
+
+def discover(path, reg: Registry | None = None) -> Discovery:
+    """The runs under `path` (a folder, or one file the user named)."""
+    reg = reg or registry()
+    root = Path(path)
+    warnings: list[str] = []
+    if _is_dir(root):
+        files = walk(root, warnings, reg)
+        runs = group(root, files, reg)
+    else:
+        files = [_named_file(root, reg)]
+        runs = [RunSpec(root=root, files=files, label=root.name)]
+    runs = _expand_stores(runs)
+    return Discovery(path=root, runs=runs, warnings=warnings, files=files)
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(p).st_mode)
+    except OSError:
+        return False
+
+
+def _named_file(p: Path, reg: Registry) -> LogFile:
+    """A file named on the command line: every reader that might take it, the console one last."""
+    from .sources.base import read_head
+
+    found = candidates(p, lambda: read_head(p), reg, named=True)
+    return LogFile(path=p, sources=found or [reg.get("console")] if reg.get("console") else found, rel=p.name)
+
+
+# ---------------------------------------------------------------------------------------------- the walk
+
+
+def walk(root: Path, warnings: list[str], reg: Registry | None = None) -> list[LogFile]:
+    """Every log file under `root` (sorted, bounded, never following a symlinked folder)."""
+    from .sources.base import read_head
+
+    reg = reg or registry()
+    real_root = Path(os.path.realpath(root))
+    folder_sources = reg.folder_sources()
+    found: list[LogFile] = []
+    seen_real: set[str] = set()
+    dirs_seen = 0
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    capped = False
+    while stack:
+        d, depth = stack.pop()
+        dirs_seen += 1
+        if dirs_seen > MAX_DIRS:
+            warnings.append(f"more than {MAX_DIRS} folders under {root}; the rest were not searched")
+            break
+        claimed = [s for s in folder_sources if _claims_folder(s, d)] if depth > 0 or folder_sources else []
+        if claimed:
+            found.append(LogFile(path=d, sources=claimed, rel=_rel(d, root)))
+            continue
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            warnings.append(f"{_rel(d, root)}/: skipped: cannot list it ({exc.strerror or exc})")
+            continue
+        subdirs = []
+        for e in entries:
+            p = Path(e.path)
+            name = e.name
+            try:
+                if e.is_symlink():
+                    target = _symlink_target(p, real_root)
+                    if target is None:
+                        if not os.path.isdir(p):
+                            warnings.append(f"{_rel(p, root)}: skipped: a symlink that leads outside "
+                                            f"{root} or nowhere")
+                        continue  # symlinked folders are never followed
+                    if target in seen_real:
+                        continue
+                    mode = os.stat(p).st_mode
+                else:
+                    mode = e.stat(follow_symlinks=False).st_mode
+            except OSError as exc:
+                warnings.append(f"{_rel(p, root)}: skipped: {exc.strerror or exc}")
+                continue
+            if stat.S_ISDIR(mode):
+                if name not in SKIP_DIRS and not name.startswith("."):
+                    if depth + 1 > MAX_DEPTH:
+                        warnings.append(f"{_rel(p, root)}/: not searched (more than {MAX_DEPTH} levels deep)")
+                    else:
+                        subdirs.append(p)
+                continue
+            if not stat.S_ISREG(mode):
+                if not skipped(name.lower()):
+                    warnings.append(f"{_rel(p, root)}: skipped: not a regular file ({_kind(mode)})")
+                continue
+            srcs = candidates(p, lambda p=p: read_head(p), reg)
+            if not srcs:
+                continue
+            if len(found) >= MAX_FILES:
+                capped = True
+                break
+            seen_real.add(os.path.realpath(p))
+            found.append(LogFile(path=p, sources=srcs, rel=_rel(p, root)))
+        if capped:
+            warnings.append(f"more than {MAX_FILES} log files under {root}; read only the first {MAX_FILES}")
+            break
+        stack.extend((s, depth + 1) for s in reversed(subdirs))
+    found.sort(key=lambda f: f.rel)
+    return found
+
+
+def _claims_folder(src: Source, d: Path) -> bool:
+    try:
+        return bool(src.folder(d))
+    except Exception:
+        return False
+
+
+def _symlink_target(p: Path, real_root: Path) -> str | None:
+    """The real path of a symlinked regular file inside the walked folder, else None."""
+    try:
+        real = os.path.realpath(p)
+        st = os.stat(real)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    try:
+        Path(real).relative_to(real_root)
+    except ValueError:
+        return None
+    return real
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        rel = p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)
+    return rel if rel != "." else p.name or str(p)
+
+
+# ------------------------------------------------------------------------------------------ the grouping
+
+
+def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list[RunSpec]:
+    """Log files → runs (see the module doc)."""
+    roots: dict[Path, RunSpec] = {}
+    for f in files:
+        src = f.source
+        if src.kind == "metrics" and src.anchor:
+            r = src.root_of(f.path) if f.path.is_file() else f.path
+            roots.setdefault(r, RunSpec(root=r))
+    loose: dict[Path, list[LogFile]] = {}
+    for f in files:
+        owner = _owner(f.path, roots)
+        if owner is not None:
+            roots[owner].files.append(f)
+        else:
+            loose.setdefault(f.path.parent, []).append(f)
+    runs = list(roots.values())
+    for folder, fs in loose.items():
+        logs = [f for f in fs if f.source.kind == "metrics"]
+        others = [f for f in fs if f.source.kind != "metrics"]
+        if len(logs) == 1:
+            runs.append(RunSpec(root=folder, files=logs + others))
+        else:
+            runs.extend(RunSpec(root=f.path, files=[f]) for f in logs)
+    for r in runs:
+        r.label = _rel(r.root, root)
+        r.files.sort(key=lambda f: f.rel)
+    runs.sort(key=lambda r: r.label)
+    return runs
+
+
+def _owner(p: Path, roots: dict[Path, RunSpec]) -> Path | None:
+    """The deepest run root at or above `p` (a folder source is its own root)."""
+    if p in roots:
+        return p
+    for parent in p.parents:
+        if parent in roots:
+            return parent
+    return None
+
+
+def _expand_stores(runs: list[RunSpec]) -> list[RunSpec]:
+    """A store that holds several runs becomes one RunSpec per run key."""
+    out: list[RunSpec] = []
+    for r in runs:
+        stores = [f for f in r.files if f.source.runs is not None]
+        if not stores:
+            out.append(r)
+            continue
+        for f in stores:
+            try:
+                keys = list(f.source.runs(f.path))
+            except Exception:
+                keys = []
+            if len(keys) <= 1:
+                out.append(RunSpec(root=r.root, files=r.files, key=keys[0] if keys else None, label=r.label))
+                continue
+            for k in keys:
+                out.append(RunSpec(root=f.path, files=[f], key=k, label=f"{_label(r, f)}#{k}"))
+    return out
+
+
+def _label(r: RunSpec, f: LogFile) -> str:
+    return f.rel
+
+
+def describe(runs: list[RunSpec], limit: int = 6) -> str:
+    """`a, b, c and 4 more` for messages."""
+    names = [r.label or str(r.root) for r in runs]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"

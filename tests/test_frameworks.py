@@ -1,0 +1,28 @@
+"""What a framework's numbers mean reaches rules as configuration facts, never as framework names."""
+from __future__ import annotations
+
+import pytest
+
+from kto_doctor.frameworks import facts, version_tuple
+
+
+def test_llamafactory_kto_kl_is_a_window_sum():
+    f = facts("llamafactory", "kto", {"gradient_accumulation_steps": 8, "logging_steps": 5})
+    assert f == {"kl_reduction": "window_sum", "kl_window": 40, "logits_reduction": "sum"}
+    # the window is unknown without both numbers, but the reduction is still stated
+    assert facts("llamafactory", "kto", {})["kl_reduction"] == "window_sum" and "kl_window" not in facts(
+        "llamafactory", "kto", {})
+    # LLaMA-Factory 0.9.0 and earlier used TRL's mean
+    assert facts("llamafactory", "kto", {"llamafactory_version": "0.9.0"}) == {"kl_reduction": "mean"}
+
+
+@pytest.mark.parametrize("version,reduction", [("0.9.6", "mean"), ("0.11.4", "sum"), ("1.8.2", "sum"),
+                                               ("1.9.0", "mean"), ("1.10.0.dev0", "mean"), (None, None)])
+def test_trl_kto_logits_reduction_follows_the_version(version, reduction):
+    f = facts("trl", "kto", {"trl_version": version} if version else {})
+    assert f.get("logits_reduction") == reduction and f["kl_reduction"] == "mean"
+
+
+def test_other_methods_get_no_kto_facts():
+    assert facts("llamafactory", "dpo", {"gradient_accumulation_steps": 8, "logging_steps": 5}) == {}
+    assert version_tuple("v0.9.1.dev0") == (0, 9, 1) and version_tuple("main") is None
