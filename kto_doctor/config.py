@@ -47,25 +47,26 @@ MODEL_KEYS = ("vocab_size", "model_type", "torch_dtype", "hidden_size", "num_hid
               "intermediate_size", "max_position_embeddings", "tie_word_embeddings")
 
 
-def normalize(raw: dict, fmt_hint: str | None = None) -> dict[str, Any]:
+def normalize(raw: dict, fmt_hint: str | None = None, problems: list | None = None) -> dict[str, Any]:
     """Canonical keys and typed values for one config source.
 
     `fmt_hint` names the kind of file: "model_config" (a model's config.json: the vocabulary, the dtype and
     the size of the architecture matter — the width scales the usable learning rate), "adapter_config"
-    (PEFT: LoRA, rank), or anything else for training arguments.
+    (PEFT: LoRA, rank), or anything else for training arguments. Numbers out of range (`out_of_range`) are
+    dropped; `problems`, when given, receives why.
     """
     if fmt_hint == "model_config":
         out = {k: raw[k] for k in MODEL_KEYS if raw.get(k) is not None}
         if raw.get("_name_or_path"):
             out["base_model"] = raw["_name_or_path"]
-        return _typed(out)
+        return _typed(out, problems)
     if fmt_hint == "adapter_config":
         out = {"finetuning_type": "lora" if str(raw.get("peft_type", "LORA")).upper() == "LORA"
                else str(raw.get("peft_type")).lower()}
         for key in ("r", "lora_alpha", "lora_dropout", "base_model_name_or_path"):
             if raw.get(key) is not None:
                 out[ALIASES.get(key, key)] = raw[key]
-        return _typed(out)
+        return _typed(out, problems)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key in ("r", "gamma"):  # too generic outside adapter/SimPO files: keep as spelled
@@ -78,21 +79,22 @@ def normalize(raw: dict, fmt_hint: str | None = None) -> dict[str, Any]:
         out["finetuning_type"] = "lora"
     if "simpo_gamma" not in out and raw.get("gamma") is not None and out.get("loss_type") == "simpo":
         out["simpo_gamma"] = raw["gamma"]
-    return _typed(out)
+    return _typed(out, problems)
 
 
-def _typed(cfg: dict) -> dict:
+def _typed(cfg: dict, problems: list | None = None) -> dict:
     for key, value in list(cfg.items()):
-        cfg[key] = coerce(key, value)
+        cfg[key] = coerce(key, value, problems)
     return cfg
 
 
-def coerce(key: str, value: Any) -> Any:
-    """Numbers from YAML 1.1 strings ("1.0e-6"), ints for counts, bools for flags; the rest unchanged."""
+def coerce(key: str, value: Any, problems: list | None = None) -> Any:
+    """Numbers from YAML 1.1 strings ("1.0e-6"), ints for counts, bools for flags; the rest unchanged.
+    A number out of range is None (and `problems` says why)."""
     if isinstance(value, str):
         s = value.strip()
         if _NUMBER.match(s):
-            value = float(s) if any(c in s for c in ".eE") else int(s)
+            value = float(s) if any(c in s for c in ".eE") or len(s) > 18 else int(s)
         elif s.lower() in ("true", "false") and key in BOOL_KEYS:
             value = s.lower() == "true"
         elif s.lower() in ("null", "none", "~"):
@@ -101,11 +103,48 @@ def coerce(key: str, value: Any) -> Any:
         # `learning_rate: auto` (DeepSpeed style) or a typo: not a number a rule can compare. Dropped, so the
         # key reads as unknown (rules that need it are skipped and say so) instead of failing every rule.
         return None
+    problem = out_of_range(key, value)
+    if problem:
+        if problems is not None:
+            problems.append(problem)
+        return None
     if key in INT_KEYS and isinstance(value, float) and math.isfinite(value) and value == int(value):
         value = int(value)
     elif key in FLOAT_KEYS and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     return value
+
+
+# Where a number stops being a configuration value: past these a rule's arithmetic overflows (a warm-up
+# ratio of 1e308 times the steps) or the value means nothing (a ratio of 3). Such values are dropped where
+# they enter (a config file: with a warning; `--set`: refused).
+RATIO_KEYS = frozenset({"warmup_ratio", "lora_dropout", "label_smoothing"})
+MAX_COUNT = 2 ** 53  # counts a float still holds exactly
+MAX_FLOAT = 1e15
+
+
+def out_of_range(key: str, value: Any) -> str | None:
+    """Why `value` (typed) is no usable number for the canonical `key`, or None when it is fine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        ok, want = key not in INT_KEYS and key not in RATIO_KEYS, "a number"
+    elif key in RATIO_KEYS:
+        ok, want = 0 <= value <= 1, "from 0 to 1"
+    elif key in INT_KEYS:
+        ok, want = -MAX_COUNT < value < MAX_COUNT, f"a whole number below {MAX_COUNT:.3g}"
+    elif key in FLOAT_KEYS:
+        ok, want = -MAX_FLOAT <= value <= MAX_FLOAT, f"a finite number within ±{MAX_FLOAT:g}"
+    else:
+        ok, want = not isinstance(value, int) or -(1 << 63) <= value < (1 << 63), "a 64-bit number"
+    return None if ok else f"{key} = {show_number(value)} is out of range ({want})"
+
+
+def show_number(value) -> str:
+    """A number for a message: never thousands of digits (Python refuses to print them anyway)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 21:
+        return f"a {len(str(value)) if value.bit_length() < 13000 else 'many'}-digit integer"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def is_training_config(raw: dict) -> bool:
@@ -155,9 +194,14 @@ def parse_set_value(value):
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
         return value
+    except ValueError:  # an integer of thousands of digits: Python refuses int(); a float reads it (inf)
+        try:
+            return float(value)
+        except ValueError:
+            return value
     if isinstance(parsed, str):
         try:
-            return float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
+            return float(parsed) if any(c in parsed for c in ".eE") or len(parsed) > 18 else int(parsed)
         except ValueError:
             return parsed
     return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
@@ -181,6 +225,10 @@ def check_setting(key: str, raw: str, extra_keys=()) -> str | None:
     canon = ALIASES.get(key, key)
     if value is None:
         return None
+    raw = raw if len(raw) <= 40 else raw[:20] + "…"
+    problem = out_of_range(canon, value)
+    if problem:
+        return f"--set {key}={raw}: {problem}"
     if key in RUN_KEYS:
         choices = METHODS if key == "method" else FRAMEWORKS
         if str(value).lower() not in choices:

@@ -1,6 +1,9 @@
 """Project configuration: `.kto-doctor.yaml`, or `[tool.kto-doctor]` in `pyproject.toml`.
 
-Found upward from the run directory, then from the working directory; the first file wins (like ruff).
+Found upward from the working directory (the repository a CI job runs in), the first file wins (like
+ruff), or named with `--config FILE`. Never taken from inside the data being analysed: whoever writes the
+logs must not configure the gate that judges them, so a config file under the run path is skipped (and
+`Settings.ignored` says so); naming it with `--config` is the explicit opt-in.
 Keys (both files; in TOML the same names):
 
     extend-rules: [ci/rules/]          # rule files or folders, relative to the config file
@@ -15,6 +18,8 @@ Keys (both files; in TOML the same names):
 """
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,42 +38,95 @@ class Settings:
     fail_on: str | None = None
     overrides: list[dict] = field(default_factory=list)  # [{rule, severity?, params?, enabled?, reason?}]
     metric_map: dict[str, str] = field(default_factory=dict)  # logged name -> canonical name (`map`)
+    ignored: list[str] = field(default_factory=list)  # config files skipped because they lie in the data
 
 
-def find_config(start: Path) -> Path | None:
+PYPROJECT_PEEK = 1 << 20  # a pyproject.toml is searched for [tool.kto-doctor] in its first megabyte
+
+
+def candidates(d: Path):
+    """The project config files of one folder, in the order they win."""
+    for name in CONFIG_NAMES:
+        if (d / name).is_file():
+            yield d / name
+    pp = d / "pyproject.toml"
+    if pp.is_file():
+        try:
+            with open(pp, "rb") as f:
+                head = f.read(PYPROJECT_PEEK)
+        except OSError:
+            return
+        if b"[tool.kto-doctor" in head:
+            yield pp
+
+
+def find_config(start: Path, data: Path | None = None, ignored: list | None = None) -> Path | None:
+    """The nearest project config at or above `start`, skipping any inside the folder `data`."""
     start = start.resolve()
     here = start if start.is_dir() else start.parent
     for d in [here, *here.parents]:
-        for name in CONFIG_NAMES:
-            if (d / name).is_file():
-                return d / name
-        pp = d / "pyproject.toml"
-        if pp.is_file() and "[tool.kto-doctor" in pp.read_text(encoding="utf-8", errors="replace"):
-            return pp
+        for found in candidates(d):
+            if data is not None and _inside(found, data):
+                if ignored is not None:
+                    ignored.append(str(found))
+                continue
+            return found
     return None
 
 
-def settings_for(run_path) -> Settings:
-    """Settings from the nearest project config above the run, else above the working directory."""
-    for start in (Path(run_path), Path.cwd()):
-        if not start.exists():
-            continue
-        found = find_config(start)
-        if found is not None:
-            return load_settings(found)
-    return Settings()
+def data_root(run_path) -> Path | None:
+    """The folder whose content is the analysed data: the run folder, or the folder of a run file (None:
+    no data, as for `explain` or `rules list`)."""
+    if run_path is None:
+        return None
+    p = Path(run_path)
+    if not p.exists():
+        return None
+    p = p.resolve()
+    return p if p.is_dir() else p.parent
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def settings_for(run_path, cwd=None) -> Settings:
+    """Settings from the nearest project config upward from the working directory, never from inside the
+    run (see the module doc); `run_path` None for commands that analyse no data. An explicit
+    `--config FILE` is `load_settings(FILE)` instead."""
+    ignored: list[str] = []
+    found = find_config(Path(cwd) if cwd is not None else Path.cwd(), data_root(run_path), ignored)
+    s = load_settings(found) if found is not None else Settings()
+    s.ignored = ignored
+    return s
+
+
+MAX_CONFIG_BYTES = 4 << 20
 
 
 def load_settings(path: Path) -> Settings:
+    """The settings of one project config file. InputError (exit 2) naming the file and where it is
+    broken, never quoting its content (it may be a secret the config pointed at by mistake or on purpose)."""
+    path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if os.stat(path).st_size > MAX_CONFIG_BYTES:
+            raise InputError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MB: not a project configuration")
         if path.name == "pyproject.toml":
             data = _toml(path).get("tool", {}).get("kto-doctor", {})
         else:
             import yaml
 
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except InputError:
+        raise
     except Exception as e:  # a broken project file is an input error with its name, never a traceback
-        raise InputError(f"{path}: cannot read project configuration ({e})") from None
+        raise InputError(f"{path}: cannot read project configuration ({_where(e)})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: project configuration must be a mapping")
     unknown = set(data) - KEYS
@@ -76,7 +134,7 @@ def load_settings(path: Path) -> Settings:
         raise InputError(f"{path}: unknown key '{sorted(unknown)[0]}' (keys: {', '.join(sorted(KEYS))})")
     base = path.parent
     s = Settings(source=str(path))
-    s.rule_paths = [str((base / p).resolve()) for p in _strlist(data, "extend-rules", path)]
+    s.rule_paths = [_rule_path(base / p, p, path) for p in _strlist(data, "extend-rules", path)]
     s.select = _strlist(data, "select", path)
     s.ignore = _strlist(data, "ignore", path)
     fail_on = data.get("fail-on")
@@ -100,6 +158,30 @@ def load_settings(path: Path) -> Settings:
         for code in exc["rules"] if isinstance(exc["rules"], list) else [exc["rules"]]:
             s.overrides.append({"rule": str(code), "enabled": False, "reason": str(exc["reason"]), "_pos": None})
     return s
+
+
+def _where(exc: Exception) -> str:
+    """What is wrong with a config file and where, without the snippet of content YAML errors carry."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if type(exc).__name__ == "TOMLDecodeError":
+        return f"invalid TOML: {str(exc).splitlines()[0][:120]}"
+    return type(exc).__name__
+
+
+def _rule_path(p: Path, written: str, config: Path) -> str:
+    """An extend-rules entry: an existing regular file or folder (a FIFO would block the run, a device
+    such as /dev/zero would never end)."""
+    try:
+        mode = os.stat(p).st_mode
+    except OSError:
+        raise InputError(f"{config}: extend-rules entry '{written}' does not exist") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{config}: extend-rules entry '{written}' is not a regular file or folder")
+    return str(p.resolve())
 
 
 def _strlist(data, key, path):

@@ -19,7 +19,8 @@ app.add_typer(config_app, name="config")
 
 def project_settings(path, config: str | None = None, isolated: bool = False):
     """The Settings that apply to `path`: --isolated (none), --config FILE, else the nearest file found
-    upward from the path, then from the working directory. Exit 2 on a missing or broken file."""
+    upward from the working directory that is not inside `path` (the data must not configure its own
+    gate; a skipped file is named on stderr). Exit 2 on a missing or broken file."""
     from .. import InputError
     from ..project import Settings, load_settings, settings_for
 
@@ -33,9 +34,15 @@ def project_settings(path, config: str | None = None, isolated: bool = False):
             if not p.is_file():
                 fail(f"{config}: no such configuration file")
             return load_settings(p)
-        return settings_for(path)
+        settings = settings_for(path)
     except InputError as e:
         fail(str(e))
+    from ..reports.safe import terminal
+
+    for skipped in settings.ignored:
+        typer.echo(f"kto-doctor: ignored {terminal(skipped)}: a project configuration inside the analysed data does not "
+                   "configure the gate (name it with --config to use it)", err=True)
+    return settings
 
 
 def describe(settings) -> str:
@@ -45,7 +52,8 @@ def describe(settings) -> str:
 
 @config_app.command("show")
 def show(
-    path: str = typer.Argument(".", help="The run (or folder) whose configuration to show."),
+    path: Optional[str] = typer.Argument(None, help="The run (or folder) whose configuration to show "
+                                                    "(a configuration inside it does not apply)."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
     isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
 ):

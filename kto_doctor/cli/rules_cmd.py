@@ -63,7 +63,7 @@ def load_with_project(extra=(), config: str | None = None, isolated: bool = Fals
     from ..analysis import load_rules
     from .config_cmd import project_settings
 
-    settings = project_settings(".", config, isolated)
+    settings = project_settings(None, config, isolated)  # no analysed data: the cwd's config applies
     try:
         return load_rules(list(settings.rule_paths) + list(extra), settings.overrides)
     except InputError as e:

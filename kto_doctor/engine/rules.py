@@ -7,7 +7,9 @@ with file:line:col, the offending line and a caret; `kto-doctor rules check` pri
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +71,14 @@ class RuleError(Exception):
     """A rule file problem, located at file:line:col."""
 
     def __init__(self, message: str, pos: yamlpos.Pos | None = None, length: int = 1,
-                 hint: str | None = None, rule: str | None = None, field_name: str | None = None):
+                 hint: str | None = None, rule: str | None = None, field_name: str | None = None,
+                 quote: bool = True):
         super().__init__(message)
         self.message, self.pos, self.length, self.hint = message, pos, max(1, length), hint
         self.rule, self.field_name = rule, field_name
+        # False for a file that did not parse as a rule file: its line is not shown (a config pointing at a
+        # secret must not print it into a CI log)
+        self.quote = quote
 
     def __str__(self) -> str:
         return f"{self.pos}: {self.message}" if self.pos else self.message
@@ -86,7 +92,7 @@ class RuleError(Exception):
             ctx.append(f"field `{self.field_name}`")
         head = f"{where}: error: {self.message}" + (f" ({', '.join(ctx)})" if ctx else "")
         lines = [head]
-        if source_text is not None and self.pos:
+        if source_text is not None and self.pos and self.quote:
             src_lines = source_text.splitlines()
             if 0 < self.pos.line <= len(src_lines):
                 text = src_lines[self.pos.line - 1]
@@ -193,6 +199,7 @@ def builtin_rules_dir() -> Path:
 
 
 TEST_FILE_SUFFIXES = (".tests.yaml", ".tests.yml")
+MAX_RULE_FILE = 4 << 20  # bytes; a larger "rule file" is something else
 
 
 def is_test_file(path) -> bool:
@@ -221,6 +228,11 @@ def load_paths(paths, *, builtin: bool = False, ruleset: RuleSet | None = None) 
     texts = {}
     for f in files:
         try:
+            st = os.stat(f)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never end
+                raise RuleError(f"{f}: not a regular file")
+            if st.st_size > MAX_RULE_FILE:
+                raise RuleError(f"{f}: larger than {MAX_RULE_FILE >> 20} MB: not a rule file")
             texts[f] = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise RuleError(f"{f}: cannot read ({e})") from None
@@ -259,15 +271,15 @@ def _parse(text, filename):
     try:
         return yamlpos.load(text, filename)
     except yamlpos.YamlError as e:
-        raise RuleError(e.message, e.pos) from None
+        raise RuleError(e.message, e.pos, quote=False) from None
 
 
 def _load_document(data, positions, rs: RuleSet, filename, text, builtin):
     if data is None:
         return
-    if not isinstance(data, dict):
-        raise RuleError("a rule file must be a mapping (a rule with `id:`, or `rules:` / `overrides:`)",
-                        positions.get_pos(()))
+    if not isinstance(data, dict) or not data.keys() & {"id", "rules", "overrides", "causes"}:
+        raise RuleError("not a rule file: a rule file is a mapping with `id:` (one rule), `rules:`, "
+                        "`overrides:` or `causes:`", positions.get_pos(()), quote=False)
     if "id" in data:
         rs.rules.append(compile_rule(data, positions, (), filename, rs, builtin))
         return

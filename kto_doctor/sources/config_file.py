@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import is_training_config
+from ..config import is_training_config, normalize
 from .base import SourceData, SourceError, read_bytes
 from .registry import Source
 
@@ -28,6 +28,9 @@ def read(path: Path) -> SourceData:
     if kind == "training" and not is_training_config(raw):
         raise SourceError(f"{path}: not a training configuration (no known key)")
     src = SourceData(path=path, format="config", config=raw, records=len(raw), hints={"config_kind": kind})
+    problems: list[str] = []
+    normalize(raw, kind, problems)  # the same check the merge applies; here only to say what is dropped
+    src.warnings.extend(f"{path.name}: {p}; ignored" for p in problems)
     if kind == "training" and LLAMAFACTORY_KEYS.intersection(raw):
         src.hints["framework"] = "llamafactory"
     return src
@@ -38,21 +41,43 @@ def _parse(path: Path, text: str):
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise SourceError(f"{path}: invalid YAML{where}") from None
         except RecursionError:
             raise SourceError(f"{path}: YAML nested too deep to read") from None
-        except ValueError:  # an integer of thousands of digits (Python refuses to convert it)
-            raise SourceError(f"{path}: YAML holds a number too long to read") from None
     try:
         return json.loads(text)
     except RecursionError:
         raise SourceError(f"{path}: JSON nested too deep to read") from None
     except ValueError as exc:
         raise SourceError(f"{path}: invalid JSON at line {getattr(exc, 'lineno', '?')}") from None
+
+
+_LOADER = None
+
+
+def _loader():
+    """yaml's SafeLoader, but an integer of more than 18 digits is read as a float (inf past its range):
+    Python refuses int() of 5000 digits, which would make one absurd value cost the whole file."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        def long_int(loader, node):
+            text = str(loader.construct_scalar(node)).replace("_", "")
+            if len(text.lstrip("+-")) > 18 and text.lstrip("+-").isdigit():
+                return float(text)
+            return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+        Loader.add_constructor("tag:yaml.org,2002:int", long_int)
+        _LOADER = Loader
+    return _LOADER
 
 
 def _kind(path: Path, raw: dict) -> str:
