@@ -40,7 +40,9 @@ def _root(
 
 def fail(message: str, code: int = EXIT_ERROR):
     """One clear line on stderr and exit 2: the contract for bad input and usage errors."""
-    typer.echo(f"kto-doctor: error: {message}", err=True)
+    from ..reports.safe import terminal_lines
+
+    typer.echo(f"kto-doctor: error: {terminal_lines(message)}", err=True)  # paths and names come from data
     raise typer.Exit(code)
 
 
@@ -65,6 +67,8 @@ def main() -> None:
     except Exception as exc:  # a bug anywhere: one line and exit 2, never a traceback (KTO_DOCTOR_DEBUG shows it)
         if os.environ.get("KTO_DOCTOR_DEBUG"):
             raise
-        sys.stderr.write(f"kto-doctor: internal error: {type(exc).__name__}: {exc} "
+        from ..reports.safe import terminal
+
+        sys.stderr.write(f"kto-doctor: internal error: {type(exc).__name__}: {terminal(exc)} "
                          "(set KTO_DOCTOR_DEBUG=1 for the traceback, and please report it)\n")
         sys.exit(EXIT_ERROR)

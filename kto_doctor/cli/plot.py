@@ -24,10 +24,12 @@ def plot(
     import io
 
     from rich.console import Console
+    from rich.text import Text
 
     from .. import InputError
     from ..reports import chartdata as cd
     from ..reports import plots
+    from ..reports.safe import guard_lines, terminal as t
     from ..run import load_run
     from .outputs import use_color, write
 
@@ -40,7 +42,7 @@ def plot(
         fail(str(e))
     names = [m for m in run.metric_names if run.series(m) is not None and len(run.series(m))]
     if not metrics:
-        write(None, "logged metrics: " + (", ".join(names) or "none") + "\n")
+        write(None, guard_lines("logged metrics: " + (", ".join(t(n) for n in names) or "none") + "\n"))
         raise typer.Exit(0)
     chosen = []
     for pat in metrics:
@@ -60,10 +62,10 @@ def plot(
             (x <= (hi_step if hi_step is not None else float("inf")))
         x, y = x[keep], y[keep]
         if len(x) == 0:
-            console.print(f"{m}: no value in the chosen steps")
+            console.print(Text(f"{t(m)}: no value in the chosen steps"))
             continue
         console.print(plots.chart(x, y, title=m, width=width, height=height, ascii=ascii, color=use))
-    write(None, buf.getvalue())
+    write(None, guard_lines(buf.getvalue()))
 
 
 def _step_range(text: str | None):

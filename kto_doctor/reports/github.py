@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 
 from .locations import locate
+from .safe import controls
 
 COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 MAX_PER_LEVEL = 10
 
 
 def escape_data(text) -> str:
-    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Workflow-command data: `%`, CR and LF escaped as actions/toolkit does; other control characters
+    (ESC, NUL...) shown as `\\xNN` escapes, so that nothing from a log can end the command line."""
+    return controls(str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text) -> str:

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from ..model import SEVERITY_RANK
 
 # Characters XML 1.0 cannot carry even escaped (console logs bring ANSI escapes and NULs).
-_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")  # and C1, DEL: terminals act on them
 
 
 def _x(text) -> str:

@@ -13,6 +13,7 @@ import math
 import os
 
 from . import chartdata as cd
+from .safe import terminal as safe_text
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_LEVELS = "_.-~^"
@@ -98,7 +99,7 @@ def finding_sparkline(run, finding, options):
     metrics = metrics[:MAX_SPARK_METRICS]
     ascii = ascii_only(options)
     color = _colored(options)
-    namew = min(16, max(len(m) for m in metrics))
+    namew = min(16, max(len(safe_text(m)) for m in metrics))
     window = list(finding.steps) if finding.steps else None
     dim = "dim" if color else ""
     rows = []
@@ -116,7 +117,7 @@ def finding_sparkline(run, finding, options):
         chars, mask = spark(x, y, width, window, ascii, scale)
         if k:
             out.append("\n")
-        out.append("   " + m[:namew].ljust(namew) + " ", style=dim)
+        out.append("   " + safe_text(m)[:namew].ljust(namew) + " ", style=dim)
         for ch, inside in zip(chars, mask):
             style = ""
             if color:
@@ -207,7 +208,7 @@ def chart(x, y, *, title: str = "", width: int = 70, height: int = 12, window=No
 
     out = Text()
     if title:
-        out.append("\n" + title + (f"  ({scale.note})" if scale.kind != "linear" else "") + "\n",
+        out.append("\n" + safe_text(title) + (f"  ({scale.note})" if scale.kind != "linear" else "") + "\n",
                    style="bold" if color else "")
     for r in range(height):
         out.append(labels.get(r, "").rjust(lw) + (" |" if ascii else " ┤" if r in labels else " │"),

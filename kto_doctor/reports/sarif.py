@@ -14,6 +14,7 @@ import json
 import re
 
 from .locations import locate
+from .safe import json_text, uri_reference
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/kto-doctor/kto-doctor"
@@ -27,7 +28,7 @@ def render(report, options) -> str:
 
 
 def render_many(reports, options) -> str:
-    return json.dumps(build(reports), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json_text(json.dumps(build(reports), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def build(reports) -> dict:
@@ -46,7 +47,7 @@ def build(reports) -> dict:
                 "level": LEVEL.get(f.severity, "warning"),
                 "message": {"text": _message(report, f)},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": uri},
+                    "artifactLocation": {"uri": uri if uri.startswith("file:///") else uri_reference(uri)},
                     "region": {"startLine": int(line or 1)},
                 }}],
                 "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f, report.run)},

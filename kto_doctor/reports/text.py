@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 
 from ..engine.template import format_value
+from .safe import guard_lines, terminal as t
 
 SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SEV_MARK = {"error": "✖", "warning": "▲", "info": "●"}
@@ -27,7 +28,7 @@ def _console(options):
 def render(report, options) -> str:
     console, buf = _console(options)
     _render(console, report, options)
-    return buf.getvalue()
+    return guard_lines(buf.getvalue())
 
 
 def render_many(reports, options) -> str:
@@ -36,7 +37,7 @@ def render_many(reports, options) -> str:
         if i:
             console.rule(style="dim")
         _render(console, r, options)
-    return buf.getvalue()
+    return guard_lines(buf.getvalue())
 
 
 def _render(console, report, options):
@@ -46,17 +47,17 @@ def _render(console, report, options):
     steps = run.steps
     header = Text()
     header.append("kto-doctor", style="bold")
-    header.append(f"  {run.path}\n")
+    header.append(f"  {t(run.path)}\n")
     span = f"steps {steps['first']}–{steps['last']} ({steps['logged']} logged)" if steps["logged"] else "no steps"
-    header.append(f"  method {_what(run, 'method')} · framework {_what(run, 'framework')} · {span}\n", style="dim")
+    header.append(f"  method {t(_what(run, 'method'))} · framework {t(_what(run, 'framework'))} · {span}\n", style="dim")
     used = [s for s in run.sources if s.used]
-    srcs = ", ".join(f"{s.path} ({s.format}, {s.records})" for s in used[:6])
+    srcs = ", ".join(f"{t(s.path)} ({s.format}, {s.records})" for s in used[:6])
     if len(used) > 6:
         srcs += f", … {len(used) - 6} more"
     header.append(f"  read: {srcs}\n", style="dim")
     console.print(header, end="")
     for w in list(run.warnings) + [w for s in run.sources for w in s.warnings]:
-        console.print(Text("  ! " + w, style="yellow"))
+        console.print(Text("  ! " + t(w), style="yellow"))
 
     counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
     status = Text()
@@ -75,17 +76,17 @@ def _render(console, report, options):
         for i, d in enumerate(problems, 1):
             line = Text(f"{i}. ")
             line.append(f"{d.score:.2f} ", style="dim")
-            line.append(d.title, style="bold" if i == 1 else "")
-            line.append(f"  [{', '.join(d.findings)}]", style="dim")
+            line.append(t(d.title), style="bold" if i == 1 else "")
+            line.append(f"  [{t(', '.join(d.findings))}]", style="dim")
             _say(console, line, 1)
             for fx in d.fixes[: (2 if options.quiet else 4)]:
-                _say(console, Text("→ " + fx), 6)
+                _say(console, Text("→ " + t(fx)), 6)
     if explanations:
         console.print(Text("\nNot a problem", style="bold"))
         for d in explanations:
             line = Text("· ")
-            line.append(d.title)
-            line.append(f"  [{', '.join(d.findings)}]", style="dim")
+            line.append(t(d.title))
+            line.append(f"  [{t(', '.join(d.findings))}]", style="dim")
             _say(console, line, 2)
             if d.detail:
                 _say(console, Text(d.detail, style="dim"), 4)
@@ -107,7 +108,7 @@ def _render(console, report, options):
         console.print(foot)
         if options.verbose:
             for s in report.skipped:
-                console.print(Text(f"  skipped {s.rule}: {s.reason}", style="dim"))
+                console.print(Text(f"  skipped {t(s.rule)}: {t(s.reason)}", style="dim"))
 
 
 def _gate_line(report, options):
@@ -141,25 +142,25 @@ def _finding(console, f, report, options):
 
     head = Text("\n ")
     head.append(f"{SEV_MARK[f.severity]} {f.severity:<7}", style=SEV_STYLE[f.severity])
-    head.append(f" {f.rule} ", style="bold")
-    head.append(f.name, style="dim")
+    head.append(f" {t(f.rule)} ", style="bold")
+    head.append(t(f.name), style="dim")
     if f.baseline:
         head.append(" [in baseline]", style="dim")
     if f.steps:
         head.append(f"  steps {f.steps[0]}–{f.steps[-1]}" if len(f.steps) > 1 and f.steps[0] != f.steps[-1]
                     else f"  step {f.steps[0]}", style="dim")
     console.print(head)
-    _say(console, Text(f.title, style="bold"))
+    _say(console, Text(t(f.title), style="bold"))
     spark = _sparkline(report, f, options)
     if spark is not None:
         console.print(spark)
-    _say(console, Text(f.message))
+    _say(console, Text(t(f.message)))
     if f.evidence:
-        ev = " · ".join(f"{k} {format_value(v)}" for k, v in f.evidence.items() if v is not None)
+        ev = " · ".join(f"{t(k)} {t(format_value(v))}" for k, v in f.evidence.items() if v is not None)
         _say(console, Text("evidence: " + ev, style="dim"))
     if f.causes and options.verbose:
         for c in f.causes:
-            _say(console, Text(f"cause {c.score:.2f} {c.id}: {c.text}", style="dim"))
+            _say(console, Text(f"cause {c.score:.2f} {t(c.id)}: {t(c.text)}", style="dim"))
 
 
 def _say(console, text, left: int = 3) -> None:
