@@ -134,7 +134,11 @@ def load(path) -> list[dict]:
     """The baseline's entries. Raises BaselineError (exit 2) when the file is missing or malformed."""
     p = Path(path)
     try:
+        if p.exists() and not p.is_file():  # a FIFO would block, a device never end
+            raise BaselineError(f"{path}: not a regular file")
         doc = json.loads(p.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise BaselineError(f"{path}: not a kto-doctor baseline (nested too deep)") from None
     except FileNotFoundError:
         raise BaselineError(f"{path}: baseline file not found (create it with --write-baseline)") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -143,15 +147,20 @@ def load(path) -> list[dict]:
         raise BaselineError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
         raise BaselineError(f"{path}: not a kto-doctor baseline (expected an object with a `findings` list)")
-    if doc.get("schema_version", 1) > SCHEMA_VERSION:
-        raise BaselineError(f"{path}: baseline schema_version {doc['schema_version']} is newer than this kto-doctor")
+    version = doc.get("schema_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise BaselineError(f"{path}: schema_version must be a whole number (this kto-doctor writes {SCHEMA_VERSION})")
+    if version > SCHEMA_VERSION:
+        raise BaselineError(f"{path}: baseline schema_version {version} is newer than this kto-doctor")
     out = []
     for i, e in enumerate(doc["findings"]):
         if not isinstance(e, dict) or not isinstance(e.get("rule"), str):
             raise BaselineError(f"{path}: findings[{i}] needs at least a `rule`")
         b = e.get("bucket", -1)
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not -1 <= b <= BUCKETS or b != int(b):
+            raise BaselineError(f"{path}: findings[{i}].bucket must be a whole number from -1 to {BUCKETS}")
         out.append({"run": str(e.get("run", "")), "rule": e["rule"], "metric": str(e.get("metric", "")),
-                    "bucket": int(b) if isinstance(b, (int, float)) and not isinstance(b, bool) else -1})
+                    "bucket": int(b)})
     return out
 
 

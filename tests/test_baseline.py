@@ -113,3 +113,20 @@ def test_baseline_is_keyed_by_run_in_a_sweep(rules, tmp_path):
     bl.write(tmp_path / "b.json", [a])
     assert bl.apply([a, b], bl.load(tmp_path / "b.json")) == len(a.findings)
     assert not any(f.baseline for f in b.findings)
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"schema_version": "1", "findings": []}, "schema_version must be a whole number"),
+    ({"schema_version": None, "findings": []}, "schema_version must be a whole number"),
+    ('{"schema_version": 1, "findings": [{"rule": "KTO101", "bucket": NaN}]}', "bucket must be a whole number"),
+    ('{"schema_version": 1, "findings": [{"rule": "KTO101", "bucket": 1e400}]}', "bucket must be a whole number"),
+    ({"schema_version": 1, "findings": [{"rule": "KTO101", "bucket": 2.5}]}, "bucket must be a whole number"),
+    ('{"findings": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+])
+def test_malformed_baselines_are_one_clear_error(tmp_path, doc, message):
+    from kto_doctor.baseline import BaselineError, load
+
+    p = tmp_path / "b.json"
+    p.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    with pytest.raises(BaselineError, match=message):
+        load(p)

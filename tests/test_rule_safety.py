@@ -263,3 +263,31 @@ def test_nothing_ran(tmp_path):
     (tmp_path / "pwned").write_text("x")
     assert os.path.exists(tmp_path / "pwned")
     os.remove(tmp_path / "pwned")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("steps", "nan", "`steps` must be whole numbers"),
+    ("steps", "1e300x3", "`steps` must be whole numbers"),
+    ("steps", "inf -inf 3", "`steps` must be whole numbers"),
+    ("series", "1" * 60_000, "60,000 characters"),
+    ("series", "1" * 30_000 + "z", "30,001 characters"),
+])
+def test_hostile_rule_test_series_are_refused_at_once(field, value, message):
+    import signal
+
+    from kto_doctor.engine.rules import load_builtin
+    from kto_doctor.engine.testing import run_case
+
+    rs = load_builtin()
+    rule = rs.find("KTO103")
+    case = {"name": "hostile", "series": {"kl": "1x3"}, "expect": {"fires": False}}
+    if field == "steps":
+        case["steps"] = value
+    else:
+        case["series"] = {"kl": value}
+    signal.alarm(20)  # a hang guard, not a timing assertion: the old pattern backtracked for minutes
+    try:
+        res = run_case(rule, case, rs.catalog)
+    finally:
+        signal.alarm(0)
+    assert not res.ok and any(message in p for p in res.problems) and res.where

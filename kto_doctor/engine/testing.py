@@ -36,6 +36,8 @@ _TOKEN = re.compile(
 )
 MAX_ROWS = 200_000
 MAX_CELLS = 2_000_000  # rows x series of one test case: test files come from strangers too
+MAX_TOKEN = 64
+MAX_STEP = 2 ** 53
 
 
 class NotationError(ValueError):
@@ -52,6 +54,9 @@ def parse_series(text) -> list[float | None]:
         raise NotationError(f"a series is a string like '0.69x50 0.6-0.01x20', got {type(text).__name__}")
     out: list[float | None] = []
     for tok in text.split():
+        if len(tok) > MAX_TOKEN:  # no number is that long; the pattern would backtrack over it for minutes
+            raise NotationError(f"cannot read '{tok[:24]}…' ({len(tok):,} characters; a token is at most "
+                                f"{MAX_TOKEN})")
         m = _TOKEN.match(tok)
         if not m:
             raise NotationError(f"cannot read '{tok}' (use v, vxN, a+dxN, a..bxN, nan, inf or _)")
@@ -86,7 +91,10 @@ def synthetic_run(series: dict, config: dict | None = None, method: str = "unkno
         raise NotationError(f"the series of one test case hold more than {MAX_CELLS:,} values")
     n = max((len(v) for v in cols.values()), default=0)
     if steps is not None:
-        step_vals = [int(s) for s in parse_series(steps) if s is not None]
+        step_vals = [s for s in parse_series(steps) if s is not None]
+        if not all(0 <= s < MAX_STEP and s == int(s) for s in step_vals):  # (False for nan and inf)
+            raise NotationError(f"`steps` must be whole numbers from 0 to 2**53, got '{str(steps)[:40]}'")
+        step_vals = [int(s) for s in step_vals]
         if len(step_vals) < n:
             raise NotationError(f"`steps` has {len(step_vals)} rows but a series has {n}")
     else:
@@ -153,6 +161,11 @@ def run_case(rule: Rule, case: dict, catalog: dict) -> CaseResult:
         why = f" ({out.skipped.reason})" if out.skipped else ""
         res.problems.append(f"expected the rule {'to fire' if fires else 'to stay silent'}, "
                             f"but it {'fired: ' + f.message if f else 'did not fire' + why}")
+    for key in ("first_step", "last_step"):
+        v = expect.get(key)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                  and v == int(v)):
+            return _fail(res, f"expect.{key} must be a whole number")
     if f is not None:
         if "first_step" in expect and (not f.steps or f.steps[0] != int(expect["first_step"])):
             res.problems.append(f"expected first_step {expect['first_step']}, got {f.steps[0] if f.steps else None}")
