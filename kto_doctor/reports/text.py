@@ -89,7 +89,7 @@ def _render(console, report, options):
             line.append(f"  [{t(', '.join(d.findings))}]", style="dim")
             _say(console, line, 2)
             if d.detail:
-                _say(console, Text(d.detail, style="dim"), 4)
+                _say(console, Text(t(d.detail), style="dim"), 4)
 
     if report.findings and not options.quiet:
         console.print(Text("\nFindings", style="bold"))
