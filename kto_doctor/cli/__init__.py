@@ -54,6 +54,7 @@ from . import formats as _formats  # noqa: E402,F401
 from . import plot as _plot  # noqa: E402,F401
 from . import rules_cmd as _rules_cmd  # noqa: E402,F401
 from . import scan as _scan  # noqa: E402,F401
+from . import watch as _watch  # noqa: E402,F401
 
 
 def main() -> None:

@@ -48,10 +48,11 @@ class Monitor:
         from ..model import SourceInfo
         from ..run import assemble
 
-        datas = [s.data(head, tail) for s in self.sources if len(s)] + [
-            _copy(d) for d in self.static]
-        infos = [SourceInfo(path=str(d.path), format=d.format, records=d.records, warnings=list(d.warnings),
-                            metrics=list(d.series)) for d in datas]
+        pairs = [(s.data(head, tail), getattr(s, "rel", None)) for s in self.sources if len(s)]
+        pairs += [(_copy(d), None) for d in self.static]
+        datas = [d for d, _ in pairs]
+        infos = [SourceInfo(path=rel or d.path.name, format=d.format, records=d.records, warnings=list(d.warnings),
+                            metrics=list(d.series)) for d, rel in pairs]
         return assemble(self.path, datas, infos, [], self.overrides)
 
     def poll(self, final: bool = False) -> Poll:
