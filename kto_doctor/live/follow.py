@@ -155,31 +155,29 @@ class Reread:
 
 
 class Follower:
-    """Every log file under a run directory, polled."""
+    """Every log file of a run directory, polled. Files are found by the analyzer's own discovery (the
+    source registry's claims), so `watch` reads what `analyze` would read."""
 
     def __init__(self, root, *, reread_bytes: int = 1 << 20, growth: float = 0.05):
         self.root = Path(root)
         self.reread_bytes, self.growth = reread_bytes, growth
         self.files: dict[Path, object] = {}
-        self.ignored: set[Path] = set()
+        self.warnings: list[str] = []
 
     def _scan(self) -> None:
-        from .. import sources
+        from ..discover import discover
 
-        paths = [self.root] if self.root.is_file() else _walk(self.root, sources.SKIP_DIRS)
-        for p in paths:
-            if p in self.files or p in self.ignored:
+        try:
+            found = discover(self.root).files
+        except Exception as e:  # the folder vanished or cannot be listed: keep what we have
+            self.warnings = [f"{self.root}: {e}"]
+            return
+        for lf in found:
+            if lf.path in self.files:
                 continue
-            try:
-                fmt = sources.detect(p) or ("console" if p == self.root else None)
-            except Exception:
-                fmt = None
-            if fmt is None:
-                self.ignored.add(p)
-                continue
-            rel = p.name if p == self.root else p.relative_to(self.root).as_posix()
-            self.files[p] = AppendedJsonl(p, rel) if fmt in APPENDED else \
-                Reread(p, rel, fmt, self.reread_bytes, self.growth)
+            fmt = lf.source.name
+            self.files[lf.path] = AppendedJsonl(lf.path, lf.rel) if fmt in APPENDED else \
+                Reread(lf.path, lf.rel, fmt, self.reread_bytes, self.growth)
 
     def poll(self, final: bool = False) -> bool:
         """Read what changed; True when anything did."""
@@ -190,24 +188,48 @@ class Follower:
         return changed
 
     def sources(self) -> list:
-        """What the monitor assembles: every followed file that holds data, one trainer_state (the newest)."""
-        out, states = [], []
+        """What the monitor assembles, chosen and combined per format as `analyze` does (only the newest
+        checkpoint copy of trainer_state.json; the event files of one run merged)."""
+        from ..sources.registry import registry
+
+        groups: dict[str, list] = {}
         for f in self.files.values():
-            if not len(f) and not (isinstance(f, Reread) and f.current is not None):
-                continue
-            if getattr(f, "format", None) == "trainer_state":
-                states.append(f)
+            if len(f) or getattr(f, "current", None) is not None:
+                groups.setdefault(getattr(f, "format", "trainer_log"), []).append(f)
+        out = []
+        reg = registry()
+        for fmt, fs in groups.items():
+            src = reg.get(fmt)
+            if src is not None and src.choose is not None and len(fs) > 1:
+                by_path = {f.path: f for f in fs}
+                try:
+                    picks = [g[0] for g in src.choose(list(by_path)) if g]
+                except Exception:
+                    picks = list(by_path)
+                out.extend(by_path[p] for p in picks if p in by_path)
+            elif src is not None and src.combine is not None and len(fs) > 1:
+                out.append(Combined(src, fs))
             else:
-                out.append(f)
-        if states:
-            out.append(max(states, key=lambda f: (f.current.facts.get("global_step") or 0, len(f),
-                                                  "checkpoint-" not in f.rel)))
+                out.extend(fs)
         return out
 
 
-def _walk(root: Path, skip) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in skip and not d.startswith("."))
-        found.extend(Path(dirpath) / n for n in sorted(filenames))
-    return found
+class Combined:
+    """Several files one source merges into one (TensorBoard event files of restarts and writers)."""
+
+    def __init__(self, src, files):
+        import os as _os
+
+        self.src, self.files = src, files
+        self.format = src.name
+        self.rel = _os.path.commonpath([f.rel for f in files]) or "."
+
+    def __len__(self):
+        return sum(len(f) for f in self.files)
+
+    def data(self, head=None, tail=None):
+        datas = [f.data(head, tail) for f in self.files]
+        try:
+            return self.src.combine(datas)
+        except Exception:
+            return datas[0]
