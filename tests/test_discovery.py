@@ -182,3 +182,17 @@ def test_a_resume_into_a_new_runs_folder_supersedes_the_abandoned_steps(tmp_path
     assert loss.loc[60:].tolist() == [2.0] * 15 and loss.loc[:50].tolist() == [1.0] * 5
     assert any("resumed at step 60" in w for s in run.sources for w in s.warnings)
     assert any(n.startswith("loss:") for n in run.merge_notes)
+
+
+def test_two_keys_meaning_one_metric_are_reported(tmp_path):
+    rows = [{"step": s, "loss": 1.0, "train/loss": 1.1, "learning_rate": 1e-5} for s in range(1, 6)]
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": rows}))
+    run = kto_doctor.load_run(tmp_path)
+    (warning,) = [w for s in run.sources for w in s.warnings if "all mean" in w]
+    assert "'loss', 'train/loss'" in warning and "of one record" in warning
+
+
+def test_the_shipped_sample_folder_is_many_runs_not_one(tmp_path):
+    samples = Path(__file__).resolve().parents[1] / "sample_logs"
+    r = cli("analyze", samples)
+    assert r.returncode == 2 and "holds 13 runs" in r.stderr and "kto-doctor scan" in r.stderr

@@ -69,6 +69,7 @@ class MetricNames(dict):
     def __init__(self, dialect: str | None = None) -> None:
         super().__init__()
         self.dialect = dialect
+        self.clashes: dict[str, set[str]] = {}  # canonical name -> keys of one record that all mean it
 
     def __missing__(self, item: tuple[str, bool]) -> str | None:
         from ..ontology import canonical, is_bookkeeping
@@ -76,6 +77,32 @@ class MetricNames(dict):
         key, eval_row = item
         name = self[item] = None if is_bookkeeping(key, self.dialect) else canonical(key, eval_row, self.dialect)
         return name
+
+    def note_record(self, keys, eval_row: bool) -> None:
+        """Remember where one record holds several keys that mean one metric (`loss` and `train/loss`):
+        only one value per step survives, and the user should know. Called once per key set."""
+        seen: dict[str, str] = {}
+        for key in keys:
+            name = self[key, eval_row]
+            if name is None:
+                continue
+            if name in seen:
+                self.clashes.setdefault(name, {seen[name]}).add(key)
+            else:
+                seen[name] = key
+
+
+def note_collisions(src: "SourceData", *names: MetricNames) -> None:
+    """A warning per canonical name that several keys of one record mean: their values were merged by step,
+    the later key winning."""
+    clashes: dict[str, set[str]] = {}
+    for n in names:
+        for name, keys in n.clashes.items():
+            clashes.setdefault(name, set()).update(keys)
+    for name, keys in sorted(clashes.items()):
+        if name in src.series:
+            src.warnings.append(f"{src.path.name}: keys {', '.join(repr(k) for k in sorted(keys))} of one record "
+                                f"all mean '{name}'; one value per step was kept")
 
 
 MAX_RESUMES = 5  # more step-counter restarts than this in one file means interleaved writers, not resumes
@@ -94,6 +121,7 @@ class Columns:
         self.cols: dict[str, tuple[list, list, list]] = {}  # add_row: one value at a time
         self._chunks: dict[str, list[tuple[np.ndarray, list, np.ndarray]]] = {}  # add_rows: whole groups
         self._names = MetricNames(dialect)
+        self._shapes: set = set()  # key sets seen by add_row (collisions are checked once per key set)
         self._restarts: list[tuple[float, int]] = []  # (first step, first line) of every later segment
         self._segments: list[tuple[float, float, int]] = []
 
@@ -131,6 +159,10 @@ class Columns:
 
     def add_row(self, row: dict, step, line: int, eval_row: bool = False) -> None:
         names = self._names
+        shape = (tuple(row), eval_row)
+        if shape not in self._shapes:
+            self._shapes.add(shape)
+            names.note_record(shape[0], eval_row)
         cols = self.cols
         for key, value in row.items():
             if value is None:
@@ -149,6 +181,7 @@ class Columns:
         """Rows that share one key set (`keys`): the group's steps and lines become arrays once, and each
         key costs one list comprehension (a 100k-row file is a handful of shapes x a dozen keys)."""
         names = self._names
+        names.note_record(keys, eval_rows)
         st_all = np.asarray(steps, dtype=np.float64)
         ln_all = np.asarray(lines, dtype=np.int64)
         for key in keys:
@@ -163,6 +196,10 @@ class Columns:
             else:
                 st, ln = st_all, ln_all
             self._chunks.setdefault(name, []).append((st, values, ln))
+
+    @property
+    def names(self) -> MetricNames:
+        return self._names
 
     def build(self) -> dict[str, Series]:
         out: dict[str, Series] = {}

@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..ontology import is_eval_record
-from .base import (Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, sane_fact, short_int,
-                   to_float, usable_step)
+from .base import (Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream, regular_file,
+                   sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 
 CHUNK = 16 << 20
@@ -112,6 +112,7 @@ class _Shape:
         self.regex = re.compile(b"".join(parts), re.MULTILINE)
         self.tokens = tokens
         self.metric = [(j, key) for j, key in enumerate(keys) if names[key, is_eval] is not None]
+        names.note_record(keys, is_eval)
         self.steps = [(j, key) for j, key in enumerate(keys) if key in _STEP_KEYS]
 
     def rows(self, joined: bytes, skeleton: bytes) -> list | None:
@@ -248,6 +249,7 @@ class _Store:
         """Records sharing one key set: one numpy conversion per key."""
         rec_idx = np.asarray(idx, dtype=np.int64)
         names = self.names_for(keys)
+        names.note_record(keys, is_eval)
         for key in keys:
             name = names[key, is_eval]
             if name is None:
@@ -663,6 +665,7 @@ class _Reader:
             series = cols.finish(steps[i], values, lines[i])
             if series is not None:
                 src.series[name] = series
+        note_collisions(src, store._names, store._lf_names)
         src.records = len(store.step)
         if self.overflows:
             src.facts["overflow_count"] = len(self.overflows)

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..ontology import is_eval_record
-from .base import Columns, SourceData, SourceError, open_stream, sane_fact, short_int, usable_step
+from .base import (Columns, SourceData, SourceError, note_collisions, open_stream, sane_fact, short_int,
+                   usable_step)
 from .registry import Source
 
 _PAD = b" \t\r\n\x00"
@@ -67,6 +68,7 @@ def read(path: Path) -> SourceData:
     cols.set_steps(np.asarray(steps, dtype=np.float64), np.asarray(lines, dtype=np.int64))
     cols.finish_segments(src, "current_steps")
     src.series = cols.build()
+    note_collisions(src, cols.names)
     return src
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..ontology import SUMMARY_KEYS, is_eval_record
-from .base import Columns, SourceData, SourceError, open_stream, read_bytes, sane_fact, short_int, usable_step
+from .base import (Columns, SourceData, SourceError, note_collisions, open_stream, read_bytes, sane_fact, short_int,
+                   usable_step)
 from .registry import Source
 
 FACT_KEYS = ("max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs",
@@ -267,6 +268,7 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     if no_step:
         src.warnings.append(f"{src.path.name}: {no_step} log_history record(s) without a usable step ignored")
     src.series = cols.build()
+    note_collisions(src, cols.names)
     if not src.series:
         raise SourceError(f"{src.path}: log_history holds no metric values: nothing to analyse")
 
