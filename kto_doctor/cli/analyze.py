@@ -119,7 +119,7 @@ def analyze(
     """Diagnose one run: read every log under PATH, run the rules, rank the probable causes."""
     from .. import InputError
     from ..reports import RenderOptions, render
-    from .outputs import use_color, write
+    from .outputs import DEFAULT_WIDTH, terminal_width, use_color, write
 
     plan = check_usage(fail_on or "error", color, formats, outputs)
     overrides = parse_sets(sets, method)
@@ -151,6 +151,7 @@ def analyze(
     apply_baselines([report], baseline, write_baseline)
     for fmt, dest in plan:
         opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose, quiet=quiet, plot=plot,
+                             width=terminal_width() if dest in (None, "-") else DEFAULT_WIDTH,
                              extra={"fail_on": fail_on})
         try:
             text = render(fmt, report, opts)

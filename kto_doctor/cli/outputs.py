@@ -60,6 +60,25 @@ def plan_outputs(formats: list[str], outputs: list[str], known: dict) -> list[tu
     return plan
 
 
+MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 60, 140, 100
+
+
+def terminal_width(stream=None) -> int:
+    """Columns to wrap text to: `COLUMNS` when set, else the terminal's width when writing to one, else 100;
+    kept between 60 (narrower garbles the layout) and 140 (wider lines are hard to read)."""
+    stream = stream or sys.stdout
+    cols = None
+    env = os.environ.get("COLUMNS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        cols = int(env)
+    elif getattr(stream, "isatty", lambda: False)():
+        try:
+            cols = os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            cols = None
+    return max(MIN_WIDTH, min(MAX_WIDTH, cols or DEFAULT_WIDTH))
+
+
 def use_color(choice: str, stream=None) -> bool:
     stream = stream or sys.stdout
     if choice == "always":

@@ -11,13 +11,16 @@ What is a run:
   `trainer_log.jsonl` or events file stands for the run folder that holds it (out of `checkpoint-N/`
   and `runs/<name>/`), so pre-commit can pass the changed files; any other file is a run by itself.
 
-Runs are analysed in worker processes (`-j N`, default the number of cores; `-j 1` in-process). A run
-that cannot be read is a row with status `error` and its reason, never the end of the scan.
+Runs are analysed in worker processes (`-j N`; by default the cores the load average says are free, at
+most one per run; `-j 1` in-process), each holding one run at a time (cli/pool.py). A run that cannot be
+read, or a folder that cannot be listed, is a row with status `error` and its reason, never the end of the
+scan. Ctrl-C stops the workers at once and prints the table of the runs finished so far (exit 130).
 
-Exit code: 2 when nothing could be analysed (no run found, or every run failed); otherwise the gate of
-`analyze` over the analysed runs (1 when a finding not in the baseline reaches `--fail-on`, else 0).
-Runs in error are listed on stderr but do not by themselves change that code — with `--strict-errors`
-they make it 2.
+Exit code: 2 when nothing could be analysed (no run found, or every run failed), or when the analysis of a
+run crashed (its worker was killed, e.g. out of memory, or an internal error): the sweep is incomplete.
+Otherwise the gate of `analyze` over the analysed runs (1 when a finding not in the baseline reaches
+`--fail-on`, else 0). Runs that could not be read are listed on stderr but do not by themselves change
+that code — with `--strict-errors` they make it 2.
 
 Output: the summary table (run, method, status, top cause, findings) is the `text` format; the other
 formats render all runs at once (`json`: a list with one report per run, in scan order; a run in error
@@ -33,7 +36,12 @@ from typing import List, Optional
 import typer
 
 from . import EXIT_ERROR, app, fail
-from .config_cmd import CONFIG_HELP, ISOLATED_HELP, project_settings
+from .config_cmd import CONFIG_HELP, ISOLATED_HELP, describe, project_settings
+from .pool import CRASHED, Interrupted
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+INTERNAL = "internal error"
+UNLISTABLE = "/: skipped: cannot list it ("  # how discovery warns about a folder it may not list
 
 # ---------------------------------------------------------------- discovery
 
@@ -51,13 +59,15 @@ def run_of_file(path: Path) -> Path:
     return path
 
 
-def find_runs_in(paths) -> list[str]:
-    """Runs of several arguments (folders or files, as pre-commit passes them), each once, in order."""
+def find_runs_in(paths, unreadable: list | None = None) -> list[str]:
+    """Runs of several arguments (folders or files, as pre-commit passes them), each once, in order.
+
+    Folders that cannot be listed are appended to `unreadable` as (path, reason)."""
     out: list[str] = []
     seen: set = set()
     for p in paths:
         p = Path(p)
-        found = find_runs(p) if p.is_dir() else [str(run_of_file(p))]
+        found = find_runs(p, unreadable) if p.is_dir() else [str(run_of_file(p))]
         for r in found:
             key = Path(r.split("#", 1)[0]).resolve(), r
             if key not in seen:
@@ -66,15 +76,23 @@ def find_runs_in(paths) -> list[str]:
     return out
 
 
-def find_runs(root) -> list[str]:
+def find_runs(root, unreadable: list | None = None) -> list[str]:
     """Run paths under `root` (folders or single files; `store#key` for a run inside a multi-run store), in a
-    stable, sorted order — the runs `kto_doctor.discover` finds."""
+    stable, sorted order — the runs `kto_doctor.discover` finds.
+
+    A folder that cannot be listed (no permission) is not silently left out: it goes to `unreadable` as
+    (path, reason), which scan shows as an error row."""
     from ..discover import discover
 
     root = Path(root)
     if root.is_file():
         return [str(root)]
-    return [str(r.root) + (f"#{r.key}" if r.key is not None else "") for r in discover(root).runs]
+    found = discover(root)
+    for w in found.warnings:
+        if UNLISTABLE in w and unreadable is not None:
+            rel, _, reason = w.partition(UNLISTABLE)
+            unreadable.append((str(root if rel in ("", ".") else root / rel), f"cannot list the folder: {reason[:-1]}"))
+    return [str(r.root) + (f"#{r.key}" if r.key is not None else "") for r in found.runs]
 
 
 # ---------------------------------------------------------------- workers
@@ -123,77 +141,107 @@ def analyse_one(path: str, select, ignore, sets):
             report = evaluate(run, _ruleset(), select=select, ignore=ignore)
     except InputError as e:
         return path, None, str(e).splitlines()[0] if str(e) else "cannot analyse"
-    except Exception as e:  # a reader or rule bug in one run must not end the sweep
-        return path, None, f"{type(e).__name__}: {e}"
+    except Exception as e:  # a reader or rule bug in one run must not end the sweep (but fails it)
+        return path, None, f"{INTERNAL}: {type(e).__name__}: {e}"
     report.rules = []  # rules are re-attached in the parent: no need to pickle compiled expressions back
     return path, report, None
 
 
 def _run_all(paths, jobs, select, ignore, sets, rule_paths, overrides, progress, against=None):
-    results: dict[str, tuple] = {}
-    if jobs <= 1 or len(paths) <= 1:
-        _init_worker(rule_paths, overrides, against)
-        for p in paths:
-            results[p] = analyse_one(p, select, ignore, sets)
-            progress(p)
-        return results
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """{path: (path, report or None, error or None)}. Raises pool.Interrupted (with what finished) on Ctrl-C."""
+    from .pool import run_pool
 
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(rule_paths, overrides, against)) as pool:
-        futs = {pool.submit(analyse_one, p, select, ignore, sets): p for p in paths}
-        for fut in as_completed(futs):
-            p = futs[fut]
-            try:
-                results[p] = fut.result()
-            except Exception as e:  # a worker that died (out of memory, killed)
-                results[p] = (p, None, f"worker failed: {type(e).__name__}: {e}")
-            progress(p)
-    return results
+    if jobs <= 1 or len(paths) <= 1:
+        results: dict[str, tuple] = {}
+        _init_worker(rule_paths, overrides, against)
+        try:
+            for p in paths:
+                results[p] = analyse_one(p, select, ignore, sets)
+                progress(p)
+        except KeyboardInterrupt:
+            raise Interrupted(results) from None
+        return results
+    return run_pool(paths, jobs, _init_worker, (rule_paths, overrides, against), analyse_one,
+                    (select, ignore, sets), progress)
+
+
+def default_jobs(n_runs: int) -> int:
+    """Workers when -j is not given: the cores not already busy (1-minute load average), at most one per run.
+
+    Measured on a 2-core machine with one core taken by another process, `-j 2` was 1.2x slower than `-j 1`
+    (two workers and the other process share two cores, and each worker pays its own start-up).
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (OSError, AttributeError):  # not available on this platform
+        busy = 0.0
+    free = max(1, int(cores - busy + 0.5))
+    return max(1, min(cores, free, n_runs))
 
 
 # ---------------------------------------------------------------- output
 
 
-def summary_table(rows, color: bool, width: int | None = None) -> str:
-    """rows: [(path, report or None, error or None)] → the rich table as text.
+def summary(rows, color: bool, quiet: bool = False, verbose: bool = False, width: int | None = None) -> str:
+    """rows: [(path, report or None, error or None)] → the table as text, the count line and a hint.
 
-    Run paths never wrap (they are copied into commands); the table is as wide as they need.
+    Quiet: only the rows that are not healthy. Verbose: each run's findings under its row. Every cell is
+    plain text (a run named `a[/x]` or `[link=…]` is shown as it is, never read as markup). Run paths never
+    wrap (they are copied into commands); the table is as wide as they need.
     """
     import io
-    import shutil
-
-    longest = max((len(str(p)) for p, _, _ in rows), default=10)
-    width = width or max(shutil.get_terminal_size((120, 24)).columns, longest + 70)
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from .outputs import terminal_width
+
+    longest = max((len(str(p)) for p, _, _ in rows), default=10)
+    width = width or max(terminal_width(), longest + 70)
     style = {"failing": "bold red", "warning": "yellow", "healthy": "green", "error": "magenta"}
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system="standard" if color else None, force_terminal=color,
-                      no_color=not color, highlight=False, emoji=False)
+                      no_color=not color, highlight=False, emoji=False, markup=False)
     table = Table(title=None, show_lines=False, expand=False)
     for col in ("run", "method", "status", "top cause", "findings"):
         table.add_column(col, overflow="fold", no_wrap=col != "top cause")
     counts: dict[str, int] = {}
+    shown = 0
     for path, report, error in rows:
-        if report is None:
-            counts["error"] = counts.get("error", 0) + 1
-            table.add_row(path, "", f"[{style['error']}]error[/]", error or "", "")
-            continue
-        st = report.status
+        st = "error" if report is None else report.status
         counts[st] = counts.get(st, 0) + 1
+        if quiet and st == "healthy":
+            continue
+        shown += 1
+        if report is None:
+            table.add_row(Text(str(path)), "", Text("error", style=style["error"]), Text(error or ""), "")
+            continue
         top = next((d.title for d in report.diagnosis if d.kind == "problem"), "")
         if not top and report.findings:
             top = report.findings[0].title
         n = len(report.findings)
         known = sum(1 for f in report.findings if f.baseline)
-        table.add_row(path, report.run.method, f"[{style[st]}]{st}[/]", top,
+        table.add_row(Text(str(path)), Text(report.run.method), Text(st, style=style.get(st, "")), Text(top),
                       f"{n}" + (f" ({known} baseline)" if known else ""))
-    console.print(table)
-    console.print(f"{len(rows)} run(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        if verbose:
+            for f in report.findings:
+                table.add_row("", "", Text(f.severity, style="dim"), Text(f"{f.rule} {f.title}", style="dim"), "")
+    if shown:
+        console.print(table)
+    console.print(Text(f"{len(rows)} run(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))))
+    worst = next((p for p, r, _ in rows if r is not None and r.status == "failing"), None) or \
+        next((p for p, r, _ in rows if r is not None and r.status == "warning"), None)
+    if worst is not None and not quiet:
+        console.print(Text(f"details of a run: kto-doctor analyze {_quote(str(worst))}", style="dim"))
     return buf.getvalue()
+
+
+def _quote(path: str) -> str:
+    import shlex
+
+    return shlex.quote(path)
 
 
 def error_entry(path: str, error: str) -> dict:
@@ -210,7 +258,7 @@ def scan(
     formats: List[str] = typer.Option([], "--format", "-f",
                                       help="text (the summary table, default), json, sarif, junit, github, markdown. Repeatable."),
     outputs: List[str] = typer.Option([], "--output", "-o", help="Write a format to FILE (pairs with --format)."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: the number of cores)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (default: the cores not already busy, by the load average)."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or above: error (default), warning, info, never; else the project's fail-on."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings reach --fail-on."),
     strict_errors: bool = typer.Option(False, "--strict-errors", help="Exit 2 when any run could not be analysed."),
@@ -230,6 +278,8 @@ def scan(
     against_metrics: List[str] = typer.Option([], "--against-metrics", metavar="METRIC",
                                               help="Metrics to compare with --against (names or globs, comma-separated or repeated)."),
     align: str = typer.Option("auto", "--align", help="--against alignment: auto, step or fraction."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the runs that are not healthy, and the count line."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also each run's findings, the configuration and worker count."),
 ):
     """Analyse every run under DIR in parallel: one summary table, one gate for the sweep."""
     from .. import InputError
@@ -263,18 +313,28 @@ def scan(
         fail(str(e))
     sel = list(select) or settings.select
     ign = list(ignore) + list(settings.ignore)
-    paths = find_runs_in(directories)
-    if not paths:
+    unreadable: list[tuple[str, str]] = []
+    paths = find_runs_in(directories, unreadable)
+    if not paths and not unreadable:
         fail(f"{where}: no training run found (looked for trainer_state.json, trainer_log.jsonl, "
              "events.out.tfevents.*, checkpoint-*/, console logs)")
-    jobs = jobs or os.cpu_count() or 1
+    paths = paths + [p for p, _ in unreadable]
+    jobs = jobs or default_jobs(len(paths))
     jobs = max(1, min(jobs, len(paths)))
+    if verbose:
+        typer.echo(f"kto-doctor: {describe(settings)}; {len(paths)} run(s), {jobs} worker(s)", err=True)
 
     spec = (against, patterns, align) if against is not None else None
-    results = _with_progress(paths, lambda tick: _run_all(paths, jobs, sel, ign, overrides, rule_paths,
-                                                          settings.overrides, tick, spec))
+    todo = [p for p in paths if p not in dict(unreadable)]
+    interrupted = False
+    try:
+        results = _with_progress(todo, lambda tick: _run_all(todo, jobs, sel, ign, overrides, rule_paths,
+                                                             settings.overrides, tick, spec))
+    except Interrupted as stop:
+        results, interrupted = stop.results, True
+    results.update({p: (p, None, e) for p, e in unreadable})
     rows = []
-    for p in paths:
+    for p in sorted(results, key=paths.index):
         _, report, error = results[p]
         if report is not None:
             in_play = set(report.passed) | {f.rule for f in report.findings} | {s.rule for s in report.skipped}
@@ -282,14 +342,17 @@ def scan(
         rows.append((p, report, error))
     reports = [r for _, r, _ in rows if r is not None]
     errors = [(p, e) for p, r, e in rows if r is None]
-    if reports:
+    if reports and not interrupted:
         apply_baselines(reports, baseline, write_baseline)
+    elif reports and baseline:
+        apply_baselines(reports, baseline, None)
 
     machine_on_stdout = any(dest is None and fmt != "text" for fmt, dest in plan)
     for fmt, dest in plan:
-        opts = RenderOptions(color=dest is None and use_color(color), extra={"fail_on": fail_on, "errors": errors})
+        opts = RenderOptions(color=dest is None and use_color(color), verbose=verbose,
+                             extra={"fail_on": fail_on, "errors": errors})
         if fmt == "text":
-            write(dest, summary_table(rows, opts.color))
+            write(dest, summary(rows, opts.color, quiet, verbose))
             continue
         if fmt == "json":
             text = _json(rows)
@@ -301,14 +364,22 @@ def scan(
         write(dest, text)
     if not any(fmt == "text" for fmt, _ in plan):
         # the table is for people: on stderr when stdout carries a machine format, else on stdout
-        table = summary_table(rows, use_color(color, sys.stderr if machine_on_stdout else sys.stdout))
-        (sys.stderr if machine_on_stdout else sys.stdout).write(table)
+        stream = sys.stderr if machine_on_stdout else sys.stdout
+        stream.write(summary(rows, use_color(color, stream), quiet, verbose))
     for p, e in errors:
         typer.echo(f"kto-doctor: {p}: could not analyse: {e}", err=True)
+    if interrupted:
+        typer.echo(f"kto-doctor: interrupted: {len(results) - len(unreadable)} of {len(todo)} run(s) analysed, "
+                   "the table shows those", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if not reports:
         typer.echo("kto-doctor: error: no run could be analysed", err=True)
         raise typer.Exit(EXIT_ERROR)
-    if errors and strict_errors:
+    crashed = [p for p, e in errors if e.startswith(CRASHED) or e.startswith(INTERNAL)]
+    if crashed or (errors and strict_errors):
+        if crashed:
+            typer.echo(f"kto-doctor: error: the analysis of {len(crashed)} run(s) crashed; the sweep is incomplete",
+                       err=True)
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(gate_exit(reports, fail_on, exit_zero))
 
