@@ -10,12 +10,15 @@ import sys
 import typer
 
 from .. import __version__
+from ._help import plain_arguments
+
+plain_arguments()
 
 app = typer.Typer(
     name="kto-doctor",
     help="Diagnose failed LLM fine-tuning runs (KTO, DPO, ORPO, SimPO, SFT, GRPO) from the logs they left behind.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -55,6 +58,7 @@ from . import plot as _plot  # noqa: E402,F401
 from . import rules_cmd as _rules_cmd  # noqa: E402,F401
 from . import scan as _scan  # noqa: E402,F401
 from . import watch as _watch  # noqa: E402,F401
+from . import schema_cmd as _schema_cmd  # noqa: E402,F401
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ def describe(settings) -> str:
 
 @config_app.command("show")
 def show(
-    path: Optional[str] = typer.Argument(None, help="The run (or folder) whose configuration to show "
+    path: Optional[str] = typer.Argument(None, metavar="PATH", help="The run (or folder) whose configuration to show "
                                                     "(a configuration inside it does not apply)."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
     isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),

@@ -11,8 +11,8 @@ from .config_cmd import CONFIG_HELP, ISOLATED_HELP
 
 @app.command()
 def explain(
-    rule: str = typer.Argument(..., help="A rule code (KTO101) or name (kto-logits-sum-artifact)."),
-    rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
+    rule: str = typer.Argument(..., metavar="RULE", help="A rule code (KTO101) or name (kto-logits-sum-artifact)."),
+    rules: List[str] = typer.Option([], "--rules", metavar="PATH", help="Extra rule file or folder. Repeatable."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
     isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
 ):

@@ -49,8 +49,8 @@ def formats(
 
 @app.command()
 def metrics(
-    name: str = typer.Argument(None, help="Show how one logged name is read (e.g. 'actor/entropy', 'lm loss')."),
-    dialect: str = typer.Option(None, "--dialect", help="The framework whose spellings apply (lightning, llamafactory...)."),
+    name: str = typer.Argument(None, metavar="NAME", help="Show how one logged name is read (e.g. 'actor/entropy', 'lm loss')."),
+    dialect: str = typer.Option(None, "--dialect", metavar="FRAMEWORK", help="The framework whose spellings apply (lightning, llamafactory...)."),
 ):
     """The metric ontology: every canonical name rules read, and the spellings that mean it."""
     from ..ontology import METRICS, canonical, is_bookkeeping, is_known

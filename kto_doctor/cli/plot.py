@@ -10,13 +10,13 @@ from . import app, fail
 
 @app.command()
 def plot(
-    path: str = typer.Argument(..., help="A run directory (searched recursively) or a single log file."),
-    metrics: List[str] = typer.Argument(None, help="Metric names or patterns (loss, 'rewards/*'). "
+    path: str = typer.Argument(..., metavar="PATH", help="A run directory (searched recursively) or a single log file."),
+    metrics: List[str] = typer.Argument(None, metavar="METRIC...", help="Metric names or patterns (loss, 'rewards/*'). "
                                                    "None: list what was logged."),
-    width: int = typer.Option(70, "--width", "-w", min=20, max=400, help="Columns of the plot area."),
-    height: int = typer.Option(12, "--height", min=4, max=100, help="Rows of the plot area."),
-    steps: Optional[str] = typer.Option(None, "--steps", help="Only this step range: FIRST:LAST (either may be empty)."),
-    color: str = typer.Option("auto", "--color", help="auto, always or never (NO_COLOR is honoured)."),
+    width: int = typer.Option(70, "--width", "-w", metavar="COLUMNS", min=20, max=400, help="Columns of the plot area."),
+    height: int = typer.Option(12, "--height", metavar="ROWS", min=4, max=100, help="Rows of the plot area."),
+    steps: Optional[str] = typer.Option(None, "--steps", metavar="FIRST:LAST", help="Only this step range: FIRST:LAST (either may be empty)."),
+    color: str = typer.Option("auto", "--color", metavar="WHEN", help="auto, always or never (NO_COLOR is honoured)."),
     ascii: bool = typer.Option(False, "--ascii", help="Plain ASCII characters (automatic on TERM=dumb)."),
 ):
     """Draw terminal charts of logged metrics over steps, one chart per metric."""

@@ -157,8 +157,8 @@ def reference_markdown(rs) -> str:
 
 @rules_app.command("list")
 def list_rules(
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json or markdown."),
-    rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
+    fmt: str = typer.Option("table", "--format", "-f", metavar="FORMAT", help="table, json or markdown."),
+    rules: List[str] = typer.Option([], "--rules", metavar="PATH", help="Extra rule file or folder. Repeatable."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE", help=CONFIG_HELP),
     isolated: bool = typer.Option(False, "--isolated", help=ISOLATED_HELP),
 ):
@@ -385,7 +385,7 @@ def template_holes(ruleset, files) -> list:
 
 
 @rules_app.command("check")
-def check(files: List[str] = typer.Argument(..., help="Rule files or folders (and *.tests.yaml files).")):
+def check(files: List[str] = typer.Argument(..., metavar="PATH...", help="Rule files or folders (and *.tests.yaml files).")):
     """Validate rule files: schema, expressions, metric names, causes, duplicate codes. Exit 2 on any error."""
     errors, counts = check_files(files)
     if errors:
@@ -529,7 +529,7 @@ def collect_and_run(paths=()):
 
 @rules_app.command("test")
 def test(
-    paths: List[str] = typer.Argument(None, help="Rule files, *.tests.yaml files or folders (default: the built-in rules)."),
+    paths: List[str] = typer.Argument(None, metavar="PATH...", help="Rule files, *.tests.yaml files or folders (default: the built-in rules)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also list the cases that pass."),
 ):
     """Run rule test cases: the built-in rules' own tests, or those of the given files. Exit 1 on failures."""

@@ -61,8 +61,63 @@ a{color:inherit;text-decoration:none}}
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
+def _page_start(title: str) -> list[str]:
+    return ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+            '<meta name="viewport" content="width=device-width,initial-scale=1">',
+            '<meta name="color-scheme" content="light dark">',
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body><main>"]
+
+
 def render(report, options) -> str:
     from .. import __version__
+
+    parts = _page_start(f"kto-doctor: {report.run.path}")
+    parts += _body(report)
+    parts.append(f"<footer><p>kto-doctor {escape(__version__)} · self-contained report, no network</p></footer>")
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def render_many(reports, options) -> str:
+    """A sweep (`kto-doctor scan --format html`): one page, one table with a row per run (runs that could
+    not be read included), each analysed run linking to its own section with its charts below."""
+    from .. import __version__
+
+    e = escape
+    errors = list((options.extra or {}).get("errors") or [])
+    counts: dict[str, int] = {}
+    for r in reports:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if errors:
+        counts["error"] = len(errors)
+    parts = _page_start(f"kto-doctor: {len(reports) + len(errors)} runs")
+    parts.append('<header id="sweep"><h1>kto-doctor sweep</h1>')
+    parts.append(f"<p>{len(reports) + len(errors)} run(s): "
+                 + ", ".join(f"{n} {e(k)}" for k, n in sorted(counts.items())) + "</p></header>")
+    parts.append('<table class="ev sweep"><thead><tr><th>run</th><th>method</th><th>status</th><th>top cause</th>'
+                 "<th>findings</th></tr></thead><tbody>")
+    for i, r in enumerate(reports):
+        top = next((d.title for d in r.diagnosis if d.kind == "problem"), "") or \
+            (r.findings[0].title if r.findings else "")
+        parts.append(f'<tr><td><a href="#run-{i}">{e(str(r.run.path))}</a></td><td>{e(r.run.method)}</td>'
+                     f'<td><span class="badge {e(r.status)}">{e(r.status)}</span></td><td>{e(top)}</td>'
+                     f"<td>{len(r.findings)}</td></tr>")
+    for path, err in errors:
+        parts.append(f'<tr><td>{e(str(path))}</td><td></td><td><span class="badge failing">error</span></td>'
+                     f"<td>{e(str(err))}</td><td></td></tr>")
+    parts.append("</tbody></table>")
+    for i, r in enumerate(reports):
+        parts.append(f'<section class="run" id="run-{i}">')
+        parts += _body(r, prefix=f"run-{i}-", heading=f"{r.run.path}")
+        parts.append('<p><a href="#sweep">back to the table</a></p></section>')
+    parts.append(f"<footer><p>kto-doctor {e(__version__)} · self-contained report, no network</p></footer>")
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def _body(report, prefix: str = "", heading: str | None = None) -> list[str]:
+    """One run's summary, diagnosis, findings and charts; `prefix` keeps ids unique on a sweep page."""
     from ..engine.template import format_value
     from . import chartdata as cd
     from . import svg
@@ -70,18 +125,16 @@ def render(report, options) -> str:
     run = report.run
     e = escape
     steps = run.steps
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-             '<meta name="viewport" content="width=device-width,initial-scale=1">',
-             '<meta name="color-scheme" content="light dark">',
-             f"<title>kto-doctor: {e(run.path)}</title><style>{CSS}</style></head><body><main>"]
+    parts: list[str] = []
 
     # summary
     counts = {k: sum(1 for f in report.findings if f.severity == k) for k in ("error", "warning", "info")}
     span = (f"{steps['first']}–{steps['last']} ({steps['logged']} logged)" if steps["logged"] else "none")
     used = [s for s in run.sources if s.used]
-    parts.append('<header id="summary">')
-    parts.append(f'<h1>kto-doctor report <span class="badge {e(report.status)}">{e(report.status.upper())}</span></h1>')
+    parts.append(f'<header id="{prefix}summary">')
+    title = e(heading) if heading else "kto-doctor report"
+    tag = "h2" if heading else "h1"
+    parts.append(f'<{tag}>{title} <span class="badge {e(report.status)}">{e(report.status.upper())}</span></{tag}>')
     parts.append(f'<p>{len(report.findings)} finding{"s" if len(report.findings) != 1 else ""}: '
                  f'{counts["error"]} error, {counts["warning"]} warning, {counts["info"]} info.</p>')
     parts.append('<dl class="summary">')
@@ -97,11 +150,11 @@ def render(report, options) -> str:
     # diagnosis
     problems = [d for d in report.diagnosis if d.kind == "problem"]
     explanations = [d for d in report.diagnosis if d.kind != "problem"]
-    parts.append('<section id="diagnosis">')
+    parts.append(f'<section id="{prefix}diagnosis">')
     if problems:
         parts.append("<h2>Probable causes, most likely first</h2><ol class=\"causes\">")
         for d in problems:
-            refs = _refs(d)
+            refs = _refs(d, prefix)
             parts.append(f'<li><strong>{e(d.title)}</strong> <span class="muted">score {d.score:.2f} · {refs}</span>')
             if d.fixes:
                 parts.append("<ul>" + "".join(f"<li>{e(fx)}</li>" for fx in d.fixes) + "</ul>")
@@ -110,7 +163,7 @@ def render(report, options) -> str:
     if explanations:
         parts.append("<h2>Not a problem</h2><ul>")
         for d in explanations:
-            refs = _refs(d)
+            refs = _refs(d, prefix)
             detail = f"<br>{e(d.detail)}" if d.detail else ""
             parts.append(f"<li>{e(d.title)} <span class=\"muted\">{refs}</span>{detail}</li>")
         parts.append("</ul>")
@@ -120,18 +173,18 @@ def render(report, options) -> str:
 
     # findings
     if report.findings:
-        parts.append('<section id="findings"><h2>Findings</h2>')
+        parts.append(f'<section id="{prefix}findings"><h2>Findings</h2>')
         seen: dict[str, int] = {}
         for f in report.findings:
             seen[f.rule] = seen.get(f.rule, 0) + 1  # a rule can fire once per metric (REF101): unique ids
             anchor = f.rule if seen[f.rule] == 1 else f"{f.rule}-{seen[f.rule]}"
-            parts.append(_finding(f, run, e, cd, svg, format_value, report.comparison, anchor))
+            parts.append(_finding(f, run, e, cd, svg, format_value, report.comparison, anchor, prefix))
         parts.append("</section>")
 
     # overview: small multiples of everything logged
     names = [m for m in run.metric_names if cd.xy(run, m) is not None]
     if names:
-        parts.append('<section id="overview"><h2>All logged metrics</h2><div class="grid-mini">')
+        parts.append(f'<section id="{prefix}overview"><h2>All logged metrics</h2><div class="grid-mini">')
         for m in names:
             x, y = cd.xy(run, m)
             pic = svg.chart([svg.Panel(m, x, y)], width=360, panel_height=110, compact=True, max_points=400,
@@ -139,15 +192,12 @@ def render(report, options) -> str:
             parts.append(f'<figure class="mini" data-metric="{e(m)}">{pic}</figure>')
         parts.append("</div></section>")
 
-    parts.append("<footer>")
-    parts.append(f"<p>{len(report.passed)} rules passed · {len(report.skipped)} skipped</p>")
+    parts.append(f"<p class=\"muted\">{len(report.passed)} rules passed · {len(report.skipped)} skipped</p>")
     if report.skipped:
         parts.append("<details><summary>Skipped rules</summary><ul>"
                      + "".join(f"<li><code>{e(s.rule)}</code> {e(s.reason)}</li>" for s in report.skipped)
                      + "</ul></details>")
-    parts.append(f"<p>kto-doctor {e(__version__)} · self-contained report, no network</p></footer>")
-    parts.append("</main></body></html>\n")
-    return "\n".join(parts)
+    return parts
 
 
 def _reference_layers(band, comparison) -> dict:
@@ -158,12 +208,12 @@ def _reference_layers(band, comparison) -> dict:
     return {"ref": (band.ref_x, band.ref_y), "band": (band.ref_x, band.center - half, band.center + half)}
 
 
-def _refs(d) -> str:
+def _refs(d, prefix: str = "") -> str:
     """Links from a diagnosis entry to its findings on the page."""
-    return ", ".join(f'<a href="#finding-{escape(fid)}">{escape(fid)}</a>' for fid in d.findings)
+    return ", ".join(f'<a href="#{prefix}finding-{escape(fid)}">{escape(fid)}</a>' for fid in d.findings)
 
 
-def _finding(f, run, e, cd, svg, format_value, comparison=None, anchor=None) -> str:
+def _finding(f, run, e, cd, svg, format_value, comparison=None, anchor=None, prefix: str = "") -> str:
     metrics = [m for m in (f.metrics or []) if run.series(m) is not None]
     vlines, hlines = cd.split_markers(f.markers)
     window = list(f.steps) if f.steps else None
@@ -174,7 +224,7 @@ def _finding(f, run, e, cd, svg, format_value, comparison=None, anchor=None) -> 
     if window:
         head += (f' <span class="muted">· step {e(str(window[0]))}</span>' if window[0] == window[-1]
                  else f' <span class="muted">· steps {e(str(window[0]))}–{e(str(window[-1]))}</span>')
-    out = [f'<article class="card finding sev-border-{e(f.severity)}" id="finding-{e(anchor or f.rule)}">',
+    out = [f'<article class="card finding sev-border-{e(f.severity)}" id="{prefix}finding-{e(anchor or f.rule)}">',
            f"<h3>{head}</h3>", f"<p><strong>{e(f.title)}</strong></p>"]
     panels = []
     bands = comparison.bands if comparison is not None and f.symptom == "regression" else {}

@@ -64,23 +64,25 @@ def chart(panels: list[Panel], *, width: int = 720, panel_height: int = 150, win
     for i, p in enumerate(panels):
         y_top = i * (panel_height + top_pad + gap) + top_pad
         y_bot = y_top + panel_height
-        out.extend(_panel(p, i, px, x0, x1, left, pw, y_top, y_bot, window, per_panel, compact))
+        labels = []  # (x, y, anchor, text) of the step markers' labels, first panel only
+        for k, s in vlines.items():
+            if i == 0 and x0 <= s <= x1:
+                anchor = "end" if px(s) > left + pw * 0.7 else "start"
+                labels.append((px(s) + (-4 if anchor == "end" else 4), y_top + 12, anchor,
+                               f"{cd.label(k)} {cd.fmt(s)}"))
+            elif i == 0:  # off the chart: say where it is, at the edge it lies beyond
+                right_side = s > x1
+                text = f"{cd.label(k)}: step {cd.fmt(s)} →" if right_side else f"← {cd.label(k)}: step {cd.fmt(s)}"
+                labels.append((left + pw - 4 if right_side else left + 4, y_top + 12,
+                               "end" if right_side else "start", text))
+        taken = [_label_box(*lab) for lab in labels]
+        out.extend(_panel(p, i, px, x0, x1, left, pw, y_top, y_bot, window, per_panel, compact, taken))
         for k, s in vlines.items():
             if x0 <= s <= x1:
                 xx = _n(px(s))
                 out.append(f'<line class="ref" x1="{xx}" x2="{xx}" y1="{y_top}" y2="{y_bot}"/>')
-                if i == 0:
-                    anchor = "end" if px(s) > left + pw * 0.7 else "start"
-                    dx = -4 if anchor == "end" else 4
-                    out.append(f'<text class="reflabel" x="{_n(px(s) + dx)}" y="{y_top + 12}" '
-                               f'text-anchor="{anchor}">{escape(cd.label(k))} {escape(cd.fmt(s))}</text>')
-            elif i == 0:  # off the chart: say where it is, at the edge it lies beyond
-                right_side = s > x1
-                xx = left + pw - 4 if right_side else left + 4
-                arrow = f"{escape(cd.label(k))}: step {escape(cd.fmt(s))} →" if right_side else \
-                    f"← {escape(cd.label(k))}: step {escape(cd.fmt(s))}"
-                out.append(f'<text class="reflabel" x="{_n(xx)}" y="{y_top + 12}" '
-                           f'text-anchor="{"end" if right_side else "start"}">{arrow}</text>')
+        for x, y, anchor, text in labels:
+            out.append(f'<text class="reflabel" x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}">{escape(text)}</text>')
     # x axis under the last panel
     base = height - bottom
     out.append(f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{base}" y2="{base}"/>')
@@ -112,7 +114,33 @@ def _ref_arrays(p: Panel, max_points: int):
     return ref_x, ref_y, band
 
 
-def _panel(p: Panel, i, px, x0, x1, left, pw, y_top, y_bot, window, max_points, compact):
+CHAR_WIDTH = 6.6  # px per character of an 11px label, a little over the average so that estimates do not touch
+
+
+def _label_box(x: float, y: float, anchor: str, text: str) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) a text label covers, estimated from its length (no font metrics in a static SVG)."""
+    w = len(text) * CHAR_WIDTH
+    x0 = x - w if anchor == "end" else (x - w / 2 if anchor == "middle" else x)
+    return (x0, y - 11, x0 + w, y + 3)
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place(candidates, taken):
+    """The first (x, y, anchor) whose label box is clear of the boxes already drawn (else the first)."""
+    for x, y, anchor, text in candidates:
+        box = _label_box(x, y, anchor, text)
+        if not any(_overlaps(box, t) for t in taken):
+            taken.append(box)
+            return x, y, anchor
+    x, y, anchor, text = candidates[0]
+    taken.append(_label_box(x, y, anchor, text))
+    return x, y, anchor
+
+
+def _panel(p: Panel, i, px, x0, x1, left, pw, y_top, y_bot, window, max_points, compact, taken=None):
     import numpy as np
 
     x = np.asarray(p.x, dtype=float)
@@ -192,8 +220,12 @@ def _panel(p: Panel, i, px, x0, x1, left, pw, y_top, y_bot, window, max_points, 
             continue
         yy = py(v)
         out.append(f'<line class="ref" x1="{left}" x2="{left + pw}" y1="{_n(yy)}" y2="{_n(yy)}"/>')
-        ly = yy - 4 if yy - 4 > y_top + 10 else yy + 12
-        out.append(f'<text class="reflabel" x="{left + pw - 4}" y="{_n(ly)}" text-anchor="end">'
-                   f'{escape(cd.label(k))} {escape(cd.fmt(hlines[k]))}</text>')
+        text = f"{cd.label(k)} {cd.fmt(hlines[k])}"
+        above, below = yy - 4, yy + 12
+        rows = [y for y in (above, below) if y_top + 10 < y < y_bot - 2] or [below if yy - 4 <= y_top + 10 else above]
+        candidates = [(xx, y, anchor, text) for y in rows
+                      for xx, anchor in ((left + pw - 4, "end"), (left + 4, "start"))]
+        lx, ly, anchor = _place(candidates, taken if taken is not None else [])
+        out.append(f'<text class="reflabel" x="{_n(lx)}" y="{_n(ly)}" text-anchor="{anchor}">{escape(text)}</text>')
     out.append("</g>")
     return out
