@@ -20,10 +20,12 @@ class InputError(Exception):
 
 
 def load_run(path, overrides=None, metric_map=None, run_key=None, method=None):
-    """Read every log kto-doctor understands under `path` into one `Run`."""
+    """Read every log kto-doctor understands under `path` (a folder, a file or a URL) into one `Run`."""
+    from . import remote
     from .run import load_run as _load
 
-    return _load(path, overrides=overrides, metric_map=metric_map, run_key=run_key, method=method)
+    load = remote.load_run if remote.is_remote(path) else _load
+    return load(path, overrides=overrides, metric_map=metric_map, run_key=run_key, method=method)
 
 
 def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, metric_map=None, run_key=None,

@@ -91,10 +91,13 @@ def analyze(path, *, rules=None, select=None, ignore=None, overrides=None, rule_
     `metric_map`: {logged name: canonical name} the ontology does not know (`--map`); `run_key`: which run of
     a store holding several; `method`: the training method when the logs do not say it.
     """
+    from . import remote
     from .run import load_run
 
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or (), rule_overrides)
-    run = load_run(path, overrides=overrides, metric_map=metric_map, run_key=run_key, method=method)
+    # hf://, s3://, https://…: the claimed files are fetched into a local mirror, then read like a folder
+    load = remote.load_run if remote.is_remote(path) else load_run
+    run = load(path, overrides=overrides, metric_map=metric_map, run_key=run_key, method=method)
     ref = None
     if against is not None:
         from .compare import load_reference

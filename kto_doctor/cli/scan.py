@@ -38,6 +38,7 @@ import typer
 from . import EXIT_ERROR, app, fail
 from .config_cmd import CONFIG_HELP, ISOLATED_HELP, describe, project_settings
 from .pool import CRASHED, Interrupted
+from ..remote import is_remote
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 INTERNAL = "internal error"
@@ -252,8 +253,39 @@ def error_entry(path: str, error: str) -> dict:
             "findings": [], "diagnosis": [], "skipped": []}
 
 
+def _mirror(ctx, directories) -> list:
+    """Fetch the claimed files under each remote DIR (kept until the command ends); paths map back to URLs."""
+    from .. import InputError
+    from ..remote import fetch
+
+    mirrors = []
+    for d in directories:
+        if is_remote(d):
+            try:
+                mirrors.append(ctx.with_resource(fetch(d)))
+            except InputError as e:
+                fail(str(e))
+
+    def to_remote(path: str) -> str:
+        for m in mirrors:
+            shown = m.to_remote(path)
+            if shown != str(path):
+                return shown
+        return str(path)
+
+    def unlocalise(text: str) -> str:
+        for m in mirrors:
+            text = m.unlocalise(text)
+        return text
+
+    ctx.meta["to_remote"] = to_remote
+    ctx.meta["unlocalise"] = unlocalise
+    return list(mirrors)
+
+
 @app.command()
 def scan(
+    ctx: typer.Context,
     directories: List[str] = typer.Argument(..., help="Folders of runs (searched recursively), runs, or log files.", metavar="DIR..."),
     formats: List[str] = typer.Option([], "--format", "-f", metavar="FORMAT",
                                       help="text (the summary table, default), json, sarif, junit, github, markdown, html. Repeatable."),
@@ -293,7 +325,7 @@ def scan(
         fail("--jobs must be 0 (all cores) or more")
     overrides = parse_sets(sets, method)
     for directory in directories:
-        if not Path(directory).exists():
+        if not is_remote(directory) and not Path(directory).exists():
             fail(f"{directory}: no such file or directory")
     where = directories[0] if len(directories) == 1 else ", ".join(directories)
     settings = project_settings(directories[0], config, isolated)
@@ -313,8 +345,10 @@ def scan(
         fail(str(e))
     sel = list(select) or settings.select
     ign = list(ignore) + list(settings.ignore)
+    mirrors = [] if not any(is_remote(d) for d in directories) else _mirror(ctx, directories)
+    local_dirs = [str(mirrors.pop(0).local) if is_remote(d) else d for d in directories]
     unreadable: list[tuple[str, str]] = []
-    paths = find_runs_in(directories, unreadable)
+    paths = find_runs_in(local_dirs, unreadable)
     if not paths and not unreadable:
         fail(f"{where}: no training run found (looked for trainer_state.json, trainer_log.jsonl, "
              "events.out.tfevents.*, checkpoint-*/, console logs)")
@@ -339,7 +373,12 @@ def scan(
         if report is not None:
             in_play = set(report.passed) | {f.rule for f in report.findings} | {s.rule for s in report.skipped}
             report.rules = [r for r in ruleset.rules if r.id in in_play and r.enabled]
-        rows.append((p, report, error))
+        shown = ctx.meta.get("to_remote", str)(p)
+        if report is not None:
+            report.run.path = shown
+        elif error:
+            error = ctx.meta.get("unlocalise", str)(error)
+        rows.append((shown, report, error))
     reports = [r for _, r, _ in rows if r is not None]
     errors = [(p, e) for p, r, e in rows if r is None]
     if reports and not interrupted:
