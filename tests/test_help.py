@@ -12,8 +12,24 @@ from typer.testing import CliRunner
 from kto_doctor.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["analyze"], ["scan"], ["explain"], ["plot"], ["rules"], ["rules", "list"], ["rules", "check"],
-            ["rules", "test"], ["config", "show"], ["config", "keys"], ["schema", "report"]]
+
+
+def _commands():
+    """Every command and subcommand of the CLI, as argument lists (so new commands are checked too)."""
+    import typer.main
+
+    out = []
+
+    def walk(cmd, prefix):
+        out.append(prefix)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, prefix + [name])
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+COMMANDS = _commands()
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "root")
