@@ -92,3 +92,18 @@ def test_method_and_framework_say_whether_they_were_stated(tmp_path):
     run = kto_doctor.load_run(tmp_path)
     assert (run.method, run.method_source) == ("dpo", "stated")
     assert (run.framework, run.framework_source) == ("llamafactory", "stated")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github", "markdown", "html"])
+def test_every_format_renders_an_inconclusive_run(tmp_path, fmt):
+    import subprocess
+    import sys
+
+    rows = [{"step": s, "my_objective": 2.0 - s / 10} for s in range(1, 11)]
+    path = _state(tmp_path, rows)
+    r = subprocess.run([sys.executable, "-m", "kto_doctor", "analyze", str(path), "--format", fmt],
+                       capture_output=True, text=True, timeout=120)
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode in (0, 1)
+    if fmt in ("text", "json", "junit", "markdown", "html"):  # SARIF/GitHub carry findings only
+        assert "inconclusive" in r.stdout.lower()

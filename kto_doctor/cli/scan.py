@@ -201,7 +201,8 @@ def summary(rows, color: bool, quiet: bool = False, verbose: bool = False, width
 
     longest = max((len(str(p)) for p, _, _ in rows), default=10)
     width = width or max(terminal_width(), longest + 70)
-    style = {"failing": "bold red", "warning": "yellow", "healthy": "green", "error": "magenta"}
+    style = {"failing": "bold red", "warning": "yellow", "healthy": "green", "inconclusive": "magenta",
+             "error": "magenta"}
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system="standard" if color else None, force_terminal=color,
                       no_color=not color, highlight=False, emoji=False, markup=False)

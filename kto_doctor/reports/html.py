@@ -167,7 +167,11 @@ def _body(report, prefix: str = "", heading: str | None = None) -> list[str]:
             detail = f"<br>{e(d.detail)}" if d.detail else ""
             parts.append(f"<li>{e(d.title)} <span class=\"muted\">{refs}</span>{detail}</li>")
         parts.append("</ul>")
-    if not report.findings:
+    if report.status == "inconclusive":
+        parts.append('<p class="failing">Read, but not understood: none of the run\'s core series was recognised '
+                     f'(series seen: {e(", ".join(report.run.metric_names[:12]) or "none")}). '
+                     'Map a name with <code>--map LOGGED=CANONICAL</code>.</p>')
+    elif not report.findings:
         parts.append('<p class="healthy">No rule fired: nothing looks wrong in what was logged.</p>')
     parts.append("</section>")
 

@@ -12,7 +12,7 @@ from .safe import controls
 
 from .locations import locate
 
-STATUS_ICON = {"failing": "🔴", "warning": "🟡", "healthy": "🟢", "error": "⚪"}
+STATUS_ICON = {"failing": "🔴", "warning": "🟡", "healthy": "🟢", "inconclusive": "🟣", "error": "⚪"}
 SEV_ICON = {"error": "🔴 error", "warning": "🟡 warning", "info": "🔵 info"}
 
 

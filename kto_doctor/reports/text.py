@@ -12,7 +12,7 @@ from .safe import guard_lines, terminal as t
 
 SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SEV_MARK = {"error": "✖", "warning": "▲", "info": "●"}
-STATUS_STYLE = {"failing": "bold red", "warning": "bold yellow", "healthy": "bold green"}
+STATUS_STYLE = {"failing": "bold red", "warning": "bold yellow", "healthy": "bold green", "inconclusive": "bold magenta"}
 
 
 def _console(options):
@@ -68,6 +68,11 @@ def _render(console, report, options):
     if gate:
         status.append(gate[0], style=gate[1])
     console.print(status)
+    if report.status == "inconclusive":
+        seen = ", ".join(t(n) for n in run.metric_names[:12]) or "none"
+        console.print(Text(f"  Read, but not understood: none of the {t(run.method)} run's core series was "
+                           f"recognised (series seen: {seen}). Map a name with --map LOGGED=CANONICAL "
+                           "(kto-doctor metrics lists them).", style="magenta"))
 
     problems = [d for d in report.diagnosis if d.kind == "problem"]
     explanations = [d for d in report.diagnosis if d.kind != "problem"]
