@@ -93,12 +93,20 @@ def _resolve_contradictions(findings: list[Finding], catalog: dict) -> dict[str,
             "cause": cid, "score": round(float(support[cid]), 3),
             "findings": [f.rule for f in findings if any(c.id == cid for c in f.causes)]})
     if dropped:
+        gone = []
         for f in findings:
+            had = bool(f.causes)
             f.causes = [c for c in f.causes if c.id not in dropped]
+            # An info finding whose every reading was overruled says nothing left ("expected" when it is not).
+            if had and not f.causes and f.severity == "info":
+                gone.append(f)
+        findings[:] = [f for f in findings if f not in gone]
     return overruled
 
 
 def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
+    """The ranked diagnosis. Settles contradictions first, in place: overruled causes leave the findings, and
+    an info finding left with no cause at all (a benign reading the evidence overruled) leaves the list."""
     overruled = _resolve_contradictions(findings, catalog)
     acc: dict[str, dict] = {}
     for f in findings:

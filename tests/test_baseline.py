@@ -30,7 +30,7 @@ def cli(*args):
 
 
 def test_fingerprint_ignores_message_and_numbers_but_not_rule_metric_or_phase(rules, tmp_path):
-    run = write_state(tmp_path / "r", rows(100, nan_at=(50,)))
+    run = write_state(tmp_path / "r", rows(100, nan_at=(50,), zero_grad_from=90))  # NUM101 and GRAD101
     a = analyze(str(run), rules=rules)
     b = analyze(str(run), rules=rules)
     fa = {f.rule: bl.fingerprint(f, a.run) for f in a.findings}

@@ -75,3 +75,14 @@ def test_an_info_finding_reaches_the_diagnosis_only_as_an_explanation_with_its_n
     f.causes[0].text = "logits/* is a sum over 1,024 x 152,064 logits per sequence: mean |logit| >= 1.30"
     (d,) = diagnose([f], catalog)
     assert d.kind == "explanation" and d.detail.endswith("mean |logit| >= 1.30")
+
+
+def test_an_info_finding_whose_only_reading_is_overruled_leaves_the_report(catalog):
+    # SFT105's "the staircase is expected" against SFT103's overfitting: the evidence for overfitting wins,
+    # and a finding that would still say "not a problem" goes.
+    stair = finding("SFT105", "info", ("epoch-memorisation", 0.8))
+    over = finding("SFT103", "warning", ("overfitting", 0.7))
+    findings = [over, stair]
+    diag = diagnose(findings, catalog)
+    assert [f.rule for f in findings] == ["SFT103"]
+    assert [d.cause for d in diag] == ["overfitting"] and diag[0].overrules[0]["cause"] == "epoch-memorisation"
