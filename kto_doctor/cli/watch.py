@@ -29,17 +29,17 @@ SEVERITIES = ("info", "warning", "error")
 @app.command()
 def watch(
     run_dir: str = typer.Argument(..., help="The run's output directory (or one log file) while it is written."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text (one line per finding) or jsonl (one JSON object per line)."),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between polls."),
+    fmt: str = typer.Option("text", "--format", "-f", metavar="FORMAT", help="text (one line per finding) or jsonl (one JSON object per line)."),
+    interval: float = typer.Option(2.0, "--interval", metavar="SECONDS", help="Seconds between polls."),
     until_idle: Optional[float] = typer.Option(None, "--until-idle", metavar="SECONDS",
                                                help="End the watch when no file has changed for this long."),
-    fail_on: str = typer.Option("error", "--fail-on", help="Exit 1 at the end when a finding is at or above: error, warning, info, never."),
-    exit_on: Optional[str] = typer.Option(None, "--exit-on", help="End the watch at the first finding at or above this severity."),
+    fail_on: str = typer.Option("error", "--fail-on", metavar="SEVERITY", help="Exit 1 at the end when a finding is at or above: error, warning, info, never."),
+    exit_on: Optional[str] = typer.Option(None, "--exit-on", metavar="SEVERITY", help="End the watch at the first finding at or above this severity."),
     on_finding: Optional[str] = typer.Option(None, "--on-finding", metavar="CMD",
                                              help="Run CMD for each new finding (no shell): the finding as JSON on stdin and in KTO_DOCTOR_* variables."),
-    rules: List[str] = typer.Option([], "--rules", help="Extra rule file or folder. Repeatable."),
-    select: List[str] = typer.Option([], "--select", help="Only these rules: code, code prefix, name, symptom or group."),
-    ignore: List[str] = typer.Option([], "--ignore", help="Skip these rules (same keys as --select)."),
+    rules: List[str] = typer.Option([], "--rules", metavar="PATH", help="Extra rule file or folder. Repeatable."),
+    select: List[str] = typer.Option([], "--select", metavar="KEY", help="Only these rules: code, code prefix, name, symptom or group."),
+    ignore: List[str] = typer.Option([], "--ignore", metavar="KEY", help="Skip these rules (same keys as --select)."),
 ):
     """Follow a running job's logs and report each new finding as it appears."""
     import shlex
