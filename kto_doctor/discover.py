@@ -91,7 +91,10 @@ def _named_file(p: Path, reg: Registry) -> LogFile:
     from .sources.base import read_head
 
     found = candidates(p, lambda: read_head(p), reg, named=True)
-    return LogFile(path=p, sources=found or [reg.get("console")] if reg.get("console") else found, rel=p.name)
+    console = reg.get("console")
+    if not found and console is not None:
+        found = [console]
+    return LogFile(path=p, sources=found, rel=p.name)
 
 
 # ---------------------------------------------------------------------------------------------- the walk
@@ -115,7 +118,7 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None) -> list[L
         if dirs_seen > MAX_DIRS:
             warnings.append(f"more than {MAX_DIRS} folders under {root}; the rest were not searched")
             break
-        claimed = [s for s in folder_sources if _claims_folder(s, d)] if depth > 0 or folder_sources else []
+        claimed = [s for s in folder_sources if _claims_folder(s, d)]
         if claimed:
             found.append(LogFile(path=d, sources=claimed, rel=_rel(d, root)))
             continue
@@ -219,7 +222,7 @@ def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list
     for f in files:
         src = f.source
         if src.kind == "metrics" and src.anchor:
-            r = src.root_of(f.path) if f.path.is_file() else f.path
+            r = f.path if src.folder is not None else src.root_of(f.path)
             roots.setdefault(r, RunSpec(root=r))
     loose: dict[Path, list[LogFile]] = {}
     for f in files:
@@ -270,12 +273,8 @@ def _expand_stores(runs: list[RunSpec]) -> list[RunSpec]:
                 out.append(RunSpec(root=r.root, files=r.files, key=keys[0] if keys else None, label=r.label))
                 continue
             for k in keys:
-                out.append(RunSpec(root=f.path, files=[f], key=k, label=f"{_label(r, f)}#{k}"))
+                out.append(RunSpec(root=f.path, files=[f], key=k, label=f"{f.rel}#{k}"))
     return out
-
-
-def _label(r: RunSpec, f: LogFile) -> str:
-    return f.rel
 
 
 def describe(runs: list[RunSpec], limit: int = 6) -> str:
