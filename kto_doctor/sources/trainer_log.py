@@ -27,8 +27,9 @@ def _record(raw: bytes):
     except RecursionError:
         return None
     except ValueError:
-        try:  # a number too long for int(): read once more with long integers as floats
-            return json.loads(raw, parse_int=short_int)
+        try:  # once more as text (a byte that is not UTF-8 spoils a character, not the line), with integers
+            # too long for int() read as floats
+            return json.loads(raw.decode("utf-8", errors="replace"), parse_int=short_int)
         except (ValueError, RecursionError):
             return None
 

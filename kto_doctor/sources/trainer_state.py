@@ -159,7 +159,7 @@ def _decode_deep(decoder, text: str, pos: int):
 
     (record, end position in `text`), or (None, where to resume) when the nesting does not close or the
     record is damaged besides."""
-    m = _DEEP.search(text, pos)
+    m = _DEEP.search(text, pos + 1)  # (from inside the record: its own brace is not the deep value)
     if m is None:
         return None, pos + 1
     end = _balanced_end(text, m.start())
@@ -173,7 +173,7 @@ def _decode_deep(decoder, text: str, pos: int):
         except ValueError:
             return None, end
         except RecursionError:
-            m = _DEEP.search(window)
+            m = _DEEP.search(window, 1)
             inner = _balanced_end(window, m.start()) if m is not None else None
             if inner is None:
                 return None, end
@@ -186,7 +186,7 @@ def _decode_deep(decoder, text: str, pos: int):
 
 def _deep_end(text: str, pos: int) -> int:
     """Where to resume after a record nested too deep that is not patched: past its deep run."""
-    m = _DEEP.search(text, pos)
+    m = _DEEP.search(text, pos + 1)
     if m is None:
         return pos + 1
     return _balanced_end(text, m.start()) or m.end()
