@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slow-cap", type=int, default=12)
     ap.add_argument("--timeout", type=float, default=60.0, help="hang guard per input, seconds")
     ap.add_argument("--families", default="", help="comma-separated subset")
-    ap.add_argument("--json", help="write the per-family counts and every failure here")
+    ap.add_argument("--json", help="write the per-family counts and every failure here (also every 2,000 inputs)")
+    ap.add_argument("--deadline", type=float, default=0, help="stop starting inputs after this many seconds")
     args = ap.parse_args(argv)
     families = [f for f in FAMILIES if not args.families or f in args.families.split(",")]
     counts = plan(args.inputs, families, args.slow_cap)
@@ -83,8 +84,16 @@ def main(argv=None) -> int:
         done[0] += 1
         if done[0] % 1000 == 0:
             print(f"  {done[0]:,} inputs, {time.monotonic() - start:,.0f} s, {len(failures)} failed", file=sys.stderr)
+        if args.json and done[0] % 2000 == 0:
+            dump()
 
-    run_jobs(jobs, workers=args.workers, on_result=seen)
+    def dump():
+        Path(args.json).write_text(json.dumps({"seed": args.seed, "seconds": time.monotonic() - start,
+                                               "stats": stats, "peak_rss_mb": rss, "failures": failures},
+                                              indent=1, default=dict))
+
+    stop = (lambda: time.monotonic() - start > args.deadline) if args.deadline else None
+    run_jobs(jobs, workers=args.workers, on_result=seen, stop=stop)
     elapsed = time.monotonic() - start
     head = f"{'family':<18}{'owner':<8}{'inputs':>8}{'cli':>7}" + "".join(f"{k:>10}" for k in KINDS[:-1]) + f"{'peak MB':>9}"
     print(head)
@@ -98,8 +107,7 @@ def main(argv=None) -> int:
     for r in failures[:30]:
         print(f"  {r['family']} #{r['index']} {r['name']}: " + "; ".join(f"{k}: {d}" for k, d in r["problems"])[:300])
     if args.json:
-        Path(args.json).write_text(json.dumps({"seed": args.seed, "seconds": elapsed, "stats": stats,
-                                               "peak_rss_mb": rss, "failures": failures}, indent=1, default=dict))
+        dump()
     return 1 if failures else 0
 
 

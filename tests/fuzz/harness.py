@@ -495,9 +495,12 @@ class Worker:
         self.results.close()
 
 
-def run_jobs(jobs, workers: int = 2, on_result=None) -> list[dict]:
+RECYCLE = 500  # cases per worker process before a fresh one (what a long run leaves in memory is not a case's)
+
+
+def run_jobs(jobs, workers: int = 2, on_result=None, stop=None) -> list[dict]:
     """Run [(family, seed, index, timeout[, full])] on `workers` worker processes (full: through the CLI,
-    else a damage case through its reader only); results in completion order."""
+    else a damage case through its reader only); results in completion order. `stop()` true: no new job."""
     todo: queue.Queue = queue.Queue()
     for j in jobs:
         todo.put(j)
@@ -505,12 +508,18 @@ def run_jobs(jobs, workers: int = 2, on_result=None) -> list[dict]:
     lock = threading.Lock()
 
     def loop():
-        w = Worker()
+        w, served = Worker(), 0
         while True:
+            if stop is not None and stop():
+                break
             try:
                 job = todo.get_nowait()
             except queue.Empty:
                 break
+            if served >= RECYCLE:
+                w.kill()
+                w, served = Worker(), 0
+            served += 1
             family, seed, index, timeout = job[:4]
             full = job[4] if len(job) > 4 else True
             res = w.ask((family, seed, index, full), timeout + MARGIN)

@@ -27,7 +27,6 @@ TIMEOUT = 60.0
 WAITING = {
     "scan_names": "ux (issue 11, cli/scan.py): run names reach the scan table as rich markup and raw escapes",
     "scan_sigint": "ux (issue 11, cli/scan.py): Ctrl-C during a scan ends in exit 2 and a traceback, no partial output",
-    "scan_unreadable": "ux (issue 11, cli/scan.py): an unreadable (mode 000) folder is skipped without a word",
 }
 
 
