@@ -116,3 +116,10 @@ def test_console_numbers_and_counters_out_of_range(tmp_path):
     src = console.read(p)
     assert src.records == 4 and src.series["loss"].values.tolist()[-1] == math.inf
     assert "trainable_params" not in src.facts and "world_size" not in src.facts
+
+
+def test_a_page_of_nuls_at_the_start_is_padding_not_utf16(tmp_path):
+    lines = [json.dumps({"current_steps": i, "loss": 1 - i / 100, "lr": 1e-5}) for i in range(1, 11)]
+    p = tmp_path / "trainer_log.jsonl"
+    p.write_bytes(b"\0" * 4096 + "\n".join(lines).encode() + b"\n")  # a crash's unwritten first page
+    assert trainer_log.read(p).series["loss"].steps.tolist() == list(range(1, 11))

@@ -315,10 +315,13 @@ def _wrap(raw: "_Limited", inner, path: Path) -> io.BufferedIOBase:
 
 
 def _nul_every_other(head: bytes) -> bool:
+    """UTF-16 without a BOM: one half of the bytes NUL, the other not (a start that is all NUL is the
+    padding a crash leaves in unwritten pages, not UTF-16)."""
     h = head[:64]
     if len(h) < 8:
         return False
-    return h[1::2].count(0) >= len(h) // 2 - 1 or h[0::2].count(0) >= len(h) // 2 - 1
+    odd, even = h[1::2].count(0) >= len(h) // 2 - 1, h[0::2].count(0) >= len(h) // 2 - 1
+    return odd != even
 
 
 def _utf16_codec(head: bytes) -> str:

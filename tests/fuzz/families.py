@@ -373,8 +373,10 @@ def rule_tests(rng, s):
         case["steps"] = series
     rule = {"id": "TEAM901", "name": "team-x", "symptom": "kl-high", "severity": "info", "title": "x",
             "message": "y", "methods": ["kto"], "requires": {"metrics": ["kl"]}, "when": "kl > 5", "tests": [case]}
+    # inf, nan and 1e300 are values a series may hold (the case can pass: exit 0); what matters is a clear
+    # answer in bounded time, never an internal error
     return Case("rule_tests", f"rule_tests:{field}", files={"r.yaml": json.dumps(rule).encode()},
-                argv=["rules", "test", "{case}/r.yaml"], run=".", expect_exit=(1, 2))
+                argv=["rules", "test", "{case}/r.yaml"], run=".", expect_exit=(0, 1, 2))
 
 
 # ------------------------------------------------------------------------------------ lead: opener, discovery

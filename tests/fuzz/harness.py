@@ -80,6 +80,7 @@ _RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e
 _LINE_CMD = re.compile(r"^[ \t]*::", re.MULTILINE)
 _GITHUB_LINE = re.compile(r"^::(error|warning|notice)(?: [^:\r\n]*)?::[^\r]*$|^kto-doctor: [^\r]*$|^$")
 _URI = re.compile(r"^(?:file:///)?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$")
+URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "poster"}
 HOSTILE_TAGS = {"script", "iframe", "img", "object", "embed", "kto-x", "link", "meta-refresh", "base", "form"}
 
 
@@ -102,8 +103,8 @@ class _Tags(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag in HOSTILE_TAGS:
             self.bad.append(f"<{tag}>")
-        for k, v in attrs:
-            if k.startswith("on") or (v and "javascript:" in v.lower()):
+        for k, v in attrs:  # an event handler, or a script URL where a browser follows one
+            if k.startswith("on") or (k in URL_ATTRS and v and v.strip().lower().startswith("javascript:")):
                 self.bad.append(f"{tag} {k}=")
 
 
