@@ -206,8 +206,8 @@ SPEED_TAGS = (b"runtime", b"samples_per_second", b"steps_per_second")  # HF book
 
 
 def event_has_scalar(record: bytes) -> bool:
-    """Event.summary (5) -> Summary.value (1) -> Value.simple_value (2, float) or Value.tensor (8), under a
-    tag (1) that is not one of HF's speed counters."""
+    """Event.summary (5) -> Summary.value (1) -> Value.simple_value (2, float) or a float Value.tensor (8),
+    under a tag (1) that is not one of HF's speed counters."""
     data = record[12:-4]
     for num, wire, summary in _fields(data):
         if num == 5 and wire == 2:
@@ -216,8 +216,14 @@ def event_has_scalar(record: bytes) -> bool:
                     continue
                 fields = list(_fields(value))
                 tag = next((v for n, w, v in fields if n == 1 and w == 2), b"")
-                if any(n in (2, 8) for n, _, _ in fields) and not tag.endswith(SPEED_TAGS):
+                if tag.endswith(SPEED_TAGS):
+                    continue
+                if any(n == 2 and w == 5 for n, w, _ in fields):
                     return True
+                for n, w, tensor in fields:  # a float tensor; DT_STRING (7) is a text summary (config)
+                    if n == 8 and w == 2 and any(tn == 1 and tw == 0 and tv in (1, 2, 14, 19)
+                                                 for tn, tw, tv in _fields(tensor)):
+                        return True
     return False
 
 
