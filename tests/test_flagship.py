@@ -109,6 +109,20 @@ def test_the_issue_line_with_the_configured_peak_is_a_warm_up(tmp_path):
     assert not any(c["cause"] == "lr-too-low" for c in report["diagnosis"])
 
 
+def test_the_same_line_from_trl_1_9_is_a_real_explosion(tmp_path):
+    """TRL 1.9 logs KTO logits/* as a per-token mean (PR #6424): -2e8 is then not explained away as a sum."""
+    log = tmp_path / "issue7380.log"
+    log.write_text(ISSUE_LINE + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(log), "--format", "json", "--set", "trl_version=1.9.0"])
+    assert result.exit_code == 1, result.output  # an error now
+    found = {f["rule"]: f for f in json.loads(result.stdout)["findings"]}
+    assert "KTO101" not in found
+    assert found["LOGIT101"]["severity"] == "error" and "per-token mean, TRL 1.9.0" in found["LOGIT101"]["message"]
+    older = CliRunner().invoke(app, ["analyze", str(log), "--format", "json", "--set", "trl_version=1.8.0"])
+    found = {f["rule"]: f for f in json.loads(older.stdout)["findings"]}
+    assert "LOGIT101" not in found and "This run (TRL 1.8.0) logs that sum." in found["KTO101"]["message"]
+
+
 def test_healthy_kto_is_healthy():
     report = analyze_json(SAMPLES / "kto-healthy")
     assert report["status"] == "healthy"

@@ -35,6 +35,7 @@ class RunContext:
         self.run_fields = {
             "method": run.method, "framework": run.framework,
             "first_step": steps["first"], "last_step": steps["last"], "logged": steps["logged"],
+            **_metric_facts(run),
         }
 
     def metric(self, name: str):
@@ -43,6 +44,33 @@ class RunContext:
     def has_metric(self, name: str) -> bool:
         s = self.run.series(name)
         return s is not None and len(s) > 0
+
+
+def _metric_facts(run: Run) -> dict:
+    """What the rules may know of the run's series as a whole: their names, the ones the ontology does not
+    know, the method's core series and whether one was read, and every series holding a NaN or inf."""
+    import numpy as np
+
+    from ..ontology import core_series, unknown
+
+    names = list(run.metric_names)
+    nonfinite = []
+    for name in names:
+        s = run.series(name)
+        try:
+            vals = np.asarray(s.to_numpy(), dtype=float)
+        except (TypeError, ValueError):
+            continue
+        if len(vals) and not np.isfinite(vals).all():
+            nonfinite.append(name)
+    core = list(core_series(run.method))
+    return {
+        "metrics": names,
+        "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
+        "core_series": core,
+        "core_missing": not any(n in names for n in core),
+        "nonfinite_metrics": nonfinite,
+    }
 
 
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:

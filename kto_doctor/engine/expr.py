@@ -15,6 +15,8 @@ Names:
   config.learning_rate                 a configuration key (None when the run does not say)
   params.window                        a rule parameter (checked at load time)
   run.method, run.framework, run.first_step, run.last_step, run.logged
+  run.metrics, run.unknown_metrics, run.core_series, run.nonfinite_metrics   (lists of metric names)
+  run.core_missing                     none of the method's core series was read
   step                                 the global step of every logged row
   true, false, none, nan, inf          constants
   <let name>                           a value defined earlier in the rule's `let:` block
@@ -34,7 +36,8 @@ MAX_EXPONENT = 1024.0
 MAX_STRING = 2000
 
 NAMESPACES = ("config", "params", "run")
-RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged")
+RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
+              "core_series", "core_missing", "nonfinite_metrics")
 
 
 class ExprError(Exception):

@@ -427,7 +427,9 @@ def _reduce(s, how):
 
 @_register("first", (1, 1), "(s)", "reduce")
 def f_first(s):
-    """The first logged value (NaN included: it is what was logged)."""
+    """The first logged value (NaN included: it is what was logged); the first item of a list."""
+    if isinstance(s, list):
+        return s[0] if s else None
     if s is None or not _is_series(s):
         return s
     return None if len(s) == 0 else _item(s.iloc[0])
@@ -512,9 +514,11 @@ def _minmax(args, pick, name):
 
 @_register("count", (1, 1), "(s)", "reduce")
 def f_count(s):
-    """Number of logged rows (NaN rows included); 0 for a metric that is not there."""
+    """Number of logged rows (NaN rows included); 0 for a metric that is not there; the length of a list."""
     if s is None:
         return 0.0
+    if isinstance(s, list):
+        return float(len(s))
     if not _is_series(s):
         return 1.0
     return float(len(s))
@@ -788,6 +792,18 @@ def f_contains(text, part):
     if _is_series(text) or _is_series(part):
         raise TypeError("contains() works on text (config values), not on metric series")
     return str(part).lower() in str(text).lower()
+
+
+@_register("minus", (2, 2), "(a, b)", "scalar")
+def f_minus(a, b):
+    """The items of list a that are not in list b (b may be one text), in a's order: e.g. the non-finite
+    series other rules do not already report, minus(run.nonfinite_metrics, params.covered)."""
+    if a is None:
+        return None
+    if not isinstance(a, list):
+        raise TypeError("minus() takes a list first (run.metrics, a list param)")
+    drop = set(b) if isinstance(b, list) else ({b} if b is not None else set())
+    return [x for x in a if x not in drop]
 
 
 @_register("fmt", (2, 2), "(x, spec)", "scalar")
