@@ -123,3 +123,9 @@ def test_a_page_of_nuls_at_the_start_is_padding_not_utf16(tmp_path):
     p = tmp_path / "trainer_log.jsonl"
     p.write_bytes(b"\0" * 4096 + "\n".join(lines).encode() + b"\n")  # a crash's unwritten first page
     assert trainer_log.read(p).series["loss"].steps.tolist() == list(range(1, 11))
+
+
+def test_a_flipped_byte_in_the_log_history_key_loses_no_record(tmp_path):
+    text = state_text().replace('"log_history"', '"log_hiqtory"')  # still valid JSON
+    src = read_state(tmp_path, text)
+    assert src.records == 20 and "the log_history key is damaged" in src.warnings[0]

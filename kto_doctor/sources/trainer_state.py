@@ -47,6 +47,10 @@ def read(path: Path) -> SourceData:
     except (ValueError, RecursionError):
         text = data.decode("utf-8", errors="replace")
         state = _salvage(text, path, src, len(data))
+    if text is None and isinstance(state, dict) and "log_history" not in state and b'"step"' in data:
+        # valid JSON, but a flipped byte renamed the log_history key: the records are still there
+        text = data.decode("utf-8", errors="replace")
+        state = _salvage(text, path, src, len(data))
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise SourceError(f"{path}: not a trainer_state.json (no log_history list)")
     for key in FACT_KEYS:
