@@ -89,6 +89,10 @@ def load_spec(spec: RunSpec, label: str, warnings: list[str] | None = None, over
     run_warnings = list(warnings or [])
     datas, infos = read_spec(spec, run_warnings)
     if not any(d.format != "config" and (d.series or d.facts) for d in datas):
+        empty = [info for d, info in zip(datas, infos) if d.format != "config"]
+        if empty:  # read, but nothing in it: name the file rather than claim nothing was there
+            more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+            raise InputError(f"{label}: no training metrics: {empty[0].path} ({empty[0].format}) holds none{more}")
         skipped = [w for w in run_warnings if ": skipped: " in w]
         if skipped:
             more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""

@@ -196,3 +196,21 @@ def test_the_shipped_sample_folder_is_many_runs_not_one(tmp_path):
     samples = Path(__file__).resolve().parents[1] / "sample_logs"
     r = cli("analyze", samples)
     assert r.returncode == 2 and "holds 13 runs" in r.stderr and "kto-doctor scan" in r.stderr
+
+
+def test_a_log_read_but_empty_is_named(tmp_path):
+    # an event file cut after HF's config text summary: read, but it holds no scalar
+    from tensorboard.compat.proto.summary_pb2 import SummaryMetadata
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+    path = tmp_path / "runs" / "x" / "events.out.tfevents.1.h"
+    path.parent.mkdir(parents=True)
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))
+    value = Summary.Value(tag="args/text_summary", metadata=meta,
+                          tensor=TensorProto(dtype=7, string_val=[b'{"learning_rate": 1e-05}']))
+    with open(path, "wb") as f:
+        w = RecordWriter(f)
+        w.write(Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())
+        w.write(Event(wall_time=2.0, step=0, summary=Summary(value=[value])).SerializeToString())
+    r = cli("analyze", tmp_path)
+    assert r.returncode == 2 and "events.out.tfevents.1.h (tensorboard) holds none" in r.stderr

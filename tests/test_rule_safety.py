@@ -210,7 +210,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path):
     p.write_text(billion_laughs(), encoding="utf-8")
     start = time.monotonic()
     e = load_error(p)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60  # a hang guard: an expanded bomb would take hours, not seconds
     assert "aliases" in e.message
 
 
@@ -220,7 +220,7 @@ def test_billion_laughs_inside_a_rule_field(tmp_path):
     p.write_text(RULE.format(when="loss > 1", message="m") + "tags: &t []\nparams:\n  " + bomb, encoding="utf-8")
     start = time.monotonic()
     load_error(p)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60  # a hang guard: an expanded bomb would take hours, not seconds
 
 
 def test_a_few_aliases_are_still_fine(tmp_path):
