@@ -187,3 +187,18 @@ def test_reference_rules_are_silent_without_a_reference():
     rs = load_rules()
     rep = evaluate(load_run(SAMPLES / "lf-kto-healthy"), rs)
     assert not any(x.startswith("REF") for x in rep.passed + [s.rule for s in rep.skipped])
+
+
+def test_the_readme_excerpt_is_what_the_command_prints():
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("kto-doctor analyze sample_logs/lf-kto-lr-too-high --against"):]
+    block = block[:block.index("```")]
+    shown = [ln.split("REF101 ", 1)[1] for ln in block.splitlines() if "REF101 " in ln]
+    cause = next(ln.split("→ ", 1)[1] for ln in block.splitlines() if "→ " in ln)
+    r = cli("analyze", SAMPLES / "lf-kto-lr-too-high", "--against", SAMPLES / "lf-kto-healthy", "--color", "never")
+    out = " ".join(r.stdout.split())
+    assert len(shown) == 2
+    for line in shown + [cause]:
+        assert " ".join(line.split()) in out, line
