@@ -202,3 +202,24 @@ def test_the_readme_excerpt_is_what_the_command_prints():
     assert len(shown) == 2
     for line in shown + [cause]:
         assert " ".join(line.split()) in out, line
+
+
+def test_the_docs_team_comparison_rule_works(tmp_path):
+    import re
+
+    from conftest import REPO
+
+    text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if b.startswith("id: TEAMREF1"))
+    p = tmp_path / "teamref.yaml"
+    p.write_text(block)
+    assert cli("rules", "check", p).exit_code == 0
+    res = cli("rules", "test", p)
+    assert res.exit_code == 0 and res.stdout.strip().splitlines()[-1] == "2 passed, 0 failed"
+    rs = load_rules([p])
+    bad = evaluate(load_run(SAMPLES / "lf-sft-lr-too-high"), rs, select=["TEAMREF1"],
+                   against=load_run(SAMPLES / "lf-sft-healthy"))
+    assert [f.rule for f in bad.findings] == ["TEAMREF1"] and bad.findings[0].steps[0] == 11
+    same = evaluate(load_run(SAMPLES / "lf-sft-healthy"), rs, select=["TEAMREF1"],
+                    against=load_run(SAMPLES / "lf-sft-healthy"))
+    assert not same.findings
