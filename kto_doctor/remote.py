@@ -138,13 +138,18 @@ def fetch(url: str):
 
 
 def _copy(fs, root: str, url: str, tmp: Path) -> Mirror:
+    from .sources.registry import candidates
+
+    name = PurePosixPath(root.rstrip("/")).name or "log"
     try:
-        if fs.isfile(root):
-            name = PurePosixPath(root.rstrip("/")).name or "log"
+        is_dir = fs.isdir(root)
+        # Over HTTP a folder's index page is a file too: a URL is read as one log only when it is not a
+        # folder, or when its name is one a reader claims and it does not end with "/".
+        if fs.isfile(root) and (not is_dir or (not root.endswith("/") and candidates(Path(name)))):
             local = tmp / name
             _get(fs, root, local, url)
             return Mirror(url, local, tmp, fetched=[name])
-        if not fs.isdir(root):
+        if not is_dir:
             raise InputError(f"{url}: no such file or folder")
         entries = fs.find(root, detail=True)
     except InputError:
@@ -154,9 +159,16 @@ def _copy(fs, root: str, url: str, tmp: Path) -> Mirror:
     todo, skipped = plan(fs, root, entries)
     mirror = Mirror(url, tmp / "run", tmp, skipped=skipped)
     mirror.local.mkdir()
-    for path, rel in todo:
-        _get(fs, path, mirror.local / rel, url.rstrip("/") + "/" + rel)
-        mirror.fetched.append(rel)
+    locals_ = [mirror.local / rel for _, rel in todo]
+    for lp in locals_:
+        lp.parent.mkdir(parents=True, exist_ok=True)
+    try:  # one call: async filesystems (http, s3, gcs) fetch the files concurrently, each streamed to disk
+        if todo:
+            fs.get([path for path, _ in todo], [str(lp) for lp in locals_])
+    except Exception:  # fetch one by one, so that the message names the file that failed
+        for (path, rel), lp in zip(todo, locals_):
+            _get(fs, path, lp, url.rstrip("/") + "/" + rel)
+    mirror.fetched = [rel for _, rel in todo]
     return mirror
 
 

@@ -174,3 +174,41 @@ def test_python_api_reads_urls(bucket):
     run_ = kto_doctor.load_run(f"{url}/exp/run-b")
     assert run_.path == f"{url}/exp/run-b" and run_.steps["logged"] == 30
     assert kto_doctor.analyze(f"{url}/exp/run-a").status == "failing"
+
+
+def test_a_claimed_file_too_large_for_a_log_is_skipped_and_said(bucket, monkeypatch):
+    import kto_doctor
+    from kto_doctor import remote
+
+    url, fs = bucket
+    fs.pipe(url.removeprefix("memory://") + "/exp/run-b/train.log", b"x" * 5000)
+    monkeypatch.setattr(remote, "MAX_FILE_BYTES", 4096)
+    run_ = kto_doctor.load_run(f"{url}/exp/run-b")
+    assert any(w.startswith("not fetched: train.log:") for w in run_.warnings)
+    assert {s.path for s in run_.sources} == {"trainer_state.json"}
+
+
+def test_plan_keeps_the_newest_checkpoint_and_never_weights():
+    from kto_doctor.remote import plan
+
+    entries = {f"/r/{p}": {"type": "file", "size": 10} for p in (
+        "checkpoint-9/trainer_state.json", "checkpoint-10/trainer_state.json", "checkpoint-10/model.safetensors",
+        "checkpoint-10/rng_state.pth", "a/checkpoint-3/trainer_state.json", "trainer_log.jsonl",
+        ".git/trainer_state.json", "__pycache__/run/output.log", "README.md", "LICENSE", "adapter_model.bin", "events.out.tfevents.1.host")}
+    todo, skipped = plan(None, "/r", entries)
+    assert sorted(rel for _, rel in todo) == ["a/checkpoint-3/trainer_state.json", "checkpoint-10/trainer_state.json",
+                                              "events.out.tfevents.1.host", "trainer_log.jsonl"]
+    assert skipped == []
+
+
+def test_scan_over_an_http_folder_listing(http_root):
+    pytest.importorskip("aiohttp")
+    root, base = http_root
+    write = __import__("ci_runs").write_state
+    write(root / "runs" / "a", rows(30))
+    write(root / "runs" / "b", rows(30, nan_at=(5,)))
+    r = run("scan", f"{base}/runs/", "-j", "1", "-f", "json")
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    assert [(d["run"]["path"], d["status"]) for d in doc] == [(f"{base}/runs/a", "healthy"),
+                                                              (f"{base}/runs/b", "failing")]
