@@ -62,6 +62,7 @@ class Discovery:
     runs: list[RunSpec]
     warnings: list[str] = field(default_factory=list)
     files: list[LogFile] = field(default_factory=list)  # every log file seen (configs included)
+    unlistable: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed, why
 
 
 def discover(path, reg: Registry | None = None) -> Discovery:
@@ -69,14 +70,15 @@ def discover(path, reg: Registry | None = None) -> Discovery:
     reg = reg or registry()
     root = Path(path)
     warnings: list[str] = []
+    unlistable: list[tuple[Path, str]] = []
     if _is_dir(root):
-        files = walk(root, warnings, reg)
+        files = walk(root, warnings, reg, unlistable)
         runs = group(root, files, reg)
     else:
         files = [_named_file(root, reg)]
         runs = [RunSpec(root=root, files=files, label=root.name)]
     runs = _expand_stores(runs)
-    return Discovery(path=root, runs=runs, warnings=warnings, files=files)
+    return Discovery(path=root, runs=runs, warnings=warnings, files=files, unlistable=unlistable)
 
 
 def _is_dir(p: Path) -> bool:
@@ -100,8 +102,10 @@ def _named_file(p: Path, reg: Registry) -> LogFile:
 # ---------------------------------------------------------------------------------------------- the walk
 
 
-def walk(root: Path, warnings: list[str], reg: Registry | None = None) -> list[LogFile]:
-    """Every log file under `root` (sorted, bounded, never following a symlinked folder)."""
+def walk(root: Path, warnings: list[str], reg: Registry | None = None,
+         unlistable: list[tuple[Path, str]] | None = None) -> list[LogFile]:
+    """Every log file under `root` (sorted, bounded, never following a symlinked folder); folders that cannot
+    be listed go to `unlistable` as (folder, reason) besides a warning."""
     from .sources.base import read_head
 
     reg = reg or registry()
@@ -125,7 +129,10 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None) -> list[L
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name)
         except OSError as exc:
-            warnings.append(f"{_rel(d, root)}/: skipped: cannot list it ({exc.strerror or exc})")
+            reason = str(exc.strerror or exc)
+            warnings.append(f"{_rel(d, root)}/: skipped: cannot list it ({reason})")
+            if unlistable is not None:
+                unlistable.append((d, reason))
             continue
         subdirs = []
         for e in entries:

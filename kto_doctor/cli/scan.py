@@ -42,7 +42,6 @@ from ..remote import is_remote
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 INTERNAL = "internal error"
-UNLISTABLE = "/: skipped: cannot list it ("  # how discovery warns about a folder it may not list
 
 # ---------------------------------------------------------------- discovery
 
@@ -89,10 +88,8 @@ def find_runs(root, unreadable: list | None = None) -> list[str]:
     if root.is_file():
         return [str(root)]
     found = discover(root)
-    for w in found.warnings:
-        if UNLISTABLE in w and unreadable is not None:
-            rel, _, reason = w.partition(UNLISTABLE)
-            unreadable.append((str(root if rel in ("", ".") else root / rel), f"cannot list the folder: {reason[:-1]}"))
+    if unreadable is not None:
+        unreadable.extend((str(d), f"cannot list the folder: {reason}") for d, reason in found.unlistable)
     return [str(r.root) + (f"#{r.key}" if r.key is not None else "") for r in found.runs]
 
 
