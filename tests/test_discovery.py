@@ -214,3 +214,14 @@ def test_a_log_read_but_empty_is_named(tmp_path):
         w.write(Event(wall_time=2.0, step=0, summary=Summary(value=[value])).SerializeToString())
     r = cli("analyze", tmp_path)
     assert r.returncode == 2 and "events.out.tfevents.1.h (tensorboard) holds none" in r.stderr
+
+
+def test_content_beats_a_wildcard_name_claim(tmp_path):
+    # a trainer_state.json saved as `*_results.json` (the summary files' pattern) is still a trainer_state
+    state(tmp_path / "exp3_results.json", [1.0, 0.9, 0.8])
+    run = kto_doctor.load_run(tmp_path / "exp3_results.json")
+    assert run.sources[0].format == "trainer_state" and run.series("loss").tolist() == [1.0, 0.9, 0.8]
+    # the exact names keep deciding alone
+    (tmp_path / "all_results.json").write_text(json.dumps({"train_loss": 0.9, "epoch": 3.0}))
+    from kto_doctor.sources import detect
+    assert detect(tmp_path / "all_results.json") == "results"

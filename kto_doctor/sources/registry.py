@@ -103,6 +103,12 @@ class Source:
     def claims_name(self, low_name: str) -> bool:
         return any(fnmatch.fnmatchcase(low_name, p) for p in self.names)
 
+    def claims_name_exactly(self, low_name: str) -> bool:
+        """Claimed by a pattern without wildcards (`trainer_state.json`), or one no other content can have
+        (`*tfevents*`): such a claim decides without reading the file."""
+        return any(("*" not in p and "?" not in p and p == low_name) or (p.startswith("*") and p.endswith("*")
+                   and fnmatch.fnmatchcase(low_name, p)) for p in self.names)
+
     def root_of(self, path: Path) -> Path:
         return self.run_root(path) if self.run_root is not None else path.parent
 
@@ -197,6 +203,9 @@ def _resolve(value: str):
 # ------------------------------------------------------------------------------------ identifying files
 
 
+SURE = 0.9  # a sniff score this high overrides a wildcard name claim
+
+
 def score(hits: int) -> float:
     """The common scale of text sniffers: 0 for no line of the format, rising with the lines seen, so that
     the format with the most recognisable lines in a file's start wins."""
@@ -228,7 +237,7 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
         return []
     plain = low[:-3] if low.endswith(".gz") else low
     claimed = reg.by_name(plain)
-    if claimed:
+    if claimed and any(s.claims_name_exactly(plain) for s in claimed):
         return claimed
     suffix = suffix_of(low)
     sniffers = reg.sniffers(suffix)
@@ -246,6 +255,11 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
                 if score > 0:
                     scored.append((score, s))
     scored.sort(key=lambda x: (-x[0], x[1].priority))
+    if claimed:
+        # a claim by a wildcard pattern (`*_results.json`, `*.yaml`) is weak: a sniffer that is sure of the
+        # content (a trainer_state.json saved as `run_results.json`) goes first, the name's claim next
+        sure = [s for score, s in scored if score >= SURE and s not in claimed]
+        return sure + claimed + [s for _, s in scored if s not in sure and s not in claimed]
     out = [s for _, s in scored]
     fallbacks = reg.fallbacks(suffix) if not named else [s for s in reg.sources if s.fallback]
     out += [s for s in fallbacks if s not in out]
