@@ -119,7 +119,8 @@ def analyse(items: list[Item]) -> None:
         try:
             report = analyze(str(it.target), rules=rules)
         except InputError as e:
-            it.problem = str(e).splitlines()[0][:160]
+            # the message names the file by its absolute path; the doc must not depend on the checkout
+            it.problem = str(e).splitlines()[0].replace(str(it.target), it.path)[:160]
             continue
         it.findings = [{"rule": f.rule, "symptom": f.symptom, "severity": f.severity} for f in report.findings]
         it.explained = any(d.kind == "explanation" for d in report.diagnosis)

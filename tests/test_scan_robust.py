@@ -69,7 +69,7 @@ def _tree_of(root: Path, n: int) -> Path:
 
 
 def test_ctrl_c_stops_promptly_with_the_partial_table(tmp_path):
-    n = 80
+    n = 600  # enough that a fast CI machine is still mid-sweep three seconds in
     root = _tree_of(tmp_path / "s", n)
     env = dict(os.environ, COLUMNS="200", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "kto_doctor", "scan", str(root), "-j", "2", "-v"],

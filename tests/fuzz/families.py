@@ -456,8 +456,10 @@ SCAN = ["scan", "{run}", "--isolated", "-j", "2", "--format", "json", "-o", "out
 
 
 def scan_sigint(rng, s):
-    """Ctrl-C two seconds into a sweep: it stops promptly (exit 130) with what it has."""
-    return Case("scan_sigint", "scan_sigint", owner="ux", files=_scan_runs(rng, s), run="runs", argv=SCAN,
+    """Ctrl-C two seconds into a sweep: it stops promptly (exit 130) with what it has.
+
+    400 runs, so that a fast machine is still mid-sweep when the signal comes."""
+    return Case("scan_sigint", "scan_sigint", owner="ux", files=_scan_runs(rng, s, n=400), run="runs", argv=SCAN,
                 subprocess=True, action="sigint", expect_exit=(130,), must_output=True, timeout=60)
 
 

@@ -26,7 +26,6 @@ FEWER = {"long_line": 1, "scan_sigint": 1, "scan_kill_worker": 1, "scan_unreadab
 TIMEOUT = 60.0
 WAITING = {
     "scan_names": "ux (issue 11, cli/scan.py): run names reach the scan table as rich markup and raw escapes",
-    "scan_sigint": "ux (issue 11, cli/scan.py): Ctrl-C during a scan ends in exit 2 and a traceback, no partial output",
 }
 
 
