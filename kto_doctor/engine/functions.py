@@ -794,6 +794,26 @@ def f_contains(text, part):
     return str(part).lower() in str(text).lower()
 
 
+@_register("version_at_least", (2, 2), "(version, minimum)", "scalar")
+def f_version_at_least(version, minimum):
+    """True when a version text ('0.19.1', 'v1.9.0.dev0') is at least `minimum` ('0.19'), compared number by
+    number; None when either has no version number (a fact nobody stated)."""
+    a, b = _version(version), _version(minimum)
+    if a is None or b is None:
+        return None
+    n = max(len(a), len(b))
+    return a + (0,) * (n - len(a)) >= b + (0,) * (n - len(b))
+
+
+def _version(text):
+    import re
+
+    if text is None or _is_series(text):
+        return None
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text) if not isinstance(text, float) else repr(text))
+    return tuple(int(x) for x in m.group(1).split(".")[:4]) if m else None
+
+
 @_register("minus", (2, 2), "(a, b)", "scalar")
 def f_minus(a, b):
     """The items of list a that are not in list b (b may be one text), in a's order: e.g. the non-finite
