@@ -33,6 +33,7 @@ from ..ontology import is_eval_record
 from .base import (Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream, regular_file,
                    sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
+from .launch_args import stated_arguments
 
 CHUNK = 16 << 20
 _SLICE = 1 << 20  # newlines are searched a slice at a time: a byte mask of the whole chunk would cost 16 MB
@@ -578,6 +579,8 @@ class _Reader:
                 target = facts if where == "facts" else src.config
                 if value is not None and key not in target and sane_fact(value) is not None:
                     target[key] = int(value) if value.is_integer() and abs(value) < 2 ** 63 else value
+        for key, value in stated_arguments(chunk).items():
+            src.config.setdefault(key, value)
         if b"llamafactory" in chunk:
             src.hints["framework"] = "llamafactory"
         m = _WORLD.search(chunk) if b"world size: " in chunk else None
