@@ -510,6 +510,10 @@ def _method_from_names(names: set, loss_type: str) -> str:
         return "dpo"
     if loss_type in _DPO_LOSSES and loss_type != "sft":
         return "dpo"
+    # A scalar reward beside the loss and nothing of the above: an RL run whose trainer logs little
+    # (LLaMA-Factory's PPO writes only loss, reward and learning_rate). Supervised trainers log no reward.
+    if "reward" in names:
+        return "ppo"
     if "loss" in names or "eval_loss" in names:
         return "sft"
     return "unknown"

@@ -107,3 +107,20 @@ def test_every_format_renders_an_inconclusive_run(tmp_path, fmt):
     assert r.returncode in (0, 1)
     if fmt in ("text", "json", "junit", "markdown", "html"):  # SARIF/GitHub carry findings only
         assert "inconclusive" in r.stdout.lower()
+
+
+def test_a_logged_reward_without_preference_metrics_is_an_rl_run(tmp_path):
+    """LLaMA-Factory's PPO stage writes only loss, reward and learning_rate: not a supervised run, so the RL
+    rules (a reward that never moves) judge it instead of the SFT ones."""
+    import json
+
+    from kto_doctor.run import load_run
+
+    rows = [{"current_steps": s, "total_steps": 1287, "loss": -0.2 + s / 10000, "reward": 0.13 + (s % 3) / 100,
+             "learning_rate": 1e-5} for s in range(10, 1270, 10)]
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = load_run(tmp_path)
+    assert (run.method, run.method_source) == ("ppo", "guessed")
+    (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "reward"})
+                                                        + "\n" for r in rows))
+    assert load_run(tmp_path).method == "sft"
