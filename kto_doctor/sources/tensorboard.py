@@ -5,7 +5,8 @@ by step, the later wall time winning where files overlap.
 
 What is read:
 - scalars in both encodings: `simple_value` (torch.utils.tensorboard, tensorboardX, TF1) and scalar
-  tensors (TF2 / `tensorboard.summary` v2: DT_FLOAT, DT_DOUBLE, DT_HALF, DT_BFLOAT16 with the scalars
+  tensors (TF2 / `tensorboard.summary` v2: DT_FLOAT, DT_DOUBLE, DT_HALF, DT_BFLOAT16, and the integer
+  DT_INT32 / DT_INT64 (a `global_step` logged as an int; decoded one by one) with the scalars
   plugin, whose metadata is written only with a tag's first value). Tags go through `names.canonical`
   (train/loss -> loss, eval/loss -> eval_loss); step is the event step; wall times are kept.
 - `args/text_summary` and `model_config/text_summary` (HF's JSON of TrainingArguments and the model
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ontology import SUMMARY_KEYS, canonical, is_bookkeeping
-from . import tfrecord
+from . import protowire, tfrecord
 from .base import Series, SourceData, SourceError
 from .registry import Source
 
@@ -47,6 +48,10 @@ TEXT_CONFIG_TAGS = ("args/text_summary", "model_config/text_summary")
 
 # TensorProto dtypes read as scalars
 DT_FLOAT, DT_DOUBLE, DT_STRING, DT_BFLOAT16, DT_HALF = 1, 2, 7, 14, 19
+DT_INT32, DT_UINT8, DT_INT16, DT_INT8, DT_INT64 = 3, 4, 5, 6, 9
+# integer dtypes: (the TensorProto field of their values, its bit width, tensor_content struct format)
+_INTS = {DT_INT32: (7, 32, "<i"), DT_UINT8: (7, 32, "<B"), DT_INT16: (7, 32, "<h"), DT_INT8: (7, 32, "<b"),
+         DT_INT64: (10, 64, "<q")}
 
 
 def read(path: Path, check_crc: bool = True) -> SourceData:
@@ -440,6 +445,8 @@ class _Events:
                 rec, step, wall, value = rec[order], step[order], wall[order], value[order]
             if name in SUMMARY_KEYS:
                 facts[name] = float(value[-1])
+            elif name == "global_step" and len(value) and np.isfinite(value[-1]):  # Keras/TF2: an int64 tensor
+                facts[name] = int(value[-1])
             if not is_bookkeeping(name):
                 rec += 1
                 out[name] = Series(steps=step, values=value, lines=rec, wall_times=wall)
@@ -559,47 +566,8 @@ def _varints(words: np.ndarray, max_bytes: int) -> tuple[np.ndarray, np.ndarray]
     return value, count
 
 
-# -- protobuf wire format, for the records decoded one by one -------------------------------------------
-class _Malformed(Exception):
-    pass
-
-
-def _varint(buf, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < end:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            break
-    raise _Malformed
-
-
-def _fields(buf, pos: int, end: int):
-    """(field number, wire type, a, b) per field: a varint's value; a fixed field's offset; a
-    length-delimited field's [a, b) span. Groups and bad spans raise _Malformed."""
-    while pos < end:
-        key, pos = _varint(buf, pos, end)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos, end)
-            yield num, 0, value, pos
-            continue
-        if wire == 1:
-            a, pos = pos, pos + 8
-        elif wire == 5:
-            a, pos = pos, pos + 4
-        elif wire == 2:
-            size, a = _varint(buf, pos, end)
-            pos = a + size
-        else:
-            raise _Malformed
-        if pos > end:
-            raise _Malformed
-        yield num, wire, a, pos
+# -- protobuf wire format, for the records decoded one by one (kto_doctor.sources.protowire)
+_Malformed, _varint, _fields = protowire.Malformed, protowire.varint, protowire.fields
 
 
 def _plugin(buf, pos: int, end: int) -> tuple[str | None, tuple[int, int] | None]:
@@ -620,14 +588,14 @@ _PACKED = {DT_FLOAT: (5, "<f", 4), DT_DOUBLE: (6, "<d", 8)}
 
 
 def _tensor_scalar(buf, pos: int, end: int) -> float | None:
-    """A one-element float TensorProto's value, or None for anything else."""
+    """A one-element float or integer TensorProto's value, or None for anything else."""
     dtype, values, content = 0, [], None
     for num, wire, a, b in _fields(buf, pos, end):
         if num == 1 and wire == 0:
             dtype = a
         elif num == 4 and wire == 2:
             content = bytes(buf[a:b])
-        elif num in (5, 6, 13):
+        elif num in (5, 6, 7, 10, 13):
             values.append((num, wire, a, b))
     if dtype in _PACKED:
         field, fmt, size = _PACKED[dtype]
@@ -637,6 +605,27 @@ def _tensor_scalar(buf, pos: int, end: int) -> float | None:
         return struct.unpack(fmt, raw)[0] if raw is not None and len(raw) == size else None
     if dtype in (DT_HALF, DT_BFLOAT16):
         return _half_scalar(buf, dtype, values, content)
+    if dtype in _INTS:
+        return _int_scalar(buf, dtype, values, content)
+    return None
+
+
+def _int_scalar(buf, dtype: int, values, content) -> float | None:
+    """An integer scalar tensor (DT_INT32/DT_INT64 and the narrow ints TF keeps in `int_val`): `int_val`
+    (field 7) / `int64_val` (field 10), packed or not, or `tensor_content` of exactly one element."""
+    field, bits, fmt = _INTS[dtype]
+    found = []
+    for num, wire, a, b in values:
+        if num != field:
+            continue
+        if wire == 2:
+            found += protowire.packed_varints(buf, a, b)
+        elif wire == 0:
+            found.append(a)
+    if found:
+        return float(protowire.signed(found[0], bits)) if len(found) == 1 else None
+    if content is not None and len(content) == struct.calcsize(fmt):
+        return float(struct.unpack(fmt, content)[0])
     return None
 
 
