@@ -155,7 +155,15 @@ def is_bookkeeping(key: str, dialect: str | None = None) -> bool:
     k = _key(key)
     if dialect and k in _SERIES_IN_DIALECT.get(dialect, ()):
         return False
-    return k in _BOOKKEEPING or k.startswith(BOOKKEEPING_PREFIXES)
+    if k in _BOOKKEEPING or k.startswith(BOOKKEEPING_PREFIXES):
+        return True
+    # HF's names as trackers spell them (W&B, MLflow, DVCLive): `train/global_step`, `train/train_runtime`,
+    # `train/train_loss` (the end-of-run summary), `eval/runtime`, `eval/samples_per_second`.
+    if k.startswith("train/"):
+        return k[len("train/"):] in _BOOKKEEPING
+    if k.startswith("eval/"):
+        return "eval_" + k[len("eval/"):] in _BOOKKEEPING
+    return False
 
 
 def canonical(name: str, eval_row: bool = False, dialect: str | None = None) -> str:

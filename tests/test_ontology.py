@@ -42,6 +42,23 @@ def test_spellings_map_to_canonical_names(key, dialect, eval_row, expected):
     assert is_known(expected)
 
 
+TRACKER_BOOKKEEPING = [
+    # HF's step counter and end-of-run numbers as W&B, MLflow and DVCLive spell them: not metrics
+    "train/global_step", "train/train_loss", "train/train_runtime", "train/total_flos", "eval/runtime",
+    "eval/samples_per_second", "eval/steps_per_second",
+]
+
+
+@pytest.mark.parametrize("key", TRACKER_BOOKKEEPING)
+def test_hf_bookkeeping_through_trackers(key):
+    assert is_bookkeeping(key)
+
+
+def test_tracker_prefixed_metrics_stay_metrics():
+    assert not is_bookkeeping("train/loss") and not is_bookkeeping("train/epoch")
+    assert not is_bookkeeping("eval/loss") and canonical("eval/loss") == "eval_loss"
+
+
 def test_bookkeeping_depends_on_the_framework():
     assert is_bookkeeping("train_loss")  # HF: the mean over the whole run, a summary
     assert not is_bookkeeping("train_loss", "lightning")  # Lightning: a per-step series

@@ -14,6 +14,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from kto_doctor.sources.tensorboard import read
 
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")  # tbparse on pandas 3
 SCALARS = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
 
 

@@ -30,6 +30,10 @@ BUILTIN = (
     "console = kto_doctor.sources.console:SOURCE",
     "config = kto_doctor.sources.config_file:SOURCE",
     "results = kto_doctor.sources.results:SOURCE",
+    "verl = kto_doctor.sources.verl_jsonl:SOURCE",
+    "lightning_csv = kto_doctor.sources.lightning_csv:SOURCE",
+    "dvclive = kto_doctor.sources.dvclive:SOURCE",
+    "mlflow = kto_doctor.sources.mlflow_files:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.

@@ -1,0 +1,135 @@
+"""verl's file logger (`trainer.logger=[..., 'file']`): one JSON object per `Tracking.log` call,
+`{"step": N, "data": {"actor/pg_loss": ..., "critic/score/mean": ..., ...}}`.
+
+Where it is: `$VERL_FILE_LOGGER_PATH`, else `$VERL_FILE_LOGGER_ROOT/<project>/<experiment>.jsonl` (every
+experiment of a project in one folder, so such a file is a run of its own; a file named like
+`metrics.jsonl` makes its folder the run). verl 0.6-0.7 write with `json.dumps` (NaN/inf as the tokens
+`NaN`/`Infinity`); verl >= 0.8 with orjson, which writes NaN and ±inf as `null`: a `null` metric here is a
+non-finite value, never a missing one (verl's reducers never log None), and is read as NaN. Validation rows
+share the step of a training row with other keys (merged by step); step 0 holds only the validation
+before training. Both versions open the file with mode `w`: a restarted run erases the earlier attempt, so
+the file holds one attempt.
+
+Speed: the file is read in 16 MB chunks; each chunk's lines are parsed by one `json.loads` of the lines
+joined as an array (a damaged line sends that chunk through line-by-line parsing, which skips and counts
+it), and rows of one key set become columns with one list comprehension per key (`Columns.add_rows`).
+Names go through the ontology (`actor/entropy` → `entropy`, `critic/score/mean` → `reward`).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .base import Columns, SourceData, SourceError, open_stream, usable_step
+from .registry import Source, score
+from .store_util import line_chunks
+
+_NULL = re.compile(rb'(":\s*)null(?=\s*[,}])')  # orjson's NaN/inf: a value, never a missing one
+_LINE = re.compile(r'^\{"step":\s*-?\d+,\s*"data":\s*\{', re.M)
+
+
+def read(path: Path) -> SourceData:
+    src = SourceData(path=path, format="verl", hints={"framework": "verl"})
+    reader = _Reader(src)
+    with open_stream(path) as f:
+        for lines, line_base, _ in line_chunks(f):
+            reader.lines(lines, line_base)
+    if src.records == 0:
+        if reader.bad:
+            raise SourceError(f"{path}: no verl log record ({reader.bad} unreadable line(s))")
+        raise SourceError(f"{path}: empty file")
+    if reader.bad:
+        src.warnings.append(f"{path.name}: skipped {reader.bad} corrupt or truncated line(s), first at line "
+                            f"{reader.first_bad}")
+    reader.cols.set_steps(np.asarray(reader.steps, dtype=np.float64), np.asarray(reader.line_nos, dtype=np.int64))
+    reader.cols.finish_segments(src, "step")
+    src.series = reader.cols.build()
+    if reader.nulls:
+        src.warnings.append(f"{path.name}: {reader.nulls} value(s) logged as null (verl >= 0.8 writes NaN and "
+                            "±inf so) read as NaN")
+    return src
+
+
+class _Reader:
+    def __init__(self, src: SourceData) -> None:
+        self.src = src
+        self.cols = Columns(dialect="verl")
+        self.bad = 0
+        self.first_bad: int | None = None
+        self.nulls = 0
+        self.steps: list = []
+        self.line_nos: list[int] = []
+
+    def lines(self, lines: list[bytes], base: int) -> None:
+        keep = [(i, ln) for i, ln in enumerate(lines, base + 1) if ln.strip(b" \t\r\x00")]
+        if not keep:
+            return
+        joined = b",".join(ln for _, ln in keep)
+        if b"null" in joined:
+            joined, n = _NULL.subn(rb"\1NaN", joined)
+            self.nulls += n
+        try:
+            records = json.loads(b"[" + joined + b"]")
+        except (ValueError, RecursionError):
+            records = None
+        if records is None or len(records) != len(keep):
+            records = [self._one(ln) for _, ln in keep]
+        shapes: dict[tuple, tuple[list, list, list]] = {}
+        for (lineno, _), rec in zip(keep, records):
+            data = rec.get("data") if isinstance(rec, dict) else None
+            step = rec.get("step") if isinstance(rec, dict) else None
+            if not isinstance(data, dict) or not usable_step(step):
+                self.bad += 1
+                self.first_bad = self.first_bad or lineno
+                continue
+            group = shapes.get(tuple(data))
+            if group is None:
+                group = shapes[tuple(data)] = ([], [], [])
+            group[0].append(data)
+            group[1].append(step)
+            group[2].append(lineno)
+            self.steps.append(step)
+            self.line_nos.append(lineno)
+        for keys, (rows, steps, line_nos) in shapes.items():
+            self.cols.add_rows(rows, keys, steps, line_nos, False)
+            self.src.records += len(rows)
+
+    @staticmethod
+    def _one(raw: bytes):
+        """One line, after its chunk failed as a whole (its nulls were counted with the chunk)."""
+        if b"null" in raw:
+            raw = _NULL.sub(rb"\1NaN", raw)
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+
+
+# ------------------------------------------------------------------------------------------ the plugin
+
+
+def sniff(head: str) -> float:
+    return score(len(_LINE.findall(head)))
+
+
+def run_root(path: Path) -> Path:
+    """A file named for what it holds (`metrics.jsonl`, `verl_metrics.jsonl`) makes its folder the run; one
+    named for its experiment (`<project>/<experiment>.jsonl`, verl's default) is a run of its own."""
+    return path.parent if "metric" in path.name.lower() else path
+
+
+SOURCE = Source(
+    name="verl",
+    title="verl file logger JSON lines ({\"step\": N, \"data\": {...}}; trainer.logger=[..., 'file'])",
+    read=read,
+    priority=8,
+    sniff=sniff,
+    suffixes=(".jsonl", ".json", ".log", ".txt", ""),
+    anchor=True,
+    run_root=run_root,
+    dialect="verl",
+    examples=("$VERL_FILE_LOGGER_ROOT/<project>/<experiment>.jsonl", "outputs/<project>/<exp>/metrics.jsonl"),
+)
