@@ -34,6 +34,10 @@ BUILTIN = (
     "lightning_csv = kto_doctor.sources.lightning_csv:SOURCE",
     "dvclive = kto_doctor.sources.dvclive:SOURCE",
     "mlflow = kto_doctor.sources.mlflow_files:SOURCE",
+    "mlflow_sqlite = kto_doctor.sources.mlflow_sqlite:SOURCE",
+    "wandb = kto_doctor.sources.wandb_run:SOURCE",
+    "trackio = kto_doctor.sources.trackio:SOURCE",
+    "swanlab = kto_doctor.sources.swanlab:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.
