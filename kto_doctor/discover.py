@@ -9,6 +9,9 @@ belongs to the output dir above it, HF's `runs/<date>/` event files likewise). T
   summaries);
 - a folder with no anchor whose log files are loose consoles: one of them makes the folder a run (with its
   configs); several make each file a run (a folder of pasted excerpts);
+- a tracker folder (a W&B, MLflow, DVCLive or SwanLab run, claimed whole by its source) is a run, unless
+  it is the only one of its format inside a run root other logs anchor: then it is that run's tracker copy
+  and joins it (see `_tracker_roots`);
 - a store that holds several runs (`Source.runs`) is one run per key.
 `analyze` wants exactly one run; `scan` takes them all.
 
@@ -92,7 +95,7 @@ def _named_file(p: Path, reg: Registry) -> LogFile:
     """A file named on the command line: every reader that might take it, the console one last."""
     from .sources.base import read_head
 
-    found = candidates(p, lambda: read_head(p), reg, named=True)
+    found = _stores_that_read(p, candidates(p, lambda: read_head(p), reg, named=True))
     console = reg.get("console")
     if not found and console is not None:
         found = [console]
@@ -155,7 +158,10 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None,
                 warnings.append(f"{_rel(p, root)}: skipped: {exc.strerror or exc}")
                 continue
             if stat.S_ISDIR(mode):
-                if name not in SKIP_DIRS and not name.startswith("."):
+                # A skipped name is still read when a source claims the folder whole (a committed copy of
+                # W&B's `latest-run`, which is otherwise a symlink to a run folder next to it).
+                if (name not in SKIP_DIRS and not name.startswith(".")) or \
+                        (name in SKIP_DIRS and any(_claims_folder(s, p) for s in folder_sources)):
                     if depth + 1 > MAX_DEPTH:
                         warnings.append(f"{_rel(p, root)}/: not searched (more than {MAX_DEPTH} levels deep)")
                     else:
@@ -165,7 +171,7 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None,
                 if not skipped(name.lower()):
                     warnings.append(f"{_rel(p, root)}: skipped: not a regular file ({_kind(mode)})")
                 continue
-            srcs = candidates(p, lambda p=p: read_head(p), reg)
+            srcs = _stores_that_read(p, candidates(p, lambda p=p: read_head(p), reg))
             if not srcs:
                 continue
             if len(found) >= MAX_FILES:
@@ -179,6 +185,23 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None,
         stack.extend((s, depth + 1) for s in reversed(subdirs))
     found.sort(key=lambda f: f.rel)
     return found
+
+
+def _stores_that_read(p: Path, srcs: list[Source]) -> list[Source]:
+    """A database is claimed by content only as "an SQLite file" (its schema can lie past the sniffed bytes):
+    of the store sources, keep those whose `runs` can list it (the first that can leads); a database no store
+    reads is not a log."""
+    stores = [s for s in srcs if s.runs is not None]
+    if not stores:
+        return srcs
+    good = []
+    for s in stores:
+        try:
+            s.runs(p)
+        except Exception:
+            continue
+        good.append(s)
+    return good + [s for s in srcs if s.runs is None]
 
 
 def _claims_folder(src: Source, d: Path) -> bool:
@@ -226,11 +249,17 @@ def _rel(p: Path, root: Path) -> str:
 def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list[RunSpec]:
     """Log files → runs (see the module doc)."""
     roots: dict[Path, RunSpec] = {}
+    trackers: list[LogFile] = []
     for f in files:
         src = f.source
         if src.kind == "metrics" and src.anchor:
-            r = f.path if src.folder is not None else src.root_of(f.path)
+            if src.folder is not None:  # a tracker folder: see _tracker_roots
+                trackers.append(f)
+                continue
+            r = src.root_of(f.path)
             roots.setdefault(r, RunSpec(root=r))
+    for r in _tracker_roots(trackers, roots):
+        roots.setdefault(r, RunSpec(root=r))
     loose: dict[Path, list[LogFile]] = {}
     for f in files:
         owner = _owner(f.path, roots)
@@ -253,6 +282,24 @@ def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list
     return runs
 
 
+def _tracker_roots(trackers: list[LogFile], roots: dict[Path, RunSpec]) -> list[Path]:
+    """The tracker folders (a W&B, MLflow, DVCLive or SwanLab run) that are runs of their own.
+
+    A tracker folder inside a run root that other logs anchor (an HF output dir with trainer_state.json or
+    event files, and `wandb/run-*/` below it) is the same training run seen by a tracker: it joins that run
+    when it is the only folder of its format under that root. Several of one format there (a `wandb/`
+    holding three attempts) cannot be told apart from the run's own logs, so each stays a run of its own;
+    so does a tracker folder no anchored root holds.
+    """
+    host = {id(t): _owner(t.path.parent, roots) for t in trackers}
+    count: dict[tuple, int] = {}
+    for t in trackers:
+        if host[id(t)] is not None:
+            key = (host[id(t)], t.source.name)
+            count[key] = count.get(key, 0) + 1
+    return [t.path for t in trackers if host[id(t)] is None or count[(host[id(t)], t.source.name)] > 1]
+
+
 def _owner(p: Path, roots: dict[Path, RunSpec]) -> Path | None:
     """The deepest run root at or above `p` (a folder source is its own root)."""
     if p in roots:
@@ -271,6 +318,7 @@ def _expand_stores(runs: list[RunSpec]) -> list[RunSpec]:
         if not stores:
             out.append(r)
             continue
+        split = []
         for f in stores:
             try:
                 keys = list(f.source.runs(f.path))
@@ -279,8 +327,12 @@ def _expand_stores(runs: list[RunSpec]) -> list[RunSpec]:
             if len(keys) <= 1:
                 out.append(RunSpec(root=r.root, files=r.files, key=keys[0] if keys else None, label=r.label))
                 continue
+            split.append(f)
             for k in keys:
                 out.append(RunSpec(root=f.path, files=[f], key=k, label=f"{f.rel}#{k}"))
+        rest = [f for f in r.files if f not in split]
+        if split and len(split) == len(stores) and any(f.source.kind == "metrics" for f in rest):
+            out.append(RunSpec(root=r.root, files=rest, label=r.label))  # the folder's own logs stay a run
     return out
 
 

@@ -38,7 +38,9 @@ def load_run(path, overrides: dict | None = None, metric_map: dict | None = None
     """The one run at `path` (exit 2 when there is none, or several: those are `scan`'s)."""
     disc = discover_path(path)
     spec = only_run(disc, run_key)
-    return load_spec(spec, str(path), disc.warnings, overrides, metric_map, method)
+    whole_store = spec.key is not None and [f.path for f in spec.files] == [spec.root]
+    label = f"{path}#{spec.key}" if whole_store and "#" not in str(path) else str(path)  # a store's run: which
+    return load_spec(spec, label, disc.warnings, overrides, metric_map, method)
 
 
 def discover_path(path) -> Discovery:

@@ -67,7 +67,8 @@ def find_runs_in(paths, unreadable: list | None = None) -> list[str]:
     seen: set = set()
     for p in paths:
         p = Path(p)
-        found = find_runs(p, unreadable) if p.is_dir() else [str(run_of_file(p))]
+        r = run_of_file(p) if not p.is_dir() else None
+        found = find_runs(p, unreadable) if r is None or r == p else [str(r)]  # a store file: each run in it
         for r in found:
             key = Path(r.split("#", 1)[0]).resolve(), r
             if key not in seen:
@@ -85,9 +86,9 @@ def find_runs(root, unreadable: list | None = None) -> list[str]:
     from ..discover import discover
 
     root = Path(root)
-    if root.is_file():
-        return [str(root)]
     found = discover(root)
+    if root.is_file() and not found.runs:
+        return [str(root)]
     if unreadable is not None:
         unreadable.extend((str(d), f"cannot list the folder: {reason}") for d, reason in found.unlistable)
     return [str(r.root) + (f"#{r.key}" if r.key is not None else "") for r in found.runs]
