@@ -26,7 +26,7 @@ import numpy as np
 from ..ontology import SUMMARY_KEYS
 from .base import Columns, MetricNames, SourceData, SourceError, read_bytes, to_float
 from .registry import Source
-from .store_util import numeric_lines, side_file
+from .store_util import numeric_lines, numeric_table, side_file
 
 MAX_TSV = 5000  # metric files read from one folder
 _HF_SUMMARY_PARTS = ("runtime", "samples_per_second", "steps_per_second", "total_flos")
@@ -102,6 +102,10 @@ def _tsv(path: Path, src: SourceData):
     if vi == si:
         vi = si - 1
     width = len(header)
+    body = b"\n".join(lines[1:]).replace(b"\r", b"")
+    table = numeric_table(body, width)
+    if table is not None:
+        return table[:, si].copy(), table[:, vi].copy(), np.arange(2, len(table) + 2, dtype=np.int64)
 
     def parse(ln: bytes):
         cells = ln.rstrip(b"\r").split(b"\t")
@@ -110,7 +114,7 @@ def _tsv(path: Path, src: SourceData):
         s, v = to_float(cells[si].decode("ascii", "replace")), to_float(cells[vi].decode("ascii", "replace"))
         return None if s is None or v is None else (s, v)
 
-    steps, values, nums, bad, first_bad = numeric_lines(b"\n".join(lines[1:]), parse, first_line=2)
+    steps, values, nums, bad, first_bad = numeric_lines(body, parse, first_line=2)
     if bad:
         src.warnings.append(f"{path.parent.name}/{path.name}: skipped {bad} malformed line(s), first at line {first_bad}")
     return (steps, values, nums) if len(steps) else None

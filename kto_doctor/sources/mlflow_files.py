@@ -22,7 +22,7 @@ import numpy as np
 
 from .base import Columns, MetricNames, Series, SourceData, SourceError, read_bytes, to_float
 from .registry import Source
-from .store_util import numeric_lines, side_file
+from .store_util import numeric_lines, numeric_table, side_file
 
 STATUS = {1: "running", 2: "scheduled", 3: "finished", 4: "failed", 5: "killed"}
 MAX_KEYS = 5000  # metric and param files read from one run
@@ -124,9 +124,9 @@ def _metric(path: Path, key: str, src: SourceData):
     except SourceError as exc:
         src.warnings.append(f"metrics/{key}: skipped ({str(exc).split(': ', 1)[-1]})")
         return None
-    fast = _three_fields(data)
-    if fast is not None:
-        return fast
+    table = numeric_table(data, 3)  # every line `ts value step`: converted at once
+    if table is not None:
+        return table[:, 2].copy(), table[:, 1].copy(), np.arange(1, len(table) + 1, dtype=np.int64)
     # Two fields (`ts value`, step 0) is the oldest MLflow's line; in a file of 3- or 5-field lines it is a
     # line cut short, not a value at step 0.
     widths = (2, 3, 5) if all(len(ln.split()) <= 2 for ln in data.split(b"\n", 50)[:50]) else (3, 5)
@@ -143,20 +143,6 @@ def _metric(path: Path, key: str, src: SourceData):
     if bad:
         src.warnings.append(f"metrics/{key}: skipped {bad} malformed line(s), first at line {first_bad}")
     return (steps, values, nums) if len(steps) else None
-
-
-def _three_fields(data: bytes):
-    """The common file, every line `ts value step`, converted by numpy at once; None for anything else."""
-    tokens = data.split()
-    n = len(tokens) // 3
-    if not n or len(tokens) != 3 * n or data.count(b"\n") not in (n, n - 1) or data.startswith(b"\n"):
-        return None
-    try:
-        values = np.array(tokens[1::3]).astype(np.float64)
-        steps = np.array(tokens[2::3]).astype(np.float64)
-    except ValueError:
-        return None
-    return steps, values, np.arange(1, n + 1, dtype=np.int64)
 
 
 SOURCE = Source(
