@@ -246,3 +246,19 @@ def test_trackio_matches_trackio_itself(version):
     assert datas["healthy-run"].config == {"learning_rate": 5e-07, "beta": 0.1, "model": {"name": "Qwen/Qwen2.5-0.5B"}}
     keys = trackio.runs(db)
     assert keys == (["healthy-run", "nan-run"] if version == "v0.23.0" else [d.run_key for d in datas.values()])
+
+
+def test_the_framework_comes_from_what_the_tracker_configuration_shows(tmp_path):
+    run = tmp_path / "wandb" / "run-20250101_000000-abcd1234"
+    shutil.copytree(GEN / "v0.17.9" / "wandb" / "offline-run-20261129_210434-4bvdbpxz", run)
+    (run / "files" / "config.yaml").write_text(
+        "wandb_version: 1\nper_device_train_batch_size:\n  desc: null\n  value: 4\nlogging_steps:\n  desc: null\n"
+        "  value: 10\n_wandb:\n  desc: null\n  value:\n    cli_version: 0.16.0\n    t:\n      '1': [1, 11, 84]\n"
+        "      '6': 4.40.0\n")
+    (run / "files" / "requirements.txt").write_text("torch==2.3.0\ntrl==0.9.6\ntransformers==4.40.0\n")
+    data = wandb_run.read(run)[0]
+    assert data.hints["framework"] == "transformers" and data.config["per_device_train_batch_size"] == 4
+    assert data.facts["trl_version"] == "0.9.6" and data.facts["transformers_version"] == "4.40.0"
+    assert data.facts["imports_trl"] is True
+    (run / "files" / "config.yaml").write_text("actor_rollout_ref:\n  value: {actor: {}}\ntrainer:\n  value: {}\n")
+    assert wandb_run.read(run)[0].hints["framework"] == "verl"

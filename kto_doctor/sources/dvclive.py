@@ -103,7 +103,7 @@ def _tsv(path: Path, src: SourceData):
         vi = si - 1
     width = len(header)
     body = b"\n".join(lines[1:]).replace(b"\r", b"")
-    table = numeric_table(body, width)
+    table = numeric_table(body, width, "\t")
     if table is not None:
         return table[:, si].copy(), table[:, vi].copy(), np.arange(2, len(table) + 2, dtype=np.int64)
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .base import Columns, MetricNames, Series, SourceData, SourceError, read_bytes, to_float
 from .registry import Source
-from .store_util import numeric_lines, numeric_table, side_file
+from .store_util import framework_hint, numeric_lines, numeric_table, side_file
 
 STATUS = {1: "running", 2: "scheduled", 3: "finished", 4: "failed", 5: "killed"}
 MAX_KEYS = 5000  # metric and param files read from one run
@@ -44,6 +44,7 @@ def read(folder: Path) -> SourceData:
         src.warnings.append(f"meta.yaml: not read ({why})")
     src.facts.update(run_facts(meta if isinstance(meta, dict) else {}, _texts(folder / "tags", src)))
     src.config.update(_texts(folder / "params", src))
+    framework_hint(src)
     names = MetricNames()
     restarts = []
     for key, path in _files(folder / "metrics", src):
@@ -124,7 +125,7 @@ def _metric(path: Path, key: str, src: SourceData):
     except SourceError as exc:
         src.warnings.append(f"metrics/{key}: skipped ({str(exc).split(': ', 1)[-1]})")
         return None
-    table = numeric_table(data, 3)  # every line `ts value step`: converted at once
+    table = numeric_table(data, 3, " ")  # every line `ts value step`: converted at once
     if table is not None:
         return table[:, 2].copy(), table[:, 1].copy(), np.arange(1, len(table) + 1, dtype=np.int64)
     # Two fields (`ts value`, step 0) is the oldest MLflow's line; in a file of 3- or 5-field lines it is a

@@ -23,7 +23,7 @@ import numpy as np
 from .base import MetricNames, SourceData, SourceError
 from .mlflow_files import metric_series, run_facts
 from .registry import Source
-from .store_util import Memo, columns, tables, with_database
+from .store_util import Memo, columns, framework_hint, tables, with_database
 
 DBL_MAX = sys.float_info.max
 _MEMO = Memo()
@@ -59,6 +59,8 @@ def _read(path: Path) -> list[SourceData]:
         _meta(con, out)
         _params(con, out)
         _metrics(con, out)
+        for d in out.values():
+            framework_hint(d)
         return [d for d in out.values() if d.series or d.config]
 
     return with_database(path, _check, load)

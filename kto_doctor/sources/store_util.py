@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -67,6 +68,21 @@ PACKAGES = {"transformers": "transformers", "trl": "trl", "peft": "peft", "deeps
             "openrlhf": "openrlhf", "axolotl": "axolotl", "unsloth": "unsloth", "lightning": "lightning",
             "pytorch-lightning": "pytorch_lightning", "vllm": "vllm"}
 _REQ = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", re.M)
+
+
+_HF_ARGS = ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps", "lr_scheduler_type")
+
+
+def framework_hint(src: SourceData) -> None:
+    """The framework a tracker's configuration shows (never guessed from metric values): verl's OmegaConf
+    tree (`actor_rollout_ref`, `trainer`), HF TrainingArguments (which TRL and LLaMA-Factory also log)."""
+    cfg = src.config
+    if "framework" in src.hints:
+        return
+    if "actor_rollout_ref" in cfg and "trainer" in cfg:
+        src.hints["framework"] = "verl"
+    elif sum(k in cfg for k in _HF_ARGS) >= 2:
+        src.hints["framework"] = "transformers"
 
 
 def requirements_facts(path: Path, src: SourceData) -> None:
@@ -188,18 +204,30 @@ def numeric_lines(data: bytes, parse: Callable[[bytes], tuple | None], first_lin
             np.asarray(nums, dtype=np.int64), bad, first_bad)
 
 
-def numeric_table(data: bytes, width: int) -> np.ndarray | None:
-    """The common case of a whitespace-separated numeric file: every line `width` numbers, no blank line,
-    converted by numpy at once into an (n, width) array; None for anything else (the per-line way decides)."""
-    tokens = data.split()
-    n = len(tokens) // width
-    if not n or len(tokens) != width * n or data.count(b"\n") not in (n, n - 1) or data.startswith(b"\n") \
-            or b"\n\n" in data:
+def numeric_table(data: bytes, width: int, sep: str) -> np.ndarray | None:
+    """The common case of a numeric table without header: every line `width` numbers separated by `sep`,
+    parsed at once by pandas' C reader into an (n, width) float array (`nan`, `inf` are values: these files
+    have no empty cells); None for anything else, which the per-line way then reads and counts."""
+    import pandas as pd
+
+    if not data.strip() or b"\n\n" in data or data.startswith(b"\n"):
         return None
     try:
-        return np.array(tokens).astype(np.float64).reshape(n, width)
-    except ValueError:
+        df = pd.read_csv(io.BytesIO(data), sep=sep, header=None, dtype=np.float64, on_bad_lines="error",
+                         skip_blank_lines=False, engine="c")
+    except (ValueError, pd.errors.ParserError, OverflowError):
         return None
+    if df.shape[1] != width or (df.isna().any(axis=1) & ~_nan_text(data, len(df))).any():
+        return None
+    return df.to_numpy(dtype=np.float64)
+
+
+def _nan_text(data: bytes, rows: int) -> np.ndarray:
+    """Which rows say nan in so many letters (pandas reads a missing cell and `nan` alike)."""
+    if b"nan" not in data.lower():
+        return np.zeros(rows, dtype=bool)
+    lines = data.rstrip(b"\n").split(b"\n")
+    return np.array([b"nan" in ln.lower() for ln in lines[:rows]] + [False] * max(0, rows - len(lines)))
 
 
 CHUNK = 16 << 20

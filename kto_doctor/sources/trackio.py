@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .base import Columns, SourceData, SourceError
 from .registry import Source
-from .store_util import Memo, columns, json_many, json_or_none, tables, with_database
+from .store_util import Memo, columns, framework_hint, json_many, json_or_none, tables, with_database
 
 _MEMO = Memo()
 
@@ -59,6 +59,7 @@ def _read(path: Path) -> list[SourceData]:
         for run, config in con.execute(f"SELECT {key}, config FROM configs"):
             if run in out:
                 _config(out[run], config)
+                framework_hint(out[run])
         if not out:
             raise SourceError(f"{path}: Trackio project without logged metrics")
         return list(out.values())

@@ -44,7 +44,7 @@ def read(path: Path) -> SourceData:
     if reader.bad:
         src.warnings.append(f"{path.name}: skipped {reader.bad} corrupt or truncated line(s), first at line "
                             f"{reader.first_bad}")
-    reader.cols.set_steps(np.asarray(reader.steps, dtype=np.float64), np.asarray(reader.line_nos, dtype=np.int64))
+    reader.cols.set_steps(np.concatenate(reader.steps), np.concatenate(reader.line_nos))
     reader.cols.finish_segments(src, "step")
     src.series = reader.cols.build()
     if reader.nulls:
@@ -60,14 +60,18 @@ class _Reader:
         self.bad = 0
         self.first_bad: int | None = None
         self.nulls = 0
-        self.steps: list = []
-        self.line_nos: list[int] = []
+        self.steps: list[np.ndarray] = []
+        self.line_nos: list[np.ndarray] = []
 
     def lines(self, lines: list[bytes], base: int) -> None:
-        keep = [(i, ln) for i, ln in enumerate(lines, base + 1) if ln.strip(b" \t\r\x00")]
+        keep = [ln for ln in lines if ln]
+        if len(keep) == len(lines):
+            numbers = np.arange(base + 1, base + 1 + len(lines), dtype=np.int64)
+        else:
+            numbers = np.array([i for i, ln in enumerate(lines, base + 1) if ln], dtype=np.int64)
         if not keep:
             return
-        joined = b",".join(ln for _, ln in keep)
+        joined = b",".join(keep)
         if b"null" in joined:
             joined, n = _NULL.subn(rb"\1NaN", joined)
             self.nulls += n
@@ -76,26 +80,40 @@ class _Reader:
         except (ValueError, RecursionError):
             records = None
         if records is None or len(records) != len(keep):
-            records = [self._one(ln) for _, ln in keep]
-        shapes: dict[tuple, tuple[list, list, list]] = {}
-        for (lineno, _), rec in zip(keep, records):
-            data = rec.get("data") if isinstance(rec, dict) else None
-            step = rec.get("step") if isinstance(rec, dict) else None
-            if not isinstance(data, dict) or not usable_step(step):
-                self.bad += 1
-                self.first_bad = self.first_bad or lineno
-                continue
-            group = shapes.get(tuple(data))
+            records = [self._one(ln) for ln in keep]  # whitespace, NUL padding, a damaged line: one by one
+        try:  # the common case: every record well formed, steps read as one array
+            datas = [r["data"] for r in records]
+            steps = np.array([r["step"] for r in records], dtype=np.float64)
+            ok = all(type(d) is dict for d in datas) and bool(np.isfinite(steps).all()) \
+                and not any(type(r["step"]) is bool for r in records)
+        except (TypeError, KeyError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            good = [i for i, r in enumerate(records) if isinstance(r, dict) and isinstance(r.get("data"), dict)
+                    and usable_step(r.get("step"))]
+            if len(good) < len(records):
+                bad = sorted(set(range(len(records))) - set(good))
+                self.bad += len(bad)
+                self.first_bad = self.first_bad or int(numbers[bad[0]])
+            datas = [records[i]["data"] for i in good]
+            steps = np.array([records[i]["step"] for i in good], dtype=np.float64)
+            numbers = numbers[good]
+        shapes: dict[tuple, list[int]] = {}
+        for i, data in enumerate(datas):
+            shape = tuple(data)
+            group = shapes.get(shape)
             if group is None:
-                group = shapes[tuple(data)] = ([], [], [])
-            group[0].append(data)
-            group[1].append(step)
-            group[2].append(lineno)
-            self.steps.append(step)
-            self.line_nos.append(lineno)
-        for keys, (rows, steps, line_nos) in shapes.items():
-            self.cols.add_rows(rows, keys, steps, line_nos, False)
-            self.src.records += len(rows)
+                shapes[shape] = [i]
+            else:
+                group.append(i)
+        for keys, idx in shapes.items():
+            if len(idx) == len(datas):
+                self.cols.add_rows(datas, keys, steps, numbers, False)
+            else:
+                self.cols.add_rows([datas[i] for i in idx], keys, steps[idx], numbers[idx], False)
+        self.src.records += len(datas)
+        self.steps.append(steps)
+        self.line_nos.append(numbers)
 
     @staticmethod
     def _one(raw: bytes):

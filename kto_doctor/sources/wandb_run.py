@@ -40,7 +40,7 @@ from ..ontology import SUMMARY_KEYS
 from . import leveldb_log, protowire
 from .base import Columns, SourceData, SourceError
 from .registry import Source
-from .store_util import (Memo, console_data, json_many, json_or_none, read_binary, requirements_facts, set_fact,
+from .store_util import (Memo, console_data, framework_hint, json_many, json_or_none, read_binary, requirements_facts, set_fact,
                          side_file)
 
 IDENT, MAGIC, VERSION = b":W&B", 0xBEE1, 0
@@ -149,6 +149,7 @@ def _read_run(folder: Path) -> list[SourceData]:
     _summary_json(files / "wandb-summary.json", src)
     _metadata(files / "wandb-metadata.json", src)
     requirements_facts(files / "requirements.txt", src)
+    framework_hint(src)
     out = [src]
     console = console_data(files / "output.log", exclude="wandb")
     if console is not None:
