@@ -90,11 +90,12 @@ def read(folder: Path) -> SourceData:
 def _tsv(path: Path, src: SourceData):
     """(steps, values, line numbers) of one metric file; damage is counted on `src`."""
     try:
-        lines = read_bytes(path).split(b"\n")
+        data = read_bytes(path)
     except SourceError as exc:
         src.warnings.append(f"{path.name}: skipped ({str(exc).split(': ', 1)[-1]})")
         return None
-    header = lines[0].rstrip(b"\r").split(b"\t")
+    end = data.find(b"\n")
+    header = (data[:end] if end >= 0 else data).rstrip(b"\r").split(b"\t")
     if b"step" not in header or len(header) < 2:
         src.warnings.append(f"{path.name}: skipped (no step column)")
         return None
@@ -102,7 +103,10 @@ def _tsv(path: Path, src: SourceData):
     if vi == si:
         vi = si - 1
     width = len(header)
-    body = b"\n".join(lines[1:]).replace(b"\r", b"")
+    body = data[end + 1:] if end >= 0 else b""
+    del data
+    if b"\r" in body:
+        body = body.replace(b"\r", b"")
     table = numeric_table(body, width, "\t")
     if table is not None:
         return table[:, si].copy(), table[:, vi].copy(), np.arange(2, len(table) + 2, dtype=np.int64)

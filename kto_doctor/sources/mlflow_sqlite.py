@@ -98,30 +98,31 @@ def _metrics(con, out: dict[str, SourceData]) -> None:
     have = columns(con, "metrics")
     step = "step" if "step" in have else "0"
     is_nan = "is_nan" if "is_nan" in have else "0"
-    rows = con.execute(f"SELECT run_uuid, key, value, {step}, {is_nan} FROM metrics "
-                       "ORDER BY run_uuid, key, timestamp, rowid").fetchall()
-    if not rows:
+    # One (run, key) after the other, each in logging order; the group sizes come from the same ordering,
+    # so only numbers cross into Python per row.
+    groups = con.execute("SELECT run_uuid, key, count(*) FROM metrics GROUP BY run_uuid, key "
+                         "ORDER BY run_uuid, key").fetchall()
+    if not groups:
         return
-    run_col, key_col, value_col, step_col, nan_col = zip(*rows)
-    del rows
-    values = np.array(value_col, dtype=np.float64)
-    values[np.array(nan_col, dtype=bool)] = np.nan
+    table = np.array(con.execute(f"SELECT value, {step}, {is_nan} FROM metrics "
+                                 "ORDER BY run_uuid, key, timestamp, rowid").fetchall(), dtype=np.float64)
+    values, steps = table[:, 0], table[:, 1]
+    values[table[:, 2] != 0] = np.nan
     values[values >= DBL_MAX] = np.inf
     values[values <= -DBL_MAX] = -np.inf
-    steps = np.array(step_col, dtype=np.float64)
-    bounds = [i for i in range(1, len(key_col)) if key_col[i] != key_col[i - 1] or run_col[i] != run_col[i - 1]]
+    ends = np.cumsum([n for _, _, n in groups]).tolist()
     names = MetricNames()
     restarts: dict[str, list[str]] = {}
-    for a, b in zip([0] + bounds, bounds + [len(key_col)]):
-        d = out.get(run_col[a])
-        name = names[key_col[a], False] if d is not None else None
+    for (run, key, _), a, b in zip(groups, [0] + ends[:-1], ends):
+        d = out.get(run)
+        name = names[key, False] if d is not None else None
         if name is None:
             continue
         s, v = steps[a:b], values[a:b]
         order = np.arange(1, b - a + 1, dtype=np.int64)  # the row's place in time: the later row wins
         series, went_back = metric_series(s, v, order)
         if went_back:
-            restarts.setdefault(run_col[a], []).append(key_col[a])
+            restarts.setdefault(run, []).append(key)
         if series is not None:
             series.lines = None  # row numbers in time order are no place in a file
             d.series[name] = series

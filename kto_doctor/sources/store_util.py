@@ -4,8 +4,9 @@
   wandb-summary.json...) as data, or None with the reason (a side file never stops a run being read).
 - `connect(path)`: a SQLite database opened read-only and, where the file system allows it, immutable
   (`file:...?mode=ro&immutable=1`): no journal, WAL or lock file is created or touched, so reading the
-  database of a live run (MLflow, Trackio) cannot disturb its writer. A database in WAL mode whose `-wal`
-  file still holds committed pages is opened without `immutable`, so those rows are seen too.
+  database of a live run (MLflow, Trackio) cannot disturb its writer. A database whose `-wal` file still
+  holds committed pages, or with a journal of an unfinished transaction, is opened without `immutable`, so
+  SQLite sees those pages (or reports the database busy) instead of reading half-written ones.
 - `numeric_lines`, `line_chunks`, `json_many`, `read_binary`, `with_database`: the loops several readers share
   (a file of `step value` lines with damage counted; a text file in 16 MB slices of whole lines; many JSON
   texts parsed by one `json.loads`; a binary log read whole; a database opened, checked and closed).
@@ -139,14 +140,20 @@ def connect(path: Path):
     if not is_sqlite(path):
         raise SourceError(f"{path}: not an SQLite database")
     uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
-    wal = Path(str(path) + "-wal")
-    live = wal.exists() and wal.stat().st_size > 0
+    live = any(_nonempty(Path(str(path) + suffix)) for suffix in ("-wal", "-journal"))
     try:
         con = sqlite3.connect(uri if live else uri + "&immutable=1", uri=True, check_same_thread=False)
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{path}: cannot open the database ({exc})") from None
     return con
+
+
+def _nonempty(p: Path) -> bool:
+    try:
+        return p.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def columns(con, table: str) -> set[str]:
@@ -217,15 +224,16 @@ def numeric_table(data: bytes, width: int, sep: str) -> np.ndarray | None:
                          skip_blank_lines=False, engine="c")
     except (ValueError, pd.errors.ParserError, OverflowError):
         return None
-    if df.shape[1] != width or (df.isna().any(axis=1) & ~_nan_text(data, len(df))).any():
+    if df.shape[1] != width:
+        return None
+    missing = df.isna().any(axis=1).to_numpy()
+    if missing.any() and (missing & ~_nan_text(data, len(df))).any():
         return None
     return df.to_numpy(dtype=np.float64)
 
 
 def _nan_text(data: bytes, rows: int) -> np.ndarray:
     """Which rows say nan in so many letters (pandas reads a missing cell and `nan` alike)."""
-    if b"nan" not in data.lower():
-        return np.zeros(rows, dtype=bool)
     lines = data.rstrip(b"\n").split(b"\n")
     return np.array([b"nan" in ln.lower() for ln in lines[:rows]] + [False] * max(0, rows - len(lines)))
 
