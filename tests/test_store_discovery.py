@@ -103,3 +103,22 @@ def test_formats_lists_every_store_format():
     assert {"verl", "lightning_csv", "dvclive", "mlflow", "mlflow_sqlite", "wandb", "trackio", "swanlab"} <= names
     folders = {f["name"] for f in json.loads(r.output)["formats"] if "folder layout" in f["recognised_by"]}
     assert folders == {"dvclive", "mlflow", "wandb", "swanlab"}
+
+
+def test_analyze_a_project_folder_whose_only_logs_are_a_wandb_dir(tmp_path):
+    """The README's first command on what an offline W&B user has: `wandb/` as W&B leaves it (one run folder,
+    the `latest-run` and `debug.log` symlinks) next to the training script."""
+    run = "offline-run-20261129_210426-i4pa830c"
+    wandb = tmp_path / "proj" / "wandb"
+    shutil.copytree(FORMATS / "wandb" / "generated" / "v0.31.0" / "wandb" / run, wandb / run)
+    (wandb / run / "logs").mkdir()
+    (wandb / run / "logs" / "debug.log").write_text("2026-11-29 10:00:00 INFO wandb.init\n")
+    (wandb / "latest-run").symlink_to(run)
+    (wandb / "debug.log").symlink_to(f"{run}/logs/debug.log")
+    (tmp_path / "proj" / "train.py").write_text("import wandb\n")
+    r = cli("analyze", tmp_path / "proj", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 1, r.output  # the NaN the run logged fails the gate
+    assert {s["format"] for s in doc["run"]["sources"]} == {"wandb", "console"}  # history + its output.log
+    assert any(f["symptom"] == "nan-inf" for f in doc["findings"])
+    assert doc["run"]["path"].endswith(f"proj#{run}")  # which run of the folder was read
