@@ -264,7 +264,11 @@ def _check_excludes(rs: RuleSet) -> None:
 
 
 def load_builtin() -> RuleSet:
-    return load_paths([builtin_rules_dir()], builtin=True)
+    """The shipped rules: from their compiled form when the package has an up-to-date one (compiled.py),
+    else compiled from the YAML files."""
+    from . import compiled
+
+    return compiled.load() or load_paths([builtin_rules_dir()], builtin=True)
 
 
 def _parse(text, filename):

@@ -1,0 +1,129 @@
+"""The built-in rules in compiled form (kto_doctor/engine/compiled.py) are the same rules as the YAML.
+
+The wheel ships the compiled form so that a start does not re-compile the rule files; these tests pin
+that loading it gives exactly what compiling the YAML gives, that a stale or foreign file is refused,
+and that reports do not change.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from kto_doctor.analysis import analyze
+from kto_doctor.engine import compiled, rules as R
+from kto_doctor.engine.expr import Compiled
+
+from conftest import SAMPLES
+
+
+def _same(a, b, path="ruleset"):
+    """Deep equality with types: tuples stay tuples, sets stay sets, expression trees parse alike."""
+    assert type(a) is type(b) or (isinstance(a, Compiled) and isinstance(b, Compiled)), \
+        f"{path}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, Compiled):
+        for f in dataclasses.fields(Compiled):
+            if f.name == "tree":
+                assert ast.dump(a.tree) == ast.dump(b.tree), path
+            else:
+                _same(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    elif dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            _same(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    elif isinstance(a, dict):
+        assert list(a) == list(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and a != a:
+        assert b != b, path
+    else:
+        assert a == b, path
+
+
+@pytest.fixture()
+def rules_copy(tmp_path):
+    """A copy of the built-in rules folder and its compiled form."""
+    folder = tmp_path / "rules"
+    shutil.copytree(R.builtin_rules_dir(), folder)
+    target = compiled.write(tmp_path / compiled.FILENAME, folder)
+    return folder, target
+
+
+def test_compiled_form_is_the_yaml_compiled(rules_copy):
+    folder, target = rules_copy
+    fresh = R.load_paths([folder], builtin=True)
+    loaded = compiled.load(target, folder)
+    assert loaded is not None
+    _same(fresh, loaded)
+    assert len(loaded.rules) == len(fresh.rules) > 40
+    # a rule's tests are its raw `tests:` list, as when compiled from YAML
+    assert all(r.tests is r.raw.get("tests") for r in loaded.rules if r.raw.get("tests") is not None)
+    # positions point at the files of the folder it is loaded from
+    assert all(r.source.startswith(str(folder)) and r.pos.file == r.source for r in loaded.rules)
+
+
+def test_expression_trees_are_parsed_only_when_used(rules_copy):
+    folder, target = rules_copy
+    rule = compiled.load(target, folder).rules[0]
+    assert "_tree" not in rule.when.__dict__
+    assert isinstance(rule.when.tree, ast.Expression)
+    assert "_tree" in rule.when.__dict__
+
+
+def test_an_edited_rule_file_makes_the_compiled_form_stale(rules_copy):
+    folder, target = rules_copy
+    some_rule = R.rule_files(folder)[0]
+    some_rule.write_text(some_rule.read_text(encoding="utf-8").replace("severity: warning", "severity: error")
+                         + "\n", encoding="utf-8")
+    assert compiled.load(target, folder) is None
+
+
+def test_the_fingerprint_covers_the_compiling_code(rules_copy):
+    folder, _ = rules_copy
+    fp = compiled.fingerprint(folder)
+    for code in ("engine/rules.py", "engine/expr.py", "engine/template.py", "engine/compiled.py"):
+        assert f"code:{code} " in fp
+
+
+@pytest.mark.parametrize("body", [
+    '{"__t": "os.system", "v": "echo hacked"}',
+    '{"__t": "Rule", "id": "X1"}',
+    '[1, 2',
+    '{"rules": []}',
+])
+def test_a_foreign_or_damaged_file_is_refused(rules_copy, body):
+    folder, target = rules_copy
+    head = target.read_text(encoding="utf-8").partition("\n")[0]
+    target.write_text(head + "\n" + body + "\n", encoding="utf-8")
+    assert compiled.load(target, folder) is None
+
+
+def test_load_builtin_uses_an_up_to_date_compiled_form(tmp_path, monkeypatch):
+    target = compiled.write(tmp_path / compiled.FILENAME)
+    monkeypatch.setattr(compiled, "compiled_path", lambda: target)
+    rs = R.load_builtin()
+    assert all(isinstance(r.when, compiled.LazyCompiled) for r in rs.rules)
+    monkeypatch.setattr(compiled, "compiled_path", lambda: tmp_path / "missing.json")
+    assert not any(isinstance(r.when, compiled.LazyCompiled) for r in R.load_builtin().rules)
+
+
+@pytest.mark.parametrize("sample", ["kto-healthy", "kto-flagship", "lf-kto-lr-too-high", "lf-dpo-no-learning", "lf-sft-overfit"])
+def test_reports_are_the_same_with_either_form(tmp_path, sample):
+    if not (SAMPLES / sample).is_dir():
+        pytest.skip(f"no sample {sample}")  # pragma: no cover
+    folder = tmp_path / "rules"
+    shutil.copytree(R.builtin_rules_dir(), folder)
+    target = compiled.write(tmp_path / compiled.FILENAME, folder)
+    from_yaml = analyze(SAMPLES / sample, rules=R.load_paths([folder], builtin=True))
+    from_json = analyze(SAMPLES / sample, rules=compiled.load(target, folder))
+    if sample != "kto-healthy":
+        assert from_json.findings  # rules fired: titles, messages, evidence and causes were rendered
+    assert json.dumps(from_yaml.to_dict(), sort_keys=True, default=str) == \
+        json.dumps(from_json.to_dict(), sort_keys=True, default=str)
