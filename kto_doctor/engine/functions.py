@@ -206,6 +206,36 @@ def _rolling(s, n):
     return _numeric(s).rolling(n, min_periods=max(1, (n + 1) // 2))
 
 
+def _bottleneck():
+    try:
+        import bottleneck
+    except ImportError:  # a platform without its wheels: pandas computes the same, more slowly
+        return None
+    return bottleneck
+
+
+def rolling_median(s, n: int, min_periods: int):
+    """`s.rolling(n, min_periods).median()`, through bottleneck's moving median where installed.
+
+    Both skip NaN (and ±inf), need `min_periods` values in the window and average the two middle values of an even
+    count, so the results are identical (tests/test_rolling_median.py); bottleneck's double heap is 5-100x
+    faster than pandas' skiplist on long runs (GRAD102 and LOSS102 take two rolling medians per metric).
+    """
+    bn = _bottleneck()
+    if bn is None or s.dtype == object or min_periods > n:  # (pandas refuses min_periods > n: same error)
+        return s.rolling(n, min_periods=min_periods).median()
+    np = _np()
+    values = s.to_numpy(dtype=float, na_value=np.nan)
+    values = np.where(np.isinf(values), np.nan, values)  # pandas' rolling windows read ±inf as missing
+    size = len(values)
+    if size == 0 or min_periods > min(n, size):  # no window ever holds enough values
+        out = np.full(size, np.nan)
+    else:
+        # A window longer than the series sees the same rows as one of the series' length.
+        out = bn.move_median(values, min(n, size), min_count=min_periods)
+    return _pd().Series(out, index=s.index, name=s.name)
+
+
 def _install_rolling():
     """rolling_<stat>(s, n): one pandas rolling statistic each, from our own fixed table."""
     table = {
@@ -220,6 +250,9 @@ def _install_rolling():
         def fn(s, n, _stat=stat):
             if _none_in(s, n):
                 return None
+            if _stat == "median":
+                n = _window(n)
+                return rolling_median(_numeric(_series(s, "s")), n, max(1, (n + 1) // 2))
             return getattr(_rolling(_series(s, "s"), n), _stat)()
 
         fn.__doc__ = doc
@@ -262,9 +295,9 @@ def f_zscore(s, n):
     n = _window(n)
     np = _np()
     clean = s.where(np.isfinite(s))
-    med = clean.rolling(n, min_periods=max(3, (n + 1) // 2)).median().shift(1)
+    med = rolling_median(clean, n, max(3, (n + 1) // 2)).shift(1)
     dev = (clean - med).abs()
-    mad = dev.rolling(n, min_periods=max(3, (n + 1) // 2)).median().shift(1)
+    mad = rolling_median(dev, n, max(3, (n + 1) // 2)).shift(1)
     scale = 1.4826 * mad
     # A perfectly flat history has MAD 0: measure against a small floor relative to the level instead.
     floor = (med.abs() * 1e-3).where(med.abs() > 0, 1e-12)
