@@ -47,9 +47,15 @@ def test_usage_line_names_arguments_plainly():
     assert first == "Usage: kto-doctor analyze [OPTIONS] PATH"
 
 
-def test_completion_script_and_completions():
+def test_completion_script_and_completions(monkeypatch):
+    # Name the shell instead of letting typer detect it from the process tree (a test run has no shell
+    # parent when started detached); typer < 0.29 takes the shell name only in this mode.
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     r = runner.invoke(app, ["--show-completion", "bash"])
-    assert r.exit_code == 0 and "complete" in r.stdout
+    assert r.exit_code == 0 and "complete -o default -F _kto_doctor_completion kto-doctor" in r.stdout
+    r = runner.invoke(app, ["--show-completion", "zsh"])
+    assert r.exit_code == 0 and "compdef _kto_doctor_completion kto-doctor" in r.stdout
+    monkeypatch.delenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION")
     env = dict(os.environ, _KTO_DOCTOR_COMPLETE="complete_bash", COMP_WORDS="kto-doctor sc", COMP_CWORD="1")
     out = subprocess.run([sys.executable, "-m", "kto_doctor"], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["scan", "schema"]
