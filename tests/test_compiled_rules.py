@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import json
 import shutil
+import zlib
 
 import pytest
 
@@ -22,8 +23,8 @@ from conftest import SAMPLES
 
 def _same(a, b, path="ruleset"):
     """Deep equality with types: tuples stay tuples, sets stay sets, expression trees parse alike."""
-    assert type(a) is type(b) or (isinstance(a, Compiled) and isinstance(b, Compiled)), \
-        f"{path}: {type(a).__name__} != {type(b).__name__}"
+    lazy = {compiled.LazyCompiled: Compiled, compiled.LazyRule: R.Rule}  # lazy forms of the same classes
+    assert lazy.get(type(b), type(b)) is type(a), f"{path}: {type(a).__name__} != {type(b).__name__}"
     if isinstance(a, Compiled):
         for f in dataclasses.fields(Compiled):
             if f.name == "tree":
@@ -77,6 +78,38 @@ def test_expression_trees_are_parsed_only_when_used(rules_copy):
     assert "_tree" in rule.when.__dict__
 
 
+def test_a_rule_is_decoded_only_when_read_beyond_its_selection_fields(rules_copy):
+    folder, target = rules_copy
+    rules = compiled.load(target, folder).rules
+    assert all("_line" in r.__dict__ for r in rules)
+    assert [r.id for r in R.select(rules, ["kto"])]  # selecting reads the light fields only
+    assert all("_line" in r.__dict__ for r in rules)
+    assert rules[-1].raw["id"] == rules[-1].id
+    assert "_line" not in rules[-1].__dict__ and all("_line" in r.__dict__ for r in rules[:-1])
+
+
+def test_an_analysis_decodes_only_the_rules_it_evaluates(rules_copy):
+    folder, target = rules_copy
+    ruleset = compiled.load(target, folder)
+    report = analyze(SAMPLES / "kto-healthy", rules=ruleset)
+    decoded = {r.id for r in ruleset.rules if "_line" not in r.__dict__}
+    needs_other = {s.rule for s in report.skipped if s.reason.startswith(("applies to", "needs "))}
+    assert needs_other and not decoded & needs_other  # a rule skipped for its method or metrics stays undecoded
+    assert set(report.passed) <= decoded
+
+
+def test_lazy_rules_copy_and_pickle_whole(rules_copy):
+    import copy
+    import pickle
+
+    folder, target = rules_copy
+    rule = compiled.load(target, folder).rules[0]
+    for other in (copy.deepcopy(rule), pickle.loads(pickle.dumps(rule)),
+                  dataclasses.replace(rule, params=dict(rule.params))):
+        assert other.raw == rule.raw and other.tests == rule.tests and other.id == rule.id
+        assert ast.dump(other.when.tree) == ast.dump(rule.when.tree)
+
+
 def test_an_edited_rule_file_makes_the_compiled_form_stale(rules_copy):
     folder, target = rules_copy
     some_rule = R.rule_files(folder)[0]
@@ -100,8 +133,19 @@ def test_the_fingerprint_covers_the_compiling_code(rules_copy):
 ])
 def test_a_foreign_or_damaged_file_is_refused(rules_copy, body):
     folder, target = rules_copy
-    head = target.read_text(encoding="utf-8").partition("\n")[0]
-    target.write_text(head + "\n" + body + "\n", encoding="utf-8")
+    head = json.loads(target.read_text(encoding="utf-8").partition("\n")[0])
+    data = body + "\n[]\n"
+    head["crc"] = zlib.crc32(data.encode())  # a well-formed file of another content: the decoder refuses it
+    target.write_text(json.dumps(head) + "\n" + data, encoding="utf-8")
+    assert compiled.load(target, folder) is None
+
+
+def test_a_flipped_byte_is_refused(rules_copy):
+    folder, target = rules_copy
+    data = bytearray(target.read_bytes())
+    at = len(data) - 1000  # in the details line, which is decoded only when used
+    data[at] ^= 0x01
+    target.write_bytes(bytes(data))
     assert compiled.load(target, folder) is None
 
 

@@ -7,9 +7,7 @@ BrokenProcessPool, which turned one out-of-memory run into a thousand error rows
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import signal
-from multiprocessing.connection import wait
 
 CRASHED = "worker died"
 
@@ -49,6 +47,9 @@ def describe_exit(code: int | None) -> str:
 def run_pool(items: list, jobs: int, init, init_args: tuple, task, task_args: tuple, on_done) -> dict:
     """{item: task(item, *task_args)} computed in `jobs` worker processes; a crashed item maps to
     (item, None, "worker died: ..."). `on_done(item)` is called as each finishes. Raises Interrupted."""
+    import multiprocessing as mp  # here, not at the top: every command imports this module via scan
+    from multiprocessing.connection import wait
+
     ctx = mp.get_context()
     todo = list(reversed(items))
     results: dict = {}

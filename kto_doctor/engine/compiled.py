@@ -8,9 +8,14 @@ built from it, through their constructors, and expression trees are re-parsed fr
 `ast.parse` when first evaluated (no tree is read from the file). Nothing is ever written at run time: a
 cache in a user-writable place (a CI cache) would be a way to change the rules.
 
-The file records a fingerprint of the rule files and of the code that compiles them; `load()` returns
-None (and the caller compiles the YAML as before) when the fingerprint does not match, so an edited rule
-or engine never runs against a stale compiled form.
+What a start decodes is what the run needs. The first data line holds each rule's selection fields (code,
+name, methods, required metrics, params... `LIGHT`) and the cause catalog; every other field of a rule
+(its expressions, templates, causes, YAML mapping and test cases) is on a line of its own, decoded when the
+rule first reads one, so a rule skipped for its method or a metric the run does not log costs nothing more.
+
+The file's header records a fingerprint of every file in the rules folder and of the code that compiles
+them, and a CRC of the data lines; `load()` returns None (and the caller compiles the YAML as before) when
+either does not match, so an edited rule or engine never runs against a stale compiled form.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import ast
 import dataclasses
 import datetime
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -26,12 +32,17 @@ from .expr import Compiled
 from .template import Field, Template
 from .yamlpos import Pos
 
-FORMAT = 1
+FORMAT = 2
 FILENAME = "_builtin_rules.compiled.json"
 # The code whose behaviour decides what a compiled rule holds (the whole engine, the contract's vocabularies
 # in model.py, the metric names in ontology.py): any change to it makes the file stale.
-_CODE = ("engine/*.py", "model.py", "ontology.py")
+CODE = ("engine/*.py", "model.py", "ontology.py")
 _TAG = "__t"
+# Rule fields decoded with the RuleSet: what selecting rules (--select, overrides), skipping them (method,
+# framework, required metrics and config) and listing them reads. Every other field is decoded per rule.
+LIGHT = ("id", "name", "symptom", "severity", "doc", "group", "methods", "frameworks", "requires_metrics",
+         "requires_any", "requires_config", "params", "for_steps", "for_rows", "tolerance", "metrics",
+         "config_keys", "references", "aliases", "tags", "enabled", "disabled_reason", "source", "pos", "builtin")
 
 
 class LazyCompiled(Compiled):
@@ -50,7 +61,51 @@ class LazyCompiled(Compiled):
         self.__dict__["_tree"] = value
 
 
-_CLASSES = {cls.__name__: cls for cls in (_rules.Rule, _rules.RuleSet, _rules.CauseSpec, _rules.CatalogCause, Pos)}
+class LazyRule(_rules.Rule):
+    """A built-in rule whose fields beyond `LIGHT` are decoded from the compiled file when first read."""
+
+    def __getstate__(self):  # copies and pickles carry every field themselves
+        if "_line" in self.__dict__:
+            self.__dict__.pop("_lines").decode(self)
+        return dict(self.__dict__)
+
+
+def _lazy_field(name: str) -> property:
+    key = "_" + name
+
+    def get(self):
+        d = self.__dict__
+        if key not in d:
+            d.pop("_lines").decode(self)
+        return d[key]
+
+    def put(self, value):
+        self.__dict__[key] = value
+
+    return property(get, put)
+
+
+HEAVY = tuple(f.name for f in dataclasses.fields(_rules.Rule) if f.name not in LIGHT)
+for _name in HEAVY:
+    setattr(LazyRule, _name, _lazy_field(_name))
+
+
+class _Lines:
+    """The per-rule lines of a compiled file; `decode(rule)` fills that rule's fields beyond LIGHT."""
+
+    def __init__(self, lines: list[bytes], hook) -> None:
+        self.lines, self.hook = lines, hook
+
+    def decode(self, rule: LazyRule) -> None:
+        fields = json.loads(self.lines[rule.__dict__.pop("_line")], object_hook=self.hook)
+        if fields.get("tests") is _RAW_TESTS:
+            fields["tests"] = fields["raw"].get("tests")
+        for name in HEAVY:
+            rule.__dict__["_" + name] = fields[name]
+
+
+_RAW_TESTS = object()
+_CLASSES = {cls.__name__: cls for cls in (_rules.RuleSet, _rules.CauseSpec, _rules.CatalogCause, Pos)}
 _PATH_FIELDS = {("Pos", "file"), ("Rule", "source")}  # absolute paths under the rules folder
 
 
@@ -59,14 +114,18 @@ def compiled_path() -> Path:
 
 
 def fingerprint(rules_dir: Path | None = None) -> str:
-    """CRC-32 and size of every built-in rule file (by relative path) and of the compiling code."""
-    rules_dir = rules_dir or _rules.builtin_rules_dir()
-    pkg = Path(__file__).resolve().parent.parent
+    """CRC-32 and size of every file under the rules folder (by relative path) and of the compiling code."""
+    rules_dir = str(rules_dir or _rules.builtin_rules_dir()).rstrip("/\\")
+    pkg = str(Path(__file__).resolve().parent.parent)
+    files = [((d[len(rules_dir) + 1:] + "/" + f).lstrip("/").replace(os.sep, "/"), os.path.join(d, f))
+             for d, _, names in os.walk(rules_dir) if "__pycache__" not in d for f in names]
+    engine = os.path.join(pkg, "engine")
+    files += [(f"code:engine/{n}", os.path.join(engine, n)) for n in os.listdir(engine) if n.endswith(".py")]
+    files += [(f"code:{c}", os.path.join(pkg, c)) for c in CODE[1:]]
     parts = [f"format {FORMAT}"]
-    code = sorted({p for pattern in _CODE for p in pkg.glob(pattern)})
-    for rel, path in [(p.relative_to(rules_dir).as_posix(), p) for p in _rules.rule_files(rules_dir)] + [
-            (f"code:{p.relative_to(pkg).as_posix()}", p) for p in code]:
-        data = path.read_bytes()
+    for rel, path in sorted(files):
+        with open(path, "rb") as f:
+            data = f.read()
         parts.append(f"{rel} {len(data)} {zlib.crc32(data):08x}")
     return "\n".join(parts)
 
@@ -77,12 +136,24 @@ def fingerprint(rules_dir: Path | None = None) -> str:
 
 
 def dumps(ruleset: _rules.RuleSet, rules_dir: Path | None = None) -> str:
-    """The RuleSet as JSON text with the fingerprint of `rules_dir` (the built-in rules folder by default)."""
-    rules_dir = (rules_dir or _rules.builtin_rules_dir())
-    prefix = str(rules_dir) + "/" if not str(rules_dir).endswith(("/", "\\")) else str(rules_dir)
-    # Two lines: a small header (checked before the rest is parsed) and the RuleSet.
-    head = json.dumps({"format": FORMAT, "fingerprint": fingerprint(rules_dir)})
-    return head + "\n" + json.dumps(_encode(ruleset, prefix), separators=(",", ":"), allow_nan=True) + "\n"
+    """The RuleSet as JSON lines with the fingerprint of `rules_dir` (the built-in rules folder by default):
+    a header, the RuleSet with each rule's LIGHT fields, then one line per rule with the others."""
+    if hasattr(_rules.Rule, "__post_init__"):  # LazyRule is built without __init__: nothing may be lost
+        raise TypeError("compiled.py builds rules without __init__; Rule now has a __post_init__")
+    missing = set(LIGHT) - {f.name for f in dataclasses.fields(_rules.Rule)}
+    if missing:
+        raise TypeError(f"compiled.LIGHT names fields Rule no longer has: {sorted(missing)}")
+    rules_dir = str(rules_dir or _rules.builtin_rules_dir())
+    prefix = rules_dir if rules_dir.endswith(("/", "\\")) else rules_dir + "/"
+    lines = [_encode(ruleset, prefix)]
+    for rule in ruleset.rules:
+        fields = {name: _encode(getattr(rule, name), prefix, "Rule", name) for name in HEAVY}
+        if rule.tests is not None and rule.tests is rule.raw.get("tests"):
+            fields["tests"] = {_TAG: "raw_tests"}  # the same list as raw["tests"]: stored once
+        lines.append(fields)
+    data = "".join(json.dumps(line, separators=(",", ":"), allow_nan=True) + "\n" for line in lines)
+    head = {"format": FORMAT, "fingerprint": fingerprint(Path(rules_dir)), "crc": zlib.crc32(data.encode("utf-8"))}
+    return json.dumps(head) + "\n" + data
 
 
 # Expressions and templates are most of the file: they are stored as short arrays (one JSON object each).
@@ -107,6 +178,8 @@ def _encode(v, prefix: str, owner: str = "", name: str = ""):
             return {_TAG: "rulepath", "v": s[len(p):]}
         return v
     if isinstance(v, list):
+        if v and all(type(x) is tuple and len(x) == 2 for x in v):  # lets, evidence...: [(name, expr), ...]
+            return {_TAG: "pairs", "v": [_encode(y, prefix) for x in v for y in x]}
         return [_encode(x, prefix) for x in v]
     if isinstance(v, tuple):
         return {_TAG: "tuple", "v": [_encode(x, prefix) for x in v]}
@@ -129,17 +202,12 @@ def _encode(v, prefix: str, owner: str = "", name: str = ""):
     if isinstance(v, Template):
         _check_fields(Template, _TEMPLATE_FIELDS)
         return {_TAG: "T", "v": [v.source, [_encode(x, prefix) for x in v.parts]]}
+    if type(v) is _rules.Rule:
+        return {_TAG: "Rule", **{n: _encode(getattr(v, n), prefix, "Rule", n) for n in LIGHT}}
     cls = type(v).__name__
     if not (dataclasses.is_dataclass(v) and _CLASSES.get(cls) is type(v)):
         raise TypeError(f"cannot store a {cls} in the compiled rules")
-    out = {_TAG: cls}
-    for f in dataclasses.fields(v):
-        value = getattr(v, f.name)
-        if cls == "Rule" and f.name == "tests" and value is v.raw.get("tests") and value is not None:
-            out[f.name] = {_TAG: "raw_tests"}  # the same list as raw["tests"]: stored once
-            continue
-        out[f.name] = _encode(value, prefix, cls, f.name)
-    return out
+    return {_TAG: cls, **{f.name: _encode(getattr(v, f.name), prefix, cls, f.name) for f in dataclasses.fields(v)}}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -153,70 +221,74 @@ def load(path: Path | None = None, rules_dir: Path | None = None) -> _rules.Rule
     path = path or compiled_path()
     rules_dir = rules_dir or _rules.builtin_rules_dir()
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    head, _, body = text.partition("\n")
-    try:
+        head, _, data = path.read_bytes().partition(b"\n")
         head = json.loads(head)
-    except ValueError:
-        return None
-    try:
-        if not isinstance(head, dict) or head.get("format") != FORMAT or head.get("fingerprint") != fingerprint(rules_dir):
+        if not isinstance(head, dict) or head.get("format") != FORMAT or head.get("crc") != zlib.crc32(data) \
+                or head.get("fingerprint") != fingerprint(rules_dir):
             return None
-    except OSError:
+        data.decode("utf-8")  # (the CRC matched: this only refuses a file that was written wrong)
+    except (OSError, ValueError):
         return None
-    new_compiled = object.__new__
-    base = str(rules_dir)
-    sep = "" if base.endswith(("/", "\\")) else "/"
+    lines = data.split(b"\n")
+    base = str(rules_dir).rstrip("/\\") + os.sep
+    new = object.__new__
+    made: list = []
 
     def hook(d):
         tag = d.get(_TAG)
         if tag is None:
             return d
-        if tag == "tuple":
-            return tuple(d["v"])
-        if tag == "rulepath":
-            return str(Path(base + sep + d["v"]))
-        if tag == "set":
-            return set(d["v"])
-        if tag == "frozenset":
-            return frozenset(d["v"])
-        if tag == "dict":
-            return {k: x for k, x in d["v"]}
+        v = d.get("v")
         if tag == "C":
-            obj = new_compiled(LazyCompiled)
-            source, metrics, config_keys, params, lets = d["v"]
+            obj = new(LazyCompiled)
+            source, metrics, config_keys, params, lets = v
             obj.__dict__.update(source=source, metrics=set(metrics), config_keys=set(config_keys),
                                 params=set(params), lets=set(lets))
             return obj
+        if tag == "pairs":
+            return list(zip(v[::2], v[1::2]))
+        if tag == "tuple":
+            return tuple(v)
         if tag == "F":
-            return Field(*d["v"])
+            return Field(*v)
         if tag == "T":
-            return Template(*d["v"])
+            return Template(*v)
+        if tag == "rulepath":
+            return base + v.replace("/", os.sep)
+        if tag == "Rule":
+            rule = new(LazyRule)
+            del d[_TAG]
+            rule.__dict__.update(d, _line=len(made) + 1)
+            made.append(rule)
+            return rule
+        if tag == "set":
+            return set(v)
+        if tag == "frozenset":
+            return frozenset(v)
+        if tag == "dict":
+            return {k: x for k, x in v}
         if tag == "raw_tests":
             return _RAW_TESTS
         if tag == "datetime":
-            return datetime.datetime.fromisoformat(d["v"])
+            return datetime.datetime.fromisoformat(v)
         if tag == "date":
-            return datetime.date.fromisoformat(d["v"])
+            return datetime.date.fromisoformat(v)
         cls = _CLASSES[tag]  # a KeyError for anything else: the file is not ours
         del d[_TAG]
         return cls(**d)
 
     try:
-        ruleset = json.loads(body, object_hook=hook)
+        ruleset = json.loads(lines[0], object_hook=hook)
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(ruleset, _rules.RuleSet):
+    if not isinstance(ruleset, _rules.RuleSet) or len(ruleset.rules) != len(made) \
+            or any(a is not b for a, b in zip(ruleset.rules, made)) or len(lines) != len(made) + 2 \
+            or any(set(r.__dict__) != {*LIGHT, "_line"} for r in made):
         return None
-    for rule in ruleset.rules:
-        if rule.tests is _RAW_TESTS:
-            rule.tests = rule.raw.get("tests")
+    shared = _Lines(lines, hook)
+    for rule in made:
+        rule.__dict__["_lines"] = shared
     return ruleset
-
-
-_RAW_TESTS = object()
 
 
 def write(target: Path, rules_dir: Path | None = None) -> Path:
