@@ -10,6 +10,8 @@ import ast
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -156,6 +158,29 @@ def test_load_builtin_uses_an_up_to_date_compiled_form(tmp_path, monkeypatch):
     assert all(isinstance(r.when, compiled.LazyCompiled) for r in rs.rules)
     monkeypatch.setattr(compiled, "compiled_path", lambda: tmp_path / "missing.json")
     assert not any(isinstance(r.when, compiled.LazyCompiled) for r in R.load_builtin().rules)
+
+
+def test_a_stale_compiled_form_is_neither_used_nor_rewritten(rules_copy, monkeypatch):
+    folder, target = rules_copy
+    rule_file = R.rule_files(folder)[0]
+    rule_file.write_text(rule_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    before, listing = target.read_bytes(), sorted(p.name for p in target.parent.iterdir())
+    monkeypatch.setattr(compiled, "compiled_path", lambda: target)
+    monkeypatch.setattr(R, "builtin_rules_dir", lambda: folder)
+    rules = R.load_builtin().rules
+    assert rules and not any(isinstance(r, compiled.LazyRule) for r in rules)  # compiled from the YAML
+    assert target.read_bytes() == before and sorted(p.name for p in target.parent.iterdir()) == listing
+
+
+def test_loading_the_compiled_form_does_not_import_yaml(rules_copy):
+    folder, target = rules_copy
+    code = ("import sys\n"
+            "from kto_doctor.engine import compiled\n"
+            f"rs = compiled.load(__import__('pathlib').Path({str(target)!r}), __import__('pathlib').Path({str(folder)!r}))\n"
+            "assert rs is not None\n"
+            "print('yaml' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # PyYAML is needed only for user rules and YAML configs
 
 
 @pytest.mark.parametrize("sample", ["kto-healthy", "kto-flagship", "lf-kto-lr-too-high", "lf-dpo-no-learning", "lf-sft-overfit"])

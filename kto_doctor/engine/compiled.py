@@ -30,7 +30,7 @@ from pathlib import Path
 from . import rules as _rules
 from .expr import Compiled
 from .template import Field, Template
-from .yamlpos import Pos
+from .pos import Pos
 
 FORMAT = 2
 FILENAME = "_builtin_rules.compiled.json"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..model import METHODS, SEVERITIES, SYMPTOMS
 from ..ontology import KNOWN_METRICS
-from . import yamlpos
+from .pos import Pos
 from .expr import Compiled, ExprError, compile_expr
 from .template import Template, compile_template
 
@@ -70,7 +70,7 @@ CATALOG_FIELDS = {"title", "kind", "fixes", "excludes"}
 class RuleError(Exception):
     """A rule file problem, located at file:line:col."""
 
-    def __init__(self, message: str, pos: yamlpos.Pos | None = None, length: int = 1,
+    def __init__(self, message: str, pos: Pos | None = None, length: int = 1,
                  hint: str | None = None, rule: str | None = None, field_name: str | None = None,
                  quote: bool = True):
         super().__init__(message)
@@ -160,7 +160,7 @@ class Rule:
     disabled_reason: str = ""
     tests: list[dict] = field(default_factory=list)
     source: str = ""  # file path
-    pos: yamlpos.Pos | None = None
+    pos: Pos | None = None
     builtin: bool = False
     raw: dict = field(default_factory=dict)  # the YAML mapping, for explain and recompilation
 
@@ -272,6 +272,8 @@ def load_builtin() -> RuleSet:
 
 
 def _parse(text, filename):
+    from . import yamlpos  # here: a start on the compiled built-in rules never imports PyYAML
+
     try:
         return yamlpos.load(text, filename)
     except yamlpos.YamlError as e:

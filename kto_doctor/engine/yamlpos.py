@@ -7,44 +7,14 @@ expand to is bounded: aliases are followed, but the number of values built (MAX_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import yaml
+
+from .pos import Pos  # (re-exported: rule errors and tools name it yamlpos.Pos)
 
 MAX_TEXT = 2_000_000  # characters in one rule file
 MAX_VALUES = 100_000  # values (scalars, lists, mappings) built from one file, aliases expanded
 SAFE_TAGS = frozenset("tag:yaml.org,2002:" + t for t in (
     "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
-
-
-@dataclass(frozen=True)
-class Pos:
-    file: str
-    line: int  # 1-based
-    col: int  # 1-based
-    quoted: bool = False  # the scalar was quoted: its text starts one column later
-    block: bool = False  # the scalar is a | or > block: its text starts on the next line
-    # Where each source line of a scalar's text starts: ((offset in the value, line, col), ...). Set for
-    # scalars so that `at` works for plain, quoted, folded and block scalars spanning several lines.
-    segments: tuple = ()
-
-    def at(self, offset: int) -> "Pos":
-        """The position `offset` characters into the scalar's text."""
-        if self.segments:
-            seg = self.segments[0]
-            for s in self.segments:
-                if s[0] <= offset:
-                    seg = s
-                else:
-                    break
-            start, line, col = seg
-            return Pos(self.file, line, col + max(0, offset - start))
-        if self.block:
-            return Pos(self.file, self.line + 1, self.col + 2 + offset)
-        return Pos(self.file, self.line, self.col + offset + (1 if self.quoted else 0))
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
 
 
 class YamlError(Exception):
