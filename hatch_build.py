@@ -2,7 +2,8 @@
 
 A wheel gets `kto_doctor/_builtin_rules.compiled.json`, compiled here from `rules/`. An editable install gets
 the same file beside the sources (git-ignored); once a rule file or the engine changes, its fingerprint no
-longer matches and kto-doctor compiles the YAML again until the next install, so it is never stale.
+longer matches and kto-doctor compiles the YAML at each start (same results, slower) until the next install or
+`python -m kto_doctor.engine.compiled` rebuilds it, so a stale file is never used.
 """
 from __future__ import annotations
 

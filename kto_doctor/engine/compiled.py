@@ -297,3 +297,7 @@ def write(target: Path, rules_dir: Path | None = None) -> Path:
     ruleset = _rules.load_paths([rules_dir], builtin=True)
     target.write_text(dumps(ruleset, rules_dir), encoding="utf-8")
     return target
+
+
+if __name__ == "__main__":  # a source checkout after editing rules: `python -m kto_doctor.engine.compiled`
+    print(f"wrote {write(compiled_path())}")
