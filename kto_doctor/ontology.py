@@ -35,26 +35,29 @@ METRICS: tuple[Metric, ...] = (
     # ---- optimisation (every method)
     _m("loss", "training loss, the mean over the logging window",
        "train_loss_step", "training_loss", "lm_loss", "reduced_train_loss", "loss/train", "train/loss",
-       "epoch_loss", "batch_loss", dialects={"lightning": ("train_loss",)}, core=True),
+       "epoch_loss", "batch_loss", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
+       core=True),
     _m("eval_loss", "evaluation loss", "validation_loss", "val_loss", "valid_loss", "loss/eval", "loss/val",
-       "eval/loss", "val/loss", core=True),
+       "eval/loss", "val/loss", dialects={"generic": ("val",)}, core=True),
     _m("grad_norm", "global gradient norm before clipping", "gradnorm", "grad-norm", "global_grad_norm",
-       "grad norm", "actor/grad_norm", "total_grad_norm"),
+       "grad norm", "actor/grad_norm", "total_grad_norm", "gradient_norm", "gnorm"),
     _m("learning_rate", "learning rate of the (first) parameter group", "lr", "learning-rate", "actor/lr",
-       "actor_lr", "epoch_learning_rate", "lr-adamw", "lr-adam", "lr-sgd"),
+       "actor_lr", "epoch_learning_rate", "lr-adamw", "lr-adam", "lr-sgd", dialects={"openrlhf": ("act_lr",)}),
     _m("epoch", "fractional epoch at the log"),
     _m("loss_scale", "fp16 dynamic loss scale", "loss scale"),
     _m("skipped_iterations", "optimizer steps skipped in the logging interval (overflow)",
        "number of skipped iterations"),
     _m("nan_iterations", "iterations with a NaN loss in the logging interval", "number of nan iterations"),
     _m("num_tokens", "tokens seen"),
-    _m("params_norm", "norm of all parameters", "params norm"),
+    _m("params_norm", "norm of all parameters", "params norm", "parameter_norm"),
     # ---- preference optimisation (DPO, KTO, ORPO, SimPO...)
-    _m("rewards/chosen", "beta * log(pi/pi_ref) of the chosen responses", "rewards_train/chosen"),
-    _m("rewards/rejected", "beta * log(pi/pi_ref) of the rejected responses", "rewards_train/rejected"),
+    _m("rewards/chosen", "beta * log(pi/pi_ref) of the chosen responses", "rewards_train/chosen", "chosen_rewards",
+       dialects={"openrlhf": ("chosen_reward",)}),
+    _m("rewards/rejected", "beta * log(pi/pi_ref) of the rejected responses", "rewards_train/rejected",
+       "rejected_rewards", dialects={"openrlhf": ("reject_reward",)}),
     _m("rewards/margins", "rewards/chosen - rewards/rejected", "rewards_train/margins"),
     _m("rewards/accuracies", "fraction of pairs with chosen reward above rejected", "rewards_train/accuracies",
-       dialects={"llamafactory": ("accuracy",)}),
+       dialects={"llamafactory": ("accuracy",), "openrlhf": ("acc",)}),
     _m("logps/chosen", "log-probability of the chosen responses", "logps_train/chosen"),
     _m("logps/rejected", "log-probability of the rejected responses", "logps_train/rejected"),
     _m("logits/chosen", "logits of the chosen responses (reduction depends on trainer and version)",
@@ -67,25 +70,29 @@ METRICS: tuple[Metric, ...] = (
     _m("log_odds_ratio", "log odds ratio (TRL ORPO)"),
     _m("log_odds_chosen", "log odds of the chosen responses (TRL ORPO)"),
     _m("aux_loss", "router auxiliary loss (MoE)"),
+    _m("ptx_loss", "pretraining (unsupervised) loss term mixed into RLHF", "unsuper_loss", "unsupervised_loss",
+       "pretrain_loss", dialects={"openrlhf": ("ptx",)}),
     _m("accuracy", "token accuracy (SFT)", "acc", "mean_token_accuracy"),
     # ---- RL (GRPO, PPO, RLOO...)
     _m("reward", "mean sequence reward (raw score)", "critic/score/mean", "average reward score",
-       "reward/mean", core=True),
+       "reward/mean", dialects={"openrlhf": ("rm",)}, core=True),
     _m("reward_std", "standard deviation of rewards (within groups for GRPO)", "reward/std", "critic/score/std"),
     _m("reward_max", "largest reward in the batch", "critic/score/max"),
     _m("reward_min", "smallest reward in the batch", "critic/score/min"),
     _m("frac_reward_zero_std", "fraction of groups whose rewards are all equal (no learning signal)"),
     _m("entropy", "mean token entropy of the policy", "actor/entropy", "actor/entropy_loss", "policy_entropy"),
     _m("ppo_kl", "approximate KL between the new and the old policy of a PPO step", "actor/ppo_kl"),
-    _m("policy_loss", "policy-gradient loss", "actor/pg_loss", "pg_loss", "act_loss", "actor_loss", core=True),
-    _m("value_loss", "critic (value function) loss", "critic/vf_loss", "critic_loss", "cri_loss", "vf_loss"),
+    _m("policy_loss", "policy-gradient loss", "actor/pg_loss", "pg_loss", "act_loss", "actor_loss",
+       dialects={"openrlhf": ("pg",)}, core=True),
+    _m("value_loss", "critic (value function) loss", "critic/vf_loss", "critic_loss", "cri_loss", "vf_loss",
+       dialects={"openrlhf": ("cri",)}),
     _m("clip_ratio", "fraction of tokens whose probability ratio was clipped", "actor/pg_clipfrac",
        "pg_clipfrac", "ppo_clip_ratio"),
     _m("clip_ratio/region_mean", "TRL: clipped fraction (both sides)"),
     _m("clip_ratio/high_mean", "TRL: fraction clipped above"),
     _m("clip_ratio/low_mean", "TRL: fraction clipped below"),
     _m("completions/mean_length", "mean completion length in tokens", "completion_length",
-       "response_length/mean", "response_length", "completions/mean_length"),
+       "response_length/mean", "response_length", "completions/mean_length", dialects={"openrlhf": ("glen", "gen_len")}),
     _m("completions/max_length", "longest completion in tokens", "response_length/max"),
     _m("completions/min_length", "shortest completion in tokens", "response_length/min"),
     _m("completions/clipped_ratio", "fraction of completions cut at the length limit",
@@ -118,13 +125,22 @@ BOOKKEEPING = frozenset({
     "elapsed_time_per_iteration_(ms)", "global_batch_size", "time", "data_time", "eta", "memory",
     "tokens_per_second", "tokens_per_second_per_gpu", "it/s", "s/it", "batch_size", "micro_batch_size",
     "training/global_step", "training/epoch", "num_zeros", "number_of_parameters", "max_memory_allocated",
+    # text logs: Megatron / NeMo / mmengine / torchtune / tqdm bookkeeping
+    "tflops", "actual_seqlen", "train_step_timing_in_s", "tokens_per_sec", "tgs", "samples_per_sec",
+    "throughput_per_gpu_(tflop/s/gpu)", "tokens_per_gpu_(tokens/s/gpu)", "throughput_(tokens/s)",
+    "mem-allocated-bytes-avg(mb)", "consumed_samples", "base_lr", "v_num", "throughput_peak", "gpu_resources",
+    "peak_memory_active", "peak_memory_alloc", "peak_memory_reserved", "examples_per_second",
+    "counters/examples", "counters/updates", "it/sec", "tokens/sec", "trained_tokens", "peak_mem", "mfu",
+    "step_time", "iter_time", "wps", "ups", "wpb", "bsz", "wall", "train_wall", "data", "max_mem", "tps",
+    "num_label_tokens", "mem", "ppo_ep", "e2e_latency", "epoch_time",
 })
-BOOKKEEPING_PREFIXES = ("timing_s/", "timing/", "perf/", "time/", "throughput/", "memory/", "system/", "_")
+BOOKKEEPING_PREFIXES = ("timing_s/", "timing/", "perf/", "time/", "throughput/", "memory/", "system/", "_",
+                        "global_seqlen/", "timing_per_token_ms/", "mfu/", "actor/perf/", "critic/perf/")
 # Keys kept as run summaries (end-of-training rows), not step series.
 SUMMARY_KEYS = frozenset({"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss",
                           "total_flos"})
 # In these dialects a key that HF uses only for summaries is an ordinary series.
-_SERIES_IN_DIALECT = {"lightning": frozenset({"train_loss"})}
+_SERIES_IN_DIALECT = {"lightning": frozenset({"train_loss"}), "generic": frozenset({"train_loss"})}
 
 # ------------------------------------------------------------------------------------------ the lookup
 
@@ -148,7 +164,8 @@ for _metric in METRICS:
 _BOOKKEEPING = frozenset(_key(k) for k in BOOKKEEPING)
 # DPO reference implementation: `rewards_train/chosen`, `logps_eval/rejected`, `loss/train`.
 _SPLIT_GROUP = re.compile(r"^(rewards|logps|logits|loss)_?(train|eval)/?(.*)$")
-_EVAL_PREFIXES = ("eval/", "eval_", "validation/", "validation_", "val/", "val_", "valid/", "valid_")
+_EVAL_PREFIXES = ("eval/", "eval_", "validation/", "validation_", "val/", "val_", "valid/", "valid_",
+                  "val-core/", "val-aux/")
 
 
 def is_bookkeeping(key: str, dialect: str | None = None) -> bool:

@@ -33,6 +33,18 @@ SPELLINGS = [
     ("accuracy", "llamafactory", False, "rewards/accuracies"), ("accuracy", None, False, "accuracy"),
     ("eval_accuracy", "llamafactory", False, "eval_accuracy"),
     ("val/ratio", None, False, "val/ratio"),  # TRL PPO's own name, not an eval series
+    # text logs (issue 15 section 2)
+    ("gradient_norm", None, False, "grad_norm"), ("parameter_norm", None, False, "params_norm"),  # NxD bars
+    ("chosen_rewards", None, False, "rewards/chosen"), ("rejected_rewards", None, False, "rewards/rejected"),
+    ("gnorm", None, False, "grad_norm"),  # fairseq
+    ("unsuper_loss", None, False, "ptx_loss"), ("Unsupervised Loss", None, False, "ptx_loss"),  # DS-Chat
+    ("Actor Loss", None, False, "policy_loss"), ("Critic Loss", None, False, "value_loss"),
+    ("average reward score", None, False, "reward"),
+    ("pg", "openrlhf", False, "policy_loss"), ("rm", "openrlhf", False, "reward"),  # OpenRLHF bar postfix
+    ("glen", "openrlhf", False, "completions/mean_length"), ("act_lr", "openrlhf", False, "learning_rate"),
+    ("acc", "openrlhf", False, "rewards/accuracies"), ("reject_reward", "openrlhf", False, "rewards/rejected"),
+    ("train loss", "generic", False, "loss"), ("loss train", "generic", False, "loss"),  # nanoGPT, litgpt
+    ("closs", "generic", False, "loss"), ("val", "generic", False, "eval_loss"),  # MetricLogger, litgpt
 ]
 
 
@@ -57,6 +69,18 @@ def test_hf_bookkeeping_through_trackers(key):
 def test_tracker_prefixed_metrics_stay_metrics():
     assert not is_bookkeeping("train/loss") and not is_bookkeeping("train/epoch")
     assert not is_bookkeeping("eval/loss") and canonical("eval/loss") == "eval_loss"
+
+
+@pytest.mark.parametrize("key", ["consumed samples", "elapsed time per iteration (ms)", "v_num", "TFLOPs",
+                                 "train_step_timing in s", "timing_s/step", "global_seqlen/min", "tokens_per_second_per_gpu",
+                                 "counters/examples", "examples_per_second"])
+def test_text_log_bookkeeping_is_not_a_metric(key):
+    assert is_bookkeeping(key)
+
+
+def test_verl_validation_prefixes_are_eval_series():
+    assert canonical("val-core/math/acc/mean@1") == "eval_math/acc/mean@1"
+    assert canonical("val-aux/gsm8k/reward/mean@1") == "eval_gsm8k/reward/mean@1"
 
 
 def test_bookkeeping_depends_on_the_framework():

@@ -88,7 +88,22 @@ _SCALAR = rb"[-+.\w]+"  # an unquoted value: a number, nan, inf, None, True... (
 _FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|" + _SCALAR + rb")"
                     rb"(?=, ['\"]|\}\Z)")
 _ROWS = bytes.maketrans(b"}\n", b"],")  # after the keys are gone: one dict per line -> one JSON array each
-_STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps"})
+_STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps", "counters/updates"})
+# The DPO reference implementation (eric-mitchell/direct-preference-optimization): `train stats after N examples:
+# {'rewards_train/chosen': '0.1', 'loss/train': '0.69', ..., 'counters/updates': 5024}` and `eval after N: {...}`.
+_DPO_REF = re.compile(r"^(?:loss/(train|eval)$|(?:rewards|logps)_(train|eval)/)")
+_WRAPPED_KEY = re.compile(r"\s{2,}[-\d]?")  # a terminal wrap inside a key: 'l    -ogps_train/rejected'
+
+
+class _Names(MetricNames):
+    """MetricNames that first undo a terminal wrap inside a key (blanks and a `-` or digit left mid-word)."""
+
+    def __missing__(self, item):
+        key, eval_row = item
+        fixed = _WRAPPED_KEY.sub("", key) if "  " in key else key
+        name = super().__missing__((fixed, eval_row))
+        self[item] = name
+        return name
 _KINDS = ("", "hf", "eval", "stepped", "stepped_eval")  # record kinds (see _kind); odd: train, even: eval
 _STEPPED = _KINDS.index("stepped")
 _UNSEEN = object()
@@ -224,8 +239,8 @@ class _Store:
         self.line = array("q")
         self.eval = array("b")
         self.metrics: dict[str, tuple[list, list]] = {}
-        self._names = MetricNames()
-        self._lf_names = MetricNames("llamafactory")
+        self._names = _Names()
+        self._lf_names = _Names("llamafactory")
 
     def names_for(self, keys: tuple) -> MetricNames:
         """LLaMA-Factory's trainer_log records (they state `current_steps`) use its spellings: `accuracy` is
@@ -497,6 +512,14 @@ class _Reader:
         src = self.src
         if "step" in rec:
             return to_float(rec["step"]) or NAN
+        if "counters/updates" in rec:  # the DPO reference implementation's optimizer steps
+            if src.hints.get("framework") != "dpo-reference":
+                src.hints["framework"] = "dpo-reference"
+                src.warnings.append(f"{self.path.name}: DPO reference implementation: the step is `counters/updates` "
+                                    "(optimizer updates; `after N examples` counts examples), and an `eval after N` "
+                                    "dict takes the step of the train stats before it")
+            updates = to_float(rec["counters/updates"])
+            return updates if updates is not None else NAN
         if "current_steps" in rec:
             if rec.get("total_steps") is not None:
                 src.facts["total_steps"] = rec["total_steps"]
@@ -765,12 +788,17 @@ def _kind(keys: tuple) -> str:
     | other."""
     if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
         return "summary"
-    stepped = "step" in keys or "current_steps" in keys or "global_step/max_steps" in keys
-    if is_eval_record(keys):
+    stepped = "step" in keys or "current_steps" in keys or "global_step/max_steps" in keys or \
+        "counters/updates" in keys
+    dpo_ref = {r for k in keys for r in (_DPO_REF.match(k) or _NO_ROLE).groups() if r}
+    if is_eval_record(keys) or dpo_ref == {"eval"}:  # DPO reference eval dicts: the step of the train dict before
         return "stepped_eval" if stepped else "eval"
-    if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys):
+    if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys or dpo_ref):
         return "other"  # a config dump, a batch printout
     return "stepped" if stepped else "hf"
+
+
+_NO_ROLE = re.match("()()", "")
 
 
 def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:

@@ -38,6 +38,14 @@ BUILTIN = (
     "wandb = kto_doctor.sources.wandb_run:SOURCE",
     "trackio = kto_doctor.sources.trackio:SOURCE",
     "swanlab = kto_doctor.sources.swanlab:SOURCE",
+    "megatron = kto_doctor.sources.megatron:SOURCE",
+    "mmengine = kto_doctor.sources.mmengine:SOURCE",
+    "verl_console = kto_doctor.sources.verl_console:SOURCE",
+    "deepspeed_chat = kto_doctor.sources.deepspeed_chat:SOURCE",
+    "torchtune = kto_doctor.sources.torchtune:SOURCE",
+    "progress_bar = kto_doctor.sources.progress_bar:SOURCE",
+    "progress_table = kto_doctor.sources.progress_table:SOURCE",
+    "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.

@@ -1,0 +1,160 @@
+"""The fallback: `name: value` / `name=value` / `name value` lines that carry a step counter.
+
+For trainers no specific reader knows, so that their loss is still read (and a NaN in it still seen):
+```
+iter 2920: loss 3.9883, time 1099.34ms, mfu 15.34%                         (nanoGPT)
+step 3000: train loss 4.0390, val loss 4.0427
+2026-08-10 15:48:59 | INFO | root | step 13 | epoch 0 | loss 0.6407 | grad_norm 1.1754 | lr 1.00e-05
+Epoch 4 | iter 961 step 961 | loss train: 1.062, val: 1.057 | iter time: 529.46 ms (step)     (litgpt)
+[03:23:49] Epoch: [0]  [1480/1504]  lr: 0.000026  closs: 1.0800 (1.1317)  grad_norm: 0.4995 (1.1826)
+| epoch 010  2000 / 8223 loss=1.27 (1.50), wps=962, lr=0.001, clip=100%, gnorm=2.1427   (fairseq)
+100000 | loss nan | lr 0.000000e+00 | 2006.12ms | mfu 1.68%                  (llama2.c)
+Epoch 1/200  then  5/5 [==========] - 2s 454ms/step - loss: 1.0597 - val_loss: nan   (Keras)
+    1 93.44 s run, 11.8750 loss, 0.000000000001 LR, 642.43 GB used            (value before name)
+```
+A record line has one step token: `global step`/`global iter` first, then `step`, then `iter`/`iteration`, then
+an `Epoch e [i/N]` counter ((e - first epoch) x N + i), then a bare leading integer; a token that a better one
+follows on the same line is not the step (`iter 173 step 87`: the optimizer step 87). An epoch number alone is
+the step only where nothing better exists in the file (said in a warning). Values may carry a unit (`ms`, `%`,
+`GiB`) and a running average in parentheses (`0.4481 (0.5603)`: the value before it is read).
+
+It is the lowest of the text readers: its sniff score is below every specific reader's, and a file with HF
+metric dicts is left to the console reader. Everything it reads says so in a warning, with the names it could
+not map; it refuses a file in which it recognises no metric at all (a README with `Step 1: install 2 things`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import textlog
+from .base import SourceData, SourceError
+from .registry import TEXT_SUFFIXES, Source
+from ..ontology import is_known
+
+N = textlog.NUM
+_UNIT = rb"(?:%|ms|s|[KMGT]i?B|it/s|s/it|/s)?"
+_AVG = rb"(?:[ \t]*\([^()\n]*\))?"
+# key (1-4 words) then `:`/`=`/a blank, then a number with its unit and an optional `(average)`
+_PAIR = (rb"(?:(?<=^)|(?<=[\s,|;\x00]))([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,3}?)[ \t]*(?:[:=][ \t]*|[ \t])"
+         rb"(" + N + rb")" + _UNIT + _AVG + rb"(?=[\s,|;]|$)")
+_VALUE_FIRST = (rb"(?:(?<=^)|(?<=[\s,]))(?P<value>" + N + rb")[ \t]*" + _UNIT
+                + rb"[ \t]+(?P<key>[A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,2}?)(?=,|[ \t]*$)")
+_NOT = rb"(?<![\w/.])"
+_LATER_STEP = rb"(?![^\n]*" + _NOT + rb"(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)[ \t]*[:=]?[ \t]*\d)"
+_LATER_ITER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)"
+               rb"[ \t]*[:=]?[ \t]*\d)")
+_TOTAL = rb"(?:[ \t]*/[ \t]*(?P<total>\d+))?"
+
+
+def _kind(name, head, pair=_PAIR, step=lambda f: f["step"]):
+    return textlog.Kind(name=name, head=head, pair=pair, step=step, lenient=True, other=rb"\S*?")
+
+
+GLOBAL = _kind("global", _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter(?:ation)?)s?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL
+               + rb"(?![\d.])")
+STEP = _kind("step", _NOT + rb"(?:[Ss]tep|STEP)[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])"
+             + rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
+ITER = _kind("iter", _NOT + rb"(?:[Ii]ter(?:ation)?|it)[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])"
+             + _LATER_STEP)
+EPOCH = _kind("epoch", _NOT + rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)\]?(?:/\d+)?"
+              rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])" + _LATER_ITER,
+              step=lambda f: f["epoch"])
+BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])")
+KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
+              step=None)
+VALUE_FIRST = _kind("value_first",
+                    rb"^[ \t]*(?P<step>\d+)[ \t]+(?=" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][^\n]*, )",
+                    pair=_VALUE_FIRST)
+
+_DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
+
+
+def scan(reader: textlog.Reader, chunk: bytes) -> None:
+    if b"loss" in chunk:
+        reader.extra["dicts"] = reader.extra.get("dicts", 0) + sum(chunk.count(d) for d in _DICTS)
+    textlog.count_overflows(reader, chunk)
+
+
+def post(reader: textlog.Reader, src: SourceData) -> None:
+    if reader.extra.get("dicts", 0) >= max(2, len(reader.store) // 2):
+        raise SourceError(f"{reader.path}: holds HF metric dicts (the console reader's)")
+    kinds = reader.kinds()
+    steps = reader.extra["steps"].copy()
+    epoch_recs = np.flatnonzero(kinds == 3)
+    notes = []
+    if len(epoch_recs):
+        idx, i = reader.column("@i")
+        _, n = reader.column("@n")
+        eidx, ep = reader.column("@epoch")
+        indexed = np.isin(eidx, idx[np.isfinite(i)])
+        others = (kinds != 3) & (kinds != 5)
+        if indexed.any():  # Epoch e [i/N]: a global step; epoch-only lines (summaries) take the step before
+            at = eidx[indexed]
+            pos = np.searchsorted(idx, at)
+            steps[at] = textlog.epoch_steps(ep[indexed], i[pos], per_epoch=n[pos])
+            alone = eidx[~indexed]
+            steps[alone] = np.nan
+            textlog.take_previous(steps, alone, np.isfinite(steps))
+            notes.append("`Epoch e [i/N]` lines: the step is (e - first epoch) x N + i")
+        elif others.any():  # an epoch label among step lines is not a step: the step before
+            steps[epoch_recs] = np.nan
+            textlog.take_previous(steps, epoch_recs, np.isfinite(steps))
+        else:
+            notes.append("the only counter is the epoch number: steps are epochs")
+        keras = np.flatnonzero(kinds == 5)
+        if len(keras):  # a Keras metrics line: the step of the `Epoch e/E` line before it
+            own = np.zeros(len(steps), dtype=bool)
+            own[epoch_recs] = True
+            textlog.take_previous(steps, keras, own)
+    reader.extra["steps"] = steps
+    names = [n for n in reader.store.metrics if not n.startswith("@")]
+    known = [n for n in names if is_known(n)]
+    if not known:
+        raise SourceError(f"{reader.path}: no metric the ontology knows in its step lines (the generic reader "
+                          f"saw: {', '.join(sorted(names)[:8]) or 'none'})")
+    unmapped = sorted(n for n in names if not is_known(n))
+    msg = (f"{reader.path.name}: read by the generic `name: value` fallback (no specific reader recognised this "
+           f"file); the step is each line's step counter")
+    if notes:
+        msg += "; " + "; ".join(notes)
+    if unmapped:
+        msg += f"; names kept as logged: {', '.join(unmapped[:12])}{' ...' if len(unmapped) > 12 else ''}"
+    src.warnings.append(msg)
+    src.hints["reader"] = "fallback"
+    textlog.overflow_facts(reader, src)
+
+
+FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST),
+                        dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n"), what="step lines")
+
+
+def read(path):
+    return textlog.read(path, FORMAT)
+
+
+_SNIFF = textlog.sniffer(
+    rb"(?:^|[\s|>\]])(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep|[Ii]ter(?:ation)?)[ \t]*[:=]?[ \t]*\d+[^\n]*?"
+    rb"[A-Za-z][\w/.\-]*(?: [A-Za-z]\w*){0,3}[ \t]*[:= ][ \t]*" + N,
+    rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?\d+\]?[^\n]*?[A-Za-z]\w*(?: [A-Za-z]\w*){0,2}[ \t]*[:=][ \t]*" + N,
+    rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
+    rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
+    rb"^[ \t]*\d+[ \t]+" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N)  # value before name
+
+
+def sniff(head: str) -> float:
+    """Always below the specific readers (`registry.score` starts at 0.55): 0.1 to 0.3 with the lines seen."""
+    hits = _SNIFF(head)
+    return 0.0 if not hits else min(0.3, 0.1 + 0.02 * hits)
+
+
+SOURCE = Source(
+    name="generic_kv",
+    title="Fallback for any `name: value` / `name=value` lines with a step counter (nanoGPT, litgpt, MetricLogger, "
+          "fairseq, NeMo Automodel, Keras, ...); the report says when it was used",
+    read=read,
+    priority=90,
+    sniff=sniff,
+    suffixes=TEXT_SUFFIXES,
+    fallback=True,
+    examples=("stdout of a trainer kto-doctor has no reader for",),
+)

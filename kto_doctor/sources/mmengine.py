@@ -1,0 +1,90 @@
+"""mmengine / mmcv runner logs: xtuner, InternEvo on mmengine, and the mm* projects.
+
+```
+10/30 22:18:02 - mmengine - INFO - Epoch(train) [1][200/735]  lr: 1.9870e-04  eta: 2:46:39  time: 2.8906
+    data_time: 0.0042  memory: 10762  loss: 2.7522  grad_norm: 3.0608
+2024/05/07 11:45:16 - mmengine - INFO - Iter(train) [ 510/2046]  lr: 1.7590e-04  eta: 1:25:37  ...  loss: 0.6919
+Epoch(val) [10][1000/1000]  aAcc: 87.4300  mIoU: ...
+2021-11-22 01:32:34,502 - mmocr - INFO - Epoch [1][200/62598]\tlr: 1.000e-03, eta: 7 days, 15:55:58, ...
+```
+(`mmengine/runner/log_processor.py` `get_log_after_iter`; mmcv 1.x `TextLoggerHook`.) Items are `name: value`,
+two blanks apart (mmcv 1.x: `, `; `eta` can hold a comma: `3 days, 3:30:35`).
+
+Steps: `Iter(train) [i/N]` is iteration i (1-based). `Epoch(train) [e][i/N]` restarts i every epoch, so the
+global step is (e - 1) * N + i, N being the iterations per epoch the line states. Validation lines take the
+step of the training line before them. `loss`, `grad_norm` and `time` are means over the last 10 logged
+iterations (mmengine's `window_size`), stated as the fact `loss_window`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import textlog
+from .base import SourceData
+
+_PAIR = rb"(?<![^\s,\x00])([A-Za-z_][\w./@=\-]*): ((?:\d+ days?, )?[^,\s]+)"
+_OTHER = rb"(?:\d+ days?, )?[^,\s]+"
+_KEYS = {"base_lr": None}
+
+
+def _keys(key: str) -> str | None:
+    return _KEYS.get(key, key)
+
+
+def _epoch_step(f: dict) -> np.ndarray:
+    return (f["epoch"] - 1) * f["iters"] + f["iter"]
+
+
+def _kind(name, head, step=None, evaluation=False):
+    return textlog.Kind(name=name, head=head, pair=_PAIR, other=_OTHER, step=step, eval=evaluation, keys=_keys)
+
+
+EPOCH_TRAIN = _kind("epoch_train", rb"Epoch\(train\) *\[(?P<epoch>\d+)\]\[ *(?P<iter>\d+)/(?P<iters>\d+)\]",
+                    _epoch_step)
+ITER_TRAIN = _kind("iter_train", rb"Iter\(train\) *\[ *(?P<iter>\d+)/(?P<iters>\d+)\]", lambda f: f["iter"])
+EPOCH_VAL = _kind("epoch_val", rb"Epoch\(val\) *\[(?P<epoch>\d+)\]\[ *(?P<iter>\d+)/(?P<iters>\d+)\]",
+                  evaluation=True)
+ITER_VAL = _kind("iter_val", rb"Iter\(val\) *\[ *(?P<iter>\d+)/(?P<iters>\d+)\]", evaluation=True)
+# mmcv 1.x: a TAB after the header, `, ` between items
+MMCV_EPOCH = _kind("mmcv_epoch", rb"(?<![\w(])Epoch \[(?P<epoch>\d+)\]\[(?P<iter>\d+)/(?P<iters>\d+)\]\t", _epoch_step)
+MMCV_ITER = _kind("mmcv_iter", rb"(?<![\w(])Iter \[(?P<iter>\d+)/(?P<iters>\d+)\]\t", lambda f: f["iter"])
+
+_XTUNER = (b"xtuner", b"EvaluateChatHook", b"tokens_per_sec", b"DatasetInfoHook")
+
+
+def facts(reader: textlog.Reader, chunk: bytes) -> None:
+    if any(x in chunk for x in _XTUNER):
+        reader.src.hints["framework"] = "xtuner"
+    if b" - mmengine - " in chunk or b"Epoch(train)" in chunk or b"Iter(train)" in chunk:
+        reader.src.hints.setdefault("framework", "mmengine")
+
+
+def post(reader: textlog.Reader, src: SourceData) -> None:
+    kinds = reader.kinds()
+    src.hints.setdefault("framework", "mmengine")
+    src.facts["loss_window"] = 10
+    idx, iters = reader.column("@iters")
+    epoch_lines = np.isin(idx, np.flatnonzero((kinds == 0) | (kinds == 4)))
+    if epoch_lines.any():
+        n = int(iters[epoch_lines][-1])
+        src.warnings.append(f"{reader.path.name}: Epoch(train) [e][i/{n}] lines: the global step is "
+                            f"(e - 1) x {n} + i (iterations per epoch as the lines state them)")
+    iter_lines = np.isin(idx, np.flatnonzero((kinds == 1) | (kinds == 5)))
+    if iter_lines.any() and np.isfinite(iters[iter_lines][-1]):
+        src.facts["max_steps"] = int(iters[iter_lines][-1])
+
+
+FORMAT = textlog.Format(name="mmengine", kinds=(EPOCH_TRAIN, ITER_TRAIN, EPOCH_VAL, ITER_VAL, MMCV_EPOCH, MMCV_ITER),
+                        facts=facts, post=post, keep=("iters", "epoch"), what="Epoch/Iter lines")
+
+
+def read(path):
+    return textlog.read(path, FORMAT)
+
+
+SOURCE = textlog.source(
+    FORMAT, "mmengine / mmcv runner logs (xtuner, InternEvo, mm* projects): `Epoch(train) [1][200/735]  lr: ...  "
+    "loss: ...  grad_norm: ...` and `Iter(train) [ 200/10000] ...`",
+    rb"(?:Epoch|Iter)\((?:train|val)\) *\[[ \d/\]\[]+\] +\w+: ",
+    rb"(?<![\w(])(?:Epoch \[\d+\]\[\d+/\d+\]|Iter \[\d+/\d+\])\t\w+: ",
+    examples=("xtuner work_dirs/<config>/<date>/<date>.log, pasted issue excerpts",))

@@ -1,0 +1,140 @@
+"""tqdm progress bars with a `k=v` postfix: Lightning / NeMo 1.x / NxD bars, OpenRLHF, kohya, accelerate scripts.
+
+```
+Epoch 0:  22%|██▏       | 4/18 [00:17<01:02,  4.47s/it, loss=9.926, v_num=193315]
+Epoch 0:   0%|          | 189/301501 [59:12<1573:03:24, 18.79s/it, reduced_train_loss=7.560, global_step=188.0]
+Epoch 1: : 1it [00:04, 4.36s/it, reduced_train_loss=2.34, global_step=99.0]
+Train epoch [1/1]:  50%|█████     | 4/8 [00:31<00:31, 7.8s/it, pg=0.12, rm=0.55, ret=0.41, glen=120, kl=0.01]
+steps:  22%|██▏       | 176/800 [00:46<02:44,  3.79it/s, avr_loss=0]
+```
+The postfix is tqdm's `set_postfix`: `, k=v` items whose values went through `format_num` (3 significant
+digits: `2e+3`, `6.930`): the numbers are low-precision. A bar is redrawn several times per position: the last
+value of a step is kept. The step is the postfix `global_step` where there is one (NeMo: 0-based, the bar is
+1-based), else the bar count `n`; a bar that starts again (a new epoch's bar) continues after the previous one:
+(bar number) x total + n, or the epoch's offset where the bars hold no total.
+
+Losses: NeMo's `reduced_train_loss` is the step's loss; Lightning 1.x's `loss=` is a running mean of the last 20
+steps, and `avg_loss`/`avr_loss`/`avg_epoch_loss` are averages since the epoch began: each is read as the loss
+only when nothing closer to the step's own loss is in the postfix (fact `loss_reduction` says which).
+OpenRLHF's short keys (`pg`, `rm`, `glen`, `act_lr`, ...) are read in its dialect.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import textlog
+from .base import MetricNames, SourceData
+from .registry import TEXT_SUFFIXES, Source, score
+
+# `, [**]key=value[**]` (value: a tqdm number, a fraction `1/100` read as its numerator, or text)
+_PAIR = rb", (?:\*\*)?([^=,\]\n*]+)=(\d+(?=/\d+[,\]*])|[^,\]\n*]*)(?:/\d+)?(?:\*\*)?"
+_OTHER = rb"[^,\]\n*]*"
+_TIMES = rb"\[[^\]\n,]*(?:, *[^\]\n,=]*)?(?=, [^=,\]\n]+=)"  # [elapsed<remaining, rate] up to the postfix
+
+_LOSS_RANK = {"reduced_train_loss": "loss", "train_loss_step": "loss", "loss": "~loss", "avg_loss": "~~loss",
+              "avr_loss": "~~loss", "avg_epoch_loss": "~~loss", "running_loss": "~~loss"}
+_REDUCTION = {"~loss": "running mean of the recent steps (Lightning's loss= / a script's loss)",
+              "~~loss": "average since the start of the epoch or bar"}
+
+
+def _keys(key: str) -> str | None:
+    key = key.strip()
+    return _LOSS_RANK.get(key, key)
+
+
+def _step(f: dict) -> np.ndarray:
+    gs = f.get("global_step")
+    return f["n"] if gs is None else np.where(np.isnan(gs), f["n"], gs)
+
+
+EPOCH_BAR = textlog.Kind(
+    name="epoch_bar", head=rb"Epoch (?P<epoch>\d+)\b[^|\n]*\|[^|\n]*\| *(?P<n>\d+)/(?P<total>\d+) " + _TIMES,
+    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys)
+EPOCH_IT = textlog.Kind(  # NeMo's bar of unknown length: `Epoch 1: : 1it [00:04, 4.36s/it, ...]`
+    name="epoch_it", head=rb"Epoch (?P<epoch>\d+): *:? *(?P<n>\d+)it " + _TIMES,
+    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys)
+BAR = textlog.Kind(
+    name="bar", head=rb"\| *(?P<n>\d+)/(?P<total>\d+) " + _TIMES,
+    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys)
+
+_OPENRLHF = (b"Train epoch [", b"Train step of epoch", b"Eval stage of global_step", b"Gradient updates [")
+
+
+def facts(reader: textlog.Reader, chunk: bytes) -> None:
+    if any(x in chunk for x in _OPENRLHF):
+        reader.names = MetricNames("openrlhf")
+        reader.src.hints["framework"] = "openrlhf"
+    elif b"reduced_train_loss" in chunk:
+        reader.src.hints["framework"] = "nemo"
+    elif b"v_num=" in chunk:
+        reader.src.hints["framework"] = "lightning"
+
+
+def post(reader: textlog.Reader, src: SourceData) -> None:
+    metrics = reader.store.metrics
+    for name in ("loss", "~loss", "~~loss"):  # the loss closest to the step's own
+        if name in metrics:
+            for other in ("~loss", "~~loss"):
+                if other != name and other in metrics:
+                    del metrics[other]
+            if name != "loss":
+                metrics["loss"] = metrics.pop(name)
+                src.facts["loss_reduction"] = _REDUCTION[name]
+            break
+    for name in [n for n in metrics if n.startswith("eval_~")]:
+        metrics["eval_loss" if "eval_loss" not in metrics else name] = metrics.pop(name)
+    gidx, _ = reader.column("global_step")
+    if len(gidx):
+        return  # the postfix states the step
+    steps = reader.extra["steps"]
+    nidx, n = reader.column("@n")
+    if len(nidx) < 2:
+        return
+    _, total = reader.column("@total")
+    eidx, epochs = reader.column("@epoch")
+    pidx, pep = reader.column("epoch")  # a postfix `epoch=1/100`
+    new = np.zeros(len(nidx), dtype=bool)
+    new[1:] = n[1:] < n[:-1]
+    for idx, ep in ((eidx, epochs), (pidx, pep)):
+        if len(idx) == len(nidx) and (idx == nidx).all():
+            new[1:] |= ep[1:] != ep[:-1]
+    if not new.any():
+        return
+    bar = np.cumsum(new)
+    same_total = len(total) == len(n) and np.isfinite(total).all() and (total == total[0]).all()
+    glob = textlog.epoch_steps(bar, n, per_epoch=total[0] if same_total else None, first_epoch=0)
+    steps = steps.copy()
+    steps[nidx] = glob
+    reader.extra["steps"] = steps
+    how = f"bar number x {int(total[0])} + n" if same_total else "n + the last step of the bar before"
+    src.warnings.append(f"{reader.path.name}: the progress bar starts again {int(new.sum())} time(s) (epochs); "
+                        f"the step is {how}")
+
+
+FORMAT = textlog.Format(name="progress_bar", kinds=(EPOCH_BAR, EPOCH_IT, BAR), dialect=None, facts=facts, post=post,
+                        keep=("n", "total", "epoch"), what="progress-bar postfixes")
+
+
+def read(path):
+    return textlog.read(path, FORMAT)
+
+
+_SNIFF = textlog.sniffer(rb"\| *\d+/\d+ \[[^\]\n]*, [^=,\]\n]+=[-\w.*]",
+                         rb"Epoch \d+: *:? *\d+it \[[^\]\n]*, [^=,\]\n]+=")
+
+
+def sniff(head: str) -> float:
+    n = _SNIFF(head)
+    return score(n) * 0.9 if n else 0.0  # below a format that also prints bars and says more (torchtune, DS-Chat)
+
+
+SOURCE = Source(
+    name="progress_bar",
+    title="tqdm progress bars with a k=v postfix: Lightning / NeMo (`reduced_train_loss=2.34, global_step=99.0`), "
+          "OpenRLHF, kohya and other scripts",
+    read=read,
+    priority=24,
+    sniff=sniff,
+    suffixes=TEXT_SUFFIXES,
+    examples=("PyTorch Lightning / NeMo 1.x / NxD Training stdout, OpenRLHF stdout, pasted issue excerpts",),
+)

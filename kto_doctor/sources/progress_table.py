@@ -1,0 +1,236 @@
+"""Trainer progress tables copied from a notebook, a web page or a model card.
+
+```
+| Step | Training Loss | Validation Loss |        Step  Training Loss  Rewards/Margins  Rewards/Chosen
+|------|---------------|-----------------|          5       0.6821          0.0312          -0.0156
+| 700  | 2.095300      | 6.817593        |         10       0.6543          0.1247           0.0891
+Step	Training Loss	Validation Loss                1 | 0.000000 | -17.250000 | 1.500000
+500	No log	2.750914                               (unsloth: ` | ` between cells, `-- | --` under the header)
+```
+The notebook (`transformers.utils.notebook.NotebookProgressCallback`) shows an HTML table: floats with 6
+decimals, `No log` until a training loss exists, the first column `Step` (or `Epoch`), then `Training Loss`,
+`Validation Loss` and one column per metric (title-cased, `_` as a blank). Copied out of the browser it becomes
+TAB-separated; in docs it is a Markdown table, or re-aligned with blanks. The model card's "Training results"
+table has the same cells rounded to 4 decimals.
+
+The header decides: a first column `Step`/`Epoch` is the x axis (with both, `Step`); `Training Loss` is the
+loss, `Validation Loss` the eval loss; where the table has a validation column, its other metric columns are
+what the evaluation logged (`Rewards/chosen` -> `eval_rewards/chosen`), otherwise what training logged.
+Cells: `No log`, `None`, `-` and empty are missing; `**bold**`, `~`, a leading `+` and U+2212 minus are
+undone; a table whose every number is written `1,858179` uses decimal commas. A header repeated later starts a
+new table (the steps of a second table restarting are a resumed or separate run). The Training Loss of a
+Trainer table is the mean since the previous row.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from . import textlog
+from .base import Columns, SourceData, SourceError
+from .registry import TEXT_SUFFIXES, Source, score
+
+# A header: a step/epoch column and a loss column, cells separated by `|`, a TAB or two or more blanks.
+_HEADER = re.compile(rb"^[ \t>]*\|?[ \t]*(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter)[ \t]*(?:\||\t| {2,})"
+                     rb"[^\n]*(?:Loss|loss)[^\n]*$", re.M)
+_RULE = re.compile(rb"^[ \t>]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
+_MISSING = (b"no log", b"none", b"-", b"", b"n/a", b"--", b"\xe2\x80\x94")
+_SKIP_COLUMN = re.compile(r"(?i)approx\.|exp\(|^loss type$|runtime|samples per second|steps per second")
+
+
+class _Table:
+    """One header and the row regex it implies."""
+
+    def __init__(self, header: bytes, line: int) -> None:
+        text = header.strip().lstrip(b">").strip()
+        if b"|" in text:
+            self.sep = "pipe"
+            cells = [c.strip() for c in text.strip(b"|").split(b"|")]
+        elif b"\t" in text:
+            self.sep = "tab"
+            cells = [c.strip() for c in text.split(b"\t")]
+        else:
+            self.sep = "blanks"
+            cells = [c.strip() for c in re.split(rb" {2,}", text)]
+        self.names = [re.sub(r"\s*/\s*", "/", c.decode("utf-8", "replace")) for c in cells]
+        self.line = line
+        n = len(cells)
+        cell = {"pipe": rb"[ \t]*([^|\n]*?)[ \t]*", "tab": rb"[ \t]*([^\t\n]*?)[ \t]*",
+                "blanks": rb"[ \t]*(\S+(?: \S+)*)"}[self.sep]
+        sep = {"pipe": rb"\|", "tab": rb"\t", "blanks": rb" {2,}|\t"}[self.sep]
+        lead = rb"^[ \t>]*\|?" if self.sep == "pipe" else rb"^[ \t>]*"
+        trail = rb"\|?[ \t]*$" if self.sep == "pipe" else rb"[ \t]*$"
+        parts = [lead, cell]
+        for _ in range(n - 1):
+            parts += [rb"(?:" + sep + rb")", cell]
+        parts.append(trail)
+        # the row of this header: its first cell a number (a step or epoch), the right number of cells
+        self.row = re.compile(b"".join(parts), re.M)
+
+
+def _axis(names: list[str]) -> tuple[int | None, str]:
+    low = [n.strip().lower() for n in names]
+    for want in ("step", "global step", "iteration", "iter"):
+        if want in low:
+            return low.index(want), "step"
+    for want in ("epoch", "epoca", "\xe9poca"):
+        if want in low:
+            return low.index(want), "epoch"
+    return None, ""
+
+
+def _clean(cells: list[bytes]) -> list[bytes]:
+    joined = b"\n".join(cells)
+    if b"*" in joined:
+        joined = joined.replace(b"**", b"")
+    if b"\xe2\x88\x92" in joined:
+        joined = joined.replace(b"\xe2\x88\x92", b"-")
+    joined = joined.replace(b"~", b"")
+    joined = re.sub(rb"(?m)^\+", b"", joined)
+    return joined.split(b"\n")
+
+
+def _values(cells: list[bytes], comma: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(floats, present) of one column's cells."""
+    cells = _clean(cells)
+    if comma:
+        cells = [c.replace(b",", b".") for c in cells]
+    arr = np.array(cells) if cells else np.zeros(0, dtype="S1")
+    low = np.char.lower(np.char.strip(arr)) if len(arr) else arr
+    missing = np.isin(low, _MISSING)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = b"0"
+    vals, ok = textlog.floats(list(arr))
+    present = ~missing if ok is None else (~missing & ok)
+    return vals, present
+
+
+def read(path) -> SourceData:
+    src = SourceData(path=path, format="progress_table")
+    cols = Columns()
+    data: dict[str, list] = {}  # canonical name -> [(steps, values, lines)]
+    record_steps: list[np.ndarray] = []
+    record_lines: list[np.ndarray] = []
+    tables = 0
+    axes = set()
+    table: _Table | None = None
+    stream = textlog.Chunks(path)
+    for raw, line_base, _ in stream:
+        text = raw.translate(textlog._CR) if b"\r" in raw else raw
+        heads = [(m.start(), m.end(), m.group()) for m in _HEADER.finditer(text)]
+        segments = []
+        for i, h in enumerate(heads):
+            line = line_base + text.count(b"\n", 0, h[0]) + 1
+            segments.append((_Table(h[2], line), h[1], heads[i + 1][0] if i + 1 < len(heads) else len(text)))
+        first_end = heads[0][0] if heads else len(text)
+        if table is not None:
+            segments.insert(0, (table, 0, first_end))
+        for tab, a, b in segments:
+            table = tab
+            got = _rows(tab, text, a, b, line_base)
+            if got is None:
+                continue
+            tables += tab.line not in axes
+            axes.add(tab.line)
+            steps, lines, named = got
+            record_steps.append(steps)
+            record_lines.append(lines)
+            for name, (vals, present) in named.items():
+                data.setdefault(name, []).append((steps[present], vals[present], lines[present]))
+    if not record_steps:
+        raise SourceError(f"{path}: no progress-table rows found")
+    steps = np.concatenate(record_steps)
+    lines = np.concatenate(record_lines)
+    cols.set_steps(steps, lines)
+    cols.finish_segments(src, "the Step column")
+    for name, parts in data.items():
+        s = np.concatenate([p[0] for p in parts])
+        v = np.concatenate([p[1] for p in parts])
+        ln = np.concatenate([p[2] for p in parts])
+        series = cols.finish(s, v, ln)
+        if series is not None:
+            src.series[name] = series
+    src.records = len(steps)
+    if stream.truncated:
+        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES)")
+    if not src.series:
+        raise SourceError(f"{path}: no metric columns in the progress table")
+    src.hints.setdefault("framework", "transformers")
+    return src
+
+
+def _rows(tab: _Table, text: bytes, a: int, b: int, line_base: int):
+    """The rows of `tab` in text[a:b]: (steps, lines, {canonical name: (values, present)}), or None."""
+    ax, kind = _axis(tab.names)
+    if ax is None:
+        return None
+    found = [(m.start(), m.groups()) for m in tab.row.finditer(text, a, b)]
+    found = [(p, g) for p, g in found if _RULE.match(text, p) is None]
+    if not found:
+        return None
+    offs = [p for p, _ in found]
+    rows = [g for _, g in found]
+    n = len(tab.names)
+    columns = [[r[j] for r in rows] for j in range(n)]
+    numeric = [c for j, col in enumerate(columns) for c in col if j != ax]
+    comma = any(re.fullmatch(rb"-?\d+,\d+", c.strip()) for c in numeric) and \
+        not any(re.fullmatch(rb"[-+\xe2\x88\x92]?\d*\.\d+", c.strip()) for c in numeric)
+    xs, xok = _values(columns[ax], comma)
+    keep = xok  # rows whose first cell is a number (an elision ` ...`, a sub-header: not rows)
+    if not keep.any():
+        return None
+    counts = np.fromiter((text.count(b"\n", p0, p1) for p0, p1 in zip([a] + offs[:-1], offs)), dtype=np.int64,
+                         count=len(offs))
+    lines = line_base + text.count(b"\n", 0, a) + 1 + np.cumsum(counts)
+    has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
+    named = {}
+    low = [nm.strip().lower() for nm in tab.names]
+    for j, nm in enumerate(tab.names):
+        if j == ax or _SKIP_COLUMN.search(nm):
+            continue
+        if kind == "step" and low[j] in ("epoch", "epoca", "\xe9poca"):
+            name = "epoch"
+        else:
+            name = _canon(nm, has_val)
+        if name is None:
+            continue
+        vals, present = _values(columns[j], comma)
+        named[name] = (vals[keep], present[keep])
+    return xs[keep], lines[keep], named
+
+
+def _canon(header: str, eval_table: bool) -> str | None:
+    from ..ontology import canonical, is_bookkeeping
+
+    h = header.strip()
+    if not h or is_bookkeeping(h):
+        return None
+    name = canonical(h)
+    if name in ("loss", "eval_loss") or name.startswith("eval_") or name == "epoch":
+        return name
+    if h.lower() in ("training loss", "train loss"):
+        return "loss"
+    return "eval_" + name if eval_table else name
+
+
+def _sniff(head: str) -> float:
+    data = head.encode("utf-8", "replace")
+    hits = 0
+    for m in _HEADER.finditer(data):
+        tab = _Table(m.group(), 0)
+        hits += 1 + sum(1 for r in tab.row.finditer(data, m.end(), m.end() + 4096) if _RULE.match(r.group()) is None)
+    return score(hits)
+
+
+SOURCE = Source(
+    name="progress_table",
+    title="Trainer progress tables copied from a notebook, a web page or a model card (`Step | Training Loss | "
+          "Validation Loss`, Markdown, tab-separated or aligned with blanks)",
+    read=read,
+    priority=26,
+    sniff=_sniff,
+    suffixes=TEXT_SUFFIXES,
+    examples=("a notebook's training table pasted into an issue, README.md / model card 'Training results'",),
+)

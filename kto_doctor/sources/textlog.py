@@ -1,0 +1,674 @@
+"""The streaming machinery every line-oriented text reader shares (Megatron, mmengine, verl, torchtune, ...).
+
+A format module describes its records as `Kind`s: a `head` regex (the record's start token and its fixed
+fields, as named groups: `iteration`, `epoch`, ...), a `pair` regex for the `name: value` items of the body,
+and a `step` function. `read(path, fmt)` does the rest, one 8 MB chunk of whole lines at a time:
+
+- *Shapes.* The first record of every key sequence is parsed slowly (the pair regex); from it a regex of that
+  exact record shape is built (its literal text, a capture per numeric value, a wildcard for text values such as
+  mmengine's `eta: 2:46:39`). The most productive shape is applied to each whole chunk with ONE `re.split`,
+  whose output is sliced into one column of value texts per key and converted by ONE numpy call per column, so
+  Python does no work per record on the common path. Record offsets come from the split's part lengths, and
+  line numbers from counting newlines between consecutive records (`bytes.count`, in C).
+- *Leftovers.* What the primary shape did not take (other record kinds, other key sets, NaN spellings,
+  damaged records) is found in the split's gaps by the kinds' head regexes, run through the other learned
+  shapes, and finally parsed one by one. A record cut by the end of the file keeps its complete pairs.
+- *Wrapped records.* A format may name the line breaks inside a record (a terminal or a paste wrapped it
+  mid-key or mid-number); they are replaced by a NUL byte before parsing (`join`), which keeps byte offsets,
+  so line numbers stay those of the file.
+- *Redraws.* `\\r` counts as a line break (tqdm redraws); where a step is logged several times the last
+  value wins (`Columns.finish`).
+
+Records are numbered in file order across chunks; values are kept as (record number, value) arrays per metric,
+so memory follows the number of logged values, never the file size. `Reader.finish` turns them into `Series`
+through `Columns` (resumed runs, one value per step) after the format's own `post` hook (Megatron's vanished
+loss key, epoch-relative step counters).
+"""
+from __future__ import annotations
+
+import re
+from array import array
+from dataclasses import dataclass, field
+from itertools import repeat
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
+
+CHUNK = 8 << 20
+NAN = float("nan")
+# A numeric value as the formats print it: 2.38, -8.1e-06, 3.000E-04, .5, 1., nan, inf, -Infinity.
+NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN]a[nN]|[iI]nf(?:inity)?)"
+_NUMBER = re.compile(NUM + rb"\Z")
+_CR = bytes.maketrans(b"\r", b"\n")
+_DAMAGED = "\x00damaged"  # the per-row damage flags of a block read one by one
+_JOIN = b"\x00"  # marks a joined line break (a wrapped record): one byte for one, so offsets stay
+RECORD = np.int32  # record numbers (a file of 2**31 records would be 16 GB of bare newlines)
+MAX_SHAPES = 64  # learned shapes per kind; beyond (free text in values) records are parsed one by one
+_WS = re.compile(rb"[ \t]+")
+LINE_END = rb"[ \t]*$"
+_NAMED = re.compile(rb"\(\?P<\w+>")
+
+
+def is_number(text: bytes) -> bool:
+    return _NUMBER.match(text) is not None
+
+
+def floats(texts: list) -> tuple[np.ndarray, np.ndarray | None]:
+    """Value texts -> (float64 array, mask of the readable ones or None when all are). One numpy call for the
+    common case; one by one (to_float) when a text is not a number numpy reads."""
+    if not texts:
+        return np.zeros(0), None
+    try:
+        return np.array(texts).astype(np.float64), None
+    except (ValueError, TypeError, OverflowError):
+        conv = [to_float(t.decode("ascii", "replace")) if isinstance(t, bytes) else to_float(t) for t in texts]
+        ok = np.array([c is not None for c in conv], dtype=bool)
+        return np.array([c if c is not None else 0.0 for c in conv], dtype=np.float64), ok
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+class Chunks:
+    """A file's text in chunks of whole lines: `for raw, line_base, final in Chunks(path)`.
+
+    One buffer of CHUNK bytes is reused for every read; each chunk is its only other copy (a line longer than a
+    chunk is carried over to the next read). `line_base` is the number of lines before the chunk; `final` marks
+    the file's last piece, whose last line may have no line end. Lines end at `\n`, or at `\r` where a stretch of
+    the file has no `\n` (tqdm redraws only). Raises SourceError for an empty file; `truncated` says whether the
+    size ceiling stopped the reading."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.truncated = False
+        self.size = 0
+
+    def __iter__(self):
+        st = regular_file(self.path)
+        line_base = 0
+        carry = b""
+        buf = bytearray(min(CHUNK, max(st.st_size + 1, 1 << 16)))
+        view = memoryview(buf)
+        with open_stream(self.path) as f, view:
+            while True:
+                n = f.readinto(buf)
+                self.size += n
+                if not n:
+                    if carry:
+                        yield carry, line_base, True
+                    break
+                cut = buf.rfind(b"\n", 0, n)
+                if cut < 0:
+                    cut = buf.rfind(b"\r", 0, n)
+                if cut >= 0:
+                    piece = b"".join((carry, view[:cut + 1]))
+                    carry = bytes(view[cut + 1:n])
+                else:  # no line end in a whole buffer: keep reading (up to a ceiling)
+                    carry = carry + bytes(view[:n])
+                    if len(carry) < 4 * CHUNK:
+                        continue
+                    piece, carry = carry, b""
+                yield piece, line_base, False
+                line_base += piece.count(b"\n")
+                del piece
+            self.truncated = f.truncated
+        if self.size == 0:
+            raise SourceError(f"{self.path}: empty file")
+
+
+# ------------------------------------------------------------------------------------------ record kinds
+
+
+@dataclass
+class Kind:
+    """One record type of a format.
+
+    head      bytes regex: the record's start token and fixed fields as named groups (no unnamed groups).
+    pair      bytes regex over the body with groups (key, value): one `name: value` item. None: no body.
+    tail      what ends a record (default: the end of the line).
+    eval      every metric of this kind is an evaluation metric.
+    step      fields (head fields and raw body keys -> float arrays) -> step array; None: the record takes the
+              step of the record before it in the file (a reward line after DeepSpeed-Chat's loss line).
+    keys      raw key -> the key the ontology sees (renames, repairs); None drops it.
+    other     what a non-numeric value (mmengine's `eta: 3 days, 3:30:35`) may be, in a shape.
+    """
+
+    name: str
+    head: bytes
+    pair: bytes | None = None
+    tail: bytes = LINE_END
+    eval: bool = False
+    step: Callable[[dict], np.ndarray] | None = None
+    keys: Callable[[str], str | None] | None = None
+    other: bytes = rb"\S*?"
+    incomplete: bytes | None = None  # regex searched in a record's text: found means the record was cut short
+    lenient: bool = False  # text between the pairs is not damage (the generic reader: units, unnamed values)
+    fields: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        head = re.compile(self.head)
+        self.fields = tuple(sorted(head.groupindex, key=head.groupindex.get))
+        if head.groups != len(self.fields):
+            raise ValueError(f"{self.name}: head groups must all be named")
+        # a record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)
+        rest = rb".*" if self.tail == LINE_END else rb".*?(?:" + self.tail + rb")"
+        self.find = re.compile(rb"(?:" + self.head + rb")" + rest, re.M)
+        self.record = re.compile(rb"(?:" + self.head + rb")(?P<_body>.*?)(?:" + self.tail + rb")", re.M | re.S)
+        self.pairs = re.compile(self.pair) if self.pair else None
+        # pair groups: named `key` and `value` where a format writes the value first, else groups 1 and 2
+        named = self.pairs.groupindex if self.pairs is not None else {}
+        self.kg, self.vg = (named["key"], named["value"]) if "key" in named else (1, 2)
+        self.cut = re.compile(self.incomplete) if self.incomplete else None
+
+
+@dataclass
+class Row:
+    """A record parsed the slow way."""
+
+    fields: dict  # head field -> float
+    values: dict  # raw key -> bytes of a numeric value
+    spans: list  # (key, value start, value end, numeric) in the record text
+    damaged: bool = False
+    body: tuple[int, int] = (0, 0)
+
+
+def parse(kind: Kind, text: bytes, cut: bool = False) -> Row | None:
+    """One record the slow way: its head fields and every readable pair. `cut`: the file ends inside this
+    record, so its last pair may be cut short and is dropped."""
+    if _JOIN in text:  # a wrapped record: its pieces joined as they were printed
+        text = text.replace(_JOIN, b"")
+    m = kind.record.match(text)
+    if m is None:
+        return None
+    fields = {}
+    for name in kind.fields:
+        v = m.group(name)
+        fields[name] = to_float(v.decode("ascii", "replace")) if v is not None else None
+    b0, b1 = m.span("_body")
+    values, spans, pos, damaged = {}, [], b0, False
+    if kind.pairs is not None:
+        for pm in kind.pairs.finditer(text, b0, b1):
+            key = pm.group(kind.kg).strip()
+            value = pm.group(kind.vg).strip()
+            gap = text[pos:pm.start()].strip(b" \t-|,;")
+            damaged |= bool(gap) and not kind.lenient
+            try:
+                k = key.decode("utf-8")
+            except UnicodeDecodeError:
+                damaged = True
+                continue
+            numeric = is_number(value)
+            if numeric:
+                values[k] = value
+            spans.append((k, pm.start(kind.vg), pm.end(kind.vg), numeric))
+            pos = pm.end()
+        rest = text[pos:b1].strip(b" \t-|,;")
+        damaged |= (bool(rest) and not kind.lenient) or (kind.cut is not None and kind.cut.search(text) is not None)
+    if cut and spans:
+        k = spans[-1][0]
+        values.pop(k, None)
+        spans.pop()
+        damaged = True
+    return Row(fields=fields, values=values, spans=spans, damaged=damaged, body=(b0, b1))
+
+
+class Shape:
+    """The regex of one record shape (the literal text of a record with its numeric values captured), and
+    the keys of its captures: `split` of a chunk with it yields every record of this shape at once."""
+
+    __slots__ = ("kind", "regex", "keys", "width", "used", "signature")
+
+    def __init__(self, kind: Kind, text: bytes, row: Row) -> None:
+        self.kind = kind
+        parts = [rb"(?P<_all>(?:", kind.head, rb")"]
+        keys = list(kind.fields)
+        pos = row.body[0]
+        for key, start, end, numeric in row.spans:
+            parts.append(_literal(text[pos:start]))
+            if numeric:
+                parts.append(rb"(" + NUM + rb")")
+                keys.append(key)
+            else:
+                parts.append(rb"(?:" + kind.other + rb")")
+            pos = end
+        parts.append(_literal(text[pos:row.body[1]]))
+        parts.append(rb"(?:" + kind.tail + rb"))")
+        self.regex = re.compile(b"".join(parts), re.M)
+        self.keys = keys
+        self.width = 2 + len(keys)  # gap, whole record, one capture per key
+        self.used = 0
+        self.signature = (kind.name, tuple((k, n) for k, _, _, n in row.spans))
+
+    def ok(self, text: bytes) -> bool:
+        m = self.regex.match(text)
+        return m is not None and m.end() == len(text.rstrip(b" \t\n"))
+
+
+def _literal(text: bytes) -> bytes:
+    """The regex of a literal stretch of a record: exact text, any run of blanks for a run of blanks."""
+    return rb"[ \t]*".join(re.escape(p) for p in _WS.split(text))
+
+
+# ------------------------------------------------------------------------------------------ the reader
+
+
+@dataclass
+class Format:
+    """What a format module hands `read`: its kinds, and the hooks of its quirks."""
+
+    name: str  # the source name (SourceData.format)
+    kinds: tuple[Kind, ...]
+    framework: str | None = None
+    dialect: str | None = None
+    # A regex matching exactly the line break before a line that continues the record above it (wrapped by a
+    # terminal or a paste); such breaks are replaced by one NUL byte, so offsets and line numbers stay.
+    join: bytes | None = None
+    post: Callable[["Reader", SourceData], None] | None = None  # after the records, before the series
+    facts: Callable[["Reader", bytes], None] | None = None  # on the first chunk: startup facts
+    scan: Callable[["Reader", bytes], None] | None = None  # on every chunk (cheap `in` tests first, please)
+    redraws: bool = True  # `\r` separates records (tqdm)
+    keep: tuple[str, ...] = ()  # head fields kept per record for `post` (as metrics named `@field`)
+    what: str = "records"  # how warnings name the records ("iteration lines", "step lines")
+
+
+class _Store:
+    """Records in file order (step, line, kind) and per metric (record numbers, values), in compact arrays."""
+
+    def __init__(self) -> None:
+        self.step = array("d")
+        self.line = array("q")
+        self.kind = array("b")
+        self.metrics: dict[str, list] = {}  # name -> [(record numbers, values)]
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+class Reader:
+    """One pass over one file with one `Format`."""
+
+    def __init__(self, path: Path, fmt: Format) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.src = SourceData(path=path, format=fmt.name)
+        if fmt.framework:
+            self.src.hints["framework"] = fmt.framework
+        self.store = _Store()
+        self.names = MetricNames(fmt.dialect)
+        self.kind_index = {k.name: i for i, k in enumerate(fmt.kinds)}
+        self.shapes: dict[str, list[Shape]] = {k.name: [] for k in fmt.kinds}
+        self.signatures: set = set()
+        self.primary: Shape | None = None
+        self.damaged: list[int] = []  # lines of records kept with pairs missing
+        self.chunk_damaged: list[int] = []  # their offsets in the current chunk
+        self.bad_records: list[int] = []  # record numbers of those (a hook must not read a missing key there)
+        self.cut = False
+        self.join = re.compile(fmt.join, re.M) if fmt.join else None
+        self.finder = re.compile(b"|".join(rb"(?P<k%d>" % i + _NAMED.sub(b"(?:", k.find.pattern) + rb")"
+                                           for i, k in enumerate(fmt.kinds)), re.M)
+        self.total: float | None = None
+        self.extra: dict = {}  # for the format's hooks
+
+    # ------------------------------------------------------------ chunks
+
+    def run(self) -> SourceData:
+        stream = Chunks(self.path)
+        for raw, line_base, final in stream:
+            self.chunk(raw, line_base, final)
+        if stream.truncated:
+            self.src.warnings.append(f"{self.path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
+                                     "the rest of the file was not read")
+        return self.finish()
+
+    def chunk(self, raw: bytes, line_base: int, final: bool = False) -> None:
+        """Every record of a chunk of whole lines (`final`: the file's last line, maybe without its end)."""
+        if line_base == 0 and self.fmt.facts is not None:
+            self.fmt.facts(self, raw)
+        if self.fmt.scan is not None:
+            self.fmt.scan(self, raw)
+        text = raw.translate(_CR) if self.fmt.redraws and b"\r" in raw else raw
+        if self.join is not None:
+            text = self.join.sub(_JOIN, text)
+        blocks: list[tuple[Kind, np.ndarray, list, dict]] = []  # (kind, offsets, keys, columns)
+        gaps: list[bytes] = [text]
+        gap_offsets = np.zeros(1, dtype=np.int64)
+        if self.primary is not None:
+            shape = self.primary
+            parts = shape.regex.split(text)
+            w = shape.width
+            n = (len(parts) - 1) // w
+            if n:
+                lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+                gl, al = lens[0::w], lens[1::w]
+                ends = np.cumsum(gl)[:-1] + np.concatenate([[0], np.cumsum(al)[:-1]])
+                gaps = parts[0::w]
+                gap_offsets = np.concatenate([[0], ends + al])
+                shape.used += n
+                cols = {key: parts[2 + j::w] for j, key in enumerate(shape.keys)}
+                blocks.append((shape.kind, ends, shape.keys, cols, False))
+        blocks += self.leftovers(text, gaps, gap_offsets, final)
+        if blocks:
+            self.store_blocks(raw, line_base, blocks)
+        best = max((s for ss in self.shapes.values() for s in ss), key=lambda s: s.used, default=None)
+        if best is not None and best.used:
+            self.primary = best
+        for ss in self.shapes.values():
+            for s in ss:
+                s.used = 0
+
+    def leftovers(self, text: bytes, gaps: list, gap_offsets: np.ndarray, final: bool) -> list:
+        """Records the primary shape did not take: found in the gaps, read by the other shapes or one by one."""
+        if len(gaps) == 1:
+            joined, starts = gaps[0], np.zeros(1, dtype=np.int64)
+        else:
+            joined = b"\n".join(gaps)
+            lens = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps)) + 1
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        found: dict[int, tuple[list, list]] = {}  # kind index -> (offsets, texts)
+        for m in self.finder.finditer(joined):
+            gi = int(np.searchsorted(starts, m.start(), side="right")) - 1
+            off = int(gap_offsets[gi] + m.start() - starts[gi])
+            k = int(m.lastgroup[1:])
+            entry = found.setdefault(k, ([], []))
+            entry[0].append(off)
+            entry[1].append(m.group())
+        blocks = []
+        end = len(text)
+        for k, (offs, texts) in found.items():
+            kind = self.fmt.kinds[k]
+            cut_last = final and not text.endswith((b"\n", b"\r")) and offs[-1] + len(texts[-1]) >= end
+            blocks += self.cascade(kind, offs, texts, cut_last)
+        return blocks
+
+    def cascade(self, kind: Kind, offs: list, texts: list, cut_last: bool) -> list:
+        """Records of one kind: the learned shapes first (one split each), then one by one."""
+        blocks = []
+        offs = np.asarray(offs, dtype=np.int64)
+        idx = np.arange(len(texts))
+        last = len(texts) - 1 if cut_last else -1
+        for shape in self.shapes[kind.name]:
+            if not len(idx):
+                break
+            sub = [texts[i] for i in idx]
+            joined = b"\n".join(sub)
+            parts = shape.regex.split(joined)
+            w = shape.width
+            n = (len(parts) - 1) // w
+            if not n:
+                continue
+            gaps = parts[0::w]
+            # the record a match starts in: newlines before it (records hold no newline of their own)
+            before = np.cumsum(np.fromiter(map(bytes.count, gaps[:-1], repeat(b"\n")), dtype=np.int64, count=n))
+            whole = parts[1::w]
+            # only records matched whole (a shape may match the start of a longer, damaged record)
+            full = np.fromiter((len(a) == len(sub[i]) for a, i in zip(whole, before.tolist())), dtype=bool, count=n)
+            if last >= 0:
+                full &= idx[before] != last
+            if not full.any():
+                continue
+            taken = before[full]
+            cols = {key: [c for c, ok in zip(parts[2 + j::w], full) if ok] for j, key in enumerate(shape.keys)}
+            shape.used += len(taken)
+            blocks.append((kind, offs[idx[taken]], shape.keys, cols, False))
+            keep = np.ones(len(idx), dtype=bool)
+            keep[taken] = False
+            idx = idx[keep]
+        if len(idx):
+            blocks += self.one_by_one(kind, offs, texts, idx, last)
+        return blocks
+
+    def one_by_one(self, kind: Kind, offs: np.ndarray, texts: list, idx: np.ndarray, last: int) -> list:
+        rows, row_offs = [], []
+        for i in idx.tolist():
+            text = texts[i]
+            row = parse(kind, text, cut=i == last)
+            if row is None:
+                continue
+            if i == last:
+                self.cut = True
+            if row.damaged:
+                self.chunk_damaged.append(int(offs[i]))
+            rows.append(row)
+            row_offs.append(int(offs[i]))
+            if not row.damaged and len(self.shapes[kind.name]) < MAX_SHAPES:
+                self.learn(kind, text, row)
+        if not rows:
+            return []
+        keys = list(kind.fields)
+        seen = set(keys)
+        for row in rows:
+            for k in row.values:
+                if k not in seen:
+                    seen.add(k)
+                    keys.append(k)
+        cols = {key: [r.fields.get(key) for r in rows] if key in kind.fields else [r.values.get(key) for r in rows]
+                for key in keys}
+        cols[_DAMAGED] = [r.damaged for r in rows]
+        return [(kind, np.asarray(row_offs, dtype=np.int64), keys, cols, True)]
+
+    def learn(self, kind: Kind, text: bytes, row: Row) -> None:
+        sig = (kind.name, tuple((k, n) for k, _, _, n in row.spans))
+        if sig in self.signatures or _JOIN in text:
+            return
+        self.signatures.add(sig)
+        try:
+            shape = Shape(kind, text, row)
+        except re.error:
+            return
+        if shape.ok(text):
+            self.shapes[kind.name].append(shape)
+
+    # ------------------------------------------------------------ storing
+
+    def store_blocks(self, raw: bytes, line_base: int, blocks: list) -> None:
+        """Number the chunk's records in file order, convert each column once, keep (record, value) arrays."""
+        offsets = np.concatenate([b[1] for b in blocks])
+        order = np.argsort(offsets, kind="stable")
+        so = offsets[order]
+        prev = np.concatenate([[0], so[:-1]])
+        counts = np.fromiter(map(raw.count, repeat(b"\n"), prev.tolist(), so.tolist()), dtype=np.int64,
+                             count=len(so))
+        lines_sorted = line_base + 1 + np.cumsum(counts)
+        if self.chunk_damaged:
+            pos = np.minimum(np.searchsorted(so, self.chunk_damaged), len(so) - 1)
+            self.damaged += lines_sorted[pos].tolist()
+            self.chunk_damaged = []
+        rank = np.empty(len(so), dtype=np.int64)
+        rank[order] = np.arange(len(so))
+        first = len(self.store)
+        st = self.store
+        steps = np.full(len(so), NAN)
+        kinds = np.zeros(len(so), dtype=np.int8)
+        start = 0
+        for kind, offs, keys, cols, slow in blocks:
+            n = len(offs)
+            recs = (rank[start:start + n] + first).astype(RECORD)
+            start += n
+            kinds[recs - first] = self.kind_index[kind.name]
+            if slow and any(cols[_DAMAGED]):
+                self.bad_records.extend(recs[np.asarray(cols[_DAMAGED], dtype=bool)].tolist())
+            fields = {}
+            for key in keys:
+                values, ok = _py_floats(cols[key]) if slow else floats(cols[key])
+                fields[key] = values if ok is None else np.where(ok, values, NAN)
+                if key in kind.fields:
+                    if key in self.fmt.keep:
+                        st.metrics.setdefault("@" + key, []).append((recs, fields[key]))
+                    continue
+                name = self.metric_name(kind, key)
+                if name is None:
+                    continue
+                if ok is None:
+                    st.metrics.setdefault(name, []).append((recs, values))
+                elif ok.any():
+                    st.metrics.setdefault(name, []).append((recs[ok], values[ok]))
+            if kind.step is not None:
+                steps[recs - first] = kind.step(fields)
+        st.step.frombytes(steps.astype(np.float64).tobytes())
+        st.line.frombytes(lines_sorted.astype(np.int64).tobytes())
+        st.kind.frombytes(kinds.tobytes())
+
+    def metric_name(self, kind: Kind, key: str) -> str | None:
+        cache = self.extra.setdefault("_names", {})
+        got = cache.get((kind.name, key), False)
+        if got is not False:
+            return got
+        k = kind.keys(key) if kind.keys is not None else key
+        name = None if k is None else self.names[k, kind.eval]
+        cache[(kind.name, key)] = name
+        return name
+
+    # ------------------------------------------------------------ result
+
+    def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(record numbers, values) of a stored metric or head field (`@field`), in file order."""
+        parts = self.store.metrics.get(name)
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        idx = np.concatenate([p[0] for p in parts])
+        vals = np.concatenate([p[1] for p in parts])
+        if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
+            order = np.argsort(idx, kind="stable")
+            idx, vals = idx[order], vals[order]
+        return idx, vals
+
+    def put(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+        """Replace a stored metric (hooks)."""
+        self.store.metrics[name] = [(np.asarray(idx, dtype=np.int64), np.asarray(values, dtype=np.float64))]
+
+    def steps(self) -> np.ndarray:
+        return np.frombuffer(self.store.step, dtype=np.float64).copy() if len(self.store) else np.zeros(0)
+
+    def lines(self) -> np.ndarray:
+        return np.frombuffer(self.store.line, dtype=np.int64) if len(self.store) else np.zeros(0, np.int64)
+
+    def kinds(self) -> np.ndarray:
+        return np.frombuffer(self.store.kind, dtype=np.int8) if len(self.store) else np.zeros(0, np.int8)
+
+    def finish(self) -> SourceData:
+        src = self.src
+        st = self.store
+        if not len(st):
+            raise SourceError(f"{self.path}: no {self.fmt.what} found")
+        steps = self.steps()
+        inherit = np.array([k.step is None for k in self.fmt.kinds], dtype=bool)[self.kinds()]
+        if inherit.any():  # the step of the record before
+            take_previous(steps, np.flatnonzero(inherit), ~inherit & ~np.isnan(steps))
+        self.extra["steps"] = steps
+        if self.fmt.post is not None:
+            self.fmt.post(self, src)
+        steps = self.extra["steps"]
+        lines = self.lines()
+        cols = Columns(self.fmt.dialect)
+        cols.set_steps(steps, lines)
+        cols.finish_segments(src, "the step counter")
+        for name in sorted(n for n in st.metrics if not n.startswith("@")):
+            idx, vals = self.column(name)
+            s = steps[idx]
+            ok = ~np.isnan(s)
+            series = cols.finish(s[ok], vals[ok], lines[idx][ok])
+            if series is not None:
+                src.series[name] = series
+        src.records = len(st)
+        if self.damaged:
+            src.warnings.append(f"{self.path.name}: {len(self.damaged)} {self.fmt.what} incomplete or damaged (first "
+                                f"at line {min(self.damaged)}); their readable values were kept")
+        if self.cut:
+            src.warnings.append(f"{self.path.name}: the file ends inside a record (cut short); its last value was "
+                                "not read")
+        if not src.series:
+            raise SourceError(f"{self.path}: no metrics in the {self.fmt.what}")
+        return src
+
+
+def _py_floats(values: list) -> tuple[np.ndarray, np.ndarray | None]:
+    """Columns of slow-path rows: floats, None or value bytes."""
+    conv = [to_float(v.decode("ascii", "replace")) if isinstance(v, bytes) else v for v in values]
+    ok = np.array([c is not None and isinstance(c, float) for c in conv], dtype=bool)
+    vals = np.array([c if ok_ else 0.0 for c, ok_ in zip(conv, ok)], dtype=np.float64)
+    return vals, (None if ok.all() else ok)
+
+
+def read(path: Path, fmt: Format) -> SourceData:
+    return Reader(Path(path), fmt).run()
+
+
+# ------------------------------------------------------------------------------------------ helpers for formats
+
+
+def sniffer(*patterns: bytes, flags: int = re.M) -> Callable[[str], int]:
+    """A function counting the lines of a file's start (decoded text) that match any of `patterns`."""
+    rx = re.compile(b"|".join(rb"(?:" + p + rb")" for p in patterns), flags)
+
+    def count(head: str) -> int:
+        return len(rx.findall(head.encode("utf-8", "replace")))
+
+    return count
+
+
+_OVERFLOW = re.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?)"
+                       rb"(?:, reducing to (\d+(?:\.\d*)?))?")
+
+
+def count_overflows(reader: "Reader", chunk: bytes) -> None:
+    """DeepSpeed's fp16 `OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768` lines
+    (a `Format.scan` hook): counted into `extra`, stated by `overflow_facts`."""
+    if b"OVERFLOW!" not in chunk:
+        return
+    x = reader.extra
+    for m in _OVERFLOW.finditer(chunk):
+        x["overflows"] = x.get("overflows", 0) + 1
+        scale = float(m.group(2) or m.group(1))
+        x["scale_min"] = min(scale, x.get("scale_min", scale))
+
+
+def overflow_facts(reader: "Reader", src: SourceData) -> None:
+    if reader.extra.get("overflows"):
+        src.facts["overflow_count"] = reader.extra["overflows"]
+        src.facts["loss_scale_min"] = reader.extra["scale_min"]
+        src.facts["fp16"] = True
+
+
+def epoch_steps(epoch: np.ndarray, index: np.ndarray, per_epoch: np.ndarray | None = None,
+                first_epoch: float | None = None) -> np.ndarray:
+    """A global step from an (epoch, index within the epoch) pair whose index restarts every epoch.
+
+    With the number of items per epoch (`per_epoch`, e.g. mmengine's `[200/735]`): (epoch - first) * per_epoch
+    + index. Without it: the index plus the largest index seen in all earlier epochs (+1 per epoch), so steps
+    keep rising across epochs (DeepSpeed-Chat's `step` restarts at 0 every epoch).
+    """
+    epoch = np.asarray(epoch, dtype=np.float64)
+    index = np.asarray(index, dtype=np.float64)
+    if not len(epoch):
+        return index
+    base = first_epoch if first_epoch is not None else np.nanmin(epoch)
+    if per_epoch is not None:
+        return (epoch - base) * per_epoch + index
+    out = index.copy()
+    changes = np.flatnonzero(np.diff(epoch) != 0) + 1
+    bounds = np.concatenate([[0], changes, [len(epoch)]])
+    offset = 0.0
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out[a:b] = index[a:b] + offset
+        if b > a:
+            offset = np.nanmax(out[a:b]) + 1
+    return out
+
+
+def take_previous(steps: np.ndarray, targets: np.ndarray, own: np.ndarray) -> None:
+    """In place: each record in `targets` takes the step of the closest record before it whose `own` mask is
+    set (a reward line after its loss line, a validation line after its training line); NaN where none is."""
+    last = np.maximum.accumulate(np.where(own, np.arange(len(steps)), -1))
+    steps[targets] = np.where(last[targets] >= 0, steps[np.maximum(last[targets], 0)], NAN)
+
+
+def source(fmt: Format, title: str, *patterns: bytes, priority: int = 22, examples: tuple = ()):
+    """The `Source` of a format read by `read(path, fmt)` and recognised by lines matching `patterns`."""
+    from .registry import TEXT_SUFFIXES, Source, score
+
+    count = sniffer(*patterns)
+    return Source(name=fmt.name, title=title, read=lambda path: read(path, fmt), priority=priority,
+                  sniff=lambda head: score(count(head)), suffixes=TEXT_SUFFIXES, examples=examples)

@@ -1,0 +1,62 @@
+"""verl's console logger (`trainer.logger=console`): one `step:N - key:value - key:value ...` line per step.
+
+```
+(TaskRunner pid=222265) step:34 - global_seqlen/min:419336 - actor/entropy:0.2226 - actor/pg_loss:0.0423 - ...
+(main_task pid=19799) step:2 - critic/kl:-0.001 - critic/vf_loss:24.428 - critic/score/mean:0.025 - ...
+```
+(`verl/utils/logger/aggregate_logger.py` `concat_dict_to_str`.) Items are `key:value` joined by ` - `; old verl
+prints values with 3 decimals (`actor/lr:0.000` for 1e-6), newer ones the full repr, numpy 2 scalars as
+`np.float64(0.0042)`. A Ray prefix may precede the record. The step is the leading `step:N` only: `timing_s/step`
+and `training/global_step` inside the record are not steps, and neither is "step" in a printed rollout.
+`step:0` holds the validation before training. Records are 1-4 KB lines, often hard-wrapped when pasted
+(`prompt_length/max` | `:397.000`, or hand-wrapped docs whose continuation lines start with `    - `): such
+lines are joined back onto their record.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import textlog
+from .base import SourceData
+
+# `step:` where a record starts: after the line start, blanks, a Ray prefix `(TaskRunner pid=1) ` or an ANSI reset
+_HEAD = rb"step:(?<![^\s)\]>m]step:)(?<![\w/.]mstep:)(?P<step>\d+)(?= - |[ \t]*$)"
+_PAIR = (rb"(?:^|(?<= - )|(?<=\x00))[ \t]*(?:- )?([^\s:][^\n:]*?):(?:np\.\w+\()?([^\s()]+?)\)?"
+         rb"(?= - |[ \t]*-?[ \t]*$| *\x00)")
+_OTHER = rb"\S*?"
+
+STEP = textlog.Kind(name="step", head=_HEAD, pair=_PAIR, other=_OTHER, step=lambda f: f["step"],
+                    incomplete=rb" -[ \t]*\Z")
+
+# A wrapped record: the next line starts inside a key or value and goes on with ` - key:value` items, or (docs)
+# starts with `- key:value`; never a line that starts a record itself.
+_JOIN = (rb"\n(?![^\n]*?(?<![\w/.])step:\d)"
+         rb"(?=[ \t]*- [^\s:]+:\S|[^\s]*(?: - [^\s:]+:\S+)+[ \t]*-?[ \t]*$|[^\s:]*:\S+[ \t]*$)")
+
+
+def post(reader: textlog.Reader, src: SourceData) -> None:
+    src.hints.setdefault("framework", "verl")
+    values = [reader.column(n)[1] for n in reader.store.metrics if not n.startswith("@")]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
+    if len(finite) >= 8 and np.allclose(finite * 1000, np.round(finite * 1000), rtol=0, atol=1e-6):
+        # verl <= 0.3 prints `{v:.3f}`: `actor/lr:0.000` says only that the rate is below 0.0005
+        src.facts["value_decimals"] = 3
+        if "learning_rate" in reader.store.metrics:
+            del reader.store.metrics["learning_rate"]
+            src.warnings.append(f"{reader.path.name}: every value is printed with 3 decimals (verl <= 0.3), so "
+                                "`actor/lr:0.000` only says the rate is below 0.0005: the learning rate is not read")
+
+
+FORMAT = textlog.Format(name="verl_console", kinds=(STEP,), framework="verl", join=_JOIN, post=post,
+                        what="step lines")
+
+
+def read(path):
+    return textlog.read(path, FORMAT)
+
+
+SOURCE = textlog.source(
+    FORMAT, "verl console logger lines `step:12 - actor/pg_loss:0.01 - critic/score/mean:0.25 - ...` "
+    "(also with `(TaskRunner pid=...)` prefixes)",
+    rb"(?:^|[\s)])step:\d+ - [\w/@.()-]+:[-\w.(]",
+    examples=("verl / TinyZero / rllm stdout (trainer.logger=['console']), pasted issue excerpts",))

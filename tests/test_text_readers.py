@@ -1,0 +1,284 @@
+"""The quirks each text reader owns, on small logs written here in the exact grammar of each format
+(`/work/staging/fixtures/text/FORMATS.md` of issue 15, with the printing code it cites)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kto_doctor import sources
+from kto_doctor.sources import (console, deepspeed_chat, generic_kv, megatron, mmengine, progress_bar, progress_table,
+                                textlog, torchtune, verl_console)
+from kto_doctor.sources.base import SourceError
+from kto_doctor.sources.registry import candidates
+
+
+def write(tmp_path, text: str, name: str = "train.log"):
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return p
+
+
+def meg(it, loss=None, skipped=0, scale=1.0, grad="0.5", total=1000):
+    parts = [f" iteration {it:8d}/{total:8d} | consumed samples: {it * 8:12d} | learning rate: 3.000E-04 |"
+             f" global batch size:     8 |"]
+    if loss is not None:
+        parts.append(f" lm loss: {loss:.6E} |")
+    parts.append(f" loss scale: {scale:.1f} | grad norm: {grad} | number of skipped iterations: {skipped:3d} |"
+                 f" number of nan iterations:   0 |")
+    return "".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ Megatron
+
+
+def test_megatron_vanished_loss_key_is_a_nan_where_iterations_advanced(tmp_path):
+    text = meg(10, 2.5) + meg(20, 2.4) + meg(30) + meg(40, 2.3)
+    data = megatron.read(write(tmp_path, text))
+    loss = data.series["loss"]
+    assert list(loss.steps) == [10, 20, 30, 40]
+    assert math.isnan(loss.values[2]) and loss.values[3] == pytest.approx(2.3)
+    assert data.facts["loss_missing_or_nan"] == 1
+    assert any("read as NaN" in w and "line 3" in w for w in data.warnings)
+
+
+def test_megatron_interval_with_every_iteration_skipped_has_no_loss(tmp_path):
+    # fp16 start: the loss scale search skips all 10 iterations of the first interval, then training goes on
+    text = meg(10, skipped=10, scale=8388608.0) + meg(20, 10.05, skipped=3, scale=32768.0) + \
+        meg(30, 9.8, scale=32768.0)
+    data = megatron.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [20, 30]  # nothing invented at 10
+    assert "loss_missing_or_nan" not in data.facts
+    assert data.facts["overflow_count"] == 13 and data.facts["loss_scale_min"] == 32768.0
+    assert data.facts["overflow_steps"] == [10, 20] and data.facts["fp16"] is True
+
+
+def test_megatron_bf16_loss_scale_is_not_an_exhausted_scaler(tmp_path):
+    data = megatron.read(write(tmp_path, meg(1, 2.0) + meg(2, 1.9)))
+    assert "loss_scale_min" not in data.facts and "overflow_count" not in data.facts
+    assert data.facts["skipped_iterations_total"] == 0
+
+
+def test_megatron_record_wrapped_mid_key_and_mid_number_is_joined(tmp_path):
+    line = meg(13251, 2.924229, scale=524288.0, grad="122160.116")
+    a, b = line.index("learning rate:") + len("learning rate:"), line.index("iterations:") - 2
+    wrapped = line[:a] + "\n" + line[a:b] + "\n" + line[b:]
+    text = meg(13250, 2.93) + wrapped + "time (ms) | forward-compute: 193.77 | backward-compute: 73.02\n" + \
+        meg(13252, 2.92)
+    data = megatron.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [13250, 13251, 13252]
+    assert data.series["grad_norm"].values[1] == pytest.approx(122160.116)
+    assert data.series["skipped_iterations"].values[1] == 0  # `iteratio` + `ns:` made one key again
+    assert list(data.series["loss"].lines) == [1, 2, 6]
+    assert not [w for w in data.warnings if "damaged" in w]
+    assert "forward-compute" not in data.series  # the timer line after a whole record is not a continuation
+
+
+def test_megatron_validation_lines_are_eval_series(tmp_path):
+    text = meg(100, 2.5) + "-" * 20 + "\n validation loss at iteration 100 | lm loss value: 2.600000E+00 |" \
+        " lm loss PPL: 1.3E+01 | \n" + "-" * 20 + "\n"
+    data = megatron.read(write(tmp_path, text))
+    assert data.series["eval_loss"].values.tolist() == [2.6] and list(data.series["eval_loss"].steps) == [100]
+    assert not [n for n in data.series if "PPL" in n]
+
+
+# ------------------------------------------------------------------------------------------ mmengine
+
+
+def test_mmengine_epoch_lines_become_global_steps_and_say_how(tmp_path):
+    rows = [(1, 730, 2.0), (2, 10, 1.9), (2, 20, 1.8)]
+    text = "".join(f"10/30 22:18:02 - mmengine - INFO - Epoch(train) [{e}][{i:3d}/735]  lr: 1.9870e-04  eta: "
+                   f"3 days, 2:46:39  time: 2.8906  data_time: 0.0042  memory: 10762  loss: {v}  grad_norm: nan\n"
+                   for e, i, v in rows)
+    text += "10/30 22:19:02 - mmengine - INFO - Epoch(val) [2][100/100]  aAcc: 87.4300  loss: 1.7500\n"
+    data = mmengine.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [730, 745, 755]
+    assert np.isnan(data.series["grad_norm"].values).all()
+    assert list(data.series["eval_loss"].steps) == [755]  # the step of the training line before it
+    assert any("(e - 1) x 735 + i" in w for w in data.warnings)
+    assert "eta" not in data.series and "memory" not in data.series
+
+
+# ------------------------------------------------------------------------------------------ verl
+
+
+def test_verl_step_token_only_where_a_record_starts(tmp_path):
+    text = ("(main_task pid=1) Assistant: Let me solve this step by step. step:7 is not a record\n"
+            "saved checkpoint to /ckpt/global_step:9/actor\n"
+            "\x1b[36m(TaskRunner pid=42)\x1b[0m step:3 - actor/pg_loss:0.1 - timing_s/step:1.25 - "
+            "training/global_step:3 - critic/score/mean:np.float64(0.25) - response_length/mean:120\n")
+    data = verl_console.read(write(tmp_path, text))
+    assert data.records == 1
+    assert list(data.series["policy_loss"].steps) == [3] and data.series["reward"].values[0] == 0.25
+    assert "timing_s/step" not in data.series and "training/global_step" not in data.series
+
+
+def test_verl_record_cut_with_a_dangling_separator_is_kept_and_reported(tmp_path):
+    text = "step:1 - actor/pg_loss:0.1 - actor/entropy:0.5\nstep:2 - actor/pg_loss:nan - actor/entropy:0.4 -"
+    data = verl_console.read(write(tmp_path, text))
+    assert math.isnan(data.series["policy_loss"].values[1])
+    assert any("incomplete or damaged" in w and "line 2" in w for w in data.warnings)
+
+
+def test_verl_three_decimal_logs_do_not_read_a_zero_learning_rate(tmp_path):
+    text = "".join(f"step:{i} - actor/pg_loss:0.01{i} - actor/lr:0.000 - critic/score/mean:0.2{i}0\n"
+                   for i in range(1, 5))
+    data = verl_console.read(write(tmp_path, text))
+    assert "learning_rate" not in data.series and data.facts["value_decimals"] == 3
+
+
+# ------------------------------------------------------------------------------------------ bars
+
+
+def test_progress_bar_redraws_keep_the_last_value_of_each_step(tmp_path):
+    bar = "Epoch 0:  22%|##        | {n}/18 [00:17<01:02,  4.47s/it, loss={v}, v_num=193315]"
+    text = "\r".join([bar.format(n=1, v="10.47"), bar.format(n=1, v="10.22"), bar.format(n=2, v="10.22"),
+                      bar.format(n=2, v="10.05")]) + "\n"
+    data = progress_bar.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [1, 2] and data.series["loss"].values.tolist() == [10.22, 10.05]
+    assert "running mean" in data.facts["loss_reduction"]
+
+
+def test_nemo_global_step_in_tqdm_notation_is_the_step(tmp_path):
+    text = ("Epoch 0:  50%|#####     | 2001/4000 [1:00:00<1:00:00, 1.2it/s, reduced_train_loss=2.340, "
+            "global_step=2e+3, consumed_samples=6.4e+4]\n")
+    data = progress_bar.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [2000] and data.series["loss"].values[0] == pytest.approx(2.34)
+
+
+def test_deepspeed_chat_reward_line_takes_the_step_of_its_loss_line(tmp_path):
+    text = ("Beginning of Epoch 1/2, Total Generation Batches 2\n"
+            "epoch: 0|step: 0|ppo_ep: 1|act_loss: 0.2|cri_loss: 0.1|unsuper_loss: 0.0\naverage reward score: -0.5\n"
+            "epoch: 0|step: 1|ppo_ep: 1|act_loss: 0.3|cri_loss: 0.2|unsuper_loss: 0.0\naverage reward score: 0.1\n"
+            "epoch: 1|step: 0|ppo_ep: 1|act_loss: inf|cri_loss: inf|unsuper_loss: 0.0\naverage reward score: 0.2\n"
+            "[deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768\n")
+    data = deepspeed_chat.read(write(tmp_path, text))
+    assert list(data.series["reward"].steps) == [0, 1, 2]  # epoch 1 continues after the 2 batches of epoch 0
+    assert data.series["reward"].values.tolist() == [-0.5, 0.1, 0.2]
+    assert math.isinf(data.series["policy_loss"].values[2])
+    assert data.facts["overflow_count"] == 1 and data.facts["loss_scale_min"] == 32768
+
+
+def test_torchtune_single_metric_lines_merge_by_step(tmp_path):
+    text = "Step 1 | loss:2.5 lr:2e-05 \nStep 2 | loss:2.25\nStep 2 | lr:1e-05\n"
+    data = torchtune.read(write(tmp_path, text))
+    assert data.series["loss"].values.tolist() == [2.5, 2.25]
+    assert data.series["learning_rate"].values.tolist() == [2e-05, 1e-05]
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def test_progress_table_cells_no_log_commas_and_unicode_minus(tmp_path):
+    text = ("| Step | Training Loss | Validation Loss | Rewards/chosen |\n|---|---|---|---|\n"
+            "| 10 | No log | 0,693100 | \u22120,010000 |\n| 20 | 0,650000 | 0,680000 | **+0,120000** |\n")
+    data = progress_table.read(write(tmp_path, text, "README.md"))
+    assert list(data.series["loss"].steps) == [20]  # `No log` is missing, not NaN
+    assert data.series["eval_loss"].values.tolist() == [0.6931, 0.68]
+    assert data.series["eval_rewards/chosen"].values.tolist() == [-0.01, 0.12]  # a table with a validation column
+
+
+def test_progress_table_tab_separated_copy_of_the_notebook(tmp_path):
+    text = "Step\tTraining Loss\tValidation Loss\n100\t2.095300\t6.817593\n200\t1.715300\t6.964114\n"
+    data = progress_table.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [100, 200] and data.series["eval_loss"].values[1] == 6.964114
+
+
+# ------------------------------------------------------------------------------------------ DPO reference
+
+
+def test_dpo_reference_eval_dict_takes_the_step_of_the_train_stats_before_it(tmp_path):
+    text = ("eval after 0: {'rewards_eval/chosen': '0', 'logps_eval/chosen': '-120.5', 'loss/eval': '0.69315'}\n"
+            "train stats after 64 examples: {'rewards_train/chosen': '0.01', 'loss/train': '0.68', 'grad_norm': "
+            "'nan', 'counters/examples': 64, 'counters/updates': 2}\n"
+            "eval after 64: {'rewards_eval/chosen': '0.03', 'logps_eval/chosen': '-119', 'loss/eval': '0.67'}\n")
+    data = console.read(write(tmp_path, text))
+    assert list(data.series["eval_loss"].steps) == [0, 2] and list(data.series["loss"].steps) == [2]
+    assert math.isnan(data.series["grad_norm"].values[0])
+    assert data.hints["framework"] == "dpo-reference"
+    assert any("counters/updates" in w for w in data.warnings)
+
+
+# ------------------------------------------------------------------------------------------ the fallback
+
+
+def test_fallback_reads_an_unknown_trainer_and_says_so(tmp_path):
+    text = "".join(f"iter {i}: loss {4 - i / 100:.4f}, time 1099.34ms, mfu 15.34%\n" for i in range(10, 60, 10))
+    data = generic_kv.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [10, 20, 30, 40, 50]
+    assert data.hints["reader"] == "fallback" and any("fallback" in w for w in data.warnings)
+
+
+def test_fallback_is_tried_after_every_reader_that_recognised_the_file(tmp_path):
+    p = write(tmp_path, meg(1, 2.0) + meg(2, 1.9) + "step 3: loss 1.8\n")
+    names = [s.name for s in candidates(p, lambda: p.read_text())]
+    assert names[0] == "megatron" and names.index("generic_kv") > names.index("megatron")
+    assert generic_kv.sniff(p.read_text()) < 0.5  # below registry.score(1), any specific reader's least
+
+
+def test_fallback_refuses_text_without_a_known_metric(tmp_path):
+    p = write(tmp_path, "Step 1: install 2 packages\nStep 2: run 3 commands\n", "README.txt")
+    with pytest.raises(SourceError):
+        generic_kv.read(p)
+
+
+def test_fallback_leaves_hf_metric_dicts_to_the_console_reader(tmp_path):
+    dicts = "".join(f"{{'loss': {2 - i / 10}, 'learning_rate': 1e-05, 'epoch': {i / 10}}}\n" for i in range(5))
+    p = write(tmp_path, "step 1: loss 2.0\n" + dicts)
+    with pytest.raises(SourceError):
+        generic_kv.read(p)
+    assert sources.read(p).format == "console"
+
+
+# ------------------------------------------------------------------------------------------ the engine
+
+
+def test_file_cut_inside_a_number_drops_the_cut_value_and_says_so(tmp_path):
+    text = meg(1, 2.5) + meg(2, 2.4)
+    cut = text + meg(3, 2.3)[:text.index("lm loss") + 12]  # `| lm loss: 2.3` of 2.300000E+00
+    data = megatron.read(write(tmp_path, cut))
+    assert data.series["loss"].values.tolist() == [2.5, 2.4]
+    assert any("ends inside a record" in w for w in data.warnings)
+
+
+def test_shapes_read_exactly_what_the_slow_path_reads(tmp_path):
+    """Thousands of records of a few shapes (the fast path) against one-by-one parsing of each line."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(1, 3000):
+        extra = f" grad_norm:{rng.random():.4f}" if i % 3 else ""
+        loss = "nan" if i % 97 == 0 else f"{rng.random() * 3:.6g}"
+        lines.append(f"Step {i} | loss:{loss} lr:{rng.random() * 1e-5:.3e}{extra} \n")
+    p = write(tmp_path, "".join(lines))
+    fast = torchtune.read(p)
+    kind = torchtune.STEP
+    for j in (0, 1, 96, 1500, 2998):
+        row = textlog.parse(kind, lines[j].encode().rstrip(b"\n"))
+        step = row.fields["step"]
+        at = np.flatnonzero(fast.series["loss"].steps == step)[0]
+        want = float(row.values["loss"])
+        got = fast.series["loss"].values[at]
+        assert (math.isnan(want) and math.isnan(got)) or got == want
+    assert len(fast.series["loss"].steps) == 2999 and len(fast.series["grad_norm"].steps) == 2000
+
+
+def test_utf16_and_gzip_logs_read_the_same(tmp_path):
+    import gzip
+
+    text = meg(1, 2.5) + meg(2, 2.4)
+    plain = megatron.read(write(tmp_path, text)).series["loss"].values.tolist()
+    assert megatron.read(write(tmp_path, "\ufeff" + text, "a.log")).series["loss"].values.tolist() == plain
+    (tmp_path / "b.log").write_bytes(text.encode("utf-16"))
+    assert megatron.read(tmp_path / "b.log").series["loss"].values.tolist() == plain
+    (tmp_path / "c.log.gz").write_bytes(gzip.compress(text.encode()))
+    assert megatron.read(tmp_path / "c.log.gz").series["loss"].values.tolist() == plain
+
+
+def test_a_fifo_is_refused_not_opened(tmp_path):
+    import os
+
+    fifo = tmp_path / "train.log"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="FIFO"):
+        megatron.read(fifo)
