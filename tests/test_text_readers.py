@@ -147,6 +147,14 @@ def test_nemo_global_step_in_tqdm_notation_is_the_step(tmp_path):
     assert list(data.series["loss"].steps) == [2000] and data.series["loss"].values[0] == pytest.approx(2.34)
 
 
+def test_nemo_bars_of_several_epochs_keep_the_postfix_step(tmp_path):
+    bar = "Epoch {e}: 100%|#####| {n}/2 [00:01<00:00, 1.2it/s, reduced_train_loss={v}, global_step={g}.0]\n"
+    text = "".join(bar.format(e=e, n=n, v=v, g=g) for e, n, v, g in [(0, 1, 2.5, 0), (0, 2, 2.4, 1), (1, 1, 2.3, 2),
+                                                                       (1, 2, 2.2, 3)])
+    data = progress_bar.read(write(tmp_path, text))
+    assert list(data.series["loss"].steps) == [0, 1, 2, 3] and not data.warnings
+
+
 def test_deepspeed_chat_reward_line_takes_the_step_of_its_loss_line(tmp_path):
     text = ("Beginning of Epoch 1/2, Total Generation Batches 2\n"
             "epoch: 0|step: 0|ppo_ep: 1|act_loss: 0.2|cri_loss: 0.1|unsuper_loss: 0.0\naverage reward score: -0.5\n"

@@ -34,7 +34,7 @@ NEW = textlog.Kind(
     pair=_PIPE_PAIR, step=lambda f: f["step"])
 REWARD = textlog.Kind(
     name="reward", head=rb"(?<![\w ])(?=[Aa]verage reward score: )",
-    pair=rb"(?:^|(?<= ))((?:[Aa]verage|Max|KL) [\w ]*?): (" + textlog.NUM + rb")(?= |$)")
+    pair=rb"(?:^|(?<= ))((?:[Aa]verage|Max|KL) [\w ]*?): (" + textlog.NUM + rb")(?= |$)", token=b"verage reward score: ")
 DESC = textlog.Kind(
     name="desc", head=rb"Epoch (?P<epoch>\d+), Step (?P<step>\d+), (?=Loss: )",
     pair=rb"(Loss): (" + textlog.NUM + rb")", tail=rb"(?=:\s+\d+%\||:?[ \t]*$)", step=lambda f: f["step"])

@@ -60,7 +60,7 @@ VALIDATION = textlog.Kind(
 NEMO = textlog.Kind(
     name="nemo",
     head=rb"Training epoch (?P<epoch>\d+), iteration (?P<iteration>\d+)/(?P<total>\d+) *\|",
-    pair=_PAIR, other=_OTHER, step=_nemo_step)
+    pair=_PAIR, other=_OTHER, step=_nemo_step, uses=("global_step",))
 
 # A Megatron record wrapped by a terminal or a paste: the line ends inside an item (not at `|`), and the next
 # one carries `| ` items without being a record of its own.

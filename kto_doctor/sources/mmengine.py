@@ -48,6 +48,7 @@ ITER_VAL = _kind("iter_val", rb"Iter\(val\) *\[ *(?P<iter>\d+)/(?P<iters>\d+)\]"
 # mmcv 1.x: a TAB after the header, `, ` between items
 MMCV_EPOCH = _kind("mmcv_epoch", rb"(?<![\w(])Epoch \[(?P<epoch>\d+)\]\[(?P<iter>\d+)/(?P<iters>\d+)\]\t", _epoch_step)
 MMCV_ITER = _kind("mmcv_iter", rb"(?<![\w(])Iter \[(?P<iter>\d+)/(?P<iters>\d+)\]\t", lambda f: f["iter"])
+MMCV_EPOCH.token, MMCV_ITER.token = b"Epoch [", b"Iter ["
 
 _XTUNER = (b"xtuner", b"EvaluateChatHook", b"tokens_per_sec", b"DatasetInfoHook")
 

@@ -31,7 +31,8 @@ _PAIR = rb", (?:\*\*)?([^=,\]\n*]+)=(\d+(?=/\d+[,\]*])|[^,\]\n*]*)(?:/\d+)?(?:\*
 _OTHER = rb"[^,\]\n*]*"
 _TIMES = rb"\[[^\]\n,]*(?:, *[^\]\n,=]*)?(?=, [^=,\]\n]+=)"  # [elapsed<remaining, rate] up to the postfix
 
-_LOSS_RANK = {"reduced_train_loss": "loss", "train_loss_step": "loss", "loss": "~loss", "avg_loss": "~~loss",
+_LOSS_RANK = {"global_step": "@global_step",  # kept (not a metric) so that `post` knows the postfix stated the step
+              "reduced_train_loss": "loss", "train_loss_step": "loss", "loss": "~loss", "avg_loss": "~~loss",
               "avr_loss": "~~loss", "avg_epoch_loss": "~~loss", "running_loss": "~~loss"}
 _REDUCTION = {"~loss": "running mean of the recent steps (Lightning's loss= / a script's loss)",
               "~~loss": "average since the start of the epoch or bar"}
@@ -49,13 +50,13 @@ def _step(f: dict) -> np.ndarray:
 
 EPOCH_BAR = textlog.Kind(
     name="epoch_bar", head=rb"Epoch (?P<epoch>\d+)\b[^|\n]*\|[^|\n]*\| *(?P<n>\d+)/(?P<total>\d+) " + _TIMES,
-    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys)
+    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys, uses=("global_step",))
 EPOCH_IT = textlog.Kind(  # NeMo's bar of unknown length: `Epoch 1: : 1it [00:04, 4.36s/it, ...]`
     name="epoch_it", head=rb"Epoch (?P<epoch>\d+): *:? *(?P<n>\d+)it " + _TIMES,
-    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys)
+    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys, uses=("global_step",))
 BAR = textlog.Kind(
     name="bar", head=rb"\| *(?P<n>\d+)/(?P<total>\d+) " + _TIMES,
-    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys)
+    pair=_PAIR, other=_OTHER, tail=rb"\]", step=_step, keys=_keys, uses=("global_step",))
 
 _OPENRLHF = (b"Train epoch [", b"Train step of epoch", b"Eval stage of global_step", b"Gradient updates [")
 
@@ -83,7 +84,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             break
     for name in [n for n in metrics if n.startswith("eval_~")]:
         metrics["eval_loss" if "eval_loss" not in metrics else name] = metrics.pop(name)
-    gidx, _ = reader.column("global_step")
+    gidx, _ = reader.column("@global_step")
     if len(gidx):
         return  # the postfix states the step
     steps = reader.extra["steps"]

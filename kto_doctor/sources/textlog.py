@@ -42,14 +42,37 @@ NAN = float("nan")
 # A numeric value as the formats print it: 2.38, -8.1e-06, 3.000E-04, .5, 1., nan, inf, -Infinity.
 NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN]a[nN]|[iI]nf(?:inity)?)"
 _NUMBER = re.compile(NUM + rb"\Z")
-_CR = bytes.maketrans(b"\r", b"\n")
+_CR = bytes.maketrans(b"\r", b"\x1e")  # a tqdm redraw ends a record, not a line (line numbers count `\n`)
 _DAMAGED = "\x00damaged"  # the per-row damage flags of a block read one by one
 _JOIN = b"\x00"  # marks a joined line break (a wrapped record): one byte for one, so offsets stay
 RECORD = np.int32  # record numbers (a file of 2**31 records would be 16 GB of bare newlines)
 MAX_SHAPES = 64  # learned shapes per kind; beyond (free text in values) records are parsed one by one
-_WS = re.compile(rb"[ \t]+")
-LINE_END = rb"[ \t]*$"
+# A value in a learned shape: one character class (the regex engine's fastest loop); the shape's literal text
+# around it pins it down, and numpy decides what it is (a text that is no number drops the value, see floats).
+_VALUE = rb"([-+\w.]+)"
+_BLANKS = re.compile(rb"([ \t]+)")
+_SKIP = rb"[-+\w.]+"
+LINE_END = rb"[ \t]*(?=[\n\x1e]|\Z)"
 _NAMED = re.compile(rb"\(\?P<\w+>")
+
+
+def _literal_start(pattern: bytes) -> bytes | None:
+    """The literal text a regex starts with (`Iter\\(train\\) *\\[` -> `Iter(train)`), or None."""
+    out = bytearray()
+    i = 0
+    while i < len(pattern):
+        c = pattern[i:i + 1]
+        if c == b"\\" and i + 1 < len(pattern) and not pattern[i + 1:i + 2].isalnum():
+            out += pattern[i + 1:i + 2]
+            i += 2
+            continue
+        if c in b".^$*+?{}[]()|\\":
+            break
+        out += c
+        i += 1
+    if i < len(pattern) and pattern[i:i + 1] in b"*?{" and out:  # the last character was optional
+        out = out[:-1]
+    return bytes(out) if len(out) >= 3 else None
 
 
 def is_number(text: bytes) -> bool:
@@ -62,7 +85,7 @@ def floats(texts: list) -> tuple[np.ndarray, np.ndarray | None]:
     if not texts:
         return np.zeros(0), None
     try:
-        return np.array(texts).astype(np.float64), None
+        return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts)), None
     except (ValueError, TypeError, OverflowError):
         conv = [to_float(t.decode("ascii", "replace")) if isinstance(t, bytes) else to_float(t) for t in texts]
         ok = np.array([c is not None for c in conv], dtype=bool)
@@ -146,6 +169,8 @@ class Kind:
     other: bytes = rb"\S*?"
     incomplete: bytes | None = None  # regex searched in a record's text: found means the record was cut short
     lenient: bool = False  # text between the pairs is not damage (the generic reader: units, unnamed values)
+    token: bytes | None = None  # a literal every record of this kind holds (default: the head's literal start)
+    uses: tuple[str, ...] = ()  # body keys `step` reads although they are not metrics (`global_step`)
     fields: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,14 +179,16 @@ class Kind:
         if head.groups != len(self.fields):
             raise ValueError(f"{self.name}: head groups must all be named")
         # a record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)
-        rest = rb".*" if self.tail == LINE_END else rb".*?(?:" + self.tail + rb")"
+        rest = rb"[^\n\x1e]*" if self.tail == LINE_END else rb"[^\n\x1e]*?(?:" + self.tail + rb")"
         self.find = re.compile(rb"(?:" + self.head + rb")" + rest, re.M)
-        self.record = re.compile(rb"(?:" + self.head + rb")(?P<_body>.*?)(?:" + self.tail + rb")", re.M | re.S)
+        self.record = re.compile(rb"(?:" + self.head + rb")(?P<_body>[^\n\x1e]*?)(?:" + self.tail + rb")", re.M)
         self.pairs = re.compile(self.pair) if self.pair else None
         # pair groups: named `key` and `value` where a format writes the value first, else groups 1 and 2
         named = self.pairs.groupindex if self.pairs is not None else {}
         self.kg, self.vg = (named["key"], named["value"]) if "key" in named else (1, 2)
         self.cut = re.compile(self.incomplete) if self.incomplete else None
+        if self.token is None:
+            self.token = _literal_start(self.head)
 
 
 @dataclass
@@ -219,37 +246,40 @@ class Shape:
     """The regex of one record shape (the literal text of a record with its numeric values captured), and
     the keys of its captures: `split` of a chunk with it yields every record of this shape at once."""
 
-    __slots__ = ("kind", "regex", "keys", "width", "used", "signature")
+    __slots__ = ("kind", "regex", "keys", "width", "used")
 
-    def __init__(self, kind: Kind, text: bytes, row: Row) -> None:
+    def __init__(self, kind: Kind, text: bytes, row: Row, wanted: Callable[[str], bool] = lambda key: True) -> None:
         self.kind = kind
-        parts = [rb"(?P<_all>(?:", kind.head, rb")"]
+        parts = [rb"(?:", kind.head, rb")"]
         keys = list(kind.fields)
         pos = row.body[0]
         for key, start, end, numeric in row.spans:
             parts.append(_literal(text[pos:start]))
-            if numeric:
-                parts.append(rb"(" + NUM + rb")")
+            if numeric and wanted(key):
+                parts.append(_VALUE)
                 keys.append(key)
+            elif numeric:  # bookkeeping (`consumed samples`): matched, not captured
+                parts.append(_SKIP)
             else:
                 parts.append(rb"(?:" + kind.other + rb")")
             pos = end
         parts.append(_literal(text[pos:row.body[1]]))
-        parts.append(rb"(?:" + kind.tail + rb"))")
+        parts.append(rb"(?:" + kind.tail + rb")")
         self.regex = re.compile(b"".join(parts), re.M)
         self.keys = keys
-        self.width = 2 + len(keys)  # gap, whole record, one capture per key
+        self.width = 1 + len(keys)  # gap, then one capture per key
         self.used = 0
-        self.signature = (kind.name, tuple((k, n) for k, _, _, n in row.spans))
 
     def ok(self, text: bytes) -> bool:
         m = self.regex.match(text)
-        return m is not None and m.end() == len(text.rstrip(b" \t\n"))
+        return m is not None and m.end() >= len(text.rstrip(b" \t\n"))
 
 
 def _literal(text: bytes) -> bytes:
-    """The regex of a literal stretch of a record: exact text, any run of blanks for a run of blanks."""
-    return rb"[ \t]*".join(re.escape(p) for p in _WS.split(text))
+    """The regex of a literal stretch of a record: exact, except that a run of two or more blanks (padding of
+    right-justified numbers: `iteration      100/   10000`, mmengine's two-blank separator) is any run."""
+    return b"".join(re.escape(p) if i % 2 == 0 else (rb"[ \t]+" if len(p) > 1 else re.escape(p))
+                    for i, p in enumerate(_BLANKS.split(text)))
 
 
 # ------------------------------------------------------------------------------------------ the reader
@@ -300,15 +330,12 @@ class Reader:
         self.names = MetricNames(fmt.dialect)
         self.kind_index = {k.name: i for i, k in enumerate(fmt.kinds)}
         self.shapes: dict[str, list[Shape]] = {k.name: [] for k in fmt.kinds}
-        self.signatures: set = set()
+        self.signatures: set = set()  # the patterns of the shapes learned
         self.primary: Shape | None = None
         self.damaged: list[int] = []  # lines of records kept with pairs missing
-        self.chunk_damaged: list[int] = []  # their offsets in the current chunk
         self.bad_records: list[int] = []  # record numbers of those (a hook must not read a missing key there)
         self.cut = False
         self.join = re.compile(fmt.join, re.M) if fmt.join else None
-        self.finder = re.compile(b"|".join(rb"(?P<k%d>" % i + _NAMED.sub(b"(?:", k.find.pattern) + rb")"
-                                           for i, k in enumerate(fmt.kinds)), re.M)
         self.total: float | None = None
         self.extra: dict = {}  # for the format's hooks
 
@@ -324,34 +351,52 @@ class Reader:
         return self.finish()
 
     def chunk(self, raw: bytes, line_base: int, final: bool = False) -> None:
-        """Every record of a chunk of whole lines (`final`: the file's last line, maybe without its end)."""
+        """Every record of a chunk of whole lines (`final`: the file's last line, maybe without its end).
+
+        Records are placed by line: a record holds no line feed (a wrapped one's are NUL bytes by now), so the
+        line of the i-th record the primary shape takes is the line feeds in the gaps before it."""
         if line_base == 0 and self.fmt.facts is not None:
             self.fmt.facts(self, raw)
         if self.fmt.scan is not None:
             self.fmt.scan(self, raw)
         text = raw.translate(_CR) if self.fmt.redraws and b"\r" in raw else raw
+        joins = None  # the logical line (line feeds before it) of every line break joined away
         if self.join is not None:
-            text = self.join.sub(_JOIN, text)
-        blocks: list[tuple[Kind, np.ndarray, list, dict]] = []  # (kind, offsets, keys, columns)
+            where = [m.start() for m in self.join.finditer(text)]
+            if where:
+                buf = bytearray(text)
+                for pos in where:
+                    buf[pos] = 0
+                text = bytes(buf)
+                prev, count, logical = 0, 0, []
+                for pos in where:
+                    count += text.count(b"\n", prev, pos)
+                    prev = pos
+                    logical.append(line_base + 1 + count)
+                joins = np.asarray(logical, dtype=np.int64)
+        blocks: list[tuple] = []  # (kind, lines, keys, columns, slow)
         gaps: list[bytes] = [text]
-        gap_offsets = np.zeros(1, dtype=np.int64)
+        gap_lines = np.full(1, line_base + 1, dtype=np.int64)  # the line each gap starts on
         if self.primary is not None:
             shape = self.primary
             parts = shape.regex.split(text)
             w = shape.width
             n = (len(parts) - 1) // w
             if n:
-                lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-                gl, al = lens[0::w], lens[1::w]
-                ends = np.cumsum(gl)[:-1] + np.concatenate([[0], np.cumsum(al)[:-1]])
                 gaps = parts[0::w]
-                gap_offsets = np.concatenate([[0], ends + al])
+                feeds = np.fromiter(map(bytes.count, gaps, repeat(b"\n")), dtype=np.int64, count=n + 1)
+                lines = line_base + 1 + np.cumsum(feeds[:-1])
+                gap_lines = np.concatenate([[line_base + 1], lines])
                 shape.used += n
-                cols = {key: parts[2 + j::w] for j, key in enumerate(shape.keys)}
-                blocks.append((shape.kind, ends, shape.keys, cols, False))
-        blocks += self.leftovers(text, gaps, gap_offsets, final)
+                cols = {key: parts[1 + j::w] for j, key in enumerate(shape.keys)}
+                blocks.append((shape.kind, lines, np.full(n, -1, dtype=np.int64), shape.keys, cols, False))
+        blocks += self.leftovers(gaps, gap_lines, final and not text.endswith((b"\n", b"\x1e")))
+        if blocks and joins is not None:  # logical lines -> the file's lines: each earlier join was a line feed
+            blocks = [(b[0], b[1] + np.searchsorted(joins, b[1], side="left")) + b[2:] for b in blocks]
+            self.damaged = [d + int(np.searchsorted(joins, d, side="left")) if d > line_base else d
+                            for d in self.damaged]
         if blocks:
-            self.store_blocks(raw, line_base, blocks)
+            self.store_blocks(blocks)
         best = max((s for ss in self.shapes.values() for s in ss), key=lambda s: s.used, default=None)
         if best is not None and best.used:
             self.primary = best
@@ -359,132 +404,165 @@ class Reader:
             for s in ss:
                 s.used = 0
 
-    def leftovers(self, text: bytes, gaps: list, gap_offsets: np.ndarray, final: bool) -> list:
-        """Records the primary shape did not take: found in the gaps, read by the other shapes or one by one."""
+    def leftovers(self, gaps: list, gap_lines: np.ndarray, open_end: bool) -> list:
+        """Records the primary shape did not take: found in the gaps, read by the other shapes or one by one.
+        `open_end`: the file ends without a line end, so a record reaching its end may be cut."""
+        joined = gaps[0] if len(gaps) == 1 else b"\n".join(gaps)
+        # each kind's own regex (a literal start token is searched at memchr speed; an alternation of all kinds
+        # would try every kind at every byte), and only where its token occurs at all
+        spans = [(m.start(), m.end(), k) for k, kind in enumerate(self.fmt.kinds)
+                 if kind.token is None or kind.token in joined for m in kind.find.finditer(joined)]
+        if not spans:
+            return []
+        if len(self.fmt.kinds) > 1:  # one record per stretch of text: the one that starts first
+            spans.sort()
+            kept, reach = [], -1
+            for span in spans:
+                if span[0] >= reach:
+                    kept.append(span)
+                    reach = span[1]
+            spans = kept
         if len(gaps) == 1:
-            joined, starts = gaps[0], np.zeros(1, dtype=np.int64)
+            gi = np.zeros(len(spans), dtype=np.int64)
+            starts = np.zeros(1, dtype=np.int64)
         else:
-            joined = b"\n".join(gaps)
             lens = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps)) + 1
             starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-        found: dict[int, tuple[list, list]] = {}  # kind index -> (offsets, texts)
-        for m in self.finder.finditer(joined):
-            gi = int(np.searchsorted(starts, m.start(), side="right")) - 1
-            off = int(gap_offsets[gi] + m.start() - starts[gi])
-            k = int(m.lastgroup[1:])
-            entry = found.setdefault(k, ([], []))
-            entry[0].append(off)
-            entry[1].append(m.group())
+            gi = np.searchsorted(starts, [a for a, _, _ in spans], side="right") - 1
+        found: dict[int, tuple[list, list, list]] = {}  # kind index -> (lines, positions, texts)
+        count = joined.count
+        prev_g, prev_a, line = -1, 0, 0
+        for (a, b, k), g in zip(spans, gi.tolist()):  # spans in text order: line feeds counted once
+            if g != prev_g:
+                line, prev_a, prev_g = int(gap_lines[g]), int(starts[g]), g
+            line += count(b"\n", prev_a, a)
+            prev_a = a
+            entry = found.setdefault(k, ([], [], []))
+            entry[0].append(line)
+            entry[1].append(a)
+            entry[2].append(joined[a:b])
+        last_end = max(b for _, b, _ in spans)
         blocks = []
-        end = len(text)
-        for k, (offs, texts) in found.items():
-            kind = self.fmt.kinds[k]
-            cut_last = final and not text.endswith((b"\n", b"\r")) and offs[-1] + len(texts[-1]) >= end
-            blocks += self.cascade(kind, offs, texts, cut_last)
+        for k, (lines, pos, texts) in found.items():
+            cut_last = open_end and last_end == len(joined) and texts[-1] == joined[-len(texts[-1]):]
+            blocks += self.cascade(self.fmt.kinds[k], lines, pos, texts, cut_last)
         return blocks
 
-    def cascade(self, kind: Kind, offs: list, texts: list, cut_last: bool) -> list:
-        """Records of one kind: the learned shapes first (one split each), then one by one."""
+    def cascade(self, kind: Kind, lines: list, pos: list, texts: list, cut_last: bool) -> list:
+        """Records of one kind: the learned shapes first (one split each); the first record no shape takes is
+        parsed alone and its shape learned, then tried on the rest; what no shape takes is read one by one."""
         blocks = []
-        offs = np.asarray(offs, dtype=np.int64)
+        lines = np.asarray(lines, dtype=np.int64)
+        pos = np.asarray(pos, dtype=np.int64)
         idx = np.arange(len(texts))
         last = len(texts) - 1 if cut_last else -1
-        for shape in self.shapes[kind.name]:
+        tried: set = set()
+        rows: list = []  # (line, row) of the records read one by one
+        while len(idx):
+            for shape in self.shapes[kind.name]:
+                if id(shape) in tried or not len(idx):
+                    continue
+                tried.add(id(shape))
+                taken = self.apply(shape, texts, lines, pos, idx, last)
+                if taken is not None:
+                    block, keep = taken
+                    blocks.append(block)
+                    idx = idx[keep]
             if not len(idx):
                 break
-            sub = [texts[i] for i in idx]
-            joined = b"\n".join(sub)
-            parts = shape.regex.split(joined)
-            w = shape.width
-            n = (len(parts) - 1) // w
-            if not n:
-                continue
-            gaps = parts[0::w]
-            # the record a match starts in: newlines before it (records hold no newline of their own)
-            before = np.cumsum(np.fromiter(map(bytes.count, gaps[:-1], repeat(b"\n")), dtype=np.int64, count=n))
-            whole = parts[1::w]
-            # only records matched whole (a shape may match the start of a longer, damaged record)
-            full = np.fromiter((len(a) == len(sub[i]) for a, i in zip(whole, before.tolist())), dtype=bool, count=n)
-            if last >= 0:
-                full &= idx[before] != last
-            if not full.any():
-                continue
-            taken = before[full]
-            cols = {key: [c for c, ok in zip(parts[2 + j::w], full) if ok] for j, key in enumerate(shape.keys)}
-            shape.used += len(taken)
-            blocks.append((kind, offs[idx[taken]], shape.keys, cols, False))
-            keep = np.ones(len(idx), dtype=bool)
-            keep[taken] = False
-            idx = idx[keep]
-        if len(idx):
-            blocks += self.one_by_one(kind, offs, texts, idx, last)
+            i, idx = int(idx[0]), idx[1:]
+            row = self.one(kind, texts[i], int(lines[i]), i == last)
+            if row is not None:
+                rows.append((int(lines[i]), int(pos[i]), row))
+        if rows:
+            blocks.append(self.slow_block(kind, rows))
         return blocks
 
-    def one_by_one(self, kind: Kind, offs: np.ndarray, texts: list, idx: np.ndarray, last: int) -> list:
-        rows, row_offs = [], []
-        for i in idx.tolist():
-            text = texts[i]
-            row = parse(kind, text, cut=i == last)
-            if row is None:
-                continue
-            if i == last:
-                self.cut = True
-            if row.damaged:
-                self.chunk_damaged.append(int(offs[i]))
-            rows.append(row)
-            row_offs.append(int(offs[i]))
-            if not row.damaged and len(self.shapes[kind.name]) < MAX_SHAPES:
-                self.learn(kind, text, row)
-        if not rows:
-            return []
+    def apply(self, shape: Shape, texts: list, lines: np.ndarray, pos: np.ndarray, idx: np.ndarray, last: int):
+        """The records among texts[idx] that `shape` reads whole: (block, mask of idx left), or None."""
+        sub = [texts[i] for i in idx]
+        joined = b"\n".join(sub)
+        parts = shape.regex.split(joined)
+        w = shape.width
+        n = (len(parts) - 1) // w
+        if not n:
+            return None
+        gaps = parts[0::w]
+        # the record a match is in: line feeds before it; taken whole when the gaps around it are only the
+        # line feeds between records (a shape may match the start of a longer, damaged record)
+        feeds = np.fromiter(map(bytes.count, gaps, repeat(b"\n")), dtype=np.int64, count=n + 1)
+        before = np.cumsum(feeds[:-1])
+        starts_line = [g.endswith(b"\n") for g in gaps[:-1]]
+        starts_line[0] = starts_line[0] or gaps[0] == b""
+        ends_line = [g.startswith(b"\n") for g in gaps[1:]]
+        ends_line[-1] = ends_line[-1] or gaps[-1] == b""
+        full = np.array(starts_line, dtype=bool) & np.array(ends_line, dtype=bool)
+        if last >= 0:
+            full &= idx[before] != last
+        if not full.any():
+            return None
+        taken = before[full]
+        cols = {key: [c for c, ok in zip(parts[1 + j::w], full) if ok] for j, key in enumerate(shape.keys)}
+        shape.used += len(taken)
+        keep = np.ones(len(idx), dtype=bool)
+        keep[taken] = False
+        return (shape.kind, lines[idx[taken]], pos[idx[taken]], shape.keys, cols, False), keep
+
+    def one(self, kind: Kind, text: bytes, line: int, cut: bool) -> Row | None:
+        """One record the slow way (and its shape learned, when it is a new one)."""
+        row = parse(kind, text, cut=cut)
+        if row is None:
+            return None
+        if cut:
+            self.cut = True
+        if row.damaged:
+            self.damaged.append(line)
+        elif len(self.shapes[kind.name]) < MAX_SHAPES:
+            self.learn(kind, text, row)
+        return row
+
+    def slow_block(self, kind: Kind, rows: list) -> tuple:
         keys = list(kind.fields)
         seen = set(keys)
-        for row in rows:
+        for _, _, row in rows:
             for k in row.values:
                 if k not in seen:
                     seen.add(k)
                     keys.append(k)
-        cols = {key: [r.fields.get(key) for r in rows] if key in kind.fields else [r.values.get(key) for r in rows]
-                for key in keys}
-        cols[_DAMAGED] = [r.damaged for r in rows]
-        return [(kind, np.asarray(row_offs, dtype=np.int64), keys, cols, True)]
+        cols = {key: [r.fields.get(key) for _, _, r in rows] if key in kind.fields
+                else [r.values.get(key) for _, _, r in rows] for key in keys}
+        cols[_DAMAGED] = [r.damaged for _, _, r in rows]
+        return (kind, np.asarray([ln for ln, _, _ in rows], dtype=np.int64),
+                np.asarray([p for _, p, _ in rows], dtype=np.int64), keys, cols, True)
 
     def learn(self, kind: Kind, text: bytes, row: Row) -> None:
-        sig = (kind.name, tuple((k, n) for k, _, _, n in row.spans))
-        if sig in self.signatures or _JOIN in text:
+        if _JOIN in text:
             return
-        self.signatures.add(sig)
         try:
-            shape = Shape(kind, text, row)
+            shape = Shape(kind, text, row, lambda key: key in kind.uses or self.metric_name(kind, key) is not None)
         except re.error:
             return
-        if shape.ok(text):
-            self.shapes[kind.name].append(shape)
+        if shape.regex.pattern in self.signatures or not shape.ok(text):
+            return
+        self.signatures.add(shape.regex.pattern)
+        self.shapes[kind.name].append(shape)
 
     # ------------------------------------------------------------ storing
 
-    def store_blocks(self, raw: bytes, line_base: int, blocks: list) -> None:
+    def store_blocks(self, blocks: list) -> None:
         """Number the chunk's records in file order, convert each column once, keep (record, value) arrays."""
-        offsets = np.concatenate([b[1] for b in blocks])
-        order = np.argsort(offsets, kind="stable")
-        so = offsets[order]
-        prev = np.concatenate([[0], so[:-1]])
-        counts = np.fromiter(map(raw.count, repeat(b"\n"), prev.tolist(), so.tolist()), dtype=np.int64,
-                             count=len(so))
-        lines_sorted = line_base + 1 + np.cumsum(counts)
-        if self.chunk_damaged:
-            pos = np.minimum(np.searchsorted(so, self.chunk_damaged), len(so) - 1)
-            self.damaged += lines_sorted[pos].tolist()
-            self.chunk_damaged = []
-        rank = np.empty(len(so), dtype=np.int64)
-        rank[order] = np.arange(len(so))
+        lines = np.concatenate([b[1] for b in blocks])
+        # file order: by line, then (records the primary shape took first) by position in the line
+        order = np.lexsort((np.concatenate([b[2] for b in blocks]), lines))
+        rank = np.empty(len(lines), dtype=np.int64)
+        rank[order] = np.arange(len(lines))
         first = len(self.store)
         st = self.store
-        steps = np.full(len(so), NAN)
-        kinds = np.zeros(len(so), dtype=np.int8)
+        steps = np.full(len(lines), NAN)
+        kinds = np.zeros(len(lines), dtype=np.int8)
         start = 0
-        for kind, offs, keys, cols, slow in blocks:
-            n = len(offs)
+        for kind, block_lines, _, keys, cols, slow in blocks:
+            n = len(block_lines)
             recs = (rank[start:start + n] + first).astype(RECORD)
             start += n
             kinds[recs - first] = self.kind_index[kind.name]
@@ -508,7 +586,7 @@ class Reader:
             if kind.step is not None:
                 steps[recs - first] = kind.step(fields)
         st.step.frombytes(steps.astype(np.float64).tobytes())
-        st.line.frombytes(lines_sorted.astype(np.int64).tobytes())
+        st.line.frombytes(lines[order].astype(np.int64).tobytes())
         st.kind.frombytes(kinds.tobytes())
 
     def metric_name(self, kind: Kind, key: str) -> str | None:

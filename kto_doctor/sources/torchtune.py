@@ -24,11 +24,11 @@ STEP = textlog.Kind(
     step=lambda f: f["step"])
 DESC = textlog.Kind(
     name="desc", head=rb"\|(?P<step>\d+)\|(?=Loss: )", pair=rb"(Loss): (" + textlog.NUM + rb")",
-    tail=rb"(?=:\s+\d+%\||:?[ \t]*$)", step=lambda f: f["step"])
+    tail=rb"(?=:\s+\d+%\||:?[ \t]*$)", step=lambda f: f["step"], token=b"|Loss: ")
 BARE = textlog.Kind(  # a description cut to `|Loss: v` (the bar count is the step)
     name="bare",
     head=rb"(?<![\d\w])\|Loss: (?P<loss>" + textlog.NUM + rb"):\s+\d+%\|[^|\n]*\| *(?P<n>\d+)/(?P<total>\d+)",
-    step=lambda f: f["n"])
+    step=lambda f: f["n"], token=b"|Loss: ")
 
 
 def post(reader: textlog.Reader, src: SourceData) -> None:
