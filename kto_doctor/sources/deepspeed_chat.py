@@ -32,9 +32,14 @@ NEW = textlog.Kind(
     name="ppo_new",
     head=rb"Epoch: (?P<epoch>\d+) \| Step: (?P<step>\d+) \| PPO Epoch: (?P<ppo_ep>\d+) \|(?: Total Steps: \d+ \|)?",
     pair=_PIPE_PAIR, step=lambda f: f["step"])
+# `average reward score: -7.8` (old) / `Average reward score: 0.61 Average return: ... Average length: 123`
+_REWARD_REST = rb"(?:^|(?<= ))((?:[Aa]verage|Max|KL) [\w ]*?): (" + textlog.NUM + rb")(?= |$)"
 REWARD = textlog.Kind(
-    name="reward", head=rb"(?<![\w ])(?=[Aa]verage reward score: )",
-    pair=rb"(?:^|(?<= ))((?:[Aa]verage|Max|KL) [\w ]*?): (" + textlog.NUM + rb")(?= |$)", token=b"verage reward score: ")
+    name="reward", head=rb"average reward score: (?P<reward>" + textlog.NUM + rb")", pair=_REWARD_REST,
+    metrics=(("reward", "average reward score"),))
+REWARD_NEW = textlog.Kind(
+    name="reward_new", head=rb"Average reward score: (?P<reward>" + textlog.NUM + rb")", pair=_REWARD_REST,
+    metrics=(("reward", "average reward score"),))
 DESC = textlog.Kind(
     name="desc", head=rb"Epoch (?P<epoch>\d+), Step (?P<step>\d+), (?=Loss: )",
     pair=rb"(Loss): (" + textlog.NUM + rb")", tail=rb"(?=:\s+\d+%\||:?[ \t]*$)", step=lambda f: f["step"])
@@ -63,7 +68,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         glob = textlog.epoch_steps(epochs, index, per_epoch=per)
         steps = steps.copy()
         steps[eidx] = glob
-        inherit = np.flatnonzero(kinds == 2)
+        inherit = np.flatnonzero((kinds == 2) | (kinds == 4))
         if len(inherit):  # reward lines: the (now global) step of the record before them, again
             own = np.zeros(len(steps), dtype=bool)
             own[eidx] = True
@@ -79,7 +84,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     textlog.overflow_facts(reader, src)
 
 
-FORMAT = textlog.Format(name="deepspeed_chat", kinds=(OLD, NEW, REWARD, DESC), framework="deepspeed-chat",
+FORMAT = textlog.Format(name="deepspeed_chat", kinds=(OLD, NEW, REWARD, DESC, REWARD_NEW), framework="deepspeed-chat",
                         scan=scan, post=post, keep=("epoch", "step"), what="step records")
 
 

@@ -46,18 +46,19 @@ _LATER_ITER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[S
 _TOTAL = rb"(?:[ \t]*/[ \t]*(?P<total>\d+))?"
 
 
-def _kind(name, head, pair=_PAIR, step=lambda f: f["step"]):
-    return textlog.Kind(name=name, head=head, pair=pair, step=step, lenient=True, other=rb"\S*?")
+def _kind(name, head, pair=_PAIR, step=lambda f: f["step"], guard=b""):
+    return textlog.Kind(name=name, head=head, pair=pair, step=step, lenient=True, other=rb"\S*?", guard=guard)
 
 
-GLOBAL = _kind("global", _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter(?:ation)?)s?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL
-               + rb"(?![\d.])")
-STEP = _kind("step", _NOT + rb"(?:[Ss]tep|STEP)[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])"
-             + rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
-ITER = _kind("iter", _NOT + rb"(?:[Ii]ter(?:ation)?|it)[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])"
-             + _LATER_STEP)
-EPOCH = _kind("epoch", _NOT + rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)\]?(?:/\d+)?"
-              rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])" + _LATER_ITER,
+# Heads start with their word (a two-letter class the regex engine scans for), the "not inside a word" check after
+GLOBAL = _kind("global", rb"[Gg]lobal(?<![\w/.][Gg]lobal)[ _](?:[Ss]tep|[Ii]ter(?:ation)?)s?[ \t]*[:=]?[ \t]*"
+               rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])")
+STEP = _kind("step", rb"(?:[Ss]tep|STEP)(?<![\w/.][Ss]tep)(?<![\w/.]STEP)[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL
+             + rb"(?![\d.])", guard=rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
+ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])",
+             guard=_LATER_STEP)
+EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)\]?(?:/\d+)?"
+              rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])", guard=_LATER_ITER,
               step=lambda f: f["epoch"])
 BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",

@@ -24,6 +24,7 @@ Trainer table is the mean since the previous row.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 import numpy as np
 
@@ -35,14 +36,14 @@ from .registry import TEXT_SUFFIXES, Source, score
 _HEADER = re.compile(rb"^[ \t>]*\|?[ \t]*(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter)[ \t]*(?:\||\t| {2,})"
                      rb"[^\n]*(?:Loss|loss)[^\n]*$", re.M)
 _RULE = re.compile(rb"^[ \t>]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
-_MISSING = (b"no log", b"none", b"-", b"", b"n/a", b"--", b"\xe2\x80\x94")
+_CR = bytes.maketrans(b"\r", b" ")  # a CRLF file's CR: a blank at the end of the row
 _SKIP_COLUMN = re.compile(r"(?i)approx\.|exp\(|^loss type$|runtime|samples per second|steps per second")
 
 
 class _Table:
     """One header and the row regex it implies."""
 
-    def __init__(self, header: bytes, line: int) -> None:
+    def __init__(self, header: bytes) -> None:
         text = header.strip().lstrip(b">").strip()
         if b"|" in text:
             self.sep = "pipe"
@@ -54,19 +55,36 @@ class _Table:
             self.sep = "blanks"
             cells = [c.strip() for c in re.split(rb" {2,}", text)]
         self.names = [re.sub(r"\s*/\s*", "/", c.decode("utf-8", "replace")) for c in cells]
-        self.line = line
         n = len(cells)
-        cell = {"pipe": rb"[ \t]*([^|\n]*?)[ \t]*", "tab": rb"[ \t]*([^\t\n]*?)[ \t]*",
+        cell = {"pipe": rb"([^|\n]*)", "tab": rb"([^\t\n]*)",
                 "blanks": rb"[ \t]*(\S+(?: \S+)*)"}[self.sep]
         sep = {"pipe": rb"\|", "tab": rb"\t", "blanks": rb" {2,}|\t"}[self.sep]
         lead = rb"^[ \t>]*\|?" if self.sep == "pipe" else rb"^[ \t>]*"
         trail = rb"\|?[ \t]*$" if self.sep == "pipe" else rb"[ \t]*$"
-        parts = [lead, cell]
+        first = {"pipe": rb"([ \t*]*[-+]?\d[^|\n]*)", "tab": rb"([ \t]*[-+]?\d[^\t\n]*)",
+                 "blanks": rb"[ \t]*([-+]?\d\S*)"}[self.sep]
+        parts = [lead, first if _axis(self.names)[0] == 0 else cell]
         for _ in range(n - 1):
             parts += [rb"(?:" + sep + rb")", cell]
         parts.append(trail)
         # the row of this header: its first cell a number (a step or epoch), the right number of cells
         self.row = re.compile(b"".join(parts), re.M)
+
+
+def _headers(text: bytes) -> list[tuple[int, int, bytes]]:
+    """(start, end, text) of the header lines: a header names a loss, so only the lines holding `oss` are
+    tried (a regex anchored at every line start would cost a scan of the whole chunk)."""
+    out = []
+    p = text.find(b"oss")
+    while p >= 0:
+        a = text.rfind(b"\n", 0, p) + 1
+        b = text.find(b"\n", p)
+        b = len(text) if b < 0 else b
+        m = _HEADER.match(text, a, b)
+        if m is not None:
+            out.append((m.start(), m.end(), m.group()))
+        p = text.find(b"oss", b)
+    return out
 
 
 def _axis(names: list[str]) -> tuple[int | None, str]:
@@ -86,25 +104,20 @@ def _clean(cells: list[bytes]) -> list[bytes]:
         joined = joined.replace(b"**", b"")
     if b"\xe2\x88\x92" in joined:
         joined = joined.replace(b"\xe2\x88\x92", b"-")
-    joined = joined.replace(b"~", b"")
-    joined = re.sub(rb"(?m)^\+", b"", joined)
+    if b"~" in joined:
+        joined = joined.replace(b"~", b"")
+    if b"+" in joined:
+        joined = _PLUS.sub(b"", joined)
     return joined.split(b"\n")
 
 
 def _values(cells: list[bytes], comma: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(floats, present) of one column's cells."""
+    """(floats, present) of one column's cells: `No log`, `-`, empty and other text are not present."""
     cells = _clean(cells)
     if comma:
         cells = [c.replace(b",", b".") for c in cells]
-    arr = np.array(cells) if cells else np.zeros(0, dtype="S1")
-    low = np.char.lower(np.char.strip(arr)) if len(arr) else arr
-    missing = np.isin(low, _MISSING)
-    if missing.any():
-        arr = arr.copy()
-        arr[missing] = b"0"
-    vals, ok = textlog.floats(list(arr))
-    present = ~missing if ok is None else (~missing & ok)
-    return vals, present
+    vals, ok = textlog.floats(cells)
+    return vals, (np.ones(len(vals), dtype=bool) if ok is None else ok)
 
 
 def read(path) -> SourceData:
@@ -113,27 +126,22 @@ def read(path) -> SourceData:
     data: dict[str, list] = {}  # canonical name -> [(steps, values, lines)]
     record_steps: list[np.ndarray] = []
     record_lines: list[np.ndarray] = []
-    tables = 0
-    axes = set()
     table: _Table | None = None
     stream = textlog.Chunks(path)
     for raw, line_base, _ in stream:
-        text = raw.translate(textlog._CR) if b"\r" in raw else raw
-        heads = [(m.start(), m.end(), m.group()) for m in _HEADER.finditer(text)]
-        segments = []
+        text = raw.translate(_CR) if b"\r" in raw else raw
+        heads = _headers(text)
+        segments = [(table, 0, heads[0][0] if heads else len(text))] if table is not None else []
         for i, h in enumerate(heads):
-            line = line_base + text.count(b"\n", 0, h[0]) + 1
-            segments.append((_Table(h[2], line), h[1], heads[i + 1][0] if i + 1 < len(heads) else len(text)))
-        first_end = heads[0][0] if heads else len(text)
-        if table is not None:
-            segments.insert(0, (table, 0, first_end))
-        for tab, a, b in segments:
+            segments.append((_Table(h[2]), h[1], heads[i + 1][0] if i + 1 < len(heads) else len(text)))
+        line, pos = line_base + 1, 0
+        for tab, a, b in segments:  # in text order: line feeds counted once
+            line += text.count(b"\n", pos, a)
+            pos = a
             table = tab
-            got = _rows(tab, text, a, b, line_base)
+            got = _rows(tab, text, a, b, line)
             if got is None:
                 continue
-            tables += tab.line not in axes
-            axes.add(tab.line)
             steps, lines, named = got
             record_steps.append(steps)
             record_lines.append(lines)
@@ -161,29 +169,35 @@ def read(path) -> SourceData:
     return src
 
 
-def _rows(tab: _Table, text: bytes, a: int, b: int, line_base: int):
-    """The rows of `tab` in text[a:b]: (steps, lines, {canonical name: (values, present)}), or None."""
+_PLUS = re.compile(rb"^[ \t]*\+", re.M)
+_COMMA = re.compile(rb"^[ \t*~+]*-?\d+,\d+[ \t*]*$", re.M)
+_POINT = re.compile(rb"^[ \t*~+]*(?:-|\xe2\x88\x92)?\d*\.\d+", re.M)
+
+
+def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
+    """The rows of `tab` in text[a:b] (which starts on `first_line`): (steps, lines, {canonical name: (values,
+    present)}), or None.
+
+    One `split` of the stretch with the table's row regex: its gaps give the line of every row, its captures
+    one column each (the alignment rule and an elision row ` ...` have no number in the first cell: dropped)."""
     ax, kind = _axis(tab.names)
     if ax is None:
         return None
-    found = [(m.start(), m.groups()) for m in tab.row.finditer(text, a, b)]
-    found = [(p, g) for p, g in found if _RULE.match(text, p) is None]
-    if not found:
-        return None
-    offs = [p for p, _ in found]
-    rows = [g for _, g in found]
+    parts = tab.row.split(text, 0) if (a, b) == (0, len(text)) else tab.row.split(text[a:b])
     n = len(tab.names)
-    columns = [[r[j] for r in rows] for j in range(n)]
-    numeric = [c for j, col in enumerate(columns) for c in col if j != ax]
-    comma = any(re.fullmatch(rb"-?\d+,\d+", c.strip()) for c in numeric) and \
-        not any(re.fullmatch(rb"[-+\xe2\x88\x92]?\d*\.\d+", c.strip()) for c in numeric)
+    w = n + 1
+    rows = (len(parts) - 1) // w
+    if not rows:
+        return None
+    columns = [parts[1 + j::w] for j in range(n)]
+    numeric = b"\n".join(b"\n".join(col) for j, col in enumerate(columns) if j != ax)
+    comma = b"," in numeric and _COMMA.search(numeric) is not None and _POINT.search(numeric) is None
     xs, xok = _values(columns[ax], comma)
-    keep = xok  # rows whose first cell is a number (an elision ` ...`, a sub-header: not rows)
+    keep = xok  # rows whose first cell is a number
     if not keep.any():
         return None
-    counts = np.fromiter((text.count(b"\n", p0, p1) for p0, p1 in zip([a] + offs[:-1], offs)), dtype=np.int64,
-                         count=len(offs))
-    lines = line_base + text.count(b"\n", 0, a) + 1 + np.cumsum(counts)
+    feeds = np.fromiter(map(bytes.count, parts[0:-1:w], repeat(b"\n")), dtype=np.int64, count=rows)
+    lines = first_line + np.cumsum(feeds)
     has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
     named = {}
     low = [nm.strip().lower() for nm in tab.names]
@@ -219,7 +233,7 @@ def _sniff(head: str) -> float:
     data = head.encode("utf-8", "replace")
     hits = 0
     for m in _HEADER.finditer(data):
-        tab = _Table(m.group(), 0)
+        tab = _Table(m.group())
         hits += 1 + sum(1 for r in tab.row.finditer(data, m.end(), m.end() + 4096) if _RULE.match(r.group()) is None)
     return score(hits)
 

@@ -38,13 +38,16 @@ import numpy as np
 from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
 
 CHUNK = 8 << 20
+SAMPLE = 64 << 10  # the first chunk's start, read alone while no shape is known
 NAN = float("nan")
 # A numeric value as the formats print it: 2.38, -8.1e-06, 3.000E-04, .5, 1., nan, inf, -Infinity.
 NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN]a[nN]|[iI]nf(?:inity)?)"
 _NUMBER = re.compile(NUM + rb"\Z")
+_NOT_A_NUMBER = re.compile(rb"^(?![ \t]*" + NUM + rb"[ \t]*$).*$", re.M)
 _CR = bytes.maketrans(b"\r", b"\x1e")  # a tqdm redraw ends a record, not a line (line numbers count `\n`)
 _DAMAGED = "\x00damaged"  # the per-row damage flags of a block read one by one
-_JOIN = b"\x00"  # marks a joined line break (a wrapped record): one byte for one, so offsets stay
+_JOIN = b"\x00"
+_TAKEN = b"\x1f"  # where a record was taken out of the text by a whole-chunk shape (no line feed: lines stay)  # marks a joined line break (a wrapped record): one byte for one, so offsets stay
 RECORD = np.int32  # record numbers (a file of 2**31 records would be 16 GB of bare newlines)
 MAX_SHAPES = 64  # learned shapes per kind; beyond (free text in values) records are parsed one by one
 # A value in a learned shape: one character class (the regex engine's fastest loop); the shape's literal text
@@ -80,16 +83,51 @@ def is_number(text: bytes) -> bool:
 
 
 def floats(texts: list) -> tuple[np.ndarray, np.ndarray | None]:
-    """Value texts -> (float64 array, mask of the readable ones or None when all are). One numpy call for the
-    common case; one by one (to_float) when a text is not a number numpy reads."""
-    if not texts:
+    """Value texts (bytes, or None where a record lacks the value) -> (float64 array, mask of the readable
+    ones or None when all are). One C-level pass for the common case; where some text is no number (`---`, a
+    unit left on it), those few are found by one regex pass and read one by one (`to_float`)."""
+    n = len(texts)
+    if not n:
         return np.zeros(0), None
+    nones = texts.count(None)
+    if nones == n:
+        return np.full(n, NAN), np.zeros(n, dtype=bool)
+    if nones:
+        present = np.fromiter((t is not None for t in texts), dtype=bool, count=n)
+        vals, ok = floats([t for t in texts if t is not None])
+        out = np.full(n, NAN)
+        out[present] = vals
+        if ok is not None:
+            present[np.flatnonzero(present)[~ok]] = False
+        return out, present
     try:
-        return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts)), None
+        return np.fromiter(map(float, texts), dtype=np.float64, count=n), None
     except (ValueError, TypeError, OverflowError):
+        pass
+    try:
+        joined = b"\n".join(texts)
+    except TypeError:
+        joined = b"\n".join(t if isinstance(t, bytes) else str(t).encode() for t in texts)
+    bad, line, pos = [], 0, 0
+    for m in _NOT_A_NUMBER.finditer(joined):  # the lines that are no plain number
+        line += joined.count(b"\n", pos, m.start())
+        pos = m.start()
+        bad.append(line)
+    ok = np.ones(n, dtype=bool)
+    ok[bad] = False
+    out = np.zeros(n)
+    good = [t for t, g in zip(texts, ok) if g] if bad else texts
+    try:
+        out[ok] = np.fromiter(map(float, good), dtype=np.float64, count=len(good))
+    except (ValueError, TypeError, OverflowError):  # a float() oddity the regex let through: one by one
         conv = [to_float(t.decode("ascii", "replace")) if isinstance(t, bytes) else to_float(t) for t in texts]
         ok = np.array([c is not None for c in conv], dtype=bool)
         return np.array([c if c is not None else 0.0 for c in conv], dtype=np.float64), ok
+    for i in bad:  # `74.98%`, ` 0.5` and the like: what to_float makes of them
+        v = to_float(texts[i].decode("ascii", "replace")) if isinstance(texts[i], bytes) else to_float(texts[i])
+        if v is not None:
+            out[i], ok[i] = v, True
+    return out, (None if ok.all() else ok)
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -171,6 +209,8 @@ class Kind:
     lenient: bool = False  # text between the pairs is not damage (the generic reader: units, unnamed values)
     token: bytes | None = None  # a literal every record of this kind holds (default: the head's literal start)
     uses: tuple[str, ...] = ()  # body keys `step` reads although they are not metrics (`global_step`)
+    guard: bytes = b""  # a lookahead the finder checks after the head (a learned shape's literal text pins it)
+    metrics: tuple[tuple[str, str], ...] = ()  # head fields that are also metrics: (field, key the ontology sees)
     fields: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -179,9 +219,10 @@ class Kind:
         if head.groups != len(self.fields):
             raise ValueError(f"{self.name}: head groups must all be named")
         # a record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)
-        rest = rb"[^\n\x1e]*" if self.tail == LINE_END else rb"[^\n\x1e]*?(?:" + self.tail + rb")"
-        self.find = re.compile(rb"(?:" + self.head + rb")" + rest, re.M)
-        self.record = re.compile(rb"(?:" + self.head + rb")(?P<_body>[^\n\x1e]*?)(?:" + self.tail + rb")", re.M)
+        rest = rb"[^\n\x1e\x1f]*" if self.tail == LINE_END else rb"[^\n\x1e\x1f]*?(?:" + self.tail + rb")"
+        self.find = re.compile(rb"(?:" + self.head + rb")" + self.guard + rest, re.M)
+        self.record = re.compile(rb"(?:" + self.head + rb")" + self.guard + rb"(?P<_body>[^\n\x1e]*?)(?:" + self.tail
+                                 + rb")", re.M)
         self.pairs = re.compile(self.pair) if self.pair else None
         # pair groups: named `key` and `value` where a format writes the value first, else groups 1 and 2
         named = self.pairs.groupindex if self.pairs is not None else {}
@@ -331,7 +372,7 @@ class Reader:
         self.kind_index = {k.name: i for i, k in enumerate(fmt.kinds)}
         self.shapes: dict[str, list[Shape]] = {k.name: [] for k in fmt.kinds}
         self.signatures: set = set()  # the patterns of the shapes learned
-        self.primary: Shape | None = None
+        self.primaries: list[Shape] = []  # the shapes applied to a whole chunk, most used first
         self.damaged: list[int] = []  # lines of records kept with pairs missing
         self.bad_records: list[int] = []  # record numbers of those (a hook must not read a missing key there)
         self.cut = False
@@ -344,6 +385,11 @@ class Reader:
     def run(self) -> SourceData:
         stream = Chunks(self.path)
         for raw, line_base, final in stream:
+            cut = raw.find(b"\n", SAMPLE) + 1 if not self.primaries and len(raw) > 4 * SAMPLE else 0
+            if cut:  # learn the shapes on the file's start, so that the rest of the chunk is read by them
+                self.chunk(raw[:cut], line_base)
+                line_base += raw.count(b"\n", 0, cut)
+                raw = raw[cut:]
             self.chunk(raw, line_base, final)
         if stream.truncated:
             self.src.warnings.append(f"{self.path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
@@ -354,7 +400,8 @@ class Reader:
         """Every record of a chunk of whole lines (`final`: the file's last line, maybe without its end).
 
         Records are placed by line: a record holds no line feed (a wrapped one's are NUL bytes by now), so the
-        line of the i-th record the primary shape takes is the line feeds in the gaps before it."""
+        line of the i-th record a whole-chunk shape takes is the line feeds in the gaps before it; what it took
+        is replaced by one byte, so the next shape and the finders see the rest with its line feeds."""
         if line_base == 0 and self.fmt.facts is not None:
             self.fmt.facts(self, raw)
         if self.fmt.scan is not None:
@@ -374,35 +421,33 @@ class Reader:
                     prev = pos
                     logical.append(line_base + 1 + count)
                 joins = np.asarray(logical, dtype=np.int64)
-        blocks: list[tuple] = []  # (kind, lines, keys, columns, slow)
-        gaps: list[bytes] = [text]
-        gap_lines = np.full(1, line_base + 1, dtype=np.int64)  # the line each gap starts on
-        if self.primary is not None:
-            shape = self.primary
+        blocks: list[tuple] = []  # (kind, lines, positions, keys, columns, slow)
+        for shape in self.primaries:  # each takes its records out of the text; the rest goes on
             parts = shape.regex.split(text)
             w = shape.width
             n = (len(parts) - 1) // w
-            if n:
-                gaps = parts[0::w]
-                feeds = np.fromiter(map(bytes.count, gaps, repeat(b"\n")), dtype=np.int64, count=n + 1)
-                lines = line_base + 1 + np.cumsum(feeds[:-1])
-                gap_lines = np.concatenate([[line_base + 1], lines])
-                shape.used += n
-                cols = {key: parts[1 + j::w] for j, key in enumerate(shape.keys)}
-                blocks.append((shape.kind, lines, np.full(n, -1, dtype=np.int64), shape.keys, cols, False))
-        blocks += self.leftovers(gaps, gap_lines, final and not text.endswith((b"\n", b"\x1e")))
+            if not n:
+                continue
+            gaps = parts[0::w]
+            feeds = np.fromiter(map(bytes.count, gaps, repeat(b"\n")), dtype=np.int64, count=n + 1)
+            lines = line_base + 1 + np.cumsum(feeds[:-1])  # a record holds no line feed: its line is the gaps'
+            shape.used += n
+            cols = {key: parts[1 + j::w] for j, key in enumerate(shape.keys)}
+            blocks.append((shape.kind, lines, np.full(n, -1, dtype=np.int64), shape.keys, cols, False))
+            text = _TAKEN.join(gaps)
+        blocks += self.leftovers([text], np.full(1, line_base + 1, dtype=np.int64),
+                                 final and not text.endswith((b"\n", b"\x1e")))
         if blocks and joins is not None:  # logical lines -> the file's lines: each earlier join was a line feed
             blocks = [(b[0], b[1] + np.searchsorted(joins, b[1], side="left")) + b[2:] for b in blocks]
             self.damaged = [d + int(np.searchsorted(joins, d, side="left")) if d > line_base else d
                             for d in self.damaged]
         if blocks:
             self.store_blocks(blocks)
-        best = max((s for ss in self.shapes.values() for s in ss), key=lambda s: s.used, default=None)
-        if best is not None and best.used:
-            self.primary = best
-        for ss in self.shapes.values():
-            for s in ss:
-                s.used = 0
+        shapes = sorted((s for ss in self.shapes.values() for s in ss), key=lambda s: -s.used)
+        total = sum(s.used for s in shapes)
+        self.primaries = [s for s in shapes if s.used and s.used >= min(64, total) and s.used * 20 >= total][:4]
+        for s in shapes:
+            s.used = 0
 
     def leftovers(self, gaps: list, gap_lines: np.ndarray, open_end: bool) -> list:
         """Records the primary shape did not take: found in the gaps, read by the other shapes or one by one.
@@ -575,6 +620,10 @@ class Reader:
                 if key in kind.fields:
                     if key in self.fmt.keep:
                         st.metrics.setdefault("@" + key, []).append((recs, fields[key]))
+                    for field_name, metric_key in kind.metrics:
+                        if field_name == key and self.metric_name(kind, metric_key) is not None:
+                            st.metrics.setdefault(self.metric_name(kind, metric_key), []).append(
+                                (recs if ok is None else recs[ok], values if ok is None else values[ok]))
                     continue
                 name = self.metric_name(kind, key)
                 if name is None:
