@@ -231,6 +231,23 @@ def test_fallback_refuses_text_without_a_known_metric(tmp_path):
         generic_kv.read(p)
 
 
+def test_fallback_does_not_take_notes_written_beside_a_log_for_a_log(tmp_path):
+    """A run folder's Markdown notes quote steps and losses in sentences; the fallback must not make them a
+    second run (or merge their numbers into the run)."""
+    from kto_doctor.discover import discover
+
+    notes = ("# What happened\n\nThe user stopped it at step 204, worried by a loss stuck at 0.58.\n"
+             "At step 1, before any update (lr 0), the loss is 0.92 instead of 0.5.\n"
+             "- step 200 of a 4,739-step warm-up: the loss cannot move yet.\n")
+    assert generic_kv.sniff(notes) == 0.0
+    write(tmp_path, notes, "NOTES.md")
+    write(tmp_path, "".join(f"iter {i}: loss {4 - i / 100:.4f}, time 99.3ms\n" for i in range(10, 60, 10)))
+    (run,) = discover(tmp_path).runs
+    assert [f.path.name for f in run.files] == ["train.log"]
+    # the same lines as records of a log (step token where the record starts) are read
+    assert generic_kv.sniff("[03:23:49] step 204 | loss: 0.58\n2026-08-10 15:48:59 | INFO | step 205 | loss 0.57\n") > 0
+
+
 def test_fallback_leaves_hf_metric_dicts_to_the_console_reader(tmp_path):
     dicts = "".join(f"{{'loss': {2 - i / 10}, 'learning_rate': 1e-05, 'epoch': {i / 10}}}\n" for i in range(5))
     p = write(tmp_path, "step 1: loss 2.0\n" + dicts)

@@ -24,6 +24,8 @@ not map; it refuses a file in which it recognises no metric at all (a README wit
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import textlog
@@ -133,18 +135,37 @@ def read(path):
     return textlog.read(path, FORMAT)
 
 
-_SNIFF = textlog.sniffer(
+_SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"(?:^|[\s|>\]])(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep|[Ii]ter(?:ation)?)[ \t]*[:=]?[ \t]*\d+[^\n]*?"
     rb"[A-Za-z][\w/.\-]*(?: [A-Za-z]\w*){0,3}[ \t]*[:= ][ \t]*" + N,
     rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?\d+\]?[^\n]*?[A-Za-z]\w*(?: [A-Za-z]\w*){0,2}[ \t]*[:=][ \t]*" + N,
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
-    rb"^[ \t]*\d+[ \t]+" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N)  # value before name
+    rb"^[ \t]*\d+[ \t]+" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N)))  # value before name
+# A loss written as a pair on the same line (`loss 3.98`, `train loss: 4.03`, `closs: 1.08 (1.13)`, `11.875 loss,`):
+# the fallback exists to read an unknown trainer's loss.
+_LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
+                        rb"|(?<![\w.])" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[a-z_]*loss\b)")
+# What may come before a record's step token on its line: no words (a timestamp, `> `, a bar), or fields closed by
+# `|` or `]` (`2026-08-10 15:48:59 | INFO | root | step 13`, `[03:23:49] Epoch: [0]`). "At step 1, the loss 0.92"
+# in a README or a sample's notes is prose, not a record.
+_PREFIX = re.compile(rb"[^A-Za-z]*|.*[|\]][^A-Za-z]*")
+
+
+def _record_lines(head: bytes) -> int:
+    n = 0
+    for line in head.splitlines():
+        if _LOSS_PAIR.search(line) is None:
+            continue
+        if any(_PREFIX.fullmatch(line, 0, m.start()) for m in _SNIFF.finditer(line)):
+            n += 1
+    return n
 
 
 def sniff(head: str) -> float:
-    """Always below the specific readers (`registry.score` starts at 0.55): 0.1 to 0.3 with the lines seen."""
-    hits = _SNIFF(head)
+    """Always below the specific readers (`registry.score` starts at 0.55): 0.1 to 0.3 with the record lines seen
+    (a step token where a record starts, and a loss on the line); none without one."""
+    hits = _record_lines(head.encode("utf-8", "replace"))
     return 0.0 if not hits else min(0.3, 0.1 + 0.02 * hits)
 
 
