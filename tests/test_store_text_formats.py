@@ -61,8 +61,9 @@ def test_verl_names_reach_the_canonical_vocabulary():
             "completions/mean_length", "completions/clipped_ratio"} <= set(data.series)
     assert not any(k.startswith(("timing_s/", "perf/", "training/")) for k in data.series)
     assert values(data.series["reward"]) == {1.0: 0.3, 2.0: 0.35, 3.0: 0.4, 4.0: 0.45}
-    # validation rows: before training (step 0) and sharing step 4 with a training row, merged by step
-    assert values(data.series["val-core/openai/gsm8k/acc/mean@1"]) == {0.0: 0.42, 4.0: 0.51}
+    # validation rows: before training (step 0) and sharing step 4 with a training row, merged by step; verl's
+    # `val-core/` prefix is a validation role (the ontology's eval_ series, as in the verl console reader)
+    assert values(data.series["eval_openai/gsm8k/acc/mean@1"]) == {0.0: 0.42, 4.0: 0.51}
 
 
 def test_verl_nonfinite_values_are_kept_in_both_encodings():
