@@ -121,3 +121,33 @@ def test_many_overflows_map_to_the_steps_after_them(tmp_path):
     src = console.read(write(tmp_path, "o.log", "\n".join(lines) + "\n"))
     assert src.facts["overflow_count"] == 100
     assert src.facts["overflow_steps"] == [10 * i for i in range(3, 301, 3)]
+
+
+OVERFLOW = ("[2023-08-07 18:35:18,432] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 "
+            "Skipping step. Attempted loss scale: {scale}, reducing to {half}\n")
+
+
+def test_a_paste_of_overflow_lines_alone_is_judged_on_them(tmp_path):
+    """No metric dict at all, only DeepSpeed's overflow lines: the log is read (not "no training logs"), the
+    fp16 verdict comes from them, and the report says the training itself could not be checked."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from kto_doctor.cli import app
+
+    def analyse(scales):
+        p = tmp_path / "paste.log"
+        p.write_text("training crashed, log below\n" + "".join(OVERFLOW.format(scale=s, half=s // 2 if s > 1 else 0)
+                                                             for s in scales))
+        r = CliRunner().invoke(app, ["analyze", str(p), "-f", "json", "--isolated"])
+        return r.exit_code, json.loads(r.stdout)
+
+    code, doc = analyse([65536, 32768, 16, 1, 0])  # the scale run down to nothing
+    fp16 = [f for f in doc["findings"] if f["rule"] == "FP16101"]
+    assert code == 1 and fp16 and fp16[0]["severity"] == "error"
+    assert doc["status"] == "inconclusive"  # no loss was logged: never "healthy" on this
+    code, doc = analyse([65536, 32768])  # two skips while the scaler calibrates: explained, not failed
+    fp16 = [f for f in doc["findings"] if f["rule"] == "FP16101"]
+    assert fp16 and fp16[0]["severity"] == "info"
+    assert doc["status"] != "healthy"

@@ -674,6 +674,11 @@ class _Reader:
             if "train_loss" in src.facts or "train_runtime" in src.facts:
                 src.warnings.append(f"{self.path.name}: only the end-of-training summary, no per-step metrics")
                 return src
+            if self.overflows:  # a paste of the DeepSpeed overflow lines alone still says how fp16 went
+                src.warnings.append(f"{self.path.name}: no metric lines, only {len(self.overflows)} DeepSpeed "
+                                    "loss-scale overflow line(s)")
+                self.overflow_facts(None, None)
+                return src
             raise SourceError(f"{self.path}: no training metrics found")
         if store is self.logger:
             src.warnings.append(f"{self.path.name}: metrics read from logger lines (rounded copies)")
@@ -694,11 +699,18 @@ class _Reader:
         note_collisions(src, store._names, store._lf_names)
         src.records = len(store.step)
         if self.overflows:
-            src.facts["overflow_count"] = len(self.overflows)
-            src.facts["loss_scale_min"] = min(self.loss_scales)
-            src.facts["overflow_steps"] = (self.overflows if src.step_kind == "ordinal"
-                                           else _steps_of(self.overflows, ordinals, steps))
+            self.overflow_facts(ordinals, steps)
         return src
+
+    def overflow_facts(self, ordinals, steps) -> None:
+        """How many optimizer steps DeepSpeed skipped, the lowest loss scale it tried, and where."""
+        facts = self.src.facts
+        facts["overflow_count"] = len(self.overflows)
+        facts["loss_scale_min"] = min(self.loss_scales)
+        if ordinals is None or self.src.step_kind == "ordinal":
+            facts["overflow_steps"] = self.overflows
+        else:
+            facts["overflow_steps"] = _steps_of(self.overflows, ordinals, steps)
 
 
 
