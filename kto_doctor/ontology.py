@@ -146,11 +146,12 @@ _SERIES_IN_DIALECT = {"lightning": frozenset({"train_loss"}), "generic": frozens
 
 
 def _key(name: str) -> str:
-    """Case- and separator-insensitive form: 'Training Loss' → 'training_loss', 'lr-AdamW' → 'lr_adamw'."""
+    """Case- and separator-insensitive form: 'Training Loss' → 'training_loss', 'lr-AdamW' → 'lr_adamw',
+    'Grad. Norm' → 'grad_norm' (an abbreviating period before a space is a separator too)."""
     return _SEPARATORS.sub("_", name.strip().lower())
 
 
-_SEPARATORS = re.compile(r"[\s\-]+")
+_SEPARATORS = re.compile(r"\.?[\s\-]+")
 KNOWN = frozenset(m.name for m in METRICS)
 _GENERIC: dict[str, str] = {}
 _DIALECT: dict[str, dict[str, str]] = {}

@@ -29,6 +29,7 @@ SPELLINGS = [
                                                                "eval_rewards/margins"),
     ("logps_train/rejected", None, False, "logps/rejected"),
     ("Training Loss", None, False, "loss"), ("Validation Loss", None, False, "eval_loss"),  # progress tables
+    ("Grad. Norm", None, False, "grad_norm"),  # `Step 9 | Loss: 0.0000 | Grad. Norm: 0.0000 | LR: …`
     ("Rewards/chosen", None, False, "rewards/chosen"),
     ("accuracy", "llamafactory", False, "rewards/accuracies"), ("accuracy", None, False, "accuracy"),
     ("eval_accuracy", "llamafactory", False, "eval_accuracy"),
