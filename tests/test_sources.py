@@ -233,7 +233,7 @@ def test_console_broken_dicts_skipped_others_kept(tmp_path):
     # A dict with a damaged value is not a record: its other values could belong to another dict (two
     # writers interleaved), so none of them is kept; the damage is counted in a warning.
     assert src.series["loss"].values.tolist() == [1.0]
-    assert any("1 unreadable dict line(s) skipped" in w for w in src.warnings)
+    assert any("1 unreadable dict line(s) skipped, first at line 2" in w for w in src.warnings)
 
 
 def test_console_dicts_holding_expressions_are_not_rows(tmp_path):
@@ -243,7 +243,7 @@ def test_console_dicts_holding_expressions_are_not_rows(tmp_path):
     src = console.read(write(tmp_path, "x.log", rows + hostile))
     assert src.records == 3 and src.series["loss"].values.tolist() == [1.0, 0.9, 0.8]
     assert not (tmp_path / "pwned").exists()
-    assert any("3 unreadable dict line(s) skipped" in w for w in src.warnings)
+    assert any("3 unreadable dict line(s) skipped, first at line 4" in w for w in src.warnings)
 
 
 def test_console_tensor_reprs_are_read_as_their_number(tmp_path):

@@ -299,6 +299,7 @@ class _Reader:
         self.total = None  # M of the training progress bar
         self.pending_bar = None  # (N, M) of the last progress bar after the last dict of the previous chunk
         self.bad = 0
+        self.first_bad: int | None = None  # its line
         self.first_bad = None
         self.train_records = 0
         self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind), for dicts read the old way
@@ -404,6 +405,8 @@ class _Reader:
                 shape = self.shape(None, texts[idx[0]]) if idx else None
         slow = np.flatnonzero(~covered).tolist()
         records = dict(zip(slow, self.parse(texts, slow))) if slow else {}
+        if self.bad and self.first_bad is None:  # the first dict that could not be read, for the warning
+            self.first_bad = next((spans.lines[i] for i in slow if not records[i]), None)
         self.records(chunk, spans, groups, records, overflows, pending)
 
     def shape(self, skeleton: bytes | None, text: bytes):
@@ -683,7 +686,8 @@ class _Reader:
         if store is self.logger:
             src.warnings.append(f"{self.path.name}: metrics read from logger lines (rounded copies)")
         if self.bad:
-            src.warnings.append(f"{self.path.name}: {self.bad} unreadable dict line(s) skipped")
+            where = f", first at line {self.first_bad}" if self.first_bad else ""
+            src.warnings.append(f"{self.path.name}: {self.bad} unreadable dict line(s) skipped{where}")
         if self.total and "total_steps" not in src.facts:
             src.facts["total_steps"] = self.total
         steps, ordinals = _steps(store, src)
