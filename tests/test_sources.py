@@ -333,3 +333,19 @@ def test_corpus_console_special_cases():
 def test_corpus_trainer_logs(path):
     src = trainer_log.read(path)
     assert "loss" in src.series and src.facts["total_steps"] > 0
+
+
+@pytest.mark.parametrize("name,line", [
+    ("trainer_log.jsonl", '{{"current_steps": {s}, "loss": 1.0, "learning_rate": 1e-05}}\n'),
+    ("train.log", "{{'loss': 1.0, 'learning_rate': 1e-05, 'step': {s}}}\n"),
+])
+def test_an_absurd_step_is_damage_not_a_resumed_run(tmp_path, name, line):
+    """A step of 2**400 (a flipped digit run, a corrupt writer) spoils that record's step only: the
+    run is not split into a "resumed" pair of segments around it."""
+    from kto_doctor.run import load_run
+
+    text = "".join(line.format(s=s if s != 15 else 2 ** 400) for s in range(1, 30))
+    (tmp_path / name).write_text(text)
+    run = load_run(tmp_path)
+    assert not any("restart" in w or "resumed" in w for w in run.warnings), run.warnings
+    assert run.series("loss").index.max() <= 29 and len(run.series("loss")) >= 28

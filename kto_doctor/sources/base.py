@@ -504,12 +504,16 @@ def to_float(value) -> float | None:
     return None
 
 
+MAX_STEP = 2 ** 53  # past this a float no longer counts steps one by one: no real run gets there
+
+
 def usable_step(step) -> bool:
-    """A logged step a float can hold: a number, not a bool, finite (a 2**400 integer is not)."""
+    """A logged step a float counts exactly: a number, not a bool, finite and within ±2**53 (a 2**400
+    integer, or its 2.6e120 float reading, is damage, not a step; taken as one, it made a "resumed run")."""
     if isinstance(step, bool) or not isinstance(step, (int, float)):
         return False
     try:
-        return math.isfinite(step)
+        return math.isfinite(step) and abs(step) <= MAX_STEP
     except OverflowError:
         return False
 

@@ -30,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..ontology import is_eval_record
-from .base import (Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream, regular_file,
-                   sane_fact, short_int, to_float, usable_step)
+from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream,
+                   regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
 
@@ -758,6 +758,10 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
     one, they are filled from their neighbours at the logging interval.
     """
     own = np.frombuffer(store.step, dtype=np.float64).copy() if len(store.step) else np.zeros(0)
+    absurd = np.abs(own) > MAX_STEP  # damage (a 2**400 step reads as 2.6e120), not a restart of the counter
+    if absurd.any():
+        own[absurd] = np.nan
+        src.warnings.append(f"{src.path.name}: {int(absurd.sum())} step value(s) beyond 2**53 taken as missing")
     is_eval = np.frombuffer(store.eval, dtype=np.int8).astype(bool) if len(store.eval) else np.zeros(0, bool)
     ordinals = np.cumsum(~is_eval).astype(np.float64)
     train_known = ~is_eval & ~np.isnan(own)
