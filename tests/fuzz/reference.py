@@ -9,6 +9,7 @@ Written from the formats' definitions only, sharing no code with `kto_doctor.sou
   end-of-training summary.
 - trainer_log.jsonl: one record per line; a row is a line (stripped of whitespace and NUL padding) that
   decodes as a JSON object with a numeric, finite `current_steps`.
+- A step is usable when a float counts it exactly (|step| <= 2**53): a larger one is damage, not a step.
 - console: a row is a `{...}` span on a line that `ast.literal_eval` reads as a dict (bare nan/inf quoted
   first) with a train or eval metric key. The console reader also keeps dicts with terminal damage between
   their pairs (real pasted logs), so for consoles the reference is a lower bound.
@@ -40,10 +41,12 @@ def _loads(data: bytes):
 
 
 def _finite_number(v) -> bool:
+    """A usable step: a number (not a bool) that a float counts exactly, |v| <= 2**53; beyond that (a 30-digit
+    or 2**400 step) the step is damage and its record is not a row."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return False
     try:
-        return math.isfinite(v)
+        return math.isfinite(v) and abs(v) <= 2 ** 53
     except OverflowError:
         return False
 
