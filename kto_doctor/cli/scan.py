@@ -195,9 +195,10 @@ def summary(rows, color: bool, quiet: bool = False, verbose: bool = False, width
     from rich.table import Table
     from rich.text import Text
 
+    from ..reports.safe import guard_lines, terminal
     from .outputs import terminal_width
 
-    longest = max((len(str(p)) for p, _, _ in rows), default=10)
+    longest = max((len(terminal(p)) for p, _, _ in rows), default=10)
     width = width or max(terminal_width(), longest + 70)
     style = {"failing": "bold red", "warning": "yellow", "healthy": "green", "inconclusive": "magenta",
              "error": "magenta"}
@@ -216,26 +217,29 @@ def summary(rows, color: bool, quiet: bool = False, verbose: bool = False, width
             continue
         shown += 1
         if report is None:
-            table.add_row(Text(str(path)), "", Text("error", style=style["error"]), Text(error or ""), "")
+            table.add_row(Text(terminal(path)), "", Text("error", style=style["error"]), Text(terminal(error or "")),
+                          "")
             continue
         top = next((d.title for d in report.diagnosis if d.kind == "problem"), "")
         if not top and report.findings:
             top = report.findings[0].title
         n = len(report.findings)
         known = sum(1 for f in report.findings if f.baseline)
-        table.add_row(Text(str(path)), Text(report.run.method), Text(st, style=style.get(st, "")), Text(top),
+        table.add_row(Text(terminal(path)), Text(report.run.method), Text(st, style=style.get(st, "")),
+                      Text(terminal(top)),
                       f"{n}" + (f" ({known} baseline)" if known else ""))
         if verbose:
             for f in report.findings:
-                table.add_row("", "", Text(f.severity, style="dim"), Text(f"{f.rule} {f.title}", style="dim"), "")
+                table.add_row("", "", Text(f.severity, style="dim"), Text(terminal(f"{f.rule} {f.title}"), style="dim"),
+                              "")
     if shown:
         console.print(table)
     console.print(Text(f"{len(rows)} run(s): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))))
     worst = next((p for p, r, _ in rows if r is not None and r.status == "failing"), None) or \
         next((p for p, r, _ in rows if r is not None and r.status == "warning"), None)
     if worst is not None and not quiet:
-        console.print(Text(f"details of a run: kto-doctor analyze {_quote(str(worst))}", style="dim"))
-    return buf.getvalue()
+        console.print(Text(f"details of a run: kto-doctor analyze {terminal(_quote(str(worst)))}", style="dim"))
+    return guard_lines(buf.getvalue())
 
 
 def _quote(path: str) -> str:

@@ -25,7 +25,6 @@ FEWER = {"long_line": 1, "scan_sigint": 1, "scan_kill_worker": 1, "scan_unreadab
          "special_files": 14, "encodings": 15}
 TIMEOUT = 60.0
 WAITING = {
-    "scan_names": "ux (issue 11, cli/scan.py): run names reach the scan table as rich markup and raw escapes",
 }
 
 
