@@ -21,10 +21,12 @@ _DUMP_START = re.compile(rb"\b[A-Z]\w{0,40}(?:Arguments|Config)\(")
 _DUMP_ITEM = re.compile(rb"(?:^|[\s,(])([a-z_][a-z0-9_]{1,40})=([^\s,)]{1,64})")
 _VALUE = re.compile(r"^[-+]?\w[\w.+-]*$")  # a number (1e-05) or a plain name (cosine)
 DUMP_SPAN = 16384  # a Trainer dump is ~5 KB; a few more for the TRL configs' fields
+HEAD = 1 << 20  # both are printed before training starts: the rest of a long log is metric lines, not searched
 
 
 def stated_arguments(chunk: bytes) -> dict:
-    """{canonical key: typed value} from the launch flags and argument dumps found in `chunk`."""
+    """{canonical key: typed value} from the launch flags and argument dumps in the first MB of `chunk`."""
+    chunk = chunk[:HEAD]
     seen: dict[str, set] = {}
 
     def note(raw_key: bytes, raw_value: bytes) -> None:
