@@ -300,7 +300,6 @@ class _Reader:
         self.pending_bar = None  # (N, M) of the last progress bar after the last dict of the previous chunk
         self.bad = 0
         self.first_bad: int | None = None  # its line
-        self.first_bad = None
         self.train_records = 0
         self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind), for dicts read the old way
         self.shapes: dict = {}  # skeleton, and (keys, quoted, quote) -> shape (see _shape)
