@@ -465,7 +465,10 @@ def _span(steps: np.ndarray) -> str:
 
 # ---------------------------------------------------------------- method and framework
 
-LLAMAFACTORY_CONFIG_KEYS = ("stage", "finetuning_type", "pref_beta", "pref_loss", "kto_chosen_weight", "cutoff_len")
+# Keys of the merged (normalised) config that only LLaMA-Factory writes. Not `cutoff_len`: TRL's and other
+# trainers' `max_length` / `max_seq_length` are normalised to it (a LLaMA-Factory YAML is recognised by its
+# raw keys in the config reader, cutoff_len included).
+LLAMAFACTORY_CONFIG_KEYS = ("stage", "finetuning_type", "pref_beta", "pref_loss", "kto_chosen_weight")
 _STAGE_METHOD = {"kto": "kto", "sft": "sft", "pt": "pt", "rm": "rm", "ppo": "ppo", "grpo": "grpo"}
 _DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "exo_pair", "aot",
                "aot_pair", "apo_zero", "apo_down", "discopop", "sft")
@@ -493,12 +496,14 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[
 
 
 def _method_from_names(names: set, loss_type: str) -> str:
+    # A value loss means a critic: PPO, even where completion lengths are logged as GRPO logs them (verl's
+    # PPO logs response_length/* like its GRPO).
+    if "objective/kl" in names or "value_loss" in names or any(n.startswith("ppo/") for n in names):
+        return "ppo"
     if names & {"reward_std", "frac_reward_zero_std"} or any(
             n.startswith("completions/") or (n.startswith("rewards/") and n.endswith(("/mean", "/std"))
                                              or n.endswith("_reward_func")) for n in names):
         return "grpo"
-    if "objective/kl" in names or "value_loss" in names or any(n.startswith("ppo/") for n in names):
-        return "ppo"
     if "policy_loss" in names or ("reward" in names and names & {"entropy", "kl", "clip_ratio"}):
         return "grpo"
     if "kl" in names and "rewards/chosen" in names and "rewards/accuracies" not in names:

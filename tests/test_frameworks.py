@@ -26,3 +26,15 @@ def test_trl_kto_logits_reduction_follows_the_version(version, reduction):
 def test_other_methods_get_no_kto_facts():
     assert facts("llamafactory", "dpo", {"gradient_accumulation_steps": 8, "logging_steps": 5}) == {}
     assert version_tuple("v0.9.1.dev0") == (0, 9, 1) and version_tuple("main") is None
+
+
+def test_a_max_length_in_a_trl_config_does_not_make_the_run_llamafactory():
+    """TRL's `max_length` / `max_seq_length` are normalised to `cutoff_len`; only LLaMA-Factory's own keys (or
+    its YAML, recognised by the config reader) say LLaMA-Factory, else TRL KTO runs got its kl-window facts."""
+    from kto_doctor.config import normalize
+    from kto_doctor.run import detect_framework
+
+    names = {"rewards/chosen": None, "kl": None}
+    assert detect_framework(normalize({"max_length": 1024, "beta": 0.1}), [], names)[0] == "trl"
+    assert detect_framework(normalize({"max_seq_length": 2048}), [], names)[0] == "trl"
+    assert detect_framework(normalize({"stage": "kto", "cutoff_len": 1024}), [], names) == ("llamafactory", "stated")

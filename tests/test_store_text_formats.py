@@ -96,6 +96,51 @@ def test_verl_damage_keeps_every_complete_record(tmp_path):
     assert "first at line 3" in data.warnings[0]
 
 
+REAL_VERL = FORMATS / "verl" / "HanlinDu_verl" / "verl_examples" / "gsm8k.jsonl"
+
+
+def test_verl_real_file_logger_output_matches_a_line_by_line_reading():
+    """HanlinDu/verl's committed verl_examples/gsm8k.jsonl (PROVENANCE.md): orjson lines without blanks, `null`
+    for NaN, text values (`"resize/mode":"schedule"`) beside the numbers, a PPO run with a critic."""
+    data = verl_jsonl.read(REAL_VERL)
+    want: dict[str, dict[float, float]] = {}
+    for line in REAL_VERL.read_text().splitlines():
+        rec = json.loads(line)
+        for key, value in rec["data"].items():
+            if isinstance(value, str) or is_bookkeeping(key):
+                continue  # a text value is no metric
+            want.setdefault(canonical(key), {})[float(rec["step"])] = float("nan") if value is None else float(value)
+    assert set(data.series) == set(want)
+    for metric, by_step in want.items():
+        assert matches(data.series[metric], by_step), metric
+    # the names a rule reads, and values as the file prints them
+    assert values(data.series["policy_loss"])[1.0] == 0.1204916136821339  # "actor/pg_loss":0.1204916136821339
+    assert np.isnan(values(data.series["policy_loss"])[3.0])  # "actor/pg_loss":null
+    assert values(data.series["value_loss"]) == {1.0: 1.9340452780015767, 2.0: 2.3160994052886963,
+                                                 3.0: 0.5489523357083631}  # critic/vf_loss
+    assert values(data.series["reward"]) == {1.0: 0.0, 2.0: 0.0, 3.0: 0.0}  # critic/score/mean
+    assert values(data.series["completions/clipped_ratio"])[3.0] == 0.9903100728988647
+    assert values(data.series["eval_openai/gsm8k/acc/mean@1"]) == {0.0: 0.0}  # val-core/, before training
+    assert values(data.series["learning_rate"]) == {1.0: 1e-6, 2.0: 1e-6, 3.0: 1e-6}  # actor/lr
+    assert any("24 value(s) logged as null" in w for w in data.warnings)
+
+
+def test_verl_real_file_verdict():
+    report = kto_doctor.analyze(REAL_VERL)
+    assert report.run.framework == "verl" and report.run.method == "ppo"  # critic/vf_loss: a critic, so PPO
+    symptoms = {f.symptom for f in report.findings}
+    assert report.status == "failing" and "nan-inf" in symptoms  # actor/pg_loss null at step 3
+
+
+def test_verl_real_file_cut_mid_line_keeps_the_complete_steps(tmp_path):
+    raw = REAL_VERL.read_bytes()
+    cut = tmp_path / "gsm8k.jsonl"
+    cut.write_bytes(raw[: raw.rindex(b'{"step":3') + 700])
+    data = verl_jsonl.read(cut)
+    assert data.series["policy_loss"].steps.tolist() == [1.0, 2.0]
+    assert "gsm8k.jsonl: skipped 1 corrupt or truncated line(s), first at line 4" in data.warnings
+
+
 def test_verl_logs_are_recognised_by_content_and_placed_as_runs(tmp_path):
     src = VERL / "v0.9.1" / "verl_grpo_example_gsm8k"
     project = tmp_path / "verl_grpo_example_gsm8k"  # verl's default: one file per experiment in the project
