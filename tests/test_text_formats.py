@@ -117,6 +117,9 @@ EXPECT = {
     "dpo_reference/eric-mitchell__direct-preference-optimization__issue89.log": (  # wrapped keys repaired
         "console", {"loss", "grad_norm", "rewards/chosen", "rewards/accuracies", "logps/rejected"},
         ("loss", 5024, nan, 5025, nan, 2)),
+    "dpo_reference/linfeng-du__direct-preference-optimization__out-sh.log": (  # step = counters/updates
+        "console", {"loss", "grad_norm", "rewards/chosen", "rewards/margins", "logps/chosen", "eval_loss"},
+        ("loss", 1, 0.70236, 32, 0.68148, 32)),
     "generic_kv/karpathy__nanoGPT__issue215.log": (
         "generic_kv", {"loss", "eval_loss"}, ("loss", 2920, 3.9883, 3060, nan, 15)),
     "generic_kv/Lightning-AI__litgpt__issue1110.log": (  # `step S`, never the (wrong) Epoch label
@@ -304,7 +307,7 @@ def test_verdict_agrees_with_the_expert_label(name, label, confidence, llm):
     required for confident labels of LLM runs."""
     report = kto_doctor.analyze(FIX / name)
     status, symptoms, errors = _verdict(report)
-    loss = report.run.metrics.get("loss") if "loss" in report.run.metrics else None
+    loss = report.run.series("loss")  # logged values only: a step where the loss was not logged is no NaN
     if loss is not None and loss.isna().any() or label == "nan":
         assert status != "healthy" and "nan-inf" in symptoms, (status, symptoms)
     if name in NO_CORE_SERIES:  # nothing to judge a run by: inconclusive, never healthy (issue 15 section 4)
@@ -332,3 +335,20 @@ def test_the_report_says_when_the_fallback_read_a_file():
     (src,) = report.run.sources
     assert src.format == "generic_kv"
     assert any("generic `name: value` fallback" in w for w in src.warnings)
+
+
+def test_dpo_reference_real_log_steps_are_updates_and_the_first_eval_is_step_0():
+    """linfeng-du/direct-preference-optimization out.sh (PROVENANCE.md): values as the file prints them."""
+    data = read("dpo_reference/linfeng-du__direct-preference-optimization__out-sh.log")
+    assert data.hints["framework"] == "dpo-reference"
+    margins = data.series["rewards/margins"]
+    # `train stats after 160 examples: {... 'rewards_train/margins': '0.00036083', ... 'counters/updates': 5}`
+    assert dict(zip(margins.steps.tolist(), margins.values.tolist()))[5.0] == 0.00036083
+    # `eval after 0: {... 'loss/eval': '0.70663'}` comes before any train stats: step 0
+    assert data.series["eval_loss"].steps.tolist() == [0.0]
+    assert data.series["eval_loss"].values.tolist() == [0.70663]
+    assert data.series["eval_rewards/accuracies"].values.tolist() == [0.41016]
+    assert set(data.series["grad_norm"].values.tolist()) == {0.0}  # `'grad_norm': '0'` on every line
+    report = kto_doctor.analyze(FIX / "dpo_reference/linfeng-du__direct-preference-optimization__out-sh.log")
+    assert (report.run.method, report.run.framework) == ("dpo", "dpo-reference")
+    assert report.status != "healthy"
