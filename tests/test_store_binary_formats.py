@@ -132,6 +132,16 @@ def test_wandb_real_online_folders():
     assert alpaca.facts["train_loss"] == pytest.approx(0.5294419806848214) and alpaca.facts["global_step"] == 1218
 
 
+def test_wandb_git_lfs_pointer_is_named_as_one(tmp_path):
+    run = tmp_path / "wandb" / "run-20241216_132720-chk58nkd"
+    run.mkdir(parents=True)
+    (run / "run-chk58nkd.wandb").write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"ab" * 32
+                                             + b"\nsize 2621440\n")
+    data = history(run / "run-chk58nkd.wandb")
+    assert data.warnings == ["run-chk58nkd.wandb: not a W&B transaction log (bad header) (a Git LFS pointer: the "
+                             "file itself was never downloaded; fetch it with `git lfs pull`); skipped"]
+
+
 def test_wandb_folder_of_several_runs(tmp_path):
     gen = GEN / "v0.17.9" / "wandb"
     assert wandb_run.runs(gen) == ["offline-run-20261129_210434-4bvdbpxz", "offline-run-20261129_210442-4bu4j8xr",

@@ -361,6 +361,23 @@ def test_not_an_event_file(tmp_path, content):
     assert "\n" not in str(info.value)
 
 
+LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\noid sha256:4892b52e8f59224fef36070b5f31b08de01fe51b10"
+               b"44f89d2bf292dd43063bd3\nsize 358\n")
+
+
+def test_a_git_lfs_pointer_is_named_as_one(tmp_path):
+    """Repositories that keep runs/ in Git LFS (P4P4N1CK/whisper-large-v2-japanese-5k-steps holds seven such
+    event files) give a clone without `git lfs pull` pointers of ~130 bytes in place of the events."""
+    path = tmp_path / "events.out.tfevents.1674974582.gpu07.94170.1"
+    path.write_bytes(LFS_POINTER)
+    with pytest.raises(SourceError, match="not a TensorBoard event file .*a Git LFS pointer.*git lfs pull"):
+        read(path)
+    path.write_bytes(b"not an event file\n" * 10)
+    with pytest.raises(SourceError) as info:
+        read(path)
+    assert "LFS" not in str(info.value)
+
+
 def test_detected_by_name(run_file):
     assert detect(run_file) == "tensorboard"
     assert read_any(run_file).series["loss"].steps[-1] == 100

@@ -10,6 +10,8 @@
 - `numeric_lines`, `line_chunks`, `json_many`, `read_binary`, `with_database`: the loops several readers share
   (a file of `step value` lines with damage counted; a text file in 16 MB slices of whole lines; many JSON
   texts parsed by one `json.loads`; a binary log read whole; a database opened, checked and closed).
+- `lfs_pointer(head)`: the note for a Git LFS pointer left where a binary log should be (a repository cloned
+  without `git lfs pull`: the 130-byte text stands in for the event file, `.wandb` or database).
 - `Memo`: the last store read, kept per (path, size, mtime) so that `analyze --run KEY` and `scan` of a
   store of several runs parse it once per process, not once per run.
 """
@@ -26,6 +28,16 @@ from urllib.parse import quote
 import numpy as np
 
 from .base import MAX_FILE_BYTES, SourceData, SourceError, read_bytes, read_head, regular_file
+
+
+_LFS = b"version https://git-lfs.github.com/spec/"
+
+
+def lfs_pointer(head: bytes) -> str:
+    """' (a Git LFS pointer ...)' when `head` (a file's first bytes) is one, else ''."""
+    if bytes(head[:len(_LFS)]) == _LFS:
+        return " (a Git LFS pointer: the file itself was never downloaded; fetch it with `git lfs pull`)"
+    return ""
 
 
 def side_file(path: Path):

@@ -40,6 +40,7 @@ from ..ontology import SUMMARY_KEYS, canonical, is_bookkeeping
 from . import protowire, tfrecord
 from .base import Series, SourceData, SourceError
 from .registry import Source
+from .store_util import lfs_pointer
 
 FORMAT = "tensorboard"
 CHUNK = 1 << 16  # records decoded together by the vectorised path (bounds its temporary arrays)
@@ -80,7 +81,7 @@ def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
     n = len(frames.starts)
     if n == 0:
         what = f"cut at byte offset {frames.cut_at}" if frames.cut_at is not None else f"{len(buf)} bytes"
-        raise SourceError(f"{path}: not a TensorBoard event file (no complete record in {what})")
+        raise SourceError(f"{path}: not a TensorBoard event file (no complete record in {what}){lfs_pointer(buf[:64])}")
     events = _Events(check_crc)
     if n < SMALL:
         events.decode_each(buf, frames.starts, frames.lengths, np.arange(n))

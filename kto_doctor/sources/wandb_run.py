@@ -40,8 +40,8 @@ from ..ontology import SUMMARY_KEYS
 from . import leveldb_log, protowire
 from .base import Columns, SourceData, SourceError
 from .registry import Source
-from .store_util import (Memo, console_data, framework_hint, json_many, json_or_none, read_binary, requirements_facts, set_fact,
-                         side_file)
+from .store_util import (Memo, console_data, framework_hint, json_many, json_or_none, lfs_pointer, read_binary,
+                         requirements_facts, set_fact, side_file)
 
 IDENT, MAGIC, VERSION = b":W&B", 0xBEE1, 0
 _FOLDER = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9_\-]+)$")
@@ -263,7 +263,7 @@ class _History:
         size = len(data)
         version = leveldb_log.header_ok(data, IDENT, MAGIC)
         if version is None:
-            src.warnings.append(f"{path.name}: not a W&B transaction log (bad header); skipped")
+            src.warnings.append(f"{path.name}: not a W&B transaction log (bad header){lfs_pointer(data[:64])}; skipped")
             return
         if version != VERSION:
             src.warnings.append(f"{path.name}: unsupported .wandb version {version} (read: {VERSION}); skipped")
