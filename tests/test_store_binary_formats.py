@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import kto_doctor
 from kto_doctor.discover import discover
 from kto_doctor.ontology import canonical, is_bookkeeping
 from kto_doctor.sources import leveldb_log, mlflow_sqlite, swanlab, trackio, wandb_run
@@ -191,6 +192,47 @@ def test_swanlab_real_run_and_text_logs(tmp_path):
     data = swanlab.read(run)[0]
     assert data.series["loss"].steps.tolist() == [1.0, 2.0] and np.isnan(data.series["loss"].values[1])
     assert "skipped 1 malformed line(s), first at line 3" in data.warnings[0]
+
+
+SWAN_EARLY = SWAN / "KashiwaByte_Pytorch-Swanlab" / "swanlog" / "run-20240303_215411-c386bbc4"
+
+
+def test_swanlab_0_1_real_run_one_json_document_per_metric():
+    """swanlab 0.1-0.2 (March 2024): `logs/<metric>/1000.json` is one JSON document holding the rows
+    (KashiwaByte/Pytorch-Swanlab, PROVENANCE.md); its values as the file prints them."""
+    assert swanlab.is_run_folder(SWAN_EARLY)
+    (data,) = swanlab.read(SWAN_EARLY)
+    want = {}
+    for metric in ("Loss", "Accuracy"):
+        doc = json.loads((SWAN_EARLY / "logs" / metric / "1000.json").read_text())
+        want[canonical(metric)] = {float(r["index"]): float(r["data"]) for r in doc["data"]}
+    assert set(data.series) == set(want) == {"loss", "accuracy"}  # the image column `result` is no metric
+    for name, by_step in want.items():
+        assert matches(data.series[name], by_step), name
+    summary = json.loads((SWAN_EARLY / "logs" / "Loss" / "_summary.json").read_text())  # swanlab's own summary
+    loss = values(data.series["loss"])
+    assert (loss[0.0], loss[9.0], len(loss)) == (summary["max"], summary["min"], summary["num"]) == (
+        0.9016622602939606, 2.168114406231325e-6, 10)
+    assert data.warnings == []
+
+
+def test_swanlab_0_1_cut_document_keeps_its_complete_rows(tmp_path):
+    run = tmp_path / "swanlog" / SWAN_EARLY.name
+    shutil.copytree(SWAN_EARLY, run)
+    path = run / "logs" / "Loss" / "1000.json"
+    raw = path.read_bytes()
+    path.write_bytes(raw[: raw.index(b"0.00010497") + 5])  # killed while writing step 7's value
+    (data,) = swanlab.read(run)
+    assert data.series["loss"].steps.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert data.warnings == ["logs/Loss/1000.json: cut or damaged; kept the 7 complete row(s)"]
+    path.write_bytes(b'{"create_time":"x","data":[{"index":0,"data":\x00\xff garbage')
+    (data,) = swanlab.read(run)
+    assert "loss" not in data.series and data.series["accuracy"].steps.tolist()[-1] == 9.0
+
+
+def test_swanlab_0_1_real_run_verdict():
+    report = kto_doctor.analyze(SWAN_EARLY)
+    assert report.run.sources[0].format == "swanlab" and report.status == "healthy"  # loss 0.90 -> 2e-6, acc 1.0
 
 
 # ----------------------------------------------------------------------------------------- MLflow SQLite

@@ -8,7 +8,10 @@ A folder source. What is read:
   doubles), `StartRecord` (10: project 1, experiment name 4, id 10), `FinishRecord` (11: state 1 = RUNNING
   0, FINISHED 1, CRASHED 2, ABORTED 3). SwanLab says its versions do not promise to read each other's
   files, so another header version is skipped with a warning.
-- `logs/<column>/<n>.log` (local mode and swanlab < 0.8): JSON lines `{"index": step, "data": value}`.
+- `logs/<column>/<n>.log` (local mode and swanlab < 0.8): JSON lines `{"index": step, "data": value}`;
+  swanlab 0.1-0.2 (early 2024) wrote `logs/<metric>/<n>.json` instead, one JSON document per file,
+  `{"create_time": ..., "update_time": ..., "data": [{"index": step, "data": value, ...}, ...]}`; a column of
+  media (`"data": "<file>.png"`) is no metric and is left out without a warning.
   Read only where the folder is the metric's name (early 2024); swanlab 0.4-0.10 name the folder by a
   column number whose name is only in the binary log or the dashboard database, so numbered columns are
   read from the binary log when there is one and otherwise left out, with a note.
@@ -173,23 +176,53 @@ def _json_lines(path: Path, key: str, src: SourceData, scalars: dict) -> None:
         lines = read_bytes(path).split(b"\n")
     except SourceError:
         return
-    bad = first = 0
+    bad = first = media = 0
     col = scalars.setdefault(key, ([], [], []))
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            step, value = row["index"], float(row["data"])
-        except (ValueError, KeyError, TypeError, RecursionError):
-            bad += 1
-            first = first or n
-            continue
-        col[0].append(step)
-        col[1].append(value)
-        col[2].append(n)
+        except (ValueError, RecursionError):
+            rows = _complete_items(line)  # a cut 0.1-0.2 document: the rows written whole before the cut
+            if rows is None:
+                bad += 1
+                first = first or n
+                continue
+            src.warnings.append(f"logs/{key}/{path.name}: cut or damaged; kept the {len(rows)} complete row(s)")
+            row = {"data": rows}
+        # swanlab 0.1-0.2: the whole file is one document whose "data" is the list of rows
+        rows = row["data"] if isinstance(row, dict) and isinstance(row.get("data"), list) else [row]
+        for item in rows:
+            try:
+                step, value = item["index"], item["data"]
+                if isinstance(value, (str, list, dict)):  # an image, audio or text column: no metric
+                    media += 1
+                    continue
+                value = float(value)
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+                first = first or n
+                continue
+            col[0].append(step)
+            col[1].append(value)
+            col[2].append(n)
+    if media and not col[0]:
+        del scalars[key]
     if bad:
         src.warnings.append(f"logs/{key}/{path.name}: skipped {bad} malformed line(s), first at line {first}")
+
+
+# one whole row of a swanlab 0.1-0.2 document: its closing brace proves the value before it is complete
+_ITEM = re.compile(rb'\{"index":\s*(-?\d+)\s*,\s*"data":\s*(-?[0-9.eE+-]+|NaN|-?Infinity)\s*,[^{}]*\}')
+
+
+def _complete_items(line: bytes) -> list[dict] | None:
+    """The complete rows of a damaged `{"create_time": ..., "data": [{...}, ...` document, or None if it is
+    not one."""
+    if not line.lstrip().startswith(b'{"create_time"') or b'"data":[' not in line.replace(b" ", b""):
+        return None
+    return [{"index": int(m.group(1)), "data": float(m.group(2))} for m in _ITEM.finditer(line)]
 
 
 SOURCE = Source(
