@@ -260,6 +260,31 @@ def test_mlflow_sqlite_matches_mlflow_itself():
         math.inf, -math.inf]
 
 
+def test_mlflow_sqlite_run_without_metrics_is_a_run_that_says_so(tmp_path):
+    """A FAILED run that logged nothing (17-doha/GANS's mlruns.db holds one; checked, not committed): `runs`
+    lists it, so `analyze --run` must say what it is, not "no training logs found"."""
+    import sqlite3
+
+    db = tmp_path / "mlflow.db"
+    shutil.copy(MLDB, db)
+    con = sqlite3.connect(db)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(runs)")]
+    row = dict(zip(cols, con.execute("SELECT * FROM runs LIMIT 1").fetchone()))
+    row.update(run_uuid="f" * 32, name="empty-run", status="FAILED", start_time=row["start_time"] + 1)
+    con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [row[c] for c in cols])
+    con.commit()
+    con.close()
+    datas = {d.run_key: d for d in mlflow_sqlite.read(db)}
+    assert list(datas) == mlflow_sqlite.runs(db) and len(datas) == 4
+    empty = datas["f" * 32]
+    assert not empty.series and empty.facts["run_state"] == "failed"
+    assert empty.warnings == [f"mlflow.db#{'f' * 32}: this MLflow run logged no metric and no parameter "
+                              "(status: failed)"]
+    report = kto_doctor.analyze(db, run_key="f" * 32)
+    assert report.status == "inconclusive"
+
+
 def test_mlflow_sqlite_is_opened_read_only(tmp_path):
     db = tmp_path / "mlflow.db"
     shutil.copy(MLDB, db)

@@ -59,9 +59,13 @@ def _read(path: Path) -> list[SourceData]:
         _meta(con, out)
         _params(con, out)
         _metrics(con, out)
-        for d in out.values():
+        for key, d in out.items():
             framework_hint(d)
-        return [d for d in out.values() if d.series or d.config]
+            if not d.series and not d.config:  # listed by `runs`, so said here, not "no training logs found"
+                state = d.facts.get("run_state")
+                d.warnings.append(f"{path.name}#{key}: this MLflow run logged no metric and no parameter"
+                                  + (f" (status: {state})" if state else ""))
+        return list(out.values())
 
     return with_database(path, _check, load)
 
