@@ -139,6 +139,13 @@ def test_verl_real_file_cut_mid_line_keeps_the_complete_steps(tmp_path):
     data = verl_jsonl.read(cut)
     assert data.series["policy_loss"].steps.tolist() == [1.0, 2.0]
     assert "gsm8k.jsonl: skipped 1 corrupt or truncated line(s), first at line 4" in data.warnings
+    lines = raw.splitlines()
+    bad = tmp_path / "bad" / "gsm8k.jsonl"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\n".join(lines[:2] + [b'{"step":2,"data":{"actor/pg_lo\x00\xff'] + lines[2:]) + b"\n")
+    data = verl_jsonl.read(bad)
+    assert data.series["policy_loss"].steps.tolist() == [1.0, 2.0, 3.0]
+    assert "gsm8k.jsonl: skipped 1 corrupt or truncated line(s), first at line 3" in data.warnings
 
 
 def test_verl_logs_are_recognised_by_content_and_placed_as_runs(tmp_path):
