@@ -73,6 +73,16 @@ METRICS: tuple[Metric, ...] = (
     _m("ptx_loss", "pretraining (unsupervised) loss term mixed into RLHF", "unsuper_loss", "unsupervised_loss",
        "pretrain_loss", dialects={"openrlhf": ("ptx",)}),
     _m("accuracy", "token accuracy (SFT)", "acc", "mean_token_accuracy"),
+    # ---- task metrics an evaluation reports beside its loss (direction in TASK_METRIC_DIRECTION)
+    _m("wer", "word error rate (speech recognition)"),
+    _m("cer", "character error rate (speech recognition)"),
+    _m("bleu", "BLEU score (translation)", "sacrebleu"),
+    _m("rouge1", "ROUGE-1 (summarisation)"),
+    _m("rouge2", "ROUGE-2 (summarisation)"),
+    _m("rougeL", "ROUGE-L (summarisation)"),
+    _m("rougeLsum", "ROUGE-Lsum (summarisation)"),
+    _m("f1", "F1 score (classification, extractive QA)"),
+    _m("exact_match", "exact-match rate (QA)"),
     # ---- RL (GRPO, PPO, RLOO...)
     _m("reward", "mean sequence reward (raw score)", "critic/score/mean", "average reward score",
        "reward/mean", dialects={"openrlhf": ("rm",)}, core=True),
@@ -107,6 +117,18 @@ METRICS: tuple[Metric, ...] = (
     _m("policy/entropy_avg", "TRL PPO: policy entropy"),
     _m("val/ratio", "TRL PPO: mean probability ratio new/old"),
 )
+
+# Task metrics: the score an evaluation is run for, with the direction that is better. An eval loss that rises
+# while such a metric keeps its best is the model growing over-confident on the tokens it still gets wrong, not
+# lost generalisation (Whisper fine-tunes: WER improves while eval cross-entropy climbs).
+TASK_METRIC_DIRECTION = {
+    "wer": "lower", "cer": "lower",
+    "accuracy": "higher", "f1": "higher", "bleu": "higher", "exact_match": "higher",
+    "rouge1": "higher", "rouge2": "higher", "rougeL": "higher", "rougeLsum": "higher",
+}
+# Error rates of speech recognition: a run that reports them is not a language-model fine-tune, whatever
+# its loss looks like (LLM-only readings such as ln(V) or chat templates do not apply).
+SPEECH_METRICS = ("wer", "cer")
 
 # Core series per method: a run that logged none of its method's core series was read but not understood.
 CORE_SERIES = {
@@ -249,6 +271,12 @@ def is_known(name: str) -> bool:
 
 def unknown(names) -> list[str]:
     return [n for n in names if not is_known(n)]
+
+
+def task_metrics(names) -> list[tuple[str, str]]:
+    """(eval metric name, 'lower' | 'higher') for every eval task metric among `names`, in table order."""
+    present = set(names)
+    return [("eval_" + m, d) for m, d in TASK_METRIC_DIRECTION.items() if "eval_" + m in present]
 
 
 def core_series(method: str) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from . import config as cfgmod
 from . import frameworks
 from .discover import Discovery, LogFile, RunSpec, describe, discover
 from .model import FRAMEWORKS, METHODS, Run, SourceInfo
-from .ontology import core_series, unknown
+from .ontology import SPEECH_METRICS, core_series, unknown
 from .sources.base import SourceData, SourceError
 from .sources.registry import registry
 
@@ -521,6 +521,8 @@ def _method_from_names(names: set, loss_type: str) -> str:
     # (LLaMA-Factory's PPO writes only loss, reward and learning_rate). Supervised trainers log no reward.
     if "reward" in names:
         return "ppo"
+    if any("eval_" + m in names or m in names for m in SPEECH_METRICS):
+        return "unknown"  # speech recognition (WER/CER): not a language-model fine-tune
     if "loss" in names or "eval_loss" in names:
         return "sft"
     return "unknown"

@@ -36,6 +36,7 @@ class RunContext:
             "method": run.method, "framework": run.framework,
             "first_step": steps["first"], "last_step": steps["last"], "logged": steps["logged"],
             **_metric_facts(run),
+            **_task_facts(run),
         }
 
     def metric(self, name: str):
@@ -71,6 +72,36 @@ def _metric_facts(run: Run) -> dict:
         "core_missing": not any(n in names for n in core),
         "nonfinite_metrics": nonfinite,
     }
+
+
+TASK_MIN_EVALS = 3  # a task metric logged fewer times has no history to hold a best against
+
+
+def _task_facts(run: Run) -> dict:
+    """The eval task metric that fared worst at the end (WER, accuracy, BLEU, ... through the ontology's
+    directions): its name, best and last value, and `task_shortfall`, how far the last value is from the
+    best in the metric's bad direction, relative to the best (0: the last evaluation is the best). None
+    when the run logged no task metric at least TASK_MIN_EVALS times."""
+    import numpy as np
+
+    from ..ontology import task_metrics
+
+    worst = None
+    for name, direction in task_metrics(run.metric_names):
+        try:
+            vals = np.asarray(run.series(name).to_numpy(), dtype=float)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        vals = vals[np.isfinite(vals)]
+        if len(vals) < TASK_MIN_EVALS:
+            continue
+        best = float(vals.min() if direction == "lower" else vals.max())
+        last = float(vals[-1])
+        gap = (last - best) if direction == "lower" else (best - last)
+        shortfall = gap / abs(best) if best != 0 else (0.0 if gap == 0 else math.inf)
+        if worst is None or shortfall > worst["task_shortfall"]:
+            worst = {"task_metric": name, "task_best": best, "task_last": last, "task_shortfall": shortfall}
+    return worst or {"task_metric": None, "task_best": None, "task_last": None, "task_shortfall": None}
 
 
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:

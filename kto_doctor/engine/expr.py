@@ -17,6 +17,8 @@ Names:
   run.method, run.framework, run.first_step, run.last_step, run.logged
   run.metrics, run.unknown_metrics, run.core_series, run.nonfinite_metrics   (lists of metric names)
   run.core_missing                     none of the method's core series was read
+  run.task_metric, run.task_best, run.task_last, run.task_shortfall   the eval task metric (WER, accuracy,
+                                       BLEU...) furthest from its best at the end, and that distance (relative)
   step                                 the global step of every logged row
   true, false, none, nan, inf          constants
   <let name>                           a value defined earlier in the rule's `let:` block
@@ -37,7 +39,8 @@ MAX_STRING = 2000
 
 NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
-              "core_series", "core_missing", "nonfinite_metrics")
+              "core_series", "core_missing", "nonfinite_metrics",
+              "task_metric", "task_best", "task_last", "task_shortfall")
 
 
 class ExprError(Exception):
