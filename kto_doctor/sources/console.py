@@ -34,6 +34,7 @@ from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
+from .trainer_warnings import TrainerWarnings
 
 CHUNK = 16 << 20
 _SLICE = 1 << 20  # newlines are searched a slice at a time: a byte mask of the whole chunk would cost 16 MB
@@ -305,6 +306,7 @@ class _Reader:
         self.shapes: dict = {}  # skeleton, and (keys, quoted, quote) -> shape (see _shape)
         self.mlx_mode = False
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
+        self.warned = TrainerWarnings()  # trainer warnings stated as facts (TRL PPO negative KL, skipped batches)
         self.loss_scales: list[float] = []
 
     # ------------------------------------------------------------ chunks
@@ -352,6 +354,7 @@ class _Reader:
             self.startup_facts(chunk)
         elif b"Current loss scale already at minimum" in chunk:
             self.src.facts["loss_scale_at_minimum"] = True
+        self.warned.scan(chunk)
         if self.mlx_mode:
             self.mlx(chunk, line_base)
         spans = _spans(chunk, line_base)
@@ -672,7 +675,11 @@ class _Reader:
         if not len(store.step) and size <= WRAPPED_MAX:
             self.wrapped()
             store = self.main
+        self.warned.state(src)
         if not len(store.step):
+            if self.warned:  # a paste of a trainer's warnings alone still says what went wrong
+                src.warnings.append(f"{self.path.name}: no metric lines, only {self.warned.describe()}")
+                return src
             if "train_loss" in src.facts or "train_runtime" in src.facts:
                 src.warnings.append(f"{self.path.name}: only the end-of-training summary, no per-step metrics")
                 return src
