@@ -497,14 +497,15 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[
 
 def _method_from_names(names: set, loss_type: str) -> str:
     # A value loss means a critic: PPO, even where completion lengths are logged as GRPO logs them (verl's
-    # PPO logs response_length/* like its GRPO).
+    # PPO logs response_length/* like its GRPO; old TRL PPO tokens/responses_len_mean).
     if "objective/kl" in names or "value_loss" in names or any(n.startswith("ppo/") for n in names):
         return "ppo"
-    if names & {"reward_std", "frac_reward_zero_std"} or any(
+    # group statistics only a group-sampling RL trainer logs (GRPO, RLOO, DAPO...: TRL, verl, prime-rl)
+    if names & {"reward_std", "frac_reward_zero_std", "solve_none", "solve_all"} or any(
             n.startswith("completions/") or (n.startswith("rewards/") and n.endswith(("/mean", "/std"))
                                              or n.endswith("_reward_func")) for n in names):
         return "grpo"
-    if "policy_loss" in names or ("reward" in names and names & {"entropy", "kl", "clip_ratio"}):
+    if names & {"policy_loss", "advantages"} or ("reward" in names and names & {"entropy", "kl", "clip_ratio"}):
         return "grpo"
     if "kl" in names and "rewards/chosen" in names and "rewards/accuracies" not in names:
         return "kto"

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..ontology import is_eval_record
+from ..ontology import canonical, is_eval_record
 from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream,
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
@@ -819,12 +819,16 @@ def _kind(keys: tuple) -> str:
     dpo_ref = {r for k in keys for r in (_DPO_REF.match(k) or _NO_ROLE).groups() if r}
     if is_eval_record(keys) or dpo_ref == {"eval"}:  # DPO reference eval dicts: the step of the train dict before
         return "stepped_eval" if stepped else "eval"
-    if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys or dpo_ref):
+    if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys or dpo_ref
+            or any(canonical(k) in _TRAINING_KEYS for k in keys)):
         return "other"  # a config dump, a batch printout
     return "stepped" if stepped else "hf"
 
 
 _NO_ROLE = re.match("()()", "")
+# A dict holding one of these (in any spelling the ontology knows: prime-rl's `loss/mean`, `optim/lr`, verl's
+# `actor/pg_loss`, `critic/score/mean`) is a training record.
+_TRAINING_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss"})  # not learning_rate: lr_scheduler_type
 
 
 def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
