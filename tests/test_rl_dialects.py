@@ -69,3 +69,24 @@ def test_verl_zero_reward_batch_is_a_reward_anomaly():
     code, doc = analyse(REAL / "rllm-org__rllm__issue54.log")
     assert code == 0 and doc["status"] == "warning"
     assert doc["findings"][0]["rule"] == "GRPO104" and doc["findings"][0]["symptom"] == "reward-anomaly"
+
+
+def test_ppo_keys_decide_before_completion_lengths(tmp_path):
+    """Old TRL PPO logs tokens/responses_len_mean (read as completions/mean_length) beside objective/kl; verl's
+    GAE runs log response_length/* beside critic/vf_loss: both are PPO, not GRPO."""
+    p = tmp_path / "ppo.log"
+    p.write_text("".join(repr({"objective/kl": 0.1 * i, "ppo/mean_scores": 0.5, "tokens/responses_len_mean": 40.0,
+                               "ppo/learning_rate": 1.41e-5, "step": i}) + "\n" for i in range(1, 6)))
+    code, doc = analyse(p)
+    assert code == 0 and doc["run"]["method"] == "ppo"
+    assert {"reward", "completions/mean_length", "learning_rate", "objective/kl"} <= set(doc["run"]["metrics"])
+
+
+def test_a_mean_and_std_string_is_read_as_its_mean(tmp_path):
+    p = tmp_path / "pipe.log"
+    p.write_text("{'loss': '0.5', 'ppo/response_length': '123.4|56.7', 'step': 1}\n"
+                 "{'loss': '0.4', 'ppo/response_length': '130.0|50.2', 'step': 2}\n")
+    from kto_doctor.sources import console
+
+    src = console.read(p)
+    assert list(src.series["completions/mean_length"].values) == [123.4, 130.0]

@@ -95,3 +95,27 @@ def test_a_mild_single_warning_is_not_a_negative_kl_finding(tmp_path):
                                         "might be a precursor for failed training.\n"))
     assert not [f for f in doc["findings"] if f["rule"] == "PPO102"]
     assert doc["status"] == "inconclusive"
+
+
+BANNER = """\
+[INFO|trainer.py:2128] 2024-05-01 10:00:00,000 >> ***** Running training *****
+[INFO|trainer.py:2129] 2024-05-01 10:00:00,000 >>   Num examples = 1,000
+[INFO|trainer.py:2130] 2024-05-01 10:00:00,000 >>   Num Epochs = 3
+[INFO|trainer.py:2136] 2024-05-01 10:00:00,000 >>   Total optimization steps = 189
+  0%|          | 0/189 [00:00<?, ?it/s]  1%|          | 1/189 [00:05<15:40,  5.00s/it]  5%|5         | 10/189 [00:50<14:55,  5.00s/it]
+"""
+
+
+def test_a_training_banner_and_progress_bar_without_metric_lines_is_inconclusive(tmp_path):
+    """The HF Trainer's start-up block and a progress bar say training started, not how it went: the paste is
+    read (not "no training logs found"), the report is inconclusive and says no step was logged."""
+    code, doc = analyse(paste(tmp_path, BANNER))
+    assert code == 0 and doc["status"] == "inconclusive"
+    assert [f["rule"] for f in doc["findings"]] == ["RUN101"]
+    assert any("progress bar at 10/189" in w for s in doc["run"]["sources"] for w in s["warnings"])
+
+
+def test_a_progress_bar_alone_is_not_a_training_log(tmp_path):
+    """A bar without the start-up block could be anything (loading shards, mapping a dataset)."""
+    r = CliRunner().invoke(app, ["analyze", str(paste(tmp_path, BANNER.splitlines()[-1] + "\n")), "--isolated"])
+    assert r.exit_code == 2 and "no training logs found" in r.output

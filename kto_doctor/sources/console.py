@@ -212,11 +212,20 @@ def _shape(fields: tuple, names: MetricNames) -> _Shape | None:
     return _Shape(keys, quoted, q, kind, names)
 
 
+def _number(x) -> float | None:
+    """A logged value as a float (to_float), and for a string "mean|std" ('123.4|56.7', a value printed with
+    its spread) its first number, the mean."""
+    num = to_float(x)
+    if num is None and isinstance(x, str) and "|" in x:
+        num = to_float(x.partition("|")[0])
+    return num
+
+
 def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
     """One key's logged values as floats, and the mask of those that are numbers (None: all are).
 
     One numpy conversion when every value is a number or numeric string (None becomes NaN and is masked);
-    per value otherwise, so that text such as "0:01:03" is dropped and "74.98%" read.
+    per value otherwise, so that text such as "0:01:03" is dropped, "74.98%" read and "123.4|56.7" read as 123.4.
     """
     try:
         values = np.asarray(raw, dtype=np.float64)
@@ -224,7 +233,7 @@ def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
         if values.ndim != 1:  # lists of equal length (`'kl': [1, 2]` every time) are not values either
             raise ValueError
     except (ValueError, TypeError):
-        conv = [to_float(x) if x is not None else None for x in raw]
+        conv = [_number(x) if x is not None else None for x in raw]
         ok = np.array([x is not None for x in conv], dtype=bool)
         values = np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64)
     if ok is None and None in raw:
@@ -679,6 +688,12 @@ class _Reader:
         if not len(store.step):
             if self.warned:  # a paste of a trainer's warnings alone still says what went wrong
                 src.warnings.append(f"{self.path.name}: no metric lines, only {self.warned.describe()}")
+                return src
+            if "total_steps" in src.facts or "num_examples" in src.facts:  # the "Running training" block
+                bar = self.pending_bar
+                at = f", the progress bar at {bar[0]}/{bar[1]}" if bar else ""
+                src.warnings.append(f"{self.path.name}: no metric lines: training started (the \"Running "
+                                    f"training\" block{at}) but no step was logged")
                 return src
             if "train_loss" in src.facts or "train_runtime" in src.facts:
                 src.warnings.append(f"{self.path.name}: only the end-of-training summary, no per-step metrics")
