@@ -265,7 +265,6 @@ AGREE = {"nan": {"nan-inf"}, "fp16-overflow": {"fp16-overflow", "nan-inf"}, "ove
 # the day a rule closes the gap the test says so.
 KNOWN_GAPS = {
     "deepspeed_chat/deepspeedai__DeepSpeedExamples__issue586.log": "no rule for a PPO reward frozen at one value",
-    "verl_console/rllm-org__rllm__issue54.log": "no rule for every RL score at 0 (batch/solve_none = batch size)",
     "verl_console/verl-project__verl__issue7412.log": "response_length/max at the cap but clip_ratio not in the "
     "excerpt: GRPO105 needs completions/clipped_ratio",
     "deepspeed_chat/BeyonderXX__TRACE__issue5.log": "no rule for a second epoch repeating the first's losses",
