@@ -339,3 +339,18 @@ def test_the_framework_comes_from_what_the_tracker_configuration_shows(tmp_path)
     assert data.facts["imports_trl"] is True
     (run / "files" / "config.yaml").write_text("actor_rollout_ref:\n  value: {actor: {}}\ntrainer:\n  value: {}\n")
     assert wandb_run.read(run)[0].hints["framework"] == "verl"
+
+
+def test_a_run_the_tracker_records_as_failed_is_never_healthy():
+    """W&B's exit record says code 1: the report says the run did not finish (RUN103) even where its logged
+    numbers are fine; a finished run and one without an exit record (maybe still alive) are not flagged."""
+    import kto_doctor
+
+    runs = GEN / "v0.17.9" / "wandb" / "offline-run-20261129_210550-hs6lunnu"
+    report = kto_doctor.analyze(runs)
+    ended = [f for f in report.findings if f.rule == "RUN103"]
+    assert ended and ended[0].evidence["run_state"] == "failed" and ended[0].evidence["exit_code"] == 1
+    assert "exit code 1" in ended[0].title and report.status != "healthy"
+    for folder in ("v0.31.0/wandb/offline-run-20261129_210426-i4pa830c",
+                   "v0.15.12/wandb/offline-run-20261129_210450-dzepl34m"):
+        assert not [f for f in kto_doctor.analyze(GEN / folder).findings if f.rule == "RUN103"], folder
