@@ -67,7 +67,8 @@ def evaluate(run, ruleset: RuleSet, select=None, ignore=None, *, against=None, a
         passed += ok
         rules += in_play
     findings = order_findings(findings)
-    return Report(run=run, findings=findings, diagnosis=diagnose(findings, ruleset.catalog), skipped=skipped,
+    diagnosis = diagnose(findings, ruleset.catalog)  # may lower a "not a problem" finding to info
+    return Report(run=run, findings=order_findings(findings), diagnosis=diagnosis, skipped=skipped,
                   passed=passed, rules=rules, comparison=comparison)
 
 

@@ -104,10 +104,28 @@ def _resolve_contradictions(findings: list[Finding], catalog: dict) -> dict[str,
     return overruled
 
 
+def _settle_severity(findings: list[Finding], catalog: dict) -> None:
+    """A warning or error whose strongest reading is an explanation ("not a problem") becomes info.
+
+    The report lists such a finding under "Not a problem"; if it kept its severity it would also set the
+    status to WARNING or FAILING, and the same finding would be a problem and not one at once. Its rule's
+    other readings stay on it, ranked, as before."""
+    for f in findings:
+        if f.severity != "info" and voting_kind(f, catalog) == "explanation":
+            top = max(f.causes, key=lambda c: c.score)
+            f.evidence = {**f.evidence, "severity_as_fired": f.severity}
+            f.severity = "info"
+            f.message = (f"{f.message} Reported as information: its strongest reading ({top.id}) is not a "
+                         f"problem.").strip()
+
+
 def diagnose(findings: list[Finding], catalog: dict) -> list[DiagnosisEntry]:
     """The ranked diagnosis. Settles contradictions first, in place: overruled causes leave the findings, and
-    an info finding left with no cause at all (a benign reading the evidence overruled) leaves the list."""
+    an info finding left with no cause at all (a benign reading the evidence overruled) leaves the list. A
+    finding whose strongest remaining reading is "not a problem" is lowered to info, so it cannot set the
+    status (re-order the findings afterwards: `order_findings`)."""
     overruled = _resolve_contradictions(findings, catalog)
+    _settle_severity(findings, catalog)
     acc: dict[str, dict] = {}
     for f in findings:
         w = SEVERITY_WEIGHT.get(f.severity, 0.5)

@@ -86,3 +86,22 @@ def test_an_info_finding_whose_only_reading_is_overruled_leaves_the_report(catal
     diag = diagnose(findings, catalog)
     assert [f.rule for f in findings] == ["SFT103"]
     assert [d.cause for d in diag] == ["overfitting"] and diag[0].overrules[0]["cause"] == "epoch-memorisation"
+
+
+def test_a_warning_whose_strongest_reading_is_not_a_problem_cannot_set_the_status(catalog):
+    # A rule that fires as a warning but whose best explanation is benign (a fp16 loss-scale calibration,
+    # here) is listed under "Not a problem": it must not also make the report say WARNING.
+    from kto_doctor.diagnosis import order_findings
+    from kto_doctor.model import Report
+
+    benign = finding("FP16101", "warning", ("loss-scale-calibration", 0.7), ("mixed-precision-overflow", 0.4))
+    real = finding("LOSS101", "warning", ("lr-too-high", 0.6))
+    diag = diagnose([benign], catalog)
+    assert benign.severity == "info" and benign.evidence["severity_as_fired"] == "warning"
+    assert "not a problem" in benign.message
+    assert [(d.cause, d.kind) for d in diag] == [("loss-scale-calibration", "explanation")]
+    assert Report(run=None, findings=[benign], diagnosis=diag, skipped=[]).status == "healthy"
+    # A problem reading on top keeps the severity, and the order puts the real problem first.
+    findings = [benign := finding("FP16101", "warning", ("loss-scale-calibration", 0.7)), real]
+    diagnose(findings, catalog)
+    assert real.severity == "warning" and [f.rule for f in order_findings(findings)] == ["LOSS101", "FP16101"]
