@@ -59,6 +59,10 @@ def normalize(raw: dict, fmt_hint: str | None = None, problems: list | None = No
         out = {k: raw[k] for k in MODEL_KEYS if raw.get(k) is not None}
         if raw.get("_name_or_path"):
             out["base_model"] = raw["_name_or_path"]
+        # ChatGLM's P-Tuning v2 saves the prefix length in the model's config: a prompt-tuned run.
+        if isinstance(raw.get("pre_seq_len"), int) and not isinstance(raw["pre_seq_len"], bool) \
+                and raw["pre_seq_len"] > 0:
+            out["finetuning_type"] = "ptuning"
         return _typed(out, problems)
     if fmt_hint == "adapter_config":
         out = {"finetuning_type": "lora" if str(raw.get("peft_type", "LORA")).upper() == "LORA"

@@ -169,6 +169,9 @@ def test_normalize_spellings():
     assert c == {"loss_type": "sigmoid", "cutoff_len": 2048, "eval_strategy": "steps", "use_peft": True,
                  "undesirable_weight": 1.0, "warmup_ratio": 0.1, "custom_key": "x", "finetuning_type": "lora"}
     assert normalize({"peft_type": "LORA", "r": 16}, "adapter_config") == {"finetuning_type": "lora", "lora_rank": 16}
+    # ChatGLM P-Tuning v2 records the prefix length in the model's config.json (AriesChen-UPC/GeoLLM)
+    assert normalize({"model_type": "chatglm", "pre_seq_len": 128}, "model_config")["finetuning_type"] == "ptuning"
+    assert "finetuning_type" not in normalize({"model_type": "chatglm", "pre_seq_len": None}, "model_config")
     assert normalize({"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096, "rope_theta": 1e6},
                      "model_config") == {"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096}
 
