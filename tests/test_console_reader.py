@@ -22,7 +22,8 @@ def mixed_log(seed: int = 0, n: int = 600) -> str:
     """Dicts of many shapes and value spellings among tqdm redraws, logger echoes, facts and damage."""
     rng = random.Random(seed)
     odd = ["-0", "01", ".5", "1.", "+1", "1e400", "-nan", "0x10", "True", "None", "'1_0'", "' 0.5'", "'74.98%'",
-           "'0:01:03'", "-Infinity", "'-inf'", "NaN", "[1, 2]", "'a, b'", "nan", "-inf"]
+           "'0:01:03'", "-Infinity", "'-inf'", "NaN", "[1, 2]", "'a, b'", "nan", "-inf", "'-0'", "'01'", "'.5'",
+           "'+1'", "''", "'1e5'", "1" * 450, "1e-05", "-1.5E+3", "'7'"]
     out = []
     for i in range(1, n):
         step = 5 * i
@@ -34,8 +35,11 @@ def mixed_log(seed: int = 0, n: int = 600) -> str:
         elif k < 0.4:
             out.append(f"[default0]:\x1b[32m{{'loss': '{rng.random():.4f}', 'grad_norm': 'nan', "
                        f"'epoch': '{i / 100}'}}\x1b[0m\n")
-        elif k < 0.5:
+        elif k < 0.45:
             out.append(f"{{'loss': {rng.choice(odd)}, 'kl': {rng.choice(odd)}, 'epoch': {i / 100}}}\n")
+        elif k < 0.5:  # all values quoted numbers (the fast numeric way), the odd one among them; stray braces
+            out.append(f"{{'loss': '{rng.random()}', 'kl': {rng.choice(odd)}, 'epoch': '{i / 100}'}}\n")
+            out.append(rng.choice(["", "config {\n", "{'a': {'loss': 1}}\n", "{} {'x\n", "x{'loss': 2}}\n"]))
         elif k < 0.55:
             out.append(f"{{'eval_loss': {rng.random()}, 'eval_runtime': 3.2, 'kl': 5.0, 'epoch': {i / 100}}}\n")
         elif k < 0.6:

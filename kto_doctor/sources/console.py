@@ -25,6 +25,7 @@ import json
 import re
 from array import array
 from pathlib import Path
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -37,7 +38,6 @@ from .launch_args import stated_arguments
 from .trainer_warnings import TrainerWarnings
 
 CHUNK = 16 << 20
-_SLICE = 1 << 20  # newlines are searched a slice at a time: a byte mask of the whole chunk would cost 16 MB
 NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
 _DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
@@ -112,25 +112,67 @@ _UNSEEN = object()
 
 class _Shape:
     """One dict shape: its keys and record kind, the regex its dicts match (one per line), and the key
-    tokens whose removal turns them into JSON arrays (after the same fix-ups as the old way)."""
+    tokens whose removal turns them into JSON arrays (after the same fix-ups as the old way).
 
-    __slots__ = ("keys", "kind", "regex", "python_repr", "tokens", "metric", "steps")
+    Dicts whose every value is only digits, signs, dots and exponents (the group's skeleton is the shape's
+    `pure` one) are read without JSON: `capture` (the same regex with a group per value) splits them
+    into columns of value texts, and each column is ONE `float()` pass. That reads what JSON reads: a quoted
+    value goes through `float()` either way; an unquoted one that JSON would refuse (`01`, `+1`, `1.`) is read
+    by the old way's last resort with `float()` too; `-0` (JSON's integer zero) and values longer than the
+    last resort reads (400 characters) go the old way."""
+
+    __slots__ = ("keys", "kind", "regex", "python_repr", "tokens", "metric", "steps", "pure", "fixed", "quoted",
+                 "parse", "_capture")
 
     def __init__(self, keys: tuple, quoted: list, q: bytes, kind: str, names: MetricNames) -> None:
         self.keys, self.kind, self.python_repr = keys, kind, q == b"'"
         is_eval = kind.endswith("eval")
-        parts, tokens = [rb"^"], []
+        parts, tokens, capture, literal = [rb"^"], [], [rb"^"], []
         for j, (key, is_str) in enumerate(zip(keys, quoted)):
             head = (b", " if j else b"{") + q + key.encode() + q + b": "
             parts.append(re.escape(head))
             parts.append(re.escape(q) + _STR + re.escape(q) if is_str else _SCALAR)
+            capture.append(re.escape(head))
+            capture.append(re.escape(q) + b"(" + _STR + b")" + re.escape(q) if is_str else b"(" + _SCALAR + b")")
+            literal.append(head + (q + q if is_str else b""))
             tokens.append((head.replace(b"'", b'"'), b"," if j else b"["))
         parts.append(rb"\}$")
+        capture.append(rb"\}$")
+        literal.append(b"}")
         self.regex = re.compile(b"".join(parts), re.MULTILINE)
+        self._capture = b"".join(capture)
         self.tokens = tokens
         self.metric = [(j, key) for j, key in enumerate(keys) if names[key, is_eval] is not None]
         names.note_record(keys, is_eval)
         self.steps = [(j, key) for j, key in enumerate(keys) if key in _STEP_KEYS]
+        self.pure = b"".join(literal).translate(None, _VALUE_CHARS)
+        self.fixed = sum(map(len, literal))
+        self.quoted = tuple(quoted)
+        # the columns read on the fast way: the metrics, and every unquoted value (JSON would refuse the
+        # dict over a bad one); a quoted value that is not a metric is never read
+        wanted = {j for j, _ in self.metric}
+        self.parse = [j for j in range(len(keys)) if j in wanted or not quoted[j]]
+
+    def numbers(self, joined: bytes, n: int) -> list | None:
+        """Columns (float arrays by key position; None where not read) of `n` newline-joined dicts whose
+        values are all numeric texts; None when any dict or value needs the old way."""
+        capture = self._capture
+        if isinstance(capture, bytes):
+            capture = self._capture = re.compile(capture, re.MULTILINE)
+        parts = capture.split(joined)
+        w = len(self.keys) + 1
+        if len(parts) != n * w + 1:
+            return None
+        cols: list = [None] * len(self.keys)
+        for j in self.parse:
+            texts = parts[1 + j::w]
+            if not self.quoted[j] and b"-0" in texts:
+                return None
+            try:
+                cols[j] = np.fromiter(map(float, texts), dtype=np.float64, count=n)
+            except ValueError:
+                return None
+        return cols
 
     def rows(self, joined: bytes, skeleton: bytes) -> list | None:
         """The values of newline-joined dicts of this shape, one list per dict; None if JSON says no.
@@ -151,13 +193,21 @@ class _Shape:
 
 
 class _Group:
-    """The dicts of one shape in one chunk (`members`: their numbers in the chunk) and their values."""
+    """The dicts of one shape in one chunk (`members`: their numbers in the chunk) and their values (`rows`
+    read by JSON, or `columns` read the fast way)."""
 
     def __init__(self, shape: _Shape, idx: list, texts: list, skeleton: bytes) -> None:
         self.shape = shape
         self.kind_code = _KINDS.index(shape.kind)
         joined = b"\n".join(texts)
         self.rest = []  # the dicts that do not fit this shape (they may only share its skeleton)
+        self.columns = None
+        if (not shape.steps and skeleton == shape.pure and texts
+                and max(map(len, texts)) <= shape.fixed + 400):
+            columns = shape.numbers(joined, len(texts))
+            if columns is not None:
+                self.members, self.rows, self.columns = idx, [], columns
+                return
         if shape.regex.subn(b"", joined)[1] != len(texts):
             fit = [bool(shape.regex.fullmatch(text)) for text in texts]
             self.rest = [i for i, ok in zip(idx, fit) if not ok]
@@ -170,10 +220,10 @@ class _Group:
         """One numpy conversion per metric key for all dicts of the group; `index`: their record numbers."""
         shape = self.shape
         is_eval = shape.kind.endswith("eval")
-        columns = list(zip(*self.rows))
+        columns = self.columns if self.columns is not None else list(zip(*self.rows))
         split = via_logger.any()
         for j, key in shape.metric:
-            values, ok = _column(columns[j])
+            values, ok = (columns[j], None) if self.columns is not None else _column(columns[j])
             for store, mask in ((main, ~via_logger), (logger, via_logger)) if split else ((main, None),):
                 keep = ok if mask is None else (mask if ok is None else ok & mask)
                 name = store.names_for(shape.keys)[key, is_eval]
@@ -232,7 +282,7 @@ def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
         ok = None
         if values.ndim != 1:  # lists of equal length (`'kl': [1, 2]` every time) are not values either
             raise ValueError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: an integer past a float's range
         conv = [_number(x) if x is not None else None for x in raw]
         ok = np.array([x is not None for x in conv], dtype=bool)
         values = np.array([x if x is not None else 0.0 for x in conv], dtype=np.float64)
@@ -372,17 +422,17 @@ class _Reader:
         if spans.starts and not spans.loggers[-1]:
             last = spans.ends[-1]
         self.pending_bar = self.bar_before(chunk, last, len(chunk)) or (None if spans.starts else pending)
-        overflows = list(_OVERFLOW.finditer(chunk)) if b"OVERFLOW!" in chunk else []
+        overflows = _overflows(chunk)
         if spans.starts:
             self.convert(chunk, spans, overflows, pending)
         self.note_overflows(overflows, len(chunk))
         return spans.newlines
 
-    def bar_before(self, chunk: bytes, lo: int, hi: int):
-        """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi] (among its last 24 ` [`), or None."""
+    def bar_before(self, chunk: bytes, lo: int, hi: int, tries: int = 24):
+        """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi] (among its last `tries` ` [`), or None."""
         search = _TQDM_END.search
         p = chunk.rfind(b" [", lo, hi)
-        for _ in range(24):
+        for _ in range(tries):
             if p < 0:
                 return None
             m = search(chunk, p - 40 if p - 40 > lo else lo, p)
@@ -391,16 +441,38 @@ class _Reader:
             p = chunk.rfind(b" [", lo, p)
         return None
 
+    def bar_steps(self, chunk: bytes, spans: "_Spans", need: np.ndarray, pending, step: np.ndarray) -> None:
+        """In place: the step of each train dict in `need` from the last progress bar before it (as
+        `bar_before`), for all of them at once: the last ` [` before each dict and the regex ending there, by
+        C-level maps; only where that first try fails is `bar_before` asked to look further back."""
+        idx = need.tolist()
+        los = [spans.los[i] for i in idx]
+        his = [spans.starts[i] for i in idx]
+        ps = list(map(chunk.rfind, repeat(b" [", len(idx)), los, his))
+        froms = [p - 40 if p - 40 > lo else lo for p, lo in zip(ps, los)]
+        found = list(map(_TQDM_END.search, repeat(chunk, len(idx)), froms, ps))
+        bars = [None if m is None else m.groups() for m in found]
+        for k in [k for k, (m, p) in enumerate(zip(found, ps)) if m is None and p >= 0]:
+            bar = self.bar_before(chunk, los[k], ps[k], 23)  # no count before that ` [`: the other 23 tries
+            bars[k] = None if bar is None else (b"%d" % bar[0], b"%d" % bar[1])
+        if idx[0] == 0 and bars[0] is None and pending is not None:
+            bars[0] = (b"%d" % pending[0], b"%d" % pending[1])
+        have = [k for k, bar in enumerate(bars) if bar is not None]
+        if not have:
+            return
+        n = np.array([bars[k][0] for k in have]).astype(np.int64)
+        m = np.array([bars[k][1] for k in have]).astype(np.int64)
+        if self.total is None:
+            self.total = int(m[0])
+        ok = m == self.total
+        step[need[have][ok]] = n[ok]
+
     def convert(self, chunk: bytes, spans: "_Spans", overflows: list, pending=None) -> None:
         """Read a chunk's dicts: grouped by skeleton, a shape at a time where they fit it, else the old way."""
-        texts = [chunk[start:end] for start, end in zip(spans.starts, spans.ends)]
-        by_skeleton: dict[bytes, list[int]] = {}
-        for i, skeleton in enumerate(b"\n".join(texts).translate(None, _VALUE_CHARS).split(b"\n")):
-            group = by_skeleton.get(skeleton)
-            if group is None:
-                by_skeleton[skeleton] = [i]
-            else:
-                group.append(i)
+        texts = spans.texts
+        if texts is None:
+            texts = [chunk[start:end] for start, end in zip(spans.starts, spans.ends)]
+        by_skeleton = _by_skeleton(b"\n".join(texts).translate(None, _VALUE_CHARS).split(b"\n"))
         groups = []
         covered = np.zeros(len(texts), dtype=bool)
         for skeleton, idx in by_skeleton.items():
@@ -409,7 +481,7 @@ class _Reader:
                 if shape is None:
                     break
                 group = _Group(shape, idx, [texts[i] for i in idx], skeleton)
-                if group.rows:
+                if group.members:
                     groups.append(group)
                     covered[group.members] = True
                 idx = group.rest
@@ -491,15 +563,9 @@ class _Reader:
                 step[i] = self.own_step(rec)
         kept = code > 0
         is_eval = (code % 2 == 0) & kept
-        need = np.flatnonzero(kept & ~is_eval & np.isnan(step)).tolist()
-        bar_before, los, starts = self.bar_before, spans.los, spans.starts
-        bars = [bar_before(chunk, los[i], starts[i]) for i in need]
-        if need and need[0] == 0 and bars[0] is None:
-            bars[0] = pending
-        for i, bar in zip(need, bars):
-            if bar is not None and (self.total is None or bar[1] == self.total):
-                self.total = bar[1]
-                step[i] = bar[0]
+        need = np.flatnonzero(kept & ~is_eval & np.isnan(step))
+        if len(need):
+            self.bar_steps(chunk, spans, need, pending, step)
         logger = np.array(spans.loggers, dtype=bool)
         train = kept & ~is_eval & ~logger
         if overflows:  # each skipped step belongs to the train record after it
@@ -739,6 +805,43 @@ class _Reader:
 
 
 
+def _overflows(chunk: bytes) -> list:
+    """The DeepSpeed overflow lines of a chunk (what `_OVERFLOW.finditer` finds): the literal is found by
+    `find`, the regex only tried there (a regex scan of a 16 MB chunk for a literal costs 9 instructions a
+    byte; `find` a fraction of one)."""
+    out = []
+    p = chunk.find(b"OVERFLOW! Rank ")
+    while p >= 0:
+        m = _OVERFLOW.match(chunk, p)
+        if m is not None:
+            out.append(m)
+            p = m.end()
+        else:
+            p += 1
+        p = chunk.find(b"OVERFLOW! Rank ", p)
+    return out
+
+
+def _by_skeleton(skeletons: list) -> dict:
+    """skeleton -> the numbers of the dicts that have it, in first-seen order. A chunk holds a few shapes
+    (train, eval, the odd NaN): one C-level pass per shape instead of a Python step per dict."""
+    first = dict.fromkeys(skeletons)
+    if len(first) == 1:
+        return {skeletons[0]: list(range(len(skeletons)))}
+    if len(first) > 16:
+        out: dict = {}
+        for i, skeleton in enumerate(skeletons):
+            group = out.get(skeleton)
+            if group is None:
+                out[skeleton] = [i]
+            else:
+                group.append(i)
+        return out
+    code = {skeleton: k for k, skeleton in enumerate(first)}
+    codes = np.fromiter(map(code.__getitem__, skeletons), dtype=np.int32, count=len(skeletons))
+    return {skeleton: np.flatnonzero(codes == k).tolist() for skeleton, k in code.items()}
+
+
 class _Spans(NamedTuple):
     """The dicts of one chunk, as parallel lists in file order."""
 
@@ -748,27 +851,63 @@ class _Spans(NamedTuple):
     los: list  # where the search for its progress bar starts: the end of the dict before it (0 for the first)
     loggers: list  # echoed by a logger (`... >> {...}`)
     newlines: int  # in the whole chunk
+    texts: list | None = None  # chunk[start:end] of each dict
+
+
+_QUOTES = frozenset(b"'\"")
+_IS_QUOTE = np.zeros(256, dtype=bool)
+_IS_QUOTE[[39, 34]] = True
 
 
 def _spans(chunk: bytes, line_base: int) -> _Spans:
-    """Find a chunk's dict spans and their lines (from the newline positions, one numpy pass)."""
-    matches = [m.span() for m in _DICT.finditer(chunk)]
-    starts = [a for a, _ in matches]
-    ends = [b for _, b in matches]
+    """Find a chunk's dict spans (exactly what `_DICT.finditer` finds) and their lines.
+
+    Most of a console is progress-bar redraws: a regex scan looks at every byte in Python's regex engine
+    (about 1 GB/s), while `find` of one byte is a memchr. So every `{` is found by `find`, its closing `}` by
+    `find`, and the candidates are checked all at once (a quote after the brace; no `{`, line end or `\\r`
+    inside); only a chunk holding some other `{` checks them one by one. A dict holds no `{`, so candidates
+    never overlap and the dicts found are the regex's. Lines: line feeds counted between consecutive dicts
+    (`bytes.count`, in C; as fast here as a numpy comparison, without its 16 MB mask)."""
     data = np.frombuffer(chunk, dtype=np.uint8)
-    newlines = np.concatenate([np.flatnonzero(data[o:o + _SLICE] == 10) + o for o in range(0, len(data), _SLICE)]
-                              or [np.zeros(0, np.int64)])
-    lines = (np.searchsorted(newlines, starts) + (line_base + 1)).tolist()
-    loggers = [chunk[a - 3:a] == b">> " for a in starts]  # (a < 3: an empty slice, rightly False)
-    if any(loggers):
+    find = chunk.find
+    cands = []
+    p = find(b"{")
+    while p >= 0:
+        cands.append(p)
+        p = find(b"{", p + 1)
+    if not cands:
+        return _Spans([], [], [], [], [], chunk.count(b"\n"), [])
+    ends = [e + 1 for e in map(find, repeat(b"}", len(cands)), cands)]  # 0 where no `}` follows
+    texts = list(map(chunk.__getitem__, map(slice, cands, ends)))
+    starts = np.array(cands, dtype=np.int64)
+    length = np.array(ends, dtype=np.int64) - starts
+    quoted = _IS_QUOTE[data[np.minimum(starts + 1, len(data) - 1)]] & (length > 2)
+    joined = b"\x00".join(texts)
+    if not quoted.all() or joined.count(b"{") != len(cands) or b"\n" in joined or b"\r" in joined:
+        keep = [i for i in np.flatnonzero(quoted).tolist()
+                if texts[i].count(b"{") == 1 and b"\n" not in texts[i] and b"\r" not in texts[i]]
+        cands = [cands[i] for i in keep]
+        ends = [ends[i] for i in keep]
+        texts = [texts[i] for i in keep]
+        starts = starts[keep]
+        if not cands:
+            return _Spans([], [], [], [], [], chunk.count(b"\n"), [])
+    feeds = np.fromiter(map(chunk.count, repeat(b"\n", len(cands)), [0, *ends[:-1]], cands), dtype=np.int64,
+                        count=len(cands))
+    lines = np.cumsum(feeds) + (line_base + 1)
+    newlines = int(lines[-1]) - line_base - 1 + chunk.count(b"\n", ends[-1])
+    after = starts >= 3  # echoed by a logger: `>> ` just before the brace
+    after[after] = (data[starts[after] - 1] == 32) & (data[starts[after] - 2] == 62) & (data[starts[after] - 3] == 62)
+    loggers = after.tolist()
+    if after.any():
         los, prev_end = [], 0
         for end, via_logger in zip(ends, loggers):
             los.append(prev_end)
             if not via_logger:  # a logger's echo must not use up the progress bar of the dict it echoes
                 prev_end = end
     else:
-        los = [0] + ends[:-1]
-    return _Spans(starts, ends, lines, los, loggers, len(newlines))
+        los = [0, *ends[:-1]]
+    return _Spans(cands, ends, lines.tolist(), los, loggers, newlines, texts)
 
 
 def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
