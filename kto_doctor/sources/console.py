@@ -26,6 +26,7 @@ import re
 from array import array
 from pathlib import Path
 from itertools import repeat
+from operator import itemgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -35,6 +36,7 @@ from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
+from .textlog import find_rare
 from .trainer_warnings import TrainerWarnings
 
 CHUNK = 16 << 20
@@ -43,6 +45,8 @@ WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped o
 _DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
 _WRAPPED = re.compile(rb"\{\s*['\"][^{}]*\}")
 _TQDM_END = re.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
+_WHOLE = itemgetter(0)  # a match's text
+_BAR_SEPARATORS = bytes.maketrans(b"|/", b"  ")  # `| 14/1000| 15/1000` -> numbers for one numpy parse
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 _PAIR = re.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|tensor\([^()]*\)|[^,}]+)""")
 _TENSOR = re.compile(rb"tensor\(\s*([^,()\s]+)")
@@ -411,7 +415,7 @@ class _Reader:
         """Everything a chunk of whole lines says; returns its number of newlines."""
         if line_base == 0:
             self.startup_facts(chunk)
-        elif b"Current loss scale already at minimum" in chunk:
+        elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
             self.src.facts["loss_scale_at_minimum"] = True
         self.warned.scan(chunk)
         if self.mlx_mode:
@@ -444,28 +448,37 @@ class _Reader:
     def bar_steps(self, chunk: bytes, spans: "_Spans", need: np.ndarray, pending, step: np.ndarray) -> None:
         """In place: the step of each train dict in `need` from the last progress bar before it (as
         `bar_before`), for all of them at once: the last ` [` before each dict and the regex ending there, by
-        C-level maps; only where that first try fails is `bar_before` asked to look further back."""
-        idx = need.tolist()
-        los = [spans.los[i] for i in idx]
-        his = [spans.starts[i] for i in idx]
-        ps = list(map(chunk.rfind, repeat(b" [", len(idx)), los, his))
-        froms = [p - 40 if p - 40 > lo else lo for p, lo in zip(ps, los)]
-        found = list(map(_TQDM_END.search, repeat(chunk, len(idx)), froms, ps))
-        bars = [None if m is None else m.groups() for m in found]
-        for k in [k for k, (m, p) in enumerate(zip(found, ps)) if m is None and p >= 0]:
-            bar = self.bar_before(chunk, los[k], ps[k], 23)  # no count before that ` [`: the other 23 tries
-            bars[k] = None if bar is None else (b"%d" % bar[0], b"%d" % bar[1])
-        if idx[0] == 0 and bars[0] is None and pending is not None:
-            bars[0] = (b"%d" % pending[0], b"%d" % pending[1])
-        have = [k for k, bar in enumerate(bars) if bar is not None]
-        if not have:
-            return
-        n = np.array([bars[k][0] for k in have]).astype(np.int64)
-        m = np.array([bars[k][1] for k in have]).astype(np.int64)
+        C-level maps, the counts read by one numpy parse; only where that first try fails is `bar_before`
+        asked to look further back."""
+        if len(need) == len(spans.starts):
+            los, his = spans.los, spans.starts
+        else:
+            idx = need.tolist()
+            los = [spans.los[i] for i in idx]
+            his = [spans.starts[i] for i in idx]
+        count = len(los)
+        ps = list(map(chunk.rfind, repeat(b" [", count), los, his))
+        found = list(map(_TQDM_END.search, repeat(chunk, count),
+                         [p - 40 if p - 40 > lo else lo for p, lo in zip(ps, los)], ps))
+        where = need
+        if None in found:
+            for k in [k for k, m in enumerate(found) if m is None]:
+                bar = self.bar_before(chunk, los[k], ps[k], 23) if ps[k] >= 0 else None  # the other 23 tries
+                if bar is None and k == 0 and need[0] == 0:
+                    bar = pending
+                found[k] = None if bar is None else _TQDM_END.search(b"|%d/%d" % bar)
+            have = [k for k, m in enumerate(found) if m is not None]
+            if not have:
+                return
+            if len(have) < count:
+                found = [found[k] for k in have]
+                where = need[have]
+        text = b"".join(map(_WHOLE, found))
+        nm = np.fromstring(text.translate(_BAR_SEPARATORS), dtype=np.int64, sep=" ").reshape(-1, 2)
         if self.total is None:
-            self.total = int(m[0])
-        ok = m == self.total
-        step[need[have][ok]] = n[ok]
+            self.total = int(nm[0, 1])
+        ok = nm[:, 1] == self.total
+        step[where[ok]] = nm[ok, 0]
 
     def convert(self, chunk: bytes, spans: "_Spans", overflows: list, pending=None) -> None:
         """Read a chunk's dicts: grouped by skeleton, a shape at a time where they fit it, else the old way."""
@@ -808,9 +821,9 @@ class _Reader:
 def _overflows(chunk: bytes) -> list:
     """The DeepSpeed overflow lines of a chunk (what `_OVERFLOW.finditer` finds): the literal is found by
     `find`, the regex only tried there (a regex scan of a 16 MB chunk for a literal costs 9 instructions a
-    byte; `find` a fraction of one)."""
+    byte; memchr on its `!` a fraction of one)."""
     out = []
-    p = chunk.find(b"OVERFLOW! Rank ")
+    p = find_rare(chunk, b"OVERFLOW! Rank ", 8)
     while p >= 0:
         m = _OVERFLOW.match(chunk, p)
         if m is not None:
@@ -818,7 +831,7 @@ def _overflows(chunk: bytes) -> list:
             p = m.end()
         else:
             p += 1
-        p = chunk.find(b"OVERFLOW! Rank ", p)
+        p = find_rare(chunk, b"OVERFLOW! Rank ", 8, p)
     return out
 
 
