@@ -155,3 +155,27 @@ def test_a_paste_of_overflow_lines_alone_is_judged_on_them(tmp_path):
     fp16 = [f for f in doc["findings"] if f["rule"] == "FP16101"]
     assert fp16 and fp16[0]["severity"] == "info"
     assert doc["status"] != "healthy"
+
+
+@pytest.mark.parametrize("kind", ["dpo_reference", "step", "both"])
+def test_stated_steps_read_in_bulk_match_the_old_way(tmp_path, monkeypatch, kind):
+    """Dicts that state their own step (`counters/updates`, `step`, a step of 0 taken as none) read a
+    shape at a time, their steps set for a whole chunk at once, against every dict read the old way."""
+    rng = random.Random(7)
+    out = []
+    for i in range(1, 400):
+        out.append(f"  {i % 100:2d}%|##| {i}/400 [00:01<00:10,  1.2it/s]\r")
+        if kind in ("dpo_reference", "both"):
+            out.append(f"train stats after {i * 32} examples: {{'rewards_train/chosen': '{rng.random():.5g}', "
+                       f"'loss/train': '{rng.random():.5g}', 'grad_norm': '{rng.random() * 9:.5g}', "
+                       f"'counters/examples': {i * 32}, 'counters/updates': {i}}}\n")
+            if i % 50 == 0:
+                out.append(f"eval after {i * 32}: {{'loss/eval': '{rng.random():.5g}', "
+                           f"'rewards_eval/chosen': '{rng.random():.5g}'}}\n")
+        if kind in ("step", "both"):
+            out.append(f"{{'loss': {rng.random()}, 'grad_norm': '{rng.random()}', 'step': {rng.choice([0, i, i])}}}\n")
+    path = write(tmp_path, "stated.log", "".join(out))
+    fast = snapshot(console.read(path))
+    assert fast["series"]
+    monkeypatch.setattr(console, "_shape", lambda fields, names: None)
+    assert snapshot(console.read(path)) == fast

@@ -126,7 +126,7 @@ class _Shape:
     last resort reads (400 characters) go the old way."""
 
     __slots__ = ("keys", "kind", "regex", "python_repr", "tokens", "metric", "steps", "pure", "fixed", "quoted",
-                 "parse", "_capture")
+                 "parse", "_capture", "own", "fast", "own_index")
 
     def __init__(self, keys: tuple, quoted: list, q: bytes, kind: str, names: MetricNames) -> None:
         self.keys, self.kind, self.python_repr = keys, kind, q == b"'"
@@ -149,12 +149,19 @@ class _Shape:
         self.metric = [(j, key) for j, key in enumerate(keys) if names[key, is_eval] is not None]
         names.note_record(keys, is_eval)
         self.steps = [(j, key) for j, key in enumerate(keys) if key in _STEP_KEYS]
+        # the key `own_step` reads the step from; the fast way reads `step` and `counters/updates` only (a
+        # LLaMA-Factory `current_steps` record also states facts, with their JSON types)
+        stated = [key for _, key in self.steps]
+        self.own = next((key for key in ("step", "counters/updates", "current_steps") if key in stated),
+                        "global_step/max_steps" if stated else None)
+        self.fast = self.own in (None, "step", "counters/updates")
+        self.own_index = keys.index(self.own) if self.own in keys else None
         self.pure = b"".join(literal).translate(None, _VALUE_CHARS)
         self.fixed = sum(map(len, literal))
         self.quoted = tuple(quoted)
         # the columns read on the fast way: the metrics, and every unquoted value (JSON would refuse the
         # dict over a bad one); a quoted value that is not a metric is never read
-        wanted = {j for j, _ in self.metric}
+        wanted = {j for j, _ in self.metric} | ({self.own_index} if self.fast and self.own else set())
         self.parse = [j for j in range(len(keys)) if j in wanted or not quoted[j]]
 
     def numbers(self, joined: bytes, n: int) -> list | None:
@@ -206,7 +213,7 @@ class _Group:
         joined = b"\n".join(texts)
         self.rest = []  # the dicts that do not fit this shape (they may only share its skeleton)
         self.columns = None
-        if (not shape.steps and skeleton == shape.pure and texts
+        if (shape.fast and skeleton == shape.pure and texts
                 and max(map(len, texts)) <= shape.fixed + 400):
             columns = shape.numbers(joined, len(texts))
             if columns is not None:
@@ -551,7 +558,16 @@ class _Reader:
         for group in groups:
             code[group.members] = group.kind_code
         slow_groups: dict[tuple, tuple[list, list]] = {}  # dicts read the old way, per (key set, via_logger)
-        stated = {i: (g, row) for g in groups if g.kind_code >= _STEPPED for row, i in enumerate(g.members)}
+        stepped = [g for g in groups if g.kind_code >= _STEPPED]
+        if (stepped and not records and all(g.columns is not None for g in stepped)
+                and len({g.shape.own for g in stepped}) == 1):  # no other dict of the chunk states facts
+            for g in stepped:  # `own_step` for all of them at once
+                values = g.columns[g.shape.own_index]
+                step[g.members] = np.where(values == 0, NAN, values) if g.shape.own == "step" else values
+            if stepped[0].shape.own == "counters/updates":
+                self.dpo_reference()
+            stepped = []
+        stated = {i: (g, row) for g in stepped for row, i in enumerate(g.members)}
         for i in sorted([*records, *stated]):  # in file order: own steps and summaries state facts, the last wins
             if i in records:
                 rec = records[i]
@@ -571,7 +587,9 @@ class _Reader:
                 entry[1].append(i)
             else:
                 group, row = stated[i]
-                rec = {key: group.rows[row][j] for j, key in group.shape.steps}
+                shape = group.shape
+                rec = ({key: group.rows[row][j] for j, key in shape.steps} if group.columns is None
+                       else {shape.own: group.columns[shape.own_index][row]})
             if code[i] >= _STEPPED:
                 step[i] = self.own_step(rec)
         kept = code > 0
@@ -606,11 +624,7 @@ class _Reader:
         if "step" in rec:
             return to_float(rec["step"]) or NAN
         if "counters/updates" in rec:  # the DPO reference implementation's optimizer steps
-            if src.hints.get("framework") != "dpo-reference":
-                src.hints["framework"] = "dpo-reference"
-                src.warnings.append(f"{self.path.name}: DPO reference implementation: the step is `counters/updates` "
-                                    "(optimizer updates; `after N examples` counts examples), and an `eval after N` "
-                                    "dict takes the step of the train stats before it")
+            self.dpo_reference()
             updates = to_float(rec["counters/updates"])
             return updates if updates is not None else NAN
         if "current_steps" in rec:
@@ -623,6 +637,14 @@ class _Reader:
         if total and usable_step(total) and sane_fact(int(total)) is not None:
             src.facts["total_steps"] = int(total)
         return to_float(done) if to_float(done) is not None else NAN
+
+    def dpo_reference(self) -> None:
+        src = self.src
+        if src.hints.get("framework") != "dpo-reference":
+            src.hints["framework"] = "dpo-reference"
+            src.warnings.append(f"{self.path.name}: DPO reference implementation: the step is `counters/updates` "
+                                "(optimizer updates; `after N examples` counts examples), and an `eval after N` "
+                                "dict takes the step of the train stats before it")
 
     def one(self, raw: bytes, python_repr: bool):
         """One dict that failed in its batch: JSON after fix-ups, else a tolerant key/value extractor."""
