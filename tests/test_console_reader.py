@@ -179,3 +179,20 @@ def test_stated_steps_read_in_bulk_match_the_old_way(tmp_path, monkeypatch, kind
     assert fast["series"]
     monkeypatch.setattr(console, "_shape", lambda fields, names: None)
     assert snapshot(console.read(path)) == fast
+
+
+def test_find_rare_finds_what_find_finds():
+    """`textlog.find_rare` (memchr on one byte of the needle, the plain search past `limit` of that byte)
+    is `bytes.find`, wherever the needle, its rare byte and the start are."""
+    from kto_doctor.sources.textlog import find_rare
+
+    rng = random.Random(3)
+    for _ in range(2000):
+        hay = bytes(rng.choice(b"KLvThe avrgtiobc!OVERFLW\n ") for _ in range(rng.randrange(0, 300)))
+        for needle, k in ((b"KL di", 0), (b"The av", 5), (b"OVERFLOW! Rank ", 8), (b"vv", 1)):
+            if rng.random() < 0.3:
+                pos = rng.randrange(len(hay) + 1)
+                hay = hay[:pos] + needle + hay[pos:]
+            for start in (0, rng.randrange(len(hay) + 1)):
+                for limit in (1, 2, 256):
+                    assert find_rare(hay, needle, k, start, limit) == hay.find(needle, start)
