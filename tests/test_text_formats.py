@@ -264,7 +264,6 @@ AGREE = {"nan": {"nan-inf"}, "fp16-overflow": {"fp16-overflow", "nan-inf"}, "ove
 # In-sample disagreements, each a rule that does not exist yet (not a reading problem): strict xfails, so that
 # the day a rule closes the gap the test says so.
 KNOWN_GAPS = {
-    "deepspeed_chat/deepspeedai__DeepSpeedExamples__issue586.log": "no rule for a PPO reward frozen at one value",
     "verl_console/verl-project__verl__issue7412.log": "response_length/max at the cap but clip_ratio not in the "
     "excerpt: GRPO105 needs completions/clipped_ratio",
     "deepspeed_chat/BeyonderXX__TRACE__issue5.log": "no rule for a second epoch repeating the first's losses",
