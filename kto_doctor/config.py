@@ -25,13 +25,15 @@ ALIASES = {
     "_name_or_path": "model_name_or_path",
     "base_model_name_or_path": "model_name_or_path",
     "ref_model_name_or_path": "ref_model",
+    "max_response_length": "max_completion_length",  # verl data.max_response_length
+    "generate_max_len": "max_completion_length",  # OpenRLHF
 }
 FLOAT_KEYS = frozenset({"learning_rate", "warmup_ratio", "beta", "desirable_weight", "undesirable_weight",
                         "pref_ftx", "simpo_gamma", "max_grad_norm", "val_size", "num_train_epochs", "weight_decay",
                         "adam_epsilon", "lora_dropout", "lora_alpha", "label_smoothing"})
 INT_KEYS = frozenset({"warmup_steps", "max_steps", "logging_steps", "per_device_train_batch_size",
                       "gradient_accumulation_steps", "world_size", "cutoff_len", "vocab_size", "eval_steps",
-                      "lora_rank", "quantization_bit", "seed", "save_steps"})
+                      "lora_rank", "quantization_bit", "seed", "save_steps", "max_completion_length"})
 BOOL_KEYS = frozenset({"fp16", "bf16", "pure_bf16", "create_new_adapter", "logging_first_step", "use_peft"})
 # Keys that mark a mapping as a training configuration at all (YAML files are many things).
 TRAINING_KEYS = frozenset(ALIASES) | FLOAT_KEYS | INT_KEYS | BOOL_KEYS | {
