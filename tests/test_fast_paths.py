@@ -55,3 +55,85 @@ def test_streaks_match_the_row_by_row_definition():
 def test_streaks_examples(vals, tolerance, for_rows, want):
     steps = np.arange(len(vals)) * 10
     assert streaks(np.array(vals, dtype=bool), steps, tolerance, for_rows, 0).astype(int).tolist() == want
+
+
+# ------------------------------------------------------------------------ trainer_state: decoder and columns
+
+def _state_rows(rng: random.Random, n: int, apart: bool) -> list:
+    """log_history rows of several shapes, with the values that must not take the one-array path: nulls,
+    numeric and other text, bools, huge integers, NaN, and a step counter that restarts (a resumed run).
+    `apart`: the odd rows have a key of their own (a group of their own) instead of sharing the train rows'
+    key set."""
+    rows = []
+    for s in range(1, n + 1):
+        step = s if s <= n * 2 // 3 else s - n // 3  # resumed at two thirds
+        rows.append({"epoch": s / n, "grad_norm": 1 + rng.random(), "learning_rate": 1e-5, "loss": rng.random(),
+                     "step": step})
+        if s % 10 == 0:
+            rows.append({"epoch": s / n, "eval_loss": rng.random(), "eval_runtime": 3.0, "step": step})
+    odd = [{"loss": None}, {"loss": "0.25"}, {"loss": "0:01:03"}, {"grad_norm": True}, {"loss": 10 ** 30},
+           {"loss": 10 ** 400}, {"step": True}, {"step": "7"}, {"step": 2 ** 60}, {"loss": [1.0]}]
+    for i, patch in enumerate(odd):
+        at = (i + 1) * len(rows) // (len(odd) + 2)
+        rows[at] = {**rows[at], **patch, **({"kl": 0.5} if apart else {})}
+    return rows
+
+
+def _read(path, monkeypatch, fast_json: bool, table: bool):
+    from kto_doctor.sources import fastjson, trainer_state
+
+    monkeypatch.setenv("KTO_DOCTOR_NO_MSGSPEC", "" if fast_json else "1")
+    fastjson.reset()
+    if not table:
+        monkeypatch.setattr(trainer_state, "_as_table", lambda rows, keys: None)
+    try:
+        src = trainer_state.read(path)
+    finally:
+        monkeypatch.undo()
+        fastjson.reset()
+    return src
+
+
+def _same(a, b):
+    assert a.facts == b.facts and a.warnings == b.warnings and a.records == b.records and a.segments == b.segments
+    assert sorted(a.series) == sorted(b.series)
+    for name in a.series:
+        for field in ("steps", "values", "lines"):
+            x, y = getattr(a.series[name], field), getattr(b.series[name], field)
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), (name, field)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_trainer_state_reads_the_same_on_every_path(tmp_path, monkeypatch, seed, with_nan):
+    """The per-key path with the standard library's decoder is the reference: the one-array path and
+    msgspec (where installed) give the same series, facts, warnings and segments."""
+    import json
+
+    rows = _state_rows(random.Random(seed), 300, apart=seed % 2 == 0)
+    if with_nan:  # json.dumps writes NaN, which msgspec refuses: the standard library reads the file
+        rows[5]["loss"] = float("nan")
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"global_step": 300, "max_steps": 300, "log_history": rows}, indent=2))
+    ref = _read(path, monkeypatch, fast_json=False, table=False)
+    assert ref.segments and ref.warnings  # the case covers a resume and the ignored steps
+    _same(ref, _read(path, monkeypatch, fast_json=False, table=True))
+    try:
+        import msgspec  # noqa: F401
+    except ImportError:
+        return
+    _same(ref, _read(path, monkeypatch, fast_json=True, table=True))
+
+
+def test_fast_json_falls_back_to_the_standard_library():
+    pytest.importorskip("msgspec")
+    from kto_doctor.sources import fastjson
+
+    fastjson.reset()
+    for doc in (b'{"a": NaN, "b": Infinity}', b'{"a": 1e400}', b'{"a": "\\ud800"}', b'{"a": 1, "a": 2}',
+                b'{"a": 123456789012345678901234567890}', b'[0.1, 5e-324, -0.0]'):
+        got = fastjson.loads(doc)
+        want = __import__("json").loads(doc)
+        assert repr(got) == repr(want), doc
+    with pytest.raises(ValueError):
+        fastjson.loads(b'{"a": ')

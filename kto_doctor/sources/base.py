@@ -197,6 +197,17 @@ class Columns:
                 st, ln = st_all, ln_all
             self._chunks.setdefault(name, []).append((st, values, ln))
 
+    def add_table(self, keys, table: np.ndarray, steps: np.ndarray, lines: np.ndarray, eval_rows: bool) -> None:
+        """Rows that share one key set, already one float array (row x key, no missing value): each key's
+        column is a view of it, so a group costs one numpy conversion instead of one per key."""
+        names = self._names
+        names.note_record(keys, eval_rows)
+        by_key = np.ascontiguousarray(table.T)
+        for j, key in enumerate(keys):
+            name = names[key, eval_rows]
+            if name is not None:
+                self._chunks.setdefault(name, []).append((steps, by_key[j], lines))
+
     @property
     def names(self) -> MetricNames:
         return self._names
@@ -213,11 +224,14 @@ class Columns:
             else:
                 s = np.concatenate([p[0] for p in parts])
                 ln = np.concatenate([p[2] for p in parts])
-                values = [v for p in parts for v in p[1]]
+                if all(isinstance(p[1], np.ndarray) for p in parts):  # add_table's float columns
+                    values = np.concatenate([p[1] for p in parts])
+                else:
+                    values = [v for p in parts for v in (p[1].tolist() if isinstance(p[1], np.ndarray) else p[1])]
                 if not np.all(np.diff(ln) >= 0):  # chunks come per row shape: back to file order
                     order = np.argsort(ln, kind="stable")
                     s, ln = s[order], ln[order]
-                    values = [values[i] for i in order]
+                    values = values[order] if isinstance(values, np.ndarray) else [values[i] for i in order]
             v, ok = _to_floats(values)
             if ok is not None:
                 s, v, ln = s[ok], v[ok], ln[ok]

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from ..ontology import SUMMARY_KEYS, is_eval_record
-from .base import (Columns, SourceData, SourceError, note_collisions, open_stream, read_bytes, sane_fact, short_int,
-                   usable_step)
+from . import fastjson
+from .base import (MAX_STEP, Columns, SourceData, SourceError, note_collisions, open_stream, read_bytes, sane_fact,
+                   short_int, usable_step)
 from .registry import Source
 
 FACT_KEYS = ("max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs",
@@ -42,7 +44,7 @@ def read(path: Path) -> SourceData:
     data = read_bytes(path)
     src = SourceData(path=path, format="trainer_state")
     try:
-        state = json.loads(data)
+        state = fastjson.loads(data)
         text = None
     except (ValueError, RecursionError):
         text = data.decode("utf-8", errors="replace")
@@ -235,8 +237,7 @@ def _record_lines(data: bytes | None, history: list) -> list[int] | None:
 
 def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     """Rows grouped by their key set (a run logs a handful of row shapes), then columns per group."""
-    if lines is None:
-        lines = list(range(1, len(history) + 1))
+    line_of = np.arange(1, len(history) + 1) if lines is None else np.asarray(lines, dtype=np.int64)
     groups: dict[tuple, list[int]] = {}
     for i, row in enumerate(history):
         if isinstance(row, dict):
@@ -244,7 +245,8 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     cols = Columns()
     no_step = 0
     summaries = 0
-    kept: list[int] = []
+    kept: list[np.ndarray] = []
+    step_at = np.zeros(len(history), dtype=np.float64)  # the step of every kept record, by position
     for keys, idx in groups.items():
         rows = [history[i] for i in idx]
         if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
@@ -253,21 +255,31 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
                                   if (k in SUMMARY_KEYS or k == "epoch") and sane_fact(v) is not None})
             summaries += len(rows)
             continue
-        steps = [row.get("step") for row in rows]
-        good = [j for j, s in enumerate(steps) if usable_step(s)]
-        if len(good) < len(rows):
-            no_step += len(rows) - len(good)
-            rows, steps, idx = [rows[j] for j in good], [steps[j] for j in good], [idx[j] for j in good]
-        if not rows:
-            continue
-        cols.add_rows(rows, keys, steps, [lines[i] for i in idx], is_eval_record(keys))
-        kept.extend(idx)
-    kept.sort()
-    src.records = len(kept)
-    if not kept:
+        eval_rows = is_eval_record(keys)
+        table = _as_table(rows, keys)
+        if table is not None:  # every value a number, every step usable: one conversion for the group
+            pos = np.asarray(idx, dtype=np.int64)
+            steps = table[:, keys.index("step")].copy()
+            cols.add_table(keys, table, steps, line_of[pos], eval_rows)
+        else:
+            steps = [row.get("step") for row in rows]
+            good = [j for j, s in enumerate(steps) if usable_step(s)]
+            if len(good) < len(rows):
+                no_step += len(rows) - len(good)
+                rows, steps, idx = [rows[j] for j in good], [steps[j] for j in good], [idx[j] for j in good]
+            if not rows:
+                continue
+            pos = np.asarray(idx, dtype=np.int64)
+            cols.add_rows(rows, keys, steps, line_of[pos].tolist(), eval_rows)
+            steps = np.array([float(s) for s in steps], dtype=np.float64)
+        step_at[pos] = steps
+        kept.append(pos)
+    order = np.sort(np.concatenate(kept)) if kept else np.zeros(0, dtype=np.int64)
+    src.records = len(order)
+    if not len(order):
         what = "only the end-of-training summary" if summaries else "no record with a step"
         raise SourceError(f"{src.path}: log_history holds {what}: nothing to analyse")
-    cols.set_steps(np.array([float(history[i]["step"]) for i in kept]), np.array([lines[i] for i in kept]))
+    cols.set_steps(step_at[order], line_of[order])
     cols.finish_segments(src, "the step counter")
     if no_step:
         src.warnings.append(f"{src.path.name}: {no_step} log_history record(s) without a usable step ignored")
@@ -275,6 +287,34 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     note_collisions(src, cols.names)
     if not src.series:
         raise SourceError(f"{src.path}: log_history holds no metric values: nothing to analyse")
+
+
+def _as_table(rows: list[dict], keys: tuple) -> np.ndarray | None:
+    """The group as one float array (row x key) when that reads exactly what the per-key path reads: no
+    value missing (null), none that is not a number or numeric text, and every step an int or float well
+    inside the range a float counts exactly. None sends the group down the per-key path."""
+    if "step" not in keys or len(keys) < 2:
+        return None
+    get = itemgetter(*keys)
+    at = keys.index("step")
+    try:
+        tuples = list(map(get, rows))
+        table = np.array(tuples, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):  # text, lists, an integer past a float's range
+        return None
+    if table.ndim != 2 or table.shape[1] != len(keys):
+        return None
+    step_types = set(map(type, (t[at] for t in tuples)))
+    if not step_types <= {int, float}:  # bools, numeric text: not steps
+        return None
+    steps = table[:, at]
+    if not (np.isfinite(steps).all() and np.abs(steps).max() < MAX_STEP):
+        return None
+    if np.isnan(table).any():  # numpy reads null as NaN: a logged NaN is a value, a null is not
+        r, c = np.nonzero(np.isnan(table))
+        if any(tuples[i][j] is None for i, j in zip(r.tolist(), c.tolist())):
+            return None
+    return table
 
 
 # ------------------------------------------------------------------------------------------ the plugin
