@@ -137,3 +137,50 @@ def test_fast_json_falls_back_to_the_standard_library():
         assert repr(got) == repr(want), doc
     with pytest.raises(ValueError):
         fastjson.loads(b'{"a": ')
+
+
+# ------------------------------------------------------------------------------- source plugins' entry points
+
+def test_entry_points_are_listed_as_importlib_metadata_lists_them(tmp_path, monkeypatch):
+    """The registry reads entry_points.txt files itself (importlib.metadata is a slow import): same entries,
+    same order, the first distribution of a name shadowing a later one, egg-info after dist-info."""
+    import sys
+    from importlib.metadata import entry_points
+
+    from kto_doctor.sources.registry import plugin_specs
+
+    def dist(folder, dirname, text):
+        d = folder / dirname
+        d.mkdir(parents=True)
+        (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dirname.split('-')[0]}\nVersion: 1\n")
+        if text is not None:
+            (d / "entry_points.txt").write_text(text)
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    dist(first, "Acme_Source-1.0.dist-info", "# comment\n[console_scripts]\nacme = acme:main\n\n"
+         "[kto_doctor.sources]\nacme = acme_src:SOURCE\n  other =  acme_src.more:SOURCE  \n")
+    dist(first, "legacy.egg-info", "[kto_doctor.sources]\nlegacy = legacy_src:SOURCE\n")
+    dist(first, "no_entry_points-2.0.dist-info", None)
+    dist(second, "acme.source-0.9.dist-info", "[kto_doctor.sources]\nshadowed = old_acme:SOURCE\n")
+    dist(second, "zeta-1.0.dist-info", "[kto_doctor.sources]\nzeta = zeta_src:SOURCE\n")
+    monkeypatch.setattr(sys, "path", [str(first), str(second), *sys.path])
+    for group in ("kto_doctor.sources", "console_scripts"):
+        want = [(ep.name, ep.value) for ep in entry_points(group=group)]
+        assert plugin_specs(group) == want
+    got = dict(plugin_specs())
+    assert got["acme"] == "acme_src:SOURCE" and got["other"] == "acme_src.more:SOURCE" and "shadowed" not in got
+    assert {"legacy", "zeta", "trainer_state"} <= set(got)
+
+
+def test_a_small_run_imports_neither_importlib_metadata_nor_crc32c():
+    """Start-up cost that only event files or third-party plugins need stays out of other runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; from kto_doctor.cli import main; sys.argv[1:] = ['analyze', sys.argv[1], '--format', "
+            "'json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('importlib.metadata', 'crc32c') if m in sys.modules), file=sys.stderr)")
+    sample = Path(__file__).resolve().parents[1] / "sample_logs" / "kto-healthy"
+    r = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True, text=True, timeout=300)
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr

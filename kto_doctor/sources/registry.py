@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -178,9 +180,7 @@ def _load() -> Registry:
     reg = Registry()
     specs: list[tuple[str, str]] = []
     try:
-        from importlib.metadata import entry_points
-
-        specs = [(ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP)]
+        specs = plugin_specs()
     except Exception as exc:  # a broken installation must not stop the built-in readers
         reg.problems.append(f"entry points of {ENTRY_POINT_GROUP} could not be listed ({exc})")
     names = {n for n, _ in specs}
@@ -206,6 +206,76 @@ def _load() -> Registry:
         reg.sources.append(src)
     reg.sources.sort(key=lambda s: (s.priority, s.name))
     return reg
+
+
+def plugin_specs(group: str = ENTRY_POINT_GROUP) -> list[tuple[str, str]]:
+    """(name, value) of every entry point of `group`, as `importlib.metadata.entry_points(group=...)` lists
+    them: distributions found along sys.path in order, the first of a name shadowing later ones.
+
+    Where every sys.path entry is a plain folder and no import hook lists distributions of its own, the
+    folders' `*.dist-info` / `*.egg-info` entry_points.txt files are read directly: importing
+    importlib.metadata and listing every distribution's entry points cost more than the rest of a small
+    run's own work (~40M instructions at each start). Anything else goes through importlib.metadata.
+    """
+    import sys
+
+    if not _plain_path():
+        from importlib.metadata import entry_points
+
+        return [(ep.name, ep.value) for ep in entry_points(group=group)]
+    seen: set[str] = set()
+    specs: list[tuple[str, str]] = []
+    header = f"[{group}]"
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:  # listing order, as importlib.metadata's
+            if not name.lower().endswith((".dist-info", ".egg-info")):
+                continue
+            stem = name.lower().rpartition(".")[0]
+            dist = re.sub(r"[-_.]+", "_", stem.partition("-")[0]).lower()
+            if dist in seen:
+                continue
+            seen.add(dist)
+            try:
+                with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if header in text:
+                specs += _group_entries(text, group)
+    return specs
+
+
+def _plain_path() -> bool:
+    """sys.path is folders only (no zip file, no .egg), and no import hook lists distributions of its own."""
+    import sys
+    from importlib.machinery import PathFinder
+
+    if any(f is not PathFinder and hasattr(f, "find_distributions") for f in sys.meta_path):
+        return False
+    return not any(entry and (entry.lower().endswith(".egg") or os.path.isfile(entry)) for entry in sys.path)
+
+
+def _group_entries(text: str, group: str) -> list[tuple[str, str]]:
+    """`name = value` lines of one section of an entry_points.txt (the ini layout importlib.metadata reads)."""
+    out: list[tuple[str, str]] = []
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        if section == group:
+            name, sep, value = line.partition("=")
+            if sep:
+                out.append((name.strip(), value.strip()))
+    return out
 
 
 def _resolve(value: str):

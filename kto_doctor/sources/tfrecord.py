@@ -23,13 +23,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-try:  # pragma: no cover - the import that succeeds depends on the machine
-    from crc32c import crc32c as crc_fn
-except ImportError:  # pragma: no cover
-    try:
-        from google_crc32c import value as crc_fn
-    except ImportError:
-        crc_fn = None
+
+
+def _crc_fn():
+    """The CRC-32C function (`crc_fn`), looked up on first use: importing crc32c also imports
+    importlib.metadata, argparse and email (~50 ms), which a run without event files never needs."""
+    if "crc_fn" not in globals():
+        try:  # pragma: no cover - the import that succeeds depends on the machine
+            from crc32c import crc32c as fn
+        except ImportError:  # pragma: no cover
+            try:
+                from google_crc32c import value as fn
+            except ImportError:
+                fn = None
+        globals()["crc_fn"] = fn
+    return globals()["crc_fn"]
+
+
+def __getattr__(name: str):
+    if name == "crc_fn":  # `tfrecord.crc_fn`: crc32c's function, google_crc32c's, or None
+        return _crc_fn()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 HEADER = 12  # uint64 length + uint32 length checksum
 OVERHEAD = 16  # header + uint32 data checksum
@@ -60,7 +74,8 @@ def unmask(masked):
 
 def masked_crc(data: bytes) -> int | None:
     """The masked CRC-32C of `data`, or None when no CRC library is installed."""
-    return None if crc_fn is None else mask(crc_fn(data))
+    fn = _crc_fn()
+    return None if fn is None else mask(fn(data))
 
 
 def length_crcs(lengths: np.ndarray) -> np.ndarray:
