@@ -83,6 +83,7 @@ def _read(path, monkeypatch, fast_json: bool, table: bool):
     from kto_doctor.sources import fastjson, trainer_state
 
     monkeypatch.setenv("KTO_DOCTOR_NO_MSGSPEC", "" if fast_json else "1")
+    monkeypatch.setattr(fastjson, "FAST_FROM", 0)  # the test files are small
     fastjson.reset()
     if not table:
         monkeypatch.setattr(trainer_state, "_as_table", lambda rows, keys: None)
@@ -125,10 +126,12 @@ def test_trainer_state_reads_the_same_on_every_path(tmp_path, monkeypatch, seed,
     _same(ref, _read(path, monkeypatch, fast_json=True, table=True))
 
 
-def test_fast_json_falls_back_to_the_standard_library():
+def test_fast_json_falls_back_to_the_standard_library(monkeypatch):
     pytest.importorskip("msgspec")
     from kto_doctor.sources import fastjson
 
+    monkeypatch.delenv("KTO_DOCTOR_NO_MSGSPEC", raising=False)
+    monkeypatch.setattr(fastjson, "FAST_FROM", 0)
     fastjson.reset()
     for doc in (b'{"a": NaN, "b": Infinity}', b'{"a": 1e400}', b'{"a": "\\ud800"}', b'{"a": 1, "a": 2}',
                 b'{"a": 123456789012345678901234567890}', b'[0.1, 5e-324, -0.0]'):
@@ -184,3 +187,75 @@ def test_a_small_run_imports_neither_importlib_metadata_nor_crc32c():
     sample = Path(__file__).resolve().parents[1] / "sample_logs" / "kto-healthy"
     r = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True, text=True, timeout=300)
     assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr
+
+
+# ------------------------------------------------------------------------------------- flat YAML configs
+
+_SCALARS = ["", "~", "null", "Null", "NULL", "nULL", "true", "True", "TRUE", "tRUE", "yes", "No", "on", "OFF", "y",
+            "n", "0", "-0", "+7", "12", "007", "09", "0x1F", "0o17", "0b101", "1_000", "1:30", "190:20:30",
+            "1234567890123456789", "-12345678901234567890", "5.0e-6", "5e-6", "1.0E+3", "1.", ".5", "-.inf", ".nan",
+            "+1.5", "3.14159", "1e10", "2024-01-02", "2024-01-02 10:00:00", "meta-llama/Meta-Llama-3-8B",
+            "lora", "all", "a#b", "a #b", "it's", "x: y", "x:", "a:b", "http://h/p", "'quoted'", "'it''s'",
+            '"double"', '"esc\\n"', "'a #b'", "[a, b]", "{a: 1}", "&anchor v", "*alias", "!!str 5", "|", ">",
+            "- item", "-x", "?", "@at", "`tick`", "%p", "<<", "=", "x # comment", "# only a comment", "a,b",
+            "a[0]", "caf\u00e9", "v\ttab", "  padded  "]
+_KEYS = ["stage", "learning_rate", "model_name_or_path", "a.b", "x-y", "k/v", "on", "True", "null", "_private",
+         "9lives", "two words", "dup"]
+
+
+def _pyyaml(text):
+    import yaml
+
+    from kto_doctor.sources.config_file import _loader
+
+    try:
+        return ("ok", yaml.load(text, Loader=_loader()))
+    except yaml.YAMLError:
+        return ("error", None)
+
+
+def test_flat_yaml_reads_what_pyyaml_reads():
+    """Every document the flat reader accepts reads exactly as PyYAML's SafeLoader (with the reader's
+    long-integer rule) reads it: values, their types, key order and duplicate keys."""
+    from kto_doctor.sources.flatyaml import load
+
+    rng = random.Random(11)
+    accepted = 0
+    docs = [f"{k}: {v}\n" for k in _KEYS for v in _SCALARS]
+    for _ in range(3000):
+        lines = []
+        for _ in range(rng.randint(1, 8)):
+            r = rng.random()
+            if r < 0.1:
+                lines.append(rng.choice(["", "# comment", "   # indented comment", "---", "  nested: 1", "- x"]))
+            else:
+                lines.append(f"{rng.choice(_KEYS)}:{rng.choice([' ', '  ', ''])}{rng.choice(_SCALARS)}"
+                             + rng.choice(["", " ", " # note", "\r"]))
+        docs.append("\n".join(lines) + rng.choice(["", "\n"]))
+    for doc in docs:
+        got = load(doc)
+        if got is None:
+            continue
+        accepted += 1
+        kind, want = _pyyaml(doc)
+        assert kind == "ok" and repr(got) == repr(want), doc
+    assert accepted > 300  # enough accepted documents, tricky values among them, to mean something
+
+
+def test_flat_yaml_on_the_repository_configs():
+    """Every YAML config in the samples and fixtures reads the same with or without PyYAML."""
+    from pathlib import Path
+
+    from kto_doctor.sources.flatyaml import load
+
+    root = Path(__file__).resolve().parents[1]
+    files = [p for d in ("sample_logs", "tests/fixtures") for p in (root / d).rglob("*.y*ml")]
+    assert files
+    flat = 0
+    for p in files:
+        text = p.read_bytes().decode("utf-8", errors="replace")
+        got = load(text)
+        if got is not None:
+            flat += 1
+            assert repr(got) == repr(_pyyaml(text)[1]), p
+    assert flat  # LLaMA-Factory's configs are flat

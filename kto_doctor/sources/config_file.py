@@ -38,6 +38,11 @@ def read(path: Path) -> SourceData:
 
 def _parse(path: Path, text: str):
     if path.suffix.lower() in (".yaml", ".yml"):
+        from . import flatyaml
+
+        flat = flatyaml.load(text)  # a flat key: value file, as PyYAML reads it, without importing PyYAML
+        if flat is not None:
+            return flat
         import yaml
 
         try:

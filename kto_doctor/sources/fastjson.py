@@ -12,10 +12,13 @@ import json
 import os
 
 _decode = None  # msgspec's decode once looked up; False when it is not available
+FAST_FROM = 1 << 20  # bytes: below this, importing msgspec costs more than it saves
 
 
 def loads(data: bytes):
     global _decode
+    if len(data) < FAST_FROM:
+        return json.loads(data)
     if _decode is None:
         _decode = _fast_decoder()
     if _decode:
