@@ -238,17 +238,14 @@ def _record_lines(data: bytes | None, history: list) -> list[int] | None:
 def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     """Rows grouped by their key set (a run logs a handful of row shapes), then columns per group."""
     line_of = np.arange(1, len(history) + 1) if lines is None else np.asarray(lines, dtype=np.int64)
-    groups: dict[tuple, list[int]] = {}
-    for i, row in enumerate(history):
-        if isinstance(row, dict):
-            groups.setdefault(tuple(row), []).append(i)
+    groups = _groups(history)
     cols = Columns()
     no_step = 0
     summaries = 0
     kept: list[np.ndarray] = []
     step_at = np.zeros(len(history), dtype=np.float64)  # the step of every kept record, by position
     for keys, idx in groups.items():
-        rows = [history[i] for i in idx]
+        rows = [history[i] for i in idx] if len(idx) < 2 else list(itemgetter(*idx)(history))
         if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
             for row in rows:
                 src.facts.update({k: v for k, v in row.items()
@@ -289,6 +286,22 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
         raise SourceError(f"{src.path}: log_history holds no metric values: nothing to analyse")
 
 
+def _groups(history: list) -> dict[tuple, list[int]]:
+    """Positions of the dict records by key set, in file order (the loop over rows is in C: map and numpy)."""
+    if not history or set(map(type, history)) != {dict}:  # a list, a number... among the records: one by one
+        groups: dict[tuple, list[int]] = {}
+        for i, row in enumerate(history):
+            if isinstance(row, dict):
+                groups.setdefault(tuple(row), []).append(i)
+        return groups
+    shapes = list(map(tuple, history))
+    code_of = {shape: k for k, shape in enumerate(dict.fromkeys(shapes))}
+    if len(code_of) == 1:
+        return {shapes[0]: list(range(len(history)))}
+    codes = np.fromiter(map(code_of.__getitem__, shapes), dtype=np.int64, count=len(shapes))
+    return {shape: np.flatnonzero(codes == k).tolist() for shape, k in code_of.items()}
+
+
 def _as_table(rows: list[dict], keys: tuple) -> np.ndarray | None:
     """The group as one float array (row x key) when that reads exactly what the per-key path reads: no
     value missing (null), none that is not a number or numeric text, and every step an int or float well
@@ -304,7 +317,7 @@ def _as_table(rows: list[dict], keys: tuple) -> np.ndarray | None:
         return None
     if table.ndim != 2 or table.shape[1] != len(keys):
         return None
-    step_types = set(map(type, (t[at] for t in tuples)))
+    step_types = set(map(type, map(itemgetter(at), tuples)))
     if not step_types <= {int, float}:  # bools, numeric text: not steps
         return None
     steps = table[:, at]
