@@ -142,6 +142,10 @@ CORE_SERIES = {
     "ppo": ("reward", "policy_loss", "loss", "objective/scores", "objective/rlhf_reward"),
 }
 DEFAULT_CORE = ("loss", "eval_loss")
+# Facts a source states about the training process itself (not its configuration): a log holding only these
+# (DeepSpeed's overflow lines, TRL's negative-KL or skipped-batch warnings) was understood in part, and the
+# rules judge them, so the run is not "inconclusive" although no core series was read.
+CORE_FACTS = ("overflow_count", "loss_scale_at_minimum", "kl_negative_warnings", "ratio_skipped_batches")
 
 # Keys that describe the log row rather than training: never metrics.
 BOOKKEEPING = frozenset({

@@ -66,8 +66,9 @@ def test_the_reader_states_the_warnings_as_facts(tmp_path):
 
 def test_negative_kl_warning_alone_is_a_finding_not_healthy():
     code, doc = analyse(REAL / "hiyouga__LlamaFactory__issue664.log")
-    # a warning (the default gate fails on errors), and the run is inconclusive: no series was read
-    assert code == 0 and doc["status"] == "inconclusive"
+    # a warning (the default gate fails on errors): no series was read, but the warnings were understood and
+    # judged, so the report is the judgement, not "inconclusive"
+    assert code == 0 and doc["status"] == "warning"
     assert doc["run"]["method"] == "ppo"
     lead = doc["findings"][0]
     assert lead["rule"] == "PPO102" and lead["severity"] == "warning"
@@ -77,7 +78,7 @@ def test_negative_kl_warning_alone_is_a_finding_not_healthy():
 def test_both_warnings_in_one_sentence(tmp_path):
     code, doc = analyse(paste(tmp_path, TRL_1857))
     rules = {f["rule"]: f for f in doc["findings"]}
-    assert code == 0 and doc["status"] == "inconclusive"
+    assert code == 0 and doc["status"] == "warning"  # judged from the warnings: not inconclusive
     assert "PPO101" in rules and "12.3" in rules["PPO101"]["message"]
     assert "PPO102" in rules and "-2.44" in rules["PPO102"]["title"]
 
@@ -94,7 +95,9 @@ def test_a_mild_single_warning_is_not_a_negative_kl_finding(tmp_path):
     code, doc = analyse(paste(tmp_path, "UserWarning: KL divergence is starting to become negative: -0.00 - this "
                                         "might be a precursor for failed training.\n"))
     assert not [f for f in doc["findings"] if f["rule"] == "PPO102"]
-    assert doc["status"] == "inconclusive"
+    # the warning was read and judged (too mild to report), so not inconclusive; RUN101 still says that no
+    # step was logged, and the status is never healthy
+    assert doc["status"] == "warning" and [f["rule"] for f in doc["findings"]] == ["RUN101"]
 
 
 BANNER = """\
@@ -110,8 +113,9 @@ def test_a_training_banner_and_progress_bar_without_metric_lines_is_inconclusive
     """The HF Trainer's start-up block and a progress bar say training started, not how it went: the paste is
     read (not "no training logs found"), the report is inconclusive and says no step was logged."""
     code, doc = analyse(paste(tmp_path, BANNER))
-    assert code == 0 and doc["status"] == "inconclusive"
-    assert [f["rule"] for f in doc["findings"]] == ["RUN101"]
+    # inconclusive carries an error (contract): the default gate does not pass a run it did not understand
+    assert code == 1 and doc["status"] == "inconclusive"
+    assert [(f["rule"], f["severity"]) for f in doc["findings"]] == [("RUN101", "error")]
     assert any("progress bar at 10/189" in w for s in doc["run"]["sources"] for w in s["warnings"])
 
 
