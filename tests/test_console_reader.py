@@ -196,3 +196,18 @@ def test_find_rare_finds_what_find_finds():
             for start in (0, rng.randrange(len(hay) + 1)):
                 for limit in (1, 2, 256):
                     assert find_rare(hay, needle, k, start, limit) == hay.find(needle, start)
+
+
+def test_a_machine_translated_paste_with_full_width_punctuation_is_read(tmp_path):
+    """Translation of an issue (GitHub's, a browser's) rewrites `{"loss": 2.29, "step": 1000}` with full-width
+    colons and commas and curly quotes, sometimes mismatched: the dicts are still read, with a warning."""
+    p = tmp_path / "paste.log"
+    p.write_text("我尝试了 4 位量化微调，损失变得非常高： {“epoch”：0.19，“grad_norm”：0.39，“learning_rate”：9.1e-05，"
+                 "“loss”：2.2934，“step”：1000}，{“epoch”：0.39，“grad_norm”：NaN，“learning_rate”：6.8e-05，"
+                 "“loss”：5661.338，“step”：2000}，{”epoch“：0.58，”grad_norm“：NaN，”learning_rate“：3.7e-05，"
+                 "”loss“：0.0，”step“：3000}\n", encoding="utf-8")
+    data = console.read(p)
+    assert data.series["loss"].steps.tolist() == [1000, 2000, 3000]
+    assert data.series["loss"].values.tolist() == [2.2934, 5661.338, 0.0]
+    assert math.isnan(data.series["grad_norm"].values[1])
+    assert any("full-width punctuation" in w for w in data.warnings)

@@ -100,6 +100,21 @@ _DPO_REF = re.compile(r"^(?:loss/(train|eval)$|(?:rewards|logps)_(train|eval)/)"
 _WRAPPED_KEY = re.compile(r"\s{2,}[-\d]?")  # a terminal wrap inside a key: 'l    -ogps_train/rejected'
 
 
+# A paste run through machine translation (GitHub's, a browser's) turns `{"loss": 0.5, "step": 10}` into
+# `{“loss”：0.5，“step”：10}`: full-width colon and comma, curly quotes (sometimes mismatched). Newlines are
+# untouched, so line numbers stay right.
+_FULLWIDTH_COLON = "：".encode()
+_FULLWIDTH_QUOTES = ("“".encode(), "”".encode())
+_FULLWIDTH = (("“".encode(), b'"'), ("”".encode(), b'"'), ("‘".encode(), b"'"), ("’".encode(), b"'"),
+              ("：".encode(), b": "), ("，".encode(), b", "), ("｛".encode(), b"{"), ("｝".encode(), b"}"))
+
+
+def _ascii_punctuation(chunk: bytes) -> bytes:
+    for wide, ascii_ in _FULLWIDTH:
+        chunk = chunk.replace(wide, ascii_)
+    return chunk
+
+
 class _Names(MetricNames):
     """MetricNames that first undo a terminal wrap inside a key (blanks and a `-` or digit left mid-word)."""
 
@@ -420,6 +435,13 @@ class _Reader:
 
     def chunk(self, chunk: bytes, line_base: int) -> int:
         """Everything a chunk of whole lines says; returns its number of newlines."""
+        if _FULLWIDTH_COLON in chunk and (_FULLWIDTH_QUOTES[0] in chunk or _FULLWIDTH_QUOTES[1] in chunk):
+            chunk = _ascii_punctuation(chunk)
+            if not self.src.hints.get("fullwidth_punctuation"):
+                self.src.hints["fullwidth_punctuation"] = True
+                self.src.warnings.append(f"{self.path.name}: metric dicts written with full-width punctuation "
+                                         "(“loss”：0.5，…, as machine translation of a paste leaves them) were read "
+                                         "as ASCII")
         if line_base == 0:
             self.startup_facts(chunk)
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
