@@ -293,6 +293,12 @@ def core_series(method: str) -> tuple[str, ...]:
     return CORE_SERIES.get(method, DEFAULT_CORE)
 
 
+def core_missing(method: str, names, facts) -> bool:
+    """True when a run with these metric names and facts was read but not understood: none of its method's
+    core series, and none of the facts about the training process that rules judge (CORE_FACTS)."""
+    return not any(n in names for n in core_series(method)) and not any(facts.get(k) for k in CORE_FACTS)
+
+
 def is_eval_record(keys) -> bool:
     """An HF log record is an eval record when it carries eval_* keys and no train loss."""
     has_eval = False

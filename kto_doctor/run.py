@@ -25,7 +25,7 @@ from . import config as cfgmod
 from . import frameworks
 from .discover import Discovery, LogFile, RunSpec, describe, discover
 from .model import FRAMEWORKS, METHODS, Run, SourceInfo
-from .ontology import CORE_FACTS, SPEECH_METRICS, core_series, unknown
+from .ontology import SPEECH_METRICS, core_missing, unknown
 from .sources.base import SourceData, SourceError
 from .sources.registry import registry
 
@@ -265,8 +265,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
             config[key] = value
             config_prov[key] = f"{run.framework} {run.method} (what its version logs)"
     run.unknown_metrics = unknown(series)
-    run.core_missing = not any(name in series for name in core_series(run.method)) and \
-        not any(facts.get(key) for key in CORE_FACTS)
+    run.core_missing = core_missing(run.method, series, facts)
     run.merge_notes = notes
     return run
 

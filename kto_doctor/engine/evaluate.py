@@ -52,7 +52,7 @@ def _metric_facts(run: Run) -> dict:
     know, the method's core series and whether one was read, and every series holding a NaN or inf."""
     import numpy as np
 
-    from ..ontology import CORE_FACTS, core_series, unknown
+    from ..ontology import core_missing, core_series, unknown
 
     names = list(run.metric_names)
     nonfinite = []
@@ -69,7 +69,7 @@ def _metric_facts(run: Run) -> dict:
         "metrics": names,
         "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
         "core_series": core,
-        "core_missing": not any(n in names for n in core) and not any(run.config.get(k) for k in CORE_FACTS),
+        "core_missing": core_missing(run.method, names, run.config),  # facts are visible in config
         "nonfinite_metrics": nonfinite,
     }
 
