@@ -123,3 +123,12 @@ def test_a_progress_bar_alone_is_not_a_training_log(tmp_path):
     """A bar without the start-up block could be anything (loading shards, mapping a dataset)."""
     r = CliRunner().invoke(app, ["analyze", str(paste(tmp_path, BANNER.splitlines()[-1] + "\n")), "--isolated"])
     assert r.exit_code == 2 and "no training logs found" in r.output
+
+
+def test_a_paste_cut_inside_a_warning_keeps_the_complete_ones(tmp_path):
+    """Damaged input: the paste ends in the middle of the third negative-KL warning (its value cut off) and a
+    stray NUL follows; the two complete warnings are still stated, the cut one adds nothing."""
+    cut = TRL_351[: TRL_351.rindex("-0.51")] + "\x00"
+    src = console.read(paste(tmp_path, cut))
+    assert src.facts["kl_negative_warnings"] == 2
+    assert src.facts["kl_negative_min"] == -0.18 and src.facts["kl_negative_first"] == -0.18
