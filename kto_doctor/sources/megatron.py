@@ -64,7 +64,9 @@ NEMO = textlog.Kind(
 
 # A Megatron record wrapped by a terminal or a paste: the line ends inside an item (not at `|`), and the next
 # one carries `| ` items without being a record of its own.
-_JOIN = rb"\n(?<![|\s]\n)(?![^\n]*(?:iteration +\d+/|validation loss at|Training epoch \d))(?=[^\n]*\| )"
+# (The lookaheads are lazy and the cheap one first: the same test, without trying the alternation at every byte
+# of the next line from its end backwards; it ran at every line feed not after `|`: 0.2 s a 64 MB log.)
+_JOIN = rb"\n(?<![|\s]\n)(?=[^\n]*?\| )(?![^\n]*?(?:iteration +\d+/|validation loss at|Training epoch \d))"
 
 
 def post(reader: textlog.Reader, src: SourceData) -> None:
