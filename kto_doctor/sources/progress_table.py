@@ -69,6 +69,9 @@ class _Table:
         parts.append(trail)
         # the row of this header: its first cell a number (a step or epoch), the right number of cells
         self.row = re.compile(b"".join(parts), re.M)
+        # the same row with the line feed before it instead of `^`: a search for a pattern that starts with a
+        # literal byte skips to its next occurrence, where `^` is tried at every byte (`_rows` splits with it)
+        self.after_feed = re.compile(b"\n" + b"".join(parts)[1:], re.M)
 
 
 def _headers(text: bytes) -> list[tuple[int, int, bytes]]:
@@ -98,6 +101,9 @@ def _axis(names: list[str]) -> tuple[int | None, str]:
     return None, ""
 
 
+_MARKS = (b"*", b"\xe2\x88\x92", b"~", b"+")  # what `_clean` undoes
+
+
 def _clean(cells: list[bytes]) -> list[bytes]:
     joined = b"\n".join(cells)
     if b"*" in joined:
@@ -111,9 +117,11 @@ def _clean(cells: list[bytes]) -> list[bytes]:
     return joined.split(b"\n")
 
 
-def _values(cells: list[bytes], comma: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(floats, present) of one column's cells: `No log`, `-`, empty and other text are not present."""
-    cells = _clean(cells)
+def _values(cells: list[bytes], comma: bool, marked: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(floats, present) of one column's cells: `No log`, `-`, empty and other text are not present. `marked`:
+    the table's text holds one of the marks `_clean` undoes (where it holds none, cleaning changes nothing)."""
+    if marked:
+        cells = _clean(cells)
     if comma:
         cells = [c.replace(b",", b".") for c in cells]
     vals, ok = textlog.floats(cells)
@@ -183,21 +191,28 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
     ax, kind = _axis(tab.names)
     if ax is None:
         return None
-    parts = tab.row.split(text, 0) if (a, b) == (0, len(text)) else tab.row.split(text[a:b])
+    # each row matched with the line feed before it (a line feed put before the stretch, for its first line):
+    # the line feeds before a row are those of the gaps before it and one per row before it
+    stretch = b"\n" + text[a:b]
+    parts = tab.after_feed.split(stretch)
     n = len(tab.names)
     w = n + 1
     rows = (len(parts) - 1) // w
     if not rows:
         return None
     columns = [parts[1 + j::w] for j in range(n)]
-    numeric = b"\n".join(b"\n".join(col) for j, col in enumerate(columns) if j != ax)
-    comma = b"," in numeric and _COMMA.search(numeric) is not None and _POINT.search(numeric) is None
-    xs, xok = _values(columns[ax], comma)
+    if b"," in stretch:  # else no cell holds a comma
+        numeric = b"\n".join(b"\n".join(col) for j, col in enumerate(columns) if j != ax)
+        comma = b"," in numeric and _COMMA.search(numeric) is not None and _POINT.search(numeric) is None
+    else:
+        comma = False
+    marked = any(mark in stretch for mark in _MARKS)
+    xs, xok = _values(columns[ax], comma, marked)
     keep = xok  # rows whose first cell is a number
     if not keep.any():
         return None
     feeds = np.fromiter(map(bytes.count, parts[0:-1:w], repeat(b"\n")), dtype=np.int64, count=rows)
-    lines = first_line + np.cumsum(feeds)
+    lines = first_line + np.cumsum(feeds) + np.arange(rows)
     has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
     named = {}
     low = [nm.strip().lower() for nm in tab.names]
@@ -210,7 +225,7 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
             name = _canon(nm, has_val)
         if name is None:
             continue
-        vals, present = _values(columns[j], comma)
+        vals, present = _values(columns[j], comma, marked)
         named[name] = (vals[keep], present[keep])
     return xs[keep], lines[keep], named
 
