@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import decimals
 from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
 
 CHUNK = 8 << 20
@@ -109,6 +110,10 @@ def floats(texts: list) -> tuple[np.ndarray, np.ndarray | None]:
     n = len(texts)
     if not n:
         return np.zeros(0), None
+    if n >= decimals.MIN_ROWS:  # one printed layout (`%.4f`, `%.6E`): every digit at once, the values float() gives
+        values = decimals.read(texts)
+        if values is not None:
+            return values, None
     try:  # the common case first: every text a plain number (a None or a bad text raises, and is handled below)
         return np.fromiter(map(float, texts), dtype=np.float64, count=n), None
     except (ValueError, TypeError, OverflowError):

@@ -1,0 +1,82 @@
+"""Columns of decimal numbers printed with one fixed layout (`%.4f`, `%.6E`, `%d`), read in bulk with numpy.
+
+Most text logs print a metric with a fixed format: mmengine `loss: 1.4863`, Megatron `lm loss: 6.540000E+00`,
+a progress table's `0.682100`. Within a chunk such a column is often one layout: the same width, the digits in
+the same places, the same signs, point and exponent letter. Then the texts stacked as rows of a byte matrix give
+every digit at once, and each value is `m * 10**s` (or `m / 10**-s`) of its integer digits `m` and scale `s`.
+
+That is exactly what `float()` gives, not an approximation: where `m` < 2**53 and |s| <= 22 both operands
+are exact doubles, and one IEEE multiplication or division rounds the exact decimal value correctly, as
+`float()` does (the fast path of Clinger's algorithm, which correctly rounded parsers take too). A column
+that is not one layout of at most 15 digits with |s| <= 22 is left to `float()` (`read` returns None).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+# a number as the fast path reads it: blanks, a sign, digits with an optional point, an optional exponent
+_LAYOUT = re.compile(rb"([ \t]*)([-+]?)(\d*)(?:(\.)(\d*))?(?:([eE])([-+]?)(\d+))?[ \t]*")
+_POW10 = np.array([float(10 ** k) for k in range(23)])  # exact doubles
+_MAX_DIGITS = 15  # 10**15 < 2**53: the integer of the digits is an exact double
+MIN_ROWS = 64  # below this the setup costs more than float() per text
+
+
+def read(texts: list) -> np.ndarray | None:
+    """float() of every text (bytes) when all have the layout of the first one, else None (nothing read)."""
+    n = len(texts)
+    first = texts[0] if n else None
+    if n < MIN_ROWS or not isinstance(first, bytes):
+        return None
+    m = _LAYOUT.fullmatch(first)
+    if m is None:
+        return None
+    blanks, sign, whole, point, frac, letter, exp_sign, exp = m.groups()
+    frac = frac or b""
+    if not (whole or frac) or len(whole) + len(frac) > _MAX_DIGITS or (exp and len(exp) > 3):
+        return None
+    try:
+        joined = b"\n".join(texts) + b"\n"
+    except TypeError:  # a None (a record without this value)
+        return None
+    # Each text and its line feed a row of the first one's width: every row must end in the line feed and hold
+    # no other (the checks below), so there are n line feeds in all, none inside a text: every text has the width.
+    width = len(first) + 1
+    if len(joined) != n * width:
+        return None
+    rows = np.frombuffer(joined, dtype=np.uint8).reshape(n, width)
+    first += b"\n"
+    # where the first text has a digit every text must have one; everywhere else the first text's byte
+    digit = np.zeros(width, dtype=bool)
+    a = len(blanks) + len(sign)
+    digit[a:a + len(whole)] = True
+    b = a + len(whole) + len(point or b"")
+    digit[b:b + len(frac)] = True
+    c = b + len(frac) + len(letter or b"") + len(exp_sign or b"")
+    if exp:
+        digit[c:c + len(exp)] = True
+    fixed = np.flatnonzero(~digit)
+    if len(fixed) and not (rows[:, fixed] == np.frombuffer(first, dtype=np.uint8)[fixed]).all():
+        return None
+    digits = rows[:, np.r_[a:a + len(whole), b:b + len(frac)]] - np.uint8(48)  # uint8: a non-digit wraps to > 9
+    if (digits > 9).any():
+        return None
+    k = digits.shape[1]
+    mantissa = digits.astype(np.int64) @ (np.int64(10) ** np.arange(k - 1, -1, -1, dtype=np.int64))
+    scale = np.full(n, -len(frac), dtype=np.int64)
+    if exp:
+        e = rows[:, c:c + len(exp)] - np.uint8(48)
+        if (e > 9).any():
+            return None
+        e = e.astype(np.int64) @ (np.int64(10) ** np.arange(len(exp) - 1, -1, -1, dtype=np.int64))
+        scale += -e if exp_sign == b"-" else e
+    if np.abs(scale).max() > 22:
+        return None
+    values = mantissa.astype(np.float64)
+    up = scale >= 0
+    if up.all():
+        values *= _POW10[scale]
+    else:
+        values = np.where(up, values * _POW10[np.maximum(scale, 0)], values / _POW10[np.maximum(-scale, 0)])
+    return -values if sign == b"-" else values
