@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import re
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from . import decimals
+from . import decimals, lazyre
 from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
 
 CHUNK = 8 << 20
@@ -43,8 +44,8 @@ SAMPLE = 64 << 10  # the first chunk's start, read alone while no shape is known
 NAN = float("nan")
 # A numeric value as the formats print it: 2.38, -8.1e-06, 3.000E-04, .5, 1., nan, inf, -Infinity.
 NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN]a[nN]|[iI]nf(?:inity)?)"
-_NUMBER = re.compile(NUM + rb"\Z")
-_NOT_A_NUMBER = re.compile(rb"^(?![ \t]*" + NUM + rb"[ \t]*$).*$", re.M)
+_NUMBER = lazyre.compile(NUM + rb"\Z")
+_NOT_A_NUMBER = lazyre.compile(rb"^(?![ \t]*" + NUM + rb"[ \t]*$).*$", re.M)
 _CR = bytes.maketrans(b"\r", b"\x1e")  # a tqdm redraw ends a record, not a line (line numbers count `\n`)
 _DAMAGED = "\x00damaged"  # the per-row damage flags of a block read one by one
 _JOIN = b"\x00"
@@ -56,10 +57,9 @@ MAX_SHAPES = 64  # learned shapes per kind; beyond (free text in values) records
 # `\w` spelt out: in a bytes pattern it is exactly [0-9A-Za-z_], and a class of plain bytes compiles to one bitmap
 # test per byte where `[-+\w.]` tests a category and three literals in turn (the shapes' hottest loop).
 _VALUE = rb"([-+0-9A-Za-z_.]+)"
-_BLANKS = re.compile(rb"([ \t]+)")
+_BLANKS = lazyre.compile(rb"([ \t]+)")
 _SKIP = rb"[-+0-9A-Za-z_.]+"
 LINE_END = rb"[ \t]*(?=[\n\x1e]|\Z)"
-_NAMED = re.compile(rb"\(\?P<\w+>")
 
 
 def _literal_start(pattern: bytes) -> bytes | None:
@@ -236,25 +236,51 @@ class Kind:
     uses: tuple[str, ...] = ()  # body keys `step` reads although they are not metrics (`global_step`)
     guard: bytes = b""  # a lookahead the finder checks after the head (a learned shape's literal text pins it)
     metrics: tuple[tuple[str, str], ...] = ()  # head fields that are also metrics: (field, key the ontology sees)
-    fields: tuple[str, ...] = field(init=False)
+
+    # The regexes are compiled when a file of this kind's format is read, not at import: every text reader's
+    # kinds together were ~100 patterns compiled at each start (tests/test_lazy_regex.py compiles them all).
 
     def __post_init__(self) -> None:
-        head = re.compile(self.head)
-        self.fields = tuple(sorted(head.groupindex, key=head.groupindex.get))
-        if head.groups != len(self.fields):
-            raise ValueError(f"{self.name}: head groups must all be named")
-        # a record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)
-        rest = rb"[^\n\x1e\x1f]*" if self.tail == LINE_END else rb"[^\n\x1e\x1f]*?(?:" + self.tail + rb")"
-        self.find = re.compile(rb"(?:" + self.head + rb")" + self.guard + rest, re.M)
-        self.record = re.compile(rb"(?:" + self.head + rb")" + self.guard + rb"(?P<_body>[^\n\x1e]*?)(?:" + self.tail
-                                 + rb")", re.M)
-        self.pairs = re.compile(self.pair) if self.pair else None
-        # pair groups: named `key` and `value` where a format writes the value first, else groups 1 and 2
-        named = self.pairs.groupindex if self.pairs is not None else {}
-        self.kg, self.vg = (named["key"], named["value"]) if "key" in named else (1, 2)
-        self.cut = re.compile(self.incomplete) if self.incomplete else None
         if self.token is None:
             self.token = _literal_start(self.head)
+
+    @cached_property
+    def fields(self) -> tuple[str, ...]:
+        head = re.compile(self.head)
+        fields = tuple(sorted(head.groupindex, key=head.groupindex.get))
+        if head.groups != len(fields):
+            raise ValueError(f"{self.name}: head groups must all be named")
+        return fields
+
+    @cached_property
+    def find(self) -> re.Pattern:
+        """A record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)."""
+        rest = rb"[^\n\x1e\x1f]*" if self.tail == LINE_END else rb"[^\n\x1e\x1f]*?(?:" + self.tail + rb")"
+        return re.compile(rb"(?:" + self.head + rb")" + self.guard + rest, re.M)
+
+    @cached_property
+    def record(self) -> re.Pattern:
+        return re.compile(rb"(?:" + self.head + rb")" + self.guard + rb"(?P<_body>[^\n\x1e]*?)(?:" + self.tail
+                          + rb")", re.M)
+
+    @cached_property
+    def pairs(self) -> re.Pattern | None:
+        return re.compile(self.pair) if self.pair else None
+
+    @cached_property
+    def kg(self) -> int:
+        """The key's group of `pairs`: named `key` where a format writes the value first, else group 1."""
+        named = self.pairs.groupindex if self.pairs is not None else {}
+        return named["key"] if "key" in named else 1
+
+    @cached_property
+    def vg(self) -> int:
+        named = self.pairs.groupindex if self.pairs is not None else {}
+        return named["value"] if "key" in named else 2
+
+    @cached_property
+    def cut(self) -> re.Pattern | None:
+        return re.compile(self.incomplete) if self.incomplete else None
 
 
 @dataclass
@@ -752,18 +778,31 @@ def read(path: Path, fmt: Format) -> SourceData:
 # ------------------------------------------------------------------------------------------ helpers for formats
 
 
+SNIFFED: list[tuple[tuple[bytes, ...], int]] = []  # every sniffer's patterns (tests check the needles on them)
+
+
 def sniffer(*patterns: bytes, flags: int = re.M) -> Callable[[str], int]:
-    """A function counting the lines of a file's start (decoded text) that match any of `patterns`."""
-    rx = re.compile(b"|".join(rb"(?:" + p + rb")" for p in patterns), flags)
+    """A function counting the lines of a file's start (decoded text) that match any of `patterns`.
+
+    The patterns are compiled on the first file that holds a literal stretch every match of one of them
+    contains (`lazyre.needle`): a file without any is no match, and is told so without compiling."""
+    rx = lazyre.compile(b"|".join(rb"(?:" + p + rb")" for p in patterns), flags)
+    needles = [lazyre.needle(p, flags) for p in patterns]
+    SNIFFED.append((patterns, flags))
+    if None in needles:
+        needles = []
 
     def count(head: str) -> int:
-        return len(rx.findall(head.encode("utf-8", "replace")))
+        data = head.encode("utf-8", "replace")
+        if needles and not any(n in data for n in needles):
+            return 0
+        return len(rx.findall(data))
 
     return count
 
 
-_OVERFLOW = re.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?)"
-                       rb"(?:, reducing to (\d+(?:\.\d*)?))?")
+_OVERFLOW = lazyre.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?)"
+                           rb"(?:, reducing to (\d+(?:\.\d*)?))?")
 
 
 def count_overflows(reader: "Reader", chunk: bytes) -> None:
