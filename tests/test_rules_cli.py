@@ -235,6 +235,27 @@ def test_test_failure_reports_file_rule_case(tmp_path):
     assert res.stdout.strip().splitlines()[-1] == "1 passed, 1 failed"
 
 
+def test_symptom_if_names_the_symptom_the_numbers_support(tmp_path):
+    rule = GOOD.replace("for_rows: 2\n", "for_rows: 2\nsymptom_if:\n  loss-spike: max(loss) > 10 * params.limit\n")
+    rule = rule.replace("expect: {fires: true, first_step: 2}", "expect: {fires: true, symptom: loss-divergence}")
+    rule += """  - name: far above is a spike
+    series: {loss: "1 30 30 3"}
+    expect: {fires: true, symptom: loss-spike}
+"""
+    p = write(tmp_path, "my.yaml", rule)
+    res = invoke("rules", "test", str(p))
+    assert res.exit_code == 0, res.stdout
+    assert res.stdout.strip().splitlines()[-1] == "3 passed, 0 failed"
+    wrong = write(tmp_path, "wrong.yaml", rule.replace("symptom: loss-spike}", "symptom: loss-divergence}"))
+    res = invoke("rules", "test", str(wrong))
+    assert res.exit_code == 1 and "expected symptom loss-divergence, got loss-spike" in res.stdout
+    typo = write(tmp_path, "typo.yaml", rule.replace("  loss-spike: max", "  loss-spkie: max"))
+    res = invoke("rules", "check", str(typo))
+    assert res.exit_code == 2
+    assert f"{typo}:11:" in out(res) and "unknown symptom 'loss-spkie' in symptom_if" in out(res)
+    assert "did you mean 'loss-spike'?" in out(res)
+
+
 def test_test_todo_does_not_fail(tmp_path):
     p = write(tmp_path, "my.yaml", GOOD.replace("expect: {fires: false}", "expect: {fires: true, todo: true}"))
     res = invoke("rules", "test", str(p))

@@ -271,8 +271,6 @@ KNOWN_GAPS = {
     "megatron/bigscience-workshop__bigscience__train-tr8b-104B-chronicles-md.log": "grad norms of 3e3-1.2e5 on "
     "every row: no spike relative to the run, and no absolute grad-norm rule",
     "generic_kv/microsoft__LMOps__issue130.log": "two fp16 overflows are within FP16101's calibration allowance",
-    "generic_kv/Lightning-AI__litgpt__issue689.log": "LOSS103 does not fire on 11 identical rows (10.8259) of a "
-    "pretraining run read as SFT; SFT101 names the ln(vocab) start instead",
 }
 
 # Excerpts that hold no core series of their method (the label describes the thread, the excerpt has no loss):

@@ -34,7 +34,9 @@ def explain_text(r, rs) -> str:
     import yaml
 
     raw = r.raw
-    lines = [f"{r.id} {r.name}  ({r.severity}, symptom: {r.symptom}{', group: ' + r.group if r.group else ''})",
+    also = [k for k in (raw.get("symptom_if") or {})]
+    symptom = r.symptom + (f"; {' / '.join(also)} when its evidence says so" if also else "")
+    lines = [f"{r.id} {r.name}  ({r.severity}, symptom: {symptom}{', group: ' + r.group if r.group else ''})",
              "", str(raw.get("title", "")).strip(), ""]
     lines.append("Applies to: " + (", ".join(r.methods) if r.methods else "every method"))
     req = [*r.requires_metrics] + ([f"one of {', '.join(r.requires_any)}"] if r.requires_any else [])

@@ -255,6 +255,11 @@ def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int], holes
         if _scalar_truth(compiled.evaluate(scope)):
             severity = sev
             break
+    symptom = rule.symptom
+    for sym, compiled in rule.symptom_if:
+        if _scalar_truth(compiled.evaluate(scope)):
+            symptom = sym
+            break
 
     evidence = {}
     for name, compiled in rule.evidence:
@@ -283,7 +288,7 @@ def _finding(rule: Rule, ctx: RunContext, scope: Scope, firing: list[int], holes
         s = ctx.metric(first_metric)
         steps = [int(s.index[0]), int(s.index[-1])]
     return Finding(
-        rule=rule.id, name=rule.name, symptom=rule.symptom, severity=severity,
+        rule=rule.id, name=rule.name, symptom=symptom, severity=severity,
         title=render(rule.title, "title"), message=render(rule.message, "message"), steps=steps,
         evidence={k: _clean(v) for k, v in evidence.items()}, causes=causes,
         metrics=[m for m in rule.metrics if ctx.has_metric(m)], config_keys=list(rule.config_keys),

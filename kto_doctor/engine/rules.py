@@ -47,6 +47,7 @@ RULE_FIELDS: dict[str, tuple[str, bool, str]] = {
     "for_rows": ("int", False, "Persistence: ... and over at least this many consecutive logged rows."),
     "tolerance": ("int", False, "Rows inside a streak that may break the condition without ending it."),
     "severity_if": ("severity_map", False, "Raise or lower the severity: {error: expr, warning: expr, info: expr}."),
+    "symptom_if": ("symptom_map", False, "Name another symptom when the evidence says so: {symptom: expr}, the first that holds."),
     "evidence": ("exprmap", False, "Numbers reported with the finding: {name: expr}."),
     "markers": ("exprmap", False, "Reference values drawn on plots: {name: expr}."),
     "metrics": ("strlist", False, "Metrics the finding is about (plots, locations). Default: requires.metrics."),
@@ -148,6 +149,7 @@ class Rule:
     for_rows: int = 1
     tolerance: int = 0
     severity_if: list[tuple[str, Compiled]] = field(default_factory=list)
+    symptom_if: list[tuple[str, Compiled]] = field(default_factory=list)
     evidence: list[tuple[str, Compiled]] = field(default_factory=list)
     markers: list[tuple[str, Compiled]] = field(default_factory=list)
     metrics: tuple[str, ...] = ()
@@ -562,6 +564,19 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
         if k not in SEVERITIES:
             raise err(f"unknown severity '{k}' in severity_if", "severity_if", k)
 
+    sym_if = []
+    sym_map = d.get("symptom_if") or {}
+    if not isinstance(sym_map, dict):
+        raise err("`symptom_if` maps a symptom to a condition", "symptom_if")
+    for k, cond in sym_map.items():
+        if k not in SYMPTOMS:
+            import difflib
+
+            close = difflib.get_close_matches(str(k), SYMPTOMS, n=1)
+            raise err(f"unknown symptom '{k}' in symptom_if", "symptom_if", k,
+                      hint=f"did you mean '{close[0]}'?" if close else "symptoms: " + ", ".join(SYMPTOMS))
+        sym_if.append((k, cexpr(cond, "symptom_if", k, fld=f"symptom_if.{k}", lets=after)))
+
     def exprmap(key):
         m = d.get(key) or {}
         if not isinstance(m, dict):
@@ -638,7 +653,7 @@ def compile_rule(d: dict, positions, base: tuple, filename: str, rs: RuleSet, bu
         requires_metrics=req_lists["metrics"], requires_any=req_lists["any_metrics"],
         requires_config=req_lists["config"], applies_if=applies_if, params=dict(params), lets=lets,
         for_steps=intfield("for", 0) or 0, for_rows=intfield("for_rows", 1) or 1,
-        tolerance=intfield("tolerance", 0) or 0, severity_if=sev_if,
+        tolerance=intfield("tolerance", 0) or 0, severity_if=sev_if, symptom_if=sym_if,
         evidence=ev_list, markers=mk_list, metrics=tuple(metrics),
         config_keys=strlist("config_keys") or tuple(sorted(when.config_keys)), causes=causes,
         references=strlist("references"), aliases=strlist("aliases"), tags=strlist("tags"),

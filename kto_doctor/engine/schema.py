@@ -54,6 +54,8 @@ def _kind_schema(kind: str) -> dict:
     if kind == "severity_map":
         return {"type": "object", "additionalProperties": False,
                 "properties": {s: dict(_EXPR) for s in SEVERITIES}}
+    if kind == "symptom_map":
+        return {"type": "object", "propertyNames": {"enum": list(SYMPTOMS)}, "additionalProperties": dict(_EXPR)}
     if kind == "exprmap":
         return {"type": "object", "additionalProperties": dict(_EXPR)}
     if kind == "causes":
@@ -81,7 +83,7 @@ def rule_schema() -> dict:
 def test_case_schema() -> dict:
     expect = {"type": "object", "additionalProperties": False, "properties": {
         "fires": {"type": "boolean"}, "first_step": {"type": "integer"}, "last_step": {"type": "integer"},
-        "severity": {"enum": list(SEVERITIES)}, "cause": _STR, "causes_include": {"type": "array", "items": _STR},
+        "severity": {"enum": list(SEVERITIES)}, "symptom": {"enum": list(SYMPTOMS)}, "cause": _STR, "causes_include": {"type": "array", "items": _STR},
         "message_contains": _STRLIST, "title_contains": _STRLIST, "cause_text_contains": _STRLIST,
         "evidence": {"type": "object"}, "skipped": {"type": "boolean"}, "todo": {"type": "boolean"}}}
     assert set(expect["properties"]) == EXPECT_KEYS

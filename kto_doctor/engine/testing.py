@@ -121,7 +121,7 @@ class CaseResult:
     where: str = ""
 
 
-EXPECT_KEYS = {"fires", "first_step", "last_step", "severity", "cause", "causes_include", "message_contains",
+EXPECT_KEYS = {"fires", "first_step", "last_step", "severity", "symptom", "cause", "causes_include", "message_contains",
                "title_contains", "cause_text_contains", "evidence", "skipped", "todo"}
 CASE_KEYS = {"name", "method", "framework", "config", "series", "steps", "expect", "rule"}
 
@@ -176,6 +176,8 @@ def run_case(rule: Rule, case: dict, catalog: dict) -> CaseResult:
                 res.problems.append(f"expect.severity must be one of {', '.join(SEVERITIES)}")
             elif f.severity != expect["severity"]:
                 res.problems.append(f"expected severity {expect['severity']}, got {f.severity}")
+        if "symptom" in expect and f.symptom != expect["symptom"]:
+            res.problems.append(f"expected symptom {expect['symptom']}, got {f.symptom}")
         if "cause" in expect:
             top = f.causes[0].id if f.causes else None
             if top != expect["cause"]:
