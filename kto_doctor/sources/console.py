@@ -109,6 +109,17 @@ _FULLWIDTH = (("“".encode(), b'"'), ("”".encode(), b'"'), ("‘".encode(), b
               ("：".encode(), b": "), ("，".encode(), b", "), ("｛".encode(), b"{"), ("｝".encode(), b"}"))
 
 
+# A metric dict copied from a terminal without its opening brace, or both (the selection started after `{`):
+# `'loss': -0.0, 'grad_norm': 0.0, ..., 'global_step/max_steps': '5/3766'`. Looked for only in a chunk with a
+# line that starts with a quote, so a file of ordinary dicts pays two substring searches for it.
+_HEAD_KEYS = rb"(?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward|kl|epoch|rewards/\w+|logps/\w+)"
+_BARE_DICT = re.compile(rb"^([ \t]*)((['\"])" + _HEAD_KEYS + rb"\3: [^\n{}]*?)\}?,?[ \t]*(\r?)$", re.M)
+
+
+def _braced(chunk: bytes) -> tuple[bytes, int]:
+    return _BARE_DICT.subn(rb"\1{\2}\4", chunk)
+
+
 def _ascii_punctuation(chunk: bytes) -> bytes:
     for wide, ascii_ in _FULLWIDTH:
         chunk = chunk.replace(wide, ascii_)
@@ -382,6 +393,7 @@ class _Reader:
         self.src = SourceData(path=path, format="console")
         self.main = _Store()
         self.logger = _Store()  # dicts echoed by a logger (`... >> {...}`): used only when nothing else is found
+        self.summary = _Store()  # W&B's `Run summary:` block (the last value of each metric): the same
         self.total = None  # M of the training progress bar
         self.pending_bar = None  # (N, M) of the last progress bar after the last dict of the previous chunk
         self.bad = 0
@@ -442,6 +454,16 @@ class _Reader:
                 self.src.warnings.append(f"{self.path.name}: metric dicts written with full-width punctuation "
                                          "(“loss”：0.5，…, as machine translation of a paste leaves them) were read "
                                          "as ASCII")
+        if chunk[:1] in (b"'", b'"') or b"\n'" in chunk or b'\n"' in chunk:  # a line that starts with a quote
+            chunk, n = _braced(chunk)
+            if n and not self.src.hints.get("bare_dicts"):
+                self.src.hints["bare_dicts"] = True
+                self.src.warnings.append(f"{self.path.name}: metric dicts without their braces ('loss': 0.5, "
+                                         "'grad_norm': ... as a terminal selection leaves them) were read as dicts")
+        if find_rare(chunk, b" metrics *****", 0) >= 0:
+            self.metrics_blocks(chunk)
+        if find_rare(chunk, b"Run summary:", 0) >= 0:
+            self.wandb_summary(chunk, line_base)
         if line_base == 0:
             self.startup_facts(chunk)
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
@@ -763,6 +785,37 @@ class _Reader:
             break
         self.mlx_mode = b"Iter " in chunk and b" loss " in chunk
 
+    def metrics_blocks(self, chunk: bytes) -> None:
+        """The Trainer's `log_metrics` print at the end of a run: `***** train metrics *****` then
+        `  train_loss               =     0.0` lines (and the same for eval). The same summary as the
+        `{'train_runtime': ...}` dict, stated as facts; `0:02:59.80`, `3778867GF` are not numbers and are skipped."""
+        for block in _METRICS_BLOCK.finditer(chunk):
+            split = block.group(1).decode()
+            for m in _BLOCK_LINE.finditer(block.group(2)):
+                key, value = m.group(1).decode(), to_float(m.group(2).decode())
+                if value is None:
+                    continue
+                if split == "train" or key.startswith(split + "_"):
+                    self.src.facts[key] = value
+
+    def wandb_summary(self, chunk: bytes, line_base: int) -> None:
+        """`wandb: Run summary:` then `wandb:   actor/pg_loss 0` lines, printed when a W&B run finishes: the
+        last value of every metric, one record at the step it states (`_step`, `train/global_step`...) or,
+        stating none, after every other record. Used only when the log holds no metric dict."""
+        for block in _WANDB_SUMMARY.finditer(chunk):
+            rec = {}
+            for m in _WANDB_LINE.finditer(block.group(1)):
+                value = to_float(m.group(2).decode())
+                if value is not None:
+                    rec[m.group(1).decode()] = value
+            step = next((rec.pop(k) for k in _WANDB_STEP_KEYS if k in rec), NAN)
+            for k in _WANDB_STEP_KEYS:
+                rec.pop(k, None)
+            if rec:
+                line = line_base + 1 + chunk.count(b"\n", 0, block.start())
+                idx = self.summary.new_record(step, line, False)
+                self.summary.add_group([rec], tuple(rec), [idx], False)
+
     def mlx(self, chunk: bytes, line_base: int) -> None:
         """mlx-lm `Iter 31: Train loss 0.002, Chosen reward -5.426, Learning Rate 1.000e-05, ...`."""
         pos, line = 0, line_base + 1
@@ -807,6 +860,10 @@ class _Reader:
         if not len(store.step) and size <= WRAPPED_MAX:
             self.wrapped()
             store = self.main
+        if not len(store.step) and len(self.summary.step):
+            store = self.summary
+            src.warnings.append(f"{self.path.name}: only W&B's run summary was read (the last value of each "
+                                "metric, one row)")
         self.warned.state(src)
         if not len(store.step):
             if self.warned:  # a paste of a trainer's warnings alone still says what went wrong
@@ -1020,6 +1077,13 @@ def _windows(chunk: bytes, needles: tuple, regex, before: int, after: int, limit
             n += 1
 
 
+_WANDB_SUMMARY = re.compile(rb"wandb: Run summary:[ \t]*\r?\n((?:wandb: +\S+ +[^\n]*\n?)+)")
+_WANDB_LINE = re.compile(rb"^wandb: +(\S+) +(\S+)[ \t]*\r?$", re.M)
+_WANDB_STEP_KEYS = ("_step", "train/global_step", "training/global_step", "global_step", "trainer/global_step")
+_METRICS_BLOCK = re.compile(rb"\*\*\*\*\* (train|eval|test|predict) metrics \*\*\*\*\*[ \t]*\r?\n((?:[ \t]+\w+ +=[^\n]*\n?)+)")
+_BLOCK_LINE = re.compile(rb"^[ \t]+(\w+) += +(\S+)[ \t]*\r?$", re.M)
+
+
 def _kind(keys: tuple) -> str:
     """What a dict with these keys is: hf | eval | stepped | stepped_eval (stating their own step) | summary
     | other."""
@@ -1057,7 +1121,8 @@ def read(path: Path) -> SourceData:
 # ------------------------------------------------------------------------------------------ the plugin
 
 _SNIFF = re.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward)"""
-                    r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+""")
+                    r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
+                    r"""|(?:^|\n)[ \t]*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward)['"]: [^\n{]*, ['"]""")
 
 
 def sniff(head: str) -> float:

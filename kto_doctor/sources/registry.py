@@ -48,6 +48,7 @@ BUILTIN = (
     "progress_bar = kto_doctor.sources.progress_bar:SOURCE",
     "progress_table = kto_doctor.sources.progress_table:SOURCE",
     "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
+    "json_metrics = kto_doctor.sources.json_metrics:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.

@@ -1,0 +1,224 @@
+"""A JSON file that a custom training loop wrote: its logged rows in a list, its settings beside them.
+
+Notebooks and course labs often end with `json.dump({...}, f)` of what they logged:
+
+```
+{"base_model": "...", "beta": 0.1, "lr": 5e-07, "epochs": 1.0, "train_loss": 0.676,
+ "history": [{"step": 1, "loss": 0.69, "chosen_reward": -0.03, "rejected_reward": -0.02, "reward_gap": -0.01},
+             ...]}
+```
+
+or a bare list of such rows. The rows are the longest list of flat objects (at the top level or one level
+down) whose keys name at least one metric the ontology knows. Each row's step is its `step` / `global_step` /
+`iteration` / `iter` key; rows without one are placed in file order (an ordinal step the merger maps on the
+global axis). Top-level numbers and strings are the run's configuration (`lr`, `beta`, `epochs`...), except
+`train_loss`, which HF and custom loops alike write as the mean over the run: a summary fact.
+
+Spellings of preference metrics that such files use for TRL's `rewards/*` are read as them:
+`chosen_reward`, `rejected_reward`, `reward_gap`/`reward_margin`, `reward_accuracy`; and, in a file whose
+settings state a preference `beta`, the bare `chosen`, `rejected`, `gap`/`margin` and `accuracy` of rows
+that also log the loss. A trainer_state.json (`log_history`) is its own source and is not claimed here.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .base import Columns, SourceData, SourceError, read_bytes, to_float, usable_step
+from .registry import Source
+
+_STEP_KEYS = ("step", "global_step", "iteration", "iter", "train/global_step")
+_REWARD_NAMES = {"chosen_reward": "rewards/chosen", "rejected_reward": "rewards/rejected",
+                 "reward_gap": "rewards/margins", "reward_margin": "rewards/margins",
+                 "reward_accuracy": "rewards/accuracies"}
+# bare names that are the implicit rewards only in a preference run (a `beta` in the settings)
+_PREFERENCE_NAMES = {"chosen": "rewards/chosen", "rejected": "rewards/rejected", "gap": "rewards/margins",
+                     "margin": "rewards/margins", "accuracy": "rewards/accuracies"}
+_SUMMARY = ("train_loss",)
+# settings spelled the short way such dumps spell them, when the long name is not there too
+_SETTINGS = {"lr": "learning_rate", "epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size"}
+_MAX_ROWS_SCAN = 50  # rows of a candidate list looked at to decide whether it holds metrics
+
+
+def read(path: Path) -> SourceData:
+    data = read_bytes(path)
+    damaged = None
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        doc, damaged = _salvage(data.decode("utf-8", "replace")), exc
+        if doc is None:
+            raise SourceError(f"{path}: not valid JSON ({exc}), and no complete row before the damage") from None
+    del data
+    rows, where = _rows(doc, 1 if damaged is not None else 2)
+    if rows is None:
+        raise SourceError(f"{path}: no list of logged metric rows in this JSON file")
+    src = SourceData(path=path, format="json_metrics")
+    if damaged is not None:
+        src.warnings.append(f"{path.name}: the JSON is damaged ({damaged}); the {len(rows)} complete row(s) "
+                            f"before the damage were read")
+    settings = doc if isinstance(doc, dict) else {}
+    for key, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value is rows:
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                src.config[key] = value  # `loss_type: ["sigmoid"]`
+            continue
+        if key in _SUMMARY:
+            f = to_float(value)
+            if f is not None:
+                src.facts[key] = f
+            continue
+        src.config[key] = value
+    for short, long in _SETTINGS.items():
+        if short in src.config and long not in src.config:
+            src.config[long] = src.config.pop(short)
+    preference = to_float(settings.get("beta")) is not None
+    names = dict(_REWARD_NAMES)
+    cols = Columns()
+    steps, lines, ordinal = [], [], False
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            continue
+        step = next((float(row[k]) for k in _STEP_KEYS if k in row and usable_step(row[k])), None)
+        if step is None:
+            ordinal = True
+            step = float(i + 1)
+        clean = {}
+        for key, value in row.items():
+            if key in _STEP_KEYS or isinstance(value, (dict, list)):
+                continue
+            f = to_float(value)
+            if f is None:
+                continue
+            if preference and key in _PREFERENCE_NAMES and "loss" in row:
+                key = _PREFERENCE_NAMES[key]
+            clean[names.get(key, key)] = f
+        if not clean:
+            continue
+        eval_row = "loss" not in clean and any(k.startswith("eval_") for k in clean)
+        cols.add_row(clean, step, i + 1, eval_row)
+        steps.append(step)
+        lines.append(i + 1)
+        src.records += 1
+    if not src.records:
+        raise SourceError(f"{path}: the rows under {where} hold no numbers")
+    if ordinal:
+        if any(k in r for r in rows if isinstance(r, dict) for k in _STEP_KEYS):
+            raise SourceError(f"{path}: some rows under {where} state a step and others do not")
+        src.step_kind = "ordinal"
+    cols.set_steps(np.asarray(steps, dtype=np.float64), np.asarray(lines, dtype=np.int64))
+    cols.finish_segments(src, "the step key")
+    src.series = cols.build()
+    if not src.series:
+        raise SourceError(f"{path}: no metric the ontology knows in the rows under {where}")
+    src.warnings.append(f"{path.name}: a custom JSON dump: {src.records} row(s) read from {where}"
+                        + ("; rows without a step were placed in file order" if ordinal else ""))
+    return src
+
+
+_LIST_START = re.compile(r'"([^"\n]{1,64})"\s*:\s*\[')
+_SETTING = re.compile(r'"([A-Za-z_][\w.-]{0,63})"\s*:\s*(-?\d[\d.eE+-]*|"[^"\n]{0,200}"|true|false)\s*[,}\n]')
+
+
+def _salvage(text: str) -> dict | list | None:
+    """A cut or damaged dump: the complete rows of each list up to the damage, and the settings written before
+    the first list (a dump writes its settings first). None when no complete row is left."""
+    dec = json.JSONDecoder()
+    starts = [(m.group(1), m.end()) for m in _LIST_START.finditer(text)]
+    if text.lstrip().startswith("["):
+        starts.insert(0, ("", text.index("[") + 1))
+    if not starts:
+        return None
+    doc: dict = {}
+    head = text[: _LIST_START.search(text).start()] if _LIST_START.search(text) else ""
+    for m in _SETTING.finditer(head):
+        try:
+            doc[m.group(1)] = json.loads(m.group(2))
+        except ValueError:
+            continue
+    for key, pos in starts:
+        rows = []
+        while True:
+            while pos < len(text) and text[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(text) or text[pos] != "{":
+                break
+            try:
+                row, pos = dec.raw_decode(text, pos)
+            except ValueError:
+                break
+            rows.append(row)
+        if rows and (key or not doc):
+            doc.setdefault(key or "rows", rows)
+    lists = [v for v in doc.values() if isinstance(v, list)]
+    return doc if lists else None
+
+
+def _rows(doc, min_len: int = 2) -> tuple[list | None, str]:
+    """The longest list of flat metric rows in the document, and where it is (`history`, `the top level`)."""
+    found: list[tuple[int, list, str]] = []
+    if isinstance(doc, list):
+        found.append((_metric_rows(doc, min_len), doc, "the top level"))
+    elif isinstance(doc, dict):
+        for key, value in doc.items():
+            if isinstance(value, list):
+                found.append((_metric_rows(value, min_len), value, f"`{key}`"))
+            elif isinstance(value, dict):
+                for sub, inner in value.items():
+                    if isinstance(inner, list):
+                        found.append((_metric_rows(inner, min_len), inner, f"`{key}.{sub}`"))
+    found = [f for f in found if f[0] > 0]
+    if not found:
+        return None, ""
+    best = max(found, key=lambda f: (f[0], len(f[1])))
+    return best[1], best[2]
+
+
+def _metric_rows(items: list, min_len: int = 2) -> int:
+    """How many of the first rows are objects with a number under a metric name the ontology knows."""
+    from ..ontology import canonical, is_known
+
+    hits = 0
+    for row in items[:_MAX_ROWS_SCAN]:
+        if not isinstance(row, dict):
+            return 0
+        for key, value in row.items():
+            if key in _STEP_KEYS or isinstance(value, bool):
+                continue
+            f = to_float(value)
+            if f is None:
+                continue
+            if key in _REWARD_NAMES or is_known(canonical(key)):
+                hits += 1
+                break
+    return hits if len(items) >= min_len else 0
+
+
+# a list of objects whose first object logs a loss or a reward: the rows of a dump
+_ROW_LIST = re.compile(r'(?:^\s*|"[^"\n]{1,64}"\s*:\s*)\[\s*\{[^\[\]{}]*?"(?:loss|eval_loss|reward|\w+_reward|'
+                       r'rewards/\w+)"\s*:\s*-?(?:\d|NaN|Infinity|"nan")')
+
+
+def sniff(head: str) -> float:
+    """A JSON document (not JSON lines) holding a list of objects that log a loss or a reward."""
+    text = head.lstrip()
+    if text[:1] not in ("{", "[") or '"log_history"' in head:
+        return 0.0
+    first_line = text.split("\n", 1)[0].rstrip()
+    if first_line.startswith("{") and first_line.endswith("}") and text.count("\n") > 1:
+        return 0.0  # one object per line: JSON lines, other sources' format
+    return 0.8 if _ROW_LIST.search(text) else 0.0
+
+
+SOURCE = Source(
+    name="json_metrics",
+    title="A custom loop's JSON dump of its logged rows (`history`, `metrics`, a bare list) with its settings",
+    read=read,
+    priority=45,
+    sniff=sniff,
+    suffixes=(".json",),
+    examples=("metrics.json / dpo_metrics.json / training_metrics.json written by a notebook or a course lab",),
+)

@@ -1,0 +1,144 @@
+"""Forms a log takes on its way into an issue or a notebook's output folder (tests/fixtures/pastes, provenance in
+its PROVENANCE.md): a dict pasted without its opening brace, the Trainer's `***** train metrics *****` block,
+W&B's `Run summary:` block and a custom loop's JSON dump. Each used to end in "no training logs found"."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import kto_doctor
+from kto_doctor import sources
+
+from conftest import REPO
+
+FIX = REPO / "tests" / "fixtures" / "pastes"
+
+
+def _symptoms(report, floor="warning"):
+    rank = {"info": 0, "warning": 1, "error": 2}
+    return {f.symptom for f in report.findings if rank[f.severity] >= rank[floor]}
+
+
+def test_a_dict_pasted_without_its_opening_brace_is_read_with_its_step():
+    data = sources.read(FIX / "modelscope__ms-swift__issue5571.log")
+    assert data.format == "console"
+    assert data.series["grad_norm"].values.tolist() == [0.0]
+    assert data.series["reward"].values.tolist() == [0.34375]
+    assert data.series["loss"].steps.tolist() == [5]  # 'global_step/max_steps': '5/3766'
+    assert any("without their braces" in w for w in data.warnings)
+
+
+def test_a_dict_without_braces_among_other_lines_and_junk(tmp_path):
+    line = (FIX / "modelscope__ms-swift__issue5571.log").read_bytes().rstrip(b"\n")
+    bare = line.rstrip(b"}").replace(b"'5/3766'", b"'6/3766'")  # neither brace, the next step
+    p = tmp_path / "paste.txt"
+    p.write_bytes(b"[INFO] {'lr_scheduler_type': 'cosine'} loaded\n" + line + b"\n\x00\xff junk {\n" + bare
+                  + b"\n")
+    data = sources.read(p)
+    assert data.series["reward"].values.tolist() == [0.34375, 0.34375]
+    assert data.records == 2
+
+
+def test_a_quoted_line_that_is_no_metric_dict_is_left_alone(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("'hello': 'world', 'x': 1\n{'loss': 2.5, 'learning_rate': 1e-05, 'epoch': 0.1}\n")
+    data = sources.read(p)
+    assert data.records == 1 and data.series["loss"].values.tolist() == [2.5]
+
+
+def test_the_train_metrics_block_is_the_run_summary_and_a_zero_mean_loss_is_an_error():
+    data = sources.read(FIX / "hiyouga__LlamaFactory__issue4278.log")
+    assert data.facts["train_loss"] == 0.0 and data.facts["epoch"] == pytest.approx(2.9268)
+    assert "train_runtime" not in data.facts  # `0:02:59.80` is no number
+    report = kto_doctor.analyze(FIX / "hiyouga__LlamaFactory__issue4278.log")
+    assert [f.rule for f in report.findings if f.severity == "error" and f.symptom == "loss-collapse"] == ["LOSS105"]
+    assert report.status == "inconclusive"  # a summary alone: no series was understood, and it says so
+
+
+def test_the_wandb_run_summary_is_one_row_of_last_values():
+    data = sources.read(FIX / "NVlabs__Tool-N1__issue9.log")
+    assert data.records == 1
+    assert {"reward", "policy_loss", "advantages_max", "advantages_min", "learning_rate"} <= set(data.series)
+    assert any("only W&B's run summary" in w for w in data.warnings)
+    report = kto_doctor.analyze(FIX / "NVlabs__Tool-N1__issue9.log")
+    assert "reward-anomaly" in _symptoms(report)
+
+
+def test_a_wandb_summary_beside_metric_dicts_adds_no_row(tmp_path):
+    p = tmp_path / "train.log"
+    summary = (FIX / "NVlabs__Tool-N1__issue9.log").read_text()
+    p.write_text("{'loss': 1.5, 'learning_rate': 1e-05, 'epoch': 0.5}\n{'loss': 1.2, 'learning_rate': 1e-05, "
+                 "'epoch': 1.0}\n" + summary)
+    data = sources.read(p)
+    assert data.records == 2 and "advantages_max" not in data.series
+
+
+def test_a_custom_json_dump_is_read_with_its_settings():
+    data = sources.read(FIX / "Namngo-uxiuer__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json")
+    assert data.format == "json_metrics"
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4, 5, 6]
+    assert data.series["loss"].values[0] == pytest.approx(0.6931471824645996)
+    assert {"rewards/chosen", "rewards/rejected", "rewards/margins"} <= set(data.series)
+    assert data.config["beta"] == 0.1 and data.config["learning_rate"] == 5e-05
+    report = kto_doctor.analyze(FIX / "Namngo-uxiuer__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json")
+    assert report.run.method == "dpo" and report.run.config.get("learning_rate") == 5e-05
+    assert report.status != "healthy"  # 0.693 -> 0.00013 in six steps
+
+
+def test_a_dump_without_a_per_step_loss_is_not_called_healthy():
+    report = kto_doctor.analyze(FIX / "Tienlee41__K3-Track3-Day22__training_metrics.json")
+    assert report.run.sources[0].records == 51
+    assert report.status == "inconclusive"
+    assert report.run.config["train_loss"] == pytest.approx(0.676107983827591)
+
+
+def test_bare_preference_names_are_rewards_only_in_a_run_that_states_beta(tmp_path):
+    doc = json.loads((FIX / "ZukaNoPro2k5__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json").read_text())
+    data = sources.read(FIX / "ZukaNoPro2k5__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json")
+    assert data.step_kind == "ordinal" and data.records == len(doc["history"])
+    assert data.series["rewards/accuracies"].values[0] == pytest.approx(0.35, abs=1e-6)
+    del doc["beta"]
+    p = tmp_path / "dump.json"
+    p.write_text(json.dumps(doc))
+    plain = sources.read(p)
+    assert "rewards/accuracies" not in plain.series and "loss" in plain.series
+
+
+@pytest.mark.parametrize("text", [
+    '{"learning_rate": 1e-05, "per_device_train_batch_size": 4}',  # training arguments
+    '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.9}\n{"step": 3, "loss": 1.8}\n',  # JSON lines
+    '{"log_history": [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.9}]}',  # a trainer_state.json
+])
+def test_the_json_dump_reader_claims_no_other_json(tmp_path, text):
+    from kto_doctor.sources import json_metrics
+
+    assert json_metrics.sniff(text) == 0.0
+
+
+def test_a_truncated_dump_keeps_its_complete_rows_and_settings(tmp_path):
+    raw = (FIX / "Namngo-uxiuer__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json").read_bytes()
+    cut = raw.index(b'"step": 5')  # inside the fifth row
+    p = tmp_path / "dpo_metrics.json"
+    p.write_bytes(raw[:cut])
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4]
+    assert data.config["beta"] == 0.1 and data.config["learning_rate"] == 5e-05
+    assert any("damaged" in w and "4 complete row(s)" in w for w in data.warnings)
+
+
+def test_a_dump_cut_inside_its_second_row_keeps_the_first(tmp_path):
+    raw = (FIX / "Namngo-uxiuer__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json").read_bytes()
+    p = tmp_path / "dpo_metrics.json"
+    p.write_bytes(raw[: raw.index(b'"step": 2') + 12])
+    data = sources.read(p)
+    assert data.format == "json_metrics" and data.series["loss"].steps.tolist() == [1]
+
+
+def test_a_dump_cut_before_any_row_is_a_one_line_error(tmp_path):
+    raw = (FIX / "Namngo-uxiuer__K4-Track3-Day22-DPO-ORPO-Alignment__dpo_metrics.json").read_bytes()
+    p = tmp_path / "dpo_metrics.json"
+    p.write_bytes(raw[: raw.index(b'"history"')])
+    with pytest.raises(kto_doctor.InputError) as exc:
+        kto_doctor.analyze(p)
+    assert "dpo_metrics.json" in str(exc.value) and "\n" not in str(exc.value)
