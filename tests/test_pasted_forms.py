@@ -142,3 +142,41 @@ def test_a_dump_cut_before_any_row_is_a_one_line_error(tmp_path):
     with pytest.raises(kto_doctor.InputError) as exc:
         kto_doctor.analyze(p)
     assert "dpo_metrics.json" in str(exc.value) and "\n" not in str(exc.value)
+
+
+# -- a custom loop's `train_loss` -------------------------------------------------------------------------
+
+
+def _mlflow_run(root, metrics: dict) -> None:
+    run = root / "mlruns" / "1" / ("0123456789abcdef" * 2)
+    (run / "metrics").mkdir(parents=True)
+    (run / "meta.yaml").write_text("run_id: x\nexperiment_id: '1'\nstatus: 3\nlifecycle_stage: active\n")
+    (root / "mlruns" / "1" / "meta.yaml").write_text("experiment_id: '1'\nname: e\nlifecycle_stage: active\n")
+    for key, values in metrics.items():
+        (run / "metrics" / key).write_text("".join(f"170000000{i} {v} {i}\n" for i, v in enumerate(values)))
+
+
+def test_a_custom_loop_logging_train_loss_per_epoch_to_mlflow_is_understood(tmp_path):
+    _mlflow_run(tmp_path, {"train_loss": [2.0, 1.6, 1.3, 1.1, 0.9], "val_loss": [2.1, 1.9, 1.8, 1.85, 1.95]})
+    report = kto_doctor.analyze(tmp_path / "mlruns")
+    assert report.status != "inconclusive"
+    assert report.run.series("loss").tolist() == [2.0, 1.6, 1.3, 1.1, 0.9]
+    (src,) = report.run.sources
+    assert any("`train_loss` is logged at 5 steps" in w for w in src.warnings)
+    assert "overfitting" in _symptoms(report)  # val_loss rises from its best while train_loss falls
+
+
+def test_hf_end_of_run_train_loss_stays_a_summary_beside_the_loss(tmp_path):
+    _mlflow_run(tmp_path, {"loss": [2.0, 1.6, 1.3], "train_loss": [1.6]})
+    report = kto_doctor.analyze(tmp_path / "mlruns")
+    assert report.run.series("loss").tolist() == [2.0, 1.6, 1.3]
+    assert not any("train_loss" in w for s in report.run.sources for w in s.warnings)
+
+
+def test_a_json_dump_whose_rows_say_train_loss(tmp_path):
+    p = tmp_path / "metrics.json"
+    p.write_text(json.dumps({"lr": 1e-4, "history": [{"epoch": e, "train_loss": l, "val_loss": v}
+                                                     for e, l, v in [(1, 2.0, 2.1), (2, 1.5, 1.8), (3, 1.2, 1.7)]]}))
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [2.0, 1.5, 1.2]
+    assert any("`train_loss` is logged at 3 steps" in w for w in data.warnings)

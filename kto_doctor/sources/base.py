@@ -78,6 +78,13 @@ class MetricNames(dict):
         name = self[item] = None if is_bookkeeping(key, self.dialect) else canonical(key, eval_row, self.dialect)
         return name
 
+    @staticmethod
+    def summary_loss(key: str) -> bool:
+        """HF's end-of-run mean loss (`train_loss`, a tracker's `train/train_loss`): a summary where the
+        Trainer logs it, but the only loss a custom loop that logs `train_loss` every epoch has (see
+        `adopt_summary_loss`)."""
+        return key in ("train_loss", "train/train_loss")
+
     def note_record(self, keys, eval_row: bool) -> None:
         """Remember where one record holds several keys that mean one metric (`loss` and `train/loss`):
         only one value per step survives, and the user should know. Called once per key set."""
@@ -90,6 +97,20 @@ class MetricNames(dict):
                 self.clashes.setdefault(name, {seen[name]}).add(key)
             else:
                 seen[name] = key
+
+
+def adopt_summary_loss(src: "SourceData | None", key: str, series: "Series | None",
+                       into: "dict[str, Series] | None" = None) -> None:
+    """A key HF uses only for its end-of-run summary (`train_loss`), logged at 2 or more steps by a run that
+    logs no `loss`: a custom loop's loss (per epoch, typically). It becomes `loss` in `into` (default
+    `src.series`), noted on `src`; otherwise it stays a summary."""
+    target = src.series if into is None else into
+    if series is None or "loss" in target or len(series.steps) < 2:
+        return
+    target["loss"] = series
+    if src is not None:
+        src.warnings.append(f"{src.path.name}: `{key}` is logged at {len(series.steps)} steps and no `loss` is: "
+                            "read as the training loss (a custom loop's, not HF's end-of-run summary)")
 
 
 def note_collisions(src: "SourceData", *names: MetricNames) -> None:
@@ -106,6 +127,9 @@ def note_collisions(src: "SourceData", *names: MetricNames) -> None:
 
 
 MAX_RESUMES = 5  # more step-counter restarts than this in one file means interleaved writers, not resumes
+
+
+_SUMMARY_LOSS = "\x00summary:"  # a column kept aside until build() decides (see Columns.build)
 
 
 class Columns:
@@ -169,7 +193,9 @@ class Columns:
                 continue
             name = names[key, eval_row]
             if name is None:
-                continue
+                if eval_row or not names.summary_loss(key):
+                    continue
+                name = _SUMMARY_LOSS + key
             col = cols.get(name)
             if col is None:
                 col = cols[name] = ([], [], [])
@@ -187,7 +213,9 @@ class Columns:
         for key in keys:
             name = names[key, eval_rows]
             if name is None:
-                continue
+                if eval_rows or not names.summary_loss(key):
+                    continue
+                name = _SUMMARY_LOSS + key
             values = [row[key] for row in rows]
             if None in values:
                 keep = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
@@ -212,7 +240,17 @@ class Columns:
     def names(self) -> MetricNames:
         return self._names
 
-    def build(self) -> dict[str, Series]:
+    def build(self, src: "SourceData | None" = None) -> dict[str, Series]:
+        """The series by canonical name. A `train_loss` column (kept aside by add_row/add_rows) becomes the
+        loss when no `loss` was logged and it has 2 or more steps (`adopt_summary_loss`, noted on `src`)."""
+        out = self._build()
+        aside = [n for n in out if n.startswith(_SUMMARY_LOSS)]
+        held = {n[len(_SUMMARY_LOSS):]: out.pop(n) for n in aside}
+        for key, series in held.items():
+            adopt_summary_loss(src, key, series, out)
+        return out
+
+    def _build(self) -> dict[str, Series]:
         out: dict[str, Series] = {}
         for name in list(self.cols) + [n for n in self._chunks if n not in self.cols]:
             parts = list(self._chunks.get(name, ()))

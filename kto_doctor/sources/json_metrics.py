@@ -111,7 +111,7 @@ def read(path: Path) -> SourceData:
         src.step_kind = "ordinal"
     cols.set_steps(np.asarray(steps, dtype=np.float64), np.asarray(lines, dtype=np.int64))
     cols.finish_segments(src, "the step key")
-    src.series = cols.build()
+    src.series = cols.build(src)
     if not src.series:
         raise SourceError(f"{path}: no metric the ontology knows in the rows under {where}")
     src.warnings.append(f"{path.name}: a custom JSON dump: {src.records} row(s) read from {where}"
@@ -198,7 +198,7 @@ def _metric_rows(items: list, min_len: int = 2) -> int:
 
 
 # a list of objects whose first object logs a loss or a reward: the rows of a dump
-_ROW_LIST = re.compile(r'(?:^\s*|"[^"\n]{1,64}"\s*:\s*)\[\s*\{[^\[\]{}]*?"(?:loss|eval_loss|reward|\w+_reward|'
+_ROW_LIST = re.compile(r'(?:^\s*|"[^"\n]{1,64}"\s*:\s*)\[\s*\{[^\[\]{}]*?"(?:\w*loss|reward|\w+_reward|'
                        r'rewards/\w+)"\s*:\s*-?(?:\d|NaN|Infinity|"nan")')
 
 

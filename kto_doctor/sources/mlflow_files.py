@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Columns, MetricNames, Series, SourceData, SourceError, read_bytes, to_float
+from .base import Columns, MetricNames, Series, SourceData, SourceError, adopt_summary_loss, read_bytes, to_float
 from .registry import Source
 from .store_util import framework_hint, numeric_lines, numeric_table, side_file
 
@@ -47,9 +47,12 @@ def read(folder: Path) -> SourceData:
     framework_hint(src)
     names = MetricNames()
     restarts = []
+    summary = None
     for key, path in _files(folder / "metrics", src):
         name = names[key, False]
         if name is None:
+            if names.summary_loss(key):
+                summary = (key, path)
             continue
         got = _metric(path, key, src)
         if got is None:
@@ -60,6 +63,11 @@ def read(folder: Path) -> SourceData:
         if series is not None:
             src.series[name] = series
             src.records += len(got[0])
+    if summary is not None and "loss" not in src.series:
+        got = _metric(summary[1], summary[0], src)
+        if got is not None:
+            adopt_summary_loss(src, summary[0], metric_series(*got)[0])
+            src.records += len(got[0]) if "loss" in src.series else 0
     if restarts:
         src.warnings.append(f"{folder.name}: the steps of {', '.join(restarts[:5])} go back (a resumed run "
                             "logging again); the later values win from the step where they restart")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import MetricNames, SourceData, SourceError
+from .base import MetricNames, SourceData, SourceError, adopt_summary_loss
 from .mlflow_files import metric_series, run_facts
 from .registry import Source
 from .store_util import Memo, columns, framework_hint, tables, with_database
@@ -117,20 +117,31 @@ def _metrics(con, out: dict[str, SourceData]) -> None:
     ends = np.cumsum([n for _, _, n in groups]).tolist()
     names = MetricNames()
     restarts: dict[str, list[str]] = {}
+    summaries: dict = {}
     for (run, key, _), a, b in zip(groups, [0] + ends[:-1], ends):
         d = out.get(run)
         name = names[key, False] if d is not None else None
+        if name is None and d is not None and names.summary_loss(key):
+            name = "train_loss"  # decided below, once the run's own `loss` is known
         if name is None:
             continue
         s, v = steps[a:b], values[a:b]
         order = np.arange(1, b - a + 1, dtype=np.int64)  # the row's place in time: the later row wins
         series, went_back = metric_series(s, v, order)
+        if name == "train_loss":
+            if series is not None:
+                summaries[run] = (key, series, b - a)
+            continue
         if went_back:
             restarts.setdefault(run, []).append(key)
         if series is not None:
             series.lines = None  # row numbers in time order are no place in a file
             d.series[name] = series
             d.records += b - a
+    for run, (key, series, n) in summaries.items():
+        series.lines = None
+        adopt_summary_loss(out[run], key, series)
+        out[run].records += n if out[run].series.get("loss") is series else 0
     for run, keys in restarts.items():
         out[run].warnings.append(f"run {run}: the steps of {', '.join(keys[:5])} go back (a resumed run logging "
                                  "again); the later values win from the step where they restart")

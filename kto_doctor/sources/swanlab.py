@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import leveldb_log, protowire
-from .base import Columns, MetricNames, SourceData, SourceError, read_bytes
+from .base import Columns, MetricNames, SourceData, SourceError, adopt_summary_loss, read_bytes
 from .registry import Source
 from .store_util import console_data, read_binary, requirements_facts, set_fact, side_file
 
@@ -62,15 +62,21 @@ def read(folder: Path) -> list[SourceData]:
     if not scalars:
         _text_logs(folder / "logs", src, scalars)
     names = MetricNames()
+    summary = None
     for key, (steps, values, order) in scalars.items():
         name = names[key, False]
-        if name is None:
+        if name is None and not names.summary_loss(key):
             continue
         series = Columns().finish(np.asarray(steps, np.float64), np.asarray(values, np.float64),
                                   np.asarray(order, np.int64))
-        if series is not None:
+        if name is None:
+            summary = (key, series, len(steps))
+        elif series is not None:
             src.series[name] = series
             src.records += len(steps)
+    if summary is not None:
+        adopt_summary_loss(src, summary[0], summary[1])
+        src.records += summary[2] if src.series.get("loss") is summary[1] else 0
     cfg, _ = side_file(folder / "files" / "config.yaml")
     if isinstance(cfg, dict):
         for key, entry in cfg.items():

@@ -91,7 +91,7 @@ def _metrics(rows: list, out: dict[str, SourceData]) -> None:
             group[2].append(i - a + 1)
         for keys, (rs, steps, order) in shapes.items():
             cols.add_rows(rs, keys, steps, order, False)
-        d.series = cols.build()
+        d.series = cols.build(d)
         for s in d.series.values():
             s.lines = None  # row numbers of a query are no place in a file
         d.records = b - a - bad.get(run, 0)

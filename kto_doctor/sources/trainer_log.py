@@ -68,7 +68,7 @@ def read(path: Path) -> SourceData:
         src.warnings.append(f"{path.name}: skipped {bad} corrupt or truncated line(s), first at line {first_bad}")
     cols.set_steps(np.asarray(steps, dtype=np.float64), np.asarray(lines, dtype=np.int64))
     cols.finish_segments(src, "current_steps")
-    src.series = cols.build()
+    src.series = cols.build(src)
     note_collisions(src, cols.names)
     return src
 

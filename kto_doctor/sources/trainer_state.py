@@ -280,7 +280,7 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     cols.finish_segments(src, "the step counter")
     if no_step:
         src.warnings.append(f"{src.path.name}: {no_step} log_history record(s) without a usable step ignored")
-    src.series = cols.build()
+    src.series = cols.build(src)
     note_collisions(src, cols.names)
     if not src.series:
         raise SourceError(f"{src.path}: log_history holds no metric values: nothing to analyse")

@@ -46,7 +46,7 @@ def read(path: Path) -> SourceData:
                             f"{reader.first_bad}")
     reader.cols.set_steps(np.concatenate(reader.steps), np.concatenate(reader.line_nos))
     reader.cols.finish_segments(src, "step")
-    src.series = reader.cols.build()
+    src.series = reader.cols.build(src)
     if reader.nulls:
         src.warnings.append(f"{path.name}: {reader.nulls} value(s) logged as null (verl >= 0.8 writes NaN and "
                             "±inf so) read as NaN")

@@ -472,7 +472,7 @@ class _History:
             cols.add_rows(rows, keys, steps, recs, False)
         cols.set_steps(np.asarray(steps_all, dtype=np.float64), np.asarray(recs_all, dtype=np.int64))
         cols.finish_segments(self.src, step_key or "_step")
-        self.src.series = cols.build()
+        self.src.series = cols.build(self.src)
         if step_key is not None:
             self.src.hints["wandb_step_metric"] = step_key
 
