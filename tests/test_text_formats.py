@@ -270,7 +270,6 @@ KNOWN_GAPS = {
     "mmengine/csg2008__InternLMAgricultureAssistant__note-llama3-md.log": "SFT102 memorisation needs an epoch series",
     "megatron/bigscience-workshop__bigscience__train-tr8b-104B-chronicles-md.log": "grad norms of 3e3-1.2e5 on "
     "every row: no spike relative to the run, and no absolute grad-norm rule",
-    "generic_kv/microsoft__LMOps__issue130.log": "two fp16 overflows are within FP16101's calibration allowance",
 }
 
 # Excerpts that hold no core series of their method (the label describes the thread, the excerpt has no loss):
