@@ -180,3 +180,25 @@ def test_a_json_dump_whose_rows_say_train_loss(tmp_path):
     data = sources.read(p)
     assert data.series["loss"].values.tolist() == [2.0, 1.5, 1.2]
     assert any("`train_loss` is logged at 3 steps" in w for w in data.warnings)
+
+
+# -- DeepSpeed-Chat steps 1 and 2 (real examples in tests/fixtures/formats/deepspeed_chat) ---------------------
+
+
+def test_deepspeed_chat_step1_perplexity_and_step2_rejected_scores(tmp_path):
+    p = tmp_path / "training.log"
+    p.write_text("***** Running training *****\n"
+                 "***** Evaluating perplexity, Epoch 0/2 *****\nppl: 9.5, loss: 2.251\n"
+                 "Epoch 1/2 with loss 1.9\n***** Evaluating perplexity, Epoch 1/2 *****\nppl: 5.1, loss: 1.63\n"
+                 "Epoch 2/2 with loss 1.2\n***** Evaluating perplexity, Epoch 2/2 *****\nppl: 5.4, loss: 1.69\n")
+    data = sources.read(p)
+    assert data.format == "deepspeed_chat_sft_rm" and data.hints["method"] == "sft"
+    assert data.series["loss"].steps.tolist() == [1, 2] and data.series["loss"].values.tolist() == [1.9, 1.2]
+    assert data.series["eval_loss"].steps.tolist() == [0, 1, 2]
+    assert data.series["eval_perplexity"].values.tolist() == [9.5, 5.1, 5.4]
+    q = tmp_path / "rm.log"
+    q.write_text("***** Evaluating reward, Epoch 1/1 *****\nchosen_last_scores (higher is better) : 1.5, "
+                 "rejected_last_scores (lower is better) : -0.5, acc (higher is better) : 0.7\n")
+    rm = sources.read(q)
+    assert rm.hints["method"] == "rm"
+    assert rm.series["eval_rewards/rejected"].values.tolist() == [-0.5]

@@ -78,6 +78,12 @@ EXPECT = {
     "deepspeed_chat/microsoft__DeepSpeedExamples__step3-actor_opt-1.3b_critic_opt-350m.log": (
         "deepspeed_chat", {"policy_loss", "value_loss", "reward"},
         ("reward", 0, -0.67919921875, 20, -0.07952880859375, 21)),
+    "deepspeed_chat/deepspeedai__DeepSpeedExamples__issue322.log": (  # step 2: a row per epoch, eval at epoch 0
+        "deepspeed_chat_sft_rm", {"loss", "eval_rewards/chosen", "eval_rewards/accuracies"},
+        ("eval_rewards/accuracies", 0, 0.4861111044883728, 3, 0.5934343338012695, 4)),
+    "deepspeed_chat/microsoft__DeepSpeedExamples__step2-opt-350m_globalBatchSize-64.log": (  # a tail: epoch 1
+        "deepspeed_chat_sft_rm", {"loss", "eval_rewards/chosen", "eval_rewards/accuracies"},
+        ("eval_rewards/accuracies", 1, 0.6994950175285339, 1, 0.6994950175285339, 1)),
     "deepspeed_chat/BeyonderXX__TRACE__issue5.log": (  # Step restarts each epoch of 8 micro-batches
         "deepspeed_chat", {"loss"}, ("loss", 0, 0.9741, 13, 1.1681, 14)),
     "torchtune/meta-pytorch__torchtune__pr640.log": (

@@ -35,13 +35,14 @@ def formats(
     if as_json:
         typer.echo(json.dumps({"formats": rows, "problems": reg.problems}, indent=2))
         return
+    w = max([16] + [len(r["name"]) for r in rows])  # the name column, as wide as the longest name
     for r in rows:
-        typer.echo(f"{r['name']:<16} {r['title']}")
-        typer.echo(f"{'':<16} {r['kind']}, priority {r['priority']}; recognised by " + "; ".join(r["recognised_by"]))
+        typer.echo(f"{r['name']:<{w}} {r['title']}")
+        typer.echo(f"{'':<{w}} {r['kind']}, priority {r['priority']}; recognised by " + "; ".join(r["recognised_by"]))
         if verbose:
-            typer.echo(f"{'':<16} reader {r['module']}" + (f", dialect {r['dialect']}" if r["dialect"] else ""))
+            typer.echo(f"{'':<{w}} reader {r['module']}" + (f", dialect {r['dialect']}" if r["dialect"] else ""))
             for ex in r["examples"]:
-                typer.echo(f"{'':<16} e.g. {ex}")
+                typer.echo(f"{'':<{w}} e.g. {ex}")
     for p in reg.problems:
         typer.echo(f"kto-doctor: warning: {p}", err=True)
     typer.echo("\nLower priority numbers are trusted first where two formats log the same metric at the same step.")

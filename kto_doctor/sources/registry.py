@@ -49,6 +49,7 @@ BUILTIN = (
     "progress_table = kto_doctor.sources.progress_table:SOURCE",
     "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
     "json_metrics = kto_doctor.sources.json_metrics:SOURCE",
+    "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.
