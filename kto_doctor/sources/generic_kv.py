@@ -48,26 +48,30 @@ _LATER_ITER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[S
 _TOTAL = rb"(?:[ \t]*/[ \t]*(?P<total>\d+))?"
 
 
-def _kind(name, head, pair=_PAIR, step=lambda f: f["step"], guard=b""):
-    return textlog.Kind(name=name, head=head, pair=pair, step=step, lenient=True, other=rb"\S*?", guard=guard)
+def _kind(name, head, pair=_PAIR, step=lambda f: f["step"], guard=b"", token=None):
+    return textlog.Kind(name=name, head=head, pair=pair, step=step, lenient=True, other=rb"\S*?", guard=guard,
+                        token=token)
 
 
-# Heads start with their word (a two-letter class the regex engine scans for), the "not inside a word" check after
+# Heads start with their word (a two-letter class the regex engine scans for), the "not inside a word" check after.
+# `token`: a literal every record of the kind holds (for VALUE_FIRST: that its lookahead needs): text without it is
+# not searched for that kind (a head led by `^` or a lookbehind is tried at every byte). STEP's head is spelt so
+# that it starts with one class ([Ss]), which the regex engine skips to; it matches `step`, `Step`, `STEP` as before.
 GLOBAL = _kind("global", rb"[Gg]lobal(?<![\w/.][Gg]lobal)[ _](?:[Ss]tep|[Ii]ter(?:ation)?)s?[ \t]*[:=]?[ \t]*"
-               rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])")
-STEP = _kind("step", rb"(?:[Ss]tep|STEP)(?<![\w/.][Ss]tep)(?<![\w/.]STEP)[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL
-             + rb"(?![\d.])", guard=rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
+               rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])", token=b"lobal")
+STEP = _kind("step", rb"[Ss](?:(?<=s)tep|(?<=S)(?:tep|TEP))(?<![\w/.][Ss]tep)(?<![\w/.]STEP)[ \t]*[:=]?[ \t]*"
+             rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])", guard=rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
 ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])",
-             guard=_LATER_STEP)
+             guard=_LATER_STEP, token=b"ter")
 EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)\]?(?:/\d+)?"
               rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])", guard=_LATER_ITER,
-              step=lambda f: f["epoch"])
-BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])")
+              step=lambda f: f["epoch"], token=b"poch")
+BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])", token=b"|")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
-              step=None)
+              step=None, token=b" [")
 VALUE_FIRST = _kind("value_first",
                     rb"^[ \t]*(?P<step>\d+)[ \t]+(?=" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][^\n]*, )",
-                    pair=_VALUE_FIRST)
+                    pair=_VALUE_FIRST, token=b", ")
 
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
