@@ -93,7 +93,9 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         idx, i = reader.column("@i")
         _, n = reader.column("@n")
         eidx, ep = reader.column("@epoch")
-        indexed = np.isin(eidx, idx[np.isfinite(i)])
+        has_i = np.zeros(len(kinds), dtype=bool)
+        has_i[idx[np.isfinite(i)]] = True
+        indexed = has_i[eidx]  # (record numbers: a mask, where np.isin sorted both arrays)
         others = (kinds != 3) & (kinds != 5)
         if indexed.any():  # Epoch e [i/N]: a global step; epoch-only lines (summaries) take the step before
             at = eidx[indexed]

@@ -65,12 +65,12 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     src.hints.setdefault("framework", "mmengine")
     src.facts["loss_window"] = 10
     idx, iters = reader.column("@iters")
-    epoch_lines = np.isin(idx, np.flatnonzero((kinds == 0) | (kinds == 4)))
+    epoch_lines = ((kinds == 0) | (kinds == 4))[idx]  # the records of those kinds among idx (record numbers)
     if epoch_lines.any():
         n = int(iters[epoch_lines][-1])
         src.warnings.append(f"{reader.path.name}: Epoch(train) [e][i/{n}] lines: the global step is "
                             f"(e - 1) x {n} + i (iterations per epoch as the lines state them)")
-    iter_lines = np.isin(idx, np.flatnonzero((kinds == 1) | (kinds == 5)))
+    iter_lines = ((kinds == 1) | (kinds == 5))[idx]
     if iter_lines.any() and np.isfinite(iters[iter_lines][-1]):
         src.facts["max_steps"] = int(iters[iter_lines][-1])
 

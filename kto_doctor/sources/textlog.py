@@ -748,7 +748,10 @@ class Reader:
             del st.metrics[name]  # handed over: the store of a metric goes as its Series comes (peak memory)
             s = steps[idx]
             ok = ~np.isnan(s)
-            series = cols.finish(s[ok], vals[ok], lines[idx][ok])
+            if ok.all():  # (no masked copies of the largest arrays: the peak is one metric's on top of the output)
+                series = cols.finish(s, vals, lines[idx])
+            else:
+                series = cols.finish(s[ok], vals[ok], lines[idx][ok])
             if series is not None:
                 src.series[name] = series
         src.records = len(st)

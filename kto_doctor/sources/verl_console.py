@@ -34,11 +34,25 @@ _JOIN = (rb"\n(?![^\n]*?(?<![\w/.])step:\d)"
          rb"(?=[ \t]*- [^\s:]+:\S|[^\s]*(?: - [^\s:]+:\S+)+[ \t]*-?[ \t]*$|[^\s:]*:\S+[ \t]*$)")
 
 
+def _three_decimals(reader: textlog.Reader) -> bool:
+    """At least 8 finite values, every one a multiple of 0.001 (to 1e-6): checked a metric at a time and a slice
+    at a time (the same elementwise test as on all values at once, without copies of every value: 0.6 GB at 1 GB)."""
+    finite = 0
+    for name in [n for n in reader.store.metrics if not n.startswith("@")]:
+        for part in reader.store.metrics[name]:
+            v = part[1]
+            for a in range(0, len(v), 1 << 20):
+                x = v[a:a + (1 << 20)]
+                x = x[np.isfinite(x)]
+                finite += len(x)
+                if not np.allclose(x * 1000, np.round(x * 1000), rtol=0, atol=1e-6):
+                    return False
+    return finite >= 8
+
+
 def post(reader: textlog.Reader, src: SourceData) -> None:
     src.hints.setdefault("framework", "verl")
-    values = [reader.column(n)[1] for n in reader.store.metrics if not n.startswith("@")]
-    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
-    if len(finite) >= 8 and np.allclose(finite * 1000, np.round(finite * 1000), rtol=0, atol=1e-6):
+    if _three_decimals(reader):
         # verl <= 0.3 prints `{v:.3f}`: `actor/lr:0.000` says only that the rate is below 0.0005
         src.facts["value_decimals"] = 3
         if "learning_rate" in reader.store.metrics:
