@@ -12,12 +12,12 @@ that is not one layout of at most 15 digits with |s| <= 22 is left to `float()` 
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from . import lazyre
+
 # a number as the fast path reads it: blanks, a sign, digits with an optional point, an optional exponent
-_LAYOUT = re.compile(rb"([ \t]*)([-+]?)(\d*)(?:(\.)(\d*))?(?:([eE])([-+]?)(\d+))?[ \t]*")
+_LAYOUT = lazyre.compile(rb"([ \t]*)([-+]?)(\d*)(?:(\.)(\d*))?(?:([eE])([-+]?)(\d+))?[ \t]*")
 _POW10 = np.array([float(10 ** k) for k in range(23)])  # exact doubles
 _MAX_DIGITS = 15  # 10**15 < 2**53: the integer of the digits is an exact double
 MIN_ROWS = 64  # below this the setup costs more than float() per text
