@@ -152,7 +152,7 @@ class Columns:
     def set_steps(self, steps: np.ndarray, lines: np.ndarray) -> None:
         """The step and line of every record in file order; a step below the previous one starts a segment."""
         ok = ~np.isnan(steps)
-        s, ln = steps[ok], lines[ok]
+        s, ln = (steps, lines) if ok.all() else (steps[ok], lines[ok])  # (no copies of a large file's arrays)
         if len(s) < 2:
             return
         cut = np.flatnonzero(s[1:] < s[:-1]) + 1

@@ -738,6 +738,8 @@ class Reader:
         self.extra["steps"] = steps
         if self.fmt.post is not None:
             self.fmt.post(self, src)
+        for name in [n for n in st.metrics if n.startswith("@")]:  # head fields kept for `post` only
+            del st.metrics[name]
         steps = self.extra["steps"]
         lines = self.lines()
         cols = Columns(self.fmt.dialect)
