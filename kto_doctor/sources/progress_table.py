@@ -159,12 +159,15 @@ def read(path) -> SourceData:
         raise SourceError(f"{path}: no progress-table rows found")
     steps = np.concatenate(record_steps)
     lines = np.concatenate(record_lines)
+    del record_steps, record_lines
     cols.set_steps(steps, lines)
     cols.finish_segments(src, "the Step column")
-    for name, parts in data.items():
+    for name in list(data):
+        parts = data.pop(name)  # handed over: a metric's parts go as its Series comes (peak memory)
         s = np.concatenate([p[0] for p in parts])
         v = np.concatenate([p[1] for p in parts])
         ln = np.concatenate([p[2] for p in parts])
+        del parts
         series = cols.finish(s, v, ln)
         if series is not None:
             src.series[name] = series
