@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import lazyre
 from ..ontology import canonical, is_eval_record
 from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream,
                    regular_file, sane_fact, short_int, to_float, usable_step)
@@ -42,14 +43,14 @@ from .trainer_warnings import TrainerWarnings
 CHUNK = 16 << 20
 NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
-_DICT = re.compile(rb"\{['\"][^{}\r\n]*\}")
-_WRAPPED = re.compile(rb"\{\s*['\"][^{}]*\}")
-_TQDM_END = re.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
+_DICT = lazyre.compile(rb"\{['\"][^{}\r\n]*\}")
+_WRAPPED = lazyre.compile(rb"\{\s*['\"][^{}]*\}")
+_TQDM_END = lazyre.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
 _WHOLE = itemgetter(0)  # a match's text
 _BAR_SEPARATORS = bytes.maketrans(b"|/", b"  ")  # `| 14/1000| 15/1000` -> numbers for one numpy parse
-_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
-_PAIR = re.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|tensor\([^()]*\)|[^,}]+)""")
-_TENSOR = re.compile(rb"tensor\(\s*([^,()\s]+)")
+_ANSI = lazyre.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_PAIR = lazyre.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|tensor\([^()]*\)|[^,}]+)""")
+_TENSOR = lazyre.compile(rb"tensor\(\s*([^,()\s]+)")
 _PY_FIXES = ((b"'", b'"'), (b": nan", b": NaN"), (b": -inf", b": -Infinity"), (b": inf", b": Infinity"),
              (b": None", b": null"), (b": True", b": true"), (b": False", b": false"))
 _LITERALS = {b"nan": float("nan"), b"NaN": float("nan"), b"inf": float("inf"), b"Infinity": float("inf"),
@@ -57,11 +58,11 @@ _LITERALS = {b"nan": float("nan"), b"NaN": float("nan"), b"inf": float("inf"), b
              b"True": True, b"False": False, b"true": True, b"false": False}
 
 # Fact lines: (literal that must occur in the chunk, regex run only then, handler name)
-_MLX = re.compile(rb"Iter (\d+): ((?:Train|Val) loss [^\r\n]*)")
+_MLX = lazyre.compile(rb"Iter (\d+): ((?:Train|Val) loss [^\r\n]*)")
 _MLX_NAMES = {"train loss": "loss", "val loss": "eval_loss", "learning rate": "learning_rate",
               "chosen reward": "rewards/chosen", "rejected reward": "rewards/rejected", "grad norm": "grad_norm"}
-_TRAINABLE = re.compile(rb"trainable params: ([\d,]{1,24})(?![\d,])")
-_RUNNING = re.compile(rb"  (Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size"
+_TRAINABLE = lazyre.compile(rb"trainable params: ([\d,]{1,24})(?![\d,])")
+_RUNNING = lazyre.compile(rb"  (Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size"
                       rb"|Gradient Accumulation steps|Total optimization steps|Number of trainable parameters)"
                       rb"[^=\r\n]*= ([\d,.]+)")
 _RUNNING_KEYS = {b"Num examples": ("facts", "num_examples"), b"Num Epochs": ("facts", "num_train_epochs"),
@@ -70,12 +71,12 @@ _RUNNING_KEYS = {b"Num examples": ("facts", "num_examples"), b"Num Epochs": ("fa
                  b"Gradient Accumulation steps": ("config", "gradient_accumulation_steps"),
                  b"Total optimization steps": ("facts", "total_steps"),
                  b"Number of trainable parameters": ("facts", "trainable_params")}
-_WORLD = re.compile(rb"Process rank: \d+, world size: (\d{1,9})\b")
-_REF_MODEL = re.compile(rb"Created reference model from ([^\r\n]*)")
-_OVERFLOW = re.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?), "
+_WORLD = lazyre.compile(rb"Process rank: \d+, world size: (\d{1,9})\b")
+_REF_MODEL = lazyre.compile(rb"Created reference model from ([^\r\n]*)")
+_OVERFLOW = lazyre.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?), "
                        rb"reducing to (\d+(?:\.\d*)?)")
-_TRL_VERSION = re.compile(rb"\btrl(?:==|-| version:? | v)(\d+\.\d+[\w.]*)", re.IGNORECASE)
-_TRAINER = re.compile(rb"\b(?:Custom)?(KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT|Reward)Trainer\b")
+_TRL_VERSION = lazyre.compile(rb"\btrl(?:==|-| version:? | v)(\d+\.\d+[\w.]*)", re.IGNORECASE)
+_TRAINER = lazyre.compile(rb"\b(?:Custom)?(KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT|Reward)Trainer\b")
 _TRAINER_METHOD = {b"KTO": "kto", b"DPO": "dpo", b"ORPO": "orpo", b"CPO": "dpo", b"SimPO": "simpo",
                    b"GRPO": "grpo", b"PPO": "ppo", b"RLOO": "grpo", b"SFT": "sft", b"Reward": "rm"}
 _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
@@ -90,14 +91,14 @@ _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
 _VALUE_CHARS = b"0123456789.-+eE"
 _STR = rb"[^'\"\\\x00-\x1f]*"  # a string JSON reads as is: no quotes, escapes or control characters
 _SCALAR = rb"[-+.\w]+"  # an unquoted value: a number, nan, inf, None, True... (JSON decides), never a list
-_FIELD = re.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|" + _SCALAR + rb")"
+_FIELD = lazyre.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|" + _SCALAR + rb")"
                     rb"(?=, ['\"]|\}\Z)")
 _ROWS = bytes.maketrans(b"}\n", b"],")  # after the keys are gone: one dict per line -> one JSON array each
 _STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps", "counters/updates"})
 # The DPO reference implementation (eric-mitchell/direct-preference-optimization): `train stats after N examples:
 # {'rewards_train/chosen': '0.1', 'loss/train': '0.69', ..., 'counters/updates': 5024}` and `eval after N: {...}`.
-_DPO_REF = re.compile(r"^(?:loss/(train|eval)$|(?:rewards|logps)_(train|eval)/)")
-_WRAPPED_KEY = re.compile(r"\s{2,}[-\d]?")  # a terminal wrap inside a key: 'l    -ogps_train/rejected'
+_DPO_REF = lazyre.compile(r"^(?:loss/(train|eval)$|(?:rewards|logps)_(train|eval)/)")
+_WRAPPED_KEY = lazyre.compile(r"\s{2,}[-\d]?")  # a terminal wrap inside a key: 'l    -ogps_train/rejected'
 
 
 # A paste run through machine translation (GitHub's, a browser's) turns `{"loss": 0.5, "step": 10}` into
@@ -1120,9 +1121,9 @@ def read(path: Path) -> SourceData:
 
 # ------------------------------------------------------------------------------------------ the plugin
 
-_SNIFF = re.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward)"""
-                    r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
-                    r"""|(?:^|\n)[ \t]*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward)['"]: [^\n{]*, ['"]""")
+_SNIFF = lazyre.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward)"""
+                        r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
+                        r"""|(?:^|\n)[ \t]*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward)['"]: [^\n{]*, ['"]""")
 
 
 def sniff(head: str) -> float:

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from . import textlog
+from . import lazyre, textlog
 from .base import SourceData
 
 _PIPE_PAIR = rb"(?:^|(?<=[|,])|(?<=\| ))[ \t]*([A-Za-z][\w ]*?): ?(" + textlog.NUM + rb")(?=[ \t]*(?:[|,]|$))"
@@ -44,7 +44,7 @@ DESC = textlog.Kind(
     name="desc", head=rb"Epoch (?P<epoch>\d+), Step (?P<step>\d+), (?=Loss: )",
     pair=rb"(Loss): (" + textlog.NUM + rb")", tail=rb"(?=:\s+\d+%\||:?[ \t]*$)", step=lambda f: f["step"])
 
-_BANNER = re.compile(rb"Total (?:Generation Batches|Micro Batches) (\d+)")
+_BANNER = lazyre.compile(rb"Total (?:Generation Batches|Micro Batches) (\d+)")
 
 
 def scan(reader: textlog.Reader, chunk: bytes) -> None:

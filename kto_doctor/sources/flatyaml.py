@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import re
 
-_KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-/]*):(?: +(.*))?")
+from . import lazyre
+
+_KEY_LINE = lazyre.compile(r"([A-Za-z_][A-Za-z0-9_.\-/]*):(?: +(.*))?")
 _BOOLS = {"yes": True, "Yes": True, "YES": True, "no": False, "No": False, "NO": False, "true": True,
           "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False, "on": True, "On": True,
           "ON": True, "off": False, "Off": False, "OFF": False}
 _NULLS = ("~", "null", "Null", "NULL", "")
 _RESERVED_KEYS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n"}
-_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
-_SINGLE = re.compile(r"'([^']*)'(?: +#.*)?")
-_DOUBLE = re.compile(r'"([^"\\]*)"(?: +#.*)?')
-_UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # control characters other than the newline (tabs too)
+_INT = lazyre.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_FLOAT = lazyre.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
+_SINGLE = lazyre.compile(r"'([^']*)'(?: +#.*)?")
+_DOUBLE = lazyre.compile(r'"([^"\\]*)"(?: +#.*)?')
+_UNSAFE = lazyre.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # control characters other than the newline (tabs too)
 # first characters of a plain scalar that make it something else (or an error) in YAML
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _NOT_FOUND = object()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 
+from . import lazyre
 from .. import config as cfgmod
 
 # `--key value`, `--key=value`, and `key=value` inside a `...Arguments(` / `...Config(` dump.
-_FLAG = re.compile(rb"(?<![\w-])--([a-z][a-z0-9_]{1,40})(?:=|[ \t]+)([^\s\\'\",;)]{1,64})")
-_DUMP_START = re.compile(rb"\b[A-Z]\w{0,40}(?:Arguments|Config)\(")
-_DUMP_ITEM = re.compile(rb"(?:^|[\s,(])([a-z_][a-z0-9_]{1,40})=([^\s,)]{1,64})")
-_VALUE = re.compile(r"^[-+]?\w[\w.+-]*$")  # a number (1e-05) or a plain name (cosine)
+_FLAG = lazyre.compile(rb"(?<![\w-])--([a-z][a-z0-9_]{1,40})(?:=|[ \t]+)([^\s\\'\",;)]{1,64})")
+_DUMP_START = lazyre.compile(rb"\b[A-Z]\w{0,40}(?:Arguments|Config)\(")
+_DUMP_ITEM = lazyre.compile(rb"(?:^|[\s,(])([a-z_][a-z0-9_]{1,40})=([^\s,)]{1,64})")
+_VALUE = lazyre.compile(r"^[-+]?\w[\w.+-]*$")  # a number (1e-05) or a plain name (cosine)
 DUMP_SPAN = 16384  # a Trainer dump is ~5 KB; a few more for the TRL configs' fields
 HEAD = 1 << 20  # both are printed before training starts: the rest of a long log is metric lines, not searched
 

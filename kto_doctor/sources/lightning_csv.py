@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lazyre
 from .base import Columns, MetricNames, Series, SourceData, SourceError, read_bytes, to_float
 from .registry import Source
 from .store_util import side_file
 
 STEP, EPOCH = "step", "epoch"
-_SKIPPED = re.compile(r"Skipping line (\d+)")
+_SKIPPED = lazyre.compile(r"Skipping line (\d+)")
 
 
 def read(path: Path) -> SourceData:

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from . import lazyre
 from .base import MAX_FILE_BYTES, SourceData, SourceError, read_bytes, read_head, regular_file
 
 
@@ -80,7 +81,7 @@ PACKAGES = {"transformers": "transformers", "trl": "trl", "peft": "peft", "deeps
             "torch": "torch", "accelerate": "accelerate", "llamafactory": "llamafactory", "verl": "verl",
             "openrlhf": "openrlhf", "axolotl": "axolotl", "unsloth": "unsloth", "lightning": "lightning",
             "pytorch-lightning": "pytorch_lightning", "vllm": "vllm"}
-_REQ = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", re.M)
+_REQ = lazyre.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", re.M)
 
 
 _HF_ARGS = ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps", "lr_scheduler_type")

@@ -12,29 +12,28 @@ The warning says how many records were skipped and at which line.
 from __future__ import annotations
 
 import json
-import re
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from ..ontology import SUMMARY_KEYS, is_eval_record
-from . import fastjson
+from . import fastjson, lazyre
 from .base import (MAX_STEP, Columns, SourceData, SourceError, note_collisions, open_stream, read_bytes, sane_fact,
                    short_int, usable_step)
 from .registry import Source
 
 FACT_KEYS = ("max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs",
              "global_step", "best_metric", "best_model_checkpoint", "best_global_step")
-_LOG_HISTORY = re.compile(r'"log_history"\s*:\s*\[')
-_HEADER_PAIR = re.compile(r'"(\w+)"\s*:\s*(-?[\d.]+(?:[eE][-+]?\d+)?|null|true|false|"[^"\n]*")')
-_SEPARATORS = re.compile(r"[\s,]*")
-_LIST_END = re.compile(r"\s*(?:,\s*\"|\}|\Z)")  # what follows log_history's closing bracket
-_RESYNC = re.compile(r"\{|\](?=\s*(?:,\s*\"|\}|\Z))")  # after damage: the next record, or the list's end
+_LOG_HISTORY = lazyre.compile(r'"log_history"\s*:\s*\[')
+_HEADER_PAIR = lazyre.compile(r'"(\w+)"\s*:\s*(-?[\d.]+(?:[eE][-+]?\d+)?|null|true|false|"[^"\n]*")')
+_SEPARATORS = lazyre.compile(r"[\s,]*")
+_LIST_END = lazyre.compile(r"\s*(?:,\s*\"|\}|\Z)")  # what follows log_history's closing bracket
+_RESYNC = lazyre.compile(r"\{|\](?=\s*(?:,\s*\"|\}|\Z))")  # after damage: the next record, or the list's end
 # A run of 64 or more openers (with the keys between them): deeper than any real record, and deep enough
 # that the decoder's recursion limit may be near.
-_DEEP = re.compile(r'(?:[\[{]\s*(?:"(?:[^"\\\n]|\\.)*"\s*:\s*)?){64,}')
-_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_DEEP = lazyre.compile(r'(?:[\[{]\s*(?:"(?:[^"\\\n]|\\.)*"\s*:\s*)?){64,}')
+_BRACKET = lazyre.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 DEEP_WINDOW = 1 << 20  # a record is decoded again within this many characters after its deep value
 MAX_DEEP = 8  # deep values patched in one record before it counts as damaged
 MAX_DEEP_RECORDS = 100  # records patched in one file; later ones are skipped as damaged
@@ -332,7 +331,7 @@ def _as_table(rows: list[dict], keys: tuple) -> np.ndarray | None:
 
 # ------------------------------------------------------------------------------------------ the plugin
 
-_CHECKPOINT = re.compile(r"checkpoint-\d+")
+_CHECKPOINT = lazyre.compile(r"checkpoint-\d+")
 
 
 def run_root(path: Path) -> Path:
@@ -351,7 +350,7 @@ def sniff(head: str) -> float:
     return 0.5 if '"global_step"' in head and '"max_steps"' in head else 0.0
 
 
-_GLOBAL_STEP = re.compile(rb'"global_step"\s*:\s*(\d+)')
+_GLOBAL_STEP = lazyre.compile(rb'"global_step"\s*:\s*(\d+)')
 
 
 def choose(paths: list[Path]) -> list[list[Path]]:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import re
 
+from . import lazyre
 from .textlog import find_rare
 
 _NUM = rb"(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|-?inf|nan)"
-_KL_NEGATIVE = re.compile(rb"KL divergence is starting to become negative: " + _NUM)
-_RATIO = re.compile(rb"The average ratio of batch \(" + _NUM + rb"\) exceeds threshold " + _NUM)
+_KL_NEGATIVE = lazyre.compile(rb"KL divergence is starting to become negative: " + _NUM)
+_RATIO = lazyre.compile(rb"The average ratio of batch \(" + _NUM + rb"\) exceeds threshold " + _NUM)
 _KL_NEEDLE = b"KL divergence is starting to become negative"
 _RATIO_NEEDLE = b"The average ratio of batch"
 

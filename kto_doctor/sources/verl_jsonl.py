@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lazyre
 from .base import Columns, SourceData, SourceError, open_stream, usable_step
 from .registry import Source, score
 from .store_util import line_chunks
 
-_NULL = re.compile(rb'(":\s*)null(?=\s*[,}])')  # orjson's NaN/inf: a value, never a missing one
-_LINE = re.compile(r'^\{"step":\s*-?\d+,\s*"data":\s*\{', re.M)
+_NULL = lazyre.compile(rb'(":\s*)null(?=\s*[,}])')  # orjson's NaN/inf: a value, never a missing one
+_LINE = lazyre.compile(r'^\{"step":\s*-?\d+,\s*"data":\s*\{', re.M)
 
 
 def read(path: Path) -> SourceData:

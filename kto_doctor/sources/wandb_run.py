@@ -37,14 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from ..ontology import SUMMARY_KEYS
-from . import leveldb_log, protowire
+from . import lazyre, leveldb_log, protowire
 from .base import Columns, SourceData, SourceError
 from .registry import Source
 from .store_util import (Memo, console_data, framework_hint, json_many, json_or_none, lfs_pointer, read_binary,
                          requirements_facts, set_fact, side_file)
 
 IDENT, MAGIC, VERSION = b":W&B", 0xBEE1, 0
-_FOLDER = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9_\-]+)$")
+_FOLDER = lazyre.compile(r"^(?:offline-)?run-\d{8}_\d{6}-([A-Za-z0-9_\-]+)$")
 # Record oneof fields read (wandb/proto/wandb_internal.proto)
 R_HISTORY, R_SUMMARY, R_CONFIG, R_TELEMETRY, R_METRIC, R_RUN, R_EXIT = 2, 3, 5, 11, 12, 17, 18
 HF_STEP = "train/global_step"
