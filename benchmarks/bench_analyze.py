@@ -39,8 +39,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "sample_logs" / "kto-healthy"
-# The console script's body: what `kto-doctor ...` runs.
-CLI = "import sys; from kto_doctor.cli import main; sys.argv[0] = 'kto-doctor'; sys.exit(main())"
+# The console script's body: what `kto-doctor ...` runs (`console` since it exits without the interpreter's
+# teardown; older trees have only `main`).
+CLI = ("import sys; import kto_doctor.cli as c; sys.argv[0] = 'kto-doctor'; "
+       "sys.exit(getattr(c, 'console', c.main)())")
 
 
 def make_state(path: str, rows: int) -> None:
