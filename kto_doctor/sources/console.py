@@ -114,7 +114,7 @@ _FULLWIDTH = (("“".encode(), b'"'), ("”".encode(), b'"'), ("‘".encode(), b
 # `'loss': -0.0, 'grad_norm': 0.0, ..., 'global_step/max_steps': '5/3766'`. Looked for only in a chunk with a
 # line that starts with a quote, so a file of ordinary dicts pays two substring searches for it.
 _HEAD_KEYS = rb"(?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward|kl|epoch|rewards/\w+|logps/\w+)"
-_BARE_DICT = re.compile(rb"^([ \t]*)((['\"])" + _HEAD_KEYS + rb"\3: [^\n{}]*?)\}?,?[ \t]*(\r?)$", re.M)
+_BARE_DICT = lazyre.compile(rb"^([ \t]*)((['\"])" + _HEAD_KEYS + rb"\3: [^\n{}]*?)\}?,?[ \t]*(\r?)$", re.M)
 
 
 def _braced(chunk: bytes) -> tuple[bytes, int]:
@@ -1078,11 +1078,11 @@ def _windows(chunk: bytes, needles: tuple, regex, before: int, after: int, limit
             n += 1
 
 
-_WANDB_SUMMARY = re.compile(rb"wandb: Run summary:[ \t]*\r?\n((?:wandb: +\S+ +[^\n]*\n?)+)")
-_WANDB_LINE = re.compile(rb"^wandb: +(\S+) +(\S+)[ \t]*\r?$", re.M)
+_WANDB_SUMMARY = lazyre.compile(rb"wandb: Run summary:[ \t]*\r?\n((?:wandb: +\S+ +[^\n]*\n?)+)")
+_WANDB_LINE = lazyre.compile(rb"^wandb: +(\S+) +(\S+)[ \t]*\r?$", re.M)
 _WANDB_STEP_KEYS = ("_step", "train/global_step", "training/global_step", "global_step", "trainer/global_step")
-_METRICS_BLOCK = re.compile(rb"\*\*\*\*\* (train|eval|test|predict) metrics \*\*\*\*\*[ \t]*\r?\n((?:[ \t]+\w+ +=[^\n]*\n?)+)")
-_BLOCK_LINE = re.compile(rb"^[ \t]+(\w+) += +(\S+)[ \t]*\r?$", re.M)
+_METRICS_BLOCK = lazyre.compile(rb"\*\*\*\*\* (train|eval|test|predict) metrics \*\*\*\*\*[ \t]*\r?\n((?:[ \t]+\w+ +=[^\n]*\n?)+)")
+_BLOCK_LINE = lazyre.compile(rb"^[ \t]+(\w+) += +(\S+)[ \t]*\r?$", re.M)
 
 
 def _kind(keys: tuple) -> str:
