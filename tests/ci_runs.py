@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def rows(n=40, nan_at=(), lr=1e-5, zero_grad_from=None):
-    """log_history rows of a plain SFT run; `nan_at` steps log a NaN loss and grad_norm."""
+    """log_history rows of a plain SFT run; `nan_at` steps log a NaN loss and grad_norm (two steps in a row make a
+    failed run: one isolated NaN that the run recovers from is only a warning, NUM101)."""
     out = []
     for s in range(1, n + 1):
         bad = s in nan_at

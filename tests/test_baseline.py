@@ -30,7 +30,7 @@ def cli(*args):
 
 
 def test_fingerprint_ignores_message_and_numbers_but_not_rule_metric_or_phase(rules, tmp_path):
-    run = write_state(tmp_path / "r", rows(100, nan_at=(50,), zero_grad_from=90))  # NUM101 and GRAD101
+    run = write_state(tmp_path / "r", rows(100, nan_at=(50, 51), zero_grad_from=90))  # NUM101 and GRAD101
     a = analyze(str(run), rules=rules)
     b = analyze(str(run), rules=rules)
     fa = {f.rule: bl.fingerprint(f, a.run) for f in a.findings}
@@ -47,20 +47,20 @@ def test_fingerprint_ignores_message_and_numbers_but_not_rule_metric_or_phase(ru
 
 
 def test_baseline_match_tolerates_a_neighbouring_bucket(rules, tmp_path):
-    a = analyze(str(write_state(tmp_path / "r", rows(100, nan_at=(50,)))), rules=rules)
+    a = analyze(str(write_state(tmp_path / "r", rows(100, nan_at=(50, 51)))), rules=rules)
     path = tmp_path / "b.json"
     bl.write(path, [a])
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == 1 and len(doc["findings"]) == len(a.findings)
     assert all(set(e) >= {"fingerprint", "run", "rule", "metric", "bucket"} for e in doc["findings"])
-    shifted = analyze(str(write_state(tmp_path / "r", rows(100, nan_at=(56,)))), rules=rules)  # bucket 10 → 11
+    shifted = analyze(str(write_state(tmp_path / "r", rows(100, nan_at=(56, 57)))), rules=rules)  # bucket 10 → 11
     assert bl.apply([shifted], bl.load(path)) == len(shifted.findings)
-    far = analyze(str(write_state(tmp_path / "r", rows(100, nan_at=(80,)))), rules=rules)
+    far = analyze(str(write_state(tmp_path / "r", rows(100, nan_at=(80, 81)))), rules=rules)
     assert bl.apply([far], bl.load(path)) == 0
 
 
 def test_write_then_rerun_passes_with_the_same_findings(tmp_path):
-    run = write_state(tmp_path / "run", rows(40, nan_at=(20,)))
+    run = write_state(tmp_path / "run", rows(40, nan_at=(20, 21)))
     first = cli("analyze", run, "-f", "json")
     assert first.exit_code == 1
     found = [f["rule"] for f in json.loads(first.stdout)["findings"]]
@@ -70,7 +70,7 @@ def test_write_then_rerun_passes_with_the_same_findings(tmp_path):
     assert w.exit_code == 0
     assert (tmp_path / "kto-doctor-baseline.json").is_file()
 
-    write_state(tmp_path / "run", rows(40, nan_at=(20,)))  # the same training, run again
+    write_state(tmp_path / "run", rows(40, nan_at=(20, 21)))  # the same training, run again
     again = cli("analyze", run, "-f", "json", "--baseline", "kto-doctor-baseline.json")
     assert again.exit_code == 0, again.output
     doc = json.loads(again.stdout)
@@ -80,9 +80,9 @@ def test_write_then_rerun_passes_with_the_same_findings(tmp_path):
 
 
 def test_a_new_finding_fails_the_gate(tmp_path):
-    run = write_state(tmp_path / "run", rows(40, nan_at=(20,)))
+    run = write_state(tmp_path / "run", rows(40, nan_at=(20, 21)))
     assert cli("analyze", run, "--write-baseline", "b.json", "--fail-on", "warning").exit_code == 0
-    write_state(tmp_path / "run", rows(40, nan_at=(20,), zero_grad_from=30))  # gradients die as well now
+    write_state(tmp_path / "run", rows(40, nan_at=(20, 21), zero_grad_from=30))  # gradients die as well now
     r = cli("analyze", run, "-f", "json", "--baseline", "b.json", "--fail-on", "warning")
     assert r.exit_code == 1
     findings = json.loads(r.stdout)["findings"]
@@ -92,14 +92,14 @@ def test_a_new_finding_fails_the_gate(tmp_path):
 
 
 def test_json_has_no_baseline_field_without_a_baseline(tmp_path):
-    run = write_state(tmp_path / "run", rows(40, nan_at=(20,)))
+    run = write_state(tmp_path / "run", rows(40, nan_at=(20, 21)))
     doc = json.loads(cli("analyze", run, "-f", "json").stdout)
     assert all("baseline" not in f for f in doc["findings"])
 
 
 @pytest.mark.parametrize("content", [None, "{not json", '{"findings": 3}', '[1, 2]'])
 def test_bad_baseline_is_exit_2(tmp_path, content):
-    run = write_state(tmp_path / "run", rows(40, nan_at=(20,)))
+    run = write_state(tmp_path / "run", rows(40, nan_at=(20, 21)))
     if content is not None:
         (tmp_path / "b.json").write_text(content)
     r = cli("analyze", run, "--baseline", "b.json")
@@ -108,8 +108,8 @@ def test_bad_baseline_is_exit_2(tmp_path, content):
 
 
 def test_baseline_is_keyed_by_run_in_a_sweep(rules, tmp_path):
-    a = analyze(str(write_state(tmp_path / "a", rows(40, nan_at=(20,)))), rules=rules)
-    b = analyze(str(write_state(tmp_path / "b", rows(40, nan_at=(20,)))), rules=rules)
+    a = analyze(str(write_state(tmp_path / "a", rows(40, nan_at=(20, 21)))), rules=rules)
+    b = analyze(str(write_state(tmp_path / "b", rows(40, nan_at=(20, 21)))), rules=rules)
     bl.write(tmp_path / "b.json", [a])
     assert bl.apply([a, b], bl.load(tmp_path / "b.json")) == len(a.findings)
     assert not any(f.baseline for f in b.findings)

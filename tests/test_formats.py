@@ -41,7 +41,7 @@ def warmup_report(rules):
 
 def nan_report(rules, tmp_path):
     # a NaN loss (NUM101, error) and gradients that die at the end (GRAD101): two findings of two rules
-    return analyze(str(write_state(tmp_path / "nan-run", rows(40, nan_at=(20,), zero_grad_from=36))), rules=rules)
+    return analyze(str(write_state(tmp_path / "nan-run", rows(40, nan_at=(20, 21), zero_grad_from=36))), rules=rules)
 
 
 # ---------------------------------------------------------------- SARIF

@@ -35,11 +35,11 @@ def bucket():
     fs = fsspec.filesystem("memory")
     root = "/bucket-%d" % id(fs)
     files = {
-        f"{root}/exp/run-a/trainer_state.json": _state(40, nan_at=(30,)),
+        f"{root}/exp/run-a/trainer_state.json": _state(40, nan_at=(30, 31)),
         f"{root}/exp/run-a/checkpoint-20/trainer_state.json": _state(20),
         f"{root}/exp/run-a/checkpoint-20/model.safetensors": b"\0" * 4096,
         f"{root}/exp/run-a/checkpoint-20/optimizer.pt": b"\0" * 4096,
-        f"{root}/exp/run-a/checkpoint-40/trainer_state.json": _state(40, nan_at=(30,)),
+        f"{root}/exp/run-a/checkpoint-40/trainer_state.json": _state(40, nan_at=(30, 31)),
         f"{root}/exp/run-a/checkpoint-40/model.safetensors": b"\0" * 4096,
         f"{root}/exp/run-a/checkpoint-40/training_args.bin": b"\0" * 64,
         f"{root}/exp/run-a/tokenizer.json": b"{}",
@@ -137,7 +137,7 @@ def test_https_style_url_to_a_trainer_state(http_root):
     pytest.importorskip("aiohttp")
     root, base = http_root
     (root / "run").mkdir()
-    (root / "run" / "trainer_state.json").write_bytes(_state(40, nan_at=(20,)))
+    (root / "run" / "trainer_state.json").write_bytes(_state(40, nan_at=(20, 21)))
     r = run("analyze", f"{base}/run/trainer_state.json", "-f", "json")
     assert r.exit_code == 1, r.output
     rep = json.loads(r.stdout)
@@ -206,7 +206,7 @@ def test_scan_over_an_http_folder_listing(http_root):
     root, base = http_root
     write = __import__("ci_runs").write_state
     write(root / "runs" / "a", rows(30))
-    write(root / "runs" / "b", rows(30, nan_at=(5,)))
+    write(root / "runs" / "b", rows(30, nan_at=(5, 6)))
     r = run("scan", f"{base}/runs/", "-j", "1", "-f", "json")
     assert r.exit_code == 1, r.output
     doc = json.loads(r.stdout)

@@ -110,7 +110,7 @@ class _Page(HTMLParser):
 def test_scan_html_is_one_page_with_a_row_and_a_section_per_run(tmp_path):
     root = tmp_path / "s"
     write_state(root / "fine", rows(30))
-    write_state(root / "nan", rows(30, nan_at=(10,)))
+    write_state(root / "nan", rows(30, nan_at=(10, 11)))
     (root / "bad").mkdir()
     (root / "bad" / "trainer_state.json").write_text("[]")
     out = tmp_path / "sweep.html"

@@ -88,7 +88,7 @@ def test_exit_code_follows_the_worst_run(tmp_path):
     root = tmp_path / "s"
     write_state(root / "healthy", rows(40))
     assert cli("scan", root, "-j", "1").exit_code == 0
-    write_state(root / "broken", rows(40, nan_at=(20,)))
+    write_state(root / "broken", rows(40, nan_at=(20, 21)))
     assert cli("scan", root, "-j", "1").exit_code == 1
     assert cli("scan", root, "-j", "1", "--fail-on", "never").exit_code == 0
     assert cli("scan", root, "-j", "1", "--exit-zero").exit_code == 0
@@ -96,7 +96,7 @@ def test_exit_code_follows_the_worst_run(tmp_path):
 
 def test_an_unreadable_run_is_a_row_not_the_end(tmp_path):
     root = tmp_path / "s"
-    write_state(root / "good", rows(40, nan_at=(20,)))
+    write_state(root / "good", rows(40, nan_at=(20, 21)))
     (root / "bad").mkdir()
     (root / "bad" / "trainer_state.json").write_text("{ this is not json")
     r = cli("scan", root, "-f", "json", "-j", "2")
@@ -124,8 +124,8 @@ def test_nothing_analysable_is_exit_2(tmp_path):
 def test_scan_other_formats_and_baseline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "s"
-    write_state(root / "a", rows(40, nan_at=(20,)))
-    write_state(root / "b", rows(40, nan_at=(10,)))
+    write_state(root / "a", rows(40, nan_at=(20, 21)))
+    write_state(root / "b", rows(40, nan_at=(10, 11)))
     r = cli("scan", root, "-j", "2", "-f", "sarif", "-o", "out.sarif", "-f", "junit", "-o", "out.xml",
             "-f", "markdown", "-o", "out.md", "-f", "github", "-o", "out.gh", "--write-baseline", "base.json")
     assert r.exit_code == 0, r.output
@@ -136,7 +136,7 @@ def test_scan_other_formats_and_baseline(tmp_path, monkeypatch):
     assert "| run | method | status | top cause | findings |" in (tmp_path / "out.md").read_text()
     assert "top cause" in r.stdout  # every format went to a file: the table is on stdout
     assert cli("scan", root, "--baseline", "base.json").exit_code == 0
-    write_state(root / "c", rows(40, nan_at=(30,)))
+    write_state(root / "c", rows(40, nan_at=(30, 31)))
     assert cli("scan", root, "--baseline", "base.json").exit_code == 1
 
 

@@ -138,7 +138,7 @@ def test_names_that_look_like_markup_are_shown_as_they_are(tmp_path):
 def test_quiet_verbose_and_the_hint(tmp_path):
     root = tmp_path / "s"
     write_state(root / "fine", rows(30))
-    write_state(root / "nan", rows(30, nan_at=(10,)))
+    write_state(root / "nan", rows(30, nan_at=(10, 11)))
     r = cli("scan", root, "-j", "1")
     assert r.exit_code == 1
     assert f"kto-doctor analyze {root / 'nan'}" in r.stdout
