@@ -116,9 +116,9 @@ def test_analyze_a_project_folder_whose_only_logs_are_a_wandb_dir(tmp_path):
     (wandb / "latest-run").symlink_to(run)
     (wandb / "debug.log").symlink_to(f"{run}/logs/debug.log")
     (tmp_path / "proj" / "train.py").write_text("import wandb\n")
-    r = cli("analyze", tmp_path / "proj", "--format", "json")
+    r = cli("analyze", tmp_path / "proj", "--format", "json", "--fail-on", "warning")
     doc = json.loads(r.stdout)
-    assert r.exit_code == 1, r.output  # the NaN the run logged fails the gate
+    assert r.exit_code == 1, r.output  # the NaN the run logged (one step, recovered: a warning) fails the gate
     assert {s["format"] for s in doc["run"]["sources"]} == {"wandb", "console"}  # history + its output.log
     assert any(f["symptom"] == "nan-inf" for f in doc["findings"])
     assert doc["run"]["path"].endswith(f"proj#{run}")  # which run of the folder was read
