@@ -257,6 +257,10 @@ def _split_role(n: str, low: str, dialect: str | None) -> tuple[str, bool]:
     return n, False
 
 
+# `lr_...` keys that name the schedule, not the rate (`lr_scheduler_type: cosine`, `lr_warmup_steps: 100`)
+_NOT_A_RATE = ("lr_scheduler", "lr_schedule", "lr_warmup", "lr_decay", "lr_policy", "lr_type", "lr_min", "lr_end")
+
+
 def _lookup(n: str, dialect: str | None) -> str:
     k = _key(n)
     if dialect:
@@ -266,8 +270,8 @@ def _lookup(n: str, dialect: str | None) -> str:
     hit = _GENERIC.get(k)
     if hit is not None:
         return hit
-    if k.startswith("lr_") and dialect in (None, "lightning"):  # Lightning LearningRateMonitor: lr-AdamW/pg1
-        return "learning_rate" if "/" not in k else n
+    if k.startswith("lr_") and dialect in (None, "lightning") and not k.startswith(_NOT_A_RATE):
+        return "learning_rate" if "/" not in k else n  # Lightning LearningRateMonitor: lr-AdamW, lr-AdamW/pg1
     return n
 
 

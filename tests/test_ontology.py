@@ -166,3 +166,11 @@ def test_a_logged_reward_without_preference_metrics_is_an_rl_run(tmp_path):
     (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "reward"})
                                                         + "\n" for r in rows))
     assert load_run(tmp_path).method == "sft"
+
+
+def test_lr_keys_that_name_the_schedule_are_not_the_rate():
+    from kto_doctor.ontology import canonical
+
+    assert canonical("lr-AdamW") == canonical("lr_group1") == "learning_rate"  # Lightning's monitor
+    for key in ("lr_scheduler_type", "lr_scheduler", "lr_warmup_steps", "lr_decay_style"):
+        assert canonical(key) == key
