@@ -43,6 +43,7 @@ from .trainer_warnings import TrainerWarnings
 CHUNK = 16 << 20
 NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
+TAIL = 4 << 20  # the end of a log searched for end-of-run blocks (`***** train metrics *****`, W&B's summary)
 _DICT = lazyre.compile(rb"\{['\"][^{}\r\n]*\}")
 _WRAPPED = lazyre.compile(rb"\{\s*['\"][^{}]*\}")
 _TQDM_END = lazyre.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
@@ -111,8 +112,8 @@ _FULLWIDTH = (("“".encode(), b'"'), ("”".encode(), b'"'), ("‘".encode(), b
 
 
 # A metric dict copied from a terminal without its opening brace, or both (the selection started after `{`):
-# `'loss': -0.0, 'grad_norm': 0.0, ..., 'global_step/max_steps': '5/3766'`. Looked for only in a chunk with a
-# line that starts with a quote, so a file of ordinary dicts pays two substring searches for it.
+# `'loss': -0.0, 'grad_norm': 0.0, ..., 'global_step/max_steps': '5/3766'`. Looked for only in a small file in
+# which no dict was found (`_Reader.bare`), so a log of ordinary dicts pays nothing for it.
 _HEAD_KEYS = rb"(?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward|kl|epoch|rewards/\w+|logps/\w+)"
 _BARE_DICT = lazyre.compile(rb"^([ \t]*)((['\"])" + _HEAD_KEYS + rb"\3: [^\n{}]*?)\}?,?[ \t]*(\r?)$", re.M)
 
@@ -406,6 +407,7 @@ class _Reader:
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.warned = TrainerWarnings()  # trainer warnings stated as facts (TRL PPO negative KL, skipped batches)
         self.loss_scales: list[float] = []
+        self.tail: tuple[bytes, int] = (b"", 0)  # see keep_tail
 
     # ------------------------------------------------------------ chunks
 
@@ -455,16 +457,6 @@ class _Reader:
                 self.src.warnings.append(f"{self.path.name}: metric dicts written with full-width punctuation "
                                          "(“loss”：0.5，…, as machine translation of a paste leaves them) were read "
                                          "as ASCII")
-        if chunk[:1] in (b"'", b'"') or b"\n'" in chunk or b'\n"' in chunk:  # a line that starts with a quote
-            chunk, n = _braced(chunk)
-            if n and not self.src.hints.get("bare_dicts"):
-                self.src.hints["bare_dicts"] = True
-                self.src.warnings.append(f"{self.path.name}: metric dicts without their braces ('loss': 0.5, "
-                                         "'grad_norm': ... as a terminal selection leaves them) were read as dicts")
-        if find_rare(chunk, b" metrics *****", 0) >= 0:
-            self.metrics_blocks(chunk)
-        if find_rare(chunk, b"Run summary:", 0) >= 0:
-            self.wandb_summary(chunk, line_base)
         if line_base == 0:
             self.startup_facts(chunk)
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
@@ -482,7 +474,16 @@ class _Reader:
         if spans.starts:
             self.convert(chunk, spans, overflows, pending)
         self.note_overflows(overflows, len(chunk))
+        self.keep_tail(chunk, line_base + spans.newlines)
         return spans.newlines
+
+    def keep_tail(self, chunk: bytes, lines_before_end: int) -> None:
+        """The file's last TAIL bytes so far, and the number of lines before them: the end-of-run blocks (the
+        Trainer's metrics, W&B's run summary) are read from it once, in `finish`, not searched in every chunk."""
+        tail = chunk[-TAIL:]
+        if len(tail) < TAIL and self.tail[0]:
+            tail = self.tail[0][len(tail) - TAIL:] + tail
+        self.tail = (tail, lines_before_end - tail.count(b"\n"))
 
     def bar_before(self, chunk: bytes, lo: int, hi: int, tries: int = 24):
         """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi] (among its last `tries` ` [`), or None."""
@@ -855,9 +856,34 @@ class _Reader:
             if len(self.main.step):
                 self.src.warnings.append(f"{self.path.name}: metric dicts were wrapped over several lines; joined")
 
+    def bare(self) -> None:
+        """A small file without a dict: metric dicts pasted without their braces, read again with them."""
+        with open_stream(self.path) as f:
+            data = f.read(WRAPPED_MAX + 1)
+        if not (data[:1] in (b"'", b'"') or b"\n'" in data or b'\n"' in data):  # no line starts with a quote
+            return
+        data, n = _braced(data)
+        spans = _spans(data, 0) if n else None
+        if spans is not None and spans.starts:
+            self.convert(data, spans, [], None)
+            if len(self.main.step):
+                self.src.warnings.append(f"{self.path.name}: metric dicts without their braces ('loss': 0.5, "
+                                         "'grad_norm': ... as a terminal selection leaves them) were read as dicts")
+
+    def end_of_run(self) -> None:
+        tail, lines_before = self.tail
+        if b" metrics *****" in tail:
+            self.metrics_blocks(tail)
+        if b"Run summary:" in tail:
+            self.wandb_summary(tail, lines_before)
+
     def finish(self, size: int) -> SourceData:
         src = self.src
+        self.end_of_run()
         store = self.main if len(self.main.step) else self.logger
+        if not len(store.step) and size <= WRAPPED_MAX:
+            self.bare()
+            store = self.main
         if not len(store.step) and size <= WRAPPED_MAX:
             self.wrapped()
             store = self.main
