@@ -202,3 +202,35 @@ def test_deepspeed_chat_step1_perplexity_and_step2_rejected_scores(tmp_path):
     rm = sources.read(q)
     assert rm.hints["method"] == "rm"
     assert rm.series["eval_rewards/rejected"].values.tolist() == [-0.5]
+
+
+# -- printed loss tensors ------------------------------------------------------------------------------------
+
+
+def test_printed_loss_tensors_are_the_loss_and_a_nan_among_them_fails_the_run():
+    report = kto_doctor.analyze(FIX / "lich99__ChatGLM-finetune-LoRA__issue32.log")
+    (src,) = report.run.sources
+    assert src.format == "printed_tensor" and src.records == 10
+    loss = report.run.series("loss")
+    assert loss.iloc[0] == pytest.approx(3.2207) and loss.isna().sum() == 9
+    assert report.status == "failing" and "nan-inf" in _symptoms(report, "error")
+
+
+def test_printed_tensors_with_grad_fn_and_a_loss_label(tmp_path):
+    p = tmp_path / "out.txt"
+    p.write_text("loss: tensor(2.5000, device='cuda:0', grad_fn=<NllLossBackward0>)\n"
+                 "loss: tensor(2.1000, device='cuda:0', grad_fn=<NllLossBackward0>)\n"
+                 "loss: tensor(1.9000, device='cuda:0', grad_fn=<NllLossBackward0>)\n")
+    assert sources.read(p).series["loss"].values.tolist() == [2.5, 2.1, 1.9]
+
+
+def test_a_traceback_with_a_tensor_or_two_is_not_a_loss_log(tmp_path):
+    from kto_doctor.sources import printed_tensor
+
+    text = ("Traceback (most recent call last):\n  File \"train.py\", line 10, in <module>\n    loss.backward()\n"
+            "tensor(0.5000, device='cuda:0')\ntensor(0.4000, device='cuda:0')\nRuntimeError: CUDA out of memory\n")
+    assert printed_tensor.sniff(text) == 0.0
+    p = tmp_path / "trace.log"
+    p.write_text(text)
+    with pytest.raises(kto_doctor.InputError):
+        kto_doctor.analyze(p)

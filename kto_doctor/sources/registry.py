@@ -50,6 +50,7 @@ BUILTIN = (
     "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
     "json_metrics = kto_doctor.sources.json_metrics:SOURCE",
     "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
+    "printed_tensor = kto_doctor.sources.printed_tensor:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.
