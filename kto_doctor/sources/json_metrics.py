@@ -127,13 +127,14 @@ def _salvage(text: str) -> dict | list | None:
     """A cut or damaged dump: the complete rows of each list up to the damage, and the settings written before
     the first list (a dump writes its settings first). None when no complete row is left."""
     dec = json.JSONDecoder()
-    starts = [(m.group(1), m.end()) for m in _LIST_START.finditer(text)]
+    named = list(_LIST_START.finditer(text))
+    starts = [(m.group(1), m.end()) for m in named]
     if text.lstrip().startswith("["):
         starts.insert(0, ("", text.index("[") + 1))
     if not starts:
         return None
     doc: dict = {}
-    head = text[: _LIST_START.search(text).start()] if _LIST_START.search(text) else ""
+    head = text[: named[0].start()] if named else ""  # the settings a dump writes before its first list
     for m in _SETTING.finditer(head):
         try:
             doc[m.group(1)] = json.loads(m.group(2))
@@ -186,10 +187,7 @@ def _metric_rows(items: list, min_len: int = 2) -> int:
         if not isinstance(row, dict):
             return 0
         for key, value in row.items():
-            if key in _STEP_KEYS or isinstance(value, bool):
-                continue
-            f = to_float(value)
-            if f is None:
+            if key in _STEP_KEYS or isinstance(value, bool) or to_float(value) is None:
                 continue
             if key in _REWARD_NAMES or is_known(canonical(key)):
                 hits += 1
