@@ -86,8 +86,11 @@ def test_a_rule_is_decoded_only_when_read_beyond_its_selection_fields(rules_copy
     assert all("_line" in r.__dict__ for r in rules)
     assert [r.id for r in R.select(rules, ["kto"])]  # selecting reads the light fields only
     assert all("_line" in r.__dict__ for r in rules)
-    assert rules[-1].raw["id"] == rules[-1].id
+    assert rules[-1].when.source and rules[-1].causes is not None  # the evaluation's fields: its first line
     assert "_line" not in rules[-1].__dict__ and all("_line" in r.__dict__ for r in rules[:-1])
+    assert all("_yaml_line" in r.__dict__ for r in rules)  # its YAML mapping and tests: not yet
+    assert rules[-2].raw["id"] == rules[-2].id and rules[-2].tests is rules[-2].raw.get("tests")
+    assert "_yaml_line" not in rules[-2].__dict__ and "_line" in rules[-2].__dict__
 
 
 def test_an_analysis_decodes_only_the_rules_it_evaluates(rules_copy):
@@ -98,6 +101,7 @@ def test_an_analysis_decodes_only_the_rules_it_evaluates(rules_copy):
     needs_other = {s.rule for s in report.skipped if s.reason.startswith(("applies to", "needs "))}
     assert needs_other and not decoded & needs_other  # a rule skipped for its method or metrics stays undecoded
     assert set(report.passed) <= decoded
+    assert all("_yaml_line" in r.__dict__ for r in ruleset.rules)  # no evaluation reads the YAML mapping
 
 
 def test_lazy_rules_copy_and_pickle_whole(rules_copy):

@@ -64,6 +64,9 @@ from . import schema_cmd as _schema_cmd  # noqa: E402,F401
 def console() -> None:
     """The `kto-doctor` script (and `python -m kto_doctor`): `main`, then a quick exit (`_leave`). `main`
     itself ends with SystemExit as before, for callers that run commands in their own process."""
+    from .. import startup
+
+    startup.pause()  # until the code is loaded (startup.py)
     try:
         main()
     except SystemExit as exc:

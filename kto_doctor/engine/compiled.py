@@ -10,8 +10,10 @@ cache in a user-writable place (a CI cache) would be a way to change the rules.
 
 What a start decodes is what the run needs. The first data line holds each rule's selection fields (code,
 name, methods, required metrics, params... `LIGHT`) and the cause catalog; every other field of a rule
-(its expressions, templates, causes, YAML mapping and test cases) is on a line of its own, decoded when the
-rule first reads one, so a rule skipped for its method or a metric the run does not log costs nothing more.
+(its expressions, templates and causes) is on a line of its own, decoded when the rule first reads one, so a
+rule skipped for its method or a metric the run does not log costs nothing more. The YAML mapping and the test
+cases (`YAML`: about half the bytes, read by `explain`, SARIF and `rules test`, never by an evaluation) are on
+a second line per rule, decoded only when one of them is read.
 
 The file's header records a fingerprint of every file in the rules folder and of the code that compiles
 them, and a CRC of the data lines; `load()` returns None (and the caller compiles the YAML as before) when
@@ -32,7 +34,7 @@ from .expr import Compiled
 from .template import Field, Template
 from .pos import Pos
 
-FORMAT = 2
+FORMAT = 3
 FILENAME = "_builtin_rules.compiled.json"
 # The code whose behaviour decides what a compiled rule holds (the whole engine, the contract's vocabularies
 # in model.py, the metric names in ontology.py): any change to it makes the file stale.
@@ -43,6 +45,8 @@ _TAG = "__t"
 LIGHT = ("id", "name", "symptom", "severity", "doc", "group", "methods", "frameworks", "requires_metrics",
          "requires_any", "requires_config", "params", "for_steps", "for_rows", "tolerance", "metrics",
          "config_keys", "references", "aliases", "tags", "enabled", "disabled_reason", "source", "pos", "builtin")
+# Rule fields on the second line of a rule: what reports and tests of the rules read, never an evaluation.
+YAML = ("raw", "tests")
 
 
 class LazyCompiled(Compiled):
@@ -62,21 +66,24 @@ class LazyCompiled(Compiled):
 
 
 class LazyRule(_rules.Rule):
-    """A built-in rule whose fields beyond `LIGHT` are decoded from the compiled file when first read."""
+    """A built-in rule whose fields beyond `LIGHT` are decoded from the compiled file when first read
+    (`_line`: the line of the `HEAVY` fields, `_yaml_line`: that of the `YAML` ones, until decoded)."""
 
     def __getstate__(self):  # copies and pickles carry every field themselves
-        if "_line" in self.__dict__:
-            self.__dict__.pop("_lines").decode(self)
-        return dict(self.__dict__)
+        d = self.__dict__
+        for line in ("_line", "_yaml_line"):
+            if line in d:
+                d["_lines"].decode(self, line)
+        return {k: v for k, v in d.items() if k != "_lines"}
 
 
-def _lazy_field(name: str) -> property:
+def _lazy_field(name: str, line: str) -> property:
     key = "_" + name
 
     def get(self):
         d = self.__dict__
         if key not in d:
-            d.pop("_lines").decode(self)
+            d["_lines"].decode(self, line)
         return d[key]
 
     def put(self, value):
@@ -85,22 +92,25 @@ def _lazy_field(name: str) -> property:
     return property(get, put)
 
 
-HEAVY = tuple(f.name for f in dataclasses.fields(_rules.Rule) if f.name not in LIGHT)
+HEAVY = tuple(f.name for f in dataclasses.fields(_rules.Rule) if f.name not in LIGHT and f.name not in YAML)
 for _name in HEAVY:
-    setattr(LazyRule, _name, _lazy_field(_name))
+    setattr(LazyRule, _name, _lazy_field(_name, "_line"))
+for _name in YAML:
+    setattr(LazyRule, _name, _lazy_field(_name, "_yaml_line"))
 
 
 class _Lines:
-    """The per-rule lines of a compiled file; `decode(rule)` fills that rule's fields beyond LIGHT."""
+    """The per-rule lines of a compiled file; `decode(rule, "_line" | "_yaml_line")` fills that rule's HEAVY
+    or YAML fields."""
 
     def __init__(self, lines: list[bytes], hook) -> None:
         self.lines, self.hook = lines, hook
 
-    def decode(self, rule: LazyRule) -> None:
-        fields = json.loads(self.lines[rule.__dict__.pop("_line")], object_hook=self.hook)
+    def decode(self, rule: LazyRule, line: str) -> None:
+        fields = json.loads(self.lines[rule.__dict__.pop(line)], object_hook=self.hook)
         if fields.get("tests") is _RAW_TESTS:
             fields["tests"] = fields["raw"].get("tests")
-        for name in HEAVY:
+        for name in (HEAVY if line == "_line" else YAML):
             rule.__dict__["_" + name] = fields[name]
 
 
@@ -137,7 +147,8 @@ def fingerprint(rules_dir: Path | None = None) -> str:
 
 def dumps(ruleset: _rules.RuleSet, rules_dir: Path | None = None) -> str:
     """The RuleSet as JSON lines with the fingerprint of `rules_dir` (the built-in rules folder by default):
-    a header, the RuleSet with each rule's LIGHT fields, then one line per rule with the others."""
+    a header, the RuleSet with each rule's LIGHT fields, one line per rule with its HEAVY fields, then one
+    line per rule with its YAML fields."""
     if hasattr(_rules.Rule, "__post_init__"):  # LazyRule is built without __init__: nothing may be lost
         raise TypeError("compiled.py builds rules without __init__; Rule now has a __post_init__")
     missing = set(LIGHT) - {f.name for f in dataclasses.fields(_rules.Rule)}
@@ -147,7 +158,9 @@ def dumps(ruleset: _rules.RuleSet, rules_dir: Path | None = None) -> str:
     prefix = rules_dir if rules_dir.endswith(("/", "\\")) else rules_dir + "/"
     lines = [_encode(ruleset, prefix)]
     for rule in ruleset.rules:
-        fields = {name: _encode(getattr(rule, name), prefix, "Rule", name) for name in HEAVY}
+        lines.append({name: _encode(getattr(rule, name), prefix, "Rule", name) for name in HEAVY})
+    for rule in ruleset.rules:
+        fields = {name: _encode(getattr(rule, name), prefix, "Rule", name) for name in YAML}
         if rule.tests is not None and rule.tests is rule.raw.get("tests"):
             fields["tests"] = {_TAG: "raw_tests"}  # the same list as raw["tests"]: stored once
         lines.append(fields)
@@ -282,12 +295,12 @@ def load(path: Path | None = None, rules_dir: Path | None = None) -> _rules.Rule
     except (ValueError, KeyError, TypeError):
         return None
     if not isinstance(ruleset, _rules.RuleSet) or len(ruleset.rules) != len(made) \
-            or any(a is not b for a, b in zip(ruleset.rules, made)) or len(lines) != len(made) + 2 \
+            or any(a is not b for a, b in zip(ruleset.rules, made)) or len(lines) != 2 * len(made) + 2 \
             or any(set(r.__dict__) != {*LIGHT, "_line"} for r in made):
         return None
     shared = _Lines(lines, hook)
     for rule in made:
-        rule.__dict__["_lines"] = shared
+        rule.__dict__.update(_lines=shared, _yaml_line=rule.__dict__["_line"] + len(made))
     return ruleset
 
 

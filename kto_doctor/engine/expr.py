@@ -309,7 +309,9 @@ def _np():
 
 
 def is_series(v) -> bool:
-    return hasattr(v, "index") and hasattr(v, "values") and not isinstance(v, (str, bytes))
+    # Asked of the type: `values` of a Series instance is a property that builds an array.
+    t = type(v)
+    return hasattr(t, "index") and hasattr(t, "values") and not issubclass(t, (str, bytes))
 
 
 def truthy_mask(v):

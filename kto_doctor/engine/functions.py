@@ -47,7 +47,9 @@ def _np():
 
 
 def _is_series(v):
-    return hasattr(v, "index") and hasattr(v, "values") and not isinstance(v, (str, bytes))
+    # Asked of the type: `values` of a Series instance is a property that builds an array.
+    t = type(v)
+    return hasattr(t, "index") and hasattr(t, "values") and not issubclass(t, (str, bytes))
 
 
 def _none_in(*args):

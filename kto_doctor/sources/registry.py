@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .. import startup
+
 ENTRY_POINT_GROUP = "kto_doctor.sources"
 
 # Used when the package is imported from a source tree that was never installed (no entry points): the same
@@ -166,6 +168,7 @@ def registry() -> Registry:
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = _load()
+        startup.resume()  # the code is loaded, runs are read next: the collector runs again (startup.py)
     return _REGISTRY
 
 

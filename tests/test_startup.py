@@ -1,0 +1,32 @@
+"""The console script pauses the cyclic garbage collector while it loads code (startup.py); what users rely
+on is that it runs again before any run is read (a long `watch` or a large run must not grow without bound),
+and that a program using kto_doctor as a library keeps its own collector settings."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_logs"
+REPORT_GC = "import atexit, gc; atexit.register(lambda: print('collector', gc.isenabled())); "
+
+
+def _run(code: str, *args):
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_the_collector_runs_again_once_a_run_is_read():
+    r = _run(REPORT_GC + "import sys; sys.argv[0] = 'kto-doctor'; from kto_doctor.cli import console; console()",
+             "analyze", SAMPLES / "kto-healthy", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "collector True"
+
+
+def test_a_library_callers_collector_is_left_as_it_set_it():
+    code = ("import gc; gc.disable()\nimport kto_doctor\nrun = kto_doctor.load_run(sys.argv[1])\n"
+            "print('collector', gc.isenabled(), len(run.metrics) > 0)\n")
+    r = _run("import sys\n" + code, SAMPLES / "kto-healthy")
+    assert r.stdout.splitlines()[-1] == "collector False True", r.stderr
+    r = _run("import sys\n" + code.replace("gc.disable()", "pass"), SAMPLES / "kto-healthy")
+    assert r.stdout.splitlines()[-1] == "collector True True", r.stderr
