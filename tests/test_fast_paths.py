@@ -259,3 +259,35 @@ def test_flat_yaml_on_the_repository_configs():
             flat += 1
             assert repr(got) == repr(_pyyaml(text)[1]), p
     assert flat  # LLaMA-Factory's configs are flat
+
+
+# ------------------------------------------------------------------------ Columns.finish: one value per step
+
+
+def _finish_by_sorting(s, v, ln):
+    """The former way: sort by (step, line), keep the last value of each step."""
+    order = np.lexsort((ln, s))
+    s, v, ln = s[order], v[order], ln[order]
+    last = np.append(s[1:] != s[:-1], True)
+    return s[last], v[last], ln[last]
+
+
+def test_columns_finish_keeps_the_last_value_of_each_step_without_sorting_what_is_in_order():
+    from kto_doctor.sources.base import Columns
+
+    rng = np.random.default_rng(11)
+    for case in range(400):
+        n = int(rng.integers(2, 60))
+        s = np.cumsum(rng.choice([0, 0, 1, 2], size=n)).astype(np.float64)  # rising, with repeated steps
+        ln = np.cumsum(rng.choice([0, 1, 1], size=n)).astype(np.int64)  # redraws share a line
+        if case % 4 == 1:
+            s[rng.integers(n)] = np.nan
+        elif case % 4 == 2:
+            s = rng.permutation(s)  # out of order: the sort decides
+        elif case % 4 == 3:
+            ln = rng.permutation(ln)
+        v = rng.random(n)
+        got = Columns().finish(s.copy(), v.copy(), ln.copy())
+        want = _finish_by_sorting(s, v, ln)
+        for g, w in zip((got.steps, got.values, got.lines), want):
+            np.testing.assert_array_equal(g, w)

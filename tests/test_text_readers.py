@@ -307,3 +307,32 @@ def test_a_fifo_is_refused_not_opened(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SourceError, match="FIFO"):
         megatron.read(fifo)
+
+
+def test_progress_bar_repeated_redraws_are_dropped_as_they_stream_with_the_same_result(tmp_path):
+    """Redraws that repeat the next record exactly are not stored (memory follows the steps, not the redraws), and
+    the result is what keeping every redraw gives: a changed postfix, a NaN, a restarted bar (epochs), a cut end."""
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    bar = "Epoch {e}:  50%|#####     | {n}/1500 [00:17<01:02,  4.47s/it, loss={v}, v_num=3]"
+    draws = []
+    for e in range(2):
+        for n in range(1, 1501):
+            v = "nan" if n % 400 == 0 else f"{rng.random() * 3:.3f}"
+            draws += [bar.format(e=e, n=n, v=v)] * (1 + n % 3)
+            if n % 7 == 0:  # the postfix changed in the last redraw: its value is the step's
+                draws.append(bar.format(e=e, n=n, v=f"{rng.random():.3f}"))
+    text = "".join(d + ("\n" if i % 5 == 0 else "\r") for i, d in enumerate(draws))
+    p = write(tmp_path, text[:-30])
+    reader = textlog.Reader(p, progress_bar.FORMAT)
+    got = reader.run()
+    every = textlog.Reader(p, dataclasses.replace(progress_bar.FORMAT, repeats=False))
+    want = every.run()
+    assert reader.repeated > 1000 and len(reader.store) + reader.repeated == len(every.store)
+    assert got.records == want.records and got.warnings == want.warnings and got.facts == want.facts
+    assert got.series.keys() == want.series.keys()
+    for name, s in want.series.items():
+        for field in ("steps", "values", "lines"):
+            np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))
+    assert len(want.series["loss"].steps) == 2999 and any("starts again" in w for w in got.warnings)

@@ -113,7 +113,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
 
 
 FORMAT = textlog.Format(name="progress_bar", kinds=(EPOCH_BAR, EPOCH_IT, BAR), dialect=None, facts=facts, post=post,
-                        keep=("n", "total", "epoch"), what="progress-bar postfixes")
+                        keep=("n", "total", "epoch"), what="progress-bar postfixes", repeats=True)
 
 
 def read(path):

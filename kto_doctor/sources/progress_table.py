@@ -24,6 +24,7 @@ Trainer table is the mean since the previous row.
 from __future__ import annotations
 
 import re
+from array import array
 from itertools import repeat
 
 import numpy as np
@@ -131,9 +132,11 @@ def _values(cells: list[bytes], comma: bool, marked: bool = True) -> tuple[np.nd
 def read(path) -> SourceData:
     src = SourceData(path=path, format="progress_table")
     cols = Columns()
-    data: dict[str, list] = {}  # canonical name -> [(steps, values, lines)]
-    record_steps: list[np.ndarray] = []
-    record_lines: list[np.ndarray] = []
+    # Rows in file order (step, line) and per metric (row numbers, values): growable arrays, 12 bytes a value.
+    # Kept as many small numpy arrays (a table's rows between two headers), freed ones left holes in the heap
+    # that the large arrays built at the end could not reuse: the process held both (4.4 GB at 1 GB of text).
+    rec_steps, rec_lines = array("d"), array("q")
+    data: dict[str, tuple[array, array]] = {}  # canonical name -> (row numbers, values)
     table: _Table | None = None
     stream = textlog.Chunks(path)
     for raw, line_base, _ in stream:
@@ -151,24 +154,29 @@ def read(path) -> SourceData:
             if got is None:
                 continue
             steps, lines, named = got
-            record_steps.append(steps)
-            record_lines.append(lines)
+            first = len(rec_steps)
+            rec_steps.frombytes(steps.astype(np.float64).tobytes())
+            rec_lines.frombytes(lines.astype(np.int64).tobytes())
             for name, (vals, present) in named.items():
-                data.setdefault(name, []).append((steps[present], vals[present], lines[present]))
-    if not record_steps:
+                idx, values = data.setdefault(name, (array("i"), array("d")))
+                if present.all():
+                    idx.frombytes(np.arange(first, first + len(present), dtype=np.int32).tobytes())
+                    values.frombytes(vals.astype(np.float64).tobytes())
+                else:
+                    idx.frombytes((np.flatnonzero(present) + first).astype(np.int32).tobytes())
+                    values.frombytes(vals[present].astype(np.float64).tobytes())
+    if not rec_steps:
         raise SourceError(f"{path}: no progress-table rows found")
-    steps = np.concatenate(record_steps)
-    lines = np.concatenate(record_lines)
-    del record_steps, record_lines
+    steps = np.frombuffer(rec_steps, dtype=np.float64)
+    lines = np.frombuffer(rec_lines, dtype=np.int64)
     cols.set_steps(steps, lines)
     cols.finish_segments(src, "the Step column")
     for name in list(data):
-        parts = data.pop(name)  # handed over: a metric's parts go as its Series comes (peak memory)
-        s = np.concatenate([p[0] for p in parts])
-        v = np.concatenate([p[1] for p in parts])
-        ln = np.concatenate([p[2] for p in parts])
-        del parts
-        series = cols.finish(s, v, ln)
+        idx, values = data.pop(name)  # handed over: a metric's store goes as its Series comes (peak memory)
+        rows = np.frombuffer(idx, dtype=np.int32)
+        s, ln = steps[rows], lines[rows]
+        del rows, idx
+        series = cols.finish(s, np.frombuffer(values, dtype=np.float64), ln)
         if series is not None:
             src.series[name] = series
     src.records = len(steps)

@@ -394,6 +394,9 @@ class Format:
     redraws: bool = True  # `\r` separates records (tqdm)
     keep: tuple[str, ...] = ()  # head fields kept per record for `post` (as metrics named `@field`)
     what: str = "records"  # how warnings name the records ("iteration lines", "step lines")
+    # A record that the next one repeats exactly (tqdm redraws) may be dropped as it streams: only where `post`
+    # does not count records or depend on a repeated record being there (`Reader.drop_repeats`).
+    repeats: bool = False
 
 
 class _Store:
@@ -427,6 +430,7 @@ class Reader:
         self.damaged: list[int] = []  # lines of records kept with pairs missing
         self.bad_records: list[int] = []  # record numbers of those (a hook must not read a missing key there)
         self.cut = False
+        self.repeated = 0  # records dropped as repeats of the next (`Format.repeats`)
         self.join = re.compile(fmt.join, re.M) if fmt.join else None
         self.total: float | None = None
         self.extra: dict = {}  # for the format's hooks
@@ -652,21 +656,37 @@ class Reader:
         order = np.lexsort((np.concatenate([b[2] for b in blocks]), lines))
         rank = np.empty(len(lines), dtype=np.int64)
         rank[order] = np.arange(len(lines))
+        # every column as floats: (values, mask of the readable ones or None when all are)
+        conv = [{key: _py_floats(cols[key]) if slow else floats(cols[key]) for key in keys}
+                for _, _, _, keys, cols, slow in blocks]
+        keeps: list = [None] * len(blocks)  # per block: the records kept (None: all)
+        if self.fmt.repeats:
+            keeps = self.repeats(blocks, conv, rank)
+            if any(k is not None for k in keeps):
+                kept = np.concatenate([np.ones(len(b[1]), dtype=bool) if k is None else k
+                                       for b, k in zip(blocks, keeps)])
+                order = order[kept[order]]
+                rank = np.full(len(lines), -1, dtype=np.int64)
+                rank[order] = np.arange(len(order))
         first = len(self.store)
         st = self.store
-        steps = np.full(len(lines), NAN)
-        kinds = np.zeros(len(lines), dtype=np.int8)
+        steps = np.full(len(order), NAN)
+        kinds = np.zeros(len(order), dtype=np.int8)
         start = 0
-        for kind, block_lines, _, keys, cols, slow in blocks:
+        for (kind, block_lines, _, keys, cols, slow), values_of, keep in zip(blocks, conv, keeps):
             n = len(block_lines)
-            recs = (rank[start:start + n] + first).astype(RECORD)
+            recs = rank[start:start + n]
             start += n
+            if keep is not None:
+                recs = recs[keep]
+                values_of = {key: (v[keep], None if ok is None else ok[keep]) for key, (v, ok) in values_of.items()}
+            recs = (recs + first).astype(RECORD)
             kinds[recs - first] = self.kind_index[kind.name]
             if slow and any(cols[_DAMAGED]):
                 self.bad_records.extend(recs[np.asarray(cols[_DAMAGED], dtype=bool)].tolist())
             fields = {}
             for key in keys:
-                values, ok = _py_floats(cols[key]) if slow else floats(cols[key])
+                values, ok = values_of[key]
                 fields[key] = values if ok is None else np.where(ok, values, NAN)
                 if key in kind.fields:
                     if key in self.fmt.keep:
@@ -688,6 +708,37 @@ class Reader:
         st.step.frombytes(steps.astype(np.float64).tobytes())
         st.line.frombytes(lines[order].astype(np.int64).tobytes())
         st.kind.frombytes(kinds.tobytes())
+
+    def repeats(self, blocks: list, conv: list, rank: np.ndarray) -> list:
+        """Per block, the records to keep (None: all) without those that the next record in the file repeats (a
+        tqdm redraw of the same position and postfix): a record of a learned shape whose every capture reads
+        the same number as the record right after it in file order, of the same shape, states the same step
+        and values, and the later record is the one kept for that step (`Columns.finish`), so the earlier one
+        is dropped as it streams instead of stored (NaN equals nothing: kept). Counted in `repeated`."""
+        keeps: list = []
+        start = 0
+        for (kind, block_lines, _, keys, cols, slow), values_of in zip(blocks, conv):
+            n = len(block_lines)
+            r = rank[start:start + n]
+            start += n
+            if slow or n < 2:
+                keeps.append(None)
+                continue
+            same = r[1:] == r[:-1] + 1  # the next record in the file is the next of this shape
+            for key in keys:
+                if not same.any():
+                    break
+                v, ok = values_of[key]
+                if ok is None:
+                    same &= v[1:] == v[:-1]
+                else:  # both readable and equal, or neither readable
+                    same &= (ok[1:] == ok[:-1]) & ((v[1:] == v[:-1]) | ~ok[1:])
+            if not same.any():
+                keeps.append(None)
+                continue
+            self.repeated += int(same.sum())
+            keeps.append(np.append(~same, True))
+        return keeps
 
     def metric_name(self, kind: Kind, key: str) -> str | None:
         cache = self.extra.setdefault("_names", {})
@@ -756,7 +807,7 @@ class Reader:
                 series = cols.finish(s[ok], vals[ok], lines[idx][ok])
             if series is not None:
                 src.series[name] = series
-        src.records = len(st)
+        src.records = len(st) + self.repeated
         if self.damaged:
             src.warnings.append(f"{self.path.name}: {len(self.damaged)} {self.fmt.what} incomplete or damaged (first "
                                 f"at line {min(self.damaged)}); their readable values were kept")
