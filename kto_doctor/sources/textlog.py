@@ -406,10 +406,41 @@ class _Store:
         self.step = array("d")
         self.line = array("q")
         self.kind = array("b")
-        self.metrics: dict[str, list] = {}  # name -> [(record numbers, values)]
+        self.metrics: dict[str, Stored] = {}
 
     def __len__(self) -> int:
         return len(self.step)
+
+    def add(self, name: str, recs: np.ndarray, values: np.ndarray) -> None:
+        got = self.metrics.get(name)
+        if got is None:
+            got = self.metrics[name] = Stored()
+        got.add(recs, values)
+
+
+class Stored:
+    """One metric's (record number, value) pairs, appended chunk by chunk to two growable arrays (12 bytes a
+    value): read back as numpy views (`arrays`), so the values become the `Series` without a copy. (A list of
+    per-chunk arrays concatenated at the end held each metric twice, and small freed arrays left holes in the
+    heap that the large arrays built then could not reuse.)"""
+
+    __slots__ = ("idx", "values")
+
+    def __init__(self) -> None:
+        self.idx = array("i")  # RECORD
+        self.values = array("d")
+
+    def add(self, recs: np.ndarray, values: np.ndarray) -> None:
+        self.idx.frombytes(memoryview(np.ascontiguousarray(recs, dtype=RECORD)).cast("B"))
+        self.values.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.float64)).cast("B"))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not len(self.idx):
+            return np.zeros(0, dtype=RECORD), np.zeros(0)
+        return np.frombuffer(self.idx, dtype=RECORD), np.frombuffer(self.values, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.idx)
 
 
 class Reader:
@@ -690,19 +721,19 @@ class Reader:
                 fields[key] = values if ok is None else np.where(ok, values, NAN)
                 if key in kind.fields:
                     if key in self.fmt.keep:
-                        st.metrics.setdefault("@" + key, []).append((recs, fields[key]))
+                        st.add("@" + key, recs, fields[key])
                     for field_name, metric_key in kind.metrics:
                         if field_name == key and self.metric_name(kind, metric_key) is not None:
-                            st.metrics.setdefault(self.metric_name(kind, metric_key), []).append(
-                                (recs if ok is None else recs[ok], values if ok is None else values[ok]))
+                            st.add(self.metric_name(kind, metric_key), recs if ok is None else recs[ok],
+                                   values if ok is None else values[ok])
                     continue
                 name = self.metric_name(kind, key)
                 if name is None:
                     continue
                 if ok is None:
-                    st.metrics.setdefault(name, []).append((recs, values))
+                    st.add(name, recs, values)
                 elif ok.any():
-                    st.metrics.setdefault(name, []).append((recs[ok], values[ok]))
+                    st.add(name, recs[ok], values[ok])
             if kind.step is not None:
                 steps[recs - first] = kind.step(fields)
         st.step.frombytes(steps.astype(np.float64).tobytes())
@@ -754,11 +785,10 @@ class Reader:
 
     def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(record numbers, values) of a stored metric or head field (`@field`), in file order."""
-        parts = self.store.metrics.get(name)
-        if not parts:
+        got = self.store.metrics.get(name)
+        if got is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        idx = np.concatenate([p[0] for p in parts])
-        vals = np.concatenate([p[1] for p in parts])
+        idx, vals = got.arrays()  # views of the store: a hook must not write into them
         if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
             order = np.argsort(idx, kind="stable")
             idx, vals = idx[order], vals[order]
@@ -766,7 +796,8 @@ class Reader:
 
     def put(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
         """Replace a stored metric (hooks)."""
-        self.store.metrics[name] = [(np.asarray(idx, dtype=np.int64), np.asarray(values, dtype=np.float64))]
+        got = self.store.metrics[name] = Stored()
+        got.add(idx, values)
 
     def steps(self) -> np.ndarray:
         return np.frombuffer(self.store.step, dtype=np.float64).copy() if len(self.store) else np.zeros(0)
