@@ -35,7 +35,7 @@ METRICS: tuple[Metric, ...] = (
     # ---- optimisation (every method)
     _m("loss", "training loss, the mean over the logging window",
        "train_loss_step", "training_loss", "lm_loss", "reduced_train_loss", "loss/train", "train/loss",
-       "epoch_loss", "batch_loss", "loss/mean", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
+       "epoch_loss", "batch_loss", "loss/mean", "ppo/loss/total", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
        core=True),
     _m("eval_loss", "evaluation loss", "validation_loss", "val_loss", "valid_loss", "loss/eval", "loss/val",
        "eval/loss", "val/loss", dialects={"generic": ("val",)}, core=True),
@@ -97,13 +97,16 @@ METRICS: tuple[Metric, ...] = (
     _m("advantages_min", "smallest advantage of the batch", "critic/advantages/min", "advantages/min"),
     _m("entropy", "mean token entropy of the policy", "actor/entropy", "actor/entropy_loss", "policy_entropy",
        "entropy/mean"),
-    _m("ppo_kl", "approximate KL between the new and the old policy of a PPO step", "actor/ppo_kl"),
-    _m("policy_loss", "policy-gradient loss", "actor/pg_loss", "pg_loss", "act_loss", "actor_loss",
+    _m("ppo_kl", "approximate KL between the new and the old policy of a PPO step", "actor/ppo_kl",
+       "ppo/policy/approxkl", "policy/approxkl_avg"),
+    _m("policy_loss", "policy-gradient loss", "actor/pg_loss", "pg_loss", "act_loss", "actor_loss", "ppo/loss/policy",
+       "loss/policy_avg",
        dialects={"openrlhf": ("pg",)}, core=True),
     _m("value_loss", "critic (value function) loss", "critic/vf_loss", "critic_loss", "cri_loss", "vf_loss",
+       "ppo/loss/value", "loss/value_avg",
        dialects={"openrlhf": ("cri",)}),
     _m("clip_ratio", "fraction of tokens whose probability ratio was clipped", "actor/pg_clipfrac",
-       "pg_clipfrac", "ppo_clip_ratio"),
+       "pg_clipfrac", "ppo_clip_ratio", "ppo/policy/clipfrac", "policy/clipfrac_avg"),
     _m("clip_ratio/region_mean", "TRL: clipped fraction (both sides)"),
     _m("clip_ratio/high_mean", "TRL: fraction clipped above"),
     _m("clip_ratio/low_mean", "TRL: fraction clipped below"),
@@ -287,6 +290,16 @@ def is_known(name: str) -> bool:
 
 def unknown(names) -> list[str]:
     return [n for n in names if not is_known(n)]
+
+
+# The per-function rewards of a GRPO-style trainer: TRL's `rewards/<function>/mean` (0.16+) and `rewards/<function>`
+# (before), mlx-lm's read the same way. Not the preference rewards (`rewards/chosen`, `rewards/margins`, KTO's sums).
+_REWARD_COMPONENT = re.compile(r"rewards/(?!(?:chosen|rejected|margins|accuracies|kl)(?:_|/|$))([^/]+)(?:/mean)?")
+
+
+def reward_components(names) -> list[str]:
+    """The series among `names` that hold one reward function's mean reward."""
+    return [n for n in names if _REWARD_COMPONENT.fullmatch(n)]
 
 
 def task_metrics(names) -> list[tuple[str, str]]:

@@ -49,10 +49,11 @@ class RunContext:
 
 def _metric_facts(run: Run) -> dict:
     """What the rules may know of the run's series as a whole: their names, the ones the ontology does not
-    know, the method's core series and whether one was read, and every series holding a NaN or inf."""
+    know, the method's core series and whether one was read, every series holding a NaN or inf, and the per-function
+    reward series with those that never left 0."""
     import numpy as np
 
-    from ..ontology import core_missing, core_series, unknown
+    from ..ontology import core_missing, core_series, reward_components, unknown
 
     names = list(run.metric_names)
     nonfinite = []
@@ -65,12 +66,24 @@ def _metric_facts(run: Run) -> dict:
         if len(vals) and not np.isfinite(vals).all():
             nonfinite.append(name)
     core = list(core_series(run.method))
+    components = reward_components(names)
+    silent = []
+    for name in components:
+        try:
+            vals = np.asarray(run.series(name).to_numpy(), dtype=float)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        vals = vals[np.isfinite(vals)]
+        if len(vals) and not vals.any():
+            silent.append(name)
     return {
         "metrics": names,
         "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
         "core_series": core,
         "core_missing": core_missing(run.method, names, run.config),  # facts are visible in config
         "nonfinite_metrics": nonfinite,
+        "reward_components": components,
+        "silent_rewards": silent,
     }
 
 
