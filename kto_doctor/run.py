@@ -583,7 +583,7 @@ def detect_framework(config: dict, datas: list[SourceData], series: dict) -> tup
     # sft_loss / odds_ratio_loss are LLaMA-Factory's own ORPO keys (TRL logs nll_loss / log_odds_ratio).
     if {"sft_loss", "odds_ratio_loss"} <= names:
         return "llamafactory", GUESSED
-    if any(n.startswith(("rewards/", "logps/", "logits/", "completions/")) for n in names) \
+    if any(n.startswith(("rewards/", "logps/", "logits/", "completions/", "objective/", "ppo/")) for n in names) \
             or names & {"kl", "reward_std", "nll_loss", "log_odds_ratio"}:
         return "trl", GUESSED
     if "transformers" in hinted:

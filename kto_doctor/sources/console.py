@@ -50,8 +50,8 @@ _TQDM_END = lazyre.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against t
 _WHOLE = itemgetter(0)  # a match's text
 _BAR_SEPARATORS = bytes.maketrans(b"|/", b"  ")  # `| 14/1000| 15/1000` -> numbers for one numpy parse
 _ANSI = lazyre.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
-_PAIR = lazyre.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|tensor\([^()]*\)|[^,}]+)""")
-_TENSOR = lazyre.compile(rb"tensor\(\s*([^,()\s]+)")
+_PAIR = lazyre.compile(rb"""(['"])([^'"]+)\1\s*:\s*('[^']*'|"[^"]*"|(?:tensor|array)\([^()]*\)|[^,}]+)""")
+_TENSOR = lazyre.compile(rb"(?:tensor|array)\(\s*([^,()\s]+)")
 _PY_FIXES = ((b"'", b'"'), (b": nan", b": NaN"), (b": -inf", b": -Infinity"), (b": inf", b": Infinity"),
              (b": None", b": null"), (b": True", b": true"), (b": False", b": false"))
 _LITERALS = {b"nan": float("nan"), b"NaN": float("nan"), b"inf": float("inf"), b"Infinity": float("inf"),
@@ -61,7 +61,11 @@ _LITERALS = {b"nan": float("nan"), b"NaN": float("nan"), b"inf": float("inf"), b
 # Fact lines: (literal that must occur in the chunk, regex run only then, handler name)
 _MLX = lazyre.compile(rb"Iter (\d+): ((?:Train|Val) loss [^\r\n]*)")
 _MLX_NAMES = {"train loss": "loss", "val loss": "eval_loss", "learning rate": "learning_rate",
-              "chosen reward": "rewards/chosen", "rejected reward": "rewards/rejected", "grad norm": "grad_norm"}
+              "chosen reward": "rewards/chosen", "rejected reward": "rewards/rejected", "grad norm": "grad_norm",
+              "kl": "kl", "total rewards mean": "reward", "total rewards std": "reward_std"}
+# mlx-lm GRPO's per-function statistics (`r1_accuracy_reward_func mean 0.000, ... std 0.000`), named as TRL names
+# them (`rewards/<function>/mean`); `Grouped rewards` repeats the totals.
+_MLX_REWARD_FN = lazyre.compile(r"([A-Za-z_]\w*) (mean|std)")
 _TRAINABLE = lazyre.compile(rb"trainable params: ([\d,]{1,24})(?![\d,])")
 _RUNNING = lazyre.compile(rb"  (Num examples|Num Epochs|Instantaneous batch size per device|Total train batch size"
                       rb"|Gradient Accumulation steps|Total optimization steps|Number of trainable parameters)"
@@ -706,7 +710,8 @@ class _Reader:
             except RecursionError:
                 break
         # Pair by pair (terminal damage between the pairs of real logs is tolerated), only when every value
-        # is a literal (a number, a string, nan/inf/None/True/False, a `tensor(x)` repr) and no call sits
+        # is a literal (a number, a string, nan/inf/None/True/False, a `tensor(x)` or numpy `array(x, dtype=...)`
+        # repr, as TRL's PPO stats print) and no call sits
         # between them: a dict holding an expression is not a record. Nothing is ever evaluated.
         text = _ANSI.sub(b"", raw)
         out = {}
@@ -715,11 +720,14 @@ class _Reader:
             if b"(" in text[pos:m.start()]:
                 break
             value = m.group(3).strip()
-            if value.startswith(b"tensor("):
+            if value.startswith((b"tensor(", b"array(")):
                 inner = _TENSOR.match(value)
                 if inner is None:
                     break
                 value = inner.group(1)
+                if value.startswith(b"["):  # a vector (TRL PPO's `objective/kl_dist`): no scalar to log
+                    pos = m.end()
+                    continue
             key = m.group(2).decode("utf-8", "replace")
             if value[:1] in (b"'", b'"'):
                 out[key] = value[1:-1].decode("utf-8", "replace")
@@ -827,10 +835,14 @@ class _Reader:
             rec = {}
             for part in m.group(2).decode("utf-8", "replace").split(", "):
                 name, _, value = part.rpartition(" ")
-                key = _MLX_NAMES.get(name.strip().lower())
+                name = name.strip()
+                key = _MLX_NAMES.get(name.lower())
+                if key is None and (fn := _MLX_REWARD_FN.fullmatch(name)) is not None:
+                    key = f"rewards/{fn.group(1)}/{fn.group(2)}"
                 if key and to_float(value) is not None:
                     rec[key] = to_float(value)
             if rec:
+                self.src.hints.setdefault("framework", "mlx")
                 is_eval = "eval_loss" in rec
                 self.train_records += not is_eval
                 idx = self.main.new_record(float(m.group(1)), line, is_eval)
@@ -1147,7 +1159,8 @@ def read(path: Path) -> SourceData:
 
 # ------------------------------------------------------------------------------------------ the plugin
 
-_SNIFF = lazyre.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward)"""
+_SNIFF = lazyre.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward"""
+                        r"""|objective/|ppo/)"""
                         r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
                         r"""|(?:^|\n)[ \t]*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward)['"]: [^\n{]*, ['"]""")
 

@@ -14,7 +14,8 @@ Epoch 1/200  then  5/5 [==========] - 2s 454ms/step - loss: 1.0597 - val_loss: n
 ```
 A record line has one step token: `global step`/`global iter` first, then `step`, then `iter`/`iteration`, then
 an `Epoch e [i/N]` counter ((e - first epoch) x N + i), then a bare leading integer; a token that a better one
-follows on the same line is not the step (`iter 173 step 87`: the optimizer step 87). An epoch number alone is
+follows on the same line is not the step, except an iteration just before an optimizer step (litgpt's
+`iter 1152 step 144`, one line per micro-batch: the iteration is the step, so no line is lost). An epoch number alone is
 the step only where nothing better exists in the file (said in a warning). Values may carry a unit (`ms`, `%`,
 `GiB`) and a running average in parentheses (`0.4481 (0.5603)`: the value before it is read).
 
@@ -46,6 +47,9 @@ _LATER_STEP = rb"(?![^\n]*" + _NOT + rb"(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]
 _LATER_ITER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)"
                rb"[ \t]*[:=]?[ \t]*\d)")
 _TOTAL = rb"(?:[ \t]*/[ \t]*(?P<total>\d+))?"
+# a custom loop's `batch 20` (or `Batch: 100/1563`) counter: the step where no step or iteration counter follows
+_LATER_COUNTER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep|[Bb]atch)"
+                  rb"[ \t]*[:=]?[ \t]*\d)")
 
 
 def _kind(name, head, pair=_PAIR, step=lambda f: f["step"], guard=b"", token=None):
@@ -64,7 +68,7 @@ STEP = _kind("step", rb"[Ss](?:(?<=s)tep|(?<=S)(?:tep|TEP))(?<![\w/.][Ss]tep)(?<
 ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])",
              guard=_LATER_STEP, token=b"ter")
 EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)\]?(?:/\d+)?"
-              rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])", guard=_LATER_ITER,
+              rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])", guard=_LATER_COUNTER,
               step=lambda f: f["epoch"], token=b"poch")
 BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])", token=b"|")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
@@ -72,6 +76,16 @@ KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d
 VALUE_FIRST = _kind("value_first",
                     rb"^[ \t]*(?P<step>\d+)[ \t]+(?=" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][^\n]*, )",
                     pair=_VALUE_FIRST, token=b", ")
+# litgpt's `iter 1152 step 144: loss 11.46` / `iter 4810 | step 601: loss 0.27` (gradient accumulation: 8 iterations per optimizer step): every line
+# is its own micro-batch loss, so the iteration is the step; taking the optimizer step would keep one line in 8.
+ITER_STEP = _kind("iter_step", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<step>\d+)(?![\d.])(?:[ \t]*\|)?[ \t]+"
+                  rb"[Ss]tep[ \t]*[:=]?[ \t]*\d+(?![\d.])", token=b"ter")
+# A custom loop's `ep: 0, batch: 20, ..., loss: 10.98` / `Epoch 1, Batch 100/1563, Loss: 2.3`: the batch counter,
+# with the epoch before it where the line states one (a counter that restarts each epoch keeps rising across them).
+BATCH = _kind("batch", rb"(?:(?<![\w/.])[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\[?(?P<bep>\d+)\]?(?:/\d+)?[ \t]*[,|]?[ \t]*)?"
+              rb"(?<![\w/.])[Bb]atch[ \t]*[:=]?[ \t]*\[?(?P<bi>\d+)(?:[ \t]*/[ \t]*(?P<bn>\d+))?\]?(?![\d.])",
+              step=lambda f: f["bi"], guard=rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)"
+              rb"|[Ss]tep)[ \t]*[:=]?[ \t]*\d)", token=b"atch")
 
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
@@ -115,6 +129,9 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
             textlog.take_previous(steps, keras, own)
+    batch_recs = np.flatnonzero(kinds == 8)
+    if len(batch_recs):
+        _batch_steps(reader, steps, batch_recs, notes)
     reader.extra["steps"] = steps
     names = [n for n in reader.store.metrics if not n.startswith("@")]
     known = [n for n in names if is_known(n)]
@@ -133,8 +150,25 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     textlog.overflow_facts(reader, src)
 
 
-FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST),
-                        dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n"), what="step lines")
+def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, notes: list) -> None:
+    """`ep: E, batch: B` lines: where the batch counter restarts at a new epoch, (E - first) x per-epoch + B with
+    the per-epoch count stated (`B/N`), else B plus the largest step of the earlier epochs."""
+    eidx, ep = reader.column("@bep")
+    if len(eidx) < len(recs) or len(np.unique(ep)) < 2:
+        return
+    at = np.searchsorted(eidx, recs)
+    if not (at < len(eidx)).all() or not (eidx[at] == recs).all():
+        return
+    nidx, n = reader.column("@bn")
+    per = None
+    if len(nidx) == len(recs) and np.isfinite(n).all() and len(np.unique(n)) == 1:
+        per = float(n[0])
+    steps[recs] = textlog.epoch_steps(ep[at], steps[recs], per_epoch=per)
+    notes.append("`epoch, batch` lines: the batch counter continues across epochs")
+
+
+FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH),
+                        dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
 def read(path):
@@ -142,7 +176,7 @@ def read(path):
 
 
 _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
-    rb"(?:^|[\s|>\]])(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep|[Ii]ter(?:ation)?)[ \t]*[:=]?[ \t]*\d+[^\n]*?"
+    rb"(?:^|[\s|>\]])(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep|[Ii]ter(?:ation)?|[Bb]atch)[ \t]*[:=]?[ \t]*\d+[^\n]*?"
     rb"[A-Za-z][\w/.\-]*(?: [A-Za-z]\w*){0,3}[ \t]*[:= ][ \t]*" + N,
     rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?\d+\]?[^\n]*?[A-Za-z]\w*(?: [A-Za-z]\w*){0,2}[ \t]*[:=][ \t]*" + N,
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
@@ -154,8 +188,8 @@ _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N
                         rb"|(?<![\w.])" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[a-z_]*loss\b)")
 # What may come before a record's step token on its line: no words (a timestamp, `> `, a bar), or fields closed by
 # `|` or `]` (`2026-08-10 15:48:59 | INFO | root | step 13`, `[03:23:49] Epoch: [0]`). "At step 1, the loss 0.92"
-# in a README or a sample's notes is prose, not a record.
-_PREFIX = re.compile(rb"[^A-Za-z]*|.*[|\]][^A-Za-z]*")
+# in a README or a sample's notes is prose, not a record. An epoch field may lead (`ep: 0, batch: 20`).
+_PREFIX = re.compile(rb"[^A-Za-z]*|.*[|\]][^A-Za-z]*|[^A-Za-z]*[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\d+(?:/\d+)?[ \t]*[,|]?[ \t]*")
 
 
 def _record_lines(head: bytes) -> int:

@@ -29,7 +29,9 @@ import numpy as np
 from . import textlog
 from .base import SourceData
 
-_PAIR = rb" *([^|:\n]+?): +([^|\n]*?) *(?:\||$)"
+# ` name: value |`, and old Megatron's (GPT-2 era, CPM, GLM, Chinese-Transformer-XL) ` name value |` without the
+# colon, taken only where the value is one number closing the item: `learning rate 6.3E-06 | lm loss NAN |`
+_PAIR = rb" *([^|:\n]+?)(?:: +| +(?=" + textlog.NUM + rb" *(?:\||$)))([^|\n]*?) *(?:\||$)"
 _OTHER = rb"[^|\n]*?"
 
 

@@ -42,8 +42,9 @@ from .base import Columns, MetricNames, SourceData, SourceError, open_stream, re
 CHUNK = 8 << 20
 SAMPLE = 64 << 10  # the first chunk's start, read alone while no shape is known
 NAN = float("nan")
-# A numeric value as the formats print it: 2.38, -8.1e-06, 3.000E-04, .5, 1., nan, inf, -Infinity.
-NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN]a[nN]|[iI]nf(?:inity)?)"
+# A numeric value as the formats print it: 2.38, -8.1e-06, 3.000E-04, .5, 1., nan, inf, -Infinity, and the
+# upper-case NAN / INF that `'{:E}'.format` prints (old Megatron's `lm loss NAN`).
+NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](?:inity|INITY)?)"
 _NUMBER = lazyre.compile(NUM + rb"\Z")
 _NOT_A_NUMBER = lazyre.compile(rb"^(?![ \t]*" + NUM + rb"[ \t]*$).*$", re.M)
 _CR = bytes.maketrans(b"\r", b"\x1e")  # a tqdm redraw ends a record, not a line (line numbers count `\n`)
