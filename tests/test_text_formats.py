@@ -130,8 +130,8 @@ EXPECT = {
         "generic_kv", {"loss", "eval_loss"}, ("loss", 2920, 3.9883, 3060, nan, 15)),
     "generic_kv/Lightning-AI__litgpt__issue1110.log": (  # `step S`, never the (wrong) Epoch label
         "generic_kv", {"loss", "eval_loss"}, ("loss", 961, 1.062, 965, 1.182, 5)),
-    "generic_kv/Lightning-AI__litgpt__issue689.log": (  # `iter 173 step 87`: the optimizer step
-        "generic_kv", {"loss"}, ("loss", 87, 10.8259, 97, 10.8259, 11)),
+    "generic_kv/Lightning-AI__litgpt__issue689.log": (  # `iter 173 step 87`: every micro-batch, by iteration
+        "generic_kv", {"loss"}, ("loss", 173, 10.8259, 194, 10.8259, 22)),
     "generic_kv/NVIDIA-NeMo__Automodel__pr3473.log": (
         "generic_kv", {"loss", "grad_norm", "learning_rate"}, ("loss", 13, 0.6407, 19, 0.7222, 7)),
     "generic_kv/OpenGVLab__LLaMA-Adapter__issue144.log": (  # `closs: v (avg)`
