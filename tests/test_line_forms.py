@@ -98,3 +98,99 @@ def test_trl_ppo_stats_printed_with_numpy_scalars_are_read_and_a_nan_total_loss_
     report = kto_doctor.analyze(p)
     assert (report.run.method, report.run.framework) == ("ppo", "trl")
     assert report.status == "failing" and report.findings[0].rule == "NUM101"
+
+
+# -- from the fifth held-out set, after its blind score -----------------------------------------------------------
+
+
+def test_deepspeed_progress_lines_state_the_skipped_steps_and_every_step_skipped_is_an_error():
+    path = FIX / "Ourboros-Alignment-Team__RWKV-RM-Copilot__output.log"
+    data = sources.read(path)
+    assert (data.facts["optimizer_steps"], data.facts["overflow_count"]) == (210, 210)
+    report = kto_doctor.analyze(path)
+    top = report.findings[0]
+    assert (top.rule, top.severity) == ("FP16101", "error")
+    assert "the weights never changed" in top.title
+
+
+def test_a_deepspeed_progress_line_without_skips_states_no_overflow(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"[Rank 0] step={s}, skipped=0, lr=[1e-06], mom=[(0.9, 0.99)]\n"
+                         f"{{'loss': {1 - s / 1000:.3f}, 'epoch': {s / 100:.2f}}}\n" for s in range(10, 110, 10)))
+    facts = sources.read(p).facts
+    assert facts["optimizer_steps"] == 100 and "overflow_count" not in facts
+    assert "FP16101" not in [f.rule for f in kto_doctor.analyze(p).findings]
+
+
+def test_a_dump_of_metric_columns_is_read_one_row_per_value():
+    data = sources.read(FIX / "jtang25__DPO-LoRA-Finetuning__training_log_qwen.json")
+    assert data.format == "json_metrics"
+    loss = data.series["loss"]
+    assert len(loss.values) >= 299 and loss.values[0] == 0.6931471824645996
+    assert data.series["eval_accuracy"].steps.tolist() == [300.0]  # a single evaluation sits at the end
+
+
+def test_keras_history_columns_spread_a_shorter_column_evenly(tmp_path):
+    p = tmp_path / "history.json"
+    p.write_text('{"loss": [2.0, 1.5, 1.2, 1.0], "val_loss": [1.6, 1.1], "lr": [0.001, 0.001, 0.001, 0.001]}')
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4]
+    assert data.series["eval_loss"].steps.tolist() == [2, 4]
+
+
+def test_a_json_object_of_settings_with_a_list_of_strings_is_no_column_dump(tmp_path):
+    p = tmp_path / "run.json"
+    p.write_text('{"model": "x", "tags": ["a", "b"], "loss_type": ["sigmoid"]}')
+    assert "json_metrics" not in [d.format for d in _readable(p)]
+
+
+def _readable(path):
+    try:
+        return [sources.read(path)]
+    except Exception:  # noqa: BLE001 - a file no source claims or reads is what the test asks about
+        return []
+
+
+def test_zero_train_losses_beside_a_nan_eval_loss_are_hidden_nans():
+    report = kto_doctor.analyze(FIX / "shibing624__MedicalGPT__issue252.log")
+    assert (report.findings[0].rule, report.findings[0].symptom) == ("NUM102", "nan-inf")
+    assert "LOSS104" not in [f.rule for f in report.findings]
+
+
+def test_a_loss_driven_to_0_0001_over_300_epochs_is_a_loss_collapse():
+    report = kto_doctor.analyze(FIX / "mymusise__ChatGLM-Tuning__issue271.log")
+    top = report.findings[0]
+    assert (top.rule, top.symptom, top.severity) == ("SFT102", "loss-collapse", "error")
+
+
+def test_gradients_climbing_tenfold_while_the_loss_climbs_back_is_instability():
+    report = kto_doctor.analyze(FIX / "facebookresearch__crystal-text-llm__issue6.log")
+    assert "GRAD103" in _rules(report)
+    assert report.status != "healthy"
+
+
+def _row(i):
+    return {"epoch": 0.04 * i, "grad_norm": 7.0 - i, "learning_rate": 2.5e-06, "loss": 1.6 - 0.1 * i,
+            "num_input_tokens_seen": 7392 * i, "step": 5 * i, "train_runtime": 2.3 * i,
+            "train_tokens_per_second": 3197.4}
+
+
+def test_rows_that_carry_train_runtime_beside_their_loss_are_rows_not_the_summary(tmp_path):
+    """Newer LLaMA-Factory runs (include_num_input_tokens_seen) write train_runtime into every logged row
+    (Vishnu30603/MedVLM-R1-DPO): the reader took each for the end-of-run summary and read no loss at all."""
+    import json
+
+    summary = {"epoch": 0.2, "step": 25, "total_flos": 1e15, "train_loss": 1.3, "train_runtime": 12.0,
+               "train_samples_per_second": 3.1, "train_steps_per_second": 0.5}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(
+        {"log_history": [_row(i) for i in range(1, 6)] + [summary], "global_step": 25, "max_steps": 25}))
+    data = sources.read(tmp_path / "trainer_state.json")
+    assert data.series["loss"].steps.tolist() == [5, 10, 15, 20, 25]
+    assert data.facts["train_loss"] == 1.3  # the real summary is still the summary
+    assert "train_tokens_per_second" not in kto_doctor.analyze(tmp_path).run.metric_names
+
+
+def test_console_dicts_that_carry_train_runtime_beside_their_loss_are_rows(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(str({k: v for k, v in _row(i).items() if k != "step"}) + "\n" for i in range(1, 4)))
+    assert sources.read(p).series["loss"].values.round(6).tolist() == [1.5, 1.4, 1.3]

@@ -37,7 +37,7 @@ from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
-from .textlog import find_rare
+from .textlog import deepspeed_facts, deepspeed_progress, find_rare
 from .trainer_warnings import TrainerWarnings
 
 CHUNK = 16 << 20
@@ -408,6 +408,7 @@ class _Reader:
         self.kinds: dict[tuple, str] = {}  # key set -> record kind (see _kind), for dicts read the old way
         self.shapes: dict = {}  # skeleton, and (keys, quoted, quote) -> shape (see _shape)
         self.mlx_mode = False
+        self.ds_progress = None  # DeepSpeed's last `step=N, skipped=M` progress line
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.warned = TrainerWarnings()  # trainer warnings stated as facts (TRL PPO negative KL, skipped batches)
         self.loss_scales: list[float] = []
@@ -466,6 +467,9 @@ class _Reader:
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
             self.src.facts["loss_scale_at_minimum"] = True
         self.warned.scan(chunk)
+        progress = deepspeed_progress(chunk)
+        if progress is not None:
+            self.ds_progress = progress
         if self.mlx_mode:
             self.mlx(chunk, line_base)
         spans = _spans(chunk, line_base)
@@ -944,6 +948,7 @@ class _Reader:
         src.records = len(store.step)
         if self.overflows:
             self.overflow_facts(ordinals, steps)
+        deepspeed_facts(src.facts, self.ds_progress)
         return src
 
     def overflow_facts(self, ordinals, steps) -> None:
@@ -1126,8 +1131,8 @@ _BLOCK_LINE = lazyre.compile(rb"^[ \t]+(\w+) += +(\S+)[ \t]*\r?$", re.M)
 def _kind(keys: tuple) -> str:
     """What a dict with these keys is: hf | eval | stepped | stepped_eval (stating their own step) | summary
     | other."""
-    if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
-        return "summary"
+    if "loss" not in keys and ("train_runtime" in keys or "train_loss" in keys):  # a row with its loss is a
+        return "summary"  # row even where the trainer adds train_runtime to each (LLaMA-Factory, tokens seen)
     stepped = "step" in keys or "current_steps" in keys or "global_step/max_steps" in keys or \
         "counters/updates" in keys
     dpo_ref = {r for k in keys for r in (_DPO_REF.match(k) or _NO_ROLE).groups() if r}

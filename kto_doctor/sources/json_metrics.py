@@ -8,7 +8,8 @@ Notebooks and course labs often end with `json.dump({...}, f)` of what they logg
              ...]}
 ```
 
-or a bare list of such rows. The rows are the longest list of flat objects (at the top level or one level
+or a bare list of such rows, or columns of values (`{"train_loss": [...], "eval_acc": [...]}`, Keras'
+`history.history`). The rows are the longest list of flat objects (at the top level or one level
 down) whose keys name at least one metric the ontology knows. Each row's step is its `step` / `global_step` /
 `iteration` / `iter` key; rows without one are placed in file order (an ordinal step the merger maps on the
 global axis). Top-level numbers and strings are the run's configuration (`lr`, `beta`, `epochs`...), except
@@ -54,6 +55,8 @@ def read(path: Path) -> SourceData:
             raise SourceError(f"{path}: not valid JSON ({exc}), and no complete row before the damage") from None
     del data
     rows, where = _rows(doc, 1 if damaged is not None else 2)
+    if rows is None:
+        rows, where = _columns(doc)
     if rows is None:
         raise SourceError(f"{path}: no list of logged metric rows in this JSON file")
     src = SourceData(path=path, format="json_metrics")
@@ -158,6 +161,29 @@ def _salvage(text: str) -> dict | list | None:
     return doc if lists else None
 
 
+def _columns(doc) -> tuple[list | None, str]:
+    """The column form, `{"train_loss": [...], "train_acc": [...], "eval_acc": [...]}` (a loop's history dict,
+    Keras' `history.history`): rows in list order, one per value of the longest metric column. A shorter column
+    (evaluations every few rows) is spread evenly over them, its k-th of M values at row round(k x N / M), so its
+    last value sits at the end."""
+    from ..ontology import canonical, is_known
+
+    if not isinstance(doc, dict):
+        return None, ""
+    cols = {k: v for k, v in doc.items() if isinstance(v, list) and v and len(v) <= 10_000_000
+            and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
+    known = [k for k in cols if k in _REWARD_NAMES or is_known(canonical(k))]
+    n = max((len(cols[k]) for k in known), default=0)
+    if n < 2:
+        return None, ""
+    rows: list[dict] = [{} for _ in range(n)]
+    for key, values in cols.items():
+        m = len(values)
+        for j, value in enumerate(values[:n]):
+            rows[n - 1 if m == 1 else max(0, round((j + 1) * n / m) - 1)][key] = value
+    return rows, "the columns " + ", ".join(f"`{k}`" for k in cols)
+
+
 def _rows(doc, min_len: int = 2) -> tuple[list | None, str]:
     """The longest list of flat metric rows in the document, and where it is (`history`, `the top level`)."""
     found: list[tuple[int, list, str]] = []
@@ -195,6 +221,8 @@ def _metric_rows(items: list, min_len: int = 2) -> int:
     return hits if len(items) >= min_len else 0
 
 
+# a list of numbers under a loss name at the top level: the column form (`{"train_loss": [0.69, ...], ...}`)
+_LOSS_COLUMN = re.compile(r'^\{\s*(?:"[^"\n]{1,64}"\s*:\s*\[[^\[\]{}]*\]\s*,\s*)*"(?:\w*_)?loss"\s*:\s*\[\s*-?(?:\d|NaN)')
 # a list of objects whose first object logs a loss or a reward: the rows of a dump
 _ROW_LIST = re.compile(r'(?:^\s*|"[^"\n]{1,64}"\s*:\s*)\[\s*\{[^\[\]{}]*?"(?:\w*loss|reward|\w+_reward|'
                        r'rewards/\w+)"\s*:\s*-?(?:\d|NaN|Infinity|"nan")')
@@ -208,7 +236,7 @@ def sniff(head: str) -> float:
     first_line = text.split("\n", 1)[0].rstrip()
     if first_line.startswith("{") and first_line.endswith("}") and text.count("\n") > 1:
         return 0.0  # one object per line: JSON lines, other sources' format
-    return 0.8 if _ROW_LIST.search(text) else 0.0
+    return 0.8 if _ROW_LIST.search(text) or _LOSS_COLUMN.match(text) else 0.0
 
 
 SOURCE = Source(

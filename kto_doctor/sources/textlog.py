@@ -893,9 +893,40 @@ _OVERFLOW = lazyre.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss 
                            rb"(?:, reducing to (\d+(?:\.\d*)?))?")
 
 
+# DeepSpeed's engine progress line, every `steps_per_print` steps: `[Rank 0] step=210, skipped=210, lr=[1e-05], ...`
+# (`skipped`: the optimizer steps the fp16 loss scaler threw away so far; `step` counts them too).
+_DS_PROGRESS = lazyre.compile(rb"\bstep=(\d{1,12}), skipped=(\d{1,12}), lr=")
+
+
+def deepspeed_progress(chunk: bytes) -> tuple[int, int] | None:
+    """The last (step, skipped) pair of DeepSpeed's progress lines in a chunk, or None."""
+    p = chunk.rfind(b", skipped=")
+    if p < 0:
+        return None
+    m = None
+    for m in _DS_PROGRESS.finditer(chunk, max(0, p - 32)):
+        pass
+    return (int(m.group(1)), int(m.group(2))) if m is not None else None
+
+
+def deepspeed_facts(facts: dict, progress: tuple[int, int] | None) -> None:
+    """What DeepSpeed's progress lines state: the optimizer steps it ran and how many the fp16 scaler skipped."""
+    if progress is None:
+        return
+    step, skipped = progress
+    facts["optimizer_steps"] = step
+    if skipped:
+        facts["overflow_count"] = max(skipped, facts.get("overflow_count") or 0)
+        facts["fp16"] = True
+
+
 def count_overflows(reader: "Reader", chunk: bytes) -> None:
     """DeepSpeed's fp16 `OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768` lines
-    (a `Format.scan` hook): counted into `extra`, stated by `overflow_facts`."""
+    and its `step=N, skipped=M` progress lines (a `Format.scan` hook): counted into `extra`, stated by
+    `overflow_facts`."""
+    progress = deepspeed_progress(chunk)
+    if progress is not None:
+        reader.extra["ds_progress"] = progress
     if find_rare(chunk, b"OVERFLOW!", 8) < 0:
         return
     x = reader.extra
@@ -910,6 +941,7 @@ def overflow_facts(reader: "Reader", src: SourceData) -> None:
         src.facts["overflow_count"] = reader.extra["overflows"]
         src.facts["loss_scale_min"] = reader.extra["scale_min"]
         src.facts["fp16"] = True
+    deepspeed_facts(src.facts, reader.extra.get("ds_progress"))
 
 
 def epoch_steps(epoch: np.ndarray, index: np.ndarray, per_epoch: np.ndarray | None = None,

@@ -245,7 +245,9 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     step_at = np.zeros(len(history), dtype=np.float64)  # the step of every kept record, by position
     for keys, idx in groups.items():
         rows = [history[i] for i in idx] if len(idx) < 2 else list(itemgetter(*idx)(history))
-        if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
+        # HF's end-of-run summary; newer trainers (LLaMA-Factory with include_num_input_tokens_seen) also write
+        # `train_runtime` / `train_tokens_per_second` into every logged row, which stays a row: it has its loss
+        if "loss" not in keys and ("train_runtime" in keys or "train_loss" in keys):
             for row in rows:
                 src.facts.update({k: v for k, v in row.items()
                                   if (k in SUMMARY_KEYS or k == "epoch") and sane_fact(v) is not None})
