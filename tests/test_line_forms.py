@@ -194,3 +194,19 @@ def test_console_dicts_that_carry_train_runtime_beside_their_loss_are_rows(tmp_p
     p = tmp_path / "train.log"
     p.write_text("".join(str({k: v for k, v in _row(i).items() if k != "step"}) + "\n" for i in range(1, 4)))
     assert sources.read(p).series["loss"].values.round(6).tolist() == [1.5, 1.4, 1.3]
+
+
+def test_an_epoch_label_repeated_on_every_batch_line_keeps_every_line(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"Epoch {e}, Loss: {1 - 0.05 * i:.2f}, Positive Score: 0.5\n"
+                         for i, e in enumerate([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == list(range(1, 11))
+    assert data.series["epoch"].values.tolist() == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5]
+    assert any("each line is a step" in w for w in data.warnings)
+
+
+def test_one_line_per_epoch_keeps_the_epoch_as_the_step(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"Epoch {e}: train loss {2 - 0.1 * e:.2f}, val loss {2.1 - 0.1 * e:.2f}\n" for e in range(1, 6)))
+    assert sources.read(p).series["loss"].steps.tolist() == [1, 2, 3, 4, 5]

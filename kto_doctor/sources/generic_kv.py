@@ -122,6 +122,13 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         elif others.any():  # an epoch label among step lines is not a step: the step before
             steps[epoch_recs] = np.nan
             textlog.take_previous(steps, epoch_recs, np.isfinite(steps))
+        elif len(np.unique(ep)) < len(eidx):  # `Epoch 3, Loss: 0.52` on every batch: each line is a record
+            steps[eidx] = np.arange(1, len(eidx) + 1, dtype=np.float64)
+            if "epoch" not in reader.store.metrics:
+                reader.put("epoch", eidx, _fractional_epochs(ep))
+            src.step_kind = "ordinal"
+            notes.append("the only counter is an epoch number that repeats on many lines: each line is a step (its "
+                         "position in the log), the epoch is kept as a series")
         else:
             notes.append("the only counter is the epoch number: steps are epochs")
         keras = np.flatnonzero(kinds == 5)
@@ -148,6 +155,23 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     src.warnings.append(msg)
     src.hints["reader"] = "fallback"
     textlog.overflow_facts(reader, src)
+
+
+def _fractional_epochs(labels: np.ndarray) -> np.ndarray:
+    """Epoch labels repeated on every batch line (`Epoch 0`, `Epoch 0`, ..., `Epoch 1`) as the HF Trainer's
+    fractional epoch: the k-th line of an epoch is e + k / n, n the first epoch's line count (so a cut last epoch
+    stays short of its end), e the label where the log counts from 0 (its first label is 0) and the label - 1
+    otherwise (1-based, or a paste that starts late: `Epoch 35` lines are in the 35th epoch)."""
+    out = np.empty(len(labels), dtype=np.float64)
+    first = labels[0]
+    base = 0.0 if first == 0 else 1.0
+    per = max(1, int(np.count_nonzero(labels == first)))
+    k, prev = 0, None
+    for i, e in enumerate(labels.tolist()):
+        k = k + 1 if e == prev else 1
+        prev = e
+        out[i] = (e - base) + min(k, per) / per
+    return out
 
 
 def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, notes: list) -> None:
