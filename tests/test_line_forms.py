@@ -210,3 +210,45 @@ def test_one_line_per_epoch_keeps_the_epoch_as_the_step(tmp_path):
     p = tmp_path / "train.log"
     p.write_text("".join(f"Epoch {e}: train loss {2 - 0.1 * e:.2f}, val loss {2.1 - 0.1 * e:.2f}\n" for e in range(1, 6)))
     assert sources.read(p).series["loss"].steps.tolist() == [1, 2, 3, 4, 5]
+
+
+# -- from the sixth held-out set, after its blind score -----------------------------------------------------------
+
+
+def test_per_epoch_json_lines_step_by_the_epoch_and_a_loss_that_barely_moves_over_six_epochs_is_flat():
+    data = sources.read(FIX / "OpenGVLab__LLaMA-Adapter__issue84.log")
+    assert data.format == "epoch_jsonl"
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4, 5, 6]  # `"epoch": 0` closes the first epoch
+    assert data.series["eval_loss"].values[0] == 1.0658111572265625  # val_closs
+    assert data.series["learning_rate"].values[0] == 0.00014058173076923077
+    assert "LOSS103" in _rules(kto_doctor.analyze(FIX / "OpenGVLab__LLaMA-Adapter__issue84.log"))
+
+
+def test_a_deit_style_log_with_test_metrics_and_a_damaged_line(tmp_path):
+    p = tmp_path / "log.txt"
+    p.write_text('{"train_lr": 0.001, "train_loss": 2.3, "test_loss": 2.2, "test_acc1": 41.3, "epoch": 0, '
+                 '"n_parameters": 86567656}\n{"train_lr": 0.001, "train_loss": 2.0, "te\n'
+                 '{"train_lr": 0.0009, "train_loss": 1.8, "test_loss": 1.9, "test_acc1": 50.1, "epoch": 2, '
+                 '"n_parameters": 86567656}\n')
+    data = sources.read(p)
+    assert data.format == "epoch_jsonl" and data.records == 2
+    assert data.series["loss"].steps.tolist() == [1, 3]
+    assert "eval_loss" in data.series and data.facts["trainable_params"] == 86567656
+    assert any("skipped 1 line" in w for w in data.warnings)
+
+
+def test_a_console_log_named_log_txt_is_still_the_console_s(tmp_path):
+    p = tmp_path / "log.txt"
+    p.write_text("{'loss': 1.2, 'learning_rate': 1e-05, 'epoch': 0.1}\n{'loss': 1.1, 'learning_rate': 1e-05, 'epoch': 0.2}\n")
+    assert sources.read(p).format == "console"
+
+
+def test_a_single_loss_of_121486_before_any_update_is_no_healthy_run():
+    report = kto_doctor.analyze(FIX / "tatsu-lab__stanford_alpaca__issue285.log")
+    assert report.status == "failing" and "LOSS108" in _rules(report)
+
+
+def test_a_dpo_row_with_loss_0_and_nan_log_probs_is_a_hidden_nan():
+    report = kto_doctor.analyze(FIX / "hiyouga__LlamaFactory__issue2078.log")
+    assert (report.findings[0].rule, report.findings[0].symptom) == ("NUM102", "nan-inf")
+    assert "LOGIT101" not in _rules(report)

@@ -53,6 +53,7 @@ BUILTIN = (
     "json_metrics = kto_doctor.sources.json_metrics:SOURCE",
     "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
     "printed_tensor = kto_doctor.sources.printed_tensor:SOURCE",
+    "epoch_jsonl = kto_doctor.sources.epoch_jsonl:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.
