@@ -79,7 +79,12 @@ def main() -> None:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(p.relative_to(p.parents[1])))
         err = scrub(getattr(r, "stderr", "") or "", masks)
         (args.out / (name + ".json")).write_text(f"exit {r.exit_code}\n{body}\nstderr {err}\n", encoding="utf-8")
-    print(f"{len(files)} reports in {args.out} (kto_doctor from {tree})")
+    try:
+        from kto_doctor.engine import compiled
+        form = "compiled" if compiled.load() is not None else "compiled from YAML (no current compiled form)"
+    except ImportError:
+        form = "compiled from YAML"
+    print(f"{len(files)} reports in {args.out} (kto_doctor from {tree}; built-in rules {form})")
 
 
 if __name__ == "__main__":

@@ -72,12 +72,20 @@ def test_compiled_form_is_the_yaml_compiled(rules_copy):
     assert all(r.source.startswith(str(folder)) and r.pos.file == r.source for r in loaded.rules)
 
 
-def test_expression_trees_are_parsed_only_when_used(rules_copy):
+def test_expression_trees_are_parsed_only_when_asked_for(rules_copy):
     folder, target = rules_copy
     rule = compiled.load(target, folder).rules[0]
     assert "_tree" not in rule.when.__dict__
     assert isinstance(rule.when.tree, ast.Expression)
     assert "_tree" in rule.when.__dict__
+    # an analysis evaluates the stored lowered form: none of the expressions it evaluated was parsed
+    ruleset = compiled.load(target, folder)
+    report = analyze(SAMPLES / "kto-flagship", rules=ruleset)
+    assert report.findings and len(report.passed) > 10
+    evaluated = [r for r in ruleset.rules if "_line" not in r.__dict__]
+    exprs = [e for r in evaluated for e in [r.when, r.applies_if, *(c for _, c in r.lets)] if e is not None]
+    assert len(exprs) > 50 and all(isinstance(e, compiled.LazyCompiled) and "_tree" not in e.__dict__
+                                   for e in exprs)
 
 
 def test_a_rule_is_decoded_only_when_read_beyond_its_selection_fields(rules_copy):

@@ -4,8 +4,9 @@ Compiling the shipped rule files (YAML with positions, every expression parsed a
 split) costs more than the rest of a small analysis. The wheel therefore carries the compiled RuleSet as
 JSON (`_builtin_rules.compiled.json`, written by the build hook `hatch_build.py`), and `load()` rebuilds
 the RuleSet from it. The file is data, never code: only the engine's own classes listed in `_CLASSES` are
-built from it, through their constructors, and expression trees are re-parsed from their source by
-`ast.parse` when first evaluated (no tree is read from the file). Nothing is ever written at run time: a
+built from it, through their constructors, and an expression is stored in its lowered form (`expr.lower`:
+nested lists of operation names, names and constants, JSON data that the evaluator walks), so a start
+parses none; its `ast` tree, which nothing evaluates, is parsed from its source only if asked for. Nothing is ever written at run time: a
 cache in a user-writable place (a CI cache) would be a way to change the rules.
 
 What a start decodes is what the run needs. The first data line holds each rule's selection fields (code,
@@ -34,7 +35,7 @@ from .expr import Compiled
 from .template import Field, Template
 from .pos import Pos
 
-FORMAT = 3
+FORMAT = 4
 FILENAME = "_builtin_rules.compiled.json"
 # The code whose behaviour decides what a compiled rule holds (the whole engine, the contract's vocabularies
 # in model.py, the metric names in ontology.py): any change to it makes the file stale.
@@ -50,8 +51,8 @@ YAML = ("raw", "tests")
 
 
 class LazyCompiled(Compiled):
-    """A checked expression whose tree is parsed from its source on first use (compile_expr checked it when
-    the compiled file was made; the fingerprint guarantees the source is the one that was checked)."""
+    """A checked expression whose `ast` tree is parsed from its source on first use (compile_expr checked it
+    when the compiled file was made; the fingerprint guarantees the source is the one that was checked)."""
 
     @property
     def tree(self):
@@ -170,7 +171,7 @@ def dumps(ruleset: _rules.RuleSet, rules_dir: Path | None = None) -> str:
 
 
 # Expressions and templates are most of the file: they are stored as short arrays (one JSON object each).
-_COMPILED_FIELDS = ("source", "metrics", "config_keys", "params", "lets")  # all but `source` are sets
+_COMPILED_FIELDS = ("source", "code", "metrics", "config_keys", "params", "lets")  # the last four are sets
 _FIELD_FIELDS = ("expr", "spec", "start")
 _TEMPLATE_FIELDS = ("source", "parts")
 
@@ -208,7 +209,7 @@ def _encode(v, prefix: str, owner: str = "", name: str = ""):
         return {_TAG: "date", "v": v.isoformat()}
     if isinstance(v, Compiled):
         _check_fields(Compiled, _COMPILED_FIELDS)
-        return {_TAG: "C", "v": [v.source] + [sorted(getattr(v, f)) for f in _COMPILED_FIELDS[1:]]}
+        return {_TAG: "C", "v": [v.source, v.code] + [sorted(getattr(v, f)) for f in _COMPILED_FIELDS[2:]]}
     if isinstance(v, Field):
         _check_fields(Field, _FIELD_FIELDS)
         return {_TAG: "F", "v": [_encode(v.expr, prefix), v.spec, v.start]}
@@ -254,8 +255,8 @@ def load(path: Path | None = None, rules_dir: Path | None = None) -> _rules.Rule
         v = d.get("v")
         if tag == "C":
             obj = new(LazyCompiled)
-            source, metrics, config_keys, params, lets = v
-            obj.__dict__.update(source=source, metrics=set(metrics), config_keys=set(config_keys),
+            source, code, metrics, config_keys, params, lets = v
+            obj.__dict__.update(source=source, code=code, metrics=set(metrics), config_keys=set(config_keys),
                                 params=set(params), lets=set(lets))
             return obj
         if tag == "pairs":

@@ -1,8 +1,10 @@
 """The rule expression language: a small, safe, vectorised subset of Python expressions.
 
 Rule files come from strangers, so an expression is parsed with `ast.parse(mode="eval")` and checked
-against an allow-list of node types at load time; evaluation walks the checked tree with our own code.
-Nothing ever reaches Python's `eval`, `getattr`, `pandas.eval` or `DataFrame.query`.
+against an allow-list of node types at load time, then lowered to nested lists (`lower`: `["+", a, b]`,
+`["n", "rewards", "chosen"]`...) that evaluation walks with our own code; the compiled built-in rules store
+that form, so a start parses no expression. Nothing ever reaches Python's `eval`, `getattr`, `pandas.eval`
+or `DataFrame.query`.
 
 Values are either scalars (float, bool, str, None) or pandas Series indexed by global step (the logged
 values of a metric, or something computed from them). Operators broadcast and align on step; `and`,
@@ -72,13 +74,14 @@ _CMPOPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotI
 class Compiled:
     source: str
     tree: ast.AST
+    code: list  # the checked tree lowered (`lower`): what evaluation walks
     metrics: set[str] = field(default_factory=set)
     config_keys: set[str] = field(default_factory=set)
     params: set[str] = field(default_factory=set)
     lets: set[str] = field(default_factory=set)
 
     def evaluate(self, scope: "Scope"):
-        return _Evaluator(scope).visit(self.tree.body)
+        return _Evaluator(scope).visit(self.code)
 
 
 def compile_expr(
@@ -111,10 +114,45 @@ def compile_expr(
         raise ExprError(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", col=offset) from None
     checker = _Checker(text, offset, set(params), set(lets), known_metrics, set(declared_metrics))
     checker.check(tree.body, 1)
-    out = Compiled(source=source, tree=tree)
+    out = Compiled(source=source, tree=tree, code=lower(tree.body))
     out.metrics, out.config_keys, out.params, out.lets = (
         checker.metrics, checker.config_keys, checker.used_params, checker.used_lets)
     return out
+
+
+_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.Pow: "**", ast.FloorDiv: "//"}
+_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in",
+            ast.NotIn: "not in"}
+_UNARY = {ast.Not: "not", ast.USub: "neg", ast.UAdd: "pos"}
+
+
+def lower(node: ast.AST) -> list:
+    """A checked expression tree as nested lists, an operation name first (JSON data, no code):
+    ["k", constant] (ints as floats), ["n", *dotted name], ["m", metric name], ["call", function, *args],
+    ["and"|"or", *values], ["not"|"neg"|"pos", x], [binary operator, a, b], ["cmp", left, [operators],
+    [right sides]], ["if", test, then, else], ["list", *items]."""
+    if isinstance(node, ast.Constant):
+        v = node.value
+        return ["k", float(v) if isinstance(v, int) and not isinstance(v, bool) else v]
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return ["n", *dotted_name(node)]
+    if isinstance(node, ast.BoolOp):
+        return ["and" if isinstance(node.op, ast.And) else "or", *map(lower, node.values)]
+    if isinstance(node, ast.UnaryOp):
+        return [_UNARY[type(node.op)], lower(node.operand)]
+    if isinstance(node, ast.BinOp):
+        return [_BINARY[type(node.op)], lower(node.left), lower(node.right)]
+    if isinstance(node, ast.Compare):
+        return ["cmp", lower(node.left), [_COMPARE[type(op)] for op in node.ops], [lower(c) for c in node.comparators]]
+    if isinstance(node, ast.IfExp):
+        return ["if", lower(node.test), lower(node.body), lower(node.orelse)]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return ["list", *map(lower, node.elts)]
+    if isinstance(node, ast.Call) and node.func.id == "m":
+        return ["m", node.args[0].value]
+    if isinstance(node, ast.Call):
+        return ["call", node.func.id, *map(lower, node.args)]
+    raise ExprError(f"{type(node).__name__} not allowed in rule expressions")  # (the checker refused it first)
 
 
 def dotted_name(node: ast.AST) -> list[str] | None:
@@ -332,25 +370,20 @@ def truthy_mask(v):
 
 
 class _Evaluator:
+    """Walks a lowered expression (`lower`); `visit` dispatches on the operation name."""
+
     def __init__(self, scope: Scope):
         self.s = scope
 
-    def visit(self, node):
-        method = getattr(self, "v_" + type(node).__name__)
-        return method(node)
+    def visit(self, code):
+        return _VISIT[code[0]](self, code)
 
     # names -----------------------------------------------------------------------------------------
-    def v_Constant(self, node):
-        v = node.value
-        if isinstance(v, int) and not isinstance(v, bool):
-            return float(v)
-        return v
+    def v_constant(self, code):
+        return code[1]
 
-    def v_Name(self, node):
-        return self.lookup(dotted_name(node))
-
-    def v_Attribute(self, node):
-        return self.lookup(dotted_name(node))
+    def v_name(self, code):
+        return self.lookup(code[1:])
 
     def lookup(self, parts):
         head = parts[0]
@@ -375,10 +408,10 @@ class _Evaluator:
         return self.s.metric("/".join(parts))
 
     # operators -------------------------------------------------------------------------------------
-    def v_BoolOp(self, node):
-        is_and = isinstance(node.op, ast.And)
+    def v_bool(self, code):
+        is_and = code[0] == "and"
         acc = None
-        for sub in node.values:
+        for sub in code[1:]:
             v = truthy_mask(self.visit(sub))
             if acc is None:
                 acc = v
@@ -389,22 +422,22 @@ class _Evaluator:
                 return acc
         return acc
 
-    def v_UnaryOp(self, node):
-        v = self.visit(node.operand)
-        if isinstance(node.op, ast.Not):
+    def v_unary(self, code):
+        v = self.visit(code[1])
+        if code[0] == "not":
             m = truthy_mask(v)
             return ~m if is_series(m) else (not m)
         if v is None:
             return None
         _require_number(v, "unary minus")
-        return -v if isinstance(node.op, ast.USub) else v
+        return -v if code[0] == "neg" else v
 
-    def v_BinOp(self, node):
-        a, b = self.visit(node.left), self.visit(node.right)
+    def v_binary(self, code):
+        op = code[0]
+        a, b = self.visit(code[1]), self.visit(code[2])
         if a is None or b is None:
             return None
-        op = node.op
-        if isinstance(op, ast.Add) and isinstance(a, str) and isinstance(b, str):
+        if op == "+" and isinstance(a, str) and isinstance(b, str):
             if len(a) + len(b) > MAX_STRING:
                 raise EvalError(f"text longer than {MAX_STRING} characters")
             return a + b
@@ -413,21 +446,21 @@ class _Evaluator:
         np = _np()
         with np.errstate(all="ignore"):
             try:
-                if isinstance(op, ast.Add):
+                if op == "+":
                     return a + b
-                if isinstance(op, ast.Sub):
+                if op == "-":
                     return a - b
-                if isinstance(op, ast.Mult):
+                if op == "*":
                     return a * b
-                if isinstance(op, ast.Div):
+                if op == "/":
                     return _div(a, b)
-                if isinstance(op, ast.FloorDiv):
+                if op == "//":
                     return np.floor(_div(a, b))
-                if isinstance(op, ast.Mod):
+                if op == "%":
                     if not is_series(b) and float(b) == 0:
                         return math.nan
                     return a % b
-                if isinstance(op, ast.Pow):
+                if op == "**":
                     if not is_series(b) and abs(float(b)) > MAX_EXPONENT:
                         raise EvalError(f"exponent {b:g} is too large")
                     if is_series(a) or is_series(b):
@@ -442,38 +475,43 @@ class _Evaluator:
                 raise EvalError(str(e)) from None
         raise EvalError("unsupported operator")
 
-    def v_Compare(self, node):
-        left = self.visit(node.left)
+    def v_compare(self, code):
+        left = self.visit(code[1])
         acc = True
-        for op, comp in zip(node.ops, node.comparators):
+        for op, comp in zip(code[2], code[3]):
             right = self.visit(comp)
             acc = _combine(truthy_mask(acc), _compare(op, left, right), True)
             left = right
         return acc
 
-    def v_IfExp(self, node):
-        test = truthy_mask(self.visit(node.test))
+    def v_if(self, code):
+        test = truthy_mask(self.visit(code[1]))
         if is_series(test):
-            return FUNCTIONS["where"].fn(test, self.visit(node.body), self.visit(node.orelse))
-        return self.visit(node.body) if test else self.visit(node.orelse)
+            return FUNCTIONS["where"].fn(test, self.visit(code[2]), self.visit(code[3]))
+        return self.visit(code[2]) if test else self.visit(code[3])
 
-    def v_List(self, node):
-        return [self.visit(e) for e in node.elts]
+    def v_list(self, code):
+        return [self.visit(e) for e in code[1:]]
 
-    v_Tuple = v_List
+    def v_metric(self, code):
+        return self.s.metric(code[1])
 
-    def v_Call(self, node):
-        name = node.func.id
-        if name == "m":
-            return self.s.metric(node.args[0].value)
+    def v_call(self, code):
+        name = code[1]
         spec = FUNCTIONS[name]
-        args = [self.visit(a) for a in node.args]
+        args = [self.visit(a) for a in code[2:]]
         try:
             return spec.fn(*args)
         except EvalError:
             raise
         except (TypeError, ValueError) as e:
             raise EvalError(f"{name}(): {e}") from None
+
+
+_VISIT = {"k": _Evaluator.v_constant, "n": _Evaluator.v_name, "m": _Evaluator.v_metric, "call": _Evaluator.v_call,
+          "and": _Evaluator.v_bool, "or": _Evaluator.v_bool, "cmp": _Evaluator.v_compare, "if": _Evaluator.v_if,
+          "list": _Evaluator.v_list, **{op: _Evaluator.v_unary for op in _UNARY.values()},
+          **{op: _Evaluator.v_binary for op in _BINARY.values()}}
 
 
 def _scalar(v):
@@ -519,37 +557,37 @@ def _combine(a, b, is_and):
     return (a and b) if is_and else (a or b)
 
 
-def _compare(op, a, b):
-    if isinstance(op, (ast.In, ast.NotIn)):
+def _compare(op: str, a, b):
+    if op in ("in", "not in"):
         if is_series(a):
             raise EvalError("'in' works on config values and constants, not on metric series")
         if not isinstance(b, list):
             raise EvalError("the right side of 'in' must be a list, e.g. config.loss_type in ['ipo', 'hinge']")
         res = a in b
-        return res if isinstance(op, ast.In) else not res
+        return res if op == "in" else not res
     if a is None or b is None:
-        if isinstance(op, ast.Eq):
+        if op == "==":
             return a is None and b is None
-        if isinstance(op, ast.NotEq):
+        if op == "!=":
             return not (a is None and b is None)
         return False
     if isinstance(a, str) or isinstance(b, str):
-        if isinstance(op, ast.Eq):
+        if op == "==":
             return a == b if not (is_series(a) or is_series(b)) else False
-        if isinstance(op, ast.NotEq):
+        if op == "!=":
             return a != b if not (is_series(a) or is_series(b)) else True
         raise EvalError("strings can only be compared with == and !=")
     np = _np()
     with np.errstate(invalid="ignore"):
-        if isinstance(op, ast.Eq):
+        if op == "==":
             r = a == b
-        elif isinstance(op, ast.NotEq):
+        elif op == "!=":
             r = a != b
-        elif isinstance(op, ast.Lt):
+        elif op == "<":
             r = a < b
-        elif isinstance(op, ast.LtE):
+        elif op == "<=":
             r = a <= b
-        elif isinstance(op, ast.Gt):
+        elif op == ">":
             r = a > b
         else:
             r = a >= b
