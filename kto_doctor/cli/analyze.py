@@ -1,5 +1,4 @@
 """`kto-doctor analyze PATH`: read a run, evaluate the rules, print the ranked diagnosis."""
-from __future__ import annotations
 
 from typing import List, Optional
 

@@ -1,6 +1,5 @@
 """Which project configuration applies (`--config FILE`, `--isolated`, found upward like ruff), and
 `kto-doctor config show|keys` to see it."""
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional

@@ -1,5 +1,4 @@
 """`kto-doctor explain CODE|NAME`: what a rule checks, why, its parameters, causes and an example."""
-from __future__ import annotations
 
 from typing import List, Optional
 

@@ -1,5 +1,4 @@
 """`kto-doctor formats` (what is read, and how a file is recognised) and `kto-doctor metrics` (the ontology)."""
-from __future__ import annotations
 
 import json
 

@@ -1,5 +1,4 @@
 """`kto-doctor plot RUN METRIC…`: terminal charts of any logged metrics (braille, or ASCII on TERM=dumb)."""
-from __future__ import annotations
 
 from typing import List, Optional
 

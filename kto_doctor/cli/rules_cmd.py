@@ -2,7 +2,6 @@
 
 Exit codes follow the CLI contract: 0 fine, 1 rule tests failed, 2 a rule file (or the usage) is wrong.
 """
-from __future__ import annotations
 
 from pathlib import Path
 from typing import List, Optional

@@ -26,7 +26,6 @@ Output: the summary table (run, method, status, top cause, findings) is the `tex
 formats render all runs at once (`json`: a list with one report per run, in scan order; a run in error
 is an object with `status: "error"` and `error`, plus empty `findings`).
 """
-from __future__ import annotations
 
 import os
 import sys

@@ -1,5 +1,4 @@
 """`kto-doctor schema report|rules`: the JSON Schemas of what kto-doctor writes and reads."""
-from __future__ import annotations
 
 import json
 

@@ -12,7 +12,6 @@ printed) and exits 1 when a finding reached `--fail-on`, else 0 (2: usage or unr
 variables (KTO_DOCTOR_RULE, _NAME, _SEVERITY, _SYMPTOM, _TITLE, _STEP, _RUN), so no text from a log can
 become part of a command.
 """
-from __future__ import annotations
 
 import os
 import sys
