@@ -487,13 +487,13 @@ class _ScalarLayout:
     STEP_BYTES = 5  # steps below 2**35
 
     def __init__(self, b: tfrecord.Bytes, starts: np.ndarray, lengths: np.ndarray) -> None:
-        u8, last = b.u8, b.size - 1
+        u8 = b.u8
         self.length = lengths
         self.data = data = starts + tfrecord.HEADER
         self.end = end = data + lengths
         ok = (lengths >= 16) & (u8[data] == 0x09)
         self.wall_bits = b.word(data + 1)
-        has_step = u8[np.minimum(data + 9, last)] == 0x10
+        has_step = u8.take(data + 9, mode="clip") == 0x10
         raw = b.word(data + 10)
         step, step_len = _varints(raw, self.STEP_BYTES)
         ok &= (step_len > 0) | ~has_step
@@ -502,16 +502,16 @@ class _ScalarLayout:
         self.step_raw = raw & ((np.uint64(1) << (8 * step_len).astype(np.uint64)) - np.uint64(1))
         pos = data + 9 + np.where(has_step, 1 + step_len, 0)
         for field_tag in (0x2A, 0x0A):  # summary, then its only value, each running to the record's end
-            ok &= u8[np.minimum(pos, last)] == field_tag
+            ok &= u8.take(pos, mode="clip") == field_tag
             size, nbytes = _varints(b.word(pos + 1), 3)
             pos = pos + 1 + nbytes
             ok &= (nbytes > 0) & (pos + size.astype(np.int64) == end)
-        ok &= u8[np.minimum(pos, last)] == 0x0A  # the tag
+        ok &= u8.take(pos, mode="clip") == 0x0A  # the tag
         tag_len, nbytes = _varints(b.word(pos + 1), 2)
         self.tag_start = pos + 1 + nbytes
         self.tag_end = self.tag_start + tag_len.astype(np.int64)
         ok &= nbytes > 0
-        after_tag = u8[np.minimum(self.tag_end, last)]
+        after_tag = u8.take(self.tag_end, mode="clip")
         tail = end - self.tag_end
         self.form = form = ((after_tag == 0x15) & (tail == 5)).astype(np.uint8)  # simple_value: _TAILS[0]
         tensors = np.flatnonzero(after_tag == 0x42)  # the tensor field: only these are compared further
@@ -558,8 +558,11 @@ def _varints(words: np.ndarray, max_bytes: int) -> tuple[np.ndarray, np.ndarray]
     """Decode the varint at the start of each uint64 word: (values, byte counts; 0 where longer than
     max_bytes)."""
     stops = ~words & np.uint64(_MSB[max_bytes])  # bytes without the continuation bit
-    lowest = stops & (~stops + np.uint64(1))
-    count = (np.log2(np.where(stops != 0, lowest, 1)).astype(np.int64) + 1) // 8
+    lowest = stops & (~stops + np.uint64(1))  # 2**(8k + 7) for the first such byte k, or 0
+    # its bit number is the exponent of the same number as a float (exact for a power of two; 0.0 where there
+    # is none, clamped to 0): count = (8k + 7 + 1) // 8 = k + 1, or 0. (np.log2 of it cost 5% of the read.)
+    exponent = (lowest.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64) - 1023
+    count = (np.maximum(exponent, 0) + 1) // 8
     value = np.zeros(len(words), dtype=np.uint64)
     for k in range(max_bytes):
         value |= (words >> np.uint64(k)) & np.uint64(0x7F << (7 * k))
