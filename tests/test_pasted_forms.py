@@ -234,3 +234,21 @@ def test_a_traceback_with_a_tensor_or_two_is_not_a_loss_log(tmp_path):
     p.write_text(text)
     with pytest.raises(kto_doctor.InputError):
         kto_doctor.analyze(p)
+
+
+def test_printed_tensors_cut_inside_the_last_print_keep_the_complete_ones_with_a_warning(tmp_path):
+    lines = (FIX / "lich99__ChatGLM-finetune-LoRA__issue32.log").read_bytes().rstrip(b"\n").split(b"\n")
+    p = tmp_path / "cut.log"
+    p.write_bytes(b"\n".join(lines) + b"\ntensor(2.1")
+    data = sources.read(p)
+    assert data.format == "printed_tensor" and data.records == len(lines)
+    assert any("cut short" in w for w in data.warnings)
+
+
+def test_junk_bytes_between_printed_tensors_are_skipped(tmp_path):
+    lines = (FIX / "lich99__ChatGLM-finetune-LoRA__issue32.log").read_bytes().rstrip(b"\n").split(b"\n")
+    p = tmp_path / "junk.log"
+    p.write_bytes(b"\n".join(lines[:3]) + b"\n\x00\xff\xfe garbage\n" + b"\n".join(lines[3:]) + b"\n")
+    data = sources.read(p)
+    assert data.format == "printed_tensor" and data.records == len(lines)
+    assert not any("cut short" in w for w in data.warnings)

@@ -53,6 +53,11 @@ def read(path: Path) -> SourceData:
     src.records = len(values)
     src.warnings.append(f"{path.name}: {len(values)} printed tensors without a name or a step (`tensor(3.22, "
                         "device=...)`) read as the loss, one step each")
+    tail = data.rstrip().rsplit(b"\n", 1)[-1]
+    if b"tensor(" in tail and _TENSOR.search(tail) is None:  # a paste or a file cut inside its last print
+        last_line = data.rstrip().count(b"\n") + 1
+        src.warnings.append(f"{path.name}: the last line is a printed tensor cut short (line {last_line}); "
+                            f"the {len(values)} complete one(s) before it were read")
     return src
 
 
