@@ -35,7 +35,7 @@ METRICS: tuple[Metric, ...] = (
     # ---- optimisation (every method)
     _m("loss", "training loss, the mean over the logging window",
        "train_loss_step", "training_loss", "lm_loss", "reduced_train_loss", "loss/train", "train/loss",
-       "epoch_loss", "batch_loss", "loss/mean", "ppo/loss/total", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
+       "epoch_loss", "batch_loss", "loss/mean", "ppo/loss/total", "loss_lm", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
        core=True),
     _m("eval_loss", "evaluation loss", "validation_loss", "val_loss", "valid_loss", "loss/eval", "loss/val",
        "eval/loss", "val/loss", dialects={"generic": ("val",)}, core=True),
@@ -160,7 +160,7 @@ BOOKKEEPING = frozenset({
     "num_input_tokens_seen", "throughput", "total_tokens", "global_step/max_steps", "memory(gib)",
     "train_speed(iter/s)", "global_step", "iteration", "iter", "consumed_samples", "consumed_tokens",
     "elapsed_time_per_iteration_(ms)", "global_batch_size", "time", "data_time", "eta", "memory",
-    "tokens_per_second", "tokens_per_second_per_gpu", "train_tokens_per_second", "it/s", "s/it", "batch_size", "micro_batch_size",
+    "tokens_per_second", "tokens_per_second_per_gpu", "train_tokens_per_second", "tok_s", "tokens_s", "it/s", "s/it", "batch_size", "micro_batch_size",
     "training/global_step", "training/epoch", "num_zeros", "number_of_parameters", "max_memory_allocated",
     # text logs: Megatron / NeMo / mmengine / torchtune / tqdm bookkeeping
     "tflops", "actual_seqlen", "train_step_timing_in_s", "tokens_per_sec", "tgs", "samples_per_sec",

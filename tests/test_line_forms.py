@@ -252,3 +252,44 @@ def test_a_dpo_row_with_loss_0_and_nan_log_probs_is_a_hidden_nan():
     report = kto_doctor.analyze(FIX / "hiyouga__LlamaFactory__issue2078.log")
     assert (report.findings[0].rule, report.findings[0].symptom) == ("NUM102", "nan-inf")
     assert "LOGIT101" not in _rules(report)
+
+
+# -- from the seventh held-out set, after its blind score ---------------------------------------------------------
+
+
+def test_json_dicts_that_lead_with_their_step_are_console_records():
+    data = sources.read(FIX / "9178nekomc__LingJie-Chat-v2-Pro__sft.log")
+    assert data.format == "console"
+    loss = data.series["loss"]  # loss_lm
+    assert loss.steps[:3].tolist() == [20, 40, 60] and loss.values[0] == 0.0963183343410492
+    assert "tok_s" not in data.series
+
+
+def test_a_key_with_a_parenthesised_qualifier_and_a_misspelt_step_token():
+    data = sources.read(FIX / "Lightning-AI__litgpt__pr1055.log")
+    loss = data.series["loss"]
+    assert loss.steps.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 119, 120]  # every iteration, `stEp` or `step`
+    assert loss.values[0] == 1.657 and loss.values[-1] == 1.162
+
+
+def test_value_first_lines_without_a_step_are_one_step_each():
+    data = sources.read(FIX / "tinygrad__tinygrad__pr11467.log")
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4, 5, 6]
+    assert data.series["learning_rate"].values[0] == 0.000016689301
+    assert kto_doctor.analyze(FIX / "tinygrad__tinygrad__pr11467.log").status != "failing"
+
+
+def test_dicts_placed_between_progress_bar_anchors_get_whole_steps_and_a_stalled_dpo_loss_is_flagged():
+    path = FIX / "sehunkuim__dpo-preference-optimization__dpo_train.log"
+    data = sources.read(path)
+    steps = data.series["loss"].steps
+    assert len(steps) == 18 and (steps == steps.round()).all()
+    assert not any("not a whole number" in w for w in data.warnings)
+    assert "DPO108" in _rules(kto_doctor.analyze(path))
+
+
+def test_a_sparse_log_that_never_leaves_a_one_percent_band_is_flat(tmp_path):
+    import shutil
+
+    shutil.copy(FIX / "faezeh-gholamrezaie__sleep-stage__checkpoint-600-trainer_state.json", tmp_path / "trainer_state.json")
+    assert "LOSS103" in _rules(kto_doctor.analyze(tmp_path))

@@ -1092,7 +1092,9 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
         k, s = ordinals[train_known], own[train_known]
         interval = float(np.median(np.diff(s) / np.diff(k))) if len(k) > 1 else 1.0
         interval = max(round(interval), 1)
-        steps[missing] = np.interp(ordinals[missing], k, s, left=np.nan, right=np.nan)
+        # a step is a whole number: between two anchors logged 37 steps apart over 6 dicts, each is rounded (a
+        # fractional step would be dropped as damage further on, with its values)
+        steps[missing] = np.round(np.interp(ordinals[missing], k, s, left=np.nan, right=np.nan))
         left = missing & (ordinals < k[0])
         right = missing & (ordinals > k[-1])
         steps[left] = s[0] - (k[0] - ordinals[left]) * interval
@@ -1166,6 +1168,7 @@ def read(path: Path) -> SourceData:
 
 _SNIFF = lazyre.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward"""
                         r"""|objective/|ppo/)"""
+                        r"""|\{\s*['"](?:step|global_step|iter)['"]\s*:\s*\d+\s*,[^\n{}]*['"]\w*loss\w*['"]\s*:\s*-?[\d.]"""
                         r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
                         r"""|(?:^|\n)[ \t]*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward)['"]: [^\n{]*, ['"]""")
 

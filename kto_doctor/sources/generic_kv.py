@@ -38,7 +38,9 @@ N = textlog.NUM
 _UNIT = rb"(?:%|ms|s|[KMGT]i?B|it/s|s/it|/s)?"
 _AVG = rb"(?:[ \t]*\([^()\n]*\))?"
 # key (1-4 words) then `:`/`=`/a blank, then a number with its unit and an optional `(average)`
-_PAIR = (rb"(?:(?<=^)|(?<=[\s,|;\x00]))([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,3}?)[ \t]*(?:[:=][ \t]*|[ \t])"
+# (a key may carry a qualifier in parentheses, not part of its name: litgpt's `loss train (curr): 1.657`)
+_PAIR = (rb"(?:(?<=^)|(?<=[\s,|;\x00]))([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,3}?)(?:[ \t]+\([\w .]{1,30}\))?"
+         rb"[ \t]*(?:[:=][ \t]*|[ \t])"
          rb"(" + N + rb")" + _UNIT + _AVG + rb"(?=[\s,|;]|$)")
 _VALUE_FIRST = (rb"(?:(?<=^)|(?<=[\s,]))(?P<value>" + N + rb")[ \t]*" + _UNIT
                 + rb"[ \t]+(?P<key>[A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,2}?)(?=,|[ \t]*$)")
@@ -86,6 +88,10 @@ BATCH = _kind("batch", rb"(?:(?<![\w/.])[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\[?(?P<bep
               rb"(?<![\w/.])[Bb]atch[ \t]*[:=]?[ \t]*\[?(?P<bi>\d+)(?:[ \t]*/[ \t]*(?P<bn>\d+))?\]?(?![\d.])",
               step=lambda f: f["bi"], guard=rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)"
               rb"|[Ss]tep)[ \t]*[:=]?[ \t]*\d)", token=b"atch")
+# tinygrad's llama example without its step: `10.5008 loss, 0.000016689301 LR, 8.83 GB used, 18.70 s` - each line
+# one step, in log order
+VALUE_ONLY = _kind("value_only", rb"^(?=[ \t]*" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N + rb")",
+                   pair=_VALUE_FIRST, step=None, token=b", ")
 
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
@@ -136,6 +142,14 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
             textlog.take_previous(steps, keras, own)
+    alone = np.flatnonzero(kinds == 9)
+    if len(alone):  # value-first lines without a step: the line's position, or the step of a counted line before it
+        if np.isfinite(steps).any():
+            textlog.take_previous(steps, alone, np.isfinite(steps))
+        else:
+            steps[alone] = np.arange(1, len(alone) + 1, dtype=np.float64)
+            src.step_kind = "ordinal"
+            notes.append("`value name, value name` lines without a step: each line is a step, in log order")
     batch_recs = np.flatnonzero(kinds == 8)
     if len(batch_recs):
         _batch_steps(reader, steps, batch_recs, notes)
@@ -191,7 +205,7 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
     notes.append("`epoch, batch` lines: the batch counter continues across epochs")
 
 
-FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH),
+FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY),
                         dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
@@ -205,7 +219,7 @@ _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?\d+\]?[^\n]*?[A-Za-z]\w*(?: [A-Za-z]\w*){0,2}[ \t]*[:=][ \t]*" + N,
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
-    rb"^[ \t]*\d+[ \t]+" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N)))  # value before name
+    rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N)))  # value before name
 # A loss written as a pair on the same line (`loss 3.98`, `train loss: 4.03`, `closs: 1.08 (1.13)`, `11.875 loss,`):
 # the fallback exists to read an unknown trainer's loss.
 _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
