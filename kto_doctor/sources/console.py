@@ -37,7 +37,7 @@ from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
-from .textlog import deepspeed_facts, deepspeed_progress, find_rare
+from .textlog import Stored, deepspeed_facts, deepspeed_progress, find_rare
 from .trainer_warnings import TrainerWarnings
 
 CHUNK = 16 << 20
@@ -341,7 +341,7 @@ class _Store:
         self.step = array("d")  # NaN where the record has no step of its own
         self.line = array("q")
         self.eval = array("b")
-        self.metrics: dict[str, tuple[list, list]] = {}
+        self.metrics: dict[str, Stored] = {}  # per metric: (record numbers, values), growable arrays
         self._names = _Names()
         self._lf_names = _Names("llamafactory")
 
@@ -377,16 +377,16 @@ class _Store:
             self.add(name, rec_idx if ok is None else rec_idx[ok], values if ok is None else values[ok])
 
     def add(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
-        col = self.metrics.setdefault(name, ([], []))
-        col[0].append(idx.astype(np.int32))  # record numbers: 4 bytes per kept value are enough
-        col[1].append(values)
+        col = self.metrics.get(name)
+        if col is None:
+            col = self.metrics[name] = Stored()  # record numbers: 4 bytes per kept value are enough
+        col.add(idx, values)
 
     def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A metric's record numbers and values in file order, handed over once (the store shrinks as the
         series grow). A chunk adds values per shape: sorted, so that where one step was logged twice on one
         line (`\\r`-only logs) the later value wins."""
-        idx, values = self.metrics.pop(name)
-        idx, values = np.concatenate(idx), np.concatenate(values)
+        idx, values = self.metrics.pop(name).arrays()  # views: the values become the Series without a copy
         if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
             order = np.argsort(idx, kind="stable")
             idx, values = idx[order], values[order]

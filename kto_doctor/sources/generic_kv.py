@@ -97,7 +97,7 @@ _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
 
 def scan(reader: textlog.Reader, chunk: bytes) -> None:
-    if b"loss" in chunk:
+    if b"{" in chunk and b"loss" in chunk:  # (memchr for the brace first: four searches were 12% of the reading)
         reader.extra["dicts"] = reader.extra.get("dicts", 0) + sum(chunk.count(d) for d in _DICTS)
     textlog.count_overflows(reader, chunk)
 

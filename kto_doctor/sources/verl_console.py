@@ -30,8 +30,9 @@ STEP = textlog.Kind(name="step", head=_HEAD, pair=_PAIR, other=_OTHER, step=lamb
 
 # A wrapped record: the next line starts inside a key or value and goes on with ` - key:value` items, or (docs)
 # starts with `- key:value`; never a line that starts a record itself.
-_JOIN = (rb"\n(?![^\n]*?(?<![\w/.])step:\d)"
-         rb"(?=[ \t]*- [^\s:]+:\S|[^\s]*(?: - [^\s:]+:\S+)+[ \t]*-?[ \t]*$|[^\s:]*:\S+[ \t]*$)")
+# (The cheap test first: the line's shape; then the scan of the whole line for a record's step token.)
+_JOIN = (rb"\n(?=[ \t]*- [^\s:]+:\S|[^\s]*(?: - [^\s:]+:\S+)+[ \t]*-?[ \t]*$|[^\s:]*:\S+[ \t]*$)"
+         rb"(?![^\n]*?(?<![\w/.])step:\d)")
 
 
 def _three_decimals(reader: textlog.Reader) -> bool:
