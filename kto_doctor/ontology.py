@@ -318,6 +318,12 @@ def core_missing(method: str, names, facts) -> bool:
     return not any(n in names for n in core_series(method)) and not any(facts.get(k) for k in CORE_FACTS)
 
 
+def is_summary_record(keys) -> bool:
+    """HF's end-of-run summary (`train_runtime`, `train_loss`, ...), not a logged row: a row with its `loss` stays a
+    row even where the trainer adds `train_runtime` to each (LLaMA-Factory with include_num_input_tokens_seen)."""
+    return "loss" not in keys and ("train_runtime" in keys or "train_loss" in keys)
+
+
 def is_eval_record(keys) -> bool:
     """An HF log record is an eval record when it carries eval_* keys and no train loss."""
     has_eval = False

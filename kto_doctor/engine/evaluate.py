@@ -56,22 +56,19 @@ def _metric_facts(run: Run) -> dict:
     from ..ontology import core_missing, core_series, reward_components, unknown
 
     names = list(run.metric_names)
-    nonfinite = []
+    floats = {}  # every numeric series as floats, converted once
     for name in names:
-        s = run.series(name)
         try:
-            vals = np.asarray(s.to_numpy(), dtype=float)
-        except (TypeError, ValueError):
+            floats[name] = np.asarray(run.series(name).to_numpy(), dtype=float)
+        except (TypeError, ValueError, AttributeError):
             continue
-        if len(vals) and not np.isfinite(vals).all():
-            nonfinite.append(name)
+    nonfinite = [n for n, v in floats.items() if len(v) and not np.isfinite(v).all()]
     core = list(core_series(run.method))
     components = reward_components(names)
     silent = []
     for name in components:
-        try:
-            vals = np.asarray(run.series(name).to_numpy(), dtype=float)
-        except (TypeError, ValueError, AttributeError):
+        vals = floats.get(name)
+        if vals is None:
             continue
         vals = vals[np.isfinite(vals)]
         if len(vals) and not vals.any():

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import lazyre
-from ..ontology import canonical, is_eval_record
+from ..ontology import canonical, is_eval_record, is_summary_record
 from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream,
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
@@ -1133,8 +1133,8 @@ _BLOCK_LINE = lazyre.compile(rb"^[ \t]+(\w+) += +(\S+)[ \t]*\r?$", re.M)
 def _kind(keys: tuple) -> str:
     """What a dict with these keys is: hf | eval | stepped | stepped_eval (stating their own step) | summary
     | other."""
-    if "loss" not in keys and ("train_runtime" in keys or "train_loss" in keys):  # a row with its loss is a
-        return "summary"  # row even where the trainer adds train_runtime to each (LLaMA-Factory, tokens seen)
+    if is_summary_record(keys):
+        return "summary"
     stepped = "step" in keys or "current_steps" in keys or "global_step/max_steps" in keys or \
         "counters/updates" in keys
     dpo_ref = {r for k in keys for r in (_DPO_REF.match(k) or _NO_ROLE).groups() if r}

@@ -46,12 +46,18 @@ _VALUE_FIRST = (rb"(?:(?<=^)|(?<=[\s,]))(?P<value>" + N + rb")[ \t]*" + _UNIT
                 + rb"[ \t]+(?P<key>[A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,2}?)(?=,|[ \t]*$)")
 _NOT = rb"(?<![\w/.])"
 _LATER_STEP = rb"(?![^\n]*" + _NOT + rb"(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)[ \t]*[:=]?[ \t]*\d)"
-_LATER_ITER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)"
-               rb"[ \t]*[:=]?[ \t]*\d)")
+_COUNTERS = rb"[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep"
+
+
+def _later(tokens: bytes) -> bytes:
+    """A guard: none of these counter tokens, with its number, later on the line."""
+    return rb"(?![^\n]*" + _NOT + rb"(?:" + tokens + rb")[ \t]*[:=]?[ \t]*\d)"
+
+
+_LATER_ITER = _later(_COUNTERS)
 _TOTAL = rb"(?:[ \t]*/[ \t]*(?P<total>\d+))?"
 # a custom loop's `batch 20` (or `Batch: 100/1563`) counter: the step where no step or iteration counter follows
-_LATER_COUNTER = (rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep|[Bb]atch)"
-                  rb"[ \t]*[:=]?[ \t]*\d)")
+_LATER_COUNTER = _later(_COUNTERS + rb"|[Bb]atch")
 
 
 def _kind(name, head, pair=_PAIR, step=lambda f: f["step"], guard=b"", token=None):
@@ -86,8 +92,7 @@ ITER_STEP = _kind("iter_step", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?
 # with the epoch before it where the line states one (a counter that restarts each epoch keeps rising across them).
 BATCH = _kind("batch", rb"(?:(?<![\w/.])[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\[?(?P<bep>\d+)\]?(?:/\d+)?[ \t]*[,|]?[ \t]*)?"
               rb"(?<![\w/.])[Bb]atch[ \t]*[:=]?[ \t]*\[?(?P<bi>\d+)(?:[ \t]*/[ \t]*(?P<bn>\d+))?\]?(?![\d.])",
-              step=lambda f: f["bi"], guard=rb"(?![^\n]*" + _NOT + rb"(?:[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)"
-              rb"|[Ss]tep)[ \t]*[:=]?[ \t]*\d)", token=b"atch")
+              step=lambda f: f["bi"], guard=_LATER_ITER, token=b"atch")
 # tinygrad's llama example without its step: `10.5008 loss, 0.000016689301 LR, 8.83 GB used, 18.70 s` - each line
 # one step, in log order
 VALUE_ONLY = _kind("value_only", rb"^(?=[ \t]*" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N + rb")",
@@ -176,16 +181,13 @@ def _fractional_epochs(labels: np.ndarray) -> np.ndarray:
     fractional epoch: the k-th line of an epoch is e + k / n, n the first epoch's line count (so a cut last epoch
     stays short of its end), e the label where the log counts from 0 (its first label is 0) and the label - 1
     otherwise (1-based, or a paste that starts late: `Epoch 35` lines are in the 35th epoch)."""
-    out = np.empty(len(labels), dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
     first = labels[0]
     base = 0.0 if first == 0 else 1.0
     per = max(1, int(np.count_nonzero(labels == first)))
-    k, prev = 0, None
-    for i, e in enumerate(labels.tolist()):
-        k = k + 1 if e == prev else 1
-        prev = e
-        out[i] = (e - base) + min(k, per) / per
-    return out
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])  # where each run of one label begins
+    k = np.arange(1, len(labels) + 1) - np.repeat(starts, np.diff(np.r_[starts, len(labels)]))  # 1.. within a run
+    return (labels - base) + np.minimum(k, per) / per
 
 
 def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, notes: list) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ontology import SUMMARY_KEYS, is_eval_record
+from ..ontology import SUMMARY_KEYS, is_eval_record, is_summary_record
 from . import fastjson, lazyre
 from .base import (MAX_STEP, Columns, SourceData, SourceError, note_collisions, open_stream, read_bytes, sane_fact,
                    short_int, usable_step)
@@ -245,9 +245,7 @@ def _collect(history: list, lines: list[int] | None, src: SourceData) -> None:
     step_at = np.zeros(len(history), dtype=np.float64)  # the step of every kept record, by position
     for keys, idx in groups.items():
         rows = [history[i] for i in idx] if len(idx) < 2 else list(itemgetter(*idx)(history))
-        # HF's end-of-run summary; newer trainers (LLaMA-Factory with include_num_input_tokens_seen) also write
-        # `train_runtime` / `train_tokens_per_second` into every logged row, which stays a row: it has its loss
-        if "loss" not in keys and ("train_runtime" in keys or "train_loss" in keys):
+        if is_summary_record(keys):
             for row in rows:
                 src.facts.update({k: v for k, v in row.items()
                                   if (k in SUMMARY_KEYS or k == "epoch") and sane_fact(v) is not None})
