@@ -389,10 +389,15 @@ MAX_STEP = 2.0 ** 53  # beyond this a float step is no longer a whole number
 def _drop_bad_steps(d: SourceData) -> str | None:
     """Keep values whose step is a finite, non-negative whole number (rounding near-integers); say what went."""
     dropped = 0
+    checked: dict[int, tuple] = {}  # id(steps) -> (steps, whole, ok): series sharing a steps array keep sharing
     for name, s in list(d.series.items()):
-        steps = np.asarray(s.steps, dtype=np.float64)
-        whole = np.rint(steps)
-        ok = np.isfinite(steps) & (steps >= 0) & (steps < MAX_STEP) & (np.abs(steps - whole) < 1e-6)
+        got = checked.get(id(s.steps))
+        if got is None:
+            steps = np.asarray(s.steps, dtype=np.float64)
+            whole = np.rint(steps)
+            ok = np.isfinite(steps) & (steps >= 0) & (steps < MAX_STEP) & (np.abs(steps - whole) < 1e-6)
+            got = checked[id(s.steps)] = (s.steps, whole, ok)
+        _, whole, ok = got
         if ok.all():
             s.steps = whole
             continue
@@ -420,6 +425,7 @@ def _merge_series(datas, rel_of, notes: list[str]):
     series: dict[str, pd.Series] = {}
     provenance: dict[str, str] = {}
     locations: dict[str, Any] = {}
+    indexes: dict[int, tuple] = {}  # id(steps) -> (steps, index): series that share their steps share the index
     for name, entries in by_metric.items():
         entries.sort(key=lambda e: e[0])
         best = entries[0][1]
@@ -454,7 +460,11 @@ def _merge_series(datas, rel_of, notes: list[str]):
                 sorted_steps = sorted_steps[keep]
             taken_values = values[order]
             taken_lines = lines[order] if lines is not None else None
-        index = pd.Index(sorted_steps.astype(np.int64), name="step", copy=False)
+        known = indexes.get(id(sorted_steps))
+        if known is None:
+            known = indexes[id(sorted_steps)] = (sorted_steps, pd.Index(sorted_steps.astype(np.int64), name="step",
+                                                                        copy=False))
+        index = known[1]
         series[name] = pd.Series(taken_values, index=index, name=name, copy=False)
         rel = rel_of[id(best)]
         provenance[name] = rel
@@ -465,9 +475,10 @@ def _merge_series(datas, rel_of, notes: list[str]):
 
 def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
     """The metrics by step: one column per series, on the sorted union of their steps, NaN where a metric was
-    not logged. What `pd.concat(series, axis=1, sort=True)` makes; for float series (every reader's) the
-    frame is one array filled column by column in place, without a reindexed copy of every series (on a
-    1 GB console log, 100 MB less at the peak and most of the assembly's time)."""
+    not logged. What `pd.concat(series, axis=1, sort=True)` makes; for float series (every reader's) a
+    column logged at every step is that series' values array itself (the frame shares it, as the series
+    share the readers' arrays), the others are filled in place, without a reindexed copy of every series
+    (on a 1 GB console log, 100 MB less at the peak and most of the assembly's time)."""
     if not series:
         return pd.DataFrame(index=pd.Index([], dtype="int64", name="step"))
     parts = list(series.values())
@@ -480,20 +491,30 @@ def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
     for ix in indexes:
         if not any(len(d) == len(ix) and (d is ix or np.array_equal(d, ix)) for d in distinct):
             distinct.append(ix)
-    steps = distinct[0]
-    if len(distinct) > 1:  # the sorted union (np.unique hashes: several times slower than a sort here)
+    widest = max(range(len(parts)), key=lambda j: len(indexes[j]))
+    steps = indexes[widest]
+    index = parts[widest].index  # where the widest set of steps holds all the others, it is the frame's index
+    if index.name != "step" or any(not _within(d, steps) for d in distinct):  # the sorted union (np.unique hashes: slower than a sort)
         steps = np.concatenate(distinct)
         steps.sort()
         steps = steps[np.append(True, steps[1:] != steps[:-1])]
-    table = np.empty((len(steps), len(parts)), dtype=np.float64, order="F")
-    for j, (s, ix) in enumerate(zip(parts, indexes)):
-        col = table[:, j]
-        if len(ix) == len(steps):
-            col[:] = s.to_numpy()
+        index = pd.Index(steps, name="step")
+    columns = {}
+    for name, s, ix in zip(series, parts, indexes):
+        if len(ix) == len(steps):  # logged at every step: the column is the series' own values, not a copy
+            columns[name] = s.to_numpy()
         else:
-            col.fill(np.nan)
+            col = columns[name] = np.full(len(steps), np.nan)
             col[np.searchsorted(steps, ix)] = s.to_numpy()
-    return pd.DataFrame(table, index=pd.Index(steps, name="step"), columns=list(series), copy=False)
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _within(part: np.ndarray, steps: np.ndarray) -> bool:
+    """Whether every value of the sorted array `part` is in the sorted array `steps`."""
+    if part is steps or not len(part):
+        return True
+    at = np.searchsorted(steps, part)
+    return bool(at[-1] < len(steps)) and np.array_equal(steps[at], part)
 
 
 def _span(steps: np.ndarray) -> str:

@@ -219,3 +219,39 @@ def test_every_corpus_file_loads(path):
 def test_corpus_run_directories(path):
     run = load_run(path)
     assert run.framework == "llamafactory" and "loss" in run.metric_names
+
+
+@pytest.mark.parametrize("steps", [
+    {"a": [1, 2, 3], "b": [1, 2, 3]},  # one set of steps
+    {"a": [1, 2, 3, 4], "b": [2, 4], "c": [3]},  # the widest holds the others
+    {"a": [1, 3, 5], "b": [2, 3, 6], "c": [7]},  # a union no series has
+    {"a": [5], "b": [1, 2, 3, 4]},  # the widest holds none of the other's
+    {"a": [10, 20], "b": []},
+])
+def test_metrics_frame_is_what_concat_makes(steps):
+    import numpy as np
+    import pandas as pd
+
+    from kto_doctor.run import metrics_frame
+
+    rng = np.random.default_rng(0)
+    series = {name: pd.Series(rng.random(len(s)), index=pd.Index(np.array(s, dtype=np.int64), name="step"), name=name)
+              for name, s in steps.items()}
+    expected = pd.concat(series, axis=1, sort=True)
+    expected.index.name = "step"
+    pd.testing.assert_frame_equal(metrics_frame(series), expected, check_exact=True)
+
+
+def test_a_long_console_log_is_held_once(tmp_path):
+    """The peak memory of a 1 GB log: metrics logged in every record share one steps array (reader, index), and
+    the frame's columns of metrics logged at every step are the series' own values, not copies."""
+    import numpy as np
+
+    write(tmp_path / "train.log", "".join(f"{{'loss': {1 / i}, 'grad_norm': {i}, 'epoch': {i / 100}, 'step': {i}}}\n"
+                                          + (f"{{'eval_loss': {1 / i}, 'epoch': {i / 100}}}\n" if i % 7 == 0 else "")
+                                          for i in range(1, 200)))
+    run = load_run(tmp_path)
+    loss, grad = run.series("loss"), run.series("grad_norm")
+    assert loss.index is grad.index and run.metrics.index is loss.index
+    assert np.shares_memory(run.metrics["loss"].to_numpy(), loss.to_numpy())
+    assert run.metrics["eval_loss"].notna().sum() == 28 and run.series("eval_loss").tolist()[0] == 1 / 7

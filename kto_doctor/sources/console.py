@@ -942,9 +942,11 @@ class _Reader:
         lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
+        gathered: list = []  # metrics logged in the same records share one steps and one lines array
         for name in list(store.metrics):
             i, values = store.arrays(name)
-            series = cols.finish(steps[i], values, lines[i])
+            at_steps, at_lines = _gather(i, steps, lines, gathered)
+            series = cols.finish(at_steps, values, at_lines)
             if series is not None:
                 src.series[name] = series
         note_collisions(src, store._names, store._lf_names)
@@ -1153,6 +1155,18 @@ _NO_ROLE = re.match("()()", "")
 # A dict holding one of these (in any spelling the ontology knows: prime-rl's `loss/mean`, `optim/lr`, verl's
 # `actor/pg_loss`, `critic/score/mean`) is a training record.
 _TRAINING_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss"})  # not learning_rate: lr_scheduler_type
+
+
+def _gather(i: np.ndarray, steps: np.ndarray, lines: np.ndarray, seen: list) -> tuple:
+    """(steps[i], lines[i]), the same two arrays for every metric whose record numbers `i` are equal (most of a
+    log's metrics are logged in every train record: one 24-byte triple per value becomes 8 bytes per value plus
+    16 per record). `seen` holds the (i, steps, lines) gathered so far."""
+    for j, s, ln in seen:
+        if len(j) == len(i) and np.array_equal(j, i):
+            return s, ln
+    s, ln = steps[i], lines[i]
+    seen.append((i, s, ln))
+    return s, ln
 
 
 def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
