@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from .fastclass import dataclass
 
 REFERENCE_GROUP = "reference"
 BAND_RULE = "REF101"

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from .fastclass import dataclass
 from .sources.registry import SKIP_DIRS, Registry, Source, candidates, registry, skipped
 
 MAX_FILES = 2000  # log files considered under one path

@@ -5,8 +5,10 @@ diagnosis (findings → ranked `Cause`) → reports/ (render a `Report`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from .fastclass import dataclass
 
 SEVERITIES = ("info", "warning", "error")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "never": 3}

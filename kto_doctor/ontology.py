@@ -13,7 +13,8 @@ writes it at every step.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from .fastclass import dataclass
 
 # --------------------------------------------------------------------------------------------- the table
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from .fastclass import dataclass
 from . import InputError
 
 CONFIG_NAMES = (".kto-doctor.yaml", ".kto-doctor.yml")

@@ -16,9 +16,10 @@ import re
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 
+from .fastclass import dataclass
 from . import InputError
 
 EXTRA_HINT = "pip install 'kto-doctor[remote]'"

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from ..fastclass import dataclass
 from ..model import Cause, Finding, Run, Skipped
 from .expr import EvalError, Scope, is_series, truthy_mask
 from .rules import Rule

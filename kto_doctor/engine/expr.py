@@ -32,8 +32,10 @@ from __future__ import annotations
 import ast
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable
+
+from ..fastclass import dataclass
 
 MAX_SOURCE_CHARS = 2000
 MAX_DEPTH = 40

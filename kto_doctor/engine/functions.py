@@ -8,8 +8,9 @@ absent is simply not met. `kto-doctor rules functions` prints this table from th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
+
+from ..fastclass import dataclass
 
 MAX_WINDOW = 1_000_000
 

@@ -2,7 +2,7 @@
 in compiled form (compiled.py) builds positions without importing PyYAML, which yamlpos.py needs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..fastclass import dataclass
 
 
 @dataclass(frozen=True)

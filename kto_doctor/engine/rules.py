@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from ..fastclass import dataclass
 from ..model import METHODS, SEVERITIES, SYMPTOMS
 from ..ontology import KNOWN_METRICS
 from .pos import Pos

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
+from ..fastclass import dataclass
 from .expr import Compiled, ExprError, compile_expr, is_series
 
 # [[fill]align][sign][#][0][width][,|_][.precision][type]

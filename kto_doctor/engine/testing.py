@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..fastclass import dataclass
 from ..model import Run, SEVERITIES
 from .evaluate import RunContext, evaluate_rule
 from .rules import Rule, RuleSet

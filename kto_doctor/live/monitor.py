@@ -1,8 +1,9 @@
 """Evaluate the rules on a growing run and hand out each finding once (see the package doc for the cost)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..fastclass import dataclass
 from ..model import Finding, Report
 
 

@@ -7,7 +7,9 @@ Reports only render: they compute nothing about the run.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ..fastclass import dataclass
 
 # format name -> module in this package
 FORMATS = {

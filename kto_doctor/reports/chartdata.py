@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+
+from ..fastclass import dataclass
 
 # Decades a positive (or all-negative) series must span before a log axis pays off.
 LOG_DECADES = 2.0

@@ -9,9 +9,10 @@ log, or sign-aware log from `chartdata`), nice ticks, the series as polylines af
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from html import escape
 
+from ..fastclass import dataclass
 from . import chartdata as cd
 
 MAX_POINTS = 800

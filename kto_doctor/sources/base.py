@@ -10,11 +10,13 @@ import io
 import math
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..fastclass import dataclass
 
 
 class SourceError(Exception):

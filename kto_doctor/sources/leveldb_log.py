@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ..fastclass import dataclass
 
 BLOCK = 32768
 HEADER = 7

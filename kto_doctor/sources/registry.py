@@ -17,10 +17,11 @@ import fnmatch
 import importlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Callable
 
+from ..fastclass import dataclass
 from .. import startup
 
 ENTRY_POINT_GROUP = "kto_doctor.sources"

@@ -19,10 +19,11 @@ still checked (with the numpy table below) but data checksums are not.
 from __future__ import annotations
 
 import mmap
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
+from ..fastclass import dataclass
 
 
 def _crc_fn():
