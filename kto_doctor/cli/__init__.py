@@ -105,7 +105,8 @@ def main() -> None:
     import os
 
     try:
-        app(prog_name="kto-doctor")
+        with _only(sys.argv[1:2]):
+            app(prog_name="kto-doctor")
     except KeyboardInterrupt:
         sys.stderr.write("kto-doctor: interrupted\n")
         sys.exit(130)
@@ -117,3 +118,39 @@ def main() -> None:
         sys.stderr.write(f"kto-doctor: internal error: {type(exc).__name__}: {terminal(exc)} "
                          "(set KTO_DOCTOR_DEBUG=1 for the traceback, and please report it)\n")
         sys.exit(EXIT_ERROR)
+
+
+class _only:
+    """While the command line runs: `app` holds only the command or group that `kto-doctor NAME ...` names.
+
+    typer builds the click object of every registered command (reading each function's parameters) before it
+    parses the command line, which costs more than the parsing itself: the one named is all that runs. The
+    group's own options (--version, --help, completion) stay; with no name, an unknown one, a leading option or
+    shell completion at work, every command is registered as usual. tests/test_cli_only.py compares the output
+    of each command either way.
+    """
+
+    def __init__(self, first: list):
+        import os
+
+        self.name = first[0] if first and not any(k.endswith("_COMPLETE") for k in os.environ) else None
+        self.saved = None
+
+    def __enter__(self):
+        if not self.name:
+            return self
+        cmds = [c for c in app.registered_commands if (c.name or _command_name(c.callback.__name__)) == self.name]
+        groups = [g for g in app.registered_groups if g.name == self.name]
+        if len(cmds) + len(groups) == 1:
+            self.saved = app.registered_commands, app.registered_groups
+            app.registered_commands, app.registered_groups = cmds, groups
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            app.registered_commands, app.registered_groups = self.saved
+        return False
+
+
+def _command_name(name: str) -> str:
+    return name.lower().replace("_", "-")  # what typer names a command after its function
