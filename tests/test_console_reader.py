@@ -83,10 +83,13 @@ def test_fast_path_reads_what_the_old_way_reads(tmp_path, monkeypatch, seed):
 def test_chunk_boundaries_do_not_matter(tmp_path, monkeypatch, size):
     for text in (mixed_log(3), mixed_log(3).replace("\n", "\r")):  # also `\r`-only: chunks cut at a `\r`
         path = write(tmp_path, "mixed.log", text)
+        monkeypatch.setattr(console, "START", 1 << 24)
         monkeypatch.setattr(console, "CHUNK", 1 << 24)
         whole = snapshot(console.read(path))
-        monkeypatch.setattr(console, "CHUNK", size)
-        assert snapshot(console.read(path)) == whole
+        for start in (size, 1 << 24):  # the first chunk as small as the others, or larger (as it is)
+            monkeypatch.setattr(console, "START", start)
+            monkeypatch.setattr(console, "CHUNK", size)
+            assert snapshot(console.read(path)) == whole
 
 
 def test_keys_that_share_a_skeleton_keep_their_own_values(tmp_path):

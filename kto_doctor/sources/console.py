@@ -6,8 +6,9 @@ mlx-lm `Iter N: Train loss ...` lines, all among tqdm `\\r` redraws, ANSI colour
 prefixes; plus lines that state facts about the run (trainable params, the "Running training" block,
 DeepSpeed loss-scale overflows, framework banners).
 
-Speed is the design constraint (1 GB logs exist, mostly tqdm redraws): the file is read in 16 MB binary
-chunks into one reused buffer, and only the dict spans, found by one compiled bytes regex, are looked at.
+Speed is the design constraint (1 GB logs exist, mostly tqdm redraws): the file is read in 4 MB binary
+chunks (16 MB for the first) into one reused buffer, and only the dict spans, found by one compiled bytes
+regex, are looked at.
 A chunk's dicts are grouped by *shape* (key sequence and quoting; a copy of the text without digits, signs,
 dots and exponents is the grouping key). The first dict of a shape builds a regex that checks every dict of
 the group (one pass over them joined), and the group's values come from ONE `json.loads` of its dicts
@@ -37,10 +38,11 @@ from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
-from .textlog import Stored, deepspeed_facts, deepspeed_progress, find_rare
+from .textlog import RECORD, deepspeed_facts, deepspeed_progress, find_rare
 from .trainer_warnings import TrainerWarnings
 
-CHUNK = 16 << 20
+START = 16 << 20  # the first chunk: start-up facts (the "Running training" block, banners) are searched in it
+CHUNK = 4 << 20  # every later chunk (smaller: the chunk buffers are most of the reader's memory besides the values)
 NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
 TAIL = 4 << 20  # the end of a log searched for end-of-run blocks (`***** train metrics *****`, W&B's summary)
@@ -265,6 +267,7 @@ class _Group:
         is_eval = shape.kind.endswith("eval")
         columns = self.columns if self.columns is not None else list(zip(*self.rows))
         split = via_logger.any()
+        index = index.astype(RECORD)  # one block of record numbers, shared by the group's metrics
         for j, key in shape.metric:
             values, ok = (columns[j], None) if self.columns is not None else _column(columns[j])
             for store, mask in ((main, ~via_logger), (logger, via_logger)) if split else ((main, None),):
@@ -334,14 +337,38 @@ def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
     return values, ok
 
 
+class _Column:
+    """One metric's values, appended to a growable array (8 bytes a value: the values become the `Series` as a
+    view, without a copy), and their record numbers as the blocks they came in: one block per shape group and
+    chunk, shared by every metric of the group (4 bytes a record, not 4 bytes a value)."""
+
+    __slots__ = ("blocks", "values")
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.values = array("d")
+
+    def add(self, idx: np.ndarray, values: np.ndarray) -> None:
+        self.blocks.append(idx)
+        self.values.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.float64)).cast("B"))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(record numbers, values), in the order added."""
+        if not self.blocks:
+            return np.zeros(0, dtype=RECORD), np.zeros(0)
+        idx = self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
+        return idx, np.frombuffer(self.values, dtype=np.float64)
+
+
 class _Store:
-    """Records (step, line, kind) in compact arrays; per metric, chunks of (record index, value) arrays."""
+    """Records (step, line, kind) in compact arrays; per metric, its values and their record numbers."""
 
     def __init__(self) -> None:
         self.step = array("d")  # NaN where the record has no step of its own
         self.line = array("q")
         self.eval = array("b")
-        self.metrics: dict[str, Stored] = {}  # per metric: (record numbers, values), growable arrays
+        self.metrics: dict[str, _Column] = {}  # per metric: its values and the blocks of their record numbers
+        self.pending: dict[str, list] = {}  # per metric: (record numbers, values) added since the last flush
         self._names = _Names()
         self._lf_names = _Names("llamafactory")
 
@@ -366,7 +393,7 @@ class _Store:
 
     def add_group(self, records: list[dict], keys: tuple, idx: list[int], is_eval: bool) -> None:
         """Records sharing one key set: one numpy conversion per key."""
-        rec_idx = np.asarray(idx, dtype=np.int64)
+        rec_idx = np.asarray(idx, dtype=RECORD)
         names = self.names_for(keys)
         names.note_record(keys, is_eval)
         for key in keys:
@@ -377,15 +404,36 @@ class _Store:
             self.add(name, rec_idx if ok is None else rec_idx[ok], values if ok is None else values[ok])
 
     def add(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
-        col = self.metrics.get(name)
-        if col is None:
-            col = self.metrics[name] = Stored()  # record numbers: 4 bytes per kept value are enough
-        col.add(idx, values)
+        """Values of a metric and their record numbers; kept until `flush` puts a chunk's in file order."""
+        self.pending.setdefault(name, []).append((np.asarray(idx, dtype=RECORD), values))
+
+    def flush(self) -> None:
+        """The values added since the last flush (a chunk's), in record order: a chunk adds them per shape. Where
+        one record gave a metric two values (two keys that mean it) the later one added comes later (a stable
+        sort), so that it wins. Metrics added in the same blocks (the keys of one shape) share the merged block
+        of record numbers."""
+        merged: dict[tuple, tuple] = {}  # ids of the blocks -> (their record numbers in order, the order)
+        for name, parts in self.pending.items():
+            col = self.metrics.get(name)
+            if col is None:
+                col = self.metrics[name] = _Column()
+            if len(parts) == 1:
+                col.add(*parts[0])
+                continue
+            key = tuple(id(idx) for idx, _ in parts)
+            got = merged.get(key)
+            if got is None:
+                idx = np.concatenate([idx for idx, _ in parts])
+                order = None if (idx[1:] > idx[:-1]).all() else np.argsort(idx, kind="stable")
+                got = merged[key] = (idx if order is None else idx[order], order, parts)  # (parts: ids stay valid)
+            values = np.concatenate([np.asarray(v, dtype=np.float64) for _, v in parts])
+            col.add(got[0], values if got[1] is None else values[got[1]])
+        self.pending = {}
 
     def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A metric's record numbers and values in file order, handed over once (the store shrinks as the
-        series grow). A chunk adds values per shape: sorted, so that where one step was logged twice on one
-        line (`\\r`-only logs) the later value wins."""
+        series grow). Each chunk's are in order (`flush`); sorted again only if some were not."""
+        self.flush()
         idx, values = self.metrics.pop(name).arrays()  # views: the values become the Series without a copy
         if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
             order = np.argsort(idx, kind="stable")
@@ -418,15 +466,17 @@ class _Reader:
 
     def run(self) -> SourceData:
         """Whole lines a chunk at a time. One read buffer is reused and each chunk is the only other copy,
-        dropped before the next read, so that memory stays at about two chunks besides the values kept."""
+        dropped before the next read, so that memory stays at about two chunks besides the values kept. The
+        first chunk is START bytes, the start-up facts' search; the later ones CHUNK."""
         st = regular_file(self.path)
         f = open_stream(self.path)
         line_base = 0
         carry = b""
         size = 0
-        buf = bytearray(min(CHUNK, max(st.st_size + 1, 1 << 16)))  # small file, small buffer
+        small = max(st.st_size + 1, 1 << 16)  # small file, small buffer
+        buf = bytearray(min(START, small))
         view = memoryview(buf)
-        with f, view:
+        with f:
             while True:
                 n = f.readinto(buf)
                 size += n
@@ -438,7 +488,7 @@ class _Reader:
                 if cut >= 0:  # what was left of the last block, and this one up to its last line
                     piece = b"".join((carry, view[: cut + 1]))
                     carry = bytes(view[cut + 1:n])
-                else:  # 16 MB without a newline (`\r` redraws only): cut after the last `\r`
+                else:  # a whole buffer without a newline (`\r` redraws only): cut after the last `\r`
                     chunk = carry + view[:n]
                     cut = chunk.rfind(b"\r")
                     if cut < 0:
@@ -448,6 +498,11 @@ class _Reader:
                     del chunk
                 line_base += self.chunk(piece, line_base)
                 del piece
+                if len(buf) != min(CHUNK, small):
+                    view.release()
+                    buf = bytearray(min(CHUNK, small))
+                    view = memoryview(buf)
+        view.release()
         del view, buf  # before the series are built
         if size == 0:
             raise SourceError(f"{self.path}: empty file")
@@ -674,6 +729,8 @@ class _Reader:
         for (keys, via_logger), (recs, idx) in slow_groups.items():
             store = self.logger if via_logger else self.main
             store.add_group(recs, keys, index[idx].tolist(), _KINDS[code[idx[0]]].endswith("eval"))
+        self.main.flush()
+        self.logger.flush()
 
     def own_step(self, rec: dict) -> float:
         """The step a record states itself: trainer_state `step`, LLaMA-Factory `current_steps`, ms-swift."""
@@ -832,6 +889,7 @@ class _Reader:
                 line = line_base + 1 + chunk.count(b"\n", 0, block.start())
                 idx = self.summary.new_record(step, line, False)
                 self.summary.add_group([rec], tuple(rec), [idx], False)
+        self.summary.flush()
 
     def mlx(self, chunk: bytes, line_base: int) -> None:
         """mlx-lm `Iter 31: Train loss 0.002, Chosen reward -5.426, Learning Rate 1.000e-05, ...`."""
@@ -854,6 +912,7 @@ class _Reader:
                 self.train_records += not is_eval
                 idx = self.main.new_record(float(m.group(1)), line, is_eval)
                 self.main.add_group([rec], tuple(rec), [idx], is_eval)
+        self.main.flush()
 
     # ------------------------------------------------------------ result
 
@@ -938,6 +997,11 @@ class _Reader:
         if self.total and "total_steps" not in src.facts:
             src.facts["total_steps"] = self.total
         steps, ordinals = _steps(store, src)
+        records = len(store.step)
+        if self.overflows:
+            self.overflow_facts(ordinals, steps)
+        del ordinals
+        store.step = store.eval = None  # (read by _steps; gone before the series are built: peak memory)
         cols = Columns()
         lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
         cols.set_steps(steps, lines)
@@ -949,10 +1013,11 @@ class _Reader:
             series = cols.finish(at_steps, values, at_lines)
             if series is not None:
                 src.series[name] = series
+                if series.steps is not at_steps:  # a step logged twice (an eval's record): its own arrays
+                    gathered = [g for g in gathered if g[1] is not at_steps]
+            del i, values, at_steps, at_lines, series
         note_collisions(src, store._names, store._lf_names)
-        src.records = len(store.step)
-        if self.overflows:
-            self.overflow_facts(ordinals, steps)
+        src.records = records
         deepspeed_facts(src.facts, self.ds_progress)
         return src
 
