@@ -40,8 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "sample_logs" / "kto-healthy"
 # The console script's body: what `kto-doctor ...` runs (`console` since it exits without the interpreter's
-# teardown; older trees have only `main`).
-CLI = ("import sys; import kto_doctor.cli as c; sys.argv[0] = 'kto-doctor'; "
+# teardown; older trees have only `main`), with the script's argv[0] from the start, as the script has it.
+CLI = ("import sys; sys.argv[0] = 'kto-doctor'; import kto_doctor.cli as c; "
        "sys.exit(getattr(c, 'console', c.main)())")
 
 

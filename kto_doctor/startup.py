@@ -3,7 +3,8 @@
 Importing numpy, pandas, the CLI library and our own modules creates a few hundred thousand objects that live
 as long as the process and no cyclic garbage to speak of, yet the collector runs through them again and again
 while they are created (about 60M instructions of a small run's whole process, 4%). The console script
-therefore pauses it at its start (`pause`) and the first load of the source registry, the step every command
+therefore pauses it at its start (`pause`: from the first import of the command line's package on, where the
+process is the console script, `console_start`) and the first load of the source registry, the step every command
 that reads a run takes before reading anything, freezes what exists by then (`gc.freeze`: never traversed
 again) and lets the collector run as usual for the reading and the rules (`resume`). A command that never
 reads a run (explain, rules list) is short and leaves with the collector paused. Library callers are not
@@ -12,8 +13,21 @@ affected: nothing pauses the collector unless the console script does.
 from __future__ import annotations
 
 import gc
+import sys
 
 _paused = False
+
+
+def console_start() -> bool:
+    """The process is the `kto-doctor` console script (or `python -m kto_doctor`): its argv[0] says so while
+    the script imports the command line. The collector is then paused before typer and click load (~17M
+    instructions of a small run otherwise); anything else waits for `console()` to pause it, as before."""
+    arg0 = sys.argv[0] if sys.argv else ""
+    name = arg0.replace("\\", "/").rpartition("/")[2]
+    for suffix in ("-script.pyw", "-script.py", ".exe"):
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+    return name == "kto-doctor" or arg0.replace("\\", "/").endswith("kto_doctor/__main__.py")
 
 
 def pause() -> None:

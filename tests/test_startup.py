@@ -30,3 +30,17 @@ def test_a_library_callers_collector_is_left_as_it_set_it():
     assert r.stdout.splitlines()[-1] == "collector False True", r.stderr
     r = _run("import sys\n" + code.replace("gc.disable()", "pass"), SAMPLES / "kto-healthy")
     assert r.stdout.splitlines()[-1] == "collector True True", r.stderr
+
+
+def test_the_console_script_pauses_from_its_first_import_on():
+    """The script's argv[0] is `kto-doctor` while it imports the command line: the collector is paused before
+    typer loads; any other program importing kto_doctor.cli keeps its collector running."""
+    code = "import sys; sys.argv[0] = sys.argv[1]; import kto_doctor.cli, gc; print(gc.isenabled())"
+    for arg0, enabled in (("kto-doctor", "False"), ("/usr/local/bin/kto-doctor", "False"),
+                          ("C:\\Python\\Scripts\\kto-doctor.exe", "False"), ("my_tool.py", "True"),
+                          ("/x/kto-doctor-helper", "True")):
+        r = _run(code, arg0)
+        assert r.stdout.strip() == enabled, (arg0, r.stderr)
+    r = subprocess.run([sys.executable, "-m", "kto_doctor", "analyze", SAMPLES / "kto-healthy", "--format", "json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and '"schema_version"' in r.stdout, r.stderr

@@ -8,7 +8,12 @@ annotation is compiled each time it is read (about 330 compiles per start, 1% of
 
 import sys
 
-import typer
+from .. import startup
+
+if startup.console_start():
+    startup.pause()  # before typer and click load (startup.py)
+
+import typer  # noqa: E402
 
 from .. import __version__
 from ._help import plain_arguments
