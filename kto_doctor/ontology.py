@@ -253,10 +253,11 @@ def _split_role(n: str, low: str, dialect: str | None) -> tuple[str, bool]:
         return (f"{group}/{rest}" if rest else group), role == "eval"
     if low.startswith("train/"):
         return n[len("train/"):], False
-    if low.startswith("train_") and _key(n[len("train_"):]) in _GENERIC:
+    # `train_` and `train ` alike (a text log's `train lm loss: 11.5`, `val lm loss: 11.6`)
+    if low.startswith(("train_", "train ")) and _key(n[len("train_"):]) in _GENERIC:
         return n[len("train_"):], False
     for p in _EVAL_PREFIXES:
-        if low.startswith(p) and len(n) > len(p):
+        if (low.startswith(p) or (p[-1] == "_" and low.startswith(p[:-1] + " "))) and len(n) > len(p):
             return n[len(p):], True
     return n, False
 

@@ -98,6 +98,17 @@ BATCH = _kind("batch", rb"(?:(?<![\w/.])[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\[?(?P<bep
 VALUE_ONLY = _kind("value_only", rb"^(?=[ \t]*" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N + rb")",
                    pair=_VALUE_FIRST, step=None, token=b", ")
 
+# A comma-separated `key: value` list whose step counter comes after the metrics: PaddleNLP's `[    INFO] - loss:
+# 2.0005, learning_rate: 2.1e-06, global_step: 20, ...` and a DeepSpeed script's `loss:0.697265625, global_step:320`.
+# The record is the whole line (the head is empty), so the pairs before the counter are read too; the first pair is
+# a metric (a list led by its counter is STEP's or GLOBAL's record, as before).
+_STEP_KEY = rb"(?:[Gg]lobal_step|[Ss]tep|[Ii]ter(?:ation)?)"
+KV_LIST = _kind("kv_list",
+                rb"^(?=(?:[^\n]*?[\]|][^A-Za-z\n]*)?(?!" + _STEP_KEY + rb"[ \t]*[:=])[A-Za-z][\w/.]*[ \t]*[:=][ \t]*"
+                + N + rb"[ \t]*,[ \t]*[A-Za-z])"
+                rb"(?=[^\n]*?,[ \t]*" + _STEP_KEY + rb"[ \t]*[:=][ \t]*(?P<step>\d+)(?![\d.])[ \t]*(?:,|$))",
+                token=b", ")
+
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
 
@@ -207,7 +218,8 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
     notes.append("`epoch, batch` lines: the batch counter continues across epochs")
 
 
-FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY),
+FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY,
+                                                      KV_LIST),
                         dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
@@ -221,7 +233,8 @@ _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?\d+\]?[^\n]*?[A-Za-z]\w*(?: [A-Za-z]\w*){0,2}[ \t]*[:=][ \t]*" + N,
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
-    rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N)))  # value before name
+    rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N,  # value before name
+    rb"[A-Za-z][\w/.]*[ \t]*[:=][ \t]*" + N + rb"[ \t]*,(?:[^\n]*?,)?[ \t]*" + _STEP_KEY + rb"[ \t]*[:=][ \t]*\d+(?![\d.])")))  # KV_LIST
 # A loss written as a pair on the same line (`loss 3.98`, `train loss: 4.03`, `closs: 1.08 (1.13)`, `11.875 loss,`):
 # the fallback exists to read an unknown trainer's loss.
 _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
