@@ -254,33 +254,6 @@ def test_junk_bytes_between_printed_tensors_are_skipped(tmp_path):
     assert not any("cut short" in w for w in data.warnings)
 
 
-def test_a_key_value_list_with_its_step_counter_after_the_metrics_keeps_every_metric():
-    # PaddleNLP: the loss and learning rate come before `global_step`; the record used to start at the counter,
-    # which left only the interval timings and an INCONCLUSIVE report
-    data = sources.read(FIX / "PaddlePaddle__Paddle__pr56363.log")
-    assert data.series["loss"].steps.tolist() == [20, 40, 60, 80, 100]
-    assert data.series["loss"].values.tolist() == [2.00048828, 1.94342518, 1.96450806, 1.97299156, 1.97750511]
-    assert data.series["learning_rate"].values.tolist()[-1] == 1e-05
-    report = kto_doctor.analyze(FIX / "PaddlePaddle__Paddle__pr56363.log")
-    assert report.status == "healthy" and "unrecognised-metrics" not in {f.symptom for f in report.findings}
-
-
-def test_a_loss_line_without_spaces_before_its_global_step_is_claimed():
-    # `loss:0.697265625, global_step:320` among DeepSpeed's progress lines: "no training logs found" before
-    data = sources.read(FIX / "liucongg__ChatGLM-Finetuning__issue12.log")
-    assert data.series["loss"].steps.tolist() == [320, 330, 340]
-    assert data.series["loss"].values.tolist() == [0.697265625, 0.454833984375, 0.68994140625]
-    assert data.facts["overflow_count"] == 21 and data.facts["optimizer_steps"] == 350
-
-
-def test_a_role_word_written_with_a_space_is_stripped_from_a_known_name():
-    # CPM-1's `train lm loss: 11.52` ("no metric the ontology knows" before)
-    data = sources.read(FIX / "zhenhao-huang__CPM-1-Finetune-Text-Generation__issue3.log")
-    assert data.series["loss"].steps.tolist()[:2] == [750, 760]
-    assert data.series["loss"].values.tolist()[0] == 11.526718473434448
-    assert len(data.series["loss"].values) == 17
-
-
 def test_a_line_of_prose_with_a_step_after_a_number_is_not_a_key_value_list(tmp_path):
     from kto_doctor.sources.base import SourceError
 
@@ -288,3 +261,19 @@ def test_a_line_of_prose_with_a_step_after_a_number_is_not_a_key_value_list(tmp_
     p.write_text("We trained it for a while and the loss: 2.1 was fine, then at step 3 it broke.\n")
     with pytest.raises(SourceError, match="no training metrics found"):
         sources.read(p)
+
+
+@pytest.mark.parametrize("text", [
+    "loss: 2.0 | lr: 1e-5 | step: 20\nloss: 1.9 | lr: 1e-5 | step: 40\n",          # `|` between the pairs
+    "loss=2.0 lr=1e-05 step=20\nloss=1.9 lr=1e-05 step=40\n",                     # key=value, blanks between
+    "loss: 2.0\tlr: 1e-05\tstep: 20\nloss: 1.9\tlr: 1e-05\tstep: 40\n",         # tabs
+    "2024-05-01 12:00:01 - INFO - loss: 2.0, lr: 1e-05, step: 20/1000\n"
+    "2024-05-01 12:00:02 - INFO - loss: 1.9, lr: 1e-05, step: 40/1000\n",         # ` - ` fields, `step N/total`
+])
+def test_a_key_value_list_with_the_step_last_reads_every_metric_whatever_the_separator(text, tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(text)
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [20, 40]
+    assert data.series["loss"].values.tolist() == [2.0, 1.9]
+    assert data.series["learning_rate"].values.tolist() == [1e-05, 1e-05]

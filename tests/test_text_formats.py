@@ -152,6 +152,12 @@ EXPECT = {
         "generic_kv", {"loss", "eval_loss"}, ("loss", 1, 1.0597, 1, 1.0597, 1)),
     "generic_kv/udacity__deep-learning-v2-pytorch__issue341.log": (
         "generic_kv", {"loss", "eval_loss"}, ("loss", 1, 0.173275, 10, 0.153645, 10)),
+    "generic_kv/PaddlePaddle__Paddle__pr56363.log": (  # `key: value, ...` with `global_step: N` after the metrics
+        "generic_kv", {"loss", "learning_rate", "epoch"}, ("loss", 20, 2.00048828, 100, 1.97750511, 5)),
+    "generic_kv/liucongg__ChatGLM-Finetuning__issue12.log": (  # `loss:v, global_step:N`
+        "generic_kv", {"loss"}, ("loss", 320, 0.697265625, 340, 0.68994140625, 3)),
+    "generic_kv/zhenhao-huang__CPM-1-Finetune-Text-Generation__issue3.log": (  # `train lm loss: v`
+        "generic_kv", {"loss"}, ("loss", 750, 11.526718473434448, 910, 11.618546724319458, 17)),
 }
 
 

@@ -98,16 +98,22 @@ BATCH = _kind("batch", rb"(?:(?<![\w/.])[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\[?(?P<bep
 VALUE_ONLY = _kind("value_only", rb"^(?=[ \t]*" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N + rb")",
                    pair=_VALUE_FIRST, step=None, token=b", ")
 
-# A comma-separated `key: value` list whose step counter comes after the metrics: PaddleNLP's `[    INFO] - loss:
-# 2.0005, learning_rate: 2.1e-06, global_step: 20, ...` and a DeepSpeed script's `loss:0.697265625, global_step:320`.
+# A `key: value` list whose step counter comes after the metrics: PaddleNLP's `[    INFO] - loss: 2.0005,
+# learning_rate: 2.1e-06, global_step: 20, ...`, a DeepSpeed script's `loss:0.697265625, global_step:320`, and the
+# same with `|`, `;` or tabs between the pairs or `key=value` pairs separated by blanks (`loss=2.0 lr=1e-05 step=20`).
 # The record is the whole line (the head is empty), so the pairs before the counter are read too; the first pair is
-# a metric (a list led by its counter is STEP's or GLOBAL's record, as before).
-_STEP_KEY = rb"(?:[Gg]lobal_step|[Ss]tep|[Ii]ter(?:ation)?)"
+# a metric (a list led by its counter is STEP's or GLOBAL's record, as before), and what precedes it is a timestamp,
+# a bracketed or `|`/` - `-closed field (`[INFO]`, `2024-05-01 12:00:01 - INFO - `) or nothing. (A file cut inside
+# the counter, `global_step:3` of 330, loses that record: textlog.parse drops a cut record whose field reaches the cut.)
+_STEP_KEY = rb"(?:[Gg]lobal[_ ]step|[Ss]tep|[Ii]ter(?:ation)?)"
+_KV_SEP = rb"(?:[ \t]*[,|;][ \t]*|\t[ \t]*|[ \t]+(?=[A-Za-z][\w/.]*=))"
+_KV_KEY = rb"[A-Za-z][\w/.]*(?: [A-Za-z][\w/.]*){0,2}"
+_KV_LEAD = rb"(?:[^\n]*?(?:[\]|]| - )[^A-Za-z\n]*)?"
 KV_LIST = _kind("kv_list",
-                rb"^(?=(?:[^\n]*?[\]|][^A-Za-z\n]*)?(?!" + _STEP_KEY + rb"[ \t]*[:=])[A-Za-z][\w/.]*[ \t]*[:=][ \t]*"
-                + N + rb"[ \t]*,[ \t]*[A-Za-z])"
-                rb"(?=[^\n]*?,[ \t]*" + _STEP_KEY + rb"[ \t]*[:=][ \t]*(?P<step>\d+)(?![\d.])[ \t]*(?:,|$))",
-                token=b", ")
+                rb"^(?=" + _KV_LEAD + rb"(?!" + _STEP_KEY + rb"[ \t]*[:=])" + _KV_KEY + rb"[ \t]*[:=][ \t]*" + N
+                + _KV_SEP + rb"[A-Za-z])"
+                rb"(?=[^\n]*?(?<=[\s,|;])" + _STEP_KEY + rb"[ \t]*[:=][ \t]*(?P<step>\d+)(?:/\d+)?(?![\d.])"
+                rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))")
 
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
@@ -234,7 +240,8 @@ _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
     rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N,  # value before name
-    rb"[A-Za-z][\w/.]*[ \t]*[:=][ \t]*" + N + rb"[ \t]*,(?:[^\n]*?,)?[ \t]*" + _STEP_KEY + rb"[ \t]*[:=][ \t]*\d+(?![\d.])")))  # KV_LIST
+    _KV_KEY + rb"[ \t]*[:=][ \t]*" + N + _KV_SEP + rb"(?:[^\n]*?(?<=[\s,|;]))?" + _STEP_KEY
+    + rb"[ \t]*[:=][ \t]*\d+(?:/\d+)?(?![\d.])")))  # KV_LIST
 # A loss written as a pair on the same line (`loss 3.98`, `train loss: 4.03`, `closs: 1.08 (1.13)`, `11.875 loss,`):
 # the fallback exists to read an unknown trainer's loss.
 _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"

@@ -306,6 +306,8 @@ def parse(kind: Kind, text: bytes, cut: bool = False) -> Row | None:
     fields = {}
     for name in kind.fields:
         v = m.group(name)
+        if cut and v is not None and m.end(name) >= len(text.rstrip()):
+            return None  # a field that runs into the cut (a step counter at the line's end: `global_step:3` of 330)
         fields[name] = to_float(v.decode("ascii", "replace")) if v is not None else None
     b0, b1 = m.span("_body")
     values, spans, pos, damaged = {}, [], b0, False
