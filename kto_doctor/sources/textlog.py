@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import decimals, lazyre
+from . import bulkfloat, decimals, lazyre
 from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
 
 CHUNK = 8 << 20
@@ -104,14 +104,43 @@ def is_number(text: bytes) -> bool:
     return _NUMBER.match(text) is not None
 
 
-def floats(texts: list) -> tuple[np.ndarray, np.ndarray | None]:
+def block_floats(keys: list, cols: dict) -> dict:
+    """`floats` of every column of a block (key -> (values, mask or None)): the columns of one printed layout by
+    `decimals`, the others together by one `bulkfloat` call where they are all plain decimal numbers (then
+    column by column), the rest by `floats`."""
+    out, rest = {}, []
+    for key in keys:
+        col = cols[key]
+        values = decimals.read(col) if len(col) >= decimals.MIN_ROWS else None
+        if values is not None:
+            out[key] = (values, None)
+        else:
+            rest.append(key)
+    if sum(len(cols[k]) for k in rest) >= bulkfloat.MIN_VALUES:
+        got = bulkfloat.read([cols[k] for k in rest])
+        if got is not None:
+            out.update((k, (v, None)) for k, v in zip(rest, got))
+            return out
+        if len(rest) > 1:  # one column's `nan` or unit spoils the lot: the others may still be plain
+            for key in [k for k in rest if len(cols[k]) >= bulkfloat.MIN_VALUES // 4]:  # (big enough alone)
+                got = bulkfloat.read([cols[key]])
+                if got is not None:
+                    out[key] = (got[0], None)
+    for key in rest:
+        if key not in out:
+            out[key] = floats(cols[key], layout=False)
+    return out
+
+
+def floats(texts: list, layout: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Value texts (bytes, or None where a record lacks the value) -> (float64 array, mask of the readable
     ones or None when all are). One C-level pass for the common case; where some text is no number (`---`, a
-    unit left on it), those few are found by one regex pass and read one by one (`to_float`)."""
+    unit left on it), those few are found by one regex pass and read one by one (`to_float`). `layout`: try
+    `decimals` first (the caller has not)."""
     n = len(texts)
     if not n:
         return np.zeros(0), None
-    if n >= decimals.MIN_ROWS:  # one printed layout (`%.4f`, `%.6E`): every digit at once, the values float() gives
+    if layout and n >= decimals.MIN_ROWS:  # one printed layout (`%.4f`): every digit at once, the values float() gives
         values = decimals.read(texts)
         if values is not None:
             return values, None
@@ -691,7 +720,7 @@ class Reader:
         rank = np.empty(len(lines), dtype=np.int64)
         rank[order] = np.arange(len(lines))
         # every column as floats: (values, mask of the readable ones or None when all are)
-        conv = [{key: _py_floats(cols[key]) if slow else floats(cols[key]) for key in keys}
+        conv = [{key: _py_floats(cols[key]) for key in keys} if slow else block_floats(keys, cols)
                 for _, _, _, keys, cols, slow in blocks]
         keeps: list = [None] * len(blocks)  # per block: the records kept (None: all)
         if self.fmt.repeats:
