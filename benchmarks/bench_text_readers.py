@@ -144,6 +144,13 @@ def gen_dpo_reference(r: Pool, i: int) -> str:
             f"'counters/updates': {i}}}\n")
 
 
+def gen_epoch_jsonl(r: Pool, i: int) -> str:
+    # the DeiT / MAE loop's `log.txt`: json.dumps of the epoch's averages (Python reprs), one line per epoch
+    return (f'{{"train_lr": {3e-4 * r()}, "train_loss": {2 * r()}, "train_closs": {r()}, "epoch": {i}, '
+            f'"test_loss": {2 * r()}, "test_acc1": {100 * r()}, "test_acc5": {100 * r()}, '
+            f'"n_parameters": 86567656}}\n')
+
+
 # format -> (generator, module of the reader)
 FORMATS = {
     "megatron": (gen_megatron, "megatron"),
@@ -155,6 +162,7 @@ FORMATS = {
     "progress_table": (gen_progress_table, "progress_table"),
     "generic_kv": (gen_generic_kv, "generic_kv"),
     "dpo_reference": (gen_dpo_reference, "console"),
+    "epoch_jsonl": (gen_epoch_jsonl, "epoch_jsonl"),
 }
 
 
@@ -187,6 +195,7 @@ _NAIVE = {
     "progress_table": (r"^\| (\d+) \|", r"\| ([-+\w.]+) (?=\|)"),
     "generic_kv": (r"^(?:iter|step) (\d+):", r"(?:: |, )([a-z][\w ]*?) ([-+\d.e]+)"),
     "dpo_reference": (r"'counters/updates': (\d+)", r"'([\w/]+)': '?([-+\w.]+)'?"),
+    "epoch_jsonl": (r'"epoch": (\d+)', r'"(\w+)": ([-+\w.]+)'),
 }
 
 

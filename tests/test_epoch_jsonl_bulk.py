@@ -1,0 +1,92 @@
+"""The per-epoch JSON lines reader's bulk way (a chunk as one JSON array, key sets as float tables) reads what its
+row-by-row way reads, which is the reader's definition: same series (steps, values, lines, order), warnings, facts."""
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from kto_doctor.sources import epoch_jsonl, store_util
+
+ODD = [b'{"epoch": 3, "train_loss": "1.5", "test_loss": "nan"}', b'{"epoch": true, "train_loss": 1}',
+       b'{"epoch": 2.5e300, "train_loss": 1}', b'{"epoch": 9007199254740993, "train_loss": 1}',
+       b'{"epoch": 4, "train_loss": null, "val_loss": [1], "test_loss": 2}',
+       b'{"epoch": 5, "train_loss": 1}, {"epoch": 6, "train_loss": 2}', b'[1, 2]', b'"x"',
+       b'{"epoch": 7, "train_train_loss": 3.5, "train_epoch": 99}',
+       b'{"epoch": 8, "train_loss": 1e400, "test_acc": 123456789012345678901234567890}',
+       b'{"epoch": NaN, "train_loss": 1}', b'{"epoch": 9, "train_loss": Infinity, "note": "a }, { b"}',
+       b'\xef\xbb\xbf{"epoch": 10, "train_loss": 1}',
+       b'{"epoch": 11, "val_loss": 1, "test_loss": 2, "n_parameters": "x"}',
+       b'{"a": {"b": 1}, "epoch": 12, "train_x": {"c": 2}}', b'{"epoch": -1, "train_loss": 0.5}', b'   ', b'',
+       b'{"epoch": 13, "train_loss": 1}\x00', b'{"epoch": 14, "train_loss": 2, "train_loss": 3}', b'{"epoch": 15']
+
+
+def _lines(rng: random.Random, n: int) -> list[bytes]:
+    out = []
+    for epoch in range(n):
+        row = {"train_lr": rng.random() * 1e-3, "train_loss": rng.random() * 2, "epoch": epoch,
+               "test_loss": rng.random(), "test_acc1": rng.randint(0, 100)}
+        if rng.random() < 0.2:
+            row["val_closs"] = rng.random()
+        if epoch == 1:
+            row["n_parameters"] = 86567656
+        out.append(json.dumps(row).encode())
+    return out
+
+
+def _read_both(path, monkeypatch):
+    fast = epoch_jsonl.read(path)
+    with monkeypatch.context() as m:
+        m.setattr(epoch_jsonl, "_table_rows", lambda *a: None)
+        m.setattr(epoch_jsonl, "_TWO_ON_A_LINE", type("Always", (), {"search": staticmethod(lambda t: True)})())
+        slow = epoch_jsonl.read(path)
+    return fast, slow
+
+
+def _same(a, b):
+    assert list(a.series) == list(b.series)
+    for name in a.series:
+        for attr in ("steps", "values", "lines"):
+            x, y = getattr(a.series[name], attr), getattr(b.series[name], attr)
+            assert np.asarray(x).tobytes() == np.asarray(y).tobytes(), (name, attr)
+    assert (a.warnings, a.facts, a.records, a.segments) == (b.warnings, b.facts, b.records, b.segments)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bulk_way_reads_what_the_row_by_row_way_reads(tmp_path, monkeypatch, seed):
+    rng = random.Random(seed)
+    lines = _lines(rng, 3000)
+    if seed % 2:
+        for odd in rng.sample(ODD, 6):
+            lines.insert(rng.randrange(len(lines)), odd)
+    if seed == 4:
+        lines = lines[:1000] + lines[:500]  # a resumed run: the epoch restarts
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + (b"\n" if seed % 3 else b""))
+    monkeypatch.setattr(store_util, "CHUNK", 1 << 14)  # many chunks, some of them odd
+    taken = []
+    real = epoch_jsonl._table_rows
+
+    def counted(*args):
+        got = real(*args)
+        taken.append(got is not None)
+        return got
+
+    monkeypatch.setattr(epoch_jsonl, "_table_rows", counted)
+    fast, slow = _read_both(p, monkeypatch)
+    _same(fast, slow)
+    assert sum(taken) > len(taken) // 2  # the bulk way did read most chunks
+
+
+def test_two_objects_on_a_line_are_not_two_records(tmp_path, monkeypatch):
+    """A chunk parsed as one array must not split a line into two rows or join two lines into one."""
+    lines = _lines(random.Random(1), 50)
+    lines[10] = b'{"epoch": 5, "train_loss": 1}, {"epoch": 6, "train_loss": 2}'
+    lines[20:22] = [b'{"x": [{}', b'{}]}']  # two lines that are one element of the joined array
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    fast, slow = _read_both(p, monkeypatch)
+    _same(fast, slow)
+    assert fast.records == len(lines) - 3 and "skipped 3 line(s)" in fast.warnings[0]
