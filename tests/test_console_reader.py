@@ -214,3 +214,16 @@ def test_a_machine_translated_paste_with_full_width_punctuation_is_read(tmp_path
     assert data.series["loss"].values.tolist() == [2.2934, 5661.338, 0.0]
     assert math.isnan(data.series["grad_norm"].values[1])
     assert any("full-width punctuation" in w for w in data.warnings)
+
+
+def test_start_up_facts_are_searched_in_the_whole_first_chunk(tmp_path, monkeypatch):
+    """Later chunks are smaller than the first: the "Running training" block is still found anywhere in the first
+    START bytes (dataset preprocessing can print megabytes before it), and only there, as before."""
+    monkeypatch.setattr(console, "START", 1 << 16)
+    monkeypatch.setattr(console, "CHUNK", 1 << 12)
+    block = "[INFO|trainer.py:1694] >> ***** Running training *****\n[INFO] >>   Total optimization steps = 1,000\n"
+    dicts = "".join(f"{{'loss': {1 / i}, 'epoch': {i / 100}, 'step': {i}}}\n" for i in range(1, 50))
+    for filler, found in ((20_000, True), (100_000, False)):
+        text = "Tokenizing the dataset: a line of preprocessing output\n" * (filler // 54) + block + dicts
+        src = console.read(write(tmp_path, "train.log", text))
+        assert (src.facts.get("total_steps") == 1000) == found, filler
