@@ -109,10 +109,11 @@ _STEP_KEY = rb"(?:[Gg]lobal[_ ]step|[Ss]tep|[Ii]ter(?:ation)?)"
 _KV_SEP = rb"(?:[ \t]*[,|;][ \t]*|\t[ \t]*|[ \t]+(?=[A-Za-z][\w/.]*=))"
 _KV_KEY = rb"[A-Za-z][\w/.]*(?: [A-Za-z][\w/.]*){0,2}"
 _KV_LEAD = rb"(?:[^\n]*?(?:[\]|]| - )[^A-Za-z\n]*)?"
+_KV_FIRST = _KV_KEY + rb"[ \t]*[:=][ \t]*" + N + _KV_SEP  # the first pair, a metric, and its separator
+_KV_COUNTER = _STEP_KEY + rb"[ \t]*[:=][ \t]*"  # the counter's key, before its number
 KV_LIST = _kind("kv_list",
-                rb"^(?=" + _KV_LEAD + rb"(?!" + _STEP_KEY + rb"[ \t]*[:=])" + _KV_KEY + rb"[ \t]*[:=][ \t]*" + N
-                + _KV_SEP + rb"[A-Za-z])"
-                rb"(?=[^\n]*?(?<=[\s,|;])" + _STEP_KEY + rb"[ \t]*[:=][ \t]*(?P<step>\d+)(?:/\d+)?(?![\d.])"
+                rb"^(?=" + _KV_LEAD + rb"(?!" + _STEP_KEY + rb"[ \t]*[:=])" + _KV_FIRST + rb"[A-Za-z])"
+                rb"(?=[^\n]*?(?<=[\s,|;])" + _KV_COUNTER + rb"(?P<step>\d+)(?:/\d+)?(?![\d.])"
                 rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))")
 
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
@@ -240,8 +241,7 @@ _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
     rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N,  # value before name
-    _KV_KEY + rb"[ \t]*[:=][ \t]*" + N + _KV_SEP + rb"(?:[^\n]*?(?<=[\s,|;]))?" + _STEP_KEY
-    + rb"[ \t]*[:=][ \t]*\d+(?:/\d+)?(?![\d.])")))  # KV_LIST
+    _KV_FIRST + rb"(?:[^\n]*?(?<=[\s,|;]))?" + _KV_COUNTER + rb"\d+(?:/\d+)?(?![\d.])")))  # KV_LIST
 # A loss written as a pair on the same line (`loss 3.98`, `train loss: 4.03`, `closs: 1.08 (1.13)`, `11.875 loss,`):
 # the fallback exists to read an unknown trainer's loss.
 _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
