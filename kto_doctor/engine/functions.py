@@ -229,7 +229,10 @@ def rolling_median(s, n: int, min_periods: int):
         return s.rolling(n, min_periods=min_periods).median()
     np = _np()
     values = s.to_numpy(dtype=float, na_value=np.nan)
-    values = np.where(np.isinf(values), np.nan, values)  # pandas' rolling windows read ±inf as missing
+    inf = np.isinf(values)
+    if inf.any():  # pandas' rolling windows read ±inf as missing (a copy only where there is one)
+        values = np.where(inf, np.nan, values)
+    del inf
     size = len(values)
     if size == 0 or min_periods > min(n, size):  # no window ever holds enough values
         out = np.full(size, np.nan)
@@ -296,6 +299,13 @@ def f_zscore(s, n):
         return None
     s = _numeric(_series(s, "s"))
     n = _window(n)
+    if s.dtype == _np().float64 and max(3, (n + 1) // 2) <= n and _bottleneck() is not None:
+        return _zscore_arrays(s, n)
+    return _zscore_series(s, n)
+
+
+def _zscore_series(s, n: int):
+    """zscore the pandas way (any dtype; the reference `_zscore_arrays` is tested against)."""
     np = _np()
     clean = s.where(np.isfinite(s))
     med = rolling_median(clean, n, max(3, (n + 1) // 2)).shift(1)
@@ -307,6 +317,61 @@ def f_zscore(s, n):
     scale = scale.where(scale > floor, floor)
     with np.errstate(all="ignore"):
         return (clean - med) / scale
+
+
+def _shifted_median(values, n: int, min_periods: int):
+    """`rolling_median(Series(values), n, min_periods).shift(1)` (min_periods <= n), as a new array. The moving
+    median at a row reads only the rows up to it, so the shifted one is the median of all rows but the last,
+    a row later; a window longer than those rows sees the same rows as one of their length."""
+    np = _np()
+    size = len(values)
+    out = np.empty(size)
+    if size == 0:
+        return out
+    out[0] = np.nan
+    head = values[:-1]
+    inf = np.isinf(head)
+    if inf.any():  # read as missing, as rolling_median does
+        head = np.where(inf, np.nan, head)
+    del inf
+    if size == 1 or min_periods > min(n, size - 1):
+        out[1:] = np.nan
+    else:
+        out[1:] = _bottleneck().move_median(head, min(n, size - 1), min_count=min_periods)
+    return out
+
+
+def _zscore_arrays(s, n: int):
+    """zscore of a float64 Series with the same operations as the pandas way above, on arrays, in place where
+    a temporary is not read again: the same numbers with about a third of the memory (GRAD102 and LOSS102 take
+    it of the whole loss or grad_norm of a run). The moving median of the first k values does not depend on
+    the later ones, so `move_median(x[:-1])` is the shifted median of x."""
+    np = _np()
+    values = s.to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    clean = values if finite.all() else np.where(finite, values, np.nan)  # where(): ±inf as missing too
+    del finite
+    need = max(3, (n + 1) // 2)
+    with np.errstate(all="ignore"):
+        med = _shifted_median(clean, n, need)
+        dev = np.subtract(clean, med)
+        np.abs(dev, out=dev)
+        scale = _shifted_median(dev, n, need)
+        del dev
+        scale *= 1.4826
+        # A perfectly flat history has MAD 0: measure against a small floor relative to the level instead.
+        floor = np.abs(med)
+        flat = ~(floor > 0)
+        floor *= 1e-3
+        floor[flat] = 1e-12
+        del flat
+        low = ~(scale > floor)
+        scale[low] = floor[low]
+        del low, floor
+        out = np.subtract(clean, med)
+        del med
+        out /= scale
+    return _pd().Series(out, index=s.index, name=s.name)
 
 
 @_register("diff", (1, 2), "(s, n=1)", "window")
@@ -408,8 +473,7 @@ def f_after(s, step):
     """Rows logged at steps >= step."""
     if _none_in(s, step):
         return None
-    s = _series(s, "s")
-    return s[s.index >= float(step)]
+    return _from_step(_series(s, "s"), float(step), after=True)
 
 
 @_register("before", (2, 2), "(s, step)", "select")
@@ -417,8 +481,17 @@ def f_before(s, step):
     """Rows logged at steps < step."""
     if _none_in(s, step):
         return None
-    s = _series(s, "s")
-    return s[s.index < float(step)]
+    return _from_step(_series(s, "s"), float(step), after=False)
+
+
+def _from_step(s, step: float, after: bool):
+    """s[s.index >= step] (after) or s[s.index < step]: on steps in order, the rows are one slice of s (a view,
+    where a mask would copy the values and the index); otherwise the mask."""
+    index = s.index
+    if step == step and index.is_monotonic_increasing:
+        cut = int(index.searchsorted(step, side="left"))
+        return s.iloc[cut:] if after else s.iloc[:cut]
+    return s[index >= step] if after else s[index < step]
 
 
 @_register("finite", (1, 1), "(s)", "select")
@@ -427,7 +500,8 @@ def f_finite(s):
     if s is None:
         return None
     s = _series(s, "s")
-    return s[_np().isfinite(_numeric(s).to_numpy(dtype=float))]
+    keep = _np().isfinite(_numeric(s).to_numpy(dtype=float))
+    return s if keep.all() else s[keep]  # (every row kept: the series itself, not a copy)
 
 
 @_register("where", (3, 3), "(cond, a, b)", "select")
@@ -455,7 +529,10 @@ def _reduce(s, how):
         return float(s) if not isinstance(s, (bool, str)) else s
     v = _numeric(s).to_numpy(dtype=float)
     np = _np()
-    v = v[np.isfinite(v)]
+    finite = np.isfinite(v)
+    if not finite.all():
+        v = v[finite]
+    del finite
     if v.size == 0:
         return None
     return float(how(v))
@@ -686,10 +763,19 @@ def _argext(s, how):
     if s is None:
         return None
     s = _numeric(_series(s, "s"))
-    f = s[_np().isfinite(s.to_numpy(dtype=float))]
-    if len(f) == 0:
+    np = _np()
+    v = s.to_numpy(dtype=float)
+    finite = np.isfinite(v)
+    if finite.all():  # the first row holding the extreme, as idxmax/idxmin of the finite rows give it
+        if not len(v):
+            return None
+        pos = int(v.argmax() if how == "max" else v.argmin())
+    elif not finite.any():
         return None
-    return float(f.idxmax() if how == "max" else f.idxmin())
+    else:  # the other rows can hold no extreme: a value beyond every finite one in their place
+        filled = np.where(finite, v, -np.inf if how == "max" else np.inf)
+        pos = int(filled.argmax() if how == "max" else filled.argmin())
+    return float(s.index[pos])
 
 
 def _true_steps(c):
@@ -803,8 +889,10 @@ def f_filter(s, cond):
     m = truthy_mask(cond)
     if not _is_series(m):
         return s if m else s.iloc[:0]
-    m = m.reindex(s.index, fill_value=False).astype(bool)
-    return s[m.to_numpy()]
+    if not m.index.equals(s.index):
+        m = m.reindex(s.index, fill_value=False).astype(bool)
+    keep = m.to_numpy(dtype=bool)
+    return s if keep.all() else s[keep]  # (every row kept: the series itself, not a copy)
 
 
 @_register("switch", (3, None), "(key, k1, v1, k2, v2, ..., default)", "scalar")
