@@ -302,42 +302,60 @@ class _Events:
         """Decode the scalar records among `starts` (see `_ScalarLayout`); return the positions of the others."""
         layout = _ScalarLayout(b, starts, lengths)
         ok = layout.ok
-        keys = layout.group_keys(b)
         order = np.flatnonzero(ok)
-        order = order[np.argsort(keys[order], kind="stable")]
-        bounds = np.flatnonzero(np.diff(keys[order])) + 1
-        for group in np.split(order, bounds) if len(order) else []:
-            good = self._check_group(b, buf, layout, group) if self.check_crc else group
-            if len(good) < len(group):
-                ok[group] = False
-                ok[good] = True
-            if len(good):
-                first = good[0]
-                tag = bytes(buf[layout.tag_start[first]:layout.tag_end[first]])
-                values, tensor = layout.values(good)
-                (self.tensors if tensor else self.arrays).setdefault(tag.decode("utf-8", "replace"), []).append(
-                    (rec[good], layout.step[good], layout.wall_bits[good].view(np.float64), values))
+        if not len(order):
+            return np.arange(len(ok))
+        keys, tails = layout.group_keys(b)
+        keys = keys[order]
+        by_key = np.argsort(keys, kind="stable")
+        order, keys, tails = order[by_key], keys[by_key], tails[order[by_key]]
+        # each group's first position in `order`
+        heads = np.flatnonzero(np.concatenate(([True], (keys[1:] != keys[:-1]) | (tails[1:] != tails[:-1]))))
+        if self.check_crc:
+            good = self._check(b, buf, layout, order, heads)
+            if not good.all():
+                ok[order[~good]] = False
+                before = np.concatenate(([0], np.cumsum(good)))  # good records before each position
+                heads = np.unique(before[heads])  # (groups left empty vanish)
+                heads = heads[heads < before[-1]]
+                order = order[good]
+        ends = np.append(heads[1:], len(order)).tolist()
+        for lo, hi in zip(heads.tolist(), ends):
+            group = order[lo:hi]  # (each group's arrays its own: freed one by one as `series` joins them)
+            first = group[0]
+            tag = bytes(buf[layout.tag_start[first]:layout.tag_end[first]]).decode("utf-8", "replace")
+            values = layout.values(group)
+            (self.tensors if layout.form[first] > 1 else self.arrays).setdefault(tag, []).append(
+                (rec[group], layout.step[group], layout.wall_bits[group].view(np.float64), values))
         return np.flatnonzero(~ok)
 
-    def _check_group(self, b: tfrecord.Bytes, buf, layout: "_ScalarLayout", group: np.ndarray) -> np.ndarray:
-        """The members of a same-tag, same-length group whose length and data checksums hold."""
-        first = group[0]
-        data = layout.data[first]
-        length = int(layout.length[first])
-        step_bytes = int(layout.step_len[first])
-        header = struct.pack("<Q", length)
-        expected = tfrecord.crc_fn(bytes(buf[data:data + length]))
-        acc = np.full(len(group), expected, dtype=np.uint32)
-        lin = self.linear
-        lin.diff(acc, layout.wall_bits[group] ^ layout.wall_bits[first], 8, length - 9)
-        if step_bytes:
-            lin.diff(acc, layout.step_raw[group] ^ layout.step_raw[first], step_bytes, length - 10 - step_bytes)
-        width = _TAILS[layout.form[first] - 1][3]
-        delta = layout.value_bits[group] ^ layout.value_bits[first]
-        lin.diff(acc, delta >> np.uint64(32) if width == 4 else delta, width, 0)
-        stored = tfrecord.unmask(b.u32[layout.data[group] + length].astype(np.uint64))
-        length_ok = b.u32[layout.data[group] - 4] == tfrecord.masked_crc(header)
-        return group[(stored == acc) & length_ok]
+    def _check(self, b: tfrecord.Bytes, buf, layout: "_ScalarLayout", order: np.ndarray,
+               heads: np.ndarray) -> np.ndarray:
+        """Whether each record of `order` (groups of one tag, length and layout, starting at `heads`) holds its
+        data checksum, from what its wall time, step and value bytes change from its group's first record
+        (`tfrecord.LinearCrc`). (Every record's length checksum was checked by `tfrecord.frame`.)"""
+        n = len(order)
+        group = np.repeat(np.arange(len(heads)), np.diff(np.append(heads, n)))
+        firsts = order[heads]
+        first = firsts[group]
+        crc = tfrecord.crc_fn
+        acc = np.array([crc(buf[d:d + size]) for d, size in zip(layout.data[firsts].tolist(),
+                                                                  layout.length[firsts].tolist())],
+                       dtype=np.uint32)[group]
+        length = layout.length[order]
+        table = self.linear.stacked(int(length.max()))  # byte x followed by k bytes adds table[256 * k + x]
+        width = _WIDTHS[layout.form[order]]
+        delta = layout.value_bits[order] ^ layout.value_bits[first]
+        for field, row in ((layout.wall_bits[order] ^ layout.wall_bits[first], length - 2),  # 8 bytes, 1 after
+                           (layout.step_raw[order] ^ layout.step_raw[first], length - 11),  # up to 5, 10 after
+                           (np.where(width == 4, delta >> np.uint64(32), delta), width - 1)):  # the last 4 or 8
+            changed = int(np.bitwise_or.reduce(field))  # bytes no record changes add nothing
+            field = field.astype("<u8", copy=False).view(np.uint8).reshape(n, 8)  # byte j in column j
+            row = row * 256
+            for j in range(8):
+                if changed >> (8 * j) & 0xFF:  # (a row below 0 only meets bytes past a field's end: 0, adding 0)
+                    acc ^= table.take((row - 256 * j) + field[:, j], mode="clip")
+        return tfrecord.unmask(layout.tail_bits[order] >> np.uint64(32)) == acc
 
     # -- one record at a time ------------------------------------------------------------------------
     def decode_each(self, buf, starts, lengths, rec) -> None:
@@ -473,6 +491,7 @@ for _dtype, _width, _value_fields in ((DT_FLOAT, 4, (_F32_TENSOR, _CONTENT_4)),
             _TAILS.append((_le(0x42, len(_tensor) + _width, *_tensor), 2 + len(_tensor),
                            2 + len(_tensor) + _width, _width))
 del _dtype, _width, _value_fields, _value_field, _shape, _tensor
+_WIDTHS = np.array([0] + [width for *_, width in _TAILS], dtype=np.int64)  # value width by form
 
 
 class _ScalarLayout:
@@ -486,31 +505,25 @@ class _ScalarLayout:
 
     STEP_BYTES = 5  # steps below 2**35
 
-    def __init__(self, b: tfrecord.Bytes, starts: np.ndarray, lengths: np.ndarray) -> None:
+    def __init__(self, b: tfrecord.Bytes, starts: np.ndarray, lengths: np.ndarray, fast: bool = True) -> None:
         u8 = b.u8
         self.length = lengths
         self.data = data = starts + tfrecord.HEADER
         self.end = end = data + lengths
-        ok = (lengths >= 16) & (u8[data] == 0x09)
-        self.wall_bits = b.word(data + 1)
-        has_step = u8.take(data + 9, mode="clip") == 0x10
-        raw = b.word(data + 10)
+        # 0x09 and the wall time's first 7 bytes; its last byte, 0x10 (the step) and the step's bytes
+        head, head2 = b.word(data), b.word(data + 8)
+        ok = (lengths >= 16) & ((head & np.uint64(0xFF)) == np.uint64(0x09))
+        self.wall_bits = (head >> np.uint64(8)) | (head2 << np.uint64(56))
+        has_step = ((head2 >> np.uint64(8)) & np.uint64(0xFF)) == np.uint64(0x10)
+        raw = head2 >> np.uint64(16)  # 6 of the step's bytes (a varint of up to STEP_BYTES is read)
         step, step_len = _varints(raw, self.STEP_BYTES)
         ok &= (step_len > 0) | ~has_step
         self.step_len = step_len = np.where(has_step, step_len, 0)
         self.step = np.where(has_step, step, 0).astype(np.int64)
         self.step_raw = raw & ((np.uint64(1) << (8 * step_len).astype(np.uint64)) - np.uint64(1))
         pos = data + 9 + np.where(has_step, 1 + step_len, 0)
-        for field_tag in (0x2A, 0x0A):  # summary, then its only value, each running to the record's end
-            ok &= u8.take(pos, mode="clip") == field_tag
-            size, nbytes = _varints(b.word(pos + 1), 3)
-            pos = pos + 1 + nbytes
-            ok &= (nbytes > 0) & (pos + size.astype(np.int64) == end)
-        ok &= u8.take(pos, mode="clip") == 0x0A  # the tag
-        tag_len, nbytes = _varints(b.word(pos + 1), 2)
-        self.tag_start = pos + 1 + nbytes
-        self.tag_end = self.tag_start + tag_len.astype(np.int64)
-        ok &= nbytes > 0
+        self.tag_start, self.tag_end, fields_ok = (_tag_span if fast else _tag_span_parsed)(b, pos, end, ok)
+        ok &= fields_ok
         after_tag = u8.take(self.tag_end, mode="clip")
         tail = end - self.tag_end
         self.form = form = ((after_tag == 0x15) & (tail == 5)).astype(np.uint8)  # simple_value: _TAILS[0]
@@ -521,21 +534,37 @@ class _ScalarLayout:
                 match = (head & np.uint64((1 << 8 * compared) - 1)) == np.uint64(pattern)
                 form[tensors[match & (tail == size)]] = i
         self.ok = ok & (form > 0)
-        self.value_bits = b.u64[end - 8]  # the value is the last 4 or 8 bytes: the word's high half or all
+        # the value is the record's last 4 or 8 bytes, then comes the data checksum: a float32 value is the
+        # low half of `tail_bits`, its checksum the high half; `value_bits` holds either value in its last bytes
+        self.tail_bits = b.u64[end - 4]
+        self.value_bits = self.tail_bits << np.uint64(32)
+        wide = np.flatnonzero(ok & (_WIDTHS[form] == 8))
+        if len(wide):
+            self.value_bits[wide] = b.u64[end[wide] - 8]
 
-    def values(self, group: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The float64 values of a group of one form, and whether they were tensors."""
-        form = int(self.form[group[0]])
-        bits = self.value_bits[group]
-        if _TAILS[form - 1][3] == 4:
-            return (bits >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64), form > 1
-        return bits.view(np.float64), True
+    def values(self, records: np.ndarray) -> np.ndarray:
+        """The float64 values of `records`: float32 ones from the high half of their word, float64 ones whole."""
+        bits = self.value_bits[records]
+        narrow = _WIDTHS[self.form[records]] == 4
+        floats = bits.view(np.float64)
+        if not narrow.any():
+            return floats
+        singles = (bits >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
+        if narrow.all():
+            return singles
+        floats = floats.copy()
+        floats[narrow] = singles[narrow]
+        return floats
 
-    def group_keys(self, b: tfrecord.Bytes) -> np.ndarray:
-        """A 64-bit key per record, equal for records of the same tag, length, step width and form.
+    def group_keys(self, b: tfrecord.Bytes) -> tuple[np.ndarray, np.ndarray]:
+        """A 64-bit key per record, equal for records of the same tag, length, step width and form; and the
+        tag's last 8 bytes (all of a shorter tag).
 
         The tag's bytes are hashed 8 at a time (the last word overlapping the one before), so a key is
-        exact up to 64-bit hash collisions, and a collision fails the group's checksum test.
+        exact up to 64-bit hash collisions, and a collision fails the group's checksum test. Groups are
+        told apart by both: a record whose tag differs from its group's only in the top bit of its last
+        byte, where the tag's length is a multiple of 8, has the same key (that bit of the last word
+        cancels), and would be checked against the group's tag.
         """
         tag_len = np.where(self.ok, self.tag_end - self.tag_start, 0)
         key = (self.length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ self.step_len.astype(np.uint64)
@@ -548,7 +577,50 @@ class _ScalarLayout:
         for w in range(int(tag_len.max(initial=0)) // 8):
             word = b.word(self.tag_start + 8 * w)
             key = np.where(8 * w + 8 <= tag_len, (key ^ word) * np.uint64(0x100000001B3), key)
-        return (key ^ last) * np.uint64(0x100000001B3)
+        return (key ^ last) * np.uint64(0x100000001B3), last
+
+
+# summary{value{tag: the first 6 bytes after the step when every size fits one byte: 0x2A, the summary's size
+# (the bytes after it, to the record's end), 0x0A, the value's size (2 fewer), 0x0A, the tag's length
+_SIZES = np.uint64(0x0A_00_0A_00_2A)
+_SIZES_MASK = np.uint64(0xFF_FF_FF_FF_FF)
+
+
+def _tag_span(b: tfrecord.Bytes, pos: np.ndarray, end: np.ndarray, ok: np.ndarray):
+    """(tag start, tag end, ok) of summary{value{tag ...}} at `pos`, each running to the record's `end`.
+
+    Records whose three sizes are one byte each (summaries below 128 bytes: all but very long tags) are
+    checked with one word compared to what those bytes must be; the rest of `ok` goes through
+    `_tag_span_parsed` (longer or unusual varints), which gives the same answer for the former too."""
+    word = b.word(pos)
+    room = end - pos - 2  # the summary's size when it is one byte
+    simple = (room >= 4) & (room < 128)
+    room = np.where(simple, room, 4).astype(np.uint64)
+    simple &= (word & _SIZES_MASK) == (_SIZES | (room << np.uint64(8)) | ((room - np.uint64(2)) << np.uint64(24)))
+    tag_len = (word >> np.uint64(40)) & np.uint64(0xFF)
+    simple &= tag_len < np.uint64(0x80)
+    tag_start = pos + 6
+    tag_end = tag_start + tag_len.astype(np.int64)
+    rest = np.flatnonzero(ok & ~simple)
+    if len(rest):
+        tag_start[rest], tag_end[rest], simple[rest] = _tag_span_parsed(b, pos[rest], end[rest], ok[rest])
+    return tag_start, tag_end, simple
+
+
+def _tag_span_parsed(b: tfrecord.Bytes, pos: np.ndarray, end: np.ndarray, ok: np.ndarray):
+    """`_tag_span` field by field, for varints of any width up to the tag's two bytes."""
+    u8 = b.u8
+    ok = ok.copy()
+    for field_tag in (0x2A, 0x0A):  # summary, then its only value, each running to the record's end
+        ok &= u8.take(pos, mode="clip") == field_tag
+        size, nbytes = _varints(b.word(pos + 1), 3)
+        pos = pos + 1 + nbytes
+        ok &= (nbytes > 0) & (pos + size.astype(np.int64) == end)
+    ok &= u8.take(pos, mode="clip") == 0x0A  # the tag
+    tag_len, nbytes = _varints(b.word(pos + 1), 2)
+    ok &= nbytes > 0
+    tag_start = pos + 1 + nbytes
+    return tag_start, tag_start + tag_len.astype(np.int64), ok
 
 
 _MSB = [sum(0x80 << (8 * k) for k in range(n)) for n in range(9)]

@@ -100,6 +100,14 @@ class LinearCrc:
 
     def __init__(self) -> None:
         self._tables = [CRC_TABLE]
+        self._stacked = CRC_TABLE
+
+    def stacked(self, k: int) -> np.ndarray:
+        """Tables 0..k (at least) end to end: `table(i)[x]` is at `256 * i + x`."""
+        if len(self._stacked) <= 256 * k:
+            self.table(k)
+            self._stacked = np.concatenate(self._tables)
+        return self._stacked
 
     def table(self, k: int) -> np.ndarray:
         tables = self._tables
@@ -107,14 +115,6 @@ class LinearCrc:
             t = tables[-1]
             tables.append(CRC_TABLE[t & 0xFF] ^ (t >> 8))
         return tables[k]
-
-    def diff(self, acc: np.ndarray, delta: np.ndarray, nbytes: int, followed_by: int) -> np.ndarray:
-        """XOR into `acc` the contribution of the little-endian `delta` (uint64) of `nbytes` bytes, whose
-        last byte is followed by `followed_by` bytes in the message."""
-        for j in range(nbytes):
-            byte = ((delta >> np.uint64(8 * j)) & np.uint64(0xFF)).astype(np.intp)
-            acc ^= self.table(followed_by + nbytes - 1 - j)[byte]
-        return acc
 
 
 @dataclass

@@ -1,0 +1,103 @@
+"""The TensorBoard reader's vectorised path reads what decoding every record one by one reads.
+
+Event files of mixed shapes (tags of 1 to 300 bytes, so one- and two-byte sizes; steps absent, small and past
+the vectorised path's five bytes; `simple_value` and v2 tensors; histograms; records with a flipped byte) are
+read both ways, and the word-at-once check of a record's summary sizes is compared with parsing them field by
+field.
+"""
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+import pytest
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.histogram_pb2 import HistogramProto
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.compat.proto.types_pb2 import DT_DOUBLE, DT_FLOAT
+
+from kto_doctor.sources import tensorboard as tb
+from kto_doctor.sources import tfrecord
+from test_tensorboard import record_ends, simple, tensor_scalar, v2_tensor, write_events
+
+TAG_LENGTHS = [1, 7, 8, 9, 16, 60, 104, 105, 106, 120, 127, 128, 300]
+STEPS = [0, 1, 127, 128, 16383, 16384, 2 ** 21, 2 ** 35 - 1, 2 ** 35, 2 ** 40]
+
+
+def mixed_events(seed: int) -> list[Event]:
+    rng = np.random.default_rng(seed)
+    events = []
+    for i in range(1500):
+        n = TAG_LENGTHS[i % len(TAG_LENGTHS)]
+        tag = ("train/" + "x" * n)[-n:] if n > 6 else "abcdefg"[:n]
+        step = int(STEPS[rng.integers(len(STEPS))]) if i % 5 == 0 else i
+        value = float(rng.standard_normal() * 10.0 ** rng.integers(-20, 20))
+        kind = i % 7
+        if kind == 0:
+            events.append(tensor_scalar("v2/" + tag, step, v2_tensor(DT_FLOAT, "float_val", np.float32(value)),
+                                        i < 7))
+        elif kind == 1:
+            events.append(tensor_scalar("v2d/" + tag, step, v2_tensor(DT_DOUBLE, "double_val", np.float64(value),
+                                                                      shape=False), i < 7))
+        elif kind == 2 and i % 3 == 0:
+            histo = HistogramProto(min=0.0, max=1.0, num=3, sum=1.5, bucket_limit=[0.5, 1.0], bucket=[1, 2])
+            events.append(Event(wall_time=1.7e9 + i, step=step, summary=Summary(value=[
+                Summary.Value(tag="h/" + tag, histo=histo)])))
+        else:
+            events.append(simple(tag, step, value, wall=1.7e9 + i * rng.random()))
+    return events
+
+
+def one_by_one(path, monkeypatch, check_crc=True):
+    with monkeypatch.context() as m:
+        m.setattr(tb, "SMALL", 1 << 40)
+        return tb.read(path, check_crc=check_crc)
+
+
+def assert_same(a, b):
+    assert sorted(a.series) == sorted(b.series)  # (the order of names follows the path that found them)
+    for name in a.series:
+        x, y = a.series[name], b.series[name]
+        for field in ("steps", "values", "lines", "wall_times"):
+            assert getattr(x, field).tobytes() == getattr(y, field).tobytes(), (name, field)
+    assert (a.facts, a.config, a.warnings, a.records) == (b.facts, b.config, b.warnings, b.records)
+
+
+@pytest.mark.parametrize("chunk", [None, 97])
+@pytest.mark.parametrize("check_crc", [True, False])
+def test_vectorised_path_reads_what_one_by_one_reads(tmp_path, monkeypatch, chunk, check_crc):
+    if chunk:
+        monkeypatch.setattr(tb, "CHUNK", chunk)
+    path = write_events(tmp_path, mixed_events(0))
+    fast = tb.read(path, check_crc=check_crc)
+    assert fast.series and not fast.warnings
+    assert_same(fast, one_by_one(path, monkeypatch, check_crc))
+
+
+def test_records_with_a_flipped_byte_are_dropped_either_way(tmp_path, monkeypatch):
+    path = write_events(tmp_path, mixed_events(1))
+    raw = bytearray(path.read_bytes())
+    ends = record_ends(path)
+    rng = np.random.default_rng(1)
+    for k in rng.choice(np.arange(1, len(ends)), 40, replace=False):
+        start = ends[k - 1]
+        raw[int(rng.integers(start + 12, ends[k] - 4))] ^= 1 << int(rng.integers(8))  # a data byte
+    path.write_bytes(bytes(raw))
+    fast = tb.read(path)
+    assert "40 record(s) failed their checksum" in fast.warnings[0]
+    assert_same(fast, one_by_one(path, monkeypatch))
+
+
+def test_sizes_in_one_word_equal_sizes_parsed(tmp_path):
+    path = write_events(tmp_path, mixed_events(2))
+    with open(path, "rb") as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    b = tfrecord.Bytes(buf)
+    frames = tfrecord.frame(b)
+    fast = tb._ScalarLayout(b, frames.starts, frames.lengths)
+    parsed = tb._ScalarLayout(b, frames.starts, frames.lengths, fast=False)
+    assert fast.ok.tobytes() == parsed.ok.tobytes()
+    assert 0 < fast.ok.sum() < len(fast.ok)
+    for field in ("tag_start", "tag_end", "form", "step", "step_len", "value_bits", "wall_bits"):
+        assert getattr(fast, field)[fast.ok].tobytes() == getattr(parsed, field)[fast.ok].tobytes(), field
+    del fast, parsed, b
