@@ -55,6 +55,8 @@ BUILTIN = (
     "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
     "printed_tensor = kto_doctor.sources.printed_tensor:SOURCE",
     "epoch_jsonl = kto_doctor.sources.epoch_jsonl:SOURCE",
+    "notebook = kto_doctor.sources.notebook:NOTEBOOK",
+    "html_table = kto_doctor.sources.notebook:HTML_TABLE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.
@@ -68,7 +70,7 @@ SKIP_SUFFIXES = (
     ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".ggml", ".onnx", ".npy", ".npz", ".pkl", ".pickle",
     ".h5", ".hdf5", ".msgpack", ".model", ".tiktoken", ".arrow", ".parquet", ".png", ".jpg", ".jpeg", ".gif",
     ".svg", ".pdf", ".zip", ".tar", ".tgz", ".xz", ".bz2", ".zst", ".7z", ".whl", ".so", ".pyc", ".py", ".sh",
-    ".ipynb", ".html", ".css", ".js",
+    ".css", ".js",
 )
 # Suffixes of text logs: what a console capture, a pasted excerpt or a tracker's text file is called.
 TEXT_SUFFIXES = (".log", ".txt", ".out", ".err", ".stdout", ".stderr", ".md", "")

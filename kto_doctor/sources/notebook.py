@@ -1,0 +1,246 @@
+"""Jupyter notebooks (`.ipynb`) and exported pages that hold a training run's output.
+
+Many runs are published as the notebook that trained them (Colab, Kaggle, the unsloth and course notebooks):
+the metrics are in the cells' outputs, not in a log file. This source takes the text out of them, in cell
+order, and hands it to the text readers, which recognise it as they would a console capture:
+
+- `stream` outputs (stdout/stderr: printed metric dicts, tqdm bars, `Epoch 1, Step 3, Loss: ...` lines);
+- `execute_result` / `display_data` outputs: the Trainer's live progress table is an HTML `<table>` (Step or
+  Epoch, Training Loss, Validation Loss, one column per metric); each table becomes tab-separated rows, which
+  is how the progress-table reader knows it when copied from a browser. Other HTML loses its tags; where a
+  display has no HTML its `text/plain` is used (a printed `trainer.state.log_history`);
+- `error` outputs: the exception line (`OutOfMemoryError: CUDA out of memory...`), without the traceback.
+
+Terminal colour codes are removed. A notebook cut short (a download that stopped) still gives the outputs
+that can be recovered from its text, with a warning. The same HTML tables, when a notebook was exported to
+Markdown or HTML (`nbconvert`), are read by `html_table` below.
+
+The line numbers in findings are those of the cells' output text, which the report says.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from .base import SourceData, SourceError, read_bytes
+from .registry import TEXT_SUFFIXES, Source
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_TABLE = re.compile(r"<table\b.*?(?:</table>|$)", re.S | re.I)
+_ROW = re.compile(r"<tr\b[^>]*>(.*?)(?=<tr\b|</tbody>|</thead>|</table>|$)", re.S | re.I)
+_CELL = re.compile(r"<t([hd])\b[^>]*>(.*?)(?=<t[hd]\b|</tr>|$)", re.S | re.I)
+_TAG = re.compile(r"<[^>]*>")
+_BLANKS = re.compile(r"[ \t\r\n\xa0]+")
+# a Trainer table: a header cell Step/Epoch and a header cell naming a loss
+_TRAINER_HEADER = re.compile(r"<th\b[^>]*>\s*(?:Step|Epoch)\s*</th>", re.I)
+_LOSS_HEADER = re.compile(r"<th\b[^>]*>[^<]*[Ll]oss[^<]*</th>")
+_WIDGET_TEXT = ("<IPython.core.display.HTML object>", "<IPython.core.display.Javascript object>")
+
+
+def _cell_text(fragment: str) -> str:
+    text = _TAG.sub(" ", fragment.replace("</td>", "").replace("</th>", ""))
+    return _BLANKS.sub(" ", html.unescape(text)).strip()
+
+
+def html_to_text(markup: str) -> str:
+    """HTML as lines of text: each table row one line of TAB-separated cells, other markup without its tags."""
+    out: list[str] = []
+    pos = 0
+    for m in _TABLE.finditer(markup):
+        out.append(_plain(markup[pos:m.start()]))
+        for row in _ROW.finditer(m.group(0)):
+            cells = [_cell_text(c.group(2)) for c in _CELL.finditer(row.group(1))]
+            if cells and any(cells):
+                out.append("\t".join(cells))
+        pos = m.end()
+    out.append(_plain(markup[pos:]))
+    return "\n".join(x for x in out if x)
+
+
+def _plain(markup: str) -> str:
+    lines = (_BLANKS.sub(" ", html.unescape(_TAG.sub(" ", ln))).strip() for ln in markup.splitlines())
+    return "\n".join(ln for ln in lines if ln)
+
+
+def _joined(value) -> str:
+    if isinstance(value, list):
+        return "".join(x for x in value if isinstance(x, str))
+    return value if isinstance(value, str) else ""
+
+
+def _output_text(out: dict) -> str:
+    kind = out.get("output_type")
+    if kind == "stream":
+        return _joined(out.get("text"))
+    if kind in ("execute_result", "display_data", "pyout"):
+        data = out.get("data") or {}
+        markup = _joined(data.get("text/html"))
+        if "<table" in markup.lower():
+            return html_to_text(markup)
+        plain = _joined(data.get("text/plain"))
+        if plain.strip() in _WIDGET_TEXT:
+            return html_to_text(markup) if markup else ""
+        return plain or (html_to_text(markup) if markup else "")
+    if kind in ("error", "pyerr"):
+        return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
+    return ""
+
+
+def _trainer_rows(out: dict) -> int:
+    """Rows of the Trainer progress table an output displays (0: none)."""
+    markup = _joined((out.get("data") or {}).get("text/html")) if isinstance(out.get("data"), dict) else ""
+    if "<table" not in markup or not (_TRAINER_HEADER.search(markup) and _LOSS_HEADER.search(markup)):
+        return 0
+    return len(re.findall(r"<td\b", markup[markup.find("<tbody"):], re.I)) if "<tbody" in markup else 0
+
+
+def outputs_text(nb: dict) -> tuple[str, list[str]]:
+    """The text of every output of every cell, in notebook order (nbformat 3's worksheets too), and notes.
+
+    Each `trainer.train()` draws its own progress table. Several tables with rows are several trainings (a cell
+    run again, a second model): only the last is kept, as the run the notebook ended with; the report says so.
+    """
+    cells = nb.get("cells")
+    if cells is None:
+        cells = [c for ws in nb.get("worksheets") or () for c in (ws.get("cells") or ())]
+    outs = [(i, out) for i, cell in enumerate(c for c in cells or () if isinstance(c, dict))
+            for out in cell.get("outputs") or () if isinstance(out, dict)]
+    tables = [k for k, (_, out) in enumerate(outs) if _trainer_rows(out)]
+    notes: list[str] = []
+    if len(tables) > 1:
+        drop = set(tables[:-1])
+        notes.append(f"{len(tables)} Trainer progress tables (one per training): the last one, in cell "
+                     f"{outs[tables[-1]][0] + 1}, was read; the earlier ones are earlier trainings")
+        outs = [o for k, o in enumerate(outs) if k not in drop]
+    parts: list[str] = []
+    for _, out in outs:
+        text = _output_text(out)
+        if text:
+            parts.append(text if text.endswith("\n") else text + "\n")
+    return _ANSI.sub("", "".join(parts)), notes
+
+
+# A cut notebook: the output strings that can still be recovered, in file order.
+_OUTPUT_FIELD = re.compile(r'"(?:text|text/plain|text/html)"\s*:\s*(\[(?:\s*"(?:[^"\\]|\\.)*"\s*,?)*|"(?:[^"\\]|\\.)*")')
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _recover(text: str) -> str:
+    parts: list[str] = []
+    for m in _OUTPUT_FIELD.finditer(text):
+        pieces = []
+        for s in _STRING.finditer(m.group(1)):
+            try:
+                pieces.append(json.loads(s.group(0)))
+            except ValueError:
+                break
+        chunk = "".join(pieces)
+        parts.append(html_to_text(chunk) if "<table" in chunk.lower() else chunk)
+    return _ANSI.sub("", "\n".join(p for p in parts if p.strip()))
+
+
+def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[SourceData]:
+    """`text` read as a text log named like `path` by the first text reader that recognises it."""
+    from .registry import candidates
+
+    if not text.strip():
+        raise SourceError(f"{path}: no cell output holds text")
+    with tempfile.TemporaryDirectory(prefix="kto-doctor-") as tmp:
+        inner = Path(tmp) / (path.stem + ".log")
+        inner.write_text(text, encoding="utf-8")
+        head = text[:1 << 16]
+        first_error = None
+        for src in candidates(inner, head=lambda: head):
+            if src.name in _OWN or src.kind != "metrics":
+                continue
+            try:
+                got = src.read(inner)
+            except SourceError as exc:
+                first_error = first_error or exc
+                continue
+            out = got if isinstance(got, list) else [got]
+            for d in out:
+                d.path = path
+                d.format = d.format or src.name
+                d.warnings = [w.replace(inner.name, path.name).replace(str(inner), str(path)) for w in d.warnings]
+                d.warnings.insert(0, f"{path.name}: {container}: the text of its outputs was read as a "
+                                     f"{src.name} log (line numbers are of that text)")
+                d.warnings[1:1] = notes
+                d.hints.setdefault("container", container)
+            return out
+    reason = str(first_error).replace(str(inner), "").lstrip(": ") if first_error else "no reader recognised it"
+    raise SourceError(f"{path}: no training metrics in its outputs ({reason})")
+
+
+def read_notebook(path: Path) -> list[SourceData]:
+    raw = read_bytes(path).decode("utf-8", "replace")
+    notes: list[str] = []
+    try:
+        nb = json.loads(raw)
+    except ValueError as exc:
+        text = _recover(raw)
+        notes.append(f"{path.name}: not complete JSON ({exc.msg} at character {exc.pos}); the outputs before the "
+                     "damage were read")
+    else:
+        if not isinstance(nb, dict) or not ("cells" in nb or "worksheets" in nb):
+            raise SourceError(f"{path}: not a Jupyter notebook (no `cells`)")
+        text, found = outputs_text(nb)
+        notes += [f"{path.name}: {n}" for n in found]
+    return _delegate(path, text, "a Jupyter notebook", notes)
+
+
+def sniff_notebook(head: str) -> float:
+    start = head.lstrip()[:4096]
+    return 1.0 if start.startswith("{") and ('"cells"' in start or '"worksheets"' in start
+                                             or '"nbformat"' in start) else 0.0
+
+
+NOTEBOOK = Source(
+    name="notebook",
+    title="Jupyter notebooks (.ipynb): the training output in their cells (Trainer progress tables, printed "
+          "metric dicts, tqdm lines), read by the text readers",
+    read=read_notebook,
+    priority=15,  # before the console reader, which would read the JSON-escaped metric dicts of its outputs
+    sniff=sniff_notebook,
+    suffixes=(".ipynb",),
+    examples=("a Colab/Kaggle fine-tuning notebook saved with its outputs",
+              "unsloth and course notebooks in GitHub repositories"),
+)
+
+
+def read_html_table(path: Path) -> list[SourceData]:
+    raw = read_bytes(path).decode("utf-8", "replace")
+    if not (_TRAINER_HEADER.search(raw) and _LOSS_HEADER.search(raw)):
+        raise SourceError(f"{path}: no Trainer progress table in HTML")
+    pieces: list[str] = []
+    pos = 0
+    for m in _TABLE.finditer(raw):  # the tables become rows; the text around them stays as it is
+        pieces.append(raw[pos:m.start()])
+        pieces.append("\n" + html_to_text(m.group(0)) + "\n")
+        pos = m.end()
+    pieces.append(raw[pos:])
+    text = "".join(pieces)
+    if path.suffix.lower() in (".html", ".htm"):
+        text = html_to_text(text)
+    return _delegate(path, text, "an exported notebook page", [])
+
+
+def sniff_html_table(head: str) -> float:
+    return 0.95 if _TRAINER_HEADER.search(head) and _LOSS_HEADER.search(head) else 0.0
+
+
+HTML_TABLE = Source(
+    name="html_table",
+    title="The Trainer's HTML progress table in a notebook exported to Markdown or HTML (nbconvert, a blog "
+          "post), with the text around it",
+    read=read_html_table,
+    priority=25,
+    sniff=sniff_html_table,
+    suffixes=TEXT_SUFFIXES + (".html", ".htm"),
+    examples=("a notebook exported with `jupyter nbconvert --to markdown`",),
+)
+
+_OWN = {"notebook", "html_table"}

@@ -1,0 +1,132 @@
+"""Runs published as the notebook that trained them: the metrics are in the cells' outputs (the Trainer's HTML
+progress table, printed metric dicts), or in a Markdown export of that notebook. Real examples are under
+tests/fixtures/formats/notebook (see its PROVENANCE.md); the cases here build the shapes those files have."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import kto_doctor
+from kto_doctor import sources
+from kto_doctor.sources.base import SourceError
+
+from conftest import REPO
+
+FIX = REPO / "tests" / "fixtures" / "formats" / "notebook"
+
+
+def _trainer_table(rows, header=("Step", "Training Loss", "Validation Loss")) -> list[str]:
+    """The HTML the notebook progress callback displays, as nbformat stores it (a list of lines)."""
+    head = "".join(f"      <th>{h}</th>\n" for h in header)
+    body = "".join("    <tr>\n" + "".join(f"      <td>{c}</td>\n" for c in row) + "    </tr>\n" for row in rows)
+    html = ("\n    <div>\n      <progress value='50' max='50' style='width:300px; height:20px;'></progress>\n"
+            "      [50/50 01:02, Epoch 1/1]\n    </div>\n    <table border=\"1\" class=\"dataframe\">\n  <thead>\n"
+            " <tr style=\"text-align: left;\">\n" + head + "    </tr>\n  </thead>\n  <tbody>\n" + body
+            + "  </tbody>\n</table><p>")
+    return html.splitlines(True)
+
+
+def _notebook(*outputs) -> dict:
+    return {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Fine-tune\n"]},
+                      {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": list(outputs),
+                       "source": ["trainer.train()\n"]}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _display(html: list[str]) -> dict:
+    return {"data": {"text/html": html, "text/plain": ["<IPython.core.display.HTML object>"]}, "metadata": {},
+            "output_type": "display_data"}
+
+
+ROWS = [(10, "2.100000", "No log"), (20, "1.800000", "1.900000"), (30, "1.600000", "1.700000"),
+        (40, "1.500000", "1.650000"), (50, "1.450000", "1.640000")]
+
+
+def test_the_trainer_progress_table_in_a_cell_output_is_read(tmp_path):
+    p = tmp_path / "finetune.ipynb"
+    p.write_text(json.dumps(_notebook(
+        {"name": "stdout", "output_type": "stream", "text": ["\x1b[34mwandb\x1b[0m: Tracking run\n"]},
+        _display(_trainer_table(ROWS)))))
+    data = sources.read(p)
+    assert data.format == "progress_table" and data.path == p
+    assert data.series["loss"].steps.tolist() == [10, 20, 30, 40, 50]
+    assert data.series["loss"].values.tolist() == [2.1, 1.8, 1.6, 1.5, 1.45]
+    assert data.series["eval_loss"].values.tolist() == [1.9, 1.7, 1.65, 1.64]
+    assert any(w.startswith("finetune.ipynb: a Jupyter notebook") for w in data.warnings)
+    assert not any(str(tmp_path) not in w and "kto-doctor-" in w for w in data.warnings)  # no temporary name
+
+
+def test_printed_metric_dicts_in_a_stream_output_are_read_and_a_nan_is_seen(tmp_path):
+    lines = [f"{{'loss': {2.0 - 0.01 * i:.4f}, 'grad_norm': nan, 'learning_rate': 1e-05, 'epoch': {i / 50:.2f}}}\n"
+             for i in range(1, 30)]
+    p = tmp_path / "run.ipynb"
+    p.write_text(json.dumps(_notebook({"name": "stdout", "output_type": "stream", "text": lines})))
+    data = sources.read(p)
+    assert data.format == "console" and len(data.series["loss"].values) == 29  # not the JSON read as text
+    assert np.isnan(data.series["grad_norm"].values).all()
+    report = kto_doctor.analyze(p)
+    assert report.status == "failing"
+
+
+def test_a_notebook_cut_short_keeps_the_outputs_before_the_cut(tmp_path):
+    text = json.dumps(_notebook(_display(_trainer_table(ROWS)),
+                                {"data": {"text/plain": ["TrainOutput(global_step=50)"]}, "metadata": {},
+                                 "output_type": "execute_result", "execution_count": 1}), indent=1)
+    p = tmp_path / "cut.ipynb"
+    p.write_text(text[:text.index("TrainOutput")])
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [2.1, 1.8, 1.6, 1.5, 1.45]
+    assert any("not complete JSON" in w and "before the damage" in w for w in data.warnings)
+
+
+def test_a_notebook_whose_training_cell_has_no_rows_holds_no_metrics(tmp_path):
+    p = tmp_path / "template.ipynb"
+    p.write_text(json.dumps(_notebook(_display(_trainer_table([])))))
+    with pytest.raises(SourceError, match="template.ipynb: no training metrics"):
+        sources.read(p)
+
+
+def test_a_dataframe_shown_in_a_notebook_is_not_a_training_log(tmp_path):
+    df = _trainer_table([(0, "hello", "world")], header=("", "text", "label"))
+    p = tmp_path / "data.ipynb"
+    p.write_text(json.dumps(_notebook(_display(df))))
+    with pytest.raises(SourceError):
+        sources.read(p)
+
+
+def test_a_notebook_exported_to_markdown_keeps_its_html_table(tmp_path):
+    p = tmp_path / "finetune.md"
+    p.write_text("# Fine-tune\n\n```python\ntrainer.train()\n```\n\n" + "".join(_trainer_table(ROWS))
+                 + "\n\n    TrainOutput(global_step=50, training_loss=1.69)\n")
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [2.1, 1.8, 1.6, 1.5, 1.45]
+    assert any("an exported notebook page" in w for w in data.warnings)
+
+
+def test_a_folder_with_a_notebook_and_its_checkpoint_copy_is_one_run(tmp_path):
+    nb = json.dumps(_notebook(_display(_trainer_table(ROWS))))
+    (tmp_path / "finetune.ipynb").write_text(nb)
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "finetune-checkpoint.ipynb").write_text(nb)
+    report = kto_doctor.analyze(tmp_path)
+    assert [s.path for s in report.run.sources] == ["finetune.ipynb"]
+
+
+REAL = {  # file -> (steps of the loss, first and last loss, eval losses): the notebooks' own tables
+    "huggingface__notebooks__peft-gemma_7b_english_quotes.ipynb": (list(range(1, 11)), 1.7005, 0.6476, []),
+    "huggingface__notebooks__examples-idefics-finetune_image_captioning_peft.ipynb": ([20, 40], 1.45, 0.702,
+                                                                                      [0.880157, 0.675355]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_notebooks_are_read(name):
+    steps, first, last, evals = REAL[name]
+    data = sources.read(FIX / name)
+    loss = data.series["loss"]
+    assert loss.steps.tolist() == steps
+    assert (loss.values[0], loss.values[-1]) == (first, last)
+    assert (data.series["eval_loss"].values.tolist() if evals else []) == evals
+    assert kto_doctor.analyze(FIX / name).status in ("healthy", "warning")
