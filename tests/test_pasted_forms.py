@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import kto_doctor
@@ -269,6 +270,9 @@ def test_a_line_of_prose_with_a_step_after_a_number_is_not_a_key_value_list(tmp_
     "loss: 2.0\tlr: 1e-05\tstep: 20\nloss: 1.9\tlr: 1e-05\tstep: 40\n",         # tabs
     "2024-05-01 12:00:01 - INFO - loss: 2.0, lr: 1e-05, step: 20/1000\n"
     "2024-05-01 12:00:02 - INFO - loss: 1.9, lr: 1e-05, step: 40/1000\n",         # ` - ` fields, `step N/total`
+    "loss 2.0 lr 1e-05 step 20\nloss 1.9 lr 1e-05 step 40\n",                     # blanks only
+    "loss 2.0 | lr 1e-05 | step 20 | grad_norm 0.5\nloss 1.9 | lr 1e-05 | step 40 | grad_norm 0.4\n",
+    "2024-05-01 12:00:01 INFO loss 2.0 lr 1e-05 step 20\n2024-05-01 12:00:02 INFO loss 1.9 lr 1e-05 step 40\n",
 ])
 def test_a_key_value_list_with_the_step_last_reads_every_metric_whatever_the_separator(text, tmp_path):
     p = tmp_path / "train.log"
@@ -277,3 +281,77 @@ def test_a_key_value_list_with_the_step_last_reads_every_metric_whatever_the_sep
     assert data.series["loss"].steps.tolist() == [20, 40]
     assert data.series["loss"].values.tolist() == [2.0, 1.9]
     assert data.series["learning_rate"].values.tolist() == [1e-05, 1e-05]
+
+
+def test_a_sentence_of_words_and_numbers_is_not_a_blank_separated_pair_list(tmp_path):
+    from kto_doctor.sources.base import SourceError
+
+    p = tmp_path / "notes.log"
+    p.write_text("we ran loss 2.0 then waited a while before step 20 came\n" * 3)
+    with pytest.raises(SourceError):
+        sources.read(p)
+
+
+@pytest.mark.parametrize("text", [
+    "loss: 2.0, learning_rate: 1e-05, epoch: 0.1\nloss: 1.9, learning_rate: 9e-06, epoch: 0.2\n"
+    "loss: nan, learning_rate: 8e-06, epoch: 0.3\n",
+    "2024-05-01 12:00:01 INFO train loss = 2.0 | lr = 1e-05 | epoch = 0.1\n"
+    "2024-05-01 12:00:02 INFO train loss = 1.9 | lr = 9e-06 | epoch = 0.2\n"
+    "2024-05-01 12:00:03 INFO train loss = nan | lr = 8e-06 | epoch = 0.3\n",
+])
+def test_pairs_whose_only_counter_is_a_fractional_epoch_are_steps_in_log_order(text, tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(text)
+    data = sources.read(p)
+    assert data.step_kind == "ordinal"
+    assert data.series["loss"].steps.tolist() == [1, 2, 3]
+    assert data.series["loss"].values[:2].tolist() == [2.0, 1.9] and np.isnan(data.series["loss"].values[2])
+    assert data.series["epoch"].values.tolist() == [0.1, 0.2, 0.3]
+    report = kto_doctor.analyze(p)
+    assert report.status == "failing"  # the NaN loss is seen, not a healthy run
+
+
+def test_trl_016_grpo_length_keys_reach_the_truncation_rule(tmp_path):
+    """TRL 0.16 logged `clipped_completions_ratio`, `min/max_completion_length` (later `completions/...`)."""
+    p = tmp_path / "grpo.log"
+    p.write_text("{'loss': 0.002, 'grad_norm': 41.0, 'learning_rate': 0.0, 'mean_completion_length': 8.0, "
+                 "'min_completion_length': 8.0, 'max_completion_length': 8.0, 'clipped_completions_ratio': 1.0, "
+                 "'reward': 16.375, 'reward_std': 2.07, 'kl': 0.051, 'epoch': 2.89}\n")
+    data = sources.read(p)
+    assert {"completions/clipped_ratio", "completions/max_length", "completions/min_length",
+            "completions/mean_length"} <= set(data.series)
+    report = kto_doctor.analyze(p)
+    assert "truncation" in _symptoms(report, "error")
+
+
+def test_block_per_step_prints_are_read_with_their_step_lines(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("step 1 token 5m \ntrain/loss 5.5021 \ntrain/grad_norm 249.4825 \ntrain/learning_rate 0.0000 \n\n"
+                 "step 50 token 250m \ntrain/loss 2.2328 \ntrain/grad_norm 12.5982 \ntrain/learning_rate 0.0000 \n")
+    data = sources.read(p)
+    assert data.format == "blocks"
+    assert data.series["loss"].steps.tolist() == [1, 50]
+    assert data.series["loss"].values.tolist() == [5.5021, 2.2328]
+    report = kto_doctor.analyze(p)
+    assert "lr-schedule" not in _symptoms(report)  # a rate printed as 0.0000 while the loss falls 60% is rounding
+
+
+def test_bulleted_step_reports_skip_their_timing_section(tmp_path):
+    step = ("========================= Step {n}/100 =========================\n"
+            "\U0001f4ca Training Results:\n  \u2022 Loss: {loss}\n  \u2022 Avg Reward: {r}\n"
+            "\u23f1\ufe0f  Timing:\n  \u2022 Total step time: 66.55s\n  \u2022 policy_training: 25.05s (37.6%)\n")
+    p = tmp_path / "nemo_rl.log"
+    p.write_text("".join(step.format(n=n, loss=0.1 / n, r=0.3 + 0.01 * n) for n in range(1, 6)))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4, 5]
+    assert data.series["reward"].values.tolist() == pytest.approx([0.31, 0.32, 0.33, 0.34, 0.35])
+    assert not any("time" in name for name in data.series)
+
+
+def test_a_config_printed_one_key_per_line_is_not_a_run(tmp_path):
+    from kto_doctor.sources.base import SourceError
+
+    p = tmp_path / "config.txt"
+    p.write_text("learning_rate 2e-5\nbatch_size 8\nwarmup_steps 100\nnum_epochs 3\n")
+    with pytest.raises(SourceError):
+        sources.read(p)

@@ -116,6 +116,26 @@ KV_LIST = _kind("kv_list",
                 rb"(?=[^\n]*?(?<=[\s,|;])" + _KV_COUNTER + rb"(?P<step>\d+)(?:/\d+)?(?![\d.])"
                 rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))")
 
+# What may lead a line whose pairs are read from the first one on (the lead is not part of the record): nothing, a
+# timestamp with its level (`2024-05-01 12:00:01,123 INFO `, `[INFO] `), or fields closed by `]`, `|` or ` - `.
+_TIMESTAMP = rb"\[?\d{4}-\d\d-\d\d[ T][\d:.,]+\]?[ \t]+(?:\[?(?:INFO|DEBUG|WARNING|WARN|I|W)\]?[ \t:]+)?"
+_LINE_LEAD = rb"(?:" + _TIMESTAMP + rb"|[^\n]*?(?:[\]|]| - )[^A-Za-z\n]*)??"
+_NO_COUNTER = rb"(?![^\n]*" + _NOT + _STEP_KEY + rb"[ \t]*[:=]?[ \t]*\d)"
+# HF's logs printed without their braces, or a loop's own line, where the only counter is the (fractional) epoch:
+# `loss: 1.2145, learning_rate: 1.6e-05, epoch: 0.33` / `train loss = 1.9 | lr = 1e-05 | epoch = 0.03`. Each line is a
+# logging event: a step in log order (placed on the global step axis as HF's dicts without a step are), the epoch
+# kept as a series. An integer `epoch: 1, loss: 2.0` at the line start stays EPOCH's record.
+KV_EPOCH = _kind("kv_epoch",
+                 rb"^" + _LINE_LEAD + rb"(?=" + _KV_FIRST + rb"[A-Za-z])"
+                 rb"(?=[^\n]*?(?<![\w/.])[Ee]poch[ \t]*[:=][ \t]*" + N + rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))"
+                 + _NO_COUNTER, step=None, token=b"poch")
+# Pairs separated by blanks only, with the step counter among them: `loss 2.0312 lr 1e-05 step 20`,
+# `loss 1.98 | lr 1e-05 | step 40 | grad_norm 0.7`. The whole line must be such pairs (prose is not).
+_SP_PAIR = rb"[A-Za-z][\w/.\-]*[ \t]+" + N + _UNIT
+_SP_SEP = rb"(?:[ \t]*[,|;][ \t]*|[ \t]+)"
+KV_SPACE = _kind("kv_space",
+                 rb"^" + _LINE_LEAD + rb"(?=(?:" + _SP_PAIR + _SP_SEP + rb")+" + _STEP_KEY
+                 + rb"[ \t]+(?P<step>\d+)(?:/\d+)?(?:" + _SP_SEP + _SP_PAIR + rb")*[ \t]*[,|;]?[ \t]*$)")
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
 
@@ -165,14 +185,18 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
             textlog.take_previous(steps, keras, own)
-    alone = np.flatnonzero(kinds == 9)
-    if len(alone):  # value-first lines without a step: the line's position, or the step of a counted line before it
+    # lines without a step: the step of a counted line before them, or, where no line has one, their position
+    for kind, what in ((9, "`value name, value name` lines without a step"),
+                       (11, "`name: value` lines whose only counter is the epoch")):
+        recs = np.flatnonzero(kinds == kind)
+        if not len(recs):
+            continue
         if np.isfinite(steps).any():
-            textlog.take_previous(steps, alone, np.isfinite(steps))
+            textlog.take_previous(steps, recs, np.isfinite(steps))
         else:
-            steps[alone] = np.arange(1, len(alone) + 1, dtype=np.float64)
+            steps[recs] = np.arange(1, len(recs) + 1, dtype=np.float64)
             src.step_kind = "ordinal"
-            notes.append("`value name, value name` lines without a step: each line is a step, in log order")
+            notes.append(f"{what}: each line is a step, in log order")
     batch_recs = np.flatnonzero(kinds == 8)
     if len(batch_recs):
         _batch_steps(reader, steps, batch_recs, notes)
@@ -184,7 +208,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
                           f"saw: {', '.join(sorted(names)[:8]) or 'none'})")
     unmapped = sorted(n for n in names if not is_known(n))
     msg = (f"{reader.path.name}: read by the generic `name: value` fallback (no specific reader recognised this "
-           f"file); the step is each line's step counter")
+           f"file)" + ("; the step is each line's step counter" if src.step_kind != "ordinal" else ""))
     if notes:
         msg += "; " + "; ".join(notes)
     if unmapped:
@@ -226,7 +250,7 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
 
 
 FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY,
-                                                      KV_LIST),
+                                                      KV_LIST, KV_EPOCH, KV_SPACE),
                         dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
@@ -241,7 +265,9 @@ _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
     rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N,  # value before name
-    _KV_FIRST + rb"(?:[^\n]*?(?<=[\s,|;]))?" + _KV_COUNTER + rb"\d+(?:/\d+)?(?![\d.])")))  # KV_LIST
+    _KV_FIRST + rb"(?:[^\n]*?(?<=[\s,|;]))?" + _KV_COUNTER + rb"\d+(?:/\d+)?(?![\d.])",  # KV_LIST
+    _KV_FIRST + rb"[^\n]*?(?<![\w/.])[Ee]poch[ \t]*[:=][ \t]*" + N,  # KV_EPOCH
+    rb"^(?:" + _SP_PAIR + _SP_SEP + rb")+" + _STEP_KEY + rb"[ \t]+\d+")))  # KV_SPACE
 # A loss written as a pair on the same line (`loss 3.98`, `train loss: 4.03`, `closs: 1.08 (1.13)`, `11.875 loss,`):
 # the fallback exists to read an unknown trainer's loss.
 _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
@@ -249,7 +275,7 @@ _LOSS_PAIR = re.compile(rb"(?i:[a-z_]*loss(?:[ _/][a-z]+)?[ \t]*[:=]?[ \t]*" + N
 # What may come before a record's step token on its line: no words (a timestamp, `> `, a bar), or fields closed by
 # `|` or `]` (`2026-08-10 15:48:59 | INFO | root | step 13`, `[03:23:49] Epoch: [0]`). "At step 1, the loss 0.92"
 # in a README or a sample's notes is prose, not a record. An epoch field may lead (`ep: 0, batch: 20`).
-_PREFIX = re.compile(rb"[^A-Za-z]*|.*[|\]][^A-Za-z]*|[^A-Za-z]*[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\d+(?:/\d+)?[ \t]*[,|]?[ \t]*")
+_PREFIX = re.compile(rb"[^A-Za-z]*|.*[|\]][^A-Za-z]*|" + _TIMESTAMP + rb"|[^A-Za-z]*[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\d+(?:/\d+)?[ \t]*[,|]?[ \t]*")
 
 
 def _record_lines(head: bytes) -> int:

@@ -57,6 +57,7 @@ BUILTIN = (
     "epoch_jsonl = kto_doctor.sources.epoch_jsonl:SOURCE",
     "notebook = kto_doctor.sources.notebook:NOTEBOOK",
     "html_table = kto_doctor.sources.notebook:HTML_TABLE",
+    "blocks = kto_doctor.sources.blocks:SOURCE",
 )
 
 # Files never worth opening: weights, tokenizers, images, archives, data sets.
