@@ -79,6 +79,7 @@ def _metric_facts(run: Run) -> dict:
         "core_series": core,
         "core_missing": core_missing(run.method, names, run.config),  # facts are visible in config
         "nonfinite_metrics": nonfinite,
+        "never_finite_metrics": [n for n in nonfinite if len(floats[n]) >= 2 and not np.isfinite(floats[n]).any()],
         "reward_components": components,
         "silent_rewards": silent,
     }

@@ -18,6 +18,7 @@ Names:
   params.window                        a rule parameter (checked at load time)
   run.method, run.framework, run.first_step, run.last_step, run.logged
   run.metrics, run.unknown_metrics, run.core_series, run.nonfinite_metrics   (lists of metric names)
+  run.never_finite_metrics             the series logged on 2+ rows with no finite value on any of them
   run.core_missing                     none of the method's core series was read
   run.task_metric, run.task_best, run.task_last, run.task_shortfall   the eval task metric (WER, accuracy,
                                        BLEU...) furthest from its best at the end, and that distance (relative)
@@ -45,7 +46,7 @@ MAX_STRING = 2000
 
 NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
-              "core_series", "core_missing", "nonfinite_metrics",
+              "core_series", "core_missing", "nonfinite_metrics", "never_finite_metrics",
               "task_metric", "task_best", "task_last", "task_shortfall", "reward_components", "silent_rewards")
 
 
