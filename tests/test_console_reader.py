@@ -227,3 +227,25 @@ def test_start_up_facts_are_searched_in_the_whole_first_chunk(tmp_path, monkeypa
         text = "Tokenizing the dataset: a line of preprocessing output\n" * (filler // 54) + block + dicts
         src = console.read(write(tmp_path, "train.log", text))
         assert (src.facts.get("total_steps") == 1000) == found, filler
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_a_metric_logged_twice_at_a_step_is_compacted_before_its_steps_are_gathered(tmp_path, monkeypatch, seed):
+    """`epoch` in train and eval records at one step: the reader keeps the later value of each step from the
+    record numbers (`_last_per_step`), what `Columns.finish` keeps from the gathered arrays, and its steps
+    array is the one of the metrics logged at the same steps."""
+    lines = []
+    for i in range(1, 400):
+        lines.append(f"{{'loss': {random.Random(seed + i).random()}, 'grad_norm': 1.5, 'epoch': {i / 100}}}\n")
+        if i % (7 + seed) == 0:
+            lines.append(f"{{'eval_loss': 0.{i}, 'eval_runtime': 3.2, 'epoch': {i / 100 + 0.001}}}\n")
+    for text in (mixed_log(seed), "".join(lines)):
+        path = write(tmp_path, "epochs.log", text)
+        src = console.read(path)
+        fast = snapshot(src)
+        monkeypatch.setattr(console, "_last_per_step", lambda i, steps, seen: None)
+        assert snapshot(console.read(path)) == fast
+        monkeypatch.undo()
+    epoch, loss = src.series["epoch"], src.series["loss"]
+    assert epoch.steps is loss.steps and len(epoch.steps) == 399
+    assert epoch.values[6 + seed] == (7 + seed) / 100 + 0.001  # the eval record's, the later one

@@ -319,58 +319,54 @@ def _zscore_series(s, n: int):
         return (clean - med) / scale
 
 
-def _shifted_median(values, n: int, min_periods: int):
-    """`rolling_median(Series(values), n, min_periods).shift(1)` (min_periods <= n), as a new array. The moving
-    median at a row reads only the rows up to it, so the shifted one is the median of all rows but the last,
-    a row later; a window longer than those rows sees the same rows as one of their length."""
-    np = _np()
+def _moving_median(values, n: int, min_periods: int):
+    """`rolling_median(Series(values), n, min_periods)` (min_periods <= n) of a float array without ±inf, as an
+    array: a window longer than the array sees the same rows as one of its length."""
     size = len(values)
-    out = np.empty(size)
-    if size == 0:
-        return out
-    out[0] = np.nan
-    head = values[:-1]
-    inf = np.isinf(head)
-    if inf.any():  # read as missing, as rolling_median does
-        head = np.where(inf, np.nan, head)
-    del inf
-    if size == 1 or min_periods > min(n, size - 1):
-        out[1:] = np.nan
-    else:
-        out[1:] = _bottleneck().move_median(head, min(n, size - 1), min_count=min_periods)
-    return out
+    if size == 0 or min_periods > min(n, size):
+        return _np().full(size, _np().nan)
+    return _bottleneck().move_median(values, min(n, size), min_count=min_periods)
 
 
 def _zscore_arrays(s, n: int):
-    """zscore of a float64 Series with the same operations as the pandas way above, on arrays, in place where
-    a temporary is not read again: the same numbers with about a third of the memory (GRAD102 and LOSS102 take
-    it of the whole loss or grad_norm of a run). The moving median of the first k values does not depend on
-    the later ones, so `move_median(x[:-1])` is the shifted median of x."""
+    """zscore of a float64 Series with the same operations as `_zscore_series`, on arrays: about a third of
+    the memory (GRAD102 and LOSS102 take it of a whole run's loss or grad_norm). A moving median reads only
+    the rows up to its own, so the median of the rows before row r (`shift(1)`) is the moving median of
+    the array without its last row, at r - 1: every array below is aligned on r - 1, rows 1.. of the result
+    (row 0 has no history: NaN)."""
     np = _np()
     values = s.to_numpy(dtype=float)
-    finite = np.isfinite(values)
-    clean = values if finite.all() else np.where(finite, values, np.nan)  # where(): ±inf as missing too
-    del finite
-    need = max(3, (n + 1) // 2)
-    with np.errstate(all="ignore"):
-        med = _shifted_median(clean, n, need)
-        dev = np.subtract(clean, med)
-        np.abs(dev, out=dev)
-        scale = _shifted_median(dev, n, need)
-        del dev
-        scale *= 1.4826
-        # A perfectly flat history has MAD 0: measure against a small floor relative to the level instead.
-        floor = np.abs(med)
-        flat = ~(floor > 0)
-        floor *= 1e-3
-        floor[flat] = 1e-12
-        del flat
-        low = ~(scale > floor)
-        scale[low] = floor[low]
-        del low, floor
-        out = np.subtract(clean, med)
-        del med
-        out /= scale
+    size = len(values)
+    out = np.empty(size)
+    if size:
+        out[0] = np.nan
+    if size > 1:
+        finite = np.isfinite(values)
+        clean = values if finite.all() else np.where(finite, values, np.nan)  # where(): ±inf as missing too
+        del finite
+        need = max(3, (n + 1) // 2)
+        med = out[1:]  # the median before row r, at r - 1; it becomes the result in place
+        with np.errstate(all="ignore"):
+            med[:] = _moving_median(clean[:-1], n, need)
+            dev = np.empty(size - 1)  # |x - median before| of rows 0..size-2 (row 0: NaN)
+            dev[0] = np.nan
+            np.subtract(clean[1:-1], med[:-1], out=dev[1:])
+            np.abs(dev, out=dev)
+            dev[np.isinf(dev)] = np.nan  # (an overflow: rolling_median reads ±inf as missing)
+            scale = _moving_median(dev, n, need)  # the MAD before row r, at r - 1
+            del dev
+            scale *= 1.4826
+            # A perfectly flat history has MAD 0: measure against a small floor relative to the level instead.
+            floor = np.abs(med)
+            flat = ~(floor > 0)
+            floor *= 1e-3
+            floor[flat] = 1e-12
+            del flat
+            low = ~(scale > floor)
+            scale[low] = floor[low]
+            del low, floor
+            np.subtract(clean[1:], med, out=med)
+            med /= scale
     return _pd().Series(out, index=s.index, name=s.name)
 
 
@@ -890,7 +886,9 @@ def f_filter(s, cond):
     if not _is_series(m):
         return s if m else s.iloc[:0]
     if not m.index.equals(s.index):
-        m = m.reindex(s.index, fill_value=False).astype(bool)
+        from .expr import mask_on
+
+        m = mask_on(m, s.index)
     keep = m.to_numpy(dtype=bool)
     return s if keep.all() else s[keep]  # (every row kept: the series itself, not a copy)
 

@@ -1016,8 +1016,13 @@ class _Reader:
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
         gathered: list = []  # metrics logged in the same records share one steps and one lines array
+        rising = not cols._restarts and (len(lines) < 2 or bool((lines[1:] >= lines[:-1]).all()))
         for name in list(store.metrics):
             i, values = store.arrays(name)
+            last = _last_per_step(i, steps, gathered) if rising else None
+            if last is not None:  # logged twice at some steps (an eval record's epoch): the later value only
+                i, values = i[last], values[last]
+            del last
             at_steps, at_lines = _gather(i, steps, lines, gathered)
             series = cols.finish(at_steps, values, at_lines)
             if series is not None:
@@ -1153,19 +1158,23 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
     ordinals are the steps (`step_kind="ordinal"`) and the assembler places them; when only some lack
     one, they are filled from their neighbours at the logging interval.
     """
-    own = np.frombuffer(store.step, dtype=np.float64).copy() if len(store.step) else np.zeros(0)
+    # The store's own array, written in place: the caller drops the store's records after this (no copies of
+    # a long log's steps beside it).
+    own = np.frombuffer(store.step, dtype=np.float64) if len(store.step) else np.zeros(0)
     absurd = np.abs(own) > MAX_STEP  # damage (a 2**400 step reads as 2.6e120), not a restart of the counter
     if absurd.any():
         own[absurd] = np.nan
         src.warnings.append(f"{src.path.name}: {int(absurd.sum())} step value(s) beyond 2**53 taken as missing")
+    del absurd
     is_eval = np.frombuffer(store.eval, dtype=np.int8).astype(bool) if len(store.eval) else np.zeros(0, bool)
-    ordinals = np.cumsum(~is_eval).astype(np.float64)
+    ordinals = np.cumsum(~is_eval, dtype=np.float64)
     train_known = ~is_eval & ~np.isnan(own)
     if not train_known.any() and np.isnan(own[is_eval]).all():
         src.step_kind = "ordinal"
         return ordinals, ordinals
-    steps = own.copy()
+    steps = own  # (filled below: rows of other kinds than those read before each fill)
     missing = ~is_eval & np.isnan(own)
+    ev = is_eval & np.isnan(own)
     if missing.any():
         k, s = ordinals[train_known], own[train_known]
         interval = float(np.median(np.diff(s) / np.diff(k))) if len(k) > 1 else 1.0
@@ -1179,7 +1188,6 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
         steps[right] = s[-1] + (ordinals[right] - k[-1]) * interval
         src.warnings.append(f"{src.path.name}: {int(missing.sum())} dict line(s) without a progress-bar step; "
                             f"placed from their neighbours at {interval} steps per log")
-    ev = is_eval & np.isnan(own)
     if ev.any():
         train_idx = np.flatnonzero(~is_eval)
         prev = np.searchsorted(train_idx, np.flatnonzero(ev)) - 1
@@ -1237,9 +1245,28 @@ def _gather(i: np.ndarray, steps: np.ndarray, lines: np.ndarray, seen: list) -> 
     for j, s, ln in seen:
         if len(j) == len(i) and np.array_equal(j, i):
             return s, ln
-    s, ln = steps[i], lines[i]
+    s = steps[i]
+    # other records at the same steps (an eval record's epoch at the train record's step): the steps array too
+    s = next((other for _, other, _ in seen if len(other) == len(s) and np.array_equal(other, s)), s)
+    ln = lines[i]
     seen.append((i, s, ln))
     return s, ln
+
+
+def _last_per_step(i: np.ndarray, steps: np.ndarray, seen: list) -> np.ndarray | None:
+    """Which of a metric's values `Columns.finish` keeps when its records' steps repeat but never fall (a step
+    logged by a train and an eval record), given lines that rise with the records: the last of each step.
+    Taken on the record numbers, so that the steps and lines of the rows dropped are never gathered. None when
+    no step repeats, when the steps fall somewhere (finish sorts those), or when these records were gathered
+    already."""
+    if len(i) < 2 or any(len(j) == len(i) and np.array_equal(j, i) for j, _, _ in seen):
+        return None
+    if not (i[1:] > i[:-1]).all():
+        return None
+    at = steps[i]
+    if (at[1:] > at[:-1]).all() or not (at[1:] >= at[:-1]).all():
+        return None
+    return np.append(at[1:] != at[:-1], True)
 
 
 def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
