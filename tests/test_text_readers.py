@@ -336,3 +336,46 @@ def test_progress_bar_repeated_redraws_are_dropped_as_they_stream_with_the_same_
         for field in ("steps", "values", "lines"):
             np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))
     assert len(want.series["loss"].steps) == 2999 and any("starts again" in w for w in got.warnings)
+
+
+def _same_source(got, want) -> None:
+    assert got.records == want.records and got.warnings == want.warnings and got.facts == want.facts
+    assert got.segments == want.segments and got.series.keys() == want.series.keys()
+    for name, s in want.series.items():
+        for field in ("steps", "values", "lines"):
+            np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))
+
+
+def test_leftovers_searched_without_the_marks_of_taken_records_find_what_the_whole_text_gives(tmp_path):
+    """A chunk whose records the primary shape took is left as one mark line per record; the kinds' finders skip
+    those lines (`without_marker_lines`) and must find the same records, on the same lines, as over every line:
+    other kinds between runs of taken records, blank and odd lines, a record cut by the file's end."""
+    import dataclasses
+
+    rng = np.random.default_rng(7)
+    lines = []
+    for i in range(1, 6000):
+        lines.append(f"iter {i}: loss {3 + rng.random():.4f}, time {1000 + rng.random() * 100:.2f}ms, mfu 15.1%")
+        if i % 700 == 0:
+            lines.append(f"step {i}: train loss {3 + rng.random():.4f}, val loss {3 + rng.random():.4f}")
+        if i % 911 == 0:
+            lines += ["", "\x1f", f"  {i} 1.25 loss, 0.5 lr, 3.0 GB used", f"[INFO] - loss: 2.5, global_step: {i}"]
+        if i % 1333 == 0:
+            lines.append(f"{i} | loss 0.{i} | lr 1e-05")
+    text = "\n".join(lines)
+    p = write(tmp_path, text[:-9])
+    assert generic_kv.FORMAT.markers_droppable
+    fast = textlog.Reader(p, generic_kv.FORMAT)
+    got = fast.run()
+    whole = dataclasses.replace(generic_kv.FORMAT)
+    whole.__dict__["markers_droppable"] = False
+    _same_source(got, textlog.Reader(p, whole).run())
+    assert len(got.series["loss"].steps) > 5900
+
+
+@pytest.mark.parametrize("pattern, within", [
+    (rb"^(?=[^\n]*loss)step (\d+)", True), (rb"(?<=[\s,|;])loss (\d+)(?=[\s,]|$)", True),
+    (rb"loss:\s+\d+", False), (rb"a[^|]*b", False), (rb"a.b", False), (rb"(?<=\n\n)step", False),
+    (rb"a(?=\s\S)", False), (rb"[^\n\x1f]*", True)])
+def test_within_lines_says_whether_a_match_may_reach_over_a_line_feed(pattern, within):
+    assert textlog.within_lines(pattern) is within

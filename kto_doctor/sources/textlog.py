@@ -82,6 +82,112 @@ def _literal_start(pattern: bytes) -> bytes | None:
     return bytes(out) if len(out) >= 3 else None
 
 
+try:  # the regex parser (for `within_lines`): a module of its own before Python 3.11
+    from re import _parser as _sre_parse
+except ImportError:  # pragma: no cover (3.10)
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+_NEWLINE_CATEGORIES = {"CATEGORY_NOT_DIGIT", "CATEGORY_SPACE", "CATEGORY_NOT_WORD", "CATEGORY_LINEBREAK",
+                       "CATEGORY_UNI_NOT_DIGIT", "CATEGORY_UNI_SPACE", "CATEGORY_UNI_NOT_WORD",
+                       "CATEGORY_UNI_LINEBREAK", "CATEGORY_LOC_NOT_WORD"}
+
+
+def _class_has_newline(items) -> bool:
+    """Whether a parsed character class (`[...]`) admits a line feed."""
+    hit, negate = False, False
+    for op, arg in items:
+        name = str(op)
+        if name == "NEGATE":
+            negate = True
+        elif name == "LITERAL":
+            hit |= arg == 10
+        elif name == "RANGE":
+            hit |= arg[0] <= 10 <= arg[1]
+        elif name == "CATEGORY":
+            hit |= str(arg) in _NEWLINE_CATEGORIES
+        else:  # (a class form not known here: assume it may)
+            return True
+    return hit != negate
+
+
+def _may_match_newline(parsed) -> bool:
+    """Whether any part of a parsed pattern, lookarounds included, may match a line feed (conservative: an
+    unknown construct may)."""
+    for op, arg in parsed:
+        name = str(op)
+        if name in ("AT",):
+            continue
+        if name == "LITERAL":
+            if arg == 10:
+                return True
+        elif name == "NOT_LITERAL":
+            if arg != 10:
+                return True
+        elif name == "IN":
+            if _class_has_newline(arg):
+                return True
+        elif name == "SUBPATTERN":
+            if _may_match_newline(arg[-1]):
+                return True
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if _may_match_newline(arg[2]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT"):  # a one-character look next to a line end sees its line feed only
+            if not _one_character(arg[1]) and _may_match_newline(arg[1]):
+                return True
+        elif name == "ATOMIC_GROUP":
+            if _may_match_newline(arg):
+                return True
+        elif name == "BRANCH":
+            if any(_may_match_newline(b) for b in arg[1]):
+                return True
+        else:  # ANY, a back reference, a conditional group, ...
+            return True
+    return False
+
+
+def _one_character(parsed) -> bool:
+    """A pattern that looks at one character at most: a class, a literal, an anchor, or alternatives of those."""
+    items = list(parsed)
+    if len(items) != 1:
+        return False
+    op, arg = items[0]
+    name = str(op)
+    if name in ("IN", "LITERAL", "NOT_LITERAL", "AT"):
+        return True
+    if name == "BRANCH":
+        return all(_one_character(b) for b in arg[1])
+    return False
+
+
+def within_lines(pattern: bytes, flags: int = 0) -> bool:
+    """True when no match of `pattern`, and none of its lookarounds, can reach over a line feed: what it finds
+    on a line depends on that line alone (and on the text's two ends, `\\A`/`\\Z`)."""
+    return not _may_match_newline(_sre_parse.parse(pattern, flags))
+
+
+_MARKER_RUN = lazyre.compile(rb"\n(?:\x1f\n)+")
+
+
+def without_marker_lines(text: bytes, first_line: int) -> tuple[list, list]:
+    """`text` as pieces (the `gaps` of `Reader.leftovers`) and the line each starts on, without the lines that
+    hold only the mark of a taken record (`_TAKEN`): a chunk read by its primary shape leaves one such line per
+    record, and a finder led by `^` or a lookbehind tries each of them. The first and last lines stay (`\\A`,
+    `\\Z`, a cut last record); pieces joined by a line feed give the text less those lines."""
+    gaps, lines = [], []
+    prev, line = 0, first_line
+    count = text.count
+    for m in _MARKER_RUN.finditer(text):
+        a, b = m.span()
+        gaps.append(text[prev:a])
+        lines.append(line)
+        line += count(b"\n", prev, b)
+        prev = b
+    gaps.append(text[prev:] if prev else text)
+    lines.append(line)
+    return gaps, lines
+
+
 def find_rare(data: bytes, needle: bytes, rare: int, start: int = 0, limit: int = 256) -> int:
     """`data.find(needle, start)`, found by memchr on `needle[rare]`, a byte seldom seen in logs (the `!` of
     `OVERFLOW!`): a search for a longer needle looks at every byte (about 2 GB/s here), memchr skips them
@@ -430,6 +536,14 @@ class Format:
     # does not count records or depend on a repeated record being there (`Reader.drop_repeats`).
     repeats: bool = False
 
+    @cached_property
+    def markers_droppable(self) -> bool:
+        """Whether the leftovers may be searched without the lines that hold only a taken record's mark: every
+        kind's finder stays within a line and finds nothing on such a line (then dropping one changes nothing
+        that is found on the others, and their line numbers are carried by `without_marker_lines`)."""
+        return all(within_lines(k.find.pattern, k.find.flags) and k.find.search(b"\n" + _TAKEN + b"\n") is None
+                   for k in self.kinds)
+
 
 class _Store:
     """Records in file order (step, line, kind) and per metric (record numbers, values), in compact arrays."""
@@ -540,6 +654,7 @@ class Reader:
                     logical.append(line_base + 1 + count)
                 joins = np.asarray(logical, dtype=np.int64)
         blocks: list[tuple] = []  # (kind, lines, positions, keys, columns, slow)
+        taken = 0  # records the primary shapes took (each left one mark in the text)
         for shape in self.primaries:  # each takes its records out of the text; the rest goes on
             parts = shape.regex.split(text)
             w = shape.width
@@ -553,8 +668,13 @@ class Reader:
             cols = {key: parts[1 + j::w] for j, key in enumerate(shape.keys)}
             blocks.append((shape.kind, lines, np.full(n, -1, dtype=np.int64), shape.keys, cols, False))
             text = _TAKEN.join(gaps)
-        blocks += self.leftovers([text], np.full(1, line_base + 1, dtype=np.int64),
-                                 final and not text.endswith((b"\n", b"\x1e")))
+            taken += n
+        open_end = final and not text.endswith((b"\n", b"\x1e"))
+        if taken * 16 >= len(text) and self.fmt.markers_droppable:  # mostly the marks of taken records
+            gaps, starts = without_marker_lines(text, line_base + 1)
+            blocks += self.leftovers(gaps, np.asarray(starts, dtype=np.int64), open_end)
+        else:
+            blocks += self.leftovers([text], np.full(1, line_base + 1, dtype=np.int64), open_end)
         if blocks and joins is not None:  # logical lines -> the file's lines: each earlier join was a line feed
             blocks = [(b[0], b[1] + np.searchsorted(joins, b[1], side="left")) + b[2:] for b in blocks]
             self.damaged = [d + int(np.searchsorted(joins, d, side="left")) if d > line_base else d
