@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 import pytest
@@ -379,3 +380,24 @@ def test_leftovers_searched_without_the_marks_of_taken_records_find_what_the_who
     (rb"a(?=\s\S)", False), (rb"[^\n\x1f]*", True)])
 def test_within_lines_says_whether_a_match_may_reach_over_a_line_feed(pattern, within):
     assert textlog.within_lines(pattern) is within
+
+
+def test_last_value_per_step_moved_down_in_place_is_what_columns_keep():
+    """`last_per_step` (in place, a block at a time) against `Columns.finish`'s masked copies: redraws of a step,
+    repeated steps at block edges, steps that never repeat, and orders it must leave alone."""
+    from kto_doctor.sources.base import Columns
+
+    rng = np.random.default_rng(11)
+    cases = []
+    for n, repeat in ((1, 0.0), (2, 1.0), (5000, 0.5), (5000, 0.0), (5000, 0.999), (4099, 0.3)):
+        steps = np.cumsum(rng.random(n) >= repeat).astype(np.float64)
+        cases.append((steps, rng.random(n), np.arange(n, dtype=np.int64) * 2))
+    s, v, ln = cases[2]
+    cases.append((s[::-1].copy(), v, ln))  # steps going down: not its case
+    cases.append((s, v, ln[::-1].copy()))  # lines going down: not its case
+    for s, v, ln in cases:
+        want = Columns().finish(s.copy(), v.copy(), ln.copy())
+        store = array("d", v.tolist())
+        got = Columns().finish(*textlog.last_per_step(s.copy(), np.frombuffer(store), ln.copy(), block=64))
+        for field in ("steps", "values", "lines"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))

@@ -149,7 +149,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     if reader.extra.get("dicts", 0) >= max(2, len(reader.store) // 2):
         raise SourceError(f"{reader.path}: holds HF metric dicts (the console reader's)")
     kinds = reader.kinds()
-    steps = reader.extra["steps"].copy()
+    steps = reader.extra["steps"]  # (its own: textlog hands the store's steps to post, and takes them back)
     epoch_recs = np.flatnonzero(kinds == 3)
     notes = []
     if len(epoch_recs):

@@ -965,7 +965,8 @@ class Reader:
         st = self.store
         if not len(st):
             raise SourceError(f"{self.path}: no {self.fmt.what} found")
-        steps = self.steps()
+        # the store's own steps, not a copy (8 bytes a record at the peak): nothing is appended to it any more
+        steps = np.frombuffer(st.step, dtype=np.float64) if len(st) else np.zeros(0)
         inherit = np.array([k.step is None for k in self.fmt.kinds], dtype=bool)[self.kinds()]
         if inherit.any():  # the step of the record before
             take_previous(steps, np.flatnonzero(inherit), ~inherit & ~np.isnan(steps))
@@ -979,15 +980,22 @@ class Reader:
         cols = Columns(self.fmt.dialect)
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
+        known = steps[~np.isnan(steps)] if np.isnan(steps).any() else steps
+        rising = not (known[1:] < known[:-1]).any()  # no restart: no value of an earlier segment to drop
+        del known
         for name in sorted(n for n in st.metrics if not n.startswith("@")):
             idx, vals = self.column(name)
             del st.metrics[name]  # handed over: the store of a metric goes as its Series comes (peak memory)
             s = steps[idx]
             ok = ~np.isnan(s)
             if ok.all():  # (no masked copies of the largest arrays: the peak is one metric's on top of the output)
-                series = cols.finish(s, vals, lines[idx])
+                s, v, ln = s, vals, lines[idx]
             else:
-                series = cols.finish(s[ok], vals[ok], lines[idx][ok])
+                s, v, ln = s[ok], vals[ok], lines[idx][ok]
+            del idx, vals, ok
+            if rising:
+                s, v, ln = last_per_step(s, v, ln)
+            series = cols.finish(s, v, ln)
             if series is not None:
                 src.series[name] = series
         src.records = len(st) + self.repeated
@@ -1000,6 +1008,35 @@ class Reader:
         if not src.series:
             raise SourceError(f"{self.path}: no metrics in the {self.fmt.what}")
         return src
+
+
+def last_per_step(s: np.ndarray, v: np.ndarray, ln: np.ndarray, block: int = 1 << 20) -> tuple:
+    """One metric's (steps, values, lines) with only the last value of each step, where steps and lines never go
+    down (redraws, two records of one step in a row): what `Columns.finish` keeps, but moved down in place a block
+    at a time, so that the largest metric is not held twice (its three masked copies were the peak of a long log).
+    Anything else is returned as it is, for `Columns.finish`. `s` and `ln` must be the caller's own arrays (they
+    are cut to length in place); `v` may be a view of the store (it is copied when most of it is dropped)."""
+    n = len(s)
+    if n < 2:
+        return s, v, ln
+    step_up = s[1:] > s[:-1]
+    if step_up.all() or not ((s[1:] >= s[:-1]).all() and (ln[1:] >= ln[:-1]).all()):
+        return s, v, ln
+    last = np.append(step_up, True)  # (steps never go down: a step differs from the next one where it rises)
+    del step_up
+    w = 0
+    for a in range(0, n, block):
+        keep = last[a:a + block]
+        k = int(np.count_nonzero(keep))
+        for x in (s, v, ln):  # (w <= a: what is written was read before)
+            x[w:w + k] = x[a:a + block][keep]
+        w += k
+    for x in (s, ln):
+        if x.base is None and x.flags.c_contiguous:
+            x.resize(w, refcheck=False)  # (a shrinking realloc: no copy)
+    s, ln = s[:w], ln[:w]
+    v = v[:w] if 2 * w >= n else v[:w].copy()
+    return s, v, ln
 
 
 def _py_floats(values: list) -> tuple[np.ndarray, np.ndarray | None]:
