@@ -101,3 +101,13 @@ def test_sizes_in_one_word_equal_sizes_parsed(tmp_path):
     for field in ("tag_start", "tag_end", "form", "step", "step_len", "value_bits", "wall_bits"):
         assert getattr(fast, field)[fast.ok].tobytes() == getattr(parsed, field)[fast.ok].tobytes(), field
     del fast, parsed, b
+
+
+def test_groups_whose_keys_share_their_sorting_bits_read_the_same(tmp_path, monkeypatch):
+    """Records are grouped after a sort by 16 bits of their key: keys that share them interleave, and are
+    still read as one group each would be."""
+    path = write_events(tmp_path, mixed_events(3))
+    expected = tb.read(path)
+    monkeypatch.setattr(tb, "_fold16", lambda keys: (keys & np.uint64(1)).astype(np.uint16))
+    assert_same(tb.read(path), expected)
+    assert list(tb.read(path).series) == list(expected.series)  # the same order of names, too

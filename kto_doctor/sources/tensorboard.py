@@ -306,48 +306,60 @@ class _Events:
         if not len(order):
             return np.arange(len(ok))
         keys, tails = layout.group_keys(b)
-        keys = keys[order]
-        by_key = np.argsort(keys, kind="stable")
-        order, keys, tails = order[by_key], keys[by_key], tails[order[by_key]]
-        # each group's first position in `order`
+        keys, tails = keys[order], tails[order]
+        # Sorted by 16 bits of their key (a radix sort: stable, and several times faster than sorting the keys),
+        # each group is one run, or a few where keys sharing those bits interleave; runs are then taken in
+        # the order of their keys.
+        by_bits = np.argsort(_fold16(keys), kind="stable")
+        order, keys, tails = order[by_bits], keys[by_bits], tails[by_bits]
+        # each run's first position in `order`
         heads = np.flatnonzero(np.concatenate(([True], (keys[1:] != keys[:-1]) | (tails[1:] != tails[:-1]))))
+        wall, value = layout.wall_bits[order], layout.value_bits[order]  # (gathered once, for both uses)
         if self.check_crc:
-            good = self._check(b, buf, layout, order, heads)
+            good = self._check(buf, layout, order, heads, wall, value)
             if not good.all():
                 ok[order[~good]] = False
                 before = np.concatenate(([0], np.cumsum(good)))  # good records before each position
-                heads = np.unique(before[heads])  # (groups left empty vanish)
+                heads = np.unique(before[heads])  # (runs left empty vanish)
                 heads = heads[heads < before[-1]]
-                order = order[good]
-        ends = np.append(heads[1:], len(order)).tolist()
-        for lo, hi in zip(heads.tolist(), ends):
-            group = order[lo:hi]  # (each group's arrays its own: freed one by one as `series` joins them)
-            first = group[0]
+                order, keys, wall, value = order[good], keys[good], wall[good], value[good]
+        step, rec = layout.step[order], rec[order]
+        wall = wall.view(np.float64)
+        ends = np.append(heads[1:], len(order))
+        by_key = np.argsort(keys[heads], kind="stable")
+        for lo, hi in zip(heads[by_key].tolist(), ends[by_key].tolist()):
+            first = order[lo]
             tag = bytes(buf[layout.tag_start[first]:layout.tag_end[first]]).decode("utf-8", "replace")
-            values = layout.values(group)
-            (self.tensors if layout.form[first] > 1 else self.arrays).setdefault(tag, []).append(
-                (rec[group], layout.step[group], layout.wall_bits[group].view(np.float64), values))
+            form = layout.form[first]
+            if _WIDTHS[form] == 4:  # a float32: the high half of its word
+                values = (value[lo:hi] >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
+            else:
+                values = value[lo:hi].view(np.float64).copy()
+            # (copies: each group's arrays its own, freed one by one as `series` joins them)
+            (self.tensors if form > 1 else self.arrays).setdefault(tag, []).append(
+                (rec[lo:hi].copy(), step[lo:hi].copy(), wall[lo:hi].copy(), values))
         return np.flatnonzero(~ok)
 
-    def _check(self, b: tfrecord.Bytes, buf, layout: "_ScalarLayout", order: np.ndarray,
-               heads: np.ndarray) -> np.ndarray:
-        """Whether each record of `order` (groups of one tag, length and layout, starting at `heads`) holds its
-        data checksum, from what its wall time, step and value bytes change from its group's first record
-        (`tfrecord.LinearCrc`). (Every record's length checksum was checked by `tfrecord.frame`.)"""
+    def _check(self, buf, layout: "_ScalarLayout", order: np.ndarray, heads: np.ndarray, wall: np.ndarray,
+               value: np.ndarray) -> np.ndarray:
+        """Whether each record of `order` (groups of one tag, length and layout, starting at `heads`; `wall`
+        and `value` their `layout` bits) holds its data checksum, from what its wall time, step and value
+        bytes change from its group's first record (`tfrecord.LinearCrc`). (Every record's length checksum
+        was checked by `tfrecord.frame`.)"""
         n = len(order)
-        group = np.repeat(np.arange(len(heads)), np.diff(np.append(heads, n)))
+        sizes = np.diff(np.append(heads, n))
         firsts = order[heads]
-        first = firsts[group]
         crc = tfrecord.crc_fn
-        acc = np.array([crc(buf[d:d + size]) for d, size in zip(layout.data[firsts].tolist(),
-                                                                  layout.length[firsts].tolist())],
-                       dtype=np.uint32)[group]
-        length = layout.length[order]
+        acc = np.repeat(np.array([crc(buf[d:d + size]) for d, size in zip(layout.data[firsts].tolist(),
+                                                                            layout.length[firsts].tolist())],
+                                 dtype=np.uint32), sizes)
+        length = np.repeat(layout.length[firsts], sizes)  # (a group's key holds its length and form)
+        width = np.repeat(_WIDTHS[layout.form[firsts]], sizes)
         table = self.linear.stacked(int(length.max()))  # byte x followed by k bytes adds table[256 * k + x]
-        width = _WIDTHS[layout.form[order]]
-        delta = layout.value_bits[order] ^ layout.value_bits[first]
-        for field, row in ((layout.wall_bits[order] ^ layout.wall_bits[first], length - 2),  # 8 bytes, 1 after
-                           (layout.step_raw[order] ^ layout.step_raw[first], length - 11),  # up to 5, 10 after
+        raw = layout.step_raw[order]
+        delta = value ^ np.repeat(value[heads], sizes)
+        for field, row in ((wall ^ np.repeat(wall[heads], sizes), length - 2),  # 8 bytes, 1 after
+                           (raw ^ np.repeat(raw[heads], sizes), length - 11),  # up to 5, 10 after
                            (np.where(width == 4, delta >> np.uint64(32), delta), width - 1)):  # the last 4 or 8
             changed = int(np.bitwise_or.reduce(field))  # bytes no record changes add nothing
             field = field.astype("<u8", copy=False).view(np.uint8).reshape(n, 8)  # byte j in column j
@@ -542,20 +554,6 @@ class _ScalarLayout:
         if len(wide):
             self.value_bits[wide] = b.u64[end[wide] - 8]
 
-    def values(self, records: np.ndarray) -> np.ndarray:
-        """The float64 values of `records`: float32 ones from the high half of their word, float64 ones whole."""
-        bits = self.value_bits[records]
-        narrow = _WIDTHS[self.form[records]] == 4
-        floats = bits.view(np.float64)
-        if not narrow.any():
-            return floats
-        singles = (bits >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
-        if narrow.all():
-            return singles
-        floats = floats.copy()
-        floats[narrow] = singles[narrow]
-        return floats
-
     def group_keys(self, b: tfrecord.Bytes) -> tuple[np.ndarray, np.ndarray]:
         """A 64-bit key per record, equal for records of the same tag, length, step width and form; and the
         tag's last 8 bytes (all of a shorter tag).
@@ -636,10 +634,16 @@ def _varints(words: np.ndarray, max_bytes: int) -> tuple[np.ndarray, np.ndarray]
     exponent = (lowest.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64) - 1023
     count = (np.maximum(exponent, 0) + 1) // 8
     value = np.zeros(len(words), dtype=np.uint64)
-    for k in range(max_bytes):
+    for k in range(int(count.max(initial=0))):  # (bytes past a varint's count are masked off below)
         value |= (words >> np.uint64(k)) & np.uint64(0x7F << (7 * k))
     value &= (np.uint64(1) << (7 * count).astype(np.uint64)) - np.uint64(1)
     return value, count
+
+
+def _fold16(keys: np.ndarray) -> np.ndarray:
+    """16 bits of each 64-bit key (all four quarters XORed together)."""
+    keys = keys ^ (keys >> np.uint64(32))
+    return (keys ^ (keys >> np.uint64(16))).astype(np.uint16)
 
 
 # -- protobuf wire format, for the records decoded one by one (kto_doctor.sources.protowire)
