@@ -5,6 +5,7 @@ import math
 
 from ..fastclass import dataclass
 from ..model import Cause, Finding, Run, Skipped
+from .. import heap
 from .expr import EvalError, Scope, is_series, truthy_mask
 from .rules import Rule
 
@@ -21,16 +22,12 @@ class RunContext:
     """A run's data as rule expressions see it; built once per analysis."""
 
     def __init__(self, run: Run, catalog: dict | None = None):
-        import pandas as pd
-
         self.run = run
         self.catalog = catalog or {}
         # Facts the readers found (final eval results, trainable params, fp16 overflow counts) are visible as
         # config.<name> when no configuration file says otherwise; only scalars (lists stay in run.facts).
         self.config = {k: v for k, v in run.facts.items() if isinstance(v, (int, float, str, bool))}
         self.config.update(run.config)
-        idx = run.metrics.index
-        self.steps = pd.Series(idx.to_numpy(dtype=float), index=idx)
         steps = run.steps
         self.run_fields = {
             "method": run.method, "framework": run.framework,
@@ -38,6 +35,19 @@ class RunContext:
             **_metric_facts(run),
             **_task_facts(run),
         }
+        # A long run: what reading and merging it freed goes back to the system before the rules, and what
+        # each rule frees after it (heap.py)
+        self.large = len(run.metrics.index) >= heap.LARGE
+        if self.large:
+            heap.release()
+
+    def step_series(self):
+        """`step` in a rule: the steps of every logged row as a series (step -> step). Built when a rule reads
+        it, not kept: on a long run it is as large as a metric, and few rules read it."""
+        import pandas as pd
+
+        idx = self.run.metrics.index
+        return pd.Series(idx.to_numpy(dtype=float), index=idx)
 
     def metric(self, name: str):
         return self.run.series(name)
@@ -118,11 +128,18 @@ def _task_facts(run: Run) -> dict:
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:
     """Evaluate `rule` on the run. `holes`, when given, collects (template, field) for every template
     field that rendered as n/a (a value the message did not guard): `rules check`/`rules test` report them."""
+    out = _evaluate(rule, ctx, holes)
+    if ctx.large and out.skipped is None:
+        heap.release()
+    return out
+
+
+def _evaluate(rule: Rule, ctx: RunContext, holes: list | None) -> Outcome:
     why = _skip_reason(rule, ctx)
     if why:
         return Outcome(rule, skipped=Skipped(rule.id, why, rule.name))
     scope = Scope(metric=ctx.metric, config=ctx.config, params=rule.params, run=ctx.run_fields,
-                  lets={}, steps=ctx.steps)
+                  lets={}, steps=ctx.step_series)
     try:
         if rule.applies_if is not None and not _scalar_truth(rule.applies_if.evaluate(scope)):
             return Outcome(rule, skipped=Skipped(rule.id, f"does not apply: {rule.applies_if.source.strip()}",

@@ -336,7 +336,7 @@ class Scope:
     params: dict
     run: dict
     lets: dict = field(default_factory=dict)
-    steps: Any = None  # pandas Series: step -> step, over every logged row
+    steps: Any = None  # pandas Series: step -> step, over every logged row; or a function that builds it
 
 
 def _pd():
@@ -400,7 +400,8 @@ class _Evaluator:
             if head in self.s.lets:
                 return self.s.lets[head]
             if head == "step":
-                return self.s.steps
+                steps = self.s.steps
+                return steps() if callable(steps) else steps
             low = head.lower()
             if low in ("true", "false"):
                 return low == "true"

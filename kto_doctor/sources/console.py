@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import decimals, lazyre
+from .. import heap
 from ..ontology import canonical, is_eval_record, is_summary_record
 from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream,
                    regular_file, sane_fact, short_int, to_float, usable_step)
@@ -46,6 +47,7 @@ CHUNK = 4 << 20  # every later chunk (smaller: the chunk buffers are most of the
 NAN = float("nan")
 WRAPPED_MAX = 64 << 20  # files small enough to search again for dicts wrapped over several lines
 TAIL = 4 << 20  # the end of a log searched for end-of-run blocks (`***** train metrics *****`, W&B's summary)
+LARGE = 64 << 20  # a file this large gives the C heap's freed pages back at the end of each stage (heap.py)
 _DICT = lazyre.compile(rb"\{['\"][^{}\r\n]*\}")
 _WRAPPED = lazyre.compile(rb"\{\s*['\"][^{}]*\}")
 _TQDM_END = lazyre.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
@@ -966,6 +968,9 @@ class _Reader:
 
     def finish(self, size: int) -> SourceData:
         src = self.src
+        large = size >= LARGE
+        if large:  # the chunks' freed buffers go back before the series are built (heap.py)
+            heap.release()
         self.end_of_run()
         store = self.main if len(self.main.step) else self.logger
         if not len(store.step) and size <= WRAPPED_MAX:
@@ -1033,6 +1038,8 @@ class _Reader:
         note_collisions(src, store._names, store._lf_names)
         src.records = records
         deepspeed_facts(src.facts, self.ds_progress)
+        if large:  # and what building them freed, before the Run is built from them
+            heap.release()
         return src
 
     def overflow_facts(self, ordinals, steps) -> None:

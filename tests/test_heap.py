@@ -1,0 +1,52 @@
+"""heap.release (malloc_trim between the steps of a large analysis) changes memory, never results."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kto_doctor import analysis, heap
+from kto_doctor.engine import evaluate
+from kto_doctor.model import Run
+
+
+def long_run(rows: int) -> Run:
+    rng = np.random.default_rng(0)
+    steps = pd.Index(np.arange(1, rows + 1, dtype=np.int64) * 2, name="step")
+    loss = 0.7 - 0.2 * np.linspace(0, 1, rows) + 0.01 * rng.random(rows)
+    loss[rows // 2: rows // 2 + 40] *= 6  # a spike
+    grad = 1.0 + rng.random(rows)
+    grad[rows // 3] = np.nan
+    frame = pd.DataFrame({"loss": loss, "grad_norm": grad, "learning_rate": np.full(rows, 1e-5)}, index=steps)
+    run = Run(path="<long>", metrics=frame, config={}, method="sft", framework="trl")
+    run._series = {name: frame[name] for name in frame}
+    return run
+
+
+def findings(run) -> list:
+    report = analysis.evaluate(run, analysis.load_rules())
+    return [(f.rule, f.severity, f.steps, f.message, sorted(f.evidence.items())) for f in report.findings]
+
+
+def test_release_is_harmless_and_repeatable():
+    heap.release()
+    heap.release()
+    assert heap._trim is not None  # looked up once: the function, or False where the C library has none
+
+
+def test_a_long_run_releases_memory_between_rules_and_finds_the_same(monkeypatch):
+    run = long_run(heap.LARGE + 5_000)
+    calls = []
+    monkeypatch.setattr(heap, "release", lambda: calls.append(1))
+    with_release = findings(run)
+    assert len(calls) > 2  # before the rules and after the rules that ran
+    assert with_release and any(r == "LOSS102" for r, *_ in with_release)
+    monkeypatch.setattr(heap, "release", lambda: None)
+    monkeypatch.setattr(heap, "LARGE", 10 ** 12)  # never large: the simple path
+    assert findings(run) == with_release
+
+
+def test_a_short_run_never_releases(monkeypatch):
+    calls = []
+    monkeypatch.setattr(heap, "release", lambda: calls.append(1))
+    findings(long_run(500))
+    assert not calls and not evaluate.RunContext(long_run(500)).large
