@@ -306,12 +306,13 @@ class _Events:
         if not len(order):
             return np.arange(len(ok))
         keys, tails = layout.group_keys(b)
-        keys, tails = keys[order], tails[order]
+        keys = keys[order]
         # Sorted by 16 bits of their key (a radix sort: stable, and several times faster than sorting the keys),
         # each group is one run, or a few where keys sharing those bits interleave; runs are then taken in
         # the order of their keys.
         by_bits = np.argsort(_fold16(keys), kind="stable")
-        order, keys, tails = order[by_bits], keys[by_bits], tails[by_bits]
+        order, keys = order[by_bits], keys[by_bits]
+        tails = tails[order]
         # each run's first position in `order`
         heads = np.flatnonzero(np.concatenate(([True], (keys[1:] != keys[:-1]) | (tails[1:] != tails[:-1]))))
         wall, value = layout.wall_bits[order], layout.value_bits[order]  # (gathered once, for both uses)
@@ -529,11 +530,17 @@ class _ScalarLayout:
         has_step = ((head2 >> np.uint64(8)) & np.uint64(0xFF)) == np.uint64(0x10)
         raw = head2 >> np.uint64(16)  # 6 of the step's bytes (a varint of up to STEP_BYTES is read)
         step, step_len = _varints(raw, self.STEP_BYTES)
-        ok &= (step_len > 0) | ~has_step
-        self.step_len = step_len = np.where(has_step, step_len, 0)
-        self.step = np.where(has_step, step, 0).astype(np.int64)
+        if has_step.all():  # (the step field is left out of records at step 0)
+            ok &= step_len > 0
+            self.step = step.astype(np.int64)
+            pos = data + 10 + step_len
+        else:
+            ok &= (step_len > 0) | ~has_step
+            step_len = np.where(has_step, step_len, 0)
+            self.step = np.where(has_step, step, 0).astype(np.int64)
+            pos = data + 9 + np.where(has_step, 1 + step_len, 0)
+        self.step_len = step_len
         self.step_raw = raw & ((np.uint64(1) << (8 * step_len).astype(np.uint64)) - np.uint64(1))
-        pos = data + 9 + np.where(has_step, 1 + step_len, 0)
         self.tag_start, self.tag_end, fields_ok = (_tag_span if fast else _tag_span_parsed)(b, pos, end, ok)
         ok &= fields_ok
         after_tag = u8.take(self.tag_end, mode="clip")
