@@ -571,42 +571,48 @@ def _combine_aligned(a, b, is_and: bool):
 
 def mask_on(m, index):
     """A boolean series over other steps put on `index`, False where it has no row: `m.reindex(index,
-    fill_value=False).astype(bool)`, by position where both are increasing steps of one integer type (the
-    reindex builds a hash table of m's steps, about 30 bytes a row, and keeps it on m's index)."""
-    im = m.index
-    if (m.dtype != bool or im.dtype != index.dtype or im.dtype.kind not in "iu"
-            or not (im.is_monotonic_increasing and im.is_unique)
-            or not (index.is_monotonic_increasing and index.is_unique)):
+    fill_value=False).astype(bool)`, by one merge of the two step lists where both are increasing steps of one
+    integer type (the reindex builds a hash table of m's steps, about 30 bytes a row, and keeps it on m's
+    index)."""
+    if not (m.dtype == bool and _sorted_ints(m.index, index)):
         return m.reindex(index, fill_value=False).astype(bool)
+    _, _, rows = index.join(m.index, how="left", return_indexers=True)  # m's row of each step of index
+    return _pd().Series(_placed(m.to_numpy(), rows, len(index)), index=index, name=m.name)
+
+
+def _sorted_ints(*indexes) -> bool:
+    """Every index increasing, without repeats, of one integer type: what a merge of them needs."""
+    first = indexes[0].dtype
+    return all(ix.dtype == first and first.kind in "iu" and ix.is_monotonic_increasing and ix.is_unique
+               for ix in indexes)
+
+
+def _placed(values, rows, n: int):
+    """values[rows] as a new boolean array of n rows, False where rows is -1 (None: values as they are)."""
     np = _np()
-    have, want = im.to_numpy(), index.to_numpy()
-    out = np.zeros(len(want), dtype=bool)
-    if len(have):
-        pos = np.searchsorted(have, want)
-        np.minimum(pos, len(have) - 1, out=pos)
-        found = have[pos] == want
-        out[found] = m.to_numpy()[pos[found]]
-    return _pd().Series(out, index=index, name=m.name)
+    if rows is None:
+        return np.array(values, dtype=bool)
+    if not len(values):
+        return np.zeros(n, dtype=bool)
+    out = values[rows]
+    out &= rows >= 0
+    return out
 
 
 def _merge_sorted(a, b, is_and: bool):
     """`_combine` of two boolean series over different steps, when both are logged at increasing, distinct steps
-    of one integer type (every series of a run): the union of the steps (one merge), each mask placed in it by
-    position. pandas' union and reindex give the same rows and values, through a hash table of the steps
-    (about 30 bytes a row, kept on the index) and two reindexed copies. None when the fast way does not apply."""
-    np = _np()
+    of one integer type (every series of a run): the union of the steps and each mask's row at each of them
+    from one merge of the two step lists (pandas' outer join). pandas' union and reindex give the same rows and
+    values, through a hash table of the steps (about 30 bytes a row, kept on the index) and two reindexed
+    copies. None when the fast way does not apply."""
     ia, ib = a.index, b.index
-    if (ia.dtype != ib.dtype or ia.dtype.kind not in "iu" or not (ia.is_monotonic_increasing and ia.is_unique)
-            or not (ib.is_monotonic_increasing and ib.is_unique) or a.dtype != bool or b.dtype != bool):
+    if not (a.dtype == bool and b.dtype == bool and _sorted_ints(ia, ib)):
         return None
-    index = ia.union(ib)  # (sorted inputs: one merge, no hash table)
+    index, rows_a, rows_b = ia.join(ib, how="outer", return_indexers=True)
     if len(index) == len(ia) or len(index) == len(ib):  # the steps of one of them (the other's are among them)
         index = ia if len(index) == len(ia) else ib
-    steps = index.to_numpy()
-    out = np.zeros(len(steps), dtype=bool)
-    out[np.searchsorted(steps, ia.to_numpy())] = a.to_numpy()
-    other = np.zeros(len(steps), dtype=bool)
-    other[np.searchsorted(steps, ib.to_numpy())] = b.to_numpy()
+    out = _placed(a.to_numpy(), rows_a, len(index))
+    other = _placed(b.to_numpy(), rows_b, len(index))
     if is_and:
         out &= other
     else:
