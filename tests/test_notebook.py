@@ -130,3 +130,42 @@ def test_real_notebooks_are_read(name):
     assert (loss.values[0], loss.values[-1]) == (first, last)
     assert (data.series["eval_loss"].values.tolist() if evals else []) == evals
     assert kto_doctor.analyze(FIX / name).status in ("healthy", "warning")
+
+
+def _code(src: str) -> dict:
+    return {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [], "source": src.splitlines(True)}
+
+
+def test_settings_are_read_from_the_code_as_literals_never_run(tmp_path):
+    from kto_doctor.sources.notebook import code_settings
+
+    nb = {"cells": [
+        _code("!pip install -q peft\n%%capture\nLR = 2e-4\nimport os\nos.system('rm -rf /')  # parsed, never run\n"),
+        _code("model = AutoModelForCausalLM.from_pretrained('google/gemma-3-4b-it')\n"
+              "tok = AutoTokenizer.from_pretrained('./output/checkpoint-100')\n"
+              "config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.1, target_modules=['q_proj'])\n"),
+        _code("args = TrainingArguments(output_dir='x', learning_rate=1e-3, gradient_accumulation_steps=8)\n"),
+        _code("args = TrainingArguments(output_dir='x', learning_rate=LR, gradient_accumulation_steps=4,\n"
+              "    num_train_epochs=3, warmup_ratio=compute_warmup(), logging_steps=-1 * 2)\n"),
+        _code("def broken(:\n"),  # a cell that is no Python is skipped
+    ], "nbformat": 4}
+    settings, cells = code_settings(nb)
+    assert settings == {"model_name_or_path": "google/gemma-3-4b-it", "lora_rank": 8, "lora_alpha": 32,
+                        "lora_dropout": 0.1, "learning_rate": 2e-4, "gradient_accumulation_steps": 4,
+                        "num_train_epochs": 3}  # the last call wins; a computed value is not guessed
+    assert cells == [2, 3, 4]
+
+
+def test_a_loss_the_notebooks_gradient_accumulation_explains_is_named(tmp_path):
+    rows = [(10 * i, f"{27.13 - 0.5 * i:.4f}") for i in range(1, 30)]
+    nb = _notebook(_display(_trainer_table(rows, header=("Step", "Training Loss"))))
+    nb["cells"].insert(0, _code("model = AutoModelForCausalLM.from_pretrained('google/gemma-3-4b-it')\n"
+                                "args = TrainingArguments(output_dir='o', gradient_accumulation_steps=4,"
+                                " learning_rate=1e-4, logging_steps=10)\n"))
+    p = tmp_path / "gemma3.ipynb"
+    p.write_text(json.dumps(nb))
+    data = sources.read(p)
+    assert data.config["gradient_accumulation_steps"] == 4
+    assert any("settings read from the code of cell(s) 1" in w for w in data.warnings)
+    report = kto_doctor.analyze(p)
+    assert [f.rule for f in report.findings if f.severity != "info"][:1] == ["LOSS106"]

@@ -11,6 +11,11 @@ order, and hands it to the text readers, which recognise it as they would a cons
   display has no HTML its `text/plain` is used (a printed `trainer.state.log_history`);
 - `error` outputs: the exception line (`OutOfMemoryError: CUDA out of memory...`), without the traceback.
 
+The code is parsed (never run) for the settings it states as literals: the keyword arguments of the last
+`TrainingArguments` / TRL `*Config(...)` call (a variable counts where the notebook assigned it a literal), the
+LoRA rank and alpha, and the first model loaded with `from_pretrained` (its name gives the vocabulary size). They
+are the run's configuration below any config file, and the report lists them.
+
 Terminal colour codes are removed. A notebook cut short (a download that stopped) still gives the outputs
 that can be recovered from its text, with a warning. The same HTML tables, when a notebook was exported to
 Markdown or HTML (`nbconvert`), are read by `html_table` below.
@@ -175,6 +180,86 @@ def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[S
     raise SourceError(f"{path}: no training metrics in its outputs ({reason})")
 
 
+# The calls whose literal keyword arguments are the run's settings, and what a model is loaded with.
+_SETTINGS_CALLS = frozenset({
+    "TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig", "DPOConfig", "KTOConfig", "ORPOConfig",
+    "CPOConfig", "GRPOConfig", "PPOConfig", "RLOOConfig", "RewardConfig", "UnslothTrainingArguments",
+})
+_LORA_CALLS = {"LoraConfig": {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"},
+               "get_peft_model": {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}}
+_MODEL_ARGS = ("pretrained_model_name_or_path", "model_name", "model_id")
+_MAX_SOURCE = 200_000  # characters of code looked at per cell
+
+
+def _call_name(func) -> str:
+    import ast
+
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _constant(node, names: dict):
+    """The value of a literal (`1e-4`, `-1`, `"cosine"`, `True`) or of a name bound to one earlier; else None."""
+    import ast
+
+    if isinstance(node, ast.Name):
+        return names.get(node.id)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        value = node.operand.value
+        return -value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
+        return node.value
+    return None
+
+
+def code_settings(nb: dict) -> tuple[dict, list[int]]:
+    """The settings a notebook's code states as literals: the keyword arguments of its last TrainingArguments /
+    TRL `*Config(...)` call, its LoRA rank and alpha, and the model name it loads. The code is parsed, never run;
+    a value held in a variable counts when the notebook assigned that variable a literal. Returns the settings
+    (TrainingArguments spelling) and the cells (1-based) they come from."""
+    import ast
+
+    cells = nb.get("cells")
+    if cells is None:
+        cells = [c for ws in nb.get("worksheets") or () for c in (ws.get("cells") or ())]
+    names: dict = {}  # variables assigned a literal, in cell order
+    training: dict = {}  # the last TrainingArguments / *Config call's literal keyword arguments
+    extra: dict = {}  # LoRA rank and alpha, the first model loaded
+    where: list[int] = []
+    for i, cell in enumerate(c for c in cells or () if isinstance(c, dict)):
+        if cell.get("cell_type") != "code":
+            continue
+        src = _joined(cell.get("source") or cell.get("input"))[:_MAX_SOURCE]
+        # shell and magic lines (`!pip install`, `%%capture`) are no Python
+        src = "\n".join("" if ln.lstrip().startswith(("!", "%", "?")) else ln for ln in src.splitlines())
+        try:
+            tree = ast.parse(src)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                value = _constant(node.value, {})
+                if value is not None:
+                    names[node.targets[0].id] = value
+            if not isinstance(node, ast.Call):
+                continue
+            name = _call_name(node.func)
+            args = {kw.arg: _constant(kw.value, names) for kw in node.keywords if kw.arg}
+            if name in _SETTINGS_CALLS:  # a later call (a cell run again with other values) replaces the earlier
+                training = {k: v for k, v in args.items() if v is not None and k != "output_dir"}
+                where.append(i + 1)
+            elif name in _LORA_CALLS:
+                extra.update({canon: args[k] for k, canon in _LORA_CALLS[name].items() if args.get(k) is not None})
+                where.append(i + 1)
+            elif name.endswith("from_pretrained") and "model_name_or_path" not in extra:
+                model = next((args[k] for k in _MODEL_ARGS if isinstance(args.get(k), str)), None)
+                if model is None and node.args:
+                    first = _constant(node.args[0], names)
+                    model = first if isinstance(first, str) else None
+                if model and "/" in model:  # the base model: the first one loaded, a hub id or a path
+                    extra["model_name_or_path"] = model
+    return {**extra, **training}, sorted(set(where))
+
+
 def read_notebook(path: Path) -> list[SourceData]:
     raw = read_bytes(path).decode("utf-8", "replace")
     notes: list[str] = []
@@ -189,6 +274,17 @@ def read_notebook(path: Path) -> list[SourceData]:
             raise SourceError(f"{path}: not a Jupyter notebook (no `cells`)")
         text, found = outputs_text(nb)
         notes += [f"{path.name}: {n}" for n in found]
+        settings, cells = code_settings(nb)
+        out = _delegate(path, text, "a Jupyter notebook", notes)
+        if settings:
+            shown = ", ".join(f"{k} {v}" for k, v in list(settings.items())[:8])
+            for d in out:
+                for k, v in settings.items():
+                    d.config.setdefault(k, v)
+                d.warnings.append(f"{path.name}: settings read from the code of cell(s) {', '.join(map(str, cells))} "
+                                  f"(literals only; the code is not run): {shown}"
+                                  + (" ..." if len(settings) > 8 else ""))
+        return out
     return _delegate(path, text, "a Jupyter notebook", notes)
 
 
