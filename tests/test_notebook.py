@@ -149,11 +149,12 @@ def test_settings_are_read_from_the_code_as_literals_never_run(tmp_path):
               "    num_train_epochs=3, warmup_ratio=compute_warmup(), logging_steps=-1 * 2)\n"),
         _code("def broken(:\n"),  # a cell that is no Python is skipped
     ], "nbformat": 4}
-    settings, cells = code_settings(nb)
+    settings, cells, hints = code_settings(nb)
     assert settings == {"model_name_or_path": "google/gemma-3-4b-it", "lora_rank": 8, "lora_alpha": 32,
                         "lora_dropout": 0.1, "learning_rate": 2e-4, "gradient_accumulation_steps": 4,
                         "num_train_epochs": 3}  # the last call wins; a computed value is not guessed
     assert cells == [2, 3, 4]
+    assert hints == {}  # a plain Trainer states no method
 
 
 def test_a_loss_the_notebooks_gradient_accumulation_explains_is_named(tmp_path):
@@ -169,3 +170,26 @@ def test_a_loss_the_notebooks_gradient_accumulation_explains_is_named(tmp_path):
     assert any("settings read from the code of cell(s) 1" in w for w in data.warnings)
     report = kto_doctor.analyze(p)
     assert [f.rule for f in report.findings if f.severity != "info"][:1] == ["LOSS106"]
+
+
+@pytest.mark.parametrize("trainer, method", [("DPOTrainer", "dpo"), ("UnslothGRPOTrainer", "grpo"),
+                                             ("ORPOConfig", "orpo"), ("KTOTrainer", "kto"), ("SFTTrainer", "sft")])
+def test_the_trainer_class_the_code_instantiates_states_the_method(trainer, method):
+    from kto_doctor.sources.notebook import code_settings
+
+    nb = {"cells": [_code("from unsloth import FastLanguageModel\n"
+                          "model, tok = FastLanguageModel.from_pretrained(model_name='unsloth/Qwen3-4B')\n"),
+                    _code(f"trainer = {trainer}(model=model, args=args)\ntrainer.train()\n")], "nbformat": 4}
+    _, _, hints = code_settings(nb)
+    assert hints["method"] == method and hints["framework"] == "unsloth"
+
+
+def test_a_grpo_notebooks_zero_loss_is_grpo_by_construction_not_a_collapse(tmp_path):
+    rows = [(2 * i, "0.000000") for i in range(1, 26)]
+    nb = _notebook(_display(_trainer_table(rows, header=("Step", "Training Loss"))))
+    nb["cells"].insert(0, _code("trainer = GRPOTrainer(model=model, reward_funcs=[f], args=GRPOConfig(output_dir='o'))\n"))
+    p = tmp_path / "grpo.ipynb"
+    p.write_text(json.dumps(nb))
+    report = kto_doctor.analyze(p)
+    assert report.run.method == "grpo"
+    assert not [f for f in report.findings if f.symptom == "loss-collapse" and f.severity == "error"]

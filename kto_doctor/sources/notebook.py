@@ -188,6 +188,10 @@ _SETTINGS_CALLS = frozenset({
 _LORA_CALLS = {"LoraConfig": {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"},
                "get_peft_model": {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}}
 _MODEL_ARGS = ("pretrained_model_name_or_path", "model_name", "model_id")
+# The trainer class a notebook instantiates states its method (`UnslothGRPOTrainer`, `DPOConfig`, ...).
+_TRAINER = re.compile(r"^\w*?(GRPO|ORPO|DPO|KTO|PPO|SFT|Reward)(?:Trainer|Config)$")
+_TRAINER_METHOD = {"GRPO": "grpo", "ORPO": "orpo", "DPO": "dpo", "KTO": "kto", "PPO": "ppo", "SFT": "sft",
+                   "Reward": "rm"}
 _MAX_SOURCE = 200_000  # characters of code looked at per cell
 
 
@@ -211,11 +215,12 @@ def _constant(node, names: dict):
     return None
 
 
-def code_settings(nb: dict) -> tuple[dict, list[int]]:
+def code_settings(nb: dict) -> tuple[dict, list[int], dict]:
     """The settings a notebook's code states as literals: the keyword arguments of its last TrainingArguments /
     TRL `*Config(...)` call, its LoRA rank and alpha, and the model name it loads. The code is parsed, never run;
     a value held in a variable counts when the notebook assigned that variable a literal. Returns the settings
-    (TrainingArguments spelling) and the cells (1-based) they come from."""
+    (TrainingArguments spelling), the cells (1-based) they come from, and hints: the method of the last TRL trainer
+    or config class it instantiates, and the framework (TRL; unsloth where it loads through FastLanguageModel)."""
     import ast
 
     cells = nb.get("cells")
@@ -225,6 +230,7 @@ def code_settings(nb: dict) -> tuple[dict, list[int]]:
     training: dict = {}  # the last TrainingArguments / *Config call's literal keyword arguments
     extra: dict = {}  # LoRA rank and alpha, the first model loaded
     where: list[int] = []
+    hints: dict = {}
     for i, cell in enumerate(c for c in cells or () if isinstance(c, dict)):
         if cell.get("cell_type") != "code":
             continue
@@ -244,6 +250,14 @@ def code_settings(nb: dict) -> tuple[dict, list[int]]:
                 continue
             name = _call_name(node.func)
             args = {kw.arg: _constant(kw.value, names) for kw in node.keywords if kw.arg}
+            trainer = _TRAINER.match(name)
+            if trainer is not None:
+                hints["method"] = _TRAINER_METHOD[trainer.group(1)]
+                hints.setdefault("framework", "trl")
+                hints["trainer"] = name
+            if name == "from_pretrained" and isinstance(node.func, ast.Attribute) \
+                    and _call_name(node.func.value) == "FastLanguageModel":
+                hints["framework"] = "unsloth"
             if name in _SETTINGS_CALLS:  # a later call (a cell run again with other values) replaces the earlier
                 training = {k: v for k, v in args.items() if v is not None and k != "output_dir"}
                 where.append(i + 1)
@@ -257,7 +271,7 @@ def code_settings(nb: dict) -> tuple[dict, list[int]]:
                     model = first if isinstance(first, str) else None
                 if model and "/" in model:  # the base model: the first one loaded, a hub id or a path
                     extra["model_name_or_path"] = model
-    return {**extra, **training}, sorted(set(where))
+    return {**extra, **training}, sorted(set(where)), hints
 
 
 def read_notebook(path: Path) -> list[SourceData]:
@@ -274,8 +288,15 @@ def read_notebook(path: Path) -> list[SourceData]:
             raise SourceError(f"{path}: not a Jupyter notebook (no `cells`)")
         text, found = outputs_text(nb)
         notes += [f"{path.name}: {n}" for n in found]
-        settings, cells = code_settings(nb)
+        settings, cells, hints = code_settings(nb)
         out = _delegate(path, text, "a Jupyter notebook", notes)
+        if "method" in hints:
+            for d in out:
+                d.hints.setdefault("method", hints["method"])
+                d.warnings.append(f"{path.name}: the code instantiates {hints['trainer']}: method {hints['method']}")
+        if "framework" in hints:
+            for d in out:
+                d.hints.setdefault("framework", hints["framework"])
         if settings:
             shown = ", ".join(f"{k} {v}" for k, v in list(settings.items())[:8])
             for d in out:
