@@ -414,3 +414,28 @@ def test_line_feeds_before_each_record_are_the_gaps_counted_one_by_one(kind):
     gaps = [g[:1] if g == b"\n" else g for g in gaps]  # (what a split hands back: the cached one-byte object)
     want = np.cumsum([g.count(b"\n") for g in gaps[:-1]])
     np.testing.assert_array_equal(textlog.feeds_before(gaps, b"\x1f".join(gaps)), want)
+
+
+def test_line_numbers_across_chunks_are_those_of_one_chunk(tmp_path, monkeypatch):
+    """The next chunk's first line comes from the line feeds the split counted (`Chunks.feeds`) where a shape took
+    records: the same as counting them, with wrapped records (a joined line feed is still a line), timer lines, CRLF
+    and 4 KB chunks."""
+    lines = []
+    for it in range(1, 3001):
+        line = meg(it, 2 + (it % 7) / 10)
+        if it % 97 == 0:
+            a = line.index("learning rate:") + len("learning rate:")
+            line = line[:a] + "\n" + line[a:]
+        lines.append(line)
+        if it % 10 == 0:
+            lines.append("time (ms) | forward-compute: 193.77 | backward-compute: 73.02\n")
+    text = "".join(lines)
+    chunk = textlog.Reader.chunk
+    monkeypatch.setattr(textlog, "CHUNK", 4096)
+    for name, data in (("plain.log", text), ("crlf.log", text.replace("\n", "\r\n"))):
+        p = write(tmp_path, data, name)
+        got = megatron.read(p)
+        assert got.series["loss"].lines[-1] == text.count("\n") - 1
+        with monkeypatch.context() as m:  # every chunk's line feeds counted by the stream
+            m.setattr(textlog.Reader, "chunk", lambda self, *a, **k: chunk(self, *a, **k) and None)
+            _same_source(got, megatron.read(p))

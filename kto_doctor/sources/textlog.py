@@ -307,6 +307,7 @@ class Chunks:
         self.path = path
         self.truncated = False
         self.size = 0
+        self.feeds: int | None = None  # the line feeds of the piece just yielded, where its reader counted them
 
     def __iter__(self):
         st = regular_file(self.path)
@@ -334,7 +335,8 @@ class Chunks:
                         continue
                     piece, carry = carry, b""
                 yield piece, line_base, False
-                line_base += piece.count(b"\n")
+                line_base += piece.count(b"\n") if self.feeds is None else self.feeds
+                self.feeds = None
                 del piece
             self.truncated = f.truncated
         if self.size == 0:
@@ -618,18 +620,23 @@ class Reader:
         stream = Chunks(self.path)
         for raw, line_base, final in stream:
             cut = raw.find(b"\n", SAMPLE) + 1 if not self.primaries and len(raw) > 4 * SAMPLE else 0
+            before = 0
             if cut:  # learn the shapes on the file's start, so that the rest of the chunk is read by them
                 self.chunk(raw[:cut], line_base)
-                line_base += raw.count(b"\n", 0, cut)
+                before = raw.count(b"\n", 0, cut)
+                line_base += before
                 raw = raw[cut:]
-            self.chunk(raw, line_base, final)
+            feeds = self.chunk(raw, line_base, final)
+            if feeds is not None:  # (the stream need not count them again)
+                stream.feeds = before + feeds
         if stream.truncated:
             self.src.warnings.append(f"{self.path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
                                      "the rest of the file was not read")
         return self.finish()
 
-    def chunk(self, raw: bytes, line_base: int, final: bool = False) -> None:
-        """Every record of a chunk of whole lines (`final`: the file's last line, maybe without its end).
+    def chunk(self, raw: bytes, line_base: int, final: bool = False) -> int | None:
+        """Every record of a chunk of whole lines (`final`: the file's last line, maybe without its end). Returns
+        the line feeds of `raw` where a whole-chunk shape's split counted them (None where none took a record).
 
         Records are placed by line: a record holds no line feed (a wrapped one's are NUL bytes by now), so the
         line of the i-th record a whole-chunk shape takes is the line feeds in the gaps before it; what it took
@@ -653,6 +660,7 @@ class Reader:
                     prev = pos
                     logical.append(line_base + 1 + count)
                 joins = np.asarray(logical, dtype=np.int64)
+        counted = None
         blocks: list[tuple] = []  # (kind, lines, positions, keys, columns, slow)
         taken = 0  # records the primary shapes took (each left one mark in the text)
         for shape in self.primaries:  # each takes its records out of the text; the rest goes on
@@ -663,7 +671,10 @@ class Reader:
                 continue
             gaps = parts[0::w]
             left = _TAKEN.join(gaps)
-            lines = line_base + 1 + feeds_before(gaps, left)  # a record holds no line feed: its line is the gaps'
+            before = feeds_before(gaps, left)
+            lines = line_base + 1 + before  # a record holds no line feed: its line is the gaps'
+            if counted is None:  # every line feed of the text is in a gap; a joined one was one too
+                counted = int(before[-1]) + gaps[-1].count(b"\n") + (len(joins) if joins is not None else 0)
             shape.used += n
             cols = {key: parts[1 + j::w] for j, key in enumerate(shape.keys)}
             blocks.append((shape.kind, lines, np.full(n, -1, dtype=np.int64), shape.keys, cols, False))
@@ -686,6 +697,7 @@ class Reader:
         self.primaries = [s for s in shapes if s.used and s.used >= min(64, total) and s.used * 20 >= total][:4]
         for s in shapes:
             s.used = 0
+        return counted
 
     def leftovers(self, gaps: list, gap_lines: np.ndarray, open_end: bool) -> list:
         """Records the primary shape did not take: found in the gaps, read by the other shapes or one by one.
