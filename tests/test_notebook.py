@@ -193,3 +193,17 @@ def test_a_grpo_notebooks_zero_loss_is_grpo_by_construction_not_a_collapse(tmp_p
     report = kto_doctor.analyze(p)
     assert report.run.method == "grpo"
     assert not [f for f in report.findings if f.symptom == "loss-collapse" and f.severity == "error"]
+
+
+@pytest.mark.parametrize("text", [
+    '{"cells": "abc", "nbformat": 4}',
+    '{"worksheets": 7, "nbformat": 3}',
+    '{"worksheets": [{"cells": 3}], "nbformat": 3}',
+    '{"cells": [{"cell_type": "code", "outputs": {"x": 1}, "source": 5}], "nbformat": 4}',
+    '{"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": 12}], "source": ["(((("]}]}',
+])
+def test_a_notebook_with_fields_of_the_wrong_type_holds_no_metrics_and_says_so(text, tmp_path):
+    p = tmp_path / "odd.ipynb"
+    p.write_text(text)
+    with pytest.raises(SourceError, match="odd.ipynb: no"):
+        sources.read(p, "notebook")

@@ -94,6 +94,19 @@ def _output_text(out: dict) -> str:
     return ""
 
 
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _cells(nb: dict) -> list[dict]:
+    """The cells, in order, that are mappings (nbformat 4's `cells`, nbformat 3's `worksheets[].cells`); a field of
+    the wrong type holds none."""
+    if "cells" in nb:
+        return [c for c in _list(nb.get("cells")) if isinstance(c, dict)]
+    return [c for ws in _list(nb.get("worksheets")) if isinstance(ws, dict) for c in _list(ws.get("cells"))
+            if isinstance(c, dict)]
+
+
 def _trainer_rows(out: dict) -> int:
     """Rows of the Trainer progress table an output displays (0: none)."""
     markup = _joined((out.get("data") or {}).get("text/html")) if isinstance(out.get("data"), dict) else ""
@@ -108,11 +121,8 @@ def outputs_text(nb: dict) -> tuple[str, list[str]]:
     Each `trainer.train()` draws its own progress table. Several tables with rows are several trainings (a cell
     run again, a second model): only the last is kept, as the run the notebook ended with; the report says so.
     """
-    cells = nb.get("cells")
-    if cells is None:
-        cells = [c for ws in nb.get("worksheets") or () for c in (ws.get("cells") or ())]
-    outs = [(i, out) for i, cell in enumerate(c for c in cells or () if isinstance(c, dict))
-            for out in cell.get("outputs") or () if isinstance(out, dict)]
+    outs = [(i, out) for i, cell in enumerate(_cells(nb))
+            for out in _list(cell.get("outputs")) if isinstance(out, dict)]
     tables = [k for k, (_, out) in enumerate(outs) if _trainer_rows(out)]
     notes: list[str] = []
     if len(tables) > 1:
@@ -223,15 +233,12 @@ def code_settings(nb: dict) -> tuple[dict, list[int], dict]:
     or config class it instantiates, and the framework (TRL; unsloth where it loads through FastLanguageModel)."""
     import ast
 
-    cells = nb.get("cells")
-    if cells is None:
-        cells = [c for ws in nb.get("worksheets") or () for c in (ws.get("cells") or ())]
     names: dict = {}  # variables assigned a literal, in cell order
     training: dict = {}  # the last TrainingArguments / *Config call's literal keyword arguments
     extra: dict = {}  # LoRA rank and alpha, the first model loaded
     where: list[int] = []
     hints: dict = {}
-    for i, cell in enumerate(c for c in cells or () if isinstance(c, dict)):
+    for i, cell in enumerate(_cells(nb)):
         if cell.get("cell_type") != "code":
             continue
         src = _joined(cell.get("source") or cell.get("input"))[:_MAX_SOURCE]
