@@ -524,6 +524,7 @@ class _Reader:
                 self.src.warnings.append(f"{self.path.name}: metric dicts written with full-width punctuation "
                                          "(“loss”：0.5，…, as machine translation of a paste leaves them) were read "
                                          "as ASCII")
+        self.keep_tail(chunk)  # (first: the previous chunk, kept until now, is let go before this one is read)
         if line_base == 0:
             self.startup_facts(chunk)
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
@@ -545,13 +546,13 @@ class _Reader:
         if spans.starts:
             self.convert(chunk, spans, overflows, pending)
         self.note_overflows(overflows, len(chunk))
-        self.keep_tail(chunk, line_base + spans.newlines)
+        self.tail_lines = line_base + spans.newlines
         return spans.newlines
 
-    def keep_tail(self, chunk: bytes, lines_at_end: int) -> None:
-        """The chunks that hold the file's last TAIL bytes so far (the last ones themselves, not a copy), and the
-        number of lines up to their end: the end-of-run blocks (the Trainer's metrics, W&B's run summary) are
-        read from them once, in `finish`, not searched in every chunk."""
+    def keep_tail(self, chunk: bytes) -> None:
+        """The chunks that hold the file's last TAIL bytes so far (the last ones themselves, not a copy; `chunk`
+        sets `tail_lines`, the number of lines up to their end): the end-of-run blocks (the Trainer's metrics,
+        W&B's run summary) are read from them once, in `finish`, not searched in every chunk."""
         parts = self.tail_parts
         parts.append(chunk if len(chunk) <= TAIL else chunk[-TAIL:])
         while len(parts) > 1 and sum(map(len, parts[1:])) >= TAIL:
@@ -559,7 +560,6 @@ class _Reader:
         rest = TAIL - sum(map(len, parts[1:]))
         if len(parts) > 1 and len(parts[0]) > rest:  # of an older chunk only what the TAIL bytes need
             parts[0] = parts[0][-rest:]
-        self.tail_lines = lines_at_end
 
     def bar_before(self, chunk: bytes, lo: int, hi: int, tries: int = 24):
         """(N, M) of the last tqdm redraw `| N/M [` in chunk[lo:hi] (among its last `tries` ` [`), or None."""
@@ -1104,6 +1104,7 @@ class _Spans(NamedTuple):
 
 
 _QUOTES = frozenset(b"'\"")
+_FEEDS = 1 << 20  # bytes of a chunk compared at once when its line feeds are found
 _IS_QUOTE = np.zeros(256, dtype=bool)
 _IS_QUOTE[[39, 34]] = True
 
@@ -1141,7 +1142,10 @@ def _spans(chunk: bytes, line_base: int) -> _Spans:
         starts = starts[keep]
         if not cands:
             return _Spans([], [], [], [], [], chunk.count(b"\n"), [])
-    feeds = np.flatnonzero(data == 10)  # the chunk's line feeds (a numpy pass; bytes.count per gap: twice the time)
+    # the chunk's line feeds (a numpy pass; bytes.count per gap: twice the time), a MB at a time: a mask of the
+    # whole chunk would be as large as the chunk
+    feeds = (np.concatenate([np.flatnonzero(data[a:a + _FEEDS] == 10) + a for a in range(0, len(data), _FEEDS)])
+             if len(data) > _FEEDS else np.flatnonzero(data == 10))
     lines = np.searchsorted(feeds, starts) + (line_base + 1)
     newlines = len(feeds)
     after = starts >= 3  # echoed by a logger: `>> ` just before the brace
