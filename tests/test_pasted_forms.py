@@ -355,3 +355,23 @@ def test_a_config_printed_one_key_per_line_is_not_a_run(tmp_path):
     p.write_text("learning_rate 2e-5\nbatch_size 8\nwarmup_steps 100\nnum_epochs 3\n")
     with pytest.raises(SourceError):
         sources.read(p)
+
+
+def test_deepspeed_skips_that_stopped_before_the_log_are_calibration(tmp_path):
+    """DeepSpeed's `step=N, skipped=M` progress lines: the first one's count is a fact too (ChatGLM-Finetuning#12,
+    tests/fixtures/formats/generic_kv: skipped=21 at steps 320 and 350)."""
+    fix = REPO / "tests" / "fixtures" / "formats" / "generic_kv" / "liucongg__ChatGLM-Finetuning__issue12.log"
+    data = sources.read(fix)
+    assert (data.facts["first_progress_step"], data.facts["skipped_at_first_progress"]) == (320, 21)
+    assert (data.facts["optimizer_steps"], data.facts["overflow_count"]) == (350, 21)
+    report = kto_doctor.analyze(fix)
+    assert [(f.rule, f.severity) for f in report.findings if f.rule == "FP16101"] == [("FP16101", "info")]
+    # the console reader states the same facts; a count that rises over the log stays a warning
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"[Rank 0] step={s}, skipped={k}, lr=[1e-05], mom=[[0.9, 0.95]]\n"
+                         f"{{'loss': {2.0 - s / 1000:.3f}, 'learning_rate': 1e-05, 'epoch': {s / 1000:.2f}}}\n"
+                         for s, k in ((320, 15), (330, 18), (340, 20), (350, 21))))
+    data = sources.read(p)
+    assert data.format == "console"
+    assert (data.facts["first_progress_step"], data.facts["skipped_at_first_progress"]) == (320, 15)
+    assert [f.severity for f in kto_doctor.analyze(p).findings if f.rule == "FP16101"] == ["warning"]

@@ -39,7 +39,7 @@ from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note
                    regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
-from .textlog import RECORD, deepspeed_facts, deepspeed_progress, find_rare
+from .textlog import RECORD, deepspeed_facts, deepspeed_first_progress, deepspeed_progress, find_rare
 from .trainer_warnings import TrainerWarnings
 
 START = 16 << 20  # the first chunk: start-up facts (the "Running training" block, banners) are searched in it
@@ -462,6 +462,7 @@ class _Reader:
         self.shapes: dict = {}  # skeleton, and (keys, quoted, quote) -> shape (see _shape)
         self.mlx_mode = False
         self.ds_progress = None  # DeepSpeed's last `step=N, skipped=M` progress line
+        self.ds_first = None  # ... and the first one
         self.overflows: list[int] = []  # ordinal of the next train record at each OVERFLOW line
         self.warned = TrainerWarnings()  # trainer warnings stated as facts (TRL PPO negative KL, skipped batches)
         self.loss_scales: list[float] = []
@@ -534,6 +535,8 @@ class _Reader:
         progress = deepspeed_progress(chunk) if find_rare(chunk, b", skipped=", 9) >= 0 else None
         if progress is not None:
             self.ds_progress = progress
+            if self.ds_first is None:
+                self.ds_first = deepspeed_first_progress(chunk)
         if self.mlx_mode:
             self.mlx(chunk, line_base)
         spans = _spans(chunk, line_base)
@@ -1037,7 +1040,7 @@ class _Reader:
             del i, values, at_steps, at_lines, series
         note_collisions(src, store._names, store._lf_names)
         src.records = records
-        deepspeed_facts(src.facts, self.ds_progress)
+        deepspeed_facts(src.facts, self.ds_progress, self.ds_first)
         if large:  # and what building them freed, before the Run is built from them
             heap.release()
         return src

@@ -1117,6 +1117,12 @@ _OVERFLOW = lazyre.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss 
 _DS_PROGRESS = lazyre.compile(rb"\bstep=(\d{1,12}), skipped=(\d{1,12}), lr=")
 
 
+def deepspeed_first_progress(chunk: bytes) -> tuple[int, int] | None:
+    """The first (step, skipped) pair of DeepSpeed's progress lines in a chunk, or None."""
+    m = _DS_PROGRESS.search(chunk)
+    return (int(m.group(1)), int(m.group(2))) if m is not None else None
+
+
 def deepspeed_progress(chunk: bytes) -> tuple[int, int] | None:
     """The last (step, skipped) pair of DeepSpeed's progress lines in a chunk, or None."""
     p = chunk.rfind(b", skipped=")
@@ -1128,8 +1134,10 @@ def deepspeed_progress(chunk: bytes) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m is not None else None
 
 
-def deepspeed_facts(facts: dict, progress: tuple[int, int] | None) -> None:
-    """What DeepSpeed's progress lines state: the optimizer steps it ran and how many the fp16 scaler skipped."""
+def deepspeed_facts(facts: dict, progress: tuple[int, int] | None, first: tuple[int, int] | None = None) -> None:
+    """What DeepSpeed's progress lines state: the optimizer steps it ran and how many the fp16 scaler skipped, and,
+    from the first progress line the log holds, how many it had skipped by then (`skipped_at_first_progress` at
+    `first_progress_step`): a count that does not move over the log says the skips came before it."""
     if progress is None:
         return
     step, skipped = progress
@@ -1137,6 +1145,8 @@ def deepspeed_facts(facts: dict, progress: tuple[int, int] | None) -> None:
     if skipped:
         facts["overflow_count"] = max(skipped, facts.get("overflow_count") or 0)
         facts["fp16"] = True
+    if first is not None and first[0] < step:
+        facts["first_progress_step"], facts["skipped_at_first_progress"] = first
 
 
 def count_overflows(reader: "Reader", chunk: bytes) -> None:
@@ -1146,6 +1156,7 @@ def count_overflows(reader: "Reader", chunk: bytes) -> None:
     progress = deepspeed_progress(chunk)
     if progress is not None:
         reader.extra["ds_progress"] = progress
+        reader.extra.setdefault("ds_first", deepspeed_first_progress(chunk))
     if find_rare(chunk, b"OVERFLOW!", 8) < 0:
         return
     x = reader.extra
@@ -1160,7 +1171,7 @@ def overflow_facts(reader: "Reader", src: SourceData) -> None:
         src.facts["overflow_count"] = reader.extra["overflows"]
         src.facts["loss_scale_min"] = reader.extra["scale_min"]
         src.facts["fp16"] = True
-    deepspeed_facts(src.facts, reader.extra.get("ds_progress"))
+    deepspeed_facts(src.facts, reader.extra.get("ds_progress"), reader.extra.get("ds_first"))
 
 
 def epoch_steps(epoch: np.ndarray, index: np.ndarray, per_epoch: np.ndarray | None = None,
