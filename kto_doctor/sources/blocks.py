@@ -45,7 +45,7 @@ def _key(raw: bytes) -> str:
     return re.sub(r"[ ]+", "_", raw.decode("utf-8", "replace").strip()).lower()
 
 
-def _scan(lines, want_rows: bool = True):
+def _scan(lines):
     """(step or None, line, {key: value}) per block, and whether any step line was seen."""
     blocks: list[tuple[float | None, int, dict]] = []
     cur: dict | None = None
@@ -53,8 +53,9 @@ def _scan(lines, want_rows: bool = True):
     skipping = False
     stepped = False
     for n, line in enumerate(lines, 1):
-        m = _PAIR.match(line)
-        if m is not None and not _STEP.match(line):
+        s = _STEP.match(line)
+        m = _PAIR.match(line) if s is None else None
+        if m is not None:
             if skipping:
                 continue
             key = _key(m.group(1))
@@ -65,7 +66,6 @@ def _scan(lines, want_rows: bool = True):
                 cur, cur_line = {}, n
             cur[key] = float(m.group(2))
             continue
-        s = _STEP.match(line)
         if s is not None:
             if cur:
                 blocks.append((cur_step, cur_line, cur))
@@ -75,13 +75,11 @@ def _scan(lines, want_rows: bool = True):
         if sec is not None:  # a titled section inside a block: skipped when it is timing or memory
             skipping = _SKIP_SECTION.search(sec.group(1)) is not None
             continue
-        if line.strip() and cur and cur_step is None:  # prose ends a block that no step line opened
+        if cur and cur_step is None:  # prose or a blank line ends a block that no step line opened
             blocks.append((cur_step, cur_line, cur))
             cur = None
-        elif not line.strip() and cur and cur_step is None:
-            blocks.append((cur_step, cur_line, cur))
-            cur = None
-        skipping = False if not line.strip() else skipping
+        if not line.strip():
+            skipping = False
     if cur:
         blocks.append((cur_step, cur_line, cur))
     return [b for b in blocks if len(b[2]) >= 2 or (b[0] is not None and b[2])], stepped

@@ -184,7 +184,6 @@ def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[S
                 d.warnings.insert(0, f"{path.name}: {container}: the text of its outputs was read as a "
                                      f"{src.name} log (line numbers are of that text)")
                 d.warnings[1:1] = notes
-                d.hints.setdefault("container", container)
             return out
     reason = str(first_error).replace(str(inner), "").lstrip(": ") if first_error else "no reader recognised it"
     raise SourceError(f"{path}: no training metrics in its outputs ({reason})")
@@ -195,8 +194,8 @@ _SETTINGS_CALLS = frozenset({
     "TrainingArguments", "Seq2SeqTrainingArguments", "SFTConfig", "DPOConfig", "KTOConfig", "ORPOConfig",
     "CPOConfig", "GRPOConfig", "PPOConfig", "RLOOConfig", "RewardConfig", "UnslothTrainingArguments",
 })
-_LORA_CALLS = {"LoraConfig": {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"},
-               "get_peft_model": {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}}
+_LORA_CALLS = frozenset({"LoraConfig", "get_peft_model"})
+_LORA_KEYS = {"r": "lora_rank", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}  # keyword -> key
 _MODEL_ARGS = ("pretrained_model_name_or_path", "model_name", "model_id")
 # The trainer class a notebook instantiates states its method (`UnslothGRPOTrainer`, `DPOConfig`, ...).
 _TRAINER = re.compile(r"^\w*?(GRPO|ORPO|DPO|KTO|PPO|SFT|Reward)(?:Trainer|Config)$")
@@ -269,7 +268,7 @@ def code_settings(nb: dict) -> tuple[dict, list[int], dict]:
                 training = {k: v for k, v in args.items() if v is not None and k != "output_dir"}
                 where.append(i + 1)
             elif name in _LORA_CALLS:
-                extra.update({canon: args[k] for k, canon in _LORA_CALLS[name].items() if args.get(k) is not None})
+                extra.update({canon: args[k] for k, canon in _LORA_KEYS.items() if args.get(k) is not None})
                 where.append(i + 1)
             elif name.endswith("from_pretrained") and "model_name_or_path" not in extra:
                 model = next((args[k] for k in _MODEL_ARGS if isinstance(args.get(k), str)), None)
