@@ -493,26 +493,53 @@ def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
             distinct.append(ix)
     widest = max(range(len(parts)), key=lambda j: len(indexes[j]))
     steps = indexes[widest]
+    grid = _grid(steps)
     index = parts[widest].index  # where the widest set of steps holds all the others, it is the frame's index
-    if index.name != "step" or any(not _within(d, steps) for d in distinct):  # the sorted union (np.unique hashes: slower than a sort)
+    if index.name != "step" or any(not _within(d, steps, grid) for d in distinct):  # the sorted union (np.unique hashes: slower than a sort)
         steps = np.concatenate(distinct)
         steps.sort()
         steps = steps[np.append(True, steps[1:] != steps[:-1])]
         index = pd.Index(steps, name="step")
+        grid = _grid(steps)
     columns = {}
     for name, s, ix in zip(series, parts, indexes):
         if len(ix) == len(steps):  # logged at every step: the column is the series' own values, not a copy
             columns[name] = s.to_numpy()
         else:
             col = columns[name] = np.full(len(steps), np.nan)
-            col[np.searchsorted(steps, ix)] = s.to_numpy()
+            col[_positions(ix, steps, grid)] = s.to_numpy()
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-def _within(part: np.ndarray, steps: np.ndarray) -> bool:
-    """Whether every value of the sorted array `part` is in the sorted array `steps`."""
+def _grid(steps: np.ndarray) -> tuple[int, int] | None:
+    """(first, stride) where the sorted, distinct `steps` are `first + stride * arange(len(steps))` (a run
+    logged every N steps: nearly every run), else None. Then where a step is in them is arithmetic, not a
+    binary search (on a 1M-scalar TensorBoard run the searches were 3% of the whole command)."""
+    if len(steps) < 2:
+        return None
+    first, stride = int(steps[0]), int(steps[1] - steps[0])
+    if int(steps[-1]) - first != stride * (len(steps) - 1) or not (steps[1:] - steps[:-1] == stride).all():
+        return None
+    return first, stride
+
+
+def _positions(part: np.ndarray, steps: np.ndarray, grid: tuple[int, int] | None) -> np.ndarray:
+    """Where each value of `part` (every one of them in `steps`) is in the sorted array `steps`."""
+    if grid is None:
+        return np.searchsorted(steps, part)
+    first, stride = grid
+    return part - first if stride == 1 else (part - first) // stride
+
+
+def _within(part: np.ndarray, steps: np.ndarray, grid: tuple[int, int] | None = None) -> bool:
+    """Whether every value of the sorted array `part` is in the sorted array `steps` (`grid`: `_grid(steps)`)."""
     if part is steps or not len(part):
         return True
+    if grid is not None:
+        first, stride = grid
+        if part[0] < first or part[-1] > steps[-1]:
+            return False
+        return stride == 1 or bool(((part - first) % stride == 0).all())
     at = np.searchsorted(steps, part)
     return bool(at[-1] < len(steps)) and np.array_equal(steps[at], part)
 

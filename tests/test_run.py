@@ -227,6 +227,12 @@ def test_corpus_run_directories(path):
     {"a": [1, 3, 5], "b": [2, 3, 6], "c": [7]},  # a union no series has
     {"a": [5], "b": [1, 2, 3, 4]},  # the widest holds none of the other's
     {"a": [10, 20], "b": []},
+    # steps every N: where a step is in them is arithmetic (run._grid); equal to the searches
+    {"a": [10, 20, 30, 40, 50], "b": [20, 50], "c": [30]},
+    {"a": [-4, -2, 0, 2], "b": [-2, 2], "c": [1]},  # one off the grid: the union is not one
+    {"a": [3, 6, 9], "b": [12], "c": [6]},  # one past the end: the union is a grid again
+    {"a": [0, 5, 10], "b": [5, 7]},
+    {"a": [7], "b": [7]},
 ])
 def test_metrics_frame_is_what_concat_makes(steps):
     import numpy as np
