@@ -74,7 +74,9 @@ def test_vectorised_path_reads_what_one_by_one_reads(tmp_path, monkeypatch, chun
     assert_same(fast, one_by_one(path, monkeypatch, check_crc))
 
 
-def test_records_with_a_flipped_byte_are_dropped_either_way(tmp_path, monkeypatch):
+@pytest.mark.parametrize("small_crc", [0, 1 << 40])  # checksums of records read one by one: library, numpy
+def test_records_with_a_flipped_byte_are_dropped_either_way(tmp_path, monkeypatch, small_crc):
+    monkeypatch.setattr(tb._Events, "SMALL_CRC", small_crc)
     path = write_events(tmp_path, mixed_events(1))
     raw = bytearray(path.read_bytes())
     ends = record_ends(path)
@@ -111,3 +113,13 @@ def test_groups_whose_keys_share_their_sorting_bits_read_the_same(tmp_path, monk
     monkeypatch.setattr(tb, "_fold16", lambda keys: (keys & np.uint64(1)).astype(np.uint16))
     assert_same(tb.read(path), expected)
     assert list(tb.read(path).series) == list(expected.series)  # the same order of names, too
+
+
+def test_checksums_with_numpy_equal_the_librarys():
+    crc32c = pytest.importorskip("crc32c").crc32c
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 256, 5000, dtype=np.uint8)
+    offsets, lengths = rng.integers(0, 4000, 300), rng.integers(0, 700, 300)
+    lengths[:3] = [0, 1, 2]
+    got = tfrecord.LinearCrc().crcs(data, offsets, lengths)
+    assert got.tolist() == [crc32c(data[o:o + n].tobytes()) for o, n in zip(offsets, lengths)]

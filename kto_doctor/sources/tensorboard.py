@@ -67,7 +67,7 @@ def read(path: Path, check_crc: bool = True) -> SourceData:
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return _with_role(_read_buffer(path, buf, check_crc and tfrecord.crc_fn is not None))
+        return _with_role(_read_buffer(path, buf, check_crc and tfrecord.crc_available()))
     finally:
         try:
             buf.close()
@@ -317,7 +317,7 @@ class _Events:
         heads = np.flatnonzero(np.concatenate(([True], (keys[1:] != keys[:-1]) | (tails[1:] != tails[:-1]))))
         wall, value = layout.wall_bits[order], layout.value_bits[order]  # (gathered once, for both uses)
         if self.check_crc:
-            good = self._check(buf, layout, order, heads, wall, value)
+            good = self._check(b, layout, order, heads, wall, value)
             if not good.all():
                 ok[order[~good]] = False
                 before = np.concatenate(([0], np.cumsum(good)))  # good records before each position
@@ -341,8 +341,8 @@ class _Events:
                 (rec[lo:hi].copy(), step[lo:hi].copy(), wall[lo:hi].copy(), values))
         return np.flatnonzero(~ok)
 
-    def _check(self, buf, layout: "_ScalarLayout", order: np.ndarray, heads: np.ndarray, wall: np.ndarray,
-               value: np.ndarray) -> np.ndarray:
+    def _check(self, b: tfrecord.Bytes, layout: "_ScalarLayout", order: np.ndarray, heads: np.ndarray,
+               wall: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Whether each record of `order` (groups of one tag, length and layout, starting at `heads`; `wall`
         and `value` their `layout` bits) holds its data checksum, from what its wall time, step and value
         bytes change from its group's first record (`tfrecord.LinearCrc`). (Every record's length checksum
@@ -350,10 +350,7 @@ class _Events:
         n = len(order)
         sizes = np.diff(np.append(heads, n))
         firsts = order[heads]
-        crc = tfrecord.crc_fn
-        acc = np.repeat(np.array([crc(buf[d:d + size]) for d, size in zip(layout.data[firsts].tolist(),
-                                                                            layout.length[firsts].tolist())],
-                                 dtype=np.uint32), sizes)
+        acc = np.repeat(self.linear.crcs(b.u8, layout.data[firsts], layout.length[firsts]), sizes)
         length = np.repeat(layout.length[firsts], sizes)  # (a group's key holds its length and form)
         width = np.repeat(_WIDTHS[layout.form[firsts]], sizes)
         table = self.linear.stacked(int(length.max()))  # byte x followed by k bytes adds table[256 * k + x]
@@ -372,10 +369,10 @@ class _Events:
 
     # -- one record at a time ------------------------------------------------------------------------
     def decode_each(self, buf, starts, lengths, rec) -> None:
-        crc = tfrecord.crc_fn if self.check_crc else None
-        for start, length, index in zip(starts.tolist(), lengths.tolist(), rec.tolist()):
+        good = self._crcs_ok(buf, starts, lengths) if self.check_crc else None
+        for i, (start, length, index) in enumerate(zip(starts.tolist(), lengths.tolist(), rec.tolist())):
             data = start + tfrecord.HEADER
-            if crc is not None and not self._record_crc_ok(buf, start, data, length):
+            if good is not None and not good[i]:
                 self.bad_crc += 1
                 continue
             try:
@@ -383,12 +380,26 @@ class _Events:
             except _Malformed:
                 self.bad_crc += 1
 
-    @staticmethod
-    def _record_crc_ok(buf, start: int, data: int, length: int) -> bool:
-        stored_len, stored_data = struct.unpack_from("<I", buf, start + 8)[0], \
-            struct.unpack_from("<I", buf, data + length)[0]
-        return (tfrecord.masked_crc(buf[start:start + 8]) == stored_len
-                and tfrecord.masked_crc(buf[data:data + length]) == stored_data)
+    SMALL_CRC = 1 << 16  # data bytes up to which decode_each's checksums are computed with numpy
+
+    def _crcs_ok(self, buf, starts: np.ndarray, lengths: np.ndarray) -> list[bool]:
+        """Whether each record's length and data checksums hold. A few short records (a file's version
+        record, a v2 tag's first value) are checked with numpy (`LinearCrc.crcs`), which spares importing the
+        CRC library (~60M instructions) where the vectorised path checks everything else; more with it."""
+        if not len(starts):
+            return []
+        b = tfrecord.Bytes(buf)
+        stored_len = b.u32[starts + 8]
+        data = starts + tfrecord.HEADER
+        stored_data = b.u32[data + lengths]
+        good = tfrecord.length_crcs(b.u64[starts]) == stored_len
+        crc = None if int(lengths.sum()) <= self.SMALL_CRC else tfrecord.crc_fn
+        if crc is None:
+            crcs = self.linear.crcs(b.u8, data, lengths).astype(np.uint64)
+        else:
+            crcs = np.array([crc(buf[d:d + n]) for d, n in zip(data.tolist(), lengths.tolist())], dtype=np.uint64)
+        crcs = tfrecord.mask(crcs)
+        return (good & (crcs == stored_data)).tolist()
 
     def _decode_event(self, buf, pos: int, end: int, index: int) -> None:
         wall, step, summaries = 0.0, 0, []

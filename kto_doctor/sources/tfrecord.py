@@ -41,6 +41,15 @@ def _crc_fn():
     return globals()["crc_fn"]
 
 
+def crc_available() -> bool:
+    """Whether a CRC-32C library is installed, without importing it (`crc_fn` imports it)."""
+    if "crc_fn" in globals():
+        return globals()["crc_fn"] is not None
+    from importlib.util import find_spec
+
+    return any(find_spec(name) is not None for name in ("crc32c", "google_crc32c"))
+
+
 def __getattr__(name: str):
     if name == "crc_fn":  # `tfrecord.crc_fn`: crc32c's function, google_crc32c's, or None
         return _crc_fn()
@@ -109,12 +118,42 @@ class LinearCrc:
             self._stacked = np.concatenate(self._tables)
         return self._stacked
 
+    def crcs(self, u8: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The CRC-32C (unmasked, uint32) of each span `u8[offset:offset + length]`, with numpy: the CRC of as
+        many zero bytes, changed by what each byte adds at its distance from the end (few short spans: what
+        `crc_fn` gives, without importing the library for them)."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        out = np.array([_zeros_crc(int(n)) for n in lengths.tolist()], dtype=np.uint32)
+        total = int(lengths.sum())
+        if total:
+            nonempty = lengths > 0
+            starts = np.cumsum(lengths) - lengths  # each span's first byte among all spans' bytes
+            at = np.arange(total) - np.repeat(starts, lengths)  # each byte's place in its span
+            data = u8[np.repeat(np.asarray(offsets, dtype=np.int64), lengths) + at]
+            after = np.repeat(lengths, lengths) - 1 - at  # bytes after it in its span
+            added = self.stacked(int(lengths.max()) - 1)[256 * after + data]
+            out[nonempty] ^= np.bitwise_xor.reduceat(added, starts[nonempty])
+        return out
+
     def table(self, k: int) -> np.ndarray:
         tables = self._tables
         while len(tables) <= k:
             t = tables[-1]
             tables.append(CRC_TABLE[t & 0xFF] ^ (t >> 8))
         return tables[k]
+
+
+_ZEROS_CRC: dict[int, int] = {}
+
+
+def _zeros_crc(n: int) -> int:
+    """CRC-32C of n zero bytes."""
+    if n not in _ZEROS_CRC:
+        crc = 0xFFFFFFFF
+        for _ in range(n):
+            crc = int(CRC_TABLE[crc & 0xFF]) ^ (crc >> 8)
+        _ZEROS_CRC[n] = crc ^ 0xFFFFFFFF
+    return _ZEROS_CRC[n]
 
 
 @dataclass
