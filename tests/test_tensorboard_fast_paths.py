@@ -123,3 +123,84 @@ def test_checksums_with_numpy_equal_the_librarys():
     lengths[:3] = [0, 1, 2]
     got = tfrecord.LinearCrc().crcs(data, offsets, lengths)
     assert got.tolist() == [crc32c(data[o:o + n].tobytes()) for o, n in zip(offsets, lengths)]
+
+
+def periodic_events(steps: int, seed: int, start: int = 1) -> list[Event]:
+    """What a Trainer writes: the same tags at every step (simple values, v2 float and double tensors), evals
+    every 7 steps; steps crossing the varint widths (127/128, 16383/16384)."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for step in range(start, start + steps):
+        wall = 1.7e9 + 0.7 * step
+        for tag in ("train/loss", "train/grad_norm", "train/learning_rate"):
+            events.append(simple(tag, step, float(rng.standard_normal()), wall=wall))
+        events.append(tensor_scalar("v2/kl", step, v2_tensor(DT_FLOAT, "float_val", np.float32(rng.random())),
+                                    step == start))
+        events.append(tensor_scalar("v2/margin", step, v2_tensor(DT_DOUBLE, "double_val", np.float64(rng.random())),
+                                    step == start))
+        if step % 7 == 0:
+            events += [simple("eval/loss", step, float(rng.random()), wall=wall),
+                       simple("eval/rewards/chosen", step, float(rng.random()), wall=wall)]
+    return events
+
+
+def without_repeats(path, monkeypatch, check_crc=True):
+    with monkeypatch.context() as m:
+        m.setattr(tb._Events, "repeat", lambda self, *args: None)
+        return tb.read(path, check_crc=check_crc)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(tb, "CHUNK", 300)
+    monkeypatch.setattr(tb._Events, "PERIOD_MAX", 100)
+    monkeypatch.setattr(tb._Events, "ROWS", 500)  # several blocks of rows per stretch
+    monkeypatch.setattr(tfrecord.Framer, "BLOCK", 5000)
+
+
+def assert_same_order(a, b):
+    assert_same(a, b)
+    assert list(a.series) == list(b.series)  # the names' order too (the report lists them so)
+
+
+def test_repeating_records_read_as_each_chunk_reads_them(tmp_path, monkeypatch, small_chunks):
+    events = periodic_events(300, 5, start=1) + periodic_events(200, 6, start=16300)
+    path = write_events(tmp_path, events)
+    calls = []
+    repeat = tb._Events.repeat
+    with monkeypatch.context() as m:
+        m.setattr(tb._Events, "repeat", lambda self, *a: calls.append(repeat(self, *a)) or calls[-1])
+        fast = tb.read(path)
+    assert sum(got[0] for got in calls if got) > len(events) // 2  # most records were read as repeats
+    assert_same_order(fast, without_repeats(path, monkeypatch))
+    assert_same(fast, one_by_one(path, monkeypatch))
+
+
+@pytest.mark.parametrize("damage", ["data", "wall", "length", "cut"])
+@pytest.mark.parametrize("check_crc", [True, False])
+def test_damage_among_repeating_records_reads_as_before(tmp_path, monkeypatch, small_chunks, damage, check_crc):
+    path = write_events(tmp_path, periodic_events(400, 7))
+    raw = bytearray(path.read_bytes())
+    ends = record_ends(path)
+    rng = np.random.default_rng(8)
+    for k in sorted(rng.choice(np.arange(400, len(ends) - 1), 6, replace=False)):
+        start = ends[k - 1]
+        if damage == "data":
+            raw[int(rng.integers(start + 12 + 10, ends[k] - 4))] ^= 1 << int(rng.integers(8))
+        elif damage == "wall":
+            raw[start + 12 + 1 + int(rng.integers(8))] ^= 0x10
+        elif damage == "length":
+            raw[start + int(rng.integers(4))] ^= 0x04
+    if damage == "cut":
+        raw = raw[:ends[-300] - 9]
+    path.write_bytes(bytes(raw))
+    expected = without_repeats(path, monkeypatch, check_crc)
+    if damage != "cut" and check_crc:
+        assert expected.warnings
+    calls = []
+    repeat = tb._Events.repeat
+    with monkeypatch.context() as m:
+        m.setattr(tb._Events, "repeat", lambda self, *a: calls.append(repeat(self, *a)) or calls[-1])
+        fast = tb.read(path, check_crc=check_crc)
+    assert len([got for got in calls if got]) >= 2  # stretches of repeats, broken by the damage
+    assert_same_order(fast, expected)

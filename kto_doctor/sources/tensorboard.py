@@ -77,22 +77,36 @@ def read(path: Path, check_crc: bool = True) -> SourceData:
 
 def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
     b = tfrecord.Bytes(buf)
-    frames = tfrecord.frame(b)
-    n = len(frames.starts)
-    if n == 0:
-        what = f"cut at byte offset {frames.cut_at}" if frames.cut_at is not None else f"{len(buf)} bytes"
-        raise SourceError(f"{path}: not a TensorBoard event file (no complete record in {what}){lfs_pointer(buf[:64])}")
+    framer = tfrecord.Framer(b)  # records are framed as the chunks below need them
     events = _Events(check_crc)
-    if n < SMALL:
-        events.decode_each(buf, frames.starts, frames.lengths, np.arange(n))
+    if framer.available(SMALL) < SMALL:  # the whole file
+        starts, lengths = framer.take(SMALL)
+        n = len(starts)
+        if n == 0:
+            cut = framer.frames.cut_at
+            what = f"cut at byte offset {cut}" if cut is not None else f"{len(buf)} bytes"
+            raise SourceError(f"{path}: not a TensorBoard event file (no complete record in {what})"
+                              f"{lfs_pointer(buf[:64])}")
+        events.decode_each(buf, starts, lengths, np.arange(n))
     else:
-        for lo in range(0, n, CHUNK):
-            hi = min(lo + CHUNK, n)
-            rest = events.decode_scalars(b, buf, frames.starts[lo:hi], frames.lengths[lo:hi], np.arange(lo, hi))
-            rest += lo  # record numbers in the file
-            events.decode_each(buf, frames.starts[rest], frames.lengths[rest], rest)
-            b.release(int(frames.starts[lo]), int(frames.starts[hi - 1]))  # pages of decoded records
-    frames.starts = frames.lengths = None  # not needed any more
+        n = 0  # records read so far
+        while True:
+            # chunks end where CHUNK records of the file end, whatever the periodic path took before them: a tag
+            # first seen in a chunk takes its place among the names as it always did (`series` keeps that order)
+            boundary = (n // CHUNK + 1) * CHUNK
+            starts, lengths = framer.take(boundary - n)
+            if not len(starts):
+                break
+            lo, n = n, n + len(starts)
+            rest = events.decode_scalars(b, buf, starts, lengths, np.arange(lo, n))
+            events.decode_each(buf, starts[rest], lengths[rest], rest + lo)
+            b.release(int(starts[0]), int(starts[-1]))  # pages of decoded records
+            if n == boundary:
+                got = events.repeat(b, buf, starts, lengths, n)
+                if got is not None:
+                    framer.skip(*got)
+                    n += got[0]
+    frames = framer.frames
     src = SourceData(path=path, format=FORMAT, records=n - events.bad_crc)
     src.series, src.facts = events.series()
     src.config = events.config
@@ -296,6 +310,7 @@ class _Events:
         self.tensors: dict[str, list[tuple[np.ndarray, ...]]] = {}  # the same, of scalar tensors
         self.rows: dict[str, list[tuple[int, int, float, float]]] = {}  # the same, from decode_each
         self.collisions: dict[str, list[str]] = {}  # canonical name -> the tags that all mean it
+        self.last = None  # the layout, group keys and tag tails of the records decode_scalars decoded last
 
     # -- the vectorised path -------------------------------------------------------------------------
     def decode_scalars(self, b: tfrecord.Bytes, buf, starts, lengths, rec) -> np.ndarray:
@@ -303,9 +318,11 @@ class _Events:
         layout = _ScalarLayout(b, starts, lengths)
         ok = layout.ok
         order = np.flatnonzero(ok)
+        self.last = None
         if not len(order):
             return np.arange(len(ok))
         keys, tails = layout.group_keys(b)
+        self.last = (layout, keys, tails)  # for `repeat`: `ok` is updated in place below
         keys = keys[order]
         # Sorted by 16 bits of their key (a radix sort: stable, and several times faster than sorting the keys),
         # each group is one run, or a few where keys sharing those bits interleave; runs are then taken in
@@ -366,6 +383,147 @@ class _Events:
                 if changed >> (8 * j) & 0xFF:  # (a row below 0 only meets bytes past a field's end: 0, adding 0)
                     acc ^= table.take((row - 256 * j) + field[:, j], mode="clip")
         return tfrecord.unmask(layout.tail_bits[order] >> np.uint64(32)) == acc
+
+    # -- the periodic path ---------------------------------------------------------------------------
+    PERIOD_MAX = 4096  # records in the longest pattern looked for
+    ROWS = 1 << 18  # records decoded together by the periodic path (bounds its temporary arrays)
+
+    def repeat(self, b: tfrecord.Bytes, buf, starts: np.ndarray, lengths: np.ndarray, rec: int):
+        """Decode the records after the ones decode_scalars decoded last, while they repeat its last ones.
+
+        A writer logging the same tags at every step writes the same records over and over but for the wall
+        time, the step and the value: when the last P records of the chunk (`starts`, `lengths`, all read and
+        checked by the vectorised path) repeat the P before them (tags, lengths, layouts), the file from there
+        is taken as rows of P records, each row compared with them byte for byte but for those fields (and the
+        step's width), and checked against their checksums (`tfrecord.LinearCrc`, as `_check`). No framing,
+        no layout, no grouping: three gathers a record. Reading stops at the first row that differs or fails
+        (the next chunk reads it as before); the values are what decode_scalars reads from the same records.
+        Returns (records read, the offset after them), or None. `rec` is the number of the first of them."""
+        last, self.last = self.last, None
+        if last is None:
+            return None
+        layout, keys, tails = last
+        m = len(starts)
+        w = min(m, 2 * self.PERIOD_MAX)
+        keys, tails, ok = keys[m - w:], tails[m - w:], layout.ok[m - w:]
+        # the pattern's length: a distance between two records of its rarest kind (an eval every N steps), the
+        # shortest one over which the whole window repeats (keys: tag, length, step width and form)
+        _, kind, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        at = np.flatnonzero(kind == np.argmin(counts))
+        period = next((p for p in (at[-1] - at[-2::-1])[:8].tolist()
+                       if 2 * p <= w and np.array_equal(keys[p:], keys[:-p]) and np.array_equal(tails[p:], tails[:-p])),
+                      None)
+        if period is None or not ok[-period:].all():
+            return None
+        t = slice(m - period, m)
+        first = int(starts[t][0])
+        length = lengths[t]
+        span = int((length + tfrecord.OVERHEAD).sum())  # bytes of one row
+        at = starts[t] - first  # each record's place in its row
+        if int(at[-1] + length[-1]) + tfrecord.OVERHEAD != span:  # (records one after the other)
+            return None
+        seg = first + span  # the first row
+        rows = (b.size - seg) // span
+        if rows < 1:
+            return None
+        data = at + tfrecord.HEADER
+        step_len = layout.step_len[t]
+        width = _WIDTHS[layout.form[t]]
+        # the bits a record may change: wall time, the step's 7-bit groups, the value, the data checksum
+        vary = np.zeros(span, np.uint8)
+        vary[(data[:, None] + np.arange(1, 9)).ravel()] = 0xFF
+        for i in range(int(step_len.max())):
+            vary[data[step_len > i] + 10 + i] = 0x7F
+        for i in range(8):
+            vary[(data + length - 1 - i)[width > i]] = 0xFF
+        vary[(data + length)[:, None] + np.arange(4)] = 0xFF
+        same = ~vary
+        template = b.u8[first:seg] & same
+        good = self._same_rows(b, seg, span, rows, same, template)
+        if not good:
+            return None
+        # the template's fields, and which bytes of each field a checksum row meets (`_check`)
+        wall_at, step_at, tail_at = data + 1, data + 10, data + length - 4
+        wide = np.flatnonzero(width == 8)
+        step_mask = (np.uint64(1) << (8 * step_len).astype(np.uint64)) - np.uint64(1)
+        step_mask[step_len >= 8] = ~np.uint64(0)
+        t_wall, t_step, t_tail = b.u64[first + wall_at], b.u64[first + step_at] & step_mask, b.u64[first + tail_at]
+        t_wide = b.u64[first + tail_at[wide] - 4]
+        crc0 = tfrecord.unmask(t_tail >> np.uint64(32)).astype(np.uint32)
+        table = self.linear.stacked(int(length.max()))
+        tags = [bytes(buf[a:z]).decode("utf-8", "replace")
+                for a, z in zip(layout.tag_start[t].tolist(), layout.tag_end[t].tolist())]
+        dest = [self.tensors if f > 1 else self.arrays for f in layout.form[t].tolist()]
+        slots: dict[tuple[str, int], list[int]] = {}
+        for j, (tag, d) in enumerate(zip(tags, dest)):
+            slots.setdefault((tag, id(d)), []).append(j)
+        per_block = max(1, self.ROWS // period)
+        done = 0
+        while done < good:
+            k = min(per_block, good - done)
+            base = seg + span * done + span * np.arange(k, dtype=np.int64)[:, None]  # (k, 1)
+            wall = b.u64[base + wall_at]
+            raw = b.u64[base + step_at] & step_mask
+            tail = b.u64[base + tail_at]
+            value = tail << np.uint64(32)  # as `_ScalarLayout.value_bits`: either value in its last bytes
+            if len(wide):
+                value[:, wide] = b.u64[base + (tail_at[wide] - 4)]
+            if self.check_crc:
+                acc = np.broadcast_to(crc0, wall.shape).copy()
+                delta_value = value ^ np.where(width == 8, 0, t_tail << np.uint64(32))
+                if len(wide):
+                    delta_value[:, wide] ^= t_wide
+                delta_value = np.where(width == 4, delta_value >> np.uint64(32), delta_value)
+                for field, row in ((wall ^ t_wall, length - 2), (raw ^ t_step, length - 11),
+                                   (delta_value, width - 1)):
+                    changed = int(np.bitwise_or.reduce(field, axis=None))
+                    field = field.view(np.uint8).reshape(k, period, 8)
+                    row = row * 256
+                    for j in range(8):
+                        if changed >> (8 * j) & 0xFF:
+                            acc ^= table.take((row - 256 * j) + field[:, :, j], mode="clip")
+                bad = acc != tfrecord.unmask(tail >> np.uint64(32))
+                if bad.any():
+                    k = int(np.argmax(bad.ravel())) // period  # rows before the first failing record
+                    good = done + k
+                    wall, raw, value = wall[:k], raw[:k], value[:k]
+                    if not k:
+                        break
+            step = np.zeros(raw.shape, np.uint64)
+            for i in range(int(step_len.max())):
+                step |= (raw >> np.uint64(i)) & np.uint64(0x7F << (7 * i))
+            step = step.astype(np.int64)
+            wall = wall.view(np.float64)
+            number = rec + period * done + np.arange(k * period, dtype=np.int64).reshape(k, period)
+            f32 = (value >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
+            for (tag, _), cols in slots.items():
+                c = cols[0]
+                if width[c] == 4:
+                    values = f32[:, cols].ravel()
+                else:
+                    values = value[:, cols].view(np.float64).ravel()
+                dest[c].setdefault(tag, []).append((number[:, cols].ravel(), step[:, cols].ravel(),
+                                                    wall[:, cols].ravel(), values))
+            done += k
+        if not good:
+            return None
+        b.release(seg, seg + span * good)
+        return good * period, seg + span * good
+
+    @staticmethod
+    def _same_rows(b: tfrecord.Bytes, seg: int, span: int, rows: int, same: np.ndarray, template: np.ndarray) -> int:
+        """How many rows of `span` bytes from `seg` on equal `template` in the bits of `same`."""
+        good, size = 0, 16
+        while good < rows:
+            k = min(size, rows - good)
+            block = b.u8[seg + span * good:seg + span * (good + k)].reshape(k, span)
+            differ = np.not_equal(block & same, template)
+            first = int(np.argmax(differ))
+            if differ.flat[first]:
+                return good + first // span
+            good += k
+            size = max(16, (4 << 20) // span)
+        return good
 
     # -- one record at a time ------------------------------------------------------------------------
     def decode_each(self, buf, starts, lengths, rec) -> None:

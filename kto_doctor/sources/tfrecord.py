@@ -237,11 +237,13 @@ class _Chains:
 
     SCAN = 1 << 22  # bytes searched at once (bounds the temporary arrays)
 
-    def __init__(self, b: Bytes) -> None:
+    def __init__(self, b: Bytes, lo: int = 0, hi: int | None = None) -> None:
+        """The candidates starting at offsets lo..hi (the whole buffer by default)."""
         u8, end = b.u8, b.size
+        top = end if hi is None else min(hi, end)
         pieces = []
-        for a in range(HEADER, end, self.SCAN):  # each block's candidates filtered before the next block
-            starts = np.flatnonzero(u8[a:a + self.SCAN] == 0x09) + (a - HEADER)
+        for a in range(lo + HEADER, top + HEADER, self.SCAN):  # each block's candidates filtered before the next
+            starts = np.flatnonzero(u8[a:min(a + self.SCAN, top + HEADER)] == 0x09) + (a - HEADER)
             starts = starts[starts <= end - OVERHEAD]
             lengths = b.u64[starts]
             fits = lengths <= (end - OVERHEAD - starts).astype(np.uint64)
@@ -289,12 +291,19 @@ def join(pieces: list[tuple[np.ndarray, ...]], dtypes) -> tuple[np.ndarray, ...]
 
 def frame(b: Bytes) -> Frames:
     """Locate the intact records of a TFRecord buffer."""
+    return frame_from(b)[0]
+
+
+def frame_from(b: Bytes, pos: int = 0, stop: int | None = None) -> tuple[Frames, int]:
+    """The records of a TFRecord buffer that start at offsets pos..stop (all from pos by default), found as
+    `frame` finds them when it reaches `pos`, and the offset where framing goes on (a record's start, the
+    end of a damaged region, or the end). Framing a buffer piece by piece gives what one `frame` gives."""
     end = b.size
-    chains = _Chains(b)
+    stop = end if stop is None else min(stop, end)
+    chains = _Chains(b, pos, stop)
     pieces: list[tuple[np.ndarray, np.ndarray]] = []
     frames = Frames(np.zeros(0, np.int64), np.zeros(0, np.int64))
-    pos = 0
-    while pos < end:
+    while pos < stop:
         run = chains.run_from(pos)
         if run is not None:
             pieces.append((chains.starts[run], chains.lengths[run]))  # views
@@ -307,6 +316,7 @@ def frame(b: Bytes) -> Frames:
             resume = resync(b, pos + 1, end)
             frames.damaged.append((pos, (end if resume is None else resume) - pos))
             if resume is None:
+                pos = end  # nothing valid after it
                 break
             pos = resume
             continue
@@ -319,4 +329,48 @@ def frame(b: Bytes) -> Frames:
     del chains
     if pieces:
         frames.starts, frames.lengths = join(pieces, (np.int64, np.int64))
-    return frames
+    return frames, (end if frames.cut_at is not None else pos)
+
+
+class Framer:
+    """`frame_from` block by block, as records are asked for (`take`); a caller that read records on its own
+    tells how many and where they ended (`skip`), and framing goes on from there."""
+
+    BLOCK = 1 << 22  # bytes framed at once
+
+    def __init__(self, b: Bytes) -> None:
+        self.b = b
+        self.pos = 0  # where framing goes on
+        self.frames = Frames(np.zeros(0, np.int64), np.zeros(0, np.int64))  # damage and cut seen so far
+        self.starts, self.lengths = self.frames.starts, self.frames.lengths  # framed, not yet taken
+
+    @property
+    def done(self) -> bool:
+        """Whether every record has been framed."""
+        return self.pos >= self.b.size
+
+    def available(self, n: int) -> int:
+        """How many records are framed and not taken, framing until there are n (or the buffer ends)."""
+        while len(self.starts) < n and not self.done:
+            got, self.pos = frame_from(self.b, self.pos, self.pos + self.BLOCK)
+            self.frames.damaged += got.damaged
+            self.frames.cut_at = got.cut_at
+            if len(got.starts):
+                self.starts = np.concatenate((self.starts, got.starts))
+                self.lengths = np.concatenate((self.lengths, got.lengths))
+        return len(self.starts)
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next n records (fewer at the end): (starts, lengths)."""
+        self.available(n)
+        starts, lengths = self.starts[:n], self.lengths[:n]
+        self.starts, self.lengths = self.starts[n:], self.lengths[n:]
+        return starts, lengths
+
+    def skip(self, n: int, pos: int) -> None:
+        """The next n records, which end at offset `pos`, were read (intact) by the caller."""
+        if n <= len(self.starts):
+            self.starts, self.lengths = self.starts[n:], self.lengths[n:]
+        else:
+            self.starts, self.lengths = self.starts[:0], self.lengths[:0]
+            self.pos = pos
