@@ -386,7 +386,7 @@ class _Events:
 
     # -- the periodic path ---------------------------------------------------------------------------
     PERIOD_MAX = 4096  # records in the longest pattern looked for
-    ROWS = 1 << 18  # records decoded together by the periodic path (bounds its temporary arrays)
+    ROWS = 1 << 16  # records decoded together by the periodic path (bounds its temporary arrays)
 
     def repeat(self, b: tfrecord.Bytes, buf, starts: np.ndarray, lengths: np.ndarray, rec: int):
         """Decode the records after the ones decode_scalars decoded last, while they repeat its last ones.
@@ -439,8 +439,7 @@ class _Events:
         vary[(data + length)[:, None] + np.arange(4)] = 0xFF
         same = ~vary
         template = b.u8[first:seg] & same
-        good = self._same_rows(b, seg, span, rows, same, template)
-        if not good:
+        if not self._same_rows(b, seg, span, 1, same, template):
             return None
         # the template's fields, and which bytes of each field a checksum row meets (`_check`)
         wall_at, step_at, tail_at = data + 1, data + 10, data + length - 4
@@ -459,8 +458,13 @@ class _Events:
             slots.setdefault((tag, id(d)), []).append(j)
         per_block = max(1, self.ROWS // period)
         done = 0
-        while done < good:
-            k = min(per_block, good - done)
+        while done < rows:
+            k = min(per_block, rows - done)
+            good = self._same_rows(b, seg + span * done, span, k, same, template)
+            last = good < k  # a row differs: the stretch ends before it
+            k = good
+            if not k:
+                break
             base = seg + span * done + span * np.arange(k, dtype=np.int64)[:, None]  # (k, 1)
             wall = b.u64[base + wall_at]
             raw = b.u64[base + step_at] & step_mask
@@ -485,7 +489,7 @@ class _Events:
                 bad = acc != tfrecord.unmask(tail >> np.uint64(32))
                 if bad.any():
                     k = int(np.argmax(bad.ravel())) // period  # rows before the first failing record
-                    good = done + k
+                    last = True
                     wall, raw, value = wall[:k], raw[:k], value[:k]
                     if not k:
                         break
@@ -504,11 +508,13 @@ class _Events:
                     values = value[:, cols].view(np.float64).ravel()
                 dest[c].setdefault(tag, []).append((number[:, cols].ravel(), step[:, cols].ravel(),
                                                     wall[:, cols].ravel(), values))
+            b.release(seg + span * done, seg + span * (done + k))  # pages of decoded rows
             done += k
-        if not good:
+            if last:
+                break
+        if not done:
             return None
-        b.release(seg, seg + span * good)
-        return good * period, seg + span * good
+        return done * period, seg + span * done
 
     @staticmethod
     def _same_rows(b: tfrecord.Bytes, seg: int, span: int, rows: int, same: np.ndarray, template: np.ndarray) -> int:
