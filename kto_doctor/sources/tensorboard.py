@@ -441,21 +441,29 @@ class _Events:
         template = b.u8[first:seg] & same
         if not self._same_rows(b, seg, span, 1, same, template):
             return None
+        # the columns below hold the records of one tag side by side (and in file order): a tag's values are
+        # then a block of columns, copied as they are (`slot`: each column's record in the row)
+        tags = [bytes(buf[a:z]).decode("utf-8", "replace")
+                for a, z in zip(layout.tag_start[t].tolist(), layout.tag_end[t].tolist())]
+        dest = [self.tensors if f > 1 else self.arrays for f in layout.form[t].tolist()]
+        kinds: dict[tuple[str, int, int], int] = {}
+        kind = np.array([kinds.setdefault((tag, id(d), w), len(kinds)) for tag, d, w in zip(tags, dest, width.tolist())])
+        slot = np.argsort(kind, kind="stable")
+        data, length, step_len, width = data[slot], length[slot], step_len[slot], width[slot]
+        bounds = np.flatnonzero(np.diff(kind[slot])) + 1
+        blocks = [(tags[j], dest[j], int(width[a]), a, z) for j, a, z in
+                  zip(slot[np.append(0, bounds)].tolist(), np.append(0, bounds).tolist(),
+                      np.append(bounds, period).tolist())]
         # the template's fields, and which bytes of each field a checksum row meets (`_check`)
         wall_at, step_at, tail_at = data + 1, data + 10, data + length - 4
         wide = np.flatnonzero(width == 8)
         step_mask = (np.uint64(1) << (8 * step_len).astype(np.uint64)) - np.uint64(1)
         step_mask[step_len >= 8] = ~np.uint64(0)
         t_wall, t_step, t_tail = b.u64[first + wall_at], b.u64[first + step_at] & step_mask, b.u64[first + tail_at]
-        t_wide = b.u64[first + tail_at[wide] - 4]
+        t_value = t_tail << np.uint64(32)  # the value's bytes end at the top byte, as in `value` below
+        t_value[wide] = b.u64[first + tail_at[wide] - 4]
         crc0 = tfrecord.unmask(t_tail >> np.uint64(32)).astype(np.uint32)
         table = self.linear.stacked(int(length.max()))
-        tags = [bytes(buf[a:z]).decode("utf-8", "replace")
-                for a, z in zip(layout.tag_start[t].tolist(), layout.tag_end[t].tolist())]
-        dest = [self.tensors if f > 1 else self.arrays for f in layout.form[t].tolist()]
-        slots: dict[tuple[str, int], list[int]] = {}
-        for j, (tag, d) in enumerate(zip(tags, dest)):
-            slots.setdefault((tag, id(d)), []).append(j)
         per_block = max(1, self.ROWS // period)
         done = 0
         while done < rows:
@@ -474,18 +482,20 @@ class _Events:
                 value[:, wide] = b.u64[base + (tail_at[wide] - 4)]
             if self.check_crc:
                 acc = np.broadcast_to(crc0, wall.shape).copy()
-                delta_value = value ^ np.where(width == 8, 0, t_tail << np.uint64(32))
-                if len(wide):
-                    delta_value[:, wide] ^= t_wide
-                delta_value = np.where(width == 4, delta_value >> np.uint64(32), delta_value)
-                for field, row in ((wall ^ t_wall, length - 2), (raw ^ t_step, length - 11),
-                                   (delta_value, width - 1)):
+                for field, row in ((wall ^ t_wall, length - 2), (raw ^ t_step, length - 11)):
                     changed = int(np.bitwise_or.reduce(field, axis=None))
                     field = field.view(np.uint8).reshape(k, period, 8)
                     row = row * 256
                     for j in range(8):
                         if changed >> (8 * j) & 0xFF:
                             acc ^= table.take((row - 256 * j) + field[:, :, j], mode="clip")
+                # the value is the data's last 4 or 8 bytes: byte j of `value` is 7 - j from the end
+                delta = value ^ t_value
+                changed = int(np.bitwise_or.reduce(delta, axis=None))
+                delta = delta.view(np.uint16).reshape(k, period, 4)
+                for i, pair in enumerate(self.linear.pairs()):
+                    if changed >> (16 * i) & 0xFFFF:
+                        acc ^= pair.take(delta[:, :, i], mode="clip")
                 bad = acc != tfrecord.unmask(tail >> np.uint64(32))
                 if bad.any():
                     k = int(np.argmax(bad.ravel())) // period  # rows before the first failing record
@@ -498,16 +508,12 @@ class _Events:
                 step |= (raw >> np.uint64(i)) & np.uint64(0x7F << (7 * i))
             step = step.astype(np.int64)
             wall = wall.view(np.float64)
-            number = rec + period * done + np.arange(k * period, dtype=np.int64).reshape(k, period)
+            number = (rec + period * done) + period * np.arange(k, dtype=np.int64)[:, None] + slot
             f32 = (value >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
-            for (tag, _), cols in slots.items():
-                c = cols[0]
-                if width[c] == 4:
-                    values = f32[:, cols].ravel()
-                else:
-                    values = value[:, cols].view(np.float64).ravel()
-                dest[c].setdefault(tag, []).append((number[:, cols].ravel(), step[:, cols].ravel(),
-                                                    wall[:, cols].ravel(), values))
+            for tag, d, w, a, z in blocks:
+                values = f32[:, a:z] if w == 4 else value[:, a:z].view(np.float64)
+                d.setdefault(tag, []).append((number[:, a:z].ravel(), step[:, a:z].ravel(), wall[:, a:z].ravel(),
+                                              values.ravel()))
             b.release(seg + span * done, seg + span * (done + k))  # pages of decoded rows
             done += k
             if last:

@@ -135,6 +135,14 @@ class LinearCrc:
             out[nonempty] ^= np.bitwise_xor.reduceat(added, starts[nonempty])
         return out
 
+    def pairs(self) -> np.ndarray:
+        """Tables of two bytes of the last 8: `pairs()[i][x]` is what the uint16 x (little-endian) adds as bytes
+        2i and 2i+1 of a message's last 8 (one lookup for two bytes)."""
+        if not hasattr(self, "_pairs"):
+            x = np.arange(1 << 16)
+            self._pairs = np.stack([self.table(7 - 2 * i)[x & 0xFF] ^ self.table(6 - 2 * i)[x >> 8] for i in range(4)])
+        return self._pairs
+
     def table(self, k: int) -> np.ndarray:
         tables = self._tables
         while len(tables) <= k:
