@@ -204,3 +204,31 @@ def test_damage_among_repeating_records_reads_as_before(tmp_path, monkeypatch, s
         fast = tb.read(path, check_crc=check_crc)
     assert len([got for got in calls if got]) >= 2  # stretches of repeats, broken by the damage
     assert_same_order(fast, expected)
+
+
+@pytest.mark.parametrize("block", [700, 5000, 1 << 22])
+def test_framing_block_by_block_finds_what_one_frame_finds(tmp_path, monkeypatch, block):
+    path = write_events(tmp_path, periodic_events(300, 9))
+    raw = bytearray(path.read_bytes())
+    ends = record_ends(path)
+    for k in (100, 101, 400, 900):
+        raw[ends[k - 1] + 3] ^= 0x20  # a length byte: the framing resynchronises
+    raw[ends[700 - 1] + 20:ends[700 - 1] + 60] = bytes(40)  # zeros over a record and a half
+    path.write_bytes(bytes(raw[:-7]))  # and a cut last record
+    with open(path, "rb") as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    b = tfrecord.Bytes(buf)
+    whole = tfrecord.frame(b)
+    monkeypatch.setattr(tfrecord.Framer, "BLOCK", block)
+    framer = tfrecord.Framer(b)
+    pieces = []
+    while True:
+        starts, lengths = framer.take(97)
+        if not len(starts):
+            break
+        pieces.append((starts.copy(), lengths.copy()))
+    assert framer.done and whole.damaged and whole.cut_at is not None
+    assert np.concatenate([s for s, _ in pieces]).tolist() == whole.starts.tolist()
+    assert np.concatenate([n for _, n in pieces]).tolist() == whole.lengths.tolist()
+    assert (framer.frames.damaged, framer.frames.cut_at) == (whole.damaged, whole.cut_at)
+    del b, whole, framer, pieces, starts, lengths
