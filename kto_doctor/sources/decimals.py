@@ -29,6 +29,8 @@ def read(texts: list) -> np.ndarray | None:
     first = texts[0] if n else None
     if n < MIN_ROWS or not isinstance(first, bytes):
         return None
+    if not isinstance(texts[-1], bytes) or len(texts[-1]) != len(first):  # two widths: not one layout (no join)
+        return None
     m = _LAYOUT.fullmatch(first)
     if m is None:
         return None

@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import bulkfloat, decimals, lazyre
+from . import bulkfloat, decimals, lazyre, linefast
 from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
 
 CHUNK = 8 << 20
@@ -217,6 +217,9 @@ def block_floats(keys: list, cols: dict) -> dict:
     out, rest = {}, []
     for key in keys:
         col = cols[key]
+        if col and col.count(None) == len(col):  # a group no record holds: what `floats` makes of it, at once
+            out[key] = (np.full(len(col), NAN), np.zeros(len(col), dtype=bool))
+            continue
         values = decimals.read(col) if len(col) >= decimals.MIN_ROWS else None
         if values is not None:
             out[key] = (values, None)
@@ -478,7 +481,7 @@ class Shape:
     """The regex of one record shape (the literal text of a record with its numeric values captured), and
     the keys of its captures: `split` of a chunk with it yields every record of this shape at once."""
 
-    __slots__ = ("kind", "regex", "keys", "width", "used")
+    __slots__ = ("kind", "regex", "keys", "width", "used", "program")
 
     def __init__(self, kind: Kind, text: bytes, row: Row, wanted: Callable[[str], bool] = lambda key: True) -> None:
         self.kind = kind
@@ -501,6 +504,7 @@ class Shape:
         self.keys = keys
         self.width = 1 + len(keys)  # gap, then one capture per key
         self.used = 0
+        self.program = None  # its `linefast` form: None not tried yet, False none (or no gain on this file)
 
     def ok(self, text: bytes) -> bool:
         m = self.regex.match(text)
@@ -613,6 +617,7 @@ class Reader:
         self.join = re.compile(fmt.join, re.M) if fmt.join else None
         self.total: float | None = None
         self.extra: dict = {}  # for the format's hooks
+        self.misses: dict = {}  # id(shape) -> chunks in a row its templates took less than its split (`fast`)
 
     # ------------------------------------------------------------ chunks
 
@@ -664,6 +669,15 @@ class Reader:
         blocks: list[tuple] = []  # (kind, lines, positions, keys, columns, slow)
         taken = 0  # records the primary shapes took (each left one mark in the text)
         for shape in self.primaries:  # each takes its records out of the text; the rest goes on
+            if shape is self.primaries[0]:
+                fast = self.fast(shape, text, line_base)
+                if fast is not None:
+                    block, text, feeds, n = fast
+                    counted = feeds + (len(joins) if joins is not None else 0)
+                    shape.used += n
+                    blocks.append(block)
+                    taken += n
+                    continue
             parts = shape.regex.split(text)
             w = shape.width
             n = (len(parts) - 1) // w
@@ -698,6 +712,81 @@ class Reader:
         for s in shapes:
             s.used = 0
         return counted
+
+    def fast(self, shape: Shape, text: bytes, line_base: int):
+        """The records of `shape` in `text` as its split takes them, most by the split of a template's literal
+        regex (`linefast`: the lines of the first record's layout), the rest by the shape's own split of what
+        that left: (block, the text with each record replaced by the mark, its line feeds, records), or None
+        where no template applies (then nothing was taken)."""
+        prog = shape.program
+        if prog is None:
+            pattern, flags = shape.regex.pattern, shape.regex.flags
+            prog = shape.program = (within_lines(pattern, flags) and linefast.compile_shape(pattern, flags)) or False
+        if prog is False or b"\x1e" in text:
+            return None
+        keys, w = shape.keys, shape.width
+        found = []  # per template: (lines, columns)
+        left = text
+        m = shape.regex.search(text)
+        for _ in range(linefast.MAX_TEMPLATES):
+            tmpl = prog.template(left, m) if m is not None else None
+            if tmpl is None:
+                break
+            rx = tmpl.regex()
+            parts = rx.split(left)  # each match holds the line feed before its record
+            tw = 1 + rx.groups
+            n = (len(parts) - 1) // tw
+            if not n:
+                break
+            gaps = parts[0::tw]
+            # the line feeds before each record: the gaps' (between two records of consecutive lines a gap is
+            # empty) and the one before each record up to it
+            before = np.arange(1, n + 1, dtype=np.int64)
+            feeds = np.zeros(n, dtype=np.int64)
+            full = np.flatnonzero(np.fromiter(map(len, gaps[:-1]), dtype=np.int64, count=n))
+            feeds[full] = [gaps[i].count(_NL) for i in full.tolist()]
+            before += np.cumsum(feeds)
+            texts = iter(parts[1 + j::tw] for j in range(rx.groups))
+            captured = {gid: next(texts) for gid in sorted(v[3] for v in tmpl.segments if v[3] is not None)}
+            cols = {key: captured[j + 1] if j + 1 in captured else [None] * n for j, key in enumerate(keys)}
+            found.append((before, cols))
+            left = (_NL + _TAKEN).join(gaps)
+            m = shape.regex.search(left)
+        if not found:
+            self.miss(shape)
+            return None
+        parts = shape.regex.split(left)  # what the templates left: read as before
+        n2 = (len(parts) - 1) // w
+        if n2:
+            gaps = parts[0::w]
+            left = _TAKEN.join(gaps)
+            found.append((feeds_before(gaps, left), {key: parts[1 + j::w] for j, key in enumerate(keys)}))
+        n1 = sum(len(b) for b, _ in found) - n2
+        if n2 > n1:  # the templates took less than the split
+            self.miss(shape)
+        else:
+            self.misses.pop(id(shape), None)
+        # every column converted per part (a value's float does not depend on the texts beside it), in file order
+        lines = np.concatenate([b for b, _ in found])
+        order = np.argsort(lines, kind="stable")
+        conv = [block_floats(keys, cols) for _, cols in found]
+        values = {}
+        for key in keys:
+            vs = [c[key] for c in conv]
+            ok = None
+            if any(o is not None for _, o in vs):
+                ok = np.concatenate([np.ones(len(v), dtype=bool) if o is None else o for v, o in vs])[order]
+            values[key] = (np.concatenate([v for v, _ in vs])[order], ok)
+        n = len(lines)
+        block = (shape.kind, line_base + 1 + lines[order], np.full(n, -1, dtype=np.int64), keys, values, None)
+        return block, left, left.count(_NL), n
+
+    def miss(self, shape: Shape) -> None:
+        """A chunk where the templates took less than the shape's split: after three in a row they are not worth
+        their cost on this file (line layouts change on every line: timestamps, progress counters)."""
+        got = self.misses[id(shape)] = self.misses.get(id(shape), 0) + 1
+        if got >= 3:
+            shape.program = False
 
     def leftovers(self, gaps: list, gap_lines: np.ndarray, open_end: bool) -> list:
         """Records the primary shape did not take: found in the gaps, read by the other shapes or one by one.
@@ -852,8 +941,8 @@ class Reader:
         rank = np.empty(len(lines), dtype=np.int64)
         rank[order] = np.arange(len(lines))
         # every column as floats: (values, mask of the readable ones or None when all are)
-        conv = [{key: _py_floats(cols[key]) for key in keys} if slow else block_floats(keys, cols)
-                for _, _, _, keys, cols, slow in blocks]
+        conv = [cols if slow is None else {key: _py_floats(cols[key]) for key in keys} if slow
+                else block_floats(keys, cols) for _, _, _, keys, cols, slow in blocks]  # (None: converted)
         keeps: list = [None] * len(blocks)  # per block: the records kept (None: all)
         if self.fmt.repeats:
             keeps = self.repeats(blocks, conv, rank)
