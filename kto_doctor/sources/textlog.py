@@ -30,7 +30,7 @@ import re
 from array import array
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Callable
 
@@ -742,10 +742,11 @@ class Reader:
             # the line feeds before each record: the gaps' (between two records of consecutive lines a gap is
             # empty) and the one before each record up to it
             before = np.arange(1, n + 1, dtype=np.int64)
-            feeds = np.zeros(n, dtype=np.int64)
-            full = np.flatnonzero(np.fromiter(map(len, gaps[:-1]), dtype=np.int64, count=n))
-            feeds[full] = [gaps[i].count(_NL) for i in full.tolist()]
-            before += np.cumsum(feeds)
+            full = list(compress(range(n), gaps[:-1]))  # (the gaps that are not empty, found in C)
+            if full:
+                feeds = np.zeros(n, dtype=np.int64)
+                feeds[full] = [gaps[i].count(_NL) for i in full]
+                before += np.cumsum(feeds)
             texts = iter(parts[1 + j::tw] for j in range(rx.groups))
             captured = {gid: next(texts) for gid in sorted(v[3] for v in tmpl.segments if v[3] is not None)}
             cols = {key: captured[j + 1] if j + 1 in captured else [None] * n for j, key in enumerate(keys)}
