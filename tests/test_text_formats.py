@@ -158,6 +158,10 @@ EXPECT = {
         "generic_kv", {"loss"}, ("loss", 320, 0.697265625, 340, 0.68994140625, 3)),
     "generic_kv/zhenhao-huang__CPM-1-Finetune-Text-Generation__issue3.log": (  # `train lm loss: v`
         "generic_kv", {"loss"}, ("loss", 750, 11.526718473434448, 910, 11.618546724319458, 17)),
+    "blocks/FranxYao__Long-Context-Data-Engineering__issue13.log": (  # `step 1 token 5m` + `train/loss 5.5021 `
+        "blocks", {"loss", "grad_norm", "learning_rate", "epoch"}, ("loss", 1, 5.5021, 50, 2.2328, 2)),
+    "blocks/NVIDIA-NeMo__RL__pr1052.log": (  # `  • Loss: 0.1032` bullets, a Timing section, no step line
+        "blocks", {"loss", "reward"}, ("loss", 1, 0.1032, 1, 0.1032, 1)),
 }
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Columns, SourceData, SourceError, open_stream
+from .base import Columns, MetricNames, SourceData, SourceError, adopt_summary_loss, open_stream
 from .registry import TEXT_SUFFIXES, Source
 from .textlog import NUM
 
@@ -38,102 +38,169 @@ _STEP = re.compile(rb"^[^A-Za-z0-9\n]*(?:[Gg]lobal[ _])?(?:[Ss]tep|STEP|[Ii]ter(
 _SECTION = re.compile(rb"^[^A-Za-z\n]*([A-Za-z][\w /&()-]{0,40}):[ \t]*\r?$")
 _SKIP_SECTION = re.compile(rb"(?i)tim(e|ing)|memory|throughput|perf")
 _SUMMARY = (b"***** train metrics *****", b"***** eval metrics *****", b"Run summary:", b"Run history:")
-MAX_BYTES = 256 << 20  # a paste or a loop's print, not a multi-GB log: larger files go to the line readers
+
+
+_KEYS: dict[bytes, str] = {}
 
 
 def _key(raw: bytes) -> str:
-    return re.sub(r"[ ]+", "_", raw.decode("utf-8", "replace").strip()).lower()
+    key = _KEYS.get(raw)
+    if key is None:
+        key = re.sub(r"[ ]+", "_", raw.decode("utf-8", "replace").strip()).lower()
+        if len(_KEYS) < 4096:  # (a cache of the names a log uses, not of every string it holds)
+            _KEYS[raw] = key
+    return key
 
 
-def _scan(lines):
-    """(step or None, line, {key: value}) per block, and whether any step line was seen."""
-    blocks: list[tuple[float | None, int, dict]] = []
-    cur: dict | None = None
-    cur_step, cur_line = None, 0
-    skipping = False
-    stepped = False
-    for n, line in enumerate(lines, 1):
-        s = _STEP.match(line)
-        m = _PAIR.match(line) if s is None else None
-        if m is not None:
-            if skipping:
+class _Scan:
+    """Blocks as they complete, from an iterable of lines: `(step or None, line, {key: value})`. `stepped` turns
+    true at the first step line; `summary` when a Trainer/W&B summary block shows the file is the console
+    reader's (the scan stops there)."""
+
+    def __init__(self) -> None:
+        self.stepped = False
+        self.summary = False
+
+    def __call__(self, lines):
+        cur: dict | None = None
+        cur_step, cur_line = None, 0
+        skipping = False
+        for n, line in enumerate(lines, 1):
+            s = _STEP.match(line)
+            m = _PAIR.match(line) if s is None else None
+            if m is not None:
+                if skipping:
+                    continue
+                key = _key(m.group(1))
+                if cur is None or key in cur:  # a repeated name starts the next block
+                    if cur and (len(cur) >= 2 or cur_step is not None):
+                        yield cur_step, cur_line, cur
+                    cur, cur_step, cur_line = {}, None, n
+                cur[key] = float(m.group(2))
                 continue
-            key = _key(m.group(1))
-            if cur is None or key in cur:  # a repeated name starts the next block
-                if cur:
-                    blocks.append((cur_step, cur_line, cur))
-                    cur_step = None
-                cur, cur_line = {}, n
-            cur[key] = float(m.group(2))
-            continue
-        if s is not None:
-            if cur:
-                blocks.append((cur_step, cur_line, cur))
-            cur, cur_step, cur_line, skipping, stepped = {}, float(s.group(1)), n, False, True
-            continue
-        sec = _SECTION.match(line)
-        if sec is not None:  # a titled section inside a block: skipped when it is timing or memory
-            skipping = _SKIP_SECTION.search(sec.group(1)) is not None
-            continue
-        if cur and cur_step is None:  # prose or a blank line ends a block that no step line opened
-            blocks.append((cur_step, cur_line, cur))
-            cur = None
-        if not line.strip():
-            skipping = False
-    if cur:
-        blocks.append((cur_step, cur_line, cur))
-    return [b for b in blocks if len(b[2]) >= 2 or (b[0] is not None and b[2])], stepped
+            if s is not None:
+                if cur and (len(cur) >= 2 or cur_step is not None):
+                    yield cur_step, cur_line, cur
+                cur, cur_step, cur_line, skipping = {}, float(s.group(1)), n, False
+                self.stepped = True
+                continue
+            if any(mark in line for mark in _SUMMARY):
+                self.summary = True
+                return
+            sec = _SECTION.match(line)
+            if sec is not None:  # a titled section inside a block: skipped when it is timing or memory
+                skipping = _SKIP_SECTION.search(sec.group(1)) is not None
+                continue
+            if cur and cur_step is None:  # prose or a blank line ends a block that no step line opened
+                if len(cur) >= 2:
+                    yield cur_step, cur_line, cur
+                cur = None
+            if not line.strip():
+                skipping = False
+        if cur and (len(cur) >= 2 or cur_step is not None):
+            yield cur_step, cur_line, cur
 
 
-def _claims(blocks) -> bool:
+def _claims(keys, blocks: int) -> bool:
     from ..ontology import canonical, is_known
 
-    known = {k for _, _, row in blocks for k in row if is_known(canonical(k, False, None))}
-    core = any(canonical(k, False, None) in ("loss", "reward", "eval_loss") for k in known)
-    return bool(known) and (len(blocks) >= 2 or core)
+    known = [canonical(k, False, None) for k in keys if is_known(canonical(k, False, None))]
+    return bool(known) and (blocks >= 2 or any(k in ("loss", "reward", "eval_loss") for k in known))
 
 
 def read(path: Path) -> SourceData:
-    with open_stream(path) as f:
-        data = f.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise SourceError(f"{path}: larger than a printed block log")
-    if any(s in data for s in _SUMMARY):
-        raise SourceError(f"{path}: holds the Trainer's or W&B's summary block (the console reader's)")
-    blocks, stepped = _scan(data.split(b"\n"))
-    if not blocks or not _claims(blocks):
-        raise SourceError(f"{path}: no blocks of one metric per line")
-    src = SourceData(path=path, format="blocks", step_kind="exact" if stepped else "ordinal")
-    steps = array("d")
+    """One pass over the lines. What is kept is the output, in arrays: a step and a line per block, a block number
+    and a value per metric (20 bytes a value); blocks before the first step line wait for it (they take step 0
+    when one comes, their position in the log when none does)."""
+    steps, lines = array("d"), array("q")
+    data: dict[str, tuple[array, array]] = {}  # logged key -> (block numbers, values)
+    pending: list[tuple[int, dict]] = []
+    scan = _Scan()
     prev = 0.0
-    for i, (step, _, _) in enumerate(blocks, 1):
-        if stepped:  # a block before the first step line takes step 0; later ones without a step: the one before
+
+    def add(step: float, line: int, row: dict) -> None:
+        n = len(steps)
+        steps.append(step)
+        lines.append(line)
+        for key, value in row.items():
+            got = data.get(key)
+            if got is None:
+                got = data[key] = (array("i"), array("d"))
+            got[0].append(n)
+            got[1].append(value)
+
+    with open_stream(path) as stream:
+        for step, line, row in scan(stream):
+            if step is None and not scan.stepped:
+                pending.append((line, row))
+                continue
+            for early_line, early_row in pending:
+                add(0.0, early_line, early_row)
+            pending.clear()
             prev = step if step is not None else prev
-            steps.append(prev)
-        else:
-            steps.append(float(i))
-    cols = Columns()
-    st = np.frombuffer(steps, dtype=np.float64)
-    ln = np.asarray([line for _, line, _ in blocks], dtype=np.int64)
-    cols.set_steps(st, ln)
-    for (_, line, row), step in zip(blocks, st.tolist()):
-        cols.add_row(row, step, line)
-    src.series = cols.build(src)
+            add(prev, line, row)
+        cut = stream.truncated
+    if scan.summary:
+        raise SourceError(f"{path}: holds the Trainer's or W&B's summary block (the console reader's)")
+    for i, (line, row) in enumerate(pending, 1):
+        add(float(i), line, row)
+    if not steps or not _claims(data, len(steps)):
+        raise SourceError(f"{path}: no blocks of one metric per line")
+    src = SourceData(path=path, format="blocks", step_kind="exact" if scan.stepped else "ordinal")
+    src.series = _series(src, data, np.frombuffer(steps, dtype=np.float64), np.frombuffer(lines, dtype=np.int64))
     if not src.series:
         raise SourceError(f"{path}: no metric the ontology knows in its blocks")
-    src.records = len(blocks)
-    how = "each block's step line" if stepped else "the block's position in the log"
-    src.warnings.append(f"{path.name}: read as blocks of one metric per line ({len(blocks)} block(s); the step is "
+    src.records = len(steps)
+    how = "each block's step line" if scan.stepped else "the block's position in the log"
+    src.warnings.append(f"{path.name}: read as blocks of one metric per line ({len(steps)} block(s); the step is "
                         f"{how})")
+    if cut:
+        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); the rest of the "
+                            "file was not read")
     return src
+
+
+def _series(src: SourceData, data: dict, steps: np.ndarray, lines: np.ndarray) -> dict:
+    """The logged keys' arrays as Series under their canonical names; keys that mean one metric (`loss` and
+    `train/loss`) are merged in block order, the later block's value winning at a step (as `Columns` does)."""
+    cols = Columns()
+    cols.set_steps(steps, lines)
+    cols.finish_segments(src, "the step lines")
+    names = MetricNames()
+    by_name: dict[str, list[str]] = {}
+    for key in data:
+        name = names[key, False]
+        if name is None and names.summary_loss(key):
+            name = "\x00" + key
+        if name is not None:
+            by_name.setdefault(name, []).append(key)
+    out: dict = {}
+    held = {}
+    for name, keys in by_name.items():
+        rows = np.concatenate([np.frombuffer(data[k][0], dtype=np.int32) for k in keys])
+        vals = np.concatenate([np.frombuffer(data[k][1], dtype=np.float64) for k in keys])
+        if len(keys) > 1:
+            order = np.argsort(rows, kind="stable")
+            rows, vals = rows[order], vals[order]
+        series = cols.finish(steps[rows], vals, lines[rows])
+        if series is None:
+            continue
+        if name.startswith("\x00"):
+            held[name[1:]] = series
+        else:
+            out[name] = series
+    for key, series in held.items():
+        adopt_summary_loss(src, key, series, out)
+    return out
 
 
 def sniff(head: str) -> float:
     text = head.encode("utf-8", "replace")
-    if any(s in text for s in _SUMMARY):
+    scan = _Scan()
+    blocks = list(scan(text.split(b"\n")[:2000]))
+    if scan.summary or not blocks:
         return 0.0
-    blocks, _ = _scan(text.split(b"\n")[:2000])
-    return 0.25 if blocks and _claims(blocks) else 0.0
+    return 0.25 if _claims({k for _, _, row in blocks for k in row}, len(blocks)) else 0.0
 
 
 SOURCE = Source(

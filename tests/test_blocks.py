@@ -1,0 +1,120 @@
+"""The `blocks` reader: metrics printed one per line in a block per step (a custom loop's `print(k, v)`, NeMo-RL's
+step report). Real examples in tests/fixtures/formats/blocks (see its PROVENANCE.md); the generated cases here
+check what the reader keeps from damaged, long and mixed files."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kto_doctor
+from kto_doctor import sources
+from kto_doctor.sources import blocks
+from kto_doctor.sources.base import SourceError
+
+FIX = Path(__file__).parent / "fixtures" / "formats" / "blocks"
+
+
+def test_a_custom_loops_summary_print_is_read_at_its_step_lines():
+    data = sources.read(FIX / "FranxYao__Long-Context-Data-Engineering__issue13.log")
+    assert data.format == "blocks" and data.step_kind == "exact"
+    assert data.series["loss"].steps.tolist() == [1, 50]
+    assert data.series["loss"].values.tolist() == [5.5021, 2.2328]
+    assert data.series["grad_norm"].values.tolist() == [249.4825, 12.5982]
+    assert data.series["epoch"].values.tolist() == [0.0, 0.03]
+    # the per-length losses are kept under their own names, never taken for the training loss
+    assert data.series["per_length_loss/loss@65536"].values.tolist() == [5.8821]  # (only in the first block)
+    report = kto_doctor.analyze(FIX / "FranxYao__Long-Context-Data-Engineering__issue13.log")
+    assert report.status not in ("failing", "inconclusive")  # loss 5.50 -> 2.23 and grad norm 249 -> 12.6
+
+
+def test_nemo_rl_step_report_keeps_results_and_drops_its_timing_section():
+    data = sources.read(FIX / "NVIDIA-NeMo__RL__pr1052.log")
+    assert data.format == "blocks" and data.step_kind == "ordinal"
+    assert data.series["loss"].values.tolist() == [0.1032]
+    assert data.series["reward"].values.tolist() == [0.3486]
+    assert not any("time" in name or "sync" in name or "prep" in name for name in data.series)
+
+
+def _log(n: int, first_step: int = 10) -> str:
+    return "".join(f"step {first_step * k}\ntrain/loss {2.0 - k / (n + 1):.6f}\ntrain/grad_norm {1.0 + k % 7}\n"
+                   f"train/learning_rate 2e-05\n\n" for k in range(1, n + 1))
+
+
+def test_a_long_log_is_read_block_by_block(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(_log(5000))
+    data = blocks.read(p)
+    assert data.records == 5000
+    assert data.series["loss"].steps.tolist() == [10.0 * k for k in range(1, 5001)]
+    assert data.series["loss"].values[[0, -1]].tolist() == pytest.approx([2.0 - 1 / 5001, 2.0 - 5000 / 5001])
+    assert data.series["grad_norm"].lines.tolist()[:2] == [1, 6]  # a value points at its block's step line
+
+
+@pytest.mark.parametrize("cut", [137, 1000, 4321, 9999])
+def test_a_file_cut_anywhere_keeps_every_block_before_the_cut(tmp_path, cut):
+    text = _log(400).encode()
+    whole = blocks.read(_write(tmp_path / "whole.log", text))
+    part = blocks.read(_write(tmp_path / "cut.log", text[:cut]))
+    complete = text[:cut].count(b"\n\n")  # blocks whose blank line came before the damage
+    assert part.series["loss"].values[:complete].tolist() == whole.series["loss"].values[:complete].tolist()
+    assert part.series["loss"].steps.tolist()[:complete] == whole.series["loss"].steps.tolist()[:complete]
+    assert complete <= len(part.series["loss"].values) <= complete + 1  # (+ the block the cut fell in)
+
+
+def test_garbage_inside_the_log_ends_one_block_and_the_rest_is_read(tmp_path):
+    text = _log(6).encode()
+    broken = text.replace(b"train/grad_norm 4.0\n", b"\x00\x00\xff\xfe garbage \x00\n", 1)
+    data = blocks.read(_write(tmp_path / "train.log", broken))
+    assert data.series["loss"].steps.tolist() == [10, 20, 30, 40, 50, 60]
+    assert data.series["grad_norm"].steps.tolist() == [10, 20, 40, 50, 60]  # step 30's value was the damaged line
+
+
+def test_compressed_and_crlf_copies_read_the_same(tmp_path):
+    text = _log(50)
+    plain = blocks.read(_write(tmp_path / "a.log", text.encode()))
+    zipped = blocks.read(_write(tmp_path / "b.log.gz", gzip.compress(text.encode())))
+    crlf = blocks.read(_write(tmp_path / "c.log", text.replace("\n", "\r\n").encode()))
+    for other in (zipped, crlf):
+        assert other.series["loss"].values.tolist() == plain.series["loss"].values.tolist()
+        assert other.series["loss"].steps.tolist() == plain.series["loss"].steps.tolist()
+
+
+def test_blocks_before_the_first_step_line_take_step_zero(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("loss 3.0\nreward 0.1\n\n" + _log(2))
+    data = blocks.read(p)
+    assert data.series["loss"].steps.tolist() == [0, 10, 20]
+    assert data.series["loss"].values[0] == 3.0
+
+
+def test_without_step_lines_blocks_are_steps_in_log_order(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"loss {1.0 / k}\nreward {0.1 * k}\n\n" for k in range(1, 5)))
+    data = blocks.read(p)
+    assert data.step_kind == "ordinal"
+    assert data.series["reward"].steps.tolist() == [1, 2, 3, 4]
+    assert data.series["reward"].values.tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+def test_a_trainer_summary_leaves_the_file_to_the_console_reader(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(_log(3) + "***** train metrics *****\n  epoch = 3.0\n  train_loss = 1.2\n")
+    with pytest.raises(SourceError, match="summary"):
+        blocks.read(p)
+    assert blocks.sniff(p.read_text()) == 0.0
+
+
+def test_a_nan_loss_in_a_block_is_not_a_healthy_run(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(_log(3) + "step 40\ntrain/loss nan\ntrain/grad_norm nan\n\n")
+    data = blocks.read(p)
+    assert np.isnan(data.series["loss"].values[-1])
+    assert kto_doctor.analyze(p).status == "failing"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
