@@ -375,3 +375,42 @@ def test_deepspeed_skips_that_stopped_before_the_log_are_calibration(tmp_path):
     assert data.format == "console"
     assert (data.facts["first_progress_step"], data.facts["skipped_at_first_progress"]) == (320, 15)
     assert [f.severity for f in kto_doctor.analyze(p).findings if f.rule == "FP16101"] == ["warning"]
+
+
+# -- LLaMA-Factory in a Colab `!llamafactory-cli train` cell: bars without their bar, the callback's rounded echo -------
+
+def _lf_colab(n: int, echo: bool = True, hf: bool = True) -> str:
+    out = []
+    for i in range(1, n + 1):
+        lr = 1e-4 * (1 - i / (n + 2))
+        bar = f" {i * 5 * 100 // 74}% {i * 5}/74 [01:26<19:38, 17.08s/it]"
+        if echo:
+            out.append(f"{bar}07/13/2024 11:23:44 - INFO - llamafactory.train.callbacks - {{'loss': {1 / i:.4f}, "
+                       f"'learning_rate': {lr:.4e}, 'epoch': {i * 0.13:.2f}, 'throughput': 258.02}}\n")
+            bar = ""
+        if hf:
+            out.append(f"{bar}{{'loss': {1 / i:.4f}, 'grad_norm': 1.75, 'learning_rate': {lr!r}, 'epoch': {i * 0.13:.2f}, "
+                       f"'num_input_tokens_seen': {22272 * i}}}\n")
+    return "".join(out)
+
+
+def test_llamafactory_callback_echoes_do_not_double_the_steps(tmp_path):
+    """Each logging step is printed twice, rounded by LLaMA-Factory's LogCallback and in full by the Trainer: one
+    record per step, at the step of the `5/74` bar before it (drawn without its bar, as in a Colab cell)."""
+    p = tmp_path / "train.log"
+    p.write_text(_lf_colab(10))
+    data = sources.read(p)
+    lr = data.series["learning_rate"]
+    assert lr.steps.tolist() == [5.0 * i for i in range(1, 11)]
+    assert lr.values.tolist() == pytest.approx([1e-4 * (1 - i / 12) for i in range(1, 11)], rel=1e-12)  # full values
+    assert data.series["grad_norm"].steps.tolist() == lr.steps.tolist()
+    report = kto_doctor.analyze(p)
+    assert "ANY102" not in {f.rule for f in report.findings}  # rounded and full values are not a schedule restart
+
+
+def test_llamafactory_callback_lines_alone_are_still_read(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(_lf_colab(6, hf=False))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [5.0 * i for i in range(1, 7)]
+    assert any("rounded copies" in w for w in data.warnings)

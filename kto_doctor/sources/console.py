@@ -50,7 +50,9 @@ TAIL = 4 << 20  # the end of a log searched for end-of-run blocks (`***** train 
 LARGE = 64 << 20  # a file this large gives the C heap's freed pages back at the end of each stage (heap.py)
 _DICT = lazyre.compile(rb"\{['\"][^{}\r\n]*\}")
 _WRAPPED = lazyre.compile(rb"\{\s*['\"][^{}]*\}")
-_TQDM_END = lazyre.compile(rb"\| *(\d{1,18})/(\d{1,18})\Z")  # matched against the bytes just before " ["
+# matched against the bytes just before " [": `| 5/74` of a drawn bar, or `7% 5/74` of a bar drawn without its
+# bar (tqdm that cannot measure the terminal: a `!python train.py` cell in Colab)
+_TQDM_END = lazyre.compile(rb"(?:(?<=\|)|(?<=\d%)) *(\d{1,18})/(\d{1,18})\Z")
 _WHOLE = itemgetter(0)  # a match's text
 _BAR_SEPARATORS = bytes.maketrans(b"|/", b"  ")  # `| 14/1000| 15/1000` -> numbers for one numpy parse
 _ANSI = lazyre.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
@@ -476,7 +478,7 @@ class _Reader:
         dropped before the next read, so that memory stays at about two chunks besides the values kept. The
         first chunk is START bytes, the start-up facts' search; the later ones CHUNK."""
         st = regular_file(self.path)
-        f = open_stream(self.path)
+        f = open_stream(self.path, keep_colours=True)
         line_base = 0
         carry = b""
         size = 0
@@ -931,7 +933,7 @@ class _Reader:
 
     def wrapped(self) -> None:
         """Dicts broken over several lines (pasted into an issue, or pretty-printed JSON): joined again."""
-        with open_stream(self.path) as f:
+        with open_stream(self.path, keep_colours=True) as f:
             data = f.read(WRAPPED_MAX + 1)
         spans = []
         for m in _WRAPPED.finditer(data):
@@ -949,7 +951,7 @@ class _Reader:
 
     def bare(self) -> None:
         """A small file without a dict: metric dicts pasted without their braces, read again with them."""
-        with open_stream(self.path) as f:
+        with open_stream(self.path, keep_colours=True) as f:
             data = f.read(WRAPPED_MAX + 1)
         if not (data[:1] in (b"'", b'"') or b"\n'" in data or b'\n"' in data):  # no line starts with a quote
             return
@@ -1107,6 +1109,8 @@ class _Spans(NamedTuple):
 
 
 _QUOTES = frozenset(b"'\"")
+_ECHO_CALLBACKS = b".callbacks - "
+_ECHO_CALLBACKS_ARRAY = np.frombuffer(_ECHO_CALLBACKS, dtype=np.uint8)
 _FEEDS = 1 << 20  # bytes of a chunk compared at once when its line feeds are found
 _IS_QUOTE = np.zeros(256, dtype=bool)
 _IS_QUOTE[[39, 34]] = True
@@ -1153,6 +1157,12 @@ def _spans(chunk: bytes, line_base: int) -> _Spans:
     newlines = len(feeds)
     after = starts >= 3  # echoed by a logger: `>> ` just before the brace
     after[after] = (data[starts[after] - 1] == 32) & (data[starts[after] - 2] == 62) & (data[starts[after] - 3] == 62)
+    # LLaMA-Factory's LogCallback repeats the Trainer's dict, rounded (`... llamafactory.train.callbacks - {...}`,
+    # `llmtuner.extras.callbacks - {...}`): an echo too, or every logging step would count twice
+    far = starts >= len(_ECHO_CALLBACKS)
+    if far.any():
+        at = starts[far][:, None] - len(_ECHO_CALLBACKS) + np.arange(len(_ECHO_CALLBACKS))
+        after[far] |= (data[at] == _ECHO_CALLBACKS_ARRAY).all(axis=1)
     loggers = after.tolist()
     if after.any():
         los, prev_end = [], 0
