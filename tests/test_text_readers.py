@@ -301,6 +301,26 @@ def test_utf16_and_gzip_logs_read_the_same(tmp_path):
     assert megatron.read(tmp_path / "c.log.gz").series["loss"].values.tolist() == plain
 
 
+def test_terminal_colour_codes_between_names_and_values_are_removed(tmp_path):
+    """torchtitan colours every field of its `step: N  loss: v` line; with the escapes in place no reader would
+    see a name beside its value. An escape cut by a read buffer (1 MB reads) is completed by the next read."""
+    from kto_doctor.sources import base
+
+    line = ("[rank0]:2024-08-01 10:00:{t:02d},123 - root - INFO - \x1b[31mstep: {s:2d}  \x1b[32mloss: {v:7.4f}  "
+            "\x1b[33mmemory: 38.02GiB(40.01%)  \x1b[34mwps: 1,234  \x1b[35mmfu: 12.34%\x1b[39m\n")
+    colour = "".join(line.format(t=s % 60, s=s, v=10 - s * 0.001) for s in range(1, 3001))
+    plain = base._StripAnsi._CSI.sub(b"", colour.encode()).decode()
+    assert "\x1b" not in plain
+    a, b = write(tmp_path, colour, "colour.log"), write(tmp_path, plain, "plain.log")
+    with base.open_stream(a) as f:  # small reads: escapes cut at every possible place
+        got = b"".join(iter(lambda: f.read(7), b""))
+    assert got == plain.encode()
+    read_a, read_b = sources.read(a), sources.read(b)
+    assert read_a.format == read_b.format == "generic_kv"
+    assert read_a.series["loss"].values.tolist() == read_b.series["loss"].values.tolist()
+    assert read_a.series["loss"].steps.tolist() == list(range(1, 3001))
+
+
 def test_a_fifo_is_refused_not_opened(tmp_path):
     import os
 

@@ -7,6 +7,7 @@ plus whatever configuration and run facts the file states, plus warnings about d
 from __future__ import annotations
 
 import io
+import re
 import math
 import os
 import stat
@@ -330,14 +331,15 @@ def _kind_of(mode: int) -> str:
     return "a special file"
 
 
-def open_stream(path: Path) -> io.BufferedIOBase:
+def open_stream(path: Path, keep_colours: bool = False) -> io.BufferedIOBase:
     """A binary stream of a log file's text as UTF-8 with `\n` line ends, whatever was on disk.
 
     Undone on the way: gzip compression (`train.log.gz`), a UTF-8 byte-order mark, UTF-16 (with a BOM, or
-    without one when every other byte of the start is NUL), and old Mac CR-only line ends (a file whose start
-    has CRs and no LF; tqdm's CR redraws inside LF lines are left alone). Reading stops at the file's size when
-    it was opened (a file that grows while read, or a /proc file that claims 0 bytes, cannot run away) and at
-    MAX_FILE_BYTES of decompressed text. Readers call `stream.truncated` afterwards to warn.
+    without one when every other byte of the start is NUL), old Mac CR-only line ends (a file whose start has CRs
+    and no LF; tqdm's CR redraws inside LF lines are left alone), and terminal colour codes where the start holds
+    one (`keep_colours`: a reader that skips them itself, the console's, is spared the pass). Reading stops at the
+    file's size when it was opened (a file that grows while read, or a /proc file that claims 0 bytes, cannot run
+    away) and at MAX_FILE_BYTES of decompressed text. Readers call `stream.truncated` afterwards to warn.
     """
     st = regular_file(path)
     try:
@@ -351,15 +353,15 @@ def open_stream(path: Path) -> io.BufferedIOBase:
             import gzip
 
             inner = gzip.GzipFile(fileobj=f, mode="rb")
-            return _wrap(_Limited(inner, MAX_FILE_BYTES, closes=(inner, f)), inner, path)
+            return _wrap(_Limited(inner, MAX_FILE_BYTES, closes=(inner, f)), inner, path, keep_colours)
         limit = min(st.st_size, MAX_FILE_BYTES)
-        return _wrap(_Limited(f, limit, closes=(f,), over=st.st_size > MAX_FILE_BYTES), f, path)
+        return _wrap(_Limited(f, limit, closes=(f,), over=st.st_size > MAX_FILE_BYTES), f, path, keep_colours)
     except OSError as exc:
         f.close()
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _wrap(raw: "_Limited", inner, path: Path) -> io.BufferedIOBase:
+def _wrap(raw: "_Limited", inner, path: Path, keep_colours: bool = False) -> io.BufferedIOBase:
     """Look at the decoded start once, then add the transcoding layers it calls for."""
     head = raw.peek_head(4096)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _nul_every_other(head):
@@ -368,6 +370,8 @@ def _wrap(raw: "_Limited", inner, path: Path) -> io.BufferedIOBase:
         raw.skip(3)
     elif b"\r" in head and b"\n" not in head and len(head) >= 2:
         raw = _Translate(raw, bytes.maketrans(b"\r", b"\n"))
+    if not keep_colours and (b"\x1b[" in head or b"\x00\x1b\x00[" in head or b"\x1b\x00[\x00" in head):
+        raw = _StripAnsi(raw)
     return _Stream(raw, buffer_size=1 << 20)
 
 
@@ -479,6 +483,45 @@ class _Transcode(io.RawIOBase):
             if not n:
                 self.done = True
             self.pending = text.lstrip("\ufeff").encode("utf-8") if text else b""
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+class _StripAnsi(io.RawIOBase):
+    """Terminal colour and cursor codes (`\x1b[31m`, `\x1b[2K`) removed: loggers that colour their fields
+    (torchtitan's `step:`/`loss:`, rich, loguru) would otherwise put an escape between every name and value. Only
+    a file whose start holds one is filtered; an escape cut by a read is completed by the next."""
+
+    _CSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.pending = b""  # cleaned bytes not yet handed out
+        self.carry = b""  # the start of an escape sequence cut by the last read
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self.pending and not self.done:
+            raw = bytearray(max(len(b), 1 << 16))
+            n = self.inner.readinto(raw)
+            data = self.carry + bytes(raw[:n])
+            self.carry = b""
+            if not n:
+                self.done = True
+            else:
+                esc = data.rfind(b"\x1b", max(len(data) - 32, 0))
+                if esc >= 0 and not self._CSI.match(data, esc):  # maybe cut: keep it for the next read
+                    data, self.carry = data[:esc], data[esc:]
+            self.pending = self._CSI.sub(b"", data)
         n = min(len(b), len(self.pending))
         b[:n] = self.pending[:n]
         self.pending = self.pending[n:]
