@@ -582,6 +582,9 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[
 
 
 def _method_from_names(names: set, loss_type: str) -> str:
+    # an evaluation's metrics say the method as well as training's do (a model card's results table holds only
+    # evaluation columns: `eval_rewards/accuracies` is a DPO run's)
+    names = names | {n[5:] for n in names if n.startswith("eval_")}
     # A value loss means a critic: PPO, even where completion lengths are logged as GRPO logs them (verl's
     # PPO logs response_length/* like its GRPO; old TRL PPO tokens/responses_len_mean).
     if "objective/kl" in names or "value_loss" in names or any(n.startswith("ppo/") for n in names):

@@ -414,3 +414,49 @@ def test_llamafactory_callback_lines_alone_are_still_read(tmp_path):
     data = sources.read(p)
     assert data.series["loss"].steps.tolist() == [5.0 * i for i in range(1, 7)]
     assert any("rounded copies" in w for w in data.warnings)
+
+
+# -- a model card's "Training results" table: `Training Loss | Epoch | Step | Validation Loss | ...` -----------------
+
+_CARD = ("| Training Loss | Epoch | Step | Validation Loss | Rewards/chosen | Rewards/rejected | Rewards/accuracies |\n"
+         "|:-------------:|:-----:|:----:|:---------------:|:--------------:|:----------------:|:------------------:|\n"
+         "| 0.3903        | 0.1   | 25   | 0.2328          | 0.1244         | -1.3373          | 0.9933             |\n"
+         "| 0.0561        | 0.2   | 50   | 0.0585          | 0.0159         | -3.4934          | 0.9933             |\n"
+         "| 0.0267        | 0.3   | 75   | 0.0268          | -0.0626        | -4.9264          | 0.9967             |\n")
+
+
+@pytest.mark.parametrize("form", ["markdown", "no outer pipes", "rendered with single blanks"])
+def test_a_model_card_results_table_is_read_whatever_its_column_order(form, tmp_path):
+    text = _CARD
+    if form == "no outer pipes":
+        text = "\n".join(" | ".join(c.strip() for c in line.strip().strip("|").split("|")) + " |"
+                         for line in _CARD.splitlines()).replace(":-------------:", "---")
+    elif form == "rendered with single blanks":
+        rows = [line.strip().strip("|").split("|") for line in _CARD.splitlines() if ":--" not in line]
+        text = "\n".join(" ".join(c.strip() for c in r) for r in rows) + "\n"
+    p = tmp_path / "README.md"
+    p.write_text(text)
+    data = sources.read(p)
+    assert data.format == "progress_table"
+    assert data.series["loss"].steps.tolist() == [25, 50, 75]  # the Step column, not the first one
+    assert data.series["eval_loss"].values.tolist() == [0.2328, 0.0585, 0.0268]
+    assert data.series["eval_rewards/accuracies"].values.tolist() == [0.9933, 0.9933, 0.9967]
+    assert data.series["epoch"].values.tolist() == [0.1, 0.2, 0.3]
+    report = kto_doctor.analyze(p)
+    assert report.run.method == "dpo"  # told by the evaluation's preference columns
+    assert "DPO103" in {f.rule for f in report.findings}  # 0.027 with every pair separated at a third of an epoch
+
+
+def test_a_rendered_card_table_with_no_log_cells_and_a_nan_eval(tmp_path):
+    p = tmp_path / "card.txt"
+    p.write_text("Training Loss Epoch Step Validation Loss\nNo log 0.5 100 1.2345\n0.0 1.0 200 nan\n")
+    data = sources.read(p)
+    assert data.series["eval_loss"].steps.tolist() == [100, 200]
+    assert data.series["loss"].steps.tolist() == [200]
+    assert kto_doctor.analyze(p).status == "failing"  # NaN eval loss beside a train loss of 0.0
+
+
+def test_a_metric_line_naming_step_and_loss_is_not_a_table_header(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"Step {i} Loss {2 - i / 10:.2f}\n" for i in range(1, 6)))
+    assert sources.read(p).format != "progress_table"

@@ -11,9 +11,11 @@ The notebook (`transformers.utils.notebook.NotebookProgressCallback`) shows an H
 decimals, `No log` until a training loss exists, the first column `Step` (or `Epoch`), then `Training Loss`,
 `Validation Loss` and one column per metric (title-cased, `_` as a blank). Copied out of the browser it becomes
 TAB-separated; in docs it is a Markdown table, or re-aligned with blanks. The model card's "Training results"
-table has the same cells rounded to 4 decimals.
+table has the same cells rounded to 4 decimals and its own column order (`Training Loss | Epoch | Step |
+Validation Loss | ...`); a rendered table copied as text may keep single blanks between cells (`Training Loss
+Epoch Step Validation Loss`: the Trainer's two-word names are known, and a row must have as many cells).
 
-The header decides: a first column `Step`/`Epoch` is the x axis (with both, `Step`); `Training Loss` is the
+The header decides: a `Step`/`Epoch` column anywhere is the x axis (with both, `Step`); `Training Loss` is the
 loss, `Validation Loss` the eval loss; where the table has a validation column, its other metric columns are
 what the evaluation logged (`Rewards/chosen` -> `eval_rewards/chosen`), otherwise what training logged.
 Cells: `No log`, `None`, `-` and empty are missing; `**bold**`, `~`, a leading `+` and U+2212 minus are
@@ -33,37 +35,62 @@ from . import textlog
 from .base import Columns, SourceData, SourceError
 from .registry import TEXT_SUFFIXES, Source, score
 
-# A header: a step/epoch column and a loss column, cells separated by `|`, a TAB or two or more blanks.
-_HEADER = re.compile(rb"^[ \t>]*\|?[ \t]*(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter)[ \t]*(?:\||\t| {2,})"
-                     rb"[^\n]*(?:Loss|loss)[^\n]*$", re.M)
+# A header: a step/epoch column and a loss column, in any order (the model card's `Training Loss | Epoch | Step |
+# Validation Loss`), cells separated by `|`, a TAB, two or more blanks, or single blanks where a rendered table was
+# copied as text (`Training Loss Epoch Step Validation Loss`: the Trainer's two-word names are known).
+_AXIS_WORD = re.compile(rb"(?<![\w/])(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter|Global Step)(?![\w/])")
+_LOSS_WORD = re.compile(rb"[Ll]oss")
+_TWO_WORDS = re.compile(r"(?i)^(?:training|train|validation|eval|learning|global|gen|no) (?:loss|rate|step|len|log)$")
 _RULE = re.compile(rb"^[ \t>]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
 _CR = bytes.maketrans(b"\r", b" ")  # a CRLF file's CR: a blank at the end of the row
 _SKIP_COLUMN = re.compile(r"(?i)approx\.|exp\(|^loss type$|runtime|samples per second|steps per second")
+
+
+def _cells(header: bytes) -> tuple[str, list[bytes]]:
+    """(separator kind, cells) of a header line."""
+    text = header.strip().lstrip(b">").strip()
+    if b"|" in text:
+        return "pipe", [c.strip() for c in text.strip(b"|").split(b"|")]
+    if b"\t" in text:
+        return "tab", [c.strip() for c in text.split(b"\t")]
+    if re.search(rb"\S {2,}\S", text):
+        return "blanks", [c.strip() for c in re.split(rb" {2,}", text)]
+    words = text.split()  # single blanks: the Trainer's two-word names stay together
+    cells: list[bytes] = []
+    for w in words:
+        if cells and _TWO_WORDS.match((cells[-1] + b" " + w).decode("utf-8", "replace")):
+            cells[-1] += b" " + w
+        else:
+            cells.append(w)
+    return "space", cells
+
+
+def _is_header(line: bytes) -> bool:
+    """A table header: two or more cells, one of them a step/epoch column, one naming a loss."""
+    if _AXIS_WORD.search(line) is None or _LOSS_WORD.search(line) is None:
+        return False
+    sep, cells = _cells(line)
+    names = [c.decode("utf-8", "replace") for c in cells]
+    if len(cells) < 2 or _axis(names)[0] is None or not any("loss" in n.lower() for n in names):
+        return False
+    # every cell a name, not a value: a metric line (`step 10 loss 2.3`) is not a header
+    return not any(textlog.is_number(c) for c in cells)
 
 
 class _Table:
     """One header and the row regex it implies."""
 
     def __init__(self, header: bytes) -> None:
-        text = header.strip().lstrip(b">").strip()
-        if b"|" in text:
-            self.sep = "pipe"
-            cells = [c.strip() for c in text.strip(b"|").split(b"|")]
-        elif b"\t" in text:
-            self.sep = "tab"
-            cells = [c.strip() for c in text.split(b"\t")]
-        else:
-            self.sep = "blanks"
-            cells = [c.strip() for c in re.split(rb" {2,}", text)]
+        self.sep, cells = _cells(header)
         self.names = [re.sub(r"\s*/\s*", "/", c.decode("utf-8", "replace")) for c in cells]
         n = len(cells)
         cell = {"pipe": rb"([^|\n]*)", "tab": rb"([^\t\n]*)",
-                "blanks": rb"[ \t]*(\S+(?: \S+)*)"}[self.sep]
-        sep = {"pipe": rb"\|", "tab": rb"\t", "blanks": rb" {2,}|\t"}[self.sep]
+                "blanks": rb"[ \t]*(\S+(?: \S+)*)", "space": rb"(No log|\S+)"}[self.sep]
+        sep = {"pipe": rb"\|", "tab": rb"\t", "blanks": rb" {2,}|\t", "space": rb"[ \t]+"}[self.sep]
         lead = rb"^[ \t>]*\|?" if self.sep == "pipe" else rb"^[ \t>]*"
         trail = rb"\|?[ \t]*$" if self.sep == "pipe" else rb"[ \t]*$"
         first = {"pipe": rb"([ \t*]*[-+]?\d[^|\n]*)", "tab": rb"([ \t]*[-+]?\d[^\t\n]*)",
-                 "blanks": rb"[ \t]*([-+]?\d\S*)"}[self.sep]
+                 "blanks": rb"[ \t]*([-+]?\d\S*)", "space": rb"([-+]?\d\S*)"}[self.sep]
         parts = [lead, first if _axis(self.names)[0] == 0 else cell]
         for _ in range(n - 1):
             parts += [rb"(?:" + sep + rb")", cell]
@@ -84,9 +111,8 @@ def _headers(text: bytes) -> list[tuple[int, int, bytes]]:
         a = text.rfind(b"\n", 0, p) + 1
         b = text.find(b"\n", p)
         b = len(text) if b < 0 else b
-        m = _HEADER.match(text, a, b)
-        if m is not None:
-            out.append((m.start(), m.end(), m.group()))
+        if _is_header(text[a:b]):
+            out.append((a, b, text[a:b]))
         p = text.find(b"oss", b)
     return out
 
@@ -258,9 +284,9 @@ def _canon(header: str, eval_table: bool) -> str | None:
 def _sniff(head: str) -> float:
     data = head.encode("utf-8", "replace")
     hits = 0
-    for m in _HEADER.finditer(data):
-        tab = _Table(m.group())
-        hits += 1 + sum(1 for r in tab.row.finditer(data, m.end(), m.end() + 4096) if _RULE.match(r.group()) is None)
+    for _, end, header in _headers(data):
+        tab = _Table(header)
+        hits += 1 + sum(1 for r in tab.row.finditer(data, end, end + 4096) if _RULE.match(r.group()) is None)
     return score(hits)
 
 
