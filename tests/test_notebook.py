@@ -58,6 +58,19 @@ def test_the_trainer_progress_table_in_a_cell_output_is_read(tmp_path):
     assert not any(str(tmp_path) not in w and "kto-doctor-" in w for w in data.warnings)  # no temporary name
 
 
+@pytest.mark.parametrize("noise_kb", [1, 70, 300])
+def test_the_table_is_found_after_a_long_install_log(tmp_path, noise_kb):
+    """`!pip install` and model downloads can print more than the 64 KB a reader sniffs before training starts."""
+    noise = ["Requirement already satisfied: package-%05d in /usr/local/lib/python3.10 (1.0.0)\n" % i
+             for i in range(noise_kb * 1024 // 80)]
+    p = tmp_path / "DPO_training.ipynb"
+    p.write_text(json.dumps(_notebook({"name": "stdout", "output_type": "stream", "text": noise},
+                                      _display(_trainer_table(ROWS)))))
+    data = sources.read(p)
+    assert data.format == "progress_table"
+    assert data.series["loss"].values.tolist() == [2.1, 1.8, 1.6, 1.5, 1.45]
+
+
 def test_printed_metric_dicts_in_a_stream_output_are_read_and_a_nan_is_seen(tmp_path):
     lines = [f"{{'loss': {2.0 - 0.01 * i:.4f}, 'grad_norm': nan, 'learning_rate': 1e-05, 'epoch': {i / 50:.2f}}}\n"
              for i in range(1, 30)]

@@ -157,6 +157,22 @@ def _recover(text: str) -> str:
     return _ANSI.sub("", "\n".join(p for p in parts if p.strip()))
 
 
+# where the metrics of a notebook's text start: a Trainer table's header (TAB rows from its HTML), a metric dict
+_METRIC_START = re.compile(r"^(?:Step|Epoch)\t[^\n]*[Ll]oss|\{['\"](?:loss|train_loss|eval_loss|reward)['\"]\s*:",
+                           re.M)
+
+
+def _sniff_head(text: str) -> str:
+    """What the readers sniff: the text's start, and where its metrics start when that is further on (a `pip
+    install` or a model download can print more than the 64 KB a reader looks at before the training does)."""
+    if len(text) <= 1 << 16:
+        return text
+    m = _METRIC_START.search(text, 1 << 15)
+    if m is None:
+        return text[:1 << 16]
+    return text[:1 << 15] + "\n" + text[m.start():m.start() + (1 << 15)]
+
+
 def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[SourceData]:
     """`text` read as a text log named like `path` by the first text reader that recognises it."""
     from .registry import candidates
@@ -166,7 +182,7 @@ def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[S
     with tempfile.TemporaryDirectory(prefix="kto-doctor-") as tmp:
         inner = Path(tmp) / (path.stem + ".log")
         inner.write_text(text, encoding="utf-8")
-        head = text[:1 << 16]
+        head = _sniff_head(text)
         first_error = None
         for src in candidates(inner, head=lambda: head):
             if src.name in _OWN or src.kind != "metrics":
