@@ -40,6 +40,8 @@ from .registry import TEXT_SUFFIXES, Source, score
 # copied as text (`Training Loss Epoch Step Validation Loss`: the Trainer's two-word names are known).
 _AXIS_WORD = re.compile(rb"(?<![\w/])(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter|Global Step)(?![\w/])")
 _LOSS_WORD = re.compile(rb"[Ll]oss")
+# `Training Loss`, `Rewards / chosen`, `Approx. Perplexity (`exp(loss)`)`: a word first, no quotes, braces or colons
+_COLUMN_NAME = re.compile(rb"^[*_]*[A-Za-z][^{}\[\]'\":=,]*$")
 _TWO_WORDS = re.compile(r"(?i)^(?:training|train|validation|eval|learning|global|gen|no) (?:loss|rate|step|len|log)$")
 _RULE = re.compile(rb"^[ \t>]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
 _CR = bytes.maketrans(b"\r", b" ")  # a CRLF file's CR: a blank at the end of the row
@@ -73,8 +75,9 @@ def _is_header(line: bytes) -> bool:
     names = [c.decode("utf-8", "replace") for c in cells]
     if len(cells) < 2 or _axis(names)[0] is None or not any("loss" in n.lower() for n in names):
         return False
-    # every cell a name, not a value: a metric line (`step 10 loss 2.3`) is not a header
-    return not any(textlog.is_number(c) for c in cells)
+    # every cell a column name, not a value or a fragment of code: a metric line (`step 10 loss 2.3`) or a dict
+    # (`{'loss': 2.3, ...`) is no header
+    return all(_COLUMN_NAME.match(c) for c in cells) and not any(textlog.is_number(c) for c in cells)
 
 
 class _Table:
