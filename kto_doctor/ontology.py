@@ -130,6 +130,11 @@ METRICS: tuple[Metric, ...] = (
     _m("policy/approxkl_avg", "TRL PPO: approximate KL of the update"),
     _m("policy/entropy_avg", "TRL PPO: policy entropy"),
     _m("val/ratio", "TRL PPO: mean probability ratio new/old"),
+    # TRL PPO's `val/` is the value head's and the responses', not a validation split
+    _m("val/ratio_var", "TRL PPO: variance of the probability ratio new/old"),
+    _m("val/clipfrac_avg", "TRL PPO: fraction of value estimates clipped"),
+    _m("num_eos_tokens", "TRL PPO: EOS tokens in the batch's responses (0: no response ended)", "val/num_eos_tokens",
+       "ppo/val/num_eos_tokens"),
 )
 
 # Task metrics: the score an evaluation is run for, with the direction that is better. An eval loss that rises
