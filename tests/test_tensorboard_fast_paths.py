@@ -145,8 +145,10 @@ def periodic_events(steps: int, seed: int, start: int = 1) -> list[Event]:
 
 
 def without_repeats(path, monkeypatch, check_crc=True):
+    """The file read chunk by chunk (CHUNK records at a time), as before repeats were looked for."""
     with monkeypatch.context() as m:
         m.setattr(tb._Events, "repeat", lambda self, *args: None)
+        m.setattr(tb._Events, "first", lambda self: 1 << 40)
         return tb.read(path, check_crc=check_crc)
 
 
@@ -232,3 +234,25 @@ def test_framing_block_by_block_finds_what_one_frame_finds(tmp_path, monkeypatch
     assert np.concatenate([n for _, n in pieces]).tolist() == whole.lengths.tolist()
     assert (framer.frames.damaged, framer.frames.cut_at) == (whole.damaged, whole.cut_at)
     del b, whole, framer, pieces, starts, lengths
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_names_are_ranked_as_reading_chunk_by_chunk_inserts_them(tmp_path, monkeypatch, seed):
+    """Read chunk by chunk, the order of the names is the order in which each chunk's groups (by key) first
+    held a tag; `_Events.rank` gives the same order however the records were read."""
+    monkeypatch.setattr(tb, "CHUNK", 97)
+    path = write_events(tmp_path, mixed_events(seed) + periodic_events(60, seed, start=120))
+    orders = []
+    series = tb._Events.series
+
+    def spy(self):
+        for dest in (self.arrays, self.tensors):
+            inserted = list(dest)
+            assert inserted == sorted(inserted, key=lambda tag: self.rank[(id(dest), tag)])
+            orders.append(inserted)
+        return series(self)
+
+    monkeypatch.setattr(tb._Events, "series", spy)
+    chunked = without_repeats(path, monkeypatch)
+    assert len(orders[0]) > 10 and len(orders[1]) > 5
+    assert_same_order(tb.read(path), chunked)  # (pieces of 200 records and repeats, ranked)

@@ -90,22 +90,24 @@ def _read_buffer(path: Path, buf, check_crc: bool) -> SourceData:
         events.decode_each(buf, starts, lengths, np.arange(n))
     else:
         n = 0  # records read so far
+        size = events.first()  # records of the next piece read record by record (vectorised)
         while True:
-            # chunks end where CHUNK records of the file end, whatever the periodic path took before them: a tag
-            # first seen in a chunk takes its place among the names as it always did (`series` keeps that order)
+            # pieces end where CHUNK records of the file end at the latest: without repeats, the chunks of before
             boundary = (n // CHUNK + 1) * CHUNK
-            starts, lengths = framer.take(boundary - n)
+            starts, lengths = framer.take(min(size, boundary - n))
             if not len(starts):
                 break
             lo, n = n, n + len(starts)
             rest = events.decode_scalars(b, buf, starts, lengths, np.arange(lo, n))
             events.decode_each(buf, starts[rest], lengths[rest], rest + lo)
             b.release(int(starts[0]), int(starts[-1]))  # pages of decoded records
-            if n == boundary:
-                got = events.repeat(b, buf, starts, lengths, n)
-                if got is not None:
-                    framer.skip(*got)
-                    n += got[0]
+            got = events.repeat(b, buf, starts, lengths, n)
+            if got is not None:
+                framer.skip(*got)
+                n += got[0]
+                size = events.first()
+            else:
+                size = min(2 * size, CHUNK)  # (a file that does not repeat is read in chunks soon)
     frames = framer.frames
     src = SourceData(path=path, format=FORMAT, records=n - events.bad_crc)
     src.series, src.facts = events.series()
@@ -311,6 +313,11 @@ class _Events:
         self.rows: dict[str, list[tuple[int, int, float, float]]] = {}  # the same, from decode_each
         self.collisions: dict[str, list[str]] = {}  # canonical name -> the tags that all mean it
         self.last = None  # the layout, group keys and tag tails of the records decode_scalars decoded last
+        # (id of arrays or tensors, tag) -> (chunk of CHUNK records, group key, record) of its first value: reading
+        # the file chunk by chunk, a tag took its place among the names (dict order) in the first chunk that held
+        # it, by its smallest group key there (then by the record); `series` keeps that order, however the
+        # records were read (pieces of chunks, repeats)
+        self.rank: dict[tuple[int, str], tuple[int, int, int]] = {}
 
     # -- the vectorised path -------------------------------------------------------------------------
     def decode_scalars(self, b: tfrecord.Bytes, buf, starts, lengths, rec) -> np.ndarray:
@@ -354,9 +361,17 @@ class _Events:
             else:
                 values = value[lo:hi].view(np.float64).copy()
             # (copies: each group's arrays its own, freed one by one as `series` joins them)
-            (self.tensors if form > 1 else self.arrays).setdefault(tag, []).append(
-                (rec[lo:hi].copy(), step[lo:hi].copy(), wall[lo:hi].copy(), values))
+            r = int(rec[lo])  # (the group's first record)
+            self._add(self.tensors if form > 1 else self.arrays, tag,
+                      (rec[lo:hi].copy(), step[lo:hi].copy(), wall[lo:hi].copy(), values), (r // CHUNK, int(keys[lo]), r))
         return np.flatnonzero(~ok)
+
+    def _add(self, dest: dict, tag: str, chunk: tuple, first: tuple[int, int, int]) -> None:
+        """Append a chunk of `tag`'s values to `dest` (arrays or tensors); `first`: its first record's rank."""
+        dest.setdefault(tag, []).append(chunk)
+        old = self.rank.get((id(dest), tag))
+        if old is None or first < old:
+            self.rank[(id(dest), tag)] = first
 
     def _check(self, b: tfrecord.Bytes, layout: "_ScalarLayout", order: np.ndarray, heads: np.ndarray,
                wall: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -388,6 +403,10 @@ class _Events:
     PERIOD_MAX = 4096  # records in the longest pattern looked for
     ROWS = 1 << 16  # records decoded together by the periodic path (bounds its temporary arrays)
 
+    def first(self) -> int:
+        """Records read before a pattern is looked for (twice more each time none is found, up to CHUNK)."""
+        return 2 * self.PERIOD_MAX
+
     def repeat(self, b: tfrecord.Bytes, buf, starts: np.ndarray, lengths: np.ndarray, rec: int):
         """Decode the records after the ones decode_scalars decoded last, while they repeat its last ones.
 
@@ -407,12 +426,17 @@ class _Events:
         w = min(m, 2 * self.PERIOD_MAX)
         keys, tails, ok = keys[m - w:], tails[m - w:], layout.ok[m - w:]
         # the pattern's length: a distance between two records of its rarest kind (an eval every N steps), the
-        # shortest one over which the whole window repeats (keys: tag, length, step width and form)
-        _, kind, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        at = np.flatnonzero(kind == np.argmin(counts))
-        period = next((p for p in (at[-1] - at[-2::-1])[:8].tolist()
-                       if 2 * p <= w and np.array_equal(keys[p:], keys[:-p]) and np.array_equal(tails[p:], tails[:-p])),
-                      None)
+        # shortest one over which the whole window repeats (keys: tag, length, step width and form); the window's
+        # last half or quarter where its start does not (the file's first records, a change of layout)
+        period = None
+        for size in (w, w // 2, w // 4):
+            _, kind, counts = np.unique(keys[-size:], return_inverse=True, return_counts=True)
+            at = np.flatnonzero(kind == np.argmin(counts))
+            period = next((p for p in (at[-1] - at[-2::-1])[:8].tolist()
+                           if 2 * p <= size and np.array_equal(keys[-size + p:], keys[-size:-p])
+                           and np.array_equal(tails[-size + p:], tails[-size:-p])), None)
+            if period is not None:
+                break
         if period is None or not ok[-period:].all():
             return None
         t = slice(m - period, m)
@@ -450,6 +474,7 @@ class _Events:
         kind = np.array([kinds.setdefault((tag, id(d), w), len(kinds)) for tag, d, w in zip(tags, dest, width.tolist())])
         slot = np.argsort(kind, kind="stable")
         data, length, step_len, width = data[slot], length[slot], step_len[slot], width[slot]
+        slot_key = keys[-period:][slot]
         bounds = np.flatnonzero(np.diff(kind[slot])) + 1
         blocks = [(tags[j], dest[j], int(width[a]), a, z) for j, a, z in
                   zip(slot[np.append(0, bounds)].tolist(), np.append(0, bounds).tolist(),
@@ -510,10 +535,16 @@ class _Events:
             wall = wall.view(np.float64)
             number = (rec + period * done) + period * np.arange(k, dtype=np.int64)[:, None] + slot
             f32 = (value >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
+            # each tag's first record in the block, by (chunk, key, record): its rank among the block's
+            firsts = number[0]
+            place = np.empty(period, np.int64)
+            place[np.lexsort((firsts, slot_key, firsts // CHUNK))] = np.arange(period)
             for tag, d, w, a, z in blocks:
                 values = f32[:, a:z] if w == 4 else value[:, a:z].view(np.float64)
-                d.setdefault(tag, []).append((number[:, a:z].ravel(), step[:, a:z].ravel(), wall[:, a:z].ravel(),
-                                              values.ravel()))
+                j = a + int(np.argmin(place[a:z]))
+                r = int(firsts[j])
+                self._add(d, tag, (number[:, a:z].ravel(), step[:, a:z].ravel(), wall[:, a:z].ravel(), values.ravel()),
+                          (r // CHUNK, int(slot_key[j]), r))
             b.release(seg + span * done, seg + span * (done + k))  # pages of decoded rows
             done += k
             if last:
@@ -636,9 +667,12 @@ class _Events:
             spellings.setdefault(name, set()).add(tag)
             return parts.setdefault(name, [])
 
-        for tag, chunks in self.arrays.items():
+        def ranked(dest: dict) -> list:
+            return sorted(dest.items(), key=lambda item: self.rank[(id(dest), item[0])])
+
+        for tag, chunks in ranked(self.arrays):
             part(tag).extend(chunks)
-        for tag, chunks in self.tensors.items():
+        for tag, chunks in ranked(self.tensors):
             plugin, first = self.plugins.get(tag, ("", 0))
             if plugin not in ("scalars", ""):  # another plugin's tag: scalars only before its metadata
                 chunks = [tuple(a[chunk[0] < first] for a in chunk) for chunk in chunks]
