@@ -40,6 +40,7 @@ _VARIANTS = {
                                       if i % 17 == 0 else s,
     "blank and mark lines": lambda i, s: ("" if i % 37 == 0 else "\x1f") if i % 37 == 0 or i % 101 == 0 else s,
     "nul bytes": lambda i, s: s.replace(",", "\x00,", 1) if i % 53 == 0 else s,
+    "other lines between": lambda i, s: s + ("\nsaving checkpoint to out" if i % 3 else ""),
 }
 
 
@@ -69,12 +70,20 @@ def test_megatron_reads_the_same_with_templates(tmp_path, monkeypatch, variant):
     lines = [_VARIANTS[variant](i, s) for i, s in enumerate(lines)]
     p = write(tmp_path, "\n".join(lines) + "\n")
     monkeypatch.setattr(textlog, "CHUNK", 1 << 16)
+    assert not linefast.worth(linefast.Program(_megatron_shape(p), re.M))  # (no gain here: the exactness is tested)
+    monkeypatch.setattr(linefast, "worth", lambda prog: True)
     calls = []
     orig = textlog.Reader.fast
     monkeypatch.setattr(textlog.Reader, "fast", lambda self, *a: calls.append(orig(self, *a)) or calls[-1])
     got = megatron.read(p)
     assert sum(c[3] for c in calls if c is not None) > 3000  # (records the template path took)
     _same_source(got, _without_templates(monkeypatch, megatron.read, p))
+
+
+def _megatron_shape(path) -> bytes:
+    reader = textlog.Reader(path, megatron.FORMAT)
+    reader.chunk(path.read_bytes()[:20000].rsplit(b"\n", 1)[0] + b"\n", 0)
+    return reader.primaries[0].regex.pattern
 
 
 def test_a_shape_of_literals_and_values_only_gets_no_template():

@@ -727,6 +727,7 @@ class Reader:
         keys, w = shape.keys, shape.width
         found = []  # per template: (lines, columns)
         left = text
+        needle = prog.needle  # (every match holds it: where it is not, nothing is left to search)
         m = shape.regex.search(text)
         for _ in range(linefast.MAX_TEMPLATES):
             tmpl = prog.template(left, m) if m is not None else None
@@ -741,22 +742,26 @@ class Reader:
             gaps = parts[0::tw]
             # the line feeds before each record: the gaps' (between two records of consecutive lines a gap is
             # empty) and the one before each record up to it
+            left = (_NL + _TAKEN).join(gaps)
             before = np.arange(1, n + 1, dtype=np.int64)
             full = list(compress(range(n), gaps[:-1]))  # (the gaps that are not empty, found in C)
-            if full:
+            if len(full) * 8 > n:  # other lines between most records: the line feeds of `left` before each mark
+                marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + 2 * before - 1
+                before = np.searchsorted(np.flatnonzero(np.frombuffer(left, dtype=np.uint8) == 10), marks)
+            elif full:
                 feeds = np.zeros(n, dtype=np.int64)
                 feeds[full] = [gaps[i].count(_NL) for i in full]
                 before += np.cumsum(feeds)
             texts = iter(parts[1 + j::tw] for j in range(rx.groups))
             captured = {gid: next(texts) for gid in sorted(v[3] for v in tmpl.segments if v[3] is not None)}
             cols = {key: captured[j + 1] if j + 1 in captured else [None] * n for j, key in enumerate(keys)}
-            found.append((before, cols))
-            left = (_NL + _TAKEN).join(gaps)
-            m = shape.regex.search(left)
+            found.append((before.astype(np.int64), cols))
+            m = shape.regex.search(left) if needle is None or needle in left else None
         if not found:
             self.miss(shape)
             return None
-        parts = shape.regex.split(left)  # what the templates left: read as before
+        # what the templates left: read as before
+        parts = shape.regex.split(left) if needle is None or needle in left else [left]
         n2 = (len(parts) - 1) // w
         if n2:
             gaps = parts[0::w]
