@@ -35,8 +35,9 @@ class RunContext:
             **_metric_facts(run),
             **_task_facts(run),
         }
-        # A long run: what reading and merging it freed goes back to the system before the rules, and what
-        # each rule frees after it (heap.py)
+        # A long run: what reading and merging it freed goes back to the system before the rules (heap.py). Not
+        # after each rule: the next rule's temporaries would fault the same pages in again (on a 1 GB console
+        # log, 27 trims cost 0.14 s of system time and no lower peak once the reader's stores left the C heap)
         self.large = len(run.metrics.index) >= heap.LARGE
         if self.large:
             heap.release()
@@ -128,10 +129,7 @@ def _task_facts(run: Run) -> dict:
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:
     """Evaluate `rule` on the run. `holes`, when given, collects (template, field) for every template
     field that rendered as n/a (a value the message did not guard): `rules check`/`rules test` report them."""
-    out = _evaluate(rule, ctx, holes)
-    if ctx.large and out.skipped is None:
-        heap.release()
-    return out
+    return _evaluate(rule, ctx, holes)
 
 
 def _evaluate(rule: Rule, ctx: RunContext, holes: list | None) -> Outcome:

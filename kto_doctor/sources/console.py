@@ -345,15 +345,15 @@ def _column(raw) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 class _Column:
-    """One metric's values, appended to a growable array (8 bytes a value: the values become the `Series` as a
-    view, without a copy), and their record numbers as the blocks they came in: one block per shape group and
-    chunk, shared by every metric of the group (4 bytes a record, not 4 bytes a value)."""
+    """One metric's values, appended to a growable array (`heap.Grow`, 8 bytes a value: the values become the
+    `Series` as a view, without a copy), and their record numbers as the blocks they came in: one block per shape
+    group and chunk, shared by every metric of the group (4 bytes a record, not 4 bytes a value)."""
 
     __slots__ = ("blocks", "values")
 
     def __init__(self) -> None:
         self.blocks: list[np.ndarray] = []
-        self.values = array("d")
+        self.values = heap.Grow("d")
 
     def add(self, idx: np.ndarray, values: np.ndarray) -> None:
         self.blocks.append(idx)
@@ -364,16 +364,16 @@ class _Column:
         if not self.blocks:
             return np.zeros(0, dtype=RECORD), np.zeros(0)
         idx = self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
-        return idx, np.frombuffer(self.values, dtype=np.float64)
+        return idx, self.values.view(np.float64)
 
 
 class _Store:
     """Records (step, line, kind) in compact arrays; per metric, its values and their record numbers."""
 
     def __init__(self) -> None:
-        self.step = array("d")  # NaN where the record has no step of its own
-        self.line = array("q")
-        self.eval = array("b")
+        self.step = heap.Grow("d")  # NaN where the record has no step of its own
+        self.line = heap.Grow("q")
+        self.eval = heap.Grow("b")
         self.metrics: dict[str, _Column] = {}  # per metric: its values and the blocks of their record numbers
         self.pending: dict[str, list] = {}  # per metric: (record numbers, values) added since the last flush
         self._names = _Names()
@@ -393,9 +393,9 @@ class _Store:
     def extend(self, steps: np.ndarray, lines: np.ndarray, is_eval: np.ndarray) -> np.ndarray:
         """Many records at once; their record numbers."""
         first = len(self.step)
-        self.step.frombytes(steps.astype(np.float64).tobytes())
-        self.line.frombytes(lines.astype(np.int64).tobytes())
-        self.eval.frombytes(is_eval.astype(np.int8).tobytes())
+        self.step.frombytes(steps.astype(np.float64))
+        self.line.frombytes(lines.astype(np.int64))
+        self.eval.frombytes(is_eval.astype(np.int8))
         return np.arange(first, len(self.step), dtype=np.int64)
 
     def add_group(self, records: list[dict], keys: tuple, idx: list[int], is_eval: bool) -> None:
@@ -559,7 +559,7 @@ class _Reader:
         sets `tail_lines`, the number of lines up to their end): the end-of-run blocks (the Trainer's metrics,
         W&B's run summary) are read from them once, in `finish`, not searched in every chunk."""
         parts = self.tail_parts
-        parts.append(chunk if len(chunk) <= TAIL else chunk[-TAIL:])
+        parts.append(chunk)  # (itself, not its last TAIL bytes: a chunk is often a little longer, and lives anyway)
         while len(parts) > 1 and sum(map(len, parts[1:])) >= TAIL:
             del parts[0]
         rest = TAIL - sum(map(len, parts[1:]))
@@ -964,7 +964,9 @@ class _Reader:
                                          "'grad_norm': ... as a terminal selection leaves them) were read as dicts")
 
     def end_of_run(self) -> None:
-        tail = b"".join(self.tail_parts)[-TAIL:]
+        tail = b"".join(self.tail_parts)
+        tail = tail[-TAIL:] if len(tail) > TAIL else tail
+        self.tail_parts = []  # (the last chunk: gone before the series are built)
         lines_at_end = self.tail_lines
         if b" metrics *****" in tail:
             self.metrics_blocks(tail)
@@ -1022,7 +1024,7 @@ class _Reader:
         del ordinals
         store.step = store.eval = None  # (read by _steps; gone before the series are built: peak memory)
         cols = Columns()
-        lines = np.frombuffer(store.line, dtype=np.int64) if len(store.line) else np.zeros(0, np.int64)
+        lines = store.line.view(np.int64)
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
         gathered: list = []  # metrics logged in the same records share one steps and one lines array
@@ -1184,13 +1186,13 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
     """
     # The store's own array, written in place: the caller drops the store's records after this (no copies of
     # a long log's steps beside it).
-    own = np.frombuffer(store.step, dtype=np.float64) if len(store.step) else np.zeros(0)
+    own = store.step.view(np.float64)
     absurd = np.abs(own) > MAX_STEP  # damage (a 2**400 step reads as 2.6e120), not a restart of the counter
     if absurd.any():
         own[absurd] = np.nan
         src.warnings.append(f"{src.path.name}: {int(absurd.sum())} step value(s) beyond 2**53 taken as missing")
     del absurd
-    is_eval = np.frombuffer(store.eval, dtype=np.int8).astype(bool) if len(store.eval) else np.zeros(0, bool)
+    is_eval = store.eval.view(np.int8).astype(bool)
     ordinals = np.cumsum(~is_eval, dtype=np.float64)
     train_known = ~is_eval & ~np.isnan(own)
     if not train_known.any() and np.isnan(own[is_eval]).all():
