@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from . import InputError
 from . import config as cfgmod
 from . import frameworks
 from .discover import Discovery, LogFile, RunSpec, describe, discover
-from .model import FRAMEWORKS, METHODS, Run, SourceInfo
+from .model import FRAMEWORKS, METHODS, Later, Run, SourceInfo
 from .ontology import SPEECH_METRICS, core_missing, unknown
 from .sources.base import SourceData, SourceError
 from .sources.registry import registry
@@ -252,7 +253,9 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
         if note:
             info.warnings.append(note)
     series, provenance, locations = _merge_series(datas, rel_of, notes)
-    metrics = metrics_frame(series)
+    # the frame is built when something reads it (a library caller, a chart): the analysis needs only its steps
+    index = frame_index(series)
+    metrics = metrics_frame(series) if index is None else Later(partial(metrics_frame, series), index)
     run = Run(path=path, metrics=metrics, config=config, sources=infos, warnings=run_warnings, facts=facts,
               provenance=provenance, config_provenance=config_prov, locations=locations, _series=series)
     run.segments = [{"first": _num(a), "last": _num(b), "source": rel_of[id(d)]}
@@ -482,11 +485,40 @@ def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
     if not series:
         return pd.DataFrame(index=pd.Index([], dtype="int64", name="step"))
     parts = list(series.values())
-    if not all(s.dtype == np.float64 and s.index.dtype == np.int64 for s in parts):
+    if not _shared(parts):
         frame = pd.concat(series, axis=1, sort=True)
         frame.index.name = "step"
         return frame
     indexes = [s.index.to_numpy() for s in parts]  # each sorted and unique (_merge_series)
+    index, steps, grid = _union(parts, indexes)
+    columns = {}
+    for name, s, ix in zip(series, parts, indexes):
+        if len(ix) == len(steps):  # logged at every step: the column is the series' own values, not a copy
+            columns[name] = s.to_numpy()
+        else:
+            col = columns[name] = np.full(len(steps), np.nan)
+            col[_positions(ix, steps, grid)] = s.to_numpy()
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
+def frame_index(series: dict[str, pd.Series]) -> pd.Index | None:
+    """The index of `metrics_frame(series)` (the steps of the run), without building its columns; None where the
+    frame is `pd.concat`'s."""
+    if not series:
+        return pd.Index([], dtype="int64", name="step")
+    parts = list(series.values())
+    if not _shared(parts):
+        return None
+    return _union(parts, [s.index.to_numpy() for s in parts])[0]
+
+
+def _shared(parts: list) -> bool:
+    """Float series on int64 steps (every reader's): their frame shares their arrays."""
+    return all(s.dtype == np.float64 and s.index.dtype == np.int64 for s in parts)
+
+
+def _union(parts: list, indexes: list) -> tuple:
+    """(the frame's index, its steps, `_grid` of them): the sorted union of the series' steps."""
     distinct: list[np.ndarray] = []  # most metrics of a run share their steps: each set of steps once
     for ix in indexes:
         if not any(len(d) == len(ix) and (d is ix or np.array_equal(d, ix)) for d in distinct):
@@ -501,14 +533,7 @@ def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
         steps = steps[np.append(True, steps[1:] != steps[:-1])]
         index = pd.Index(steps, name="step")
         grid = _grid(steps)
-    columns = {}
-    for name, s, ix in zip(series, parts, indexes):
-        if len(ix) == len(steps):  # logged at every step: the column is the series' own values, not a copy
-            columns[name] = s.to_numpy()
-        else:
-            col = columns[name] = np.full(len(steps), np.nan)
-            col[_positions(ix, steps, grid)] = s.to_numpy()
-    return pd.DataFrame(columns, index=index, copy=False)
+    return index, steps, grid
 
 
 def _grid(steps: np.ndarray) -> tuple[int, int] | None:

@@ -38,7 +38,7 @@ class RunContext:
         # A long run: what reading and merging it freed goes back to the system before the rules (heap.py). Not
         # after each rule: the next rule's temporaries would fault the same pages in again (on a 1 GB console
         # log, 27 trims cost 0.14 s of system time and no lower peak once the reader's stores left the C heap)
-        self.large = len(run.metrics.index) >= heap.LARGE
+        self.large = len(run.step_index) >= heap.LARGE
         if self.large:
             heap.release()
 
@@ -47,7 +47,7 @@ class RunContext:
         it, not kept: on a long run it is as large as a metric, and few rules read it."""
         import pandas as pd
 
-        idx = self.run.metrics.index
+        idx = self.run.step_index
         return pd.Series(idx.to_numpy(dtype=float), index=idx)
 
     def metric(self, name: str):
