@@ -1025,6 +1025,9 @@ class _Reader:
         store.step = store.eval = None  # (read by _steps; gone before the series are built: peak memory)
         cols = Columns()
         lines = store.line.view(np.int64)
+        if len(lines) and int(lines.max()) < 2 ** 31:  # each metric's lines 4 bytes a value, not 8 (10.7 -> 5.3 MB
+            lines = lines.astype(np.int32)  # of a 1 GB log's, held through the rules for the findings' places)
+        store.line = None
         cols.set_steps(steps, lines)
         cols.finish_segments(src, "the step counter")
         gathered: list = []  # metrics logged in the same records share one steps and one lines array
