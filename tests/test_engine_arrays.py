@@ -115,11 +115,21 @@ def test_extremes_reductions_and_selections(kind, n):
 
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("is_and", [True, False])
-@pytest.mark.parametrize("case", ["subset", "overlap", "disjoint", "repeated", "shuffled", "named"])
+@pytest.mark.parametrize("case", ["subset", "overlap", "disjoint", "repeated", "shuffled", "named", "grid", "grid5",
+                                  "grid_off", "grid_past"])
 def test_combine_of_masks_over_different_steps(n, is_and, case):
     rng = np.random.default_rng(n * 5 + len(case))
     a = _series(rng, n, "noisy") > 1.0
-    if case == "subset":
+    if case.startswith("grid"):  # steps every N (arithmetic rows); off it or past its end: the merge
+        stride = 5 if case == "grid5" else 1
+        a = pd.Series(rng.random(n) > 0.5, index=pd.Index(np.arange(n, dtype=np.int64) * stride + 3, name="step"))
+        steps = a.index.to_numpy()[rng.random(n) < 0.6]
+        if case == "grid_off" and len(steps):
+            steps = np.unique(np.append(steps, steps[-1] + 2))
+        if case == "grid_past" and len(steps):
+            steps = np.append(steps, steps[-1] + 2 * stride * n + 1)
+        b = pd.Series(rng.random(len(steps)) > 0.4, index=pd.Index(steps, name="step"))
+    elif case == "subset":
         b = (a.iloc[rng.random(n) < 0.7]) | True
     elif case == "overlap":
         b = pd.Series(rng.random(n) > 0.5, index=pd.Index(a.index.to_numpy() + 1))
