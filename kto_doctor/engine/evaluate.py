@@ -35,11 +35,13 @@ class RunContext:
             **_metric_facts(run),
             **_task_facts(run),
         }
-        # A long run: what reading and merging it freed goes back to the system before the rules (heap.py). Not
-        # after each rule: the next rule's temporaries would fault the same pages in again (on a 1 GB console
-        # log, 27 trims cost 0.14 s of system time and no lower peak once the reader's stores left the C heap)
+        # A long run: what reading and merging it freed goes back to the system before the rules, and the rules'
+        # large temporaries are mappings given back when freed (heap.py). Not a trim after each rule: the next
+        # rule's temporaries faulted the same pages in again (on a 1 GB console log, 27 trims cost 0.14 s of
+        # system time and no lower peak once the reader's stores left the C heap)
         self.large = len(run.step_index) >= heap.LARGE
         if self.large:
+            heap.bound()
             heap.release()
 
     def step_series(self):
