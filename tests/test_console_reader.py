@@ -249,3 +249,20 @@ def test_a_metric_logged_twice_at_a_step_is_compacted_before_its_steps_are_gathe
     epoch, loss = src.series["epoch"], src.series["loss"]
     assert epoch.steps is loss.steps and len(epoch.steps) == 399
     assert epoch.values[6 + seed] == (7 + seed) / 100 + 0.001  # the eval record's, the later one
+
+
+def test_a_bar_found_further_back_gives_its_step_among_others(tmp_path):
+    """Where a line holding ` [` (DeepSpeed's `[INFO]`) sits between a progress bar and its dict, the bar is found
+    further back; its count, read beside the other dicts' counts in one parse, stays its own number."""
+    parts = ["***** Running training *****\n"]
+    for step in range(1, 200):
+        parts.append(f"\r 10%|###| {step}/1000 [00:01<00:10,  1.00it/s]")
+        if step % 7 == 0:
+            parts.append("\n[2025-03-19 11:36:25,378] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] "
+                         "OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768")
+        parts.append(f"\n{{'loss': {1 / step:.4f}, 'grad_norm': 1.5, 'learning_rate': 1e-05, 'epoch': 0.01}}\n")
+    p = tmp_path / "train.log"
+    p.write_text("".join(parts))
+    src = console.read(p)
+    assert src.series["loss"].steps.tolist() == list(range(1, 200))
+    assert src.series["loss"].values.tolist() == [float(f"{1 / s:.4f}") for s in range(1, 200)]

@@ -607,7 +607,7 @@ class _Reader:
             if len(have) < count:
                 found = [found[k] for k in have]
                 where = need[have]
-        text = b"".join(map(_WHOLE, found))
+        text = b" ".join(map(_WHOLE, found))  # (a match may start at its count: `|` and `%` are lookbehinds)
         nm = np.fromstring(text.translate(_BAR_SEPARATORS), dtype=np.int64, sep=" ").reshape(-1, 2)
         if self.total is None:
             self.total = int(nm[0, 1])
