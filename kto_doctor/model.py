@@ -17,7 +17,7 @@ METHODS = ("kto", "dpo", "orpo", "simpo", "sft", "grpo", "ppo", "rm", "pt", "unk
 # One name per framework whose logs kto-doctor reads (sources state them as hints).
 FRAMEWORKS = ("llamafactory", "trl", "transformers", "axolotl", "unsloth", "ms-swift", "verl", "openrlhf",
               "deepspeed-chat", "xtuner", "mmengine", "megatron", "nemo", "lightning", "torchtune", "mlx",
-              "dpo-reference", "unknown")
+              "llama-recipes", "dpo-reference", "unknown")
 
 SYMPTOMS = (
     "nan-inf", "loss-divergence", "loss-spike", "grad-explosion", "flat-loss", "loss-collapse",
