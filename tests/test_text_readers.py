@@ -289,6 +289,15 @@ def test_shapes_read_exactly_what_the_slow_path_reads(tmp_path):
     assert len(fast.series["loss"].steps) == 2999 and len(fast.series["grad_norm"].steps) == 2000
 
 
+def test_a_damaged_skip_counter_does_not_cost_the_file(tmp_path):
+    """`number of skipped iterations: 1e400` (damage) reads as infinity; the totals leave it out instead of
+    failing the reader, and every record is still read."""
+    text = meg(1, 2.5) + meg(2, 2.4).replace("iterations:   0 |", "iterations: 1e400 |", 1) + meg(3, 2.3, skipped=2)
+    data = megatron.read(write(tmp_path, text))
+    assert data.series["loss"].values.tolist() == [2.5, 2.4, 2.3]
+    assert data.facts["skipped_iterations_total"] == 2
+
+
 def test_utf16_and_gzip_logs_read_the_same(tmp_path):
     import gzip
 

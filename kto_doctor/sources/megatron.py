@@ -71,6 +71,13 @@ NEMO = textlog.Kind(
 _JOIN = rb"\n(?<![|\s]\n)(?=[^\n]*?\| )(?![^\n]*?(?:iteration +\d+/|validation loss at|Training epoch \d))"
 
 
+def _total(counts: np.ndarray) -> int:
+    """The sum of a counter column: a count is a whole number below 2**53; anything else (`1e400`, `-3`, NaN) is
+    damage and left out, not a reason to drop the file's every record (int(inf) raises)."""
+    ok = np.isfinite(counts) & (counts >= 0) & (counts < 2.0 ** 53)
+    return int(counts[ok].sum()) if ok.any() else 0
+
+
 def post(reader: textlog.Reader, src: SourceData) -> None:
     kinds = reader.kinds()
     steps = reader.extra["steps"]
@@ -86,16 +93,16 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     _, skipped = reader.column("skipped_iterations")
     _, nans = reader.column("nan_iterations")
     if len(skipped):
-        src.facts["skipped_iterations_total"] = int(np.nansum(skipped))
+        src.facts["skipped_iterations_total"] = _total(skipped)
     if len(nans):
-        src.facts["nan_iterations_total"] = int(np.nansum(nans))
+        src.facts["nan_iterations_total"] = _total(nans)
     _, scale = reader.column("loss_scale")
     scale = scale[np.isfinite(scale)]
     if len(scale) and scale.max() > 1.0:  # fp16 dynamic loss scaling (bf16 prints 1.0)
         src.facts["fp16"] = True
         src.facts["loss_scale_min"] = float(scale.min())
         if len(skipped):
-            src.facts["overflow_count"] = int(np.nansum(skipped))
+            src.facts["overflow_count"] = _total(skipped)
             sidx, svals = reader.column("skipped_iterations")
             src.facts["overflow_steps"] = [int(s) for s in steps[sidx[svals > 0]] if np.isfinite(s)]
 
