@@ -104,7 +104,7 @@ class _Scan:
 def _claims(keys, blocks: int) -> bool:
     from ..ontology import canonical, is_known
 
-    known = [canonical(k, False, None) for k in keys if is_known(canonical(k, False, None))]
+    known = [name for name in (canonical(k, False, None) for k in keys) if is_known(name)]
     return bool(known) and (blocks >= 2 or any(k in ("loss", "reward", "eval_loss") for k in known))
 
 

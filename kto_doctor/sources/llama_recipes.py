@@ -9,12 +9,12 @@ Epoch 1: train_perplexity=2.9738, train_epoch_loss=1.0898, epoch time 512.3s
 the global step is (epoch - 1) x batches per epoch + step + 1, the batches per epoch being the description's own
 `/203`. The description is redrawn many times per step and once per rank of a multi-GPU run: the last value of a
 step is kept. The epoch line's means stand at the epoch's last step, named `epoch_mean/train_loss` and
-`epoch_mean/train_perplexity` (a mean over the epoch is not a step's loss); the eval line, printed after it, is that step's evaluation.
+`epoch_mean/train_perplexity` (a mean over the epoch is not a step's loss); the eval line, printed after it, is
+that step's evaluation.
 """
 from __future__ import annotations
 
 from . import textlog
-from .base import SourceData
 
 # the epoch line's means keep names of their own: `train_epoch_loss` would otherwise read as the loss and overwrite
 # the epoch's last step
@@ -27,20 +27,16 @@ TRAIN = textlog.Kind(
     step=lambda f: (f["epoch"] - 1) * f["per"] + f["step"] + 1)
 EPOCH = textlog.Kind(
     name="epoch", head=rb"Epoch (?P<epoch>\d+): (?=train_perplexity=)",
-    pair=rb"(\w+)=(" + textlog.NUM + rb")", lenient=True, keys=lambda k: _EPOCH_KEYS.get(k, k) if k != "epoch" else None)
+    pair=rb"(\w+)=(" + textlog.NUM + rb")", lenient=True,
+    keys=lambda k: _EPOCH_KEYS.get(k, k) if k != "epoch" else None)
 EVAL = textlog.Kind(
     name="eval",
     head=rb"eval_ppl=(?:tensor\()?(?P<eval_ppl>" + textlog.NUM + rb")[^\n]*? eval_epoch_loss=(?:tensor\()?"
          rb"(?P<eval_loss>" + textlog.NUM + rb")",
     eval=True, metrics=(("eval_ppl", "eval_ppl"), ("eval_loss", "eval_loss")))
 
-
-
-def post(reader: textlog.Reader, src: SourceData) -> None:
-    src.hints.setdefault("framework", "llama-recipes")
-
-
-FORMAT = textlog.Format(name="llama_recipes", kinds=(TRAIN, EPOCH, EVAL), framework="llama-recipes", post=post,
+# (textlog states the framework hint from `framework`)
+FORMAT = textlog.Format(name="llama_recipes", kinds=(TRAIN, EPOCH, EVAL), framework="llama-recipes",
                         what="training steps")
 
 

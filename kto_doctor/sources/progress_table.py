@@ -71,7 +71,7 @@ def _is_header(line: bytes) -> bool:
     """A table header: two or more cells, one of them a step/epoch column, one naming a loss."""
     if _AXIS_WORD.search(line) is None or _LOSS_WORD.search(line) is None:
         return False
-    sep, cells = _cells(line)
+    _, cells = _cells(line)
     names = [c.decode("utf-8", "replace") for c in cells]
     if len(cells) < 2 or _axis(names)[0] is None or not any("loss" in n.lower() for n in names):
         return False
