@@ -62,3 +62,24 @@ def test_recognised_by_content_under_any_name(tmp_path):
     p = tmp_path / "stdout"
     p.write_text(_log(bar=False))
     assert sources.read(p).format == "llama_recipes"
+
+
+def test_damage_in_the_middle_and_a_cut_end_keep_every_complete_step(tmp_path):
+    """Binary junk between two epochs and a file cut inside a description: every step before and after the junk,
+    and every complete step before the cut, is read as in the whole file (redraws without their bar, `\r` only)."""
+    text = _log(bar=False)
+    whole = sources.read(_write(tmp_path / "whole.log", text)).series["loss"]
+    mid = text.index("\rTraining Epoch: 2/3, step 0/20")
+    junk = text[:mid] + "\n\x00\xff garbage Training Epoch: 9/ step (loss: \n" + text[mid:]
+    damaged = sources.read(_write(tmp_path / "junk.log", junk)).series["loss"]
+    assert damaged.steps.tolist() == whole.steps.tolist()
+    assert damaged.values.tolist() == whole.values.tolist()
+    cut_at = text.index("\rTraining Epoch: 3/3, step 5/20") + 30  # inside the description of step 45
+    cut = sources.read(_write(tmp_path / "cut.log", text[:cut_at])).series["loss"]
+    assert cut.steps.tolist()[:45] == whole.steps.tolist()[:45]
+    assert 45 <= len(cut.steps) <= 46
+
+
+def _write(path, text: str):
+    path.write_text(text)
+    return path

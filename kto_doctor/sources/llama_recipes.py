@@ -20,10 +20,11 @@ from . import textlog
 # the epoch's last step
 _EPOCH_KEYS = {"train_epoch_loss": "epoch_mean/train_loss", "train_perplexity": "epoch_mean/train_perplexity"}
 
+# a description ends where its bar starts (`: 6%|`), or where the line or the redraw does (`\r` is `\x1e` by then)
 TRAIN = textlog.Kind(
     name="train",
     head=rb"Training Epoch: (?P<epoch>\d+)/(?P<epochs>\d+), step (?P<step>\d+)/(?P<per>\d+) completed \(",
-    pair=rb"(loss): (" + textlog.NUM + rb")", tail=rb"\)(?=:\s+\d+%\||:?[ \t]*$)",
+    pair=rb"(loss): (" + textlog.NUM + rb")", tail=rb"\)(?=:\s+\d+%\||:?[ \t]*(?:[\n\x1e]|\Z))",
     step=lambda f: (f["epoch"] - 1) * f["per"] + f["step"] + 1)
 EPOCH = textlog.Kind(
     name="epoch", head=rb"Epoch (?P<epoch>\d+): (?=train_perplexity=)",
