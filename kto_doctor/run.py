@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import InputError
 from . import config as cfgmod
@@ -421,6 +420,8 @@ def _merge_series(datas, rel_of, notes: list[str]):
     """One series per metric. The most trusted source (lowest priority number) is the record; others only
     extend it beyond its steps (a console that outlives the last checkpoint's trainer_state). Inside that
     range the better source stands: console steps placed one off would otherwise double every value."""
+    import pandas as pd
+
     by_metric: dict[str, list[tuple[int, SourceData]]] = {}
     for d in datas:
         for name in d.series:
@@ -482,6 +483,8 @@ def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
     column logged at every step is that series' values array itself (the frame shares it, as the series
     share the readers' arrays), the others are filled in place, without a reindexed copy of every series
     (on a 1 GB console log, 100 MB less at the peak and most of the assembly's time)."""
+    import pandas as pd
+
     if not series:
         return pd.DataFrame(index=pd.Index([], dtype="int64", name="step"))
     parts = list(series.values())
@@ -504,6 +507,8 @@ def metrics_frame(series: dict[str, pd.Series]) -> pd.DataFrame:
 def frame_index(series: dict[str, pd.Series]) -> pd.Index | None:
     """The index of `metrics_frame(series)` (the steps of the run), without building its columns; None where the
     frame is `pd.concat`'s."""
+    import pandas as pd
+
     if not series:
         return pd.Index([], dtype="int64", name="step")
     parts = list(series.values())
@@ -519,6 +524,8 @@ def _shared(parts: list) -> bool:
 
 def _union(parts: list, indexes: list) -> tuple:
     """(the frame's index, its steps, `_grid` of them): the sorted union of the series' steps."""
+    import pandas as pd
+
     distinct: list[np.ndarray] = []  # most metrics of a run share their steps: each set of steps once
     for ix in indexes:
         if not any(len(d) == len(ix) and (d is ix or np.array_equal(d, ix)) for d in distinct):
