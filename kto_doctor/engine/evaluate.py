@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields, is_dataclass
 
 from ..fastclass import dataclass
 from ..model import Cause, Finding, Run, Skipped
 from .. import heap
-from .expr import EvalError, Scope, is_series, truthy_mask
+from .expr import Compiled, EvalError, Scope, is_series, truthy_mask
 from .rules import Rule
 
 
@@ -50,7 +51,7 @@ class RunContext:
         import pandas as pd
 
         idx = self.run.step_index
-        return pd.Series(idx.to_numpy(dtype=float), index=idx)
+        return pd.Series(idx.to_numpy(dtype=float), index=idx, copy=False)
 
     def metric(self, name: str):
         return self.run.series(name)
@@ -144,8 +145,12 @@ def _evaluate(rule: Rule, ctx: RunContext, holes: list | None) -> Outcome:
         if rule.applies_if is not None and not _scalar_truth(rule.applies_if.evaluate(scope)):
             return Outcome(rule, skipped=Skipped(rule.id, f"does not apply: {rule.applies_if.source.strip()}",
                                                  rule.name))
-        for name, compiled in rule.lets:
-            scope.lets[name] = compiled.evaluate(scope)
+        lets = scope.lets
+        for (name, compiled), done in zip(rule.lets, _last_uses(rule)):
+            lets[name] = compiled.evaluate(scope)
+            for dead in done:  # a series nothing after this reads: its memory back before the next let
+                if is_series(lets.get(dead)):
+                    del lets[dead]
         cond = rule.when.evaluate(scope)
         firing = _firing_rows(cond, rule)
         if firing is None:
@@ -157,6 +162,63 @@ def _evaluate(rule: Rule, ctx: RunContext, holes: list | None) -> Outcome:
     except Exception as e:  # a rule must never take the analysis down: reported as not evaluated
         return Outcome(rule, skipped=Skipped(rule.id, f"could not be evaluated on this run: {e}", rule.name),
                        error=str(e))
+
+
+_NOT_READ = ("lets", "raw", "tests")  # fields no expression after the lets is in (the YAML mapping and its tests: a
+# compiled rule decodes them only for reports of the rules, engine/compiled.py)
+
+
+def _last_uses(rule: Rule) -> list[tuple[str, ...]]:
+    """Per let, the lets it is the last reader of: neither a later let nor anything evaluated after the lets
+    (`when`, severity_if, evidence, title, message, causes...) reads them. A long run's series lets are 4.5 MB
+    each (558k rows), and a rule's lets all alive at once were most of its peak. Read from the lowered code of
+    every expression of the rule (["n", name] is a let where a let has that name), once per rule."""
+    read = [f.name for f in fields(rule) if f.name not in _NOT_READ]
+    key = tuple(map(id, (getattr(rule, name) for name in read)))
+    got = rule.__dict__.get("_last_uses")
+    if got is not None and got[0] == key:
+        return got[1]
+    names = {name for name, _ in rule.lets}
+    last = {}  # let name -> the position of the last let that reads it (its own where none does)
+    for k, (name, compiled) in enumerate(rule.lets):
+        last.setdefault(name, k)
+        for used in _names_in(compiled.code, names):
+            last[used] = k
+    later: set[str] = set()  # read after the lets
+    for name in read:
+        _collect(getattr(rule, name), names, later)
+    out: list[list[str]] = [[] for _ in rule.lets]
+    for used, k in last.items():
+        if used not in later:
+            out[k].append(used)
+    result = [tuple(x) for x in out]
+    rule.__dict__["_last_uses"] = (key, result)
+    return result
+
+
+def _collect(value, names: set, into: set) -> None:
+    """The let names read by every expression held in `value` (a Compiled, a Template, a cause, lists of them)."""
+    if isinstance(value, Compiled):
+        into.update(_names_in(value.code, names))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _collect(v, names, into)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            _collect(getattr(value, f.name), names, into)
+
+
+def _names_in(code, names: set) -> set:
+    """The names of `names` that the lowered expression `code` reads (see expr.lower)."""
+    out = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        if len(c) == 2 and c[0] == "n" and c[1] in names:
+            out.add(c[1])
+        else:  # (an operation's arguments, or a list of them: a comparison's right sides)
+            stack.extend(x for x in c if type(x) is list)
+    return out
 
 
 def _skip_reason(rule: Rule, ctx: RunContext) -> str | None:

@@ -364,7 +364,7 @@ def truthy_mask(v):
             return v
         np = _np()
         vals = v.to_numpy(dtype=float, na_value=np.nan)
-        return _pd().Series((vals != 0) & ~np.isnan(vals), index=v.index)
+        return _pd().Series((vals != 0) & ~np.isnan(vals), index=v.index, copy=False)
     if v is None:
         return False
     if isinstance(v, float) and math.isnan(v):
@@ -481,6 +481,9 @@ class _Evaluator:
 
     def v_compare(self, code):
         left = self.visit(code[1])
+        if len(code[2]) == 1:  # one comparison: what `_combine(True, r, True)` below gives, without a mask of True
+            r = _compare(code[2][0], left, self.visit(code[3][0]))
+            return r.rename(None) if is_series(r) else r  # (`&` of an unnamed mask and r: no name)
         acc = True
         for op, comp in zip(code[2], code[3]):
             right = self.visit(comp)
@@ -556,6 +559,10 @@ def _combine(a, b, is_and):
         if not a.index.equals(b.index):
             merged = _merge_sorted(a, b, is_and)
             return merged if merged is not None else _combine_aligned(a, b, is_and)
+        if a.dtype == bool and b.dtype == bool:  # pandas' `&`, `|` on the arrays (its own make 4 more masks)
+            np = _np()
+            out = (np.logical_and if is_and else np.logical_or)(a.to_numpy(), b.to_numpy())
+            return pd.Series(out, index=a.index, name=a.name if a.name == b.name else None, copy=False)
         return (a & b) if is_and else (a | b)
     return (a and b) if is_and else (a or b)
 
@@ -577,7 +584,7 @@ def mask_on(m, index):
     if not (m.dtype == bool and _sorted_ints(m.index, index)):
         return m.reindex(index, fill_value=False).astype(bool)
     _, _, rows = index.join(m.index, how="left", return_indexers=True)  # m's row of each step of index
-    return _pd().Series(_placed(m.to_numpy(), rows, len(index)), index=index, name=m.name)
+    return _pd().Series(_placed(m.to_numpy(), rows, len(index)), index=index, name=m.name, copy=False)
 
 
 def _sorted_ints(*indexes) -> bool:
@@ -599,10 +606,14 @@ def _placed(values, rows, n: int):
     return out
 
 
+_BLOCK = 1 << 16  # rows of a step list looked at at once: a difference or a remainder of a whole one is as large as it
+
+
 def _on_grid(part, steps):
-    """Where each of the increasing steps `part` is in `steps`, when `steps` are `first + stride * k` (a run
-    logged every N steps: nearly every run) and hold every one of `part`: arithmetic, no merge (an outer join
-    of two 558k-row step lists makes the union and two row arrays, 13.5 MB at once). Else None."""
+    """(first, stride) when `steps` are `first + stride * k` (a run logged every N steps: nearly every run) and
+    hold every one of the increasing steps `part`: where each of them is in `steps` is then arithmetic
+    (`_grid_rows`), no merge (an outer join of two 558k-row step lists makes the union and two row arrays,
+    13.5 MB at once). Else None."""
     np = _np()
     n = len(steps)
     if n < 2 or not len(part):
@@ -610,16 +621,24 @@ def _on_grid(part, steps):
     first, stride = int(steps[0]), int(steps[1] - steps[0])
     if stride <= 0 or int(steps[-1]) - first != stride * (n - 1) or part[0] < first or part[-1] > steps[-1]:
         return None
-    block = 1 << 16  # (compared a block at a time: a difference of the whole array is as large as it)
-    for lo in range(0, n - 1, block):
-        if not (np.diff(steps[lo:lo + block + 1]) == stride).all():
+    for lo in range(0, n - 1, _BLOCK):
+        if not (np.diff(steps[lo:lo + _BLOCK + 1]) == stride).all():
             return None
-    rows = part - first
     if stride > 1:
-        if (rows % stride).any():
-            return None
-        rows //= stride
-    return rows
+        for lo in range(0, len(part), _BLOCK):
+            if ((part[lo:lo + _BLOCK] - first) % stride).any():
+                return None
+    return first, stride
+
+
+def _grid_rows(part, grid):
+    """(slice of part, the rows of those steps in the grid's steps), a block at a time (see `_on_grid`)."""
+    first, stride = grid
+    for lo in range(0, len(part), _BLOCK):
+        rows = part[lo:lo + _BLOCK] - first
+        if stride > 1:
+            rows //= stride
+        yield slice(lo, lo + _BLOCK), rows
 
 
 def _merge_sorted(a, b, is_and: bool):
@@ -633,16 +652,20 @@ def _merge_sorted(a, b, is_and: bool):
         return None
     if len(ia) > len(ib):
         a, b, ia, ib = b, a, ib, ia  # (and, or: the same either way round)
-    rows = _on_grid(ia.to_numpy(), ib.to_numpy())
-    if rows is not None:  # b's steps hold a's: they are the union, and a's rows among them are arithmetic
+    part = ia.to_numpy()
+    grid = _on_grid(part, ib.to_numpy())
+    if grid is not None:  # b's steps hold a's: they are the union, and a's rows among them are arithmetic
         np = _np()
         out = np.zeros(len(ib), dtype=bool) if is_and else b.to_numpy().copy()
+        values = a.to_numpy()
+        for at, rows in _grid_rows(part, grid):
+            if is_and:
+                out[rows] = values[at]
+            else:
+                out[rows] |= values[at]
         if is_and:
-            out[rows] = a.to_numpy()
             out &= b.to_numpy()
-        else:
-            out[rows] |= a.to_numpy()
-        return _pd().Series(out, index=ib, name=a.name if a.name == b.name else None)
+        return _pd().Series(out, index=ib, name=a.name if a.name == b.name else None, copy=False)
     index, rows_a, rows_b = ia.join(ib, how="outer", return_indexers=True)
     if len(index) == len(ia) or len(index) == len(ib):  # the steps of one of them (the other's are among them)
         index = ia if len(index) == len(ia) else ib
@@ -653,7 +676,7 @@ def _merge_sorted(a, b, is_and: bool):
     else:
         out |= other
     del other
-    return _pd().Series(out, index=index, name=a.name if a.name == b.name else None)
+    return _pd().Series(out, index=index, name=a.name if a.name == b.name else None, copy=False)
 
 
 def _compare(op: str, a, b):
