@@ -104,6 +104,8 @@ EXPECT = {
     "progress_bar/kohya-ss__sd-scripts__issue2137.log": ("progress_bar", {"loss"}, ("loss", 41, nan, 205, nan, 5)),
     "progress_bar/LarryJane491__Lora-Training-in-Comfy__issue107.log": (
         "progress_bar", {"loss"}, ("loss", 176, 0.0, 256, 0.0, 6)),
+    "progress_bar/NVIDIA-NeMo__Speech__issue5928.log": (  # `reduced_train_loss=nan.0`: a NaN tensor through a float format
+        "progress_bar", {"loss"}, ("loss", 0, 11.0, 2, nan, 3)),
     "progress_bar/TMElyralab__MuseTalk__issue230.log": (  # `**loss=nan**`
         "progress_bar", {"loss", "learning_rate"}, ("loss", 92679, nan, 92679, nan, 1)),
     "progress_bar/awslabs__gluonts__issue833.log": (  # 4000/4000 every epoch: bar number x 4000 + n

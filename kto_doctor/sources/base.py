@@ -597,9 +597,13 @@ def to_float(value) -> float | None:
     if isinstance(value, str):
         if len(value) > 400:  # no float is that long; int() of 5000 digits would be refused anyway
             return None
+        text = value.strip().rstrip("%")
         try:
-            return float(value.strip().rstrip("%"))
-        except ValueError:
+            return float(text)
+        except ValueError:  # `nan.0`, `inf.0`: a NaN tensor printed through a float format (NeMo's bar postfix)
+            head, dot, zeros = text.partition(".")
+            if dot and zeros.strip("0") == "" and head.lstrip("+-").lower() in ("nan", "inf", "infinity"):
+                return float(head)
             return None
     return None
 
