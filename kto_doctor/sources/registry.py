@@ -54,6 +54,7 @@ BUILTIN = (
     "progress_table = kto_doctor.sources.progress_table:SOURCE",
     "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
     "json_metrics = kto_doctor.sources.json_metrics:SOURCE",
+    "csv_table = kto_doctor.sources.csv_table:SOURCE",
     "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
     "printed_tensor = kto_doctor.sources.printed_tensor:SOURCE",
     "epoch_jsonl = kto_doctor.sources.epoch_jsonl:SOURCE",
