@@ -119,7 +119,7 @@ def test_damage_keeps_every_complete_row(tmp_path):
     extra.write_text("\n".join(lines) + "\n")
     data = csv_table.read(extra)
     assert data.records == full.records - 1
-    assert any("more cells than the header, first at line 6" in w for w in data.warnings)
+    assert any("skipped 1 malformed row(s), first at line 6" in w for w in data.warnings)
 
 
 def test_csvs_that_are_not_training_logs_are_not_claimed(tmp_path):

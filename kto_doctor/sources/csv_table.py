@@ -8,7 +8,9 @@
 ```
 
 A file is claimed when its header names a step or epoch column and at least one metric the ontology knows (or
-names nothing but known metrics: Keras' `loss,val_loss` history), and its second line holds a number. Lightning's `metrics.csv` (its `step` column, sparse rows) is its own source.
+names nothing but known metrics: Keras' `loss,val_loss` history), and its second line holds a number.
+Lightning's `metrics.csv` (its `step` column, sparse rows) is its own source. The file is parsed by pandas' C
+reader (csvcells), column by column.
 
 Rows: the step is the `step` / `global_step` / `_step` / `iteration` / `iter` / `Step` column; a table without one
 is placed in row order (ordinal steps) and keeps its `epoch` column. Columns whose cells are no numbers (time
@@ -26,27 +28,23 @@ had its last row cut, and that row's last cell (a number possibly cut short) is 
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
-from . import rowtable
-from .base import SourceData, SourceError, read_bytes, to_float
+import numpy as np
+
+from . import csvcells
+from .base import Columns, MetricNames, SourceData, SourceError, to_float
 from .registry import Source
 
 # Each row is one logged row, so `train_loss` is that row's loss and `val_loss` the eval loss: the spellings of
 # Lightning's dialect (the Source states no dialect: that would name Lightning as the run's framework).
 _NAMES = "lightning"
 
-_STEP_COLUMNS = {"step": "step", "global_step": "step", "_step": "step", "iteration": "step", "iter": "step",
-                 "steps": "step", "train/global_step": "step", "trainer/global_step": "step"}
+_STEP_COLUMNS = frozenset({"step", "global_step", "_step", "iteration", "iter", "steps", "train/global_step",
+                           "trainer/global_step"})
 _INDEX = ("", "Unnamed: 0", "index")  # the index column `DataFrame.to_csv` writes first
 _WANDB_SEP = " - "
 _RANGE = ("__MIN", "__MAX")
-
-
-def _text(path: Path) -> str:
-    data = read_bytes(path)
-    return data.decode("utf-8-sig", "replace")
 
 
 def _split_wandb(name: str) -> tuple[str, str] | None:
@@ -57,40 +55,12 @@ def _split_wandb(name: str) -> tuple[str, str] | None:
     return (run, metric) if run and metric else None
 
 
-def _table(path: Path) -> tuple[list[str], list[list[str]], list[int], bool, int]:
-    """(header, rows, line of each row, whether the last row was cut, rows skipped as too long)."""
-    text = _text(path)
-    cut = bool(text) and not text.endswith(("\n", "\r"))
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise SourceError(f"{path}: not a CSV table ({exc or 'empty'})") from None
-    rows, lines, skipped, first_skipped = [], [], 0, None
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if len(cells) > len(header):
-                skipped += 1
-                first_skipped = first_skipped or line
-                continue
-            rows.append(cells)
-            lines.append(line)
-    except csv.Error as exc:  # a quote never closed: keep the rows before it
-        if not rows:
-            raise SourceError(f"{path}: not a readable CSV table ({exc})") from None
-        cut = True
-    return header, rows, lines, cut, (skipped, first_skipped)
-
-
-def _runs_of(header: list[str]) -> dict[str, dict[int, str]] | None:
-    """W&B export columns by run: {run: {column index: metric name}}; None when the table is not one."""
+def _runs_of(header: list[str]) -> dict[str, dict[str, str]] | None:
+    """W&B export columns by run: {run: {column: metric name}}; None when the table is not one."""
     if not header or header[0].strip() not in ("Step", "step", "_step"):
         return None
-    runs: dict[str, dict[int, str]] = {}
-    for i, name in enumerate(header[1:], start=1):
+    runs: dict[str, dict[str, str]] = {}
+    for name in header[1:]:
         parts = _split_wandb(name)
         if parts is None:
             return None
@@ -98,53 +68,79 @@ def _runs_of(header: list[str]) -> dict[str, dict[int, str]] | None:
         if metric.endswith(_RANGE) or metric == "_step":
             runs.setdefault(run, {})
             continue
-        runs.setdefault(run, {})[i] = metric
+        runs.setdefault(run, {})[name] = metric
     return runs or None
 
 
 def runs(path: Path) -> list[str]:
     """The run names of a W&B export (several runs in one file); none for any other table (one run)."""
-    by_run = _runs_of(_header(path))
+    by_run = _runs_of(csvcells.header_of(_head(path)))
     return [run for run, columns in by_run.items() if columns] if by_run else []
 
 
-def _header(path: Path) -> list[str]:
-    text = _text(path)
-    first = text.split("\n", 1)[0].rstrip("\r")
-    return next(csv.reader([first]), [])
-
-
 def read(path: Path) -> SourceData | list[SourceData]:
-    header, rows, lines, cut, (skipped, first_skipped) = _table(Path(path))
-    if not rows:
+    path = Path(path)
+    probe = SourceData(path=path, format="csv_table")
+    df, _, lines = csvcells.read_table(path, probe, "CSV table", keep=tuple(_step_columns(path)))
+    if not len(df):
         raise SourceError(f"{path}: a CSV header and no rows")
-    notes = []
-    if skipped:
-        notes.append(f"{Path(path).name}: skipped {skipped} row(s) with more cells than the header, first at line "
-                     f"{first_skipped}")
-    if cut:
-        last = rows[-1]
-        filled = [i for i, c in enumerate(last) if c.strip()]
-        if filled:
-            last[filled[-1]] = ""
-        notes.append(f"{Path(path).name}: line {lines[-1]} is cut short; kept its complete cells")
-    by_run = _runs_of(header)
+    by_run = _runs_of([str(c) for c in df.columns])
     if by_run:
-        return _wandb(Path(path), header, rows, lines, by_run, notes)
-    src = SourceData(path=Path(path), format="csv_table", warnings=notes)
-    keys = []
-    for name in header:
-        name = name.strip()
-        keys.append(None if name in _INDEX else _STEP_COLUMNS.get(name.lower(), name))
-    dicts = [{k: c for k, c in zip(keys, cells) if k is not None and c.strip()} for cells in rows]
-    for d in dicts:
-        if "step" in d:
-            d["step"] = _step(d["step"])
-    ordinal = rowtable.fill(src, dicts, "the table", lines=lines, dialect=_NAMES)
-    _known_or_refuse(src)
-    src.warnings.append(f"{src.path.name}: a CSV table of logged rows ({src.records} read"
-                        + (", no step column" if ordinal else "") + ")")
-    return src
+        return _wandb(path, df, lines, by_run, probe.warnings)
+    cells = csvcells.Cells(probe, df, lines)
+    step_col = next((c for c in df.columns if str(c).strip().lower() in _STEP_COLUMNS), None)
+    if step_col is not None:
+        steps, ok = cells.numbers(step_col)
+        if (~ok).any():
+            probe.warnings.append(f"{path.name}: {int((~ok).sum())} row(s) without a step ignored, first at line "
+                                  f"{int(lines[~ok][0])}")
+    else:
+        steps, ok = np.arange(1, len(df) + 1, dtype=np.float64), np.ones(len(df), dtype=bool)
+        probe.step_kind = "ordinal"
+    columns = {c: str(c).strip() for c in df.columns if c is not step_col and str(c).strip() not in _INDEX
+               and not str(c).startswith("Unnamed:")}
+    _fill(probe, cells, steps, ok, columns)
+    _known_or_refuse(probe)
+    probe.warnings.append(f"{path.name}: a CSV table of logged rows ({probe.records} read"
+                          + (", no step column" if step_col is None else "") + ")")
+    return probe
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(1 << 16)
+
+
+def _step_columns(path: Path) -> list[str]:
+    """The step columns: a cut last row keeps its step cell (the row's last value is what is dropped)."""
+    return [h for h in csvcells.header_of(_head(path)) if h.strip().lower() in _STEP_COLUMNS]
+
+
+def _fill(src: SourceData, cells: csvcells.Cells, steps: np.ndarray, step_ok: np.ndarray,
+          columns: dict) -> None:
+    """One series per metric column (the first column of a canonical name wins; the others are noted)."""
+    names = MetricNames(_NAMES)
+    cols = Columns()
+    cols.set_steps(steps[step_ok], cells.lines[step_ok])
+    cols.finish_segments(src, "the step column")
+    taken: dict[str, str] = {}
+    for col, raw in columns.items():
+        name = names[raw, False]
+        if name is None or cells.text_column(col):
+            continue
+        if name in taken:
+            src.warnings.append(f"{src.path.name}: columns {taken[name]!r} and {raw!r} both mean {name}; "
+                                f"kept {taken[name]!r}")
+            continue
+        values, ok = cells.numbers(col)
+        ok &= step_ok
+        if ok.any():
+            src.series[name] = cols.finish(steps[ok], values[ok], cells.lines[ok])
+            taken[name] = raw
+    cells.note_bad()
+    src.records = int(step_ok.sum())
+    if not src.series:
+        raise SourceError(f"{src.path}: the rows of this CSV table hold no numbers")
 
 
 def _known_or_refuse(src: SourceData) -> None:
@@ -156,25 +152,18 @@ def _known_or_refuse(src: SourceData) -> None:
                           f"({', '.join(sorted(src.series)[:6])})")
 
 
-def _step(cell: str):
-    f = to_float(cell)
-    return f if f is not None else cell
-
-
-def _wandb(path: Path, header: list[str], rows: list[list[str]], lines: list[int], by_run: dict[str, dict[int, str]],
+def _wandb(path: Path, df, lines: np.ndarray, by_run: dict[str, dict[str, str]],
            notes: list[str]) -> SourceData | list[SourceData]:
     out = []
+    step_col = df.columns[0]
     for run, columns in by_run.items():
         if not columns:
             continue
-        dicts = []
-        for cells in rows:
-            d = {metric: cells[i] for i, metric in columns.items() if i < len(cells) and cells[i].strip()}
-            d["step"] = _step(cells[0]) if cells else None
-            dicts.append(d)
         src = SourceData(path=path, format="csv_table", run_key=run, facts={"run_name": run}, warnings=list(notes))
+        cells = csvcells.Cells(src, df, lines)
+        steps, ok = cells.numbers(step_col)
         try:
-            rowtable.fill(src, dicts, f"run {run!r}", lines=lines, dialect=_NAMES)
+            _fill(src, cells, steps, ok, columns)
             _known_or_refuse(src)
         except SourceError:
             continue  # a run whose columns hold nothing here (a metric this export did not sample for it)

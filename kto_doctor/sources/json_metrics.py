@@ -26,10 +26,18 @@ import json
 import re
 from pathlib import Path
 
-from . import rowtable
-from .base import SourceData, SourceError, read_bytes, to_float
+import numpy as np
+
+from .base import Columns, SourceData, SourceError, read_bytes, to_float, usable_step
 from .registry import Source
 
+_STEP_KEYS = ("step", "global_step", "iteration", "iter", "train/global_step")
+_REWARD_NAMES = {"chosen_reward": "rewards/chosen", "rejected_reward": "rewards/rejected",
+                 "reward_gap": "rewards/margins", "reward_margin": "rewards/margins",
+                 "reward_accuracy": "rewards/accuracies"}
+# bare names that are the implicit rewards only in a preference run (a `beta` in the settings)
+_PREFERENCE_NAMES = {"chosen": "rewards/chosen", "rejected": "rewards/rejected", "gap": "rewards/margins",
+                     "margin": "rewards/margins", "accuracy": "rewards/accuracies"}
 _SUMMARY = ("train_loss",)
 # settings spelled the short way such dumps spell them, when the long name is not there too
 _SETTINGS = {"lr": "learning_rate", "epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size"}
@@ -71,7 +79,44 @@ def read(path: Path) -> SourceData:
         if short in src.config and long not in src.config:
             src.config[long] = src.config.pop(short)
     preference = to_float(settings.get("beta")) is not None
-    ordinal = rowtable.fill(src, rows, where, preference=preference)
+    names = dict(_REWARD_NAMES)
+    cols = Columns()
+    steps, lines, ordinal = [], [], False
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            continue
+        step = next((float(row[k]) for k in _STEP_KEYS if k in row and usable_step(row[k])), None)
+        if step is None:
+            ordinal = True
+            step = float(i + 1)
+        clean = {}
+        for key, value in row.items():
+            if key in _STEP_KEYS or isinstance(value, (dict, list)):
+                continue
+            f = to_float(value)
+            if f is None:
+                continue
+            if preference and key in _PREFERENCE_NAMES and "loss" in row:
+                key = _PREFERENCE_NAMES[key]
+            clean[names.get(key, key)] = f
+        if not clean:
+            continue
+        eval_row = "loss" not in clean and any(k.startswith("eval_") for k in clean)
+        cols.add_row(clean, step, i + 1, eval_row)
+        steps.append(step)
+        lines.append(i + 1)
+        src.records += 1
+    if not src.records:
+        raise SourceError(f"{path}: the rows under {where} hold no numbers")
+    if ordinal:
+        if any(k in r for r in rows if isinstance(r, dict) for k in _STEP_KEYS):
+            raise SourceError(f"{path}: some rows under {where} state a step and others do not")
+        src.step_kind = "ordinal"
+    cols.set_steps(np.asarray(steps, dtype=np.float64), np.asarray(lines, dtype=np.int64))
+    cols.finish_segments(src, "the step key")
+    src.series = cols.build(src)
+    if not src.series:
+        raise SourceError(f"{path}: no metric the ontology knows in the rows under {where}")
     src.warnings.append(f"{path.name}: a custom JSON dump: {src.records} row(s) read from {where}"
                         + ("; rows without a step were placed in file order" if ordinal else ""))
     return src
@@ -127,7 +172,7 @@ def _columns(doc) -> tuple[list | None, str]:
         return None, ""
     cols = {k: v for k, v in doc.items() if isinstance(v, list) and v and len(v) <= 10_000_000
             and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
-    known = [k for k in cols if k in rowtable.REWARD_NAMES or is_known(canonical(k))]
+    known = [k for k in cols if k in _REWARD_NAMES or is_known(canonical(k))]
     n = max((len(cols[k]) for k in known), default=0)
     if n < 2:
         return None, ""
@@ -168,9 +213,9 @@ def _metric_rows(items: list, min_len: int = 2) -> int:
         if not isinstance(row, dict):
             return 0
         for key, value in row.items():
-            if key in rowtable.STEP_KEYS or isinstance(value, bool) or to_float(value) is None:
+            if key in _STEP_KEYS or isinstance(value, bool) or to_float(value) is None:
                 continue
-            if key in rowtable.REWARD_NAMES or is_known(canonical(key)):
+            if key in _REWARD_NAMES or is_known(canonical(key)):
                 hits += 1
                 break
     return hits if len(items) >= min_len else 0
