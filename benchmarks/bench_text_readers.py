@@ -151,6 +151,38 @@ def gen_epoch_jsonl(r: Pool, i: int) -> str:
             f'"n_parameters": 86567656}}\n')
 
 
+_BLOCK_KEYS = ("train/loss", "train/grad_norm", "train/learning_rate", "train/epoch") + tuple(
+    f"train/per_length_loss/loss@{2 ** k}" for k in range(1, 17))
+
+
+def gen_blocks(r: Pool, i: int) -> str:
+    # a custom loop's `print(k, v)` summary per step (FranxYao/Long-Context-Data-Engineering#13): a step line, one
+    # metric per line with a trailing blank, a blank line between blocks
+    return (f"step {i} token {i * 5}m \n" + "".join(f"{k} {r() * 6:.4f} \n" for k in _BLOCK_KEYS) + "\n")
+
+
+def gen_build_nanogpt(r: Pool, i: int) -> str:
+    # build-nanogpt's log.txt: `step train loss` per step, val and HellaSwag every 250 steps
+    out = f"{i} val {3 + r():.4f}\n{i} hella {r() / 2:.4f}\n" if i % 250 == 0 else ""
+    return out + f"{i} train {3 + r():.6f}\n"
+
+
+def gen_llama_recipes(r: Pool, i: int) -> str:
+    # llama-recipes' tqdm description, redrawn twice per batch (set_description, then update), 5000 batches an
+    # epoch; the eval and epoch prints after each epoch
+    per = 5000
+    e, s = (i - 1) // per + 1, (i - 1) % per
+    out = "".join(f"\rTraining Epoch: {e}/999, step {s}/{per} completed (loss: {r() * 2}): "
+                  f"{100 * (s + 1) // per:3d}%|\u2588\u2588\u258c       | {s + 1}/{per} [00:31<08:20,  2.62s/it]"
+                  for _ in range(2))
+    if s == per - 1:
+        out += (f"\nevaluating Epoch: 100%|\u2588\u2588\u2588\u2588| 25/25 [00:06<00:00,  3.69it/s]\n"
+                f" eval_ppl=tensor({2 + r():.4f}, device='cuda:0') eval_epoch_loss=tensor({r():.4f}, "
+                f"device='cuda:0')\nEpoch {e}: train_perplexity={2 + r():.4f}, train_epoch_loss={r():.4f}, "
+                f"epoch time 512.3s\n")
+    return out
+
+
 # format -> (generator, module of the reader)
 FORMATS = {
     "megatron": (gen_megatron, "megatron"),
@@ -163,6 +195,9 @@ FORMATS = {
     "generic_kv": (gen_generic_kv, "generic_kv"),
     "dpo_reference": (gen_dpo_reference, "console"),
     "epoch_jsonl": (gen_epoch_jsonl, "epoch_jsonl"),
+    "blocks": (gen_blocks, "blocks"),
+    "build_nanogpt": (gen_build_nanogpt, "build_nanogpt"),
+    "llama_recipes": (gen_llama_recipes, "llama_recipes"),
 }
 
 
@@ -196,6 +231,9 @@ _NAIVE = {
     "generic_kv": (r"^(?:iter|step) (\d+):", r"(?:: |, )([a-z][\w ]*?) ([-+\d.e]+)"),
     "dpo_reference": (r"'counters/updates': (\d+)", r"'([\w/]+)': '?([-+\w.]+)'?"),
     "epoch_jsonl": (r'"epoch": (\d+)', r'"(\w+)": ([-+\w.]+)'),
+    "blocks": (r"^step (\d+) ", r"^([A-Za-z][\w/@.-]*) ([-+\w.]+) *$"),  # (the step line's step holds)
+    "build_nanogpt": (r"^(\d+) (?:train|val|hella) ", r" (\w+) ([-+\w.]+)$"),
+    "llama_recipes": (r"step (\d+)/\d+ completed", r"\((loss): ([-+\w.]+)\)"),
 }
 
 
@@ -203,14 +241,17 @@ def naive_read(fmt: str, path: Path) -> int:
     """The obvious parser: every line, one regex for the step, one for the pairs, float() per value."""
     head, pair = (re.compile(p) for p in _NAIVE[fmt])
     series: dict[str, tuple[list, list]] = {}
-    n = 0
+    n, step = 0, 0
+    sticky = fmt == "blocks"  # a block's lines take the step of the step line above them
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             for piece in line.split("\r"):
                 m = head.search(piece)
                 if not m:
-                    continue
-                step = int(m.group(1))
+                    if not sticky:
+                        continue
+                else:
+                    step = int(m.group(1))
                 for j, kv in enumerate(pair.findall(piece)):
                     key, value = kv if isinstance(kv, tuple) else (str(j), kv)
                     try:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 from array import array
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
 from .base import Columns, MetricNames, SourceData, SourceError, adopt_summary_loss, open_stream
 from .registry import TEXT_SUFFIXES, Source
-from .textlog import NUM
+from .textlog import NUM, block_floats
 
 _PAIR = re.compile(rb"^[ \t]*(?:(?:\xe2\x80\xa2|\xc2\xb7|[*\-])[ \t]*)?([A-Za-z][\w/@.\-]*(?: [A-Za-z][\w/@.\-]*){0,4})"
                    rb"[ \t]*(?:[:=][ \t]*|[ \t]+)(" + NUM + rb")(?:[ \t]*(?:%|s|ms|[KMGT]i?B))?[ \t]*\r?$")
@@ -55,50 +56,70 @@ def _key(raw: bytes) -> str:
 class _Scan:
     """Blocks as they complete, from an iterable of lines: `(step or None, line, {key: value})`. `stepped` turns
     true at the first step line; `summary` when a Trainer/W&B summary block shows the file is the console
-    reader's (the scan stops there)."""
+    reader's (the scan stops there). The state (the open block) is kept between `feed` calls, so that a file is
+    scanned in pieces (`read`: the lines a block template did not take); `end` yields the last open block."""
 
     def __init__(self) -> None:
         self.stepped = False
         self.summary = False
+        self.cur: dict | None = None
+        self.cur_step: float | None = None
+        self.cur_line = 0
+        self.skipping = False
 
     def __call__(self, lines):
-        cur: dict | None = None
-        cur_step, cur_line = None, 0
-        skipping = False
-        for n, line in enumerate(lines, 1):
-            s = _STEP.match(line)
-            m = _PAIR.match(line) if s is None else None
-            if m is not None:
-                if skipping:
+        yield from self.feed(lines, 1)
+        yield from self.end()
+
+    def end(self):
+        if self.cur and (len(self.cur) >= 2 or self.cur_step is not None):
+            yield self.cur_step, self.cur_line, self.cur
+        self.cur = None
+
+    def feed(self, lines, first: int):
+        """The lines (with or without their line feed), numbered from `first`."""
+        cur, cur_step, cur_line, skipping = self.cur, self.cur_step, self.cur_line, self.skipping
+        try:
+            for n, line in enumerate(lines, first):
+                s = _STEP.match(line)
+                m = _PAIR.match(line) if s is None else None
+                if m is not None:
+                    if skipping:
+                        continue
+                    key = _key(m.group(1))
+                    if cur is None or key in cur:  # a repeated name starts the next block
+                        if cur and (len(cur) >= 2 or cur_step is not None):
+                            yield cur_step, cur_line, cur
+                        cur, cur_step, cur_line = {}, None, n
+                    cur[key] = float(m.group(2))
                     continue
-                key = _key(m.group(1))
-                if cur is None or key in cur:  # a repeated name starts the next block
+                if s is not None:
                     if cur and (len(cur) >= 2 or cur_step is not None):
                         yield cur_step, cur_line, cur
-                    cur, cur_step, cur_line = {}, None, n
-                cur[key] = float(m.group(2))
-                continue
-            if s is not None:
-                if cur and (len(cur) >= 2 or cur_step is not None):
-                    yield cur_step, cur_line, cur
-                cur, cur_step, cur_line, skipping = {}, float(s.group(1)), n, False
-                self.stepped = True
-                continue
-            if any(mark in line for mark in _SUMMARY):
-                self.summary = True
-                return
-            sec = _SECTION.match(line)
-            if sec is not None:  # a titled section inside a block: skipped when it is timing or memory
-                skipping = _SKIP_SECTION.search(sec.group(1)) is not None
-                continue
-            if cur and cur_step is None:  # prose or a blank line ends a block that no step line opened
-                if len(cur) >= 2:
-                    yield cur_step, cur_line, cur
-                cur = None
-            if not line.strip():
-                skipping = False
-        if cur and (len(cur) >= 2 or cur_step is not None):
-            yield cur_step, cur_line, cur
+                    cur, cur_step, cur_line, skipping = {}, float(s.group(1)), n, False
+                    self.stepped = True
+                    continue
+                if any(mark in line for mark in _SUMMARY):
+                    self.summary = True
+                    cur = None
+                    return
+                sec = _SECTION.match(line)
+                if sec is not None:  # a titled section inside a block: skipped when it is timing or memory
+                    skipping = _SKIP_SECTION.search(sec.group(1)) is not None
+                    continue
+                if cur and cur_step is None:  # prose or a blank line ends a block that no step line opened
+                    if len(cur) >= 2:
+                        yield cur_step, cur_line, cur
+                    cur = None
+                if not line.strip():
+                    skipping = False
+        finally:
+            self.cur, self.cur_step, self.cur_line, self.skipping = cur, cur_step, cur_line, skipping
+
+    def step_line(self):
+        """What a step line does before it opens its block: the open block is yielded."""
+        yield from self.end()
+        self.stepped = True
 
 
 def _claims(keys, blocks: int) -> bool:
@@ -108,20 +129,23 @@ def _claims(keys, blocks: int) -> bool:
     return bool(known) and (blocks >= 2 or any(k in ("loss", "reward", "eval_loss") for k in known))
 
 
-def read(path: Path) -> SourceData:
-    """One pass over the lines. What is kept is the output, in arrays: a step and a line per block, a block number
-    and a value per metric (20 bytes a value); blocks before the first step line wait for it (they take step 0
-    when one comes, their position in the log when none does)."""
-    steps, lines = array("d"), array("q")
-    data: dict[str, tuple[array, array]] = {}  # logged key -> (block numbers, values)
-    pending: list[tuple[int, dict]] = []
-    scan = _Scan()
-    prev = 0.0
+class _Blocks:
+    """What is kept, in arrays: a step and a line per block, a block number and a value per metric (20 bytes a
+    value); blocks before the first step line wait for it (they take step 0 when one comes, their position in the
+    log when none does)."""
 
-    def add(step: float, line: int, row: dict) -> None:
-        n = len(steps)
-        steps.append(step)
-        lines.append(line)
+    def __init__(self, scan: _Scan) -> None:
+        self.scan = scan
+        self.steps, self.lines = array("d"), array("q")
+        self.data: dict[str, tuple[array, array]] = {}  # logged key -> (block numbers, values)
+        self.pending: list[tuple[int, dict]] = []
+        self.prev = 0.0
+
+    def add(self, step: float, line: int, row: dict) -> None:
+        n = len(self.steps)
+        self.steps.append(step)
+        self.lines.append(line)
+        data = self.data
         for key, value in row.items():
             got = data.get(key)
             if got is None:
@@ -129,35 +153,220 @@ def read(path: Path) -> SourceData:
             got[0].append(n)
             got[1].append(value)
 
-    with open_stream(path) as stream:
-        for step, line, row in scan(stream):
-            if step is None and not scan.stepped:
-                pending.append((line, row))
+    def take(self, blocks) -> None:
+        """Blocks as the scan yields them."""
+        for step, line, row in blocks:
+            if step is None and not self.scan.stepped:
+                self.pending.append((line, row))
                 continue
-            for early_line, early_row in pending:
-                add(0.0, early_line, early_row)
-            pending.clear()
-            prev = step if step is not None else prev
-            add(prev, line, row)
+            self.unpend()
+            self.prev = step if step is not None else self.prev
+            self.add(self.prev, line, row)
+
+    def unpend(self) -> None:
+        for early_line, early_row in self.pending:
+            self.add(0.0, early_line, early_row)
+        self.pending.clear()
+
+    def bulk(self, steps: np.ndarray, lines: np.ndarray, keys: list, values: list) -> None:
+        """Complete blocks of one template (each with a step and every key), as `take` would add them one by one."""
+        self.unpend()
+        n0, n = len(self.steps), len(steps)
+        self.steps.frombytes(np.ascontiguousarray(steps, dtype=np.float64).tobytes())
+        self.lines.frombytes(np.ascontiguousarray(lines, dtype=np.int64).tobytes())
+        recs = np.arange(n0, n0 + n, dtype=np.int32).tobytes()
+        for key, vals in zip(keys, values):
+            got = self.data.get(key)
+            if got is None:
+                got = self.data[key] = (array("i"), array("d"))
+            got[0].frombytes(recs)
+            got[1].frombytes(np.ascontiguousarray(vals, dtype=np.float64).tobytes())
+        self.prev = float(steps[-1])
+
+    def finish(self, path: Path, cut: bool) -> SourceData:
+        scan, steps, lines, data = self.scan, self.steps, self.lines, self.data
+        if scan.summary:
+            raise SourceError(f"{path}: holds the Trainer's or W&B's summary block (the console reader's)")
+        for i, (line, row) in enumerate(self.pending, 1):
+            self.add(float(i), line, row)
+        if not steps or not _claims(data, len(steps)):
+            raise SourceError(f"{path}: no blocks of one metric per line")
+        src = SourceData(path=path, format="blocks", step_kind="exact" if scan.stepped else "ordinal")
+        src.series = _series(src, data, np.frombuffer(steps, dtype=np.float64),
+                             np.frombuffer(lines, dtype=np.int64))
+        if not src.series:
+            raise SourceError(f"{path}: no metric the ontology knows in its blocks")
+        src.records = len(steps)
+        how = "each block's step line" if scan.stepped else "the block's position in the log"
+        src.warnings.append(f"{path.name}: read as blocks of one metric per line ({len(steps)} block(s); the step "
+                            f"is {how})")
+        if cut:
+            src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); the rest of "
+                                "the file was not read")
+        return src
+
+
+def read(path: Path, fast: bool = True) -> SourceData:
+    """One pass over the lines: where a block template applies (`_Template`), a chunk's blocks of its layout are
+    taken by one split and converted a column at a time; every other line goes through the scan one by one, which
+    carries the open block from one piece to the next. `fast=False`: every line through the scan (the reference
+    the fast way is tested against)."""
+    scan = _Scan()
+    out = _Blocks(scan)
+    with open_stream(path) as stream:
+        if fast:
+            _Chunked(scan, out).run(stream)
+        else:
+            out.take(scan.feed(stream, 1))
+        if not scan.summary:
+            out.take(scan.end())
         cut = stream.truncated
-    if scan.summary:
-        raise SourceError(f"{path}: holds the Trainer's or W&B's summary block (the console reader's)")
-    for i, (line, row) in enumerate(pending, 1):
-        add(float(i), line, row)
-    if not steps or not _claims(data, len(steps)):
-        raise SourceError(f"{path}: no blocks of one metric per line")
-    src = SourceData(path=path, format="blocks", step_kind="exact" if scan.stepped else "ordinal")
-    src.series = _series(src, data, np.frombuffer(steps, dtype=np.float64), np.frombuffer(lines, dtype=np.int64))
-    if not src.series:
-        raise SourceError(f"{path}: no metric the ontology knows in its blocks")
-    src.records = len(steps)
-    how = "each block's step line" if scan.stepped else "the block's position in the log"
-    src.warnings.append(f"{path.name}: read as blocks of one metric per line ({len(steps)} block(s); the step is "
-                        f"{how})")
-    if cut:
-        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); the rest of the "
-                            "file was not read")
-    return src
+    return out.finish(path, cut)
+
+
+CHUNK = 8 << 20
+_NEUTRAL = frozenset((b"", b"\n"))  # gaps between two template blocks that change nothing (see `_Chunked.run`)
+_BLANK_GAP = re.compile(rb"(?:\n[ \t\r]*)*\Z")
+_PAIR_END = re.compile(rb"[ \t]*\r?\Z")
+# a value printed with a point (`%.4f`): numbers of this form only are a cheaper regex than every NUM (the split of
+# FranxYao's blocks 1.4x faster); a line with another (`nan`, `1e-05`) is left to the scan
+_FIXED = rb"(-?[0-9]+\.[0-9]+)"
+_FIXED_RX = re.compile(_FIXED + rb"\Z")
+
+
+class _Template:
+    r"""A block as one regex: the step regex itself for its step line, then one pair line per key of the block it
+    was learned from, each that line's bytes with its value as any number (`NUM`). Each match is a whole block
+    whose every line the scan reads as the template says:
+    - the step line is `_STEP`'s own pattern (no part of it can match a line feed: the same captures as on the line
+      alone, whatever follows);
+    - a pair line is `B K SEP v S`: `B` blanks and a bullet (no letter or digit), `K` the key `_PAIR` took, `SEP`
+      of `[ 	:=]` only, `v` any number, `S` only blanks and a `
+`. `_STEP` fails on it (its first letter or digit
+      is K's, and K does not start with step, iter or global); `_PAIR`'s key cannot stop earlier in K (what would
+      follow it holds v, no number and no blank end) nor run on into v (after v only blanks: no value for it), and
+      its value is all of v (no part of v is a unit or a blank): key K, value v. (Where the line learned from
+      prints its value as `%.4f` does, v is any number of that form, a part of `NUM`.)
+    Keys are distinct as the scan names them, so no line starts a new block."""
+
+    __slots__ = ("regex", "keys", "lines", "misses")
+
+    def __init__(self, keys: list, specs: list) -> None:
+        parts = [rb"\n(?:", _STEP.pattern, rb")"]
+        for pre, suf, fixed in specs:
+            parts += [rb"\n", re.escape(pre), _FIXED if fixed else rb"(" + NUM + rb")", re.escape(suf)]
+        parts.append(rb"(?=\n)")
+        self.regex = re.compile(b"".join(parts), re.M)
+        self.keys = keys
+        self.lines = len(specs) + 1  # line feeds in a match (the one before each line)
+        self.misses = 0
+
+    @classmethod
+    def learn(cls, text: bytes, limit: int = 1 << 16) -> "_Template | None":
+        """The template of the first block in `text[:limit]` that opens with a step line and holds two pair lines
+        of a form it can take, or None."""
+        lines = text[:limit].split(b"\n")[:-1]  # (whole lines only)
+        for i, line in enumerate(lines):
+            if _STEP.match(line) is None:
+                continue
+            keys, specs = [], []
+            for nxt in lines[i + 1:]:
+                if _STEP.match(nxt) is not None:
+                    break
+                m = _PAIR.match(nxt)
+                if m is None or m.group(1).lower().startswith((b"step", b"iter", b"global")):
+                    break
+                key = _key(m.group(1))
+                suf = nxt[m.end(2):]
+                if key in keys or _PAIR_END.match(suf) is None:
+                    break
+                keys.append(key)
+                specs.append((nxt[:m.start(2)], suf, _FIXED_RX.match(m.group(2)) is not None))
+            if len(specs) >= 2:
+                return cls(keys, specs)
+        return None
+
+
+class _Chunked:
+    """The file in chunks of whole lines, each read by the template where its blocks follow each other."""
+
+    def __init__(self, scan: _Scan, out: _Blocks) -> None:
+        self.scan, self.out = scan, out
+        self.template: _Template | None = None
+        self.tried = 0  # chunks the template was learned on (or tried to be)
+
+    def run(self, stream) -> None:
+        carry, line_base = b"", 0
+        while not self.scan.summary:
+            buf = stream.read(CHUNK)
+            if not buf:
+                break
+            data = carry + buf if carry else buf
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # no line end yet: the line goes on
+                carry = data
+                continue
+            chunk, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+            line_base = self.chunk(chunk, line_base)
+        if carry and not self.scan.summary:
+            self.chunk(carry, line_base)
+
+    def slow(self, piece: bytes, first: int, last: bool = False) -> None:
+        """The lines of `piece` (a gap of the split: it starts with the line feed before its first line) through
+        the scan; `last`: the chunk's end (a line feed that ends it starts no line)."""
+        lines = piece.split(b"\n")[1:]
+        if last and lines and not lines[-1]:
+            lines.pop()
+        if lines:
+            self.out.take(self.scan.feed(lines, first))
+
+    def chunk(self, text: bytes, line_base: int) -> int:
+        """Every line of a chunk (whole lines; the file's last may lack its line feed). Returns the lines before
+        the next chunk."""
+        tmpl = self.template
+        if (tmpl is None or tmpl.misses >= 2) and self.tried < 8:
+            self.tried += 1
+            tmpl = self.template = _Template.learn(text) or tmpl
+        text = b"\n" + text  # (the first line, too, has a line feed before it)
+        end = line_base + text.count(b"\n") - 1
+        parts = tmpl.regex.split(text) if tmpl is not None else [text]
+        w = 1 + (tmpl.regex.groups if tmpl is not None else 0)
+        n = (len(parts) - 1) // w
+        if not n:
+            if tmpl is not None:
+                tmpl.misses += 1
+            self.slow(text, line_base + 1, True)
+            return end
+        tmpl.misses = 0
+        gaps = parts[0::w]
+        conv = block_floats(list(range(tmpl.regex.groups)), {g: parts[1 + g::w] for g in range(tmpl.regex.groups)})
+        if any(ok is not None for _, ok in conv.values()):  # (a number float() refused: cannot be, but then slowly)
+            self.slow(text, line_base + 1, True)
+            return end
+        steps = conv[0][0]
+        values = [conv[g][0] for g in range(1, tmpl.regex.groups)]
+        del parts
+        feeds = np.fromiter(map(bytes.count, gaps, repeat(b"\n")), dtype=np.int64, count=n + 1)
+        # the line feeds before each gap, and so the line of each block's step line
+        before = np.cumsum(feeds) - feeds + tmpl.lines * np.arange(n + 1)
+        lines = line_base + 1 + before[:n] + feeds[:n]
+        neutral = np.fromiter(map(_NEUTRAL.__contains__, gaps), dtype=bool, count=n + 1)
+        for j in np.flatnonzero(~neutral[1:n]) + 1:  # blank lines only: nothing changes after a template's block
+            neutral[j] = _BLANK_GAP.match(gaps[j]) is not None
+        breaks = [0] + (np.flatnonzero(~neutral[1:n]) + 1).tolist() + [n]
+        scan, out, keys = self.scan, self.out, tmpl.keys
+        for a, b in zip(breaks[:-1], breaks[1:]):  # blocks a..b-1 follow each other with nothing between
+            self.slow(gaps[a], line_base + 1 + int(before[a]))
+            if scan.summary:
+                return end
+            out.take(scan.step_line())
+            if b - a > 1:  # complete: the next line is the next block's step line
+                out.bulk(steps[a:b - 1], lines[a:b - 1], keys, [v[a:b - 1] for v in values])
+            # the last one stays open: the lines after it may still add to it
+            scan.cur = {key: float(v[b - 1]) for key, v in zip(keys, values)}
+            scan.cur_step, scan.cur_line, scan.skipping = float(steps[b - 1]), int(lines[b - 1]), False
+        self.slow(gaps[n], line_base + 1 + int(before[n]), True)
+        return end
 
 
 def _series(src: SourceData, data: dict, steps: np.ndarray, lines: np.ndarray) -> dict:
