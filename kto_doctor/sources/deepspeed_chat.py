@@ -49,7 +49,7 @@ _BANNER = lazyre.compile(rb"Total (?:Generation Batches|Micro Batches) (\d+)")
 
 def scan(reader: textlog.Reader, chunk: bytes) -> None:
     x = reader.extra
-    if b"Total " in chunk:
+    if textlog.holds(chunk, b"Total "):
         m = _BANNER.search(chunk)
         if m:
             x.setdefault("per_epoch", int(m.group(1)))

@@ -206,6 +206,17 @@ def find_rare(data: bytes, needle: bytes, rare: int, start: int = 0, limit: int 
     return -1
 
 
+def holds(text: bytes, token: bytes, sample: int = 1 << 13) -> bool:
+    """`token in text`, searched by memchr on the token's byte least seen in the text's start (`find_rare`): a
+    plain search of a token absent from megabytes of leftovers (DeepSpeed-Chat's latency lines, once per kind) runs
+    at ~1.5 GB/s here, memchr on a byte they lack at ~20 GB/s. The same answer either way."""
+    if len(text) <= sample or len(token) < 2:
+        return token in text
+    count = text.count
+    rare = min({c: i for i, c in enumerate(token)}.values(), key=lambda i: count(token[i:i + 1], 0, sample))
+    return find_rare(text, token, rare) >= 0
+
+
 def is_number(text: bytes) -> bool:
     return _NUMBER.match(text) is not None
 
@@ -217,7 +228,9 @@ def block_floats(keys: list, cols: dict) -> dict:
     out, rest = {}, []
     for key in keys:
         col = cols[key]
-        if col and col.count(None) == len(col):  # a group no record holds: what `floats` makes of it, at once
+        # a group no record holds: what `floats` makes of it, at once (`count(None)` of a column of texts costs ~60 ns
+        # a text, each compared with None the slow way: asked only where the first is None)
+        if col and col[0] is None and col.count(None) == len(col):
             out[key] = (np.full(len(col), NAN), np.zeros(len(col), dtype=bool))
             continue
         values = decimals.read(col) if len(col) >= decimals.MIN_ROWS else None
@@ -801,7 +814,7 @@ class Reader:
         # each kind's own regex (a literal start token is searched at memchr speed; an alternation of all kinds
         # would try every kind at every byte), and only where its token occurs at all
         spans = [(m.start(), m.end(), k) for k, kind in enumerate(self.fmt.kinds)
-                 if kind.token is None or kind.token in joined for m in kind.find.finditer(joined)]
+                 if kind.token is None or holds(joined, kind.token) for m in kind.find.finditer(joined)]
         if not spans:
             return []
         if len(self.fmt.kinds) > 1:  # one record per stretch of text: the one that starts first
@@ -1220,9 +1233,9 @@ def deepspeed_first_progress(chunk: bytes) -> tuple[int, int] | None:
 
 def deepspeed_progress(chunk: bytes) -> tuple[int, int] | None:
     """The last (step, skipped) pair of DeepSpeed's progress lines in a chunk, or None."""
-    p = chunk.rfind(b", skipped=")
-    if p < 0:
+    if not holds(chunk, b", skipped="):  # (memchr on a byte the chunk lacks, where rfind reads every byte)
         return None
+    p = chunk.rfind(b", skipped=")
     m = None
     for m in _DS_PROGRESS.finditer(chunk, max(0, p - 32)):
         pass
