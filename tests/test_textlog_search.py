@@ -31,3 +31,22 @@ def test_a_column_that_starts_without_a_value_is_read_as_floats_reads_it():
     assert got[1].tolist() == want[1].tolist()
     empty = textlog.block_floats(["y"], {"y": [None] * 100})["y"]
     assert np.isnan(empty[0]).all() and not empty[1].any()
+
+
+def test_progress_table_rows_keep_their_file_lines_with_other_lines_between(tmp_path):
+    """The rows' lines counted only where a gap is not empty (rows of consecutive lines leave empty gaps): every
+    value still points at its row's line in the file, with prose, blank lines and a CRLF row between rows."""
+    from kto_doctor.sources import progress_table
+
+    rng = random.Random(2)
+    out, want = ["| Step | Training Loss | Validation Loss |", "|------|---------------|-----------------|"], []
+    for k in range(1, 400):
+        for _ in range(rng.choice((0, 0, 0, 1, 3))):
+            out.append(rng.choice(("", "  ", "some prose between rows")))
+        out.append(f"| {k * 10} | {rng.random():.6f} | {rng.random():.6f} |" + ("\r" if k % 37 == 0 else ""))
+        want.append(len(out))
+    p = tmp_path / "table.md"
+    p.write_text("\n".join(out) + "\n")
+    data = progress_table.read(p)
+    assert data.series["loss"].lines.tolist() == want
+    assert data.series["loss"].steps.tolist() == [10.0 * k for k in range(1, 400)]

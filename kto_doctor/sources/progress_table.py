@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from itertools import repeat
+from itertools import compress
 
 import numpy as np
 
@@ -246,12 +246,16 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
         comma = b"," in numeric and _COMMA.search(numeric) is not None and _POINT.search(numeric) is None
     else:
         comma = False
-    marked = any(mark in stretch for mark in _MARKS)
+    marked = any(textlog.holds(stretch, mark) for mark in _MARKS)  # (U+2212 by memchr on a byte of it)
     xs, xok = _values(columns[ax], comma, marked)
     keep = xok  # rows whose first cell is a number
     if not keep.any():
         return None
-    feeds = np.fromiter(map(bytes.count, parts[0:-1:w], repeat(b"\n")), dtype=np.int64, count=rows)
+    gaps = parts[0:-1:w]  # (between two rows of consecutive lines a gap is empty: only the others are counted)
+    feeds = np.zeros(rows, dtype=np.int64)
+    full = list(compress(range(rows), gaps))
+    if full:
+        feeds[full] = [gaps[i].count(b"\n") for i in full]
     lines = first_line + np.cumsum(feeds) + np.arange(rows)
     has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
     named = {}
