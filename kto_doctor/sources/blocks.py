@@ -296,20 +296,20 @@ class _Chunked:
         self.tried = 0  # chunks the template was learned on (or tried to be)
 
     def run(self, stream) -> None:
-        carry, line_base = b"", 0
+        pieces, line_base = [], 0  # the file's text after the last line feed read (no line feed in them)
         while not self.scan.summary:
             buf = stream.read(CHUNK)
             if not buf:
                 break
-            data = carry + buf if carry else buf
-            cut = data.rfind(b"\n") + 1
-            if not cut:  # no line end yet: the line goes on
-                carry = data
+            cut = buf.rfind(b"\n") + 1
+            if not cut:  # no line end yet: the line goes on (kept in pieces: a long line is copied once)
+                pieces.append(buf)
                 continue
-            chunk, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+            chunk = b"".join([*pieces, memoryview(buf)[:cut]]) if pieces or cut < len(buf) else buf
+            pieces = [buf[cut:]] if cut < len(buf) else []
             line_base = self.chunk(chunk, line_base)
-        if carry and not self.scan.summary:
-            self.chunk(carry, line_base)
+        if pieces and not self.scan.summary:
+            self.chunk(b"".join(pieces), line_base)
 
     def slow(self, piece: bytes, first: int, last: bool = False) -> None:
         """The lines of `piece` (a gap of the split: it starts with the line feed before its first line) through
