@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from array import array
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -328,7 +327,6 @@ class _Chunked:
             self.tried += 1
             tmpl = self.template = _Template.learn(text) or tmpl
         text = b"\n" + text  # (the first line, too, has a line feed before it)
-        end = line_base + text.count(b"\n") - 1
         parts = tmpl.regex.split(text) if tmpl is not None else [text]
         w = 1 + (tmpl.regex.groups if tmpl is not None else 0)
         n = (len(parts) - 1) // w
@@ -336,22 +334,27 @@ class _Chunked:
             if tmpl is not None:
                 tmpl.misses += 1
             self.slow(text, line_base + 1, True)
-            return end
+            return line_base + text.count(b"\n") - 1
         tmpl.misses = 0
         gaps = parts[0::w]
         conv = block_floats(list(range(tmpl.regex.groups)), {g: parts[1 + g::w] for g in range(tmpl.regex.groups)})
         if any(ok is not None for _, ok in conv.values()):  # (a number float() refused: cannot be, but then slowly)
             self.slow(text, line_base + 1, True)
-            return end
+            return line_base + text.count(b"\n") - 1
         steps = conv[0][0]
         values = [conv[g][0] for g in range(1, tmpl.regex.groups)]
         del parts
-        feeds = np.fromiter(map(bytes.count, gaps, repeat(b"\n")), dtype=np.int64, count=n + 1)
+        # the line feeds of each gap: most are `\n` or empty (their length), the others counted
+        neutral = np.fromiter(map(_NEUTRAL.__contains__, gaps), dtype=bool, count=n + 1)
+        feeds = np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)
+        other = np.flatnonzero(~neutral)
+        if len(other):
+            feeds[other] = [gaps[j].count(b"\n") for j in other.tolist()]
         # the line feeds before each gap, and so the line of each block's step line
         before = np.cumsum(feeds) - feeds + tmpl.lines * np.arange(n + 1)
         lines = line_base + 1 + before[:n] + feeds[:n]
-        neutral = np.fromiter(map(_NEUTRAL.__contains__, gaps), dtype=bool, count=n + 1)
-        for j in np.flatnonzero(~neutral[1:n]) + 1:  # blank lines only: nothing changes after a template's block
+        end = line_base + int(before[n] + feeds[n]) - 1  # (less the line feed put before the text)
+        for j in other[(other > 0) & (other < n)].tolist():  # blank lines only: nothing changes after a block
             neutral[j] = _BLANK_GAP.match(gaps[j]) is not None
         breaks = [0] + (np.flatnonzero(~neutral[1:n]) + 1).tolist() + [n]
         scan, out, keys = self.scan, self.out, tmpl.keys
