@@ -266,3 +266,27 @@ def test_a_bar_found_further_back_gives_its_step_among_others(tmp_path):
     src = console.read(p)
     assert src.series["loss"].steps.tolist() == list(range(1, 200))
     assert src.series["loss"].values.tolist() == [float(f"{1 / s:.4f}") for s in range(1, 200)]
+
+
+def test_a_large_file_is_read_with_the_collector_paused_and_reads_the_same(tmp_path, monkeypatch):
+    import gc
+
+    path = write(tmp_path, "mixed.log", mixed_log(4))
+    plain = snapshot(console.read(path))
+    monkeypatch.setattr(console, "LARGE", 1)  # every file large: the chunk pass with the collector paused
+    states = []
+    chunk = console._Reader.chunk
+    monkeypatch.setattr(console._Reader, "chunk", lambda self, *a: states.append(gc.isenabled()) or chunk(self, *a))
+    assert gc.isenabled()
+    assert snapshot(console.read(path)) == plain
+    assert states and not any(states) and gc.isenabled()  # paused for the pass, running again after it
+    gc.disable()
+    try:
+        console.read(path)
+        assert not gc.isenabled()  # a caller's paused collector stays paused
+    finally:
+        gc.enable()
+    monkeypatch.setattr(console._Reader, "chunk", lambda self, *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        console.read(path)
+    assert gc.isenabled()  # and runs again when the pass fails

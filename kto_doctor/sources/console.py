@@ -22,9 +22,11 @@ number of logged values, not the file size.
 """
 from __future__ import annotations
 
+import gc
 import json
 import re
 from array import array
+from contextlib import contextmanager
 from pathlib import Path
 from itertools import repeat
 from operator import itemgetter
@@ -488,7 +490,7 @@ class _Reader:
         small = max(st.st_size + 1, 1 << 16)  # small file, small buffer
         buf = bytearray(min(START, small))
         view = memoryview(buf)
-        with f:
+        with f, _collector_paused(st.st_size >= LARGE):
             while True:
                 n = f.readinto(buf)
                 size += n
@@ -1315,6 +1317,22 @@ def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
 
 def read(path: Path) -> SourceData:
     return _Reader(path).run()
+
+
+@contextmanager
+def _collector_paused(pause: bool):
+    """The cyclic garbage collector paused for a large file's chunk pass (`pause`), as it was afterwards. The pass
+    makes no cycles, but its lists of dicts, match objects and tuples set off a young-generation collection
+    every few hundred of them, each walking the chunk's lists: ~800 collections, 0.1-0.15 s of CPU on a 1 GB log
+    (2-3% of the command)."""
+    was = pause and gc.isenabled()
+    if was:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # ------------------------------------------------------------------------------------------ the plugin
