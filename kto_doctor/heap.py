@@ -30,18 +30,6 @@ def release() -> None:
         _trim(0)
 
 
-def bound() -> None:
-    """From now on every C allocation of MAPPED bytes or more is a mapping of its own, given back when freed
-    (glibc's mmap threshold, fixed; a no-op elsewhere). Called before the rules of a long run: each rule's
-    temporaries (a 558k-row series is 4.5 MB) then leave no freed pages behind for the process to hold, and the
-    rules' peak is the live data: 161 -> 157 MB on a 1 GB console log, for ~30k more page faults (~0.05 s). Not
-    in the reader: a fresh mapping for every 4 MB chunk cost 1.1 s of system time there (`Grow` instead). The
-    threshold stays fixed for the rest of the process (glibc cannot go back to its moving one)."""
-    fn = _function("mallopt", ("c_int", "c_int"))
-    if fn:
-        fn(-3, MAPPED)  # M_MMAP_THRESHOLD
-
-
 def _function(name: str, argtypes: tuple):
     """A glibc function through ctypes (looked up once), or False where there is none."""
     got = _found.get(name)

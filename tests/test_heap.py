@@ -37,34 +37,14 @@ def test_release_is_harmless_and_repeatable():
     assert heap._trim is not None  # looked up once: the function, or False where the C library has none
 
 
-def test_bound_keeps_what_is_allocated_after_it(monkeypatch):
-    """With glibc's mmap threshold fixed (a child process: it stays fixed), allocations large and small hold
-    what they held, and the findings of a long run are the same."""
-    import subprocess
-    import sys
-
-    code = ("from kto_doctor import heap; import numpy as np; from tests.test_heap import long_run, findings\n"
-            "real, heap.bound = heap.bound, lambda: None\n"
-            "before = findings(long_run(heap.LARGE + 5_000))\n"
-            "heap.bound = real; heap.bound(); heap.bound()\n"
-            "a = np.arange(3_000_000, dtype=np.float64); b = a.copy(); c = np.ones(10)\n"
-            "assert (a == b).all() and c.sum() == 10\n"
-            "assert findings(long_run(heap.LARGE + 5_000)) == before\n"
-            "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    assert out.stdout.strip() == "ok", out.stderr
-
-
 def test_a_long_run_releases_memory_before_the_rules_and_finds_the_same(monkeypatch):
     run = long_run(heap.LARGE + 5_000)
     calls = []
     monkeypatch.setattr(heap, "release", lambda: calls.append("release"))
-    monkeypatch.setattr(heap, "bound", lambda: calls.append("bound"))
     with_release = findings(run)
-    assert calls == ["bound", "release"]  # before the rules (not after each: the next would fault the pages again)
+    assert calls == ["release"]  # before the rules (not after each: the next would fault the pages again)
     assert with_release and any(r == "LOSS102" for r, *_ in with_release)
     monkeypatch.setattr(heap, "release", lambda: None)
-    monkeypatch.setattr(heap, "bound", lambda: None)
     monkeypatch.setattr(heap, "LARGE", 10 ** 12)  # never large: the simple path
     assert findings(run) == with_release
 
@@ -72,7 +52,6 @@ def test_a_long_run_releases_memory_before_the_rules_and_finds_the_same(monkeypa
 def test_a_short_run_never_releases(monkeypatch):
     calls = []
     monkeypatch.setattr(heap, "release", lambda: calls.append(1))
-    monkeypatch.setattr(heap, "bound", lambda: calls.append(2))
     findings(long_run(500))
     assert not calls and not evaluate.RunContext(long_run(500)).large
 
