@@ -386,14 +386,22 @@ def _series(src: SourceData, data: dict, steps: np.ndarray, lines: np.ndarray) -
             name = "\x00" + key
         if name is not None:
             by_name.setdefault(name, []).append(key)
+    for key in [k for k in data if not any(k in keys for keys in by_name.values())]:
+        del data[key]  # (no metric: freed before the series are built)
     out: dict = {}
     held = {}
     for name, keys in by_name.items():
-        rows = np.concatenate([np.frombuffer(data[k][0], dtype=np.int32) for k in keys])
-        vals = np.concatenate([np.frombuffer(data[k][1], dtype=np.float64) for k in keys])
-        if len(keys) > 1:
+        # handed over: a key's arrays go as its Series comes, so that the peak is the output and one metric's store
+        # (all of them were held to the end: 12 bytes a value beyond the output)
+        stored = [data.pop(k) for k in keys]
+        if len(keys) == 1:  # (views: the values become the Series' without a copy)
+            rows, vals = np.frombuffer(stored[0][0], dtype=np.int32), np.frombuffer(stored[0][1], dtype=np.float64)
+        else:
+            rows = np.concatenate([np.frombuffer(r, dtype=np.int32) for r, _ in stored])
+            vals = np.concatenate([np.frombuffer(v, dtype=np.float64) for _, v in stored])
             order = np.argsort(rows, kind="stable")
             rows, vals = rows[order], vals[order]
+        del stored
         series = cols.finish(steps[rows], vals, lines[rows])
         if series is None:
             continue
