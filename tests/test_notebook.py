@@ -71,6 +71,25 @@ def test_the_table_is_found_after_a_long_install_log(tmp_path, noise_kb):
     assert data.series["loss"].values.tolist() == [2.1, 1.8, 1.6, 1.5, 1.45]
 
 
+@pytest.mark.parametrize("widgets_kb", [0, 40, 120])
+def test_a_notebook_saved_with_its_metadata_first_is_a_notebook(tmp_path, widgets_kb):
+    """Kaggle writes `metadata` (kernel spec, widget state) before `cells` on one line: the smol-course student
+    notebooks held their cells 30 and 117 KB in, and were read as a console log or not at all."""
+    nb = _notebook(_display(_trainer_table(ROWS)))
+    state = {f"model_{i:05d}": {"model_name": "HBoxModel", "state": {"layout": "IPY_MODEL_" + "a" * 32}}
+             for i in range(widgets_kb * 1024 // 100)}
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python", "version": "3.10.14"},
+            "widgets": {"application/vnd.jupyter.widget-state+json": {"state": state}}}
+    reordered = {"metadata": meta, "nbformat_minor": 4, "nbformat": 4, "cells": nb["cells"]}
+    p = tmp_path / "sft-finetuning.ipynb"
+    p.write_text(json.dumps(reordered, separators=(",", ":")))
+    assert p.read_text().index('"cells"') > widgets_kb * 1000
+    data = sources.read(p)
+    assert data.format == "progress_table"
+    assert data.series["eval_loss"].values.tolist() == [1.9, 1.7, 1.65, 1.64]
+
+
 def test_printed_metric_dicts_in_a_stream_output_are_read_and_a_nan_is_seen(tmp_path):
     lines = [f"{{'loss': {2.0 - 0.01 * i:.4f}, 'grad_norm': nan, 'learning_rate': 1e-05, 'epoch': {i / 50:.2f}}}\n"
              for i in range(1, 30)]

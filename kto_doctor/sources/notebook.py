@@ -332,9 +332,16 @@ def read_notebook(path: Path) -> list[SourceData]:
 
 
 def sniff_notebook(head: str) -> float:
+    """A JSON object naming a notebook's keys. Jupyter writes `cells` first; a notebook saved with its key order
+    reversed (Kaggle, some editors) starts with its `metadata`, and the widget state stored there can push
+    `cells` 100 KB down: its kernel spec or language info, at the very start, says notebook all the same."""
     start = head.lstrip()[:4096]
-    return 1.0 if start.startswith("{") and ('"cells"' in start or '"worksheets"' in start
-                                             or '"nbformat"' in start) else 0.0
+    if not start.startswith("{"):
+        return 0.0
+    if '"cells"' in start or '"worksheets"' in start or '"nbformat"' in start:
+        return 1.0
+    return 1.0 if start[1:40].lstrip().startswith('"metadata"') and (
+        '"kernelspec"' in start or '"language_info"' in start or '"widgets"' in start) else 0.0
 
 
 NOTEBOOK = Source(
