@@ -110,6 +110,24 @@ def test_unknown_names_are_kept_listed_and_mappable(tmp_path):
     assert any("--map" in n for n in mapped.run.merge_notes)
 
 
+def test_a_run_with_hundreds_of_unknown_names_still_fails_the_gate(tmp_path):
+    # RUN102's sentence listing every name read once exceeded the engine's string limit: the rule was "not
+    # evaluated", the run inconclusive with no finding, and the exit code 0
+    from typer.testing import CliRunner
+
+    from kto_doctor.cli import app
+
+    rows = [{"step": s, **{f"custom_metric_{i:03d}/value_mean": 0.1 * i + s for i in range(150)}}
+            for s in range(1, 11)]
+    path = _state(tmp_path, rows)
+    report = kto_doctor.analyze(path)
+    assert report.status == "inconclusive"
+    (f,) = [f for f in report.findings if f.rule == "RUN102"]
+    assert "and 138 more" in f.message
+    res = CliRunner().invoke(app, ["analyze", str(path)])
+    assert res.exit_code == 1 and "and 138 more" in res.output
+
+
 def test_a_run_with_its_core_series_is_never_inconclusive(tmp_path):
     rows = [{"step": s, "loss": 1.0, "weird": 3.0} for s in range(1, 11)]
     assert kto_doctor.analyze(_state(tmp_path, rows)).status != "inconclusive"

@@ -113,6 +113,11 @@ def _split_spec(body: str):
     return body[:cut], body[cut + 1:]
 
 
+# Names a template prints from one list (the series a run logged): a verl run logs 150 and more, and a sentence
+# that long would exceed the engine's string limit and leave the rule unevaluated.
+MAX_LISTED = 12
+
+
 def format_value(v, spec: str = "") -> str:
     if is_series(v):
         v = v.iloc[0] if len(v) else None
@@ -122,8 +127,10 @@ def format_value(v, spec: str = "") -> str:
         return "true" if v else "false"
     if isinstance(v, str):
         return v
-    if isinstance(v, list):
-        return ", ".join(format_value(x) for x in v)
+    if isinstance(v, list):  # a list of names: a report names the first ones and counts the rest
+        shown = [format_value(x) for x in v[:MAX_LISTED]]
+        more = len(v) - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more else "")
     try:
         f = float(v)
     except (TypeError, ValueError):

@@ -168,8 +168,10 @@ def _body(report, prefix: str = "", heading: str | None = None) -> list[str]:
             parts.append(f"<li>{e(d.title)} <span class=\"muted\">{refs}</span>{detail}</li>")
         parts.append("</ul>")
     if report.status == "inconclusive":
+        names = report.run.metric_names
+        seen = (", ".join(names[:12]) or "none") + (f" and {len(names) - 12} more" if len(names) > 12 else "")
         parts.append('<p class="failing">Read, but not understood: none of the run\'s core series was recognised '
-                     f'(series seen: {e(", ".join(report.run.metric_names[:12]) or "none")}). '
+                     f'(series seen: {e(seen)}). '
                      'Map a name with <code>--map LOGGED=CANONICAL</code>.</p>')
     elif not report.findings:
         parts.append('<p class="healthy">No rule fired: nothing looks wrong in what was logged.</p>')

@@ -69,7 +69,8 @@ def _render(console, report, options):
         status.append(gate[0], style=gate[1])
     console.print(status)
     if report.status == "inconclusive":
-        seen = ", ".join(t(n) for n in run.metric_names[:12]) or "none"
+        more = len(run.metric_names) - 12
+        seen = (", ".join(t(n) for n in run.metric_names[:12]) or "none") + (f" and {more} more" if more > 0 else "")
         console.print(Text(f"  Read, but not understood: none of the {t(run.method)} run's core series was "
                            f"recognised (series seen: {seen}). Map a name with --map LOGGED=CANONICAL "
                            "(kto-doctor metrics lists them).", style="magenta"))
