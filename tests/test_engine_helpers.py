@@ -31,3 +31,29 @@ def test_lists_of_metric_names():
     ("4.46", "4.46.0", True), (None, "0.19", None), ("unknown", "1.0", None)])
 def test_version_at_least(version, minimum, expected):
     assert call("version_at_least", version, minimum) is expected
+
+
+def test_series_logged_at_different_steps_compare_on_the_union_of_their_steps():
+    import pandas as pd
+
+    from kto_doctor.engine import expr
+
+    loss = pd.Series([0.5, 0.6, 0.7, 0.8], index=[1, 2, 3, 4])
+    kl_band = pd.Series([0.55, 0.75], index=[2, 4])  # logged every other step
+    r = expr._compare(">=", loss, kl_band)
+    assert r.index.tolist() == [1, 2, 3, 4] and r.tolist() == [False, True, False, True]
+
+
+def test_a_kto_rule_reads_kl_logged_every_other_step(tmp_path):
+    """KTO102 compares the loss with a band computed from kl; with kl on half the rows it could not be evaluated
+    ("Can only compare identically-labeled Series") and a KTO run that never moved was called healthy."""
+    import json
+
+    import kto_doctor
+
+    rows = [{"step": s, "loss": 0.5, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "learning_rate": 5e-7,
+             **({"kl": 0.4} if s % 2 == 0 else {})} for s in range(1, 61)]
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": rows}))
+    report = kto_doctor.analyze(tmp_path, method="kto")
+    assert "KTO102" not in [s.rule for s in report.skipped]
+    assert "KTO102" in [f.rule for f in report.findings]

@@ -700,6 +700,10 @@ def _compare(op: str, a, b):
             return a != b if not (is_series(a) or is_series(b)) else True
         raise EvalError("strings can only be compared with == and !=")
     np = _np()
+    if is_series(a) and is_series(b) and not a.index.equals(b.index):
+        # two series logged at different steps (kl every other step, loss every step) are compared on the union
+        # of their steps, as arithmetic on them is; a step where one of them was not logged compares as NaN
+        a, b = a.align(b, join="outer")
     with np.errstate(invalid="ignore"):
         if op == "==":
             r = a == b
