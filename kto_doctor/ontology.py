@@ -36,7 +36,7 @@ METRICS: tuple[Metric, ...] = (
     # ---- optimisation (every method)
     _m("loss", "training loss, the mean over the logging window",
        "train_loss_step", "training_loss", "lm_loss", "reduced_train_loss", "loss/train", "train/loss",
-       "epoch_loss", "batch_loss", "loss/mean", "ppo/loss/total", "loss_lm", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
+       "epoch_loss", "batch_loss", "loss/mean", "ppo/loss/total", "loss_lm", "loss_per_token", "train/loss_per_token", dialects={"lightning": ("train_loss",), "generic": ("train_loss", "loss_train", "closs")},
        core=True),
     _m("eval_loss", "evaluation loss", "validation_loss", "val_loss", "valid_loss", "loss/eval", "loss/val",
        "eval/loss", "val/loss", dialects={"generic": ("val",)}, core=True),

@@ -13,6 +13,7 @@ SPELLINGS = [
     ("loss", None, False, "loss"), ("train/loss", None, False, "loss"), ("eval/loss", None, False, "eval_loss"),
     ("kl", None, True, "eval_kl"), ("epoch", None, True, "epoch"), ("lr", None, False, "learning_rate"),
     ("lm loss", None, False, "loss"), ("grad norm", None, False, "grad_norm"),  # Megatron
+    ("loss_per_token", None, False, "loss"),  # a custom loop's `loss_per_token=` (renta0426, Nemotron challenge)
     ("learning rate", None, False, "learning_rate"), ("loss scale", None, False, "loss_scale"),
     ("number of nan iterations", None, False, "nan_iterations"),
     ("reduced_train_loss", None, False, "loss"),  # NeMo
