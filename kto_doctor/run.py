@@ -252,6 +252,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
         if note:
             info.warnings.append(note)
     series, provenance, locations = _merge_series(datas, rel_of, notes)
+    _derive_epoch(series, provenance, config, datas, notes)
     # the frame is built when something reads it (a library caller, a chart): the analysis needs only its steps
     index = frame_index(series)
     metrics = metrics_frame(series) if index is None else Later(partial(metrics_frame, series), index)
@@ -354,6 +355,24 @@ def _derive(config: dict, prov: dict, facts: dict) -> None:
         if known is not None:
             put("vocab_size", known[0])
             prov["vocab_size"] = f"known model family ({known[1]})"
+
+
+def _derive_epoch(series: dict, provenance: dict, config: dict, datas: list[SourceData], notes: list[str]) -> None:
+    """A log without an epoch series (a notebook's `Step | Training Loss` table) whose training banner states the
+    examples of an epoch and the batch of an optimizer step: epoch = step x batch / examples, as the Trainer
+    counts it (to within a step per epoch). Not for steps placed by log order, which are no optimizer steps."""
+    if "epoch" in series or "loss" not in series:
+        return
+    n, b = config.get("num_examples"), config.get("effective_batch_size")
+    if not (_positive(n) and _positive(b)) or any(d.step_kind == "ordinal" and "loss" in d.series for d in datas):
+        return
+    import pandas as pd
+
+    index = series["loss"].index
+    series["epoch"] = pd.Series(index.to_numpy(dtype=np.float64) * (b / n), index=index, name="epoch", copy=False)
+    provenance["epoch"] = f"derived: step x {int(b)} / {int(n)} examples"
+    notes.append(f"epoch: derived from the step (step x {int(b)} per step / {int(n)} examples; "
+                 f"{n / b:.4g} steps per epoch): no epoch was logged")
 
 
 def _place_ordinals(d: SourceData, config: dict) -> str:

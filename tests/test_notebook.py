@@ -90,6 +90,31 @@ def test_a_notebook_saved_with_its_metadata_first_is_a_notebook(tmp_path, widget
     assert data.series["eval_loss"].values.tolist() == [1.9, 1.7, 1.65, 1.64]
 
 
+_UNSLOTH_BANNER = ["==((====))==  Unsloth - 2x faster free finetuning | Num GPUs used = 1\n",
+                   "   \\\\   /|    Num examples = 720 | Num Epochs = 11 | Total steps = 120\n",
+                   "O^O/ \\_/ \\    Batch size per device = 8 | Gradient accumulation steps = 8\n",
+                   "\\        /    Data Parallel GPUs = 1 | Total batch size (8 x 8 x 1) = 64\n"]
+
+
+def test_the_training_banner_gives_a_step_table_its_epochs(tmp_path):
+    """A `Step | Training Loss` table has no epoch column; unsloth's banner says 720 examples and 64 a step, so
+    step s is epoch s x 64 / 720 (Newsteinwell/singer: 11 epochs of memorisation, SFT102)."""
+    rows = [(10, "1.449000", None), (20, "1.300000", None), (30, "1.100000", None), (40, "0.930000", None)]
+    table = _trainer_table([(s, l, "No log") for s, l, _ in rows])
+    p = tmp_path / "Alpaca.ipynb"
+    p.write_text(json.dumps(_notebook({"name": "stdout", "output_type": "stream", "text": _UNSLOTH_BANNER},
+                                      _display(table))))
+    run = kto_doctor.load_run(p)
+    assert run.config["num_examples"] == 720 and run.config["effective_batch_size"] == 64
+    assert run.series("epoch").tolist() == pytest.approx([10 * 64 / 720, 20 * 64 / 720, 30 * 64 / 720, 40 * 64 / 720])
+    assert run.provenance["epoch"].startswith("derived")
+    two = tmp_path / "two.ipynb"  # two trainings with different banners: which one the table belongs to is unknown
+    other = [line.replace("720", "1440") for line in _UNSLOTH_BANNER]
+    two.write_text(json.dumps(_notebook({"name": "stdout", "output_type": "stream", "text": _UNSLOTH_BANNER + other},
+                                        _display(table))))
+    assert "epoch" not in kto_doctor.load_run(two).metric_names
+
+
 def test_printed_metric_dicts_in_a_stream_output_are_read_and_a_nan_is_seen(tmp_path):
     lines = [f"{{'loss': {2.0 - 0.01 * i:.4f}, 'grad_norm': nan, 'learning_rate': 1e-05, 'epoch': {i / 50:.2f}}}\n"
              for i in range(1, 30)]

@@ -296,6 +296,26 @@ def code_settings(nb: dict) -> tuple[dict, list[int], dict]:
     return {**extra, **training}, sorted(set(where)), hints
 
 
+# The training banner a notebook prints (the Trainer's `***** Running training *****` block, unsloth's ASCII
+# sloth): how many examples one epoch is and how many a step takes, which the progress table's `Step` rows lack.
+_BANNER = {
+    "num_examples": re.compile(r"Num examples = ([\d,]{1,15})\b"),
+    "num_train_epochs": re.compile(r"Num Epochs = ([\d,]{1,9})\b"),
+    "total_train_batch_size": re.compile(r"Total (?:train )?batch size[^=\n]{0,80}= ([\d,]{1,9})\b"),
+    "total_steps": re.compile(r"Total (?:optimization )?steps = ([\d,]{1,12})\b"),
+}
+
+
+def banner_facts(text: str) -> dict[str, int]:
+    """The training banner's numbers, where the notebook shows one training (one value for each)."""
+    out = {}
+    for key, rx in _BANNER.items():
+        found = {int(v.replace(",", "")) for v in rx.findall(text)}
+        if len(found) == 1 and (v := found.pop()) > 0:
+            out[key] = v
+    return out
+
+
 def read_notebook(path: Path) -> list[SourceData]:
     raw = read_bytes(path).decode("utf-8", "replace")
     notes: list[str] = []
@@ -312,6 +332,9 @@ def read_notebook(path: Path) -> list[SourceData]:
         notes += [f"{path.name}: {n}" for n in found]
         settings, cells, hints = code_settings(nb)
         out = _delegate(path, text, "a Jupyter notebook", notes)
+        for d in out:
+            for k, v in banner_facts(text).items():
+                d.facts.setdefault(k, v)
         if "method" in hints:
             for d in out:
                 d.hints.setdefault("method", hints["method"])
