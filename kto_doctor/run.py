@@ -22,7 +22,7 @@ import numpy as np
 
 from . import InputError
 from . import config as cfgmod
-from . import frameworks
+from . import frameworks, startup
 from .discover import Discovery, LogFile, RunSpec, describe, discover
 from .model import FRAMEWORKS, METHODS, Later, Run, SourceInfo
 from .ontology import SPEECH_METRICS, core_missing, unknown
@@ -439,7 +439,7 @@ def _merge_series(datas, rel_of, notes: list[str]):
     """One series per metric. The most trusted source (lowest priority number) is the record; others only
     extend it beyond its steps (a console that outlives the last checkpoint's trainer_state). Inside that
     range the better source stands: console steps placed one off would otherwise double every value."""
-    import pandas as pd
+    pd = startup.late_import("pandas")  # (here, not at import: a long log is read without pandas; startup.py)
 
     by_metric: dict[str, list[tuple[int, SourceData]]] = {}
     for d in datas:

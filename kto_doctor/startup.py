@@ -16,6 +16,7 @@ import gc
 import sys
 
 _paused = False
+_froze = False  # resume froze the start-up's objects: this process is the console script's
 
 
 def console_start() -> bool:
@@ -39,8 +40,29 @@ def pause() -> None:
 
 def resume() -> None:
     """Freeze what the start-up loaded and let the collector run again (only if `pause` stopped it)."""
-    global _paused
+    global _paused, _froze
     if _paused:
         _paused = False
+        _froze = True
+        gc.freeze()
+        gc.enable()
+
+
+def late_import(name: str):
+    """`import name` for a module the console script loads after the start-up: pandas, imported once a run's files
+    are read (so that a long log is read without its 44 MB). It is start-up code all the same: loaded with the
+    collector paused and frozen with what exists then, as `pause` and `resume` do for the rest (imported with the
+    collector running, pandas cost a small run 0.03-0.04 s more: 1.12x the bare imports instead of 1.02x)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    import importlib
+
+    if not _froze or not gc.isenabled():
+        return importlib.import_module(name)
+    gc.disable()
+    try:
+        return importlib.import_module(name)
+    finally:
         gc.freeze()
         gc.enable()

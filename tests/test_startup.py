@@ -3,6 +3,7 @@ on is that it runs again before any run is read (a long `watch` or a large run m
 and that a program using kto_doctor as a library keeps its own collector settings."""
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,33 @@ def test_the_console_script_pauses_from_its_first_import_on():
     r = subprocess.run([sys.executable, "-m", "kto_doctor", "analyze", SAMPLES / "kto-healthy", "--format", "json"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and '"schema_version"' in r.stdout, r.stderr
+
+
+def test_pandas_loaded_after_the_reading_is_frozen_with_the_start_up_in_the_console_script_only():
+    """pandas is imported once a run's files are read (a long log is read without it): in the console script it
+    loads with the collector paused and is frozen like the rest of the start-up; a library caller's collector is
+    left alone, and the collector runs again after it either way."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('pandas', 'pandas' in sys.modules, gc.isenabled(), gc.get_freeze_count()))\n"
+            "import kto_doctor.run as run_module\n"
+            "from kto_doctor import startup\n"
+            "import importlib\n"
+            "real = importlib.import_module\n"
+            "seen = []\n"
+            "def watched(name, *a):\n"
+            "    if name == 'pandas':\n"
+            "        seen.append((gc.isenabled(), gc.get_freeze_count()))\n"
+            "    return real(name, *a)\n"
+            "importlib.import_module = watched\n"
+            "atexit.register(lambda: print('while', seen))\n")
+    script = code + "sys.argv[0] = 'kto-doctor'; from kto_doctor.cli import console; console()"
+    r = _run(script, "analyze", SAMPLES / "kto-healthy", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (paused, frozen_before), = ast.literal_eval(r.stdout.splitlines()[-2].split(" ", 1)[1])
+    name, loaded, running, frozen = r.stdout.splitlines()[-1].split()
+    assert not paused and (loaded, running) == ("True", "True")  # loaded with the collector paused, running after
+    assert int(frozen) > frozen_before + 10_000  # pandas' objects frozen with the start-up's
+    lib = code + "run = run_module.load_run(sys.argv[1])\n"
+    r = _run(lib, SAMPLES / "kto-healthy")
+    (running_then, _), = ast.literal_eval(r.stdout.splitlines()[-2].split(" ", 1)[1])
+    assert running_then and r.stdout.splitlines()[-1].split()[:4] == ["pandas", "True", "True", "0"], r.stderr
