@@ -87,6 +87,8 @@ METRICS: tuple[Metric, ...] = (
     # ---- RL (GRPO, PPO, RLOO...)
     _m("reward", "mean sequence reward (raw score)", "critic/score/mean", "average reward score",
        "reward/mean", "reward/all/mean", "ppo/mean_scores", "env/reward_mean", "reward_mean", "mean_reward", "avg_reward", "env/all/reward/total", dialects={"openrlhf": ("rm",)}, core=True),
+    _m("returns", "PPO's mean return: the reward less the KL penalty, discounted over the response",
+       "ppo/returns/mean", "critic/returns/mean"),
     _m("reward_std", "standard deviation of rewards (within groups for GRPO)", "reward/std", "critic/score/std",
        "std_reward"),
     _m("reward_max", "largest reward in the batch", "critic/score/max", "max_reward"),
@@ -152,7 +154,7 @@ SPEECH_METRICS = ("wer", "cer")
 # Core series per method: a run that logged none of its method's core series was read but not understood.
 CORE_SERIES = {
     "grpo": ("reward", "policy_loss", "loss"),
-    "ppo": ("reward", "policy_loss", "loss", "objective/scores", "objective/rlhf_reward"),
+    "ppo": ("reward", "policy_loss", "loss", "objective/scores", "objective/rlhf_reward", "returns"),
 }
 DEFAULT_CORE = ("loss", "eval_loss")
 # Facts a source states about the training process itself (not its configuration): a log holding only these

@@ -425,10 +425,12 @@ _CARD = ("| Training Loss | Epoch | Step | Validation Loss | Rewards/chosen | Re
          "| 0.0267        | 0.3   | 75   | 0.0268          | -0.0626        | -4.9264          | 0.9967             |\n")
 
 
-@pytest.mark.parametrize("form", ["markdown", "no outer pipes", "rendered with single blanks"])
+@pytest.mark.parametrize("form", ["markdown", "no outer pipes", "rendered with single blanks", "a commit diff"])
 def test_a_model_card_results_table_is_read_whatever_its_column_order(form, tmp_path):
     text = _CARD
-    if form == "no outer pipes":
+    if form == "a commit diff":  # a README commit page: each line marked and a line number between them (CharlesLi)
+        text = "".join(f"{' ' if i % 2 else '-'} {line}\n{64 + i}\n" for i, line in enumerate(_CARD.splitlines()))
+    elif form == "no outer pipes":
         text = "\n".join(" | ".join(c.strip() for c in line.strip().strip("|").split("|")) + " |"
                          for line in _CARD.splitlines()).replace(":-------------:", "---")
     elif form == "rendered with single blanks":

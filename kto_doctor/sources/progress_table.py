@@ -51,6 +51,8 @@ _SKIP_COLUMN = re.compile(r"(?i)approx\.|exp\(|^loss type$|runtime|samples per s
 def _cells(header: bytes) -> tuple[str, list[bytes]]:
     """(separator kind, cells) of a header line."""
     text = header.strip().lstrip(b">").strip()
+    if text[:1] in (b"-", b"+") and text[1:].lstrip(b" \t")[:1] == b"|":  # a diff's mark before a pipe header
+        text = text[1:].strip()
     if b"|" in text:
         return "pipe", [c.strip() for c in text.strip(b"|").split(b"|")]
     if b"\t" in text:
@@ -90,7 +92,9 @@ class _Table:
         cell = {"pipe": rb"([^|\n]*)", "tab": rb"([^\t\n]*)",
                 "blanks": rb"[ \t]*(\S+(?: \S+)*)", "space": rb"(No log|\S+)"}[self.sep]
         sep = {"pipe": rb"\|", "tab": rb"\t", "blanks": rb" {2,}|\t", "space": rb"[ \t]+"}[self.sep]
-        lead = rb"^[ \t>]*\|?" if self.sep == "pipe" else rb"^[ \t>]*"
+        # a pipe row may carry a diff's mark before it (`- | 0.187 | 0.1047 | 100 |`: a model card's table in a
+        # commit's diff, its line numbers on the lines between the rows)
+        lead = rb"^[ \t>]*(?:[-+][ \t]+)?\|?" if self.sep == "pipe" else rb"^[ \t>]*"
         trail = rb"\|?[ \t]*$" if self.sep == "pipe" else rb"[ \t]*$"
         first = {"pipe": rb"([ \t*]*[-+]?\d[^|\n]*)", "tab": rb"([ \t]*[-+]?\d[^\t\n]*)",
                  "blanks": rb"[ \t]*([-+]?\d\S*)", "space": rb"([-+]?\d\S*)"}[self.sep]
