@@ -81,14 +81,14 @@ def runs(path: Path) -> list[str]:
 def read(path: Path) -> SourceData | list[SourceData]:
     path = Path(path)
     probe = SourceData(path=path, format="csv_table")
-    df, _, lines = csvcells.read_table(path, probe, "CSV table", keep=tuple(_step_columns(path)))
+    df, _, lines = csvcells.read_table(path, probe, "CSV table", keep=_is_step)
     if not len(df):
         raise SourceError(f"{path}: a CSV header and no rows")
     by_run = _runs_of([str(c) for c in df.columns])
     if by_run:
         return _wandb(path, df, lines, by_run, probe.warnings)
     cells = csvcells.Cells(probe, df, lines)
-    step_col = next((c for c in df.columns if str(c).strip().lower() in _STEP_COLUMNS), None)
+    step_col = next((c for c in df.columns if _is_step(str(c))), None)
     if step_col is not None:
         steps, ok = cells.numbers(step_col)
         if (~ok).any():
@@ -111,9 +111,9 @@ def _head(path: Path) -> bytes:
         return f.read(1 << 16)
 
 
-def _step_columns(path: Path) -> list[str]:
-    """The step columns: a cut last row keeps its step cell (the row's last value is what is dropped)."""
-    return [h for h in csvcells.header_of(_head(path)) if h.strip().lower() in _STEP_COLUMNS]
+def _is_step(name: str) -> bool:
+    """A step column: a cut last row keeps its step cell (the row's last value is what is dropped)."""
+    return name.strip().lower() in _STEP_COLUMNS
 
 
 def _fill(src: SourceData, cells: csvcells.Cells, steps: np.ndarray, step_ok: np.ndarray,

@@ -29,10 +29,10 @@ def header_of(raw: bytes) -> list[str]:
     return next(csv.reader([text]), [])
 
 
-def read_table(path: Path, src: SourceData, what: str, check=None, keep: tuple[str, ...] = ()):
+def read_table(path: Path, src: SourceData, what: str, check=None, keep=None):
     """(DataFrame, header, line of each row) of the CSV at `path`. `check(header)` raises SourceError for a file
-    that is not of the caller's format, before anything else is parsed; `keep` names columns (the step) whose
-    cell of a cut last row is read all the same."""
+    that is not of the caller's format, before anything else is parsed; `keep(column name)` says which columns
+    (the step) keep their cell of a cut last row."""
     import pandas as pd
 
     data = read_bytes(path)
@@ -59,10 +59,10 @@ def read_table(path: Path, src: SourceData, what: str, check=None, keep: tuple[s
     return df, header, lines
 
 
-def _drop_cut_cell(df, src: SourceData, line: int, keep: tuple[str, ...]) -> None:
+def _drop_cut_cell(df, src: SourceData, line: int, keep) -> None:
     row = df.iloc[-1]
     present = [i for i, v in enumerate(row.tolist()) if not (v is None or (isinstance(v, float) and v != v))]
-    if present and str(df.columns[present[-1]]) not in keep:
+    if present and not (keep is not None and keep(str(df.columns[present[-1]]))):
         df.iat[len(df) - 1, present[-1]] = np.nan
     src.warnings.append(f"{src.path.name}: line {line} is cut short; kept its complete cells")
 

@@ -32,7 +32,7 @@ STEP, EPOCH = "step", "epoch"
 def read(path: Path) -> SourceData:
     """Parsed by pandas' C reader (csvcells: every column by name; an empty cell stays "not logged")."""
     src = SourceData(path=path, format="lightning_csv", hints={"framework": "lightning"})
-    df, _, lines = csvcells.read_table(path, src, "metrics.csv", check=lambda h: _check(path, h), keep=(STEP,))
+    df, _, lines = csvcells.read_table(path, src, "metrics.csv", check=lambda h: _check(path, h), keep=STEP.__eq__)
     cells = csvcells.Cells(src, df, lines)
     src.series = _build(src, cells)
     cells.note_bad()
