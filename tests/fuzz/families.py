@@ -456,7 +456,7 @@ SCAN = ["scan", "{run}", "--isolated", "-j", "2", "--format", "json", "-o", "out
 
 
 def scan_sigint(rng, s):
-    """Ctrl-C two seconds into a sweep: it stops promptly (exit 130) with what it has.
+    """Ctrl-C mid-sweep (just after its workers start): it stops promptly (exit 130) with what it has.
 
     400 runs, so that a fast machine is still mid-sweep when the signal comes."""
     return Case("scan_sigint", "scan_sigint", owner="ux", files=_scan_runs(rng, s, n=400), run="runs", argv=SCAN,

@@ -311,7 +311,8 @@ def run_subprocess(case, root: Path) -> tuple[dict, dict]:
     with open(root / "stdout", "wb") as out, open(root / "stderr", "wb") as err:
         proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=err, env=env, start_new_session=True)
         if case.action:
-            time.sleep(2.5)
+            _await_workers(proc, 10.0)  # mid-sweep on any machine: after the workers start, not at a fixed time
+            time.sleep(0.3)
             if case.action == "sigint":
                 os.killpg(proc.pid, signal.SIGINT)
             else:
@@ -346,6 +347,13 @@ def _wait4(proc, timeout):
         if time.monotonic() > end:
             raise TimeoutError
         time.sleep(0.05)
+
+
+def _await_workers(proc, limit: float) -> None:
+    """Wait until the process has started a child (a scan's worker pool), at most `limit` seconds."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end and proc.poll() is None and not _children(proc.pid):
+        time.sleep(0.02)
 
 
 def _children(pid: int) -> list[int]:
