@@ -309,7 +309,11 @@ def run_subprocess(case, root: Path) -> tuple[dict, dict]:
                 os.chown(root / spec[1], 65534, 65534)
         cmd = ["unshare", "--user", "--map-root-user", *cmd]
     with open(root / "stdout", "wb") as out, open(root / "stderr", "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=err, env=env, start_new_session=True)
+        # Ctrl-C as at a terminal: a shell's background job (`pytest ... &`, nohup) starts with SIGINT ignored,
+        # which Python respects and every child inherits; the CLI would then rightly ignore the signal
+        restore = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if case.action == "sigint" else None
+        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=err, env=env, start_new_session=True,
+                                preexec_fn=restore)
         if case.action:
             _await_workers(proc, 10.0)  # mid-sweep on any machine: after the workers start, not at a fixed time
             time.sleep(0.3)
