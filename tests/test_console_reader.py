@@ -290,3 +290,21 @@ def test_a_large_file_is_read_with_the_collector_paused_and_reads_the_same(tmp_p
     with pytest.raises(ZeroDivisionError):
         console.read(path)
     assert gc.isenabled()  # and runs again when the pass fails
+
+
+def test_a_hand_written_loops_event_log_reads_train_loss_and_val_loss_at_their_global_steps(tmp_path):
+    # a custom loop's JSON-lines log (minimind-style): `train_loss` every 10 steps with its `global_step`, a
+    # `val_loss` row every 100; HF's end-of-run summary (train_runtime + train_loss) stays a summary
+    rows = ['{"event": "start", "lr": 0.0005}']
+    for i in range(1, 21):
+        rows.append(f'{{"event": "train", "global_step": {10 * i}, "train_loss": {5 - i / 10}, "lr": 0.0005}}')
+        if i % 10 == 0:
+            rows.append(f'{{"event": "eval", "global_step": {10 * i}, "val_loss": {4 - i / 20}}}')
+    rows.append('{"train_runtime": 120.5, "train_loss": 4.1, "global_step": 200, "epoch": 1.0}')
+    src = console.read(write(tmp_path, "events.jsonl", "\n".join(rows) + "\n"))
+    loss = src.series["loss"]
+    assert loss.steps.tolist() == [10 * i for i in range(1, 21)]
+    assert loss.values.tolist() == [5 - i / 10 for i in range(1, 21)]  # not the summary's 4.1 at step 200
+    assert src.series["eval_loss"].steps.tolist() == [100, 200]
+    assert src.series["eval_loss"].values.tolist() == [3.5, 3.0]
+    assert src.facts["train_loss"] == 4.1 and src.facts["train_runtime"] == 120.5

@@ -110,7 +110,8 @@ _SCALAR = rb"[-+.\w]+"  # an unquoted value: a number, nan, inf, None, True... (
 _FIELD = lazyre.compile(rb"(\{|, )(['\"])([^'\"\\\x00-\x1f:]+)\2: (?:(['\"])" + _STR + rb"\4|" + _SCALAR + rb")"
                     rb"(?=, ['\"]|\}\Z)")
 _ROWS = bytes.maketrans(b"}\n", b"],")  # after the keys are gone: one dict per line -> one JSON array each
-_STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps", "counters/updates"})
+_STEP_KEYS = frozenset({"step", "current_steps", "total_steps", "global_step/max_steps", "counters/updates",
+                        "global_step"})
 # The DPO reference implementation (eric-mitchell/direct-preference-optimization): `train stats after N examples:
 # {'rewards_train/chosen': '0.1', 'loss/train': '0.69', ..., 'counters/updates': 5024}` and `eval after N: {...}`.
 _DPO_REF = lazyre.compile(r"^(?:loss/(train|eval)$|(?:rewards|logps)_(train|eval)/)")
@@ -195,7 +196,7 @@ class _Shape:
         # the key `own_step` reads the step from; the fast way reads `step` and `counters/updates` only (a
         # LLaMA-Factory `current_steps` record also states facts, with their JSON types)
         stated = [key for _, key in self.steps]
-        self.own = next((key for key in ("step", "counters/updates", "current_steps") if key in stated),
+        self.own = next((key for key in ("step", "counters/updates", "current_steps", "global_step") if key in stated),
                         "global_step/max_steps" if stated else None)
         self.fast = self.own in (None, "step", "counters/updates")
         self.own_index = keys.index(self.own) if self.own in keys else None
@@ -383,11 +384,18 @@ class _Store:
         self.pending: dict[str, list] = {}  # per metric: (record numbers, values) added since the last flush
         self._names = _Names()
         self._lf_names = _Names("llamafactory")
+        self._loop_names = _Names("generic")
 
     def names_for(self, keys: tuple) -> MetricNames:
         """LLaMA-Factory's trainer_log records (they state `current_steps`) use its spellings: `accuracy` is
-        the reward accuracy there."""
-        return self._lf_names if "current_steps" in keys else self._names
+        the reward accuracy there. A hand-written loop's row that states its step and logs `train_loss` and no
+        `loss` (and is no HF summary: no `train_runtime`) means its loss by `train_loss`."""
+        if "current_steps" in keys:
+            return self._lf_names
+        if "train_loss" in keys and "loss" not in keys and "train_runtime" not in keys and \
+                ("global_step" in keys or "step" in keys):
+            return self._loop_names
+        return self._names
 
     def new_record(self, step: float, line: int, is_eval: bool) -> int:
         self.step.append(step)
@@ -656,7 +664,7 @@ class _Reader:
             fields = _fields(text)
             shape = self.shapes.get(fields, _UNSEEN) if fields is not None else None
             if shape is _UNSEEN:
-                shape = self.shapes[fields] = _shape(fields, self.main._names)
+                shape = self.shapes[fields] = _shape(fields, self.main.names_for(fields[0]) if fields else None)
             if skeleton is not None and len(self.shapes) < 10_000:  # free text in values makes new skeletons
                 self.shapes[skeleton] = shape
         return shape
@@ -770,6 +778,8 @@ class _Reader:
                 src.facts["total_steps"] = rec["total_steps"]
             src.hints["framework"] = "llamafactory"
             return to_float(rec["current_steps"]) or NAN
+        if "global_step" in rec:  # a hand-written loop's event log: {"global_step": 10, "train_loss": ...}
+            return to_float(rec["global_step"]) or NAN
         done, _, total = str(rec.get("global_step/max_steps", "")).partition("/")
         total = to_float(total)
         if total and usable_step(total) and sane_fact(int(total)) is not None:
@@ -1257,12 +1267,15 @@ _BLOCK_LINE = lazyre.compile(rb"^[ \t]+(\w+) += +(\S+)[ \t]*\r?$", re.M)
 def _kind(keys: tuple) -> str:
     """What a dict with these keys is: hf | eval | stepped | stepped_eval (stating their own step) | summary
     | other."""
-    if is_summary_record(keys):
-        return "summary"
     stepped = "step" in keys or "current_steps" in keys or "global_step/max_steps" in keys or \
-        "counters/updates" in keys
+        "counters/updates" in keys or "global_step" in keys
+    # HF's end-of-run summary; a record that states its step and holds `train_loss` without the summary's
+    # `train_runtime` is a hand-written loop's logged row (`{"global_step": 10, "train_loss": 2.1, ...}`)
+    if is_summary_record(keys) and not (stepped and "train_runtime" not in keys):
+        return "summary"
     dpo_ref = {r for k in keys for r in (_DPO_REF.match(k) or _NO_ROLE).groups() if r}
-    if is_eval_record(keys) or dpo_ref == {"eval"}:  # DPO reference eval dicts: the step of the train dict before
+    if is_eval_record(keys) or dpo_ref == {"eval"} or (  # DPO reference eval dicts: the step of the train dict before
+            "loss" not in keys and any(canonical(k) == "eval_loss" for k in keys)):  # a loop's `val_loss`
         return "stepped_eval" if stepped else "eval"
     if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys or dpo_ref
             or any(canonical(k) in _TRAINING_KEYS for k in keys)):
