@@ -65,6 +65,20 @@ def test_a_step_column_gives_the_steps(tmp_path):
     assert kto_doctor.analyze(path).status == "failing"  # NaN in the loss is never healthy
 
 
+
+def test_a_sparse_metric_whose_first_cells_are_empty_is_still_a_metric(tmp_path):
+    # val_loss once every 300 rows, and one cell of text somewhere (pandas then keeps the column as text): its
+    # first filled cells decide whether it is a metric, not the first 200 rows, which are all empty
+    rows = ["step,train_loss,val_loss"]
+    for s in range(1, 901):
+        val = f"{3 - s / 900:.3f}" if s % 300 == 0 else ("n/a" if s == 450 else "")
+        rows.append(f"{s},{3 - s / 1000:.4f},{val}")
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(rows) + "\n")
+    data = csv_table.read(path)
+    assert data.series["eval_loss"].steps.tolist() == [300.0, 600.0, 900.0]
+    assert [round(v, 3) for v in _values(data.series["eval_loss"])] == [2.667, 2.333, 2.0]
+
 def _wandb_export(path: Path, runs: list[str]) -> Path:
     header = ['"Step"']
     for run in runs:

@@ -102,8 +102,8 @@ class Cells:
         col = self.df[name]
         if col.dtype.kind in "fiub":
             return False
-        return not any(to_float(c) is not None for c in col.to_numpy(dtype=object)[:200]
-                       if not (c is None or (isinstance(c, float) and c != c)))
+        cells = col.dropna().to_numpy(dtype=object)[:200]  # the first filled cells: a sparse metric (val_loss
+        return not any(to_float(c) is not None for c in cells)  # once an epoch) starts after many empty rows
 
     def note_bad(self) -> None:
         if self.bad_cells:
