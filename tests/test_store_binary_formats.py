@@ -149,9 +149,17 @@ def test_wandb_folder_of_several_runs(tmp_path):
                                    "offline-run-20261129_210550-hs6lunnu"]  # not latest-run (a symlink), no debug log
     runs = discover(gen).runs
     assert [r.key for r in runs] == wandb_run.runs(gen)
-    # a committed copy of latest-run is a run unless a run folder next to it is the same run
-    assert wandb_run.runs(WANDB / "ananyakaligal_Gemma2B-Finetuning" / "wandb") == [
-        "latest-run", "run-20241104_054535-2vc9z1td"]
+    # a committed copy of latest-run is a run unless a run folder next to it is the same run; a copy that holds
+    # only the summary the one run folder lacks (ananyakaligal: its output.log there) is that run's other half
+    halves = WANDB / "ananyakaligal_Gemma2B-Finetuning" / "wandb"
+    assert wandb_run.runs(halves) == ["run-20241104_054535-2vc9z1td"]
+    data = wandb_run.read(halves / "run-20241104_054535-2vc9z1td")[0]
+    assert data.facts["train_loss"] == pytest.approx(1.375, abs=5e-4)
+    assert any("read from latest-run/" in w for w in data.warnings)
+    other = tmp_path / "other" / "wandb"  # a copy with a console of its own is another run
+    shutil.copytree(halves, other)
+    (other / "latest-run" / "files" / "output.log").write_text("{'loss': 1.2, 'epoch': 0.5}\n")
+    assert wandb_run.runs(other) == ["latest-run", "run-20241104_054535-2vc9z1td"]
     copy = tmp_path / "wandb"
     shutil.copytree(gen / "offline-run-20261129_210434-4bvdbpxz", copy / "offline-run-20261129_210434-4bvdbpxz")
     shutil.copytree(gen / "offline-run-20261129_210434-4bvdbpxz", copy / "latest-run")

@@ -98,9 +98,17 @@ def _lone_latest(d: Path) -> bool:
         return False
     ids = {p.name[len("run-"):-len(".wandb")] for p in d.glob("run-*.wandb")}
     mine = _file_sizes(d)
-    for sib in d.parent.iterdir():
-        m = _FOLDER.match(sib.name)
-        if m and (m.group(1) in ids if ids else _file_sizes(sib) == mine):
+    sibs = [sib for sib in d.parent.iterdir() if _FOLDER.match(sib.name)]
+    for sib in sibs:
+        if _FOLDER.match(sib.name).group(1) in ids if ids else _file_sizes(sib) == mine:
+            return False
+    if not ids and len(sibs) == 1:
+        # a copy that holds part of the one run folder's files (a repository with `files/wandb-summary.json`
+        # in latest-run and `files/output.log` in the run folder): one run committed in two halves, not two
+        # runs; the run folder is read when the copy holds no step series of its own (no output.log) and no
+        # file of both differs
+        theirs = _file_sizes(sibs[0])
+        if "output.log" not in mine and all(theirs.get(n, s) == s for n, s in mine.items()):
             return False
     return True
 
@@ -145,10 +153,11 @@ def _read_run(folder: Path) -> list[SourceData]:
     binary = sorted(folder.glob("run-*.wandb"))
     if binary:
         _History(src).read(binary[0])
-    _config_yaml(files / "config.yaml", src)
-    _summary_json(files / "wandb-summary.json", src)
-    _metadata(files / "wandb-metadata.json", src)
-    requirements_facts(files / "requirements.txt", src)
+    side = _side_files(folder, src)
+    _config_yaml(side("config.yaml"), src)
+    _summary_json(side("wandb-summary.json"), src)
+    _metadata(side("wandb-metadata.json"), src)
+    requirements_facts(side("requirements.txt"), src)
     framework_hint(src)
     out = [src]
     console = console_data(files / "output.log", exclude="wandb")
@@ -166,6 +175,25 @@ def _read_run(folder: Path) -> list[SourceData]:
 
 
 # ------------------------------------------------------------------------------------ side files
+
+
+def _side_files(folder: Path, src: SourceData):
+    """path(name) of a side file of this run: its own, or, where a committed copy of `latest-run` next to it
+    holds the rest of this run's files (see `_lone_latest`), the copy's."""
+    files = folder / "files"
+    latest = folder.parent / "latest-run"
+    folded = _FOLDER.match(folder.name) is not None and latest.is_dir() and not latest.is_symlink() \
+        and (latest / "files").is_dir() and not _lone_latest(latest)
+
+    def path(name: str) -> Path:
+        own = files / name
+        if folded and not own.is_file() and (latest / "files" / name).is_file():
+            src.warnings.append(f"{folder.name}: files/{name} read from latest-run/, a copy of this run's "
+                                "folder that holds the files this one lacks")
+            return latest / "files" / name
+        return own
+    return path
+
 
 
 def _config_yaml(path: Path, src: SourceData) -> None:
