@@ -1,9 +1,16 @@
 """Shared test helpers: where the repo, its samples and the (optional) shared corpus are."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# A suite started as a shell's background job (`pytest ... &`, nohup, some CI runners) inherits SIGINT ignored, and
+# so would every kto-doctor it starts: Python installs no KeyboardInterrupt handler then, and the tests that press
+# Ctrl-C on a scan would see it run to the end. Give the suite a terminal's Ctrl-C (children get the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_logs"
