@@ -50,6 +50,7 @@ BUILTIN = (
     "torchtune = kto_doctor.sources.torchtune:SOURCE",
     "llama_recipes = kto_doctor.sources.llama_recipes:SOURCE",
     "build_nanogpt = kto_doctor.sources.build_nanogpt:SOURCE",
+    "llmc = kto_doctor.sources.llmc:SOURCE",
     "progress_bar = kto_doctor.sources.progress_bar:SOURCE",
     "progress_table = kto_doctor.sources.progress_table:SOURCE",
     "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
