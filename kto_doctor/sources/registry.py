@@ -345,6 +345,21 @@ def skipped(low_name: str) -> bool:
     return low_name in SKIP_NAMES or low_name.endswith(SKIP_SUFFIXES)
 
 
+DEEP = 0.5  # a sniff score below this is no specific reader's (the generic fallback scores 0.1-0.3)
+
+
+def _sniffed(sniffers, text: str) -> list[tuple[float, "Source"]]:
+    out = []
+    for s in sniffers:
+        try:
+            score = float(s.sniff(text) or 0.0)
+        except Exception:  # a plugin's sniffer must not stop discovery
+            score = 0.0
+        if score > 0:
+            out.append((score, s))
+    return out
+
+
 def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Registry | None = None,
                named: bool = False) -> list[Source]:
     """The sources that may read `path`, most likely first (empty: not a log kto-doctor reads).
@@ -368,13 +383,17 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
     if sniffers:
         text = head() if head is not None else None
         if text:
-            for s in sniffers:
-                try:
-                    score = float(s.sniff(text) or 0.0)
-                except Exception:  # a plugin's sniffer must not stop discovery
-                    score = 0.0
-                if score > 0:
-                    scored.append((score, s))
+            scored = _sniffed(sniffers, text)
+        if text and not any(s_score >= DEEP for s_score, _ in scored):
+            # nothing specific in the first bytes of a large file: look at whole lines from further in (a W&B
+            # output.log that prints 15,000 lines of rollouts before its first `step:1 - ...` metric line)
+            from .base import read_samples
+
+            deep = read_samples(path)  # None for a file that fits in its head
+            if deep:
+                again = _sniffed(sniffers, deep)
+                if any(s_score >= DEEP for s_score, _ in again):
+                    scored = again
     scored.sort(key=lambda x: (-x[0], x[1].priority))
     if claimed:
         # a claim by a wildcard pattern (`*_results.json`, `*.yaml`) is weak: a sniffer that is sure of the
