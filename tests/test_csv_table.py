@@ -151,3 +151,24 @@ def test_csvs_that_are_not_training_logs_are_not_claimed(tmp_path):
 def test_lightning_metrics_csv_stays_lightnings():
     path = Path(__file__).parent / "fixtures" / "formats" / "lightning_csv" / "0Xero7_slm_training" / "metrics.csv"
     assert kto_doctor.load_run(path).sources[0].format == "lightning_csv"
+
+
+TSV = FIX / "Jayant-Guru-Shrivastava__ERAV4-Session11-shakespeare-gpt2-124M__logs-train.log"
+
+
+def test_a_tab_separated_step_loss_log_under_any_name_is_read():
+    # a loop's `print(step, loss, sep="\t")` log named train.log (ERA V4 course, GPT-2 on tiny Shakespeare)
+    assert detect(TSV) == "csv_table"
+    data = csv_table.read(TSV)
+    want = pd.read_csv(TSV, sep="\t")
+    assert data.step_kind == "exact"
+    assert data.series["loss"].steps.tolist() == want["step"].astype(float).tolist()
+    assert _values(data.series["loss"]) == want["loss"].tolist()
+    report = kto_doctor.analyze(TSV)
+    assert any(f.rule == "SFT107" for f in report.findings)  # 8.46 -> 0.128 from scratch: memorised
+
+
+def test_a_tab_separated_file_that_is_no_log_is_not_claimed(tmp_path):
+    path = tmp_path / "prices.log"
+    path.write_text("date\tprice\tvolume\n2024-01-01\t10.5\t300\n2024-01-02\t10.7\t280\n")
+    assert detect(path) != "csv_table"

@@ -7,7 +7,8 @@
 "Step","mild-sun-3 - train/loss","mild-sun-3 - train/loss__MIN","mild-sun-3 - train/loss__MAX"    (W&B export)
 ```
 
-A file is claimed when its header names a step or epoch column and at least one metric the ontology knows (or
+Cells are separated by commas, or by tabs where the header line has tabs and no comma (a TSV; a loop's
+`step\tloss` log under any name). A file is claimed when its header names a step or epoch column and at least one metric the ontology knows (or
 names nothing but known metrics: Keras' `loss,val_loss` history), and its second line holds a number.
 Lightning's `metrics.csv` (its `step` column, sparse rows) is its own source. The file is parsed by pandas' C
 reader (csvcells), column by column.
@@ -34,7 +35,7 @@ import numpy as np
 
 from . import csvcells
 from .base import Columns, MetricNames, SourceData, SourceError, to_float
-from .registry import Source
+from .registry import TEXT_SUFFIXES, Source
 
 # Each row is one logged row, so `train_loss` is that row's loss and `val_loss` the eval loss: the spellings of
 # Lightning's dialect (the Source states no dialect: that would name Lightning as the run's framework).
@@ -181,10 +182,11 @@ def sniff(head: str) -> float:
     lines = head.lstrip("\ufeff").split("\n", 2)
     if len(lines) < 2:
         return 0.0
-    header = next(csv.reader([lines[0].rstrip("\r")]), [])
+    sep = csvcells.delimiter(lines[0])
+    header = next(csv.reader([lines[0].rstrip("\r")], delimiter=sep), [])
     if len(header) < 2:
         return 0.0
-    row = next(csv.reader([lines[1].rstrip("\r")]), [])
+    row = next(csv.reader([lines[1].rstrip("\r")], delimiter=sep), [])
     if not any(to_float(c) is not None for c in row):
         return 0.0
     if _runs_of(header):
@@ -206,7 +208,7 @@ SOURCE = Source(
     read=read,
     priority=46,
     sniff=sniff,
-    suffixes=(".csv",),
+    suffixes=(".csv", ".tsv") + TEXT_SUFFIXES,  # a loop's `step<TAB>loss` log is often named train.log
     runs=runs,
     examples=("train_log.csv written by a notebook's callback", "wandb_export_<date>.csv from a W&B chart"),
 )

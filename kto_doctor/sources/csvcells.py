@@ -20,13 +20,20 @@ from .base import SourceData, SourceError, read_bytes, to_float
 _SKIPPED = lazyre.compile(r"Skipping line (\d+)")
 
 
+def delimiter(first_line: str | bytes) -> str:
+    """A table's cell separator, from its header line: a tab where the line has tabs and no comma (a TSV, or a
+    `step\tloss` log a loop writes with `print(..., sep="\t")`), else the comma."""
+    tab, comma = ("\t", ",") if isinstance(first_line, str) else (b"\t", b",")
+    return "\t" if tab in first_line and comma not in first_line else ","
+
+
 def header_of(raw: bytes) -> list[str]:
-    """The header cells of a CSV's first line (BOM removed)."""
+    """The header cells of a CSV's (or TSV's) first line (BOM removed)."""
     import csv
 
     first = raw[:raw.find(b"\n")] if b"\n" in raw else raw
     text = first.decode("utf-8-sig", "replace").rstrip("\r")
-    return next(csv.reader([text]), [])
+    return next(csv.reader([text], delimiter=delimiter(text)), [])
 
 
 def read_table(path: Path, src: SourceData, what: str, check=None, keep=None):
@@ -43,7 +50,8 @@ def read_table(path: Path, src: SourceData, what: str, check=None, keep=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            df = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""], on_bad_lines="warn",
+            sep = delimiter(data[:data.find(b"\n")] if b"\n" in data else data)
+            df = pd.read_csv(io.BytesIO(data), sep=sep, keep_default_na=False, na_values=[""], on_bad_lines="warn",
                              dtype=None, low_memory=False, encoding_errors="replace", encoding="utf-8-sig")
         except (ValueError, pd.errors.ParserError) as exc:
             raise SourceError(f"{path}: not a readable {what} ({str(exc).splitlines()[0]})") from None
