@@ -293,3 +293,27 @@ def test_a_sparse_log_that_never_leaves_a_one_percent_band_is_flat(tmp_path):
 
     shutil.copy(FIX / "faezeh-gholamrezaie__sleep-stage__checkpoint-600-trainer_state.json", tmp_path / "trainer_state.json")
     assert "LOSS103" in _rules(kto_doctor.analyze(tmp_path))
+
+
+def test_losses_under_names_the_ontology_does_not_know_are_read_and_their_nan_is_seen(tmp_path):
+    # a machine-unlearning loop's print (franciscoliu/SKU#1): no name is canonical, every one says it is a loss
+    p = tmp_path / "unlearn.log"
+    p.write_text("batch: 0, GD_loss: 8.13, RD_loss: 7.95, reversed_kl_loss: nan, combined_loss: nan, \n"
+                 + "".join(f"batch: {b}, GD_loss: nan, RD_loss: nan, reversed_kl_loss: nan, combined_loss: nan, \n"
+                           for b in range(1, 10)))
+    data = sources.read(p)
+    assert data.series["GD_loss"].steps.tolist() == list(range(10))
+    assert math.isnan(data.series["combined_loss"].values[0])
+    report = kto_doctor.analyze(p)
+    assert report.status == "inconclusive"  # no core series: never healthy, and said so
+    assert any(f.symptom == "nan-inf" and f.severity in ("warning", "error") for f in report.findings)
+
+
+def test_a_step_list_of_names_that_are_no_metric_is_still_refused(tmp_path):
+    p = tmp_path / "README.txt"
+    p.write_text("step 1: install 2 packages\nstep 2: run 3 commands\nstep 3: wait 5 minutes\n")
+    try:
+        data = sources.read(p)
+    except sources.SourceError:
+        return
+    assert "loss" not in data.series and not any(k.lower().endswith("loss") for k in data.series)

@@ -202,7 +202,9 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         _batch_steps(reader, steps, batch_recs, notes)
     reader.extra["steps"] = steps
     names = [n for n in reader.store.metrics if not n.startswith("@")]
-    known = [n for n in names if is_known(n)]
+    # a name the ontology does not know but that says it is a loss (`GD_loss`, `combined_loss`, `loss_ce`) makes the
+    # lines training records too: they are read under their own names, so a NaN in them is still seen
+    known = [n for n in names if is_known(n) or _loss_named(n)]
     if not known:
         raise SourceError(f"{reader.path}: no metric the ontology knows in its step lines (the generic reader "
                           f"saw: {', '.join(sorted(names)[:8]) or 'none'})")
@@ -286,6 +288,11 @@ def _record_lines(head: bytes) -> int:
         if any(_PREFIX.fullmatch(line, 0, m.start()) for m in _SNIFF.finditer(line)):
             n += 1
     return n
+
+
+def _loss_named(name: str) -> bool:
+    low = name.lower()
+    return low.endswith("loss") or low.startswith("loss")
 
 
 def sniff(head: str) -> float:
