@@ -564,31 +564,34 @@ def read_head(path: Path, n: int = HEAD_BYTES) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def read_samples(path: Path, windows: int = 8, n: int = HEAD_BYTES) -> str | None:
-    """Whole lines from `windows` evenly spaced places of a large plain-text file (its start included), decoded,
-    for a second sniff where the start alone was not recognised: a W&B `output.log` whose first 15,000 lines are
-    printed rollouts before the first metric line. None for a file that fits in one head, is compressed or
-    UTF-16 (the stream decoders cannot seek), or cannot be read."""
+SAMPLE_SCAN_BYTES = 32 << 20  # how much of a large file the second sniff looks through
+_DIGITS = b"0123456789"
+
+
+def read_samples(path: Path, lines: int = 400) -> str | None:
+    """The first `lines` lines that look like metric records (3 or more `:`/`=` and 8 or more digits) in the first
+    32 MB of a large plain-text file, decoded, for a second sniff where its start alone was not recognised: a W&B
+    `output.log` whose first 15,000 lines are printed rollouts before its first `step:1 - actor/...` line. None for
+    a file that fits in one head, is compressed or UTF-16 (the stream decoders cannot seek), holds no such line, or
+    cannot be read."""
     try:
-        size = regular_file(path).st_size
-        if size <= n * 2:
+        if regular_file(path).st_size <= HEAD_BYTES * 2:
             return None
-        parts = []
         with open(path, "rb") as f:
             start = f.read(4)
             if start[:2] == _GZIP or start[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in start:
                 return None
-            for k in range(windows):
-                f.seek(size * k // windows)
-                chunk = f.read(n)
-                if k:  # from the first whole line on
-                    cut = chunk.find(b"\n")
-                    chunk = chunk[cut + 1:] if cut >= 0 else b""
-                end = chunk.rfind(b"\n")
-                parts.append(chunk[:end + 1] if end >= 0 else chunk)
+            f.seek(0)
+            data = f.read(SAMPLE_SCAN_BYTES)
     except (SourceError, OSError, ValueError):
         return None
-    return b"".join(parts).decode("utf-8", errors="replace")
+    picked = []
+    for line in data[:data.rfind(b"\n") + 1].splitlines(keepends=True):
+        if line.count(b":") + line.count(b"=") >= 3 and len(line) - len(line.translate(None, _DIGITS)) >= 8:
+            picked.append(line)
+            if len(picked) >= lines:
+                break
+    return b"".join(picked).decode("utf-8", errors="replace") if picked else None
 
 
 def read_bytes(path: Path) -> bytes:

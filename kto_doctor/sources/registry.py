@@ -390,8 +390,8 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
             from .base import read_samples
 
             deep = read_samples(path)  # None for a file that fits in its head
-            if deep:
-                again = _sniffed(sniffers, deep)
+            if deep:  # the specific readers only: a fallback's score could not go first anyway
+                again = _sniffed([s for s in sniffers if not s.fallback], deep)
                 if any(s_score >= DEEP for s_score, _ in again):
                     scored = again
     scored.sort(key=lambda x: (-x[0], x[1].priority))
