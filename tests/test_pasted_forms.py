@@ -462,3 +462,42 @@ def test_a_metric_line_naming_step_and_loss_is_not_a_table_header(tmp_path):
     p = tmp_path / "train.log"
     p.write_text("".join(f"Step {i} Loss {2 - i / 10:.2f}\n" for i in range(1, 6)))
     assert sources.read(p).format != "progress_table"
+
+
+REPORT_TABLE = """# Issue #2 results: DPO (unsloth)
+
+| epoch | loss | rewards/chosen | rewards/rejected | rewards/accuracies | rewards/margins |
+| --- | --- | --- | --- | --- | --- |
+| 0.02 | 2.40 | -30.9 | -31.2 | 0.51 | +0.30 |
+| 0.20 | 1.82 | -15.2 | -15.0 | 0.51 | +0.16 |
+| 0.55 | 1.36 | -8.6 | -8.9 | 0.55 | +0.28 |
+| 1.12 | 0.91 | -5.3 | -6.1 | 0.63 | +0.85 |
+| 1.70 | 0.78 | -4.7 | -5.6 | 0.62 | +0.91 |
+| 2.24 | 0.56 | -4.5 | -5.9 | 0.77 | +1.38 |
+| 2.99 | 0.62 | -4.4 | -5.8 | 0.74 | +1.33 |
+| final | train_loss = 0.9829 (3 epoch) | | | | |
+"""
+
+
+def test_a_reports_markdown_table_by_fractional_epoch_is_read_in_row_order(tmp_path):
+    # Ishihara-Masabumi/llama32_unsloth_sft_dpo reports/issue2_results.md: lower-case names, epochs 0.02 ... 2.99
+    p = tmp_path / "issue2_results.md"
+    p.write_text(REPORT_TABLE)
+    data = sources.read(p)
+    assert data.format == "progress_table" and data.step_kind == "ordinal"
+    assert data.series["loss"].values.tolist() == [2.40, 1.82, 1.36, 0.91, 0.78, 0.56, 0.62]
+    assert data.series["epoch"].values.tolist() == [0.02, 0.20, 0.55, 1.12, 1.70, 2.24, 2.99]
+    assert data.series["rewards/margins"].values[0] == 0.30
+    report = kto_doctor.analyze(p)
+    assert report.run.method == "dpo"
+    assert any(f.rule == "DPO109" for f in report.findings)  # 2.40 at epoch 0.02: the reference is not the policy
+
+
+def test_lower_case_words_in_prose_are_no_table_header(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("the epoch loss went down\n1 2 3\n4 5 6\n")
+    try:
+        data = sources.read(p)
+    except sources.SourceError:
+        return
+    assert data.format != "progress_table"

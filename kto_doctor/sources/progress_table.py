@@ -39,6 +39,9 @@ from .registry import TEXT_SUFFIXES, Source, score
 # Validation Loss`), cells separated by `|`, a TAB, two or more blanks, or single blanks where a rendered table was
 # copied as text (`Training Loss Epoch Step Validation Loss`: the Trainer's two-word names are known).
 _AXIS_WORD = re.compile(rb"(?<![\w/])(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter|Global Step)(?![\w/])")
+# lower case (`| epoch | loss | rewards/chosen |`, a report's own Markdown table): in `|` tables only (a TSV
+# with a `step` column is csv_table's)
+_AXIS_LOWER = re.compile(rb"(?<![\w/])(?:step|epoch|iteration|iter|global step|global_step)(?![\w/])")
 _LOSS_WORD = re.compile(rb"[Ll]oss")
 # `Training Loss`, `Rewards / chosen`, `Approx. Perplexity (`exp(loss)`)`: a word first, no quotes, braces or colons
 _COLUMN_NAME = re.compile(rb"^[*_]*[A-Za-z][^{}\[\]'\":=,]*$")
@@ -71,9 +74,11 @@ def _cells(header: bytes) -> tuple[str, list[bytes]]:
 
 def _is_header(line: bytes) -> bool:
     """A table header: two or more cells, one of them a step/epoch column, one naming a loss."""
-    if _AXIS_WORD.search(line) is None or _LOSS_WORD.search(line) is None:
+    if _LOSS_WORD.search(line) is None:
         return False
-    _, cells = _cells(line)
+    sep, cells = _cells(line)
+    if _AXIS_WORD.search(line) is None and (sep != "pipe" or _AXIS_LOWER.search(line) is None):
+        return False
     names = [c.decode("utf-8", "replace") for c in cells]
     if len(cells) < 2 or _axis(names)[0] is None or not any("loss" in n.lower() for n in names):
         return False
@@ -201,6 +206,11 @@ def read(path) -> SourceData:
     if not rec_steps:
         raise SourceError(f"{path}: no progress-table rows found")
     steps = np.frombuffer(rec_steps, dtype=np.float64)
+    if np.isnan(steps).any():  # rows of a fractional-epoch table: numbered in file order
+        steps = np.where(np.isnan(steps), np.arange(1, len(steps) + 1, dtype=np.float64), steps)
+        src.step_kind = "ordinal"
+        src.warnings.append(f"{path.name}: a table by fractional epoch: rows numbered in order (step k = k-th row), "
+                            "the epoch kept as a series")
     lines = np.frombuffer(rec_lines, dtype=np.int64)
     cols.set_steps(steps, lines)
     cols.finish_segments(src, "the Step column")
@@ -275,7 +285,13 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
             continue
         vals, present = _values(columns[j], comma, marked)
         named[name] = (vals[keep], present[keep])
-    return xs[keep], lines[keep], named
+    xs = xs[keep]
+    if kind == "epoch" and (xs % 1 != 0).any():
+        # fractional epochs (`| epoch | loss |` of a report, 0.02 ... 2.99): the epoch is a series, the rows are
+        # placed in order (the caller numbers them)
+        named.setdefault("epoch", (xs, np.ones(len(xs), dtype=bool)))
+        xs = np.full(len(xs), np.nan)
+    return xs, lines[keep], named
 
 
 def _canon(header: str, eval_table: bool) -> str | None:
