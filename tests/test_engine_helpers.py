@@ -57,3 +57,17 @@ def test_a_kto_rule_reads_kl_logged_every_other_step(tmp_path):
     report = kto_doctor.analyze(tmp_path, method="kto")
     assert "KTO102" not in [s.rule for s in report.skipped]
     assert "KTO102" in [f.rule for f in report.findings]
+
+
+def test_asof_reads_a_sparse_metric_at_every_step_of_a_dense_one():
+    import math
+
+    import pandas as pd
+
+    rewards = pd.Series([1.0, 0.3, 1.0], index=[3.0, 5.0, 9.0])  # once per generation
+    grads = pd.Series([0.1, 0.0, 0.0, 0.2, 0.0, 0.0], index=[2.0, 3.0, 4.0, 6.0, 9.0, 10.0])
+    got = call("asof", rewards, grads)
+    assert list(got.index) == [2.0, 3.0, 4.0, 6.0, 9.0, 10.0]
+    assert math.isnan(got.iloc[0])  # before the first reward row
+    assert got.iloc[1:].tolist() == [1.0, 1.0, 0.3, 1.0, 1.0]
+    assert call("asof", None, grads) is None

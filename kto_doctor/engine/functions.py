@@ -457,6 +457,22 @@ def f_ffill(s):
     return _series(s, "s").ffill()
 
 
+@_register("asof", (2, 2), "(s, ref)", "window")
+def f_asof(s, ref):
+    """s at each step of ref: the value s logged there or last before it (NaN before its first row), to
+    compare a metric logged every few steps (GRPO rewards once per generation) with one logged every step."""
+    if _none_in(s, ref):
+        return None
+    np = _np()
+    s, ref = _series(s, "s"), _series(ref, "ref")
+    at = ref.index.to_numpy()
+    if not len(s):
+        return _pd().Series(np.full(len(at), np.nan), index=ref.index)
+    pos = np.searchsorted(s.index.to_numpy(), at, side="right") - 1
+    vals = s.to_numpy(dtype=float)[np.clip(pos, 0, None)]
+    return _pd().Series(np.where(pos >= 0, vals, np.nan), index=ref.index)
+
+
 # -- selecting rows --------------------------------------------------------------------------------
 
 
