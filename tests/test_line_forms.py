@@ -317,3 +317,35 @@ def test_a_step_list_of_names_that_are_no_metric_is_still_refused(tmp_path):
     except sources.SourceError:
         return
     assert "loss" not in data.series and not any(k.lower().endswith("loss") for k in data.series)
+
+
+SLOWLLAMA = "".join(f"2023-09-29 20:{16 + 3 * i:02d}:01,559 backprop done, loss after forward pass = {v}\n"
+                    for i, v in enumerate((1.4820520877838135, 1.5263310670852661, 1.518573522567749,
+                                           1.504337191581726, 1.4659136533737183, 1.351263403892517)))
+
+
+def test_lines_that_print_only_a_loss_are_steps_in_log_order(tmp_path):
+    # okuvshynov/slowllama#1: a loop's log line with a time stamp and its loss, no counter of any kind
+    p = tmp_path / "finetune.log"
+    p.write_text(SLOWLLAMA)
+    data = sources.read(p)
+    assert data.format == "generic_kv" and data.step_kind == "ordinal"
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4, 5, 6]
+    assert data.series["loss"].values[0] == 1.4820520877838135
+
+
+def test_a_stray_loss_line_in_a_counted_log_is_no_step(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"step {s}: loss {3 - s / 10}, lr 1e-4\n" for s in range(1, 6)) + "final loss = 0.1\n")
+    loss = sources.read(p).series["loss"]
+    assert loss.steps.tolist() == [1, 2, 3, 4, 5] and loss.values[-1] == 2.5
+
+
+def test_a_sentence_or_two_about_a_loss_is_no_log(tmp_path):
+    p = tmp_path / "NOTES.md"
+    p.write_text("We trained it overnight.\nThe final loss: 0.52 was good enough.\n")
+    try:
+        data = sources.read(p)
+    except sources.SourceError:
+        return
+    assert "loss" not in data.series

@@ -136,6 +136,13 @@ _SP_SEP = rb"(?:[ \t]*[,|;][ \t]*|[ \t]+)"
 KV_SPACE = _kind("kv_space",
                  rb"^" + _LINE_LEAD + rb"(?=(?:" + _SP_PAIR + _SP_SEP + rb")+" + _STEP_KEY
                  + rb"[ \t]+(?P<step>\d+)(?:/\d+)?(?:" + _SP_SEP + _SP_PAIR + rb")*[ \t]*[,|;]?[ \t]*$)")
+# A loop's line that prints its loss and no counter at all (okuvshynov/slowllama: `2023-09-29 20:16:01,559 backprop
+# done, loss after forward pass = 1.482`): each line a step in log order, only where no line of the file has a counter
+_NO_EPOCH_BATCH = rb"(?![^\n]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*\d)"
+_LOSS_KEY = rb"(?<![\w/.])((?:[Tt]rain(?:ing)?[ _])?[Ll]oss)\b[^\n:=]{0,40}?[ \t]*[:=][ \t]*(" + N + rb")(?![\w.])"
+_LOSS_AT = rb"(?<![\w/.])(?:[Tt]rain(?:ing)?[ _])?[Ll]oss\b[^\n:=]{0,40}?[ \t]*[:=][ \t]*" + N + rb"(?![\w.])"
+LOSS_LINE = _kind("loss_line", rb"^(?=[^\n]*?" + _LOSS_AT + rb")" + _NO_COUNTER + _NO_EPOCH_BATCH,
+                  pair=_LOSS_KEY, step=None, token=b"oss")
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
 
@@ -185,6 +192,16 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
             textlog.take_previous(steps, keras, own)
+    loss_lines = np.flatnonzero(kinds == 13)
+    if len(loss_lines) and (kinds != 13).any():  # a counted log's stray `final loss = ...`: not a step (dropped)
+        steps[loss_lines] = np.nan
+        loss_lines = loss_lines[:0]
+    if 0 < len(loss_lines) < 3:  # one or two sentences of prose (`the final loss: 0.5`) make no training log
+        raise SourceError(f"{reader.path}: only {len(loss_lines)} line(s) with a loss and no step counter")
+    if len(loss_lines):
+        steps[loss_lines] = np.arange(1, len(loss_lines) + 1, dtype=np.float64)
+        src.step_kind = "ordinal"
+        notes.append("lines that print a loss and no counter: each line is a step, in log order")
     # lines without a step: the step of a counted line before them, or, where no line has one, their position
     for kind, what in ((9, "`value name, value name` lines without a step"),
                        (11, "`name: value` lines whose only counter is the epoch")):
@@ -252,7 +269,7 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
 
 
 FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY,
-                                                      KV_LIST, KV_EPOCH, KV_SPACE),
+                                                      KV_LIST, KV_EPOCH, KV_SPACE, LOSS_LINE),
                         dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
