@@ -17,3 +17,13 @@ SAMPLES = REPO / "sample_logs"
 CORPUS = REPO.parent / "shared" / "corpus"
 
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+
+
+def read_or_none(path):
+    """What `sources.read` gives for `path`, or None where it refuses the file (a negative case: no log here)."""
+    from kto_doctor import sources
+
+    try:
+        return sources.read(path)
+    except sources.SourceError:
+        return None

@@ -8,7 +8,7 @@ import math
 import kto_doctor
 from kto_doctor import sources
 
-from conftest import REPO
+from conftest import REPO, read_or_none
 
 FIX = REPO / "tests" / "fixtures" / "pastes"
 
@@ -312,11 +312,8 @@ def test_losses_under_names_the_ontology_does_not_know_are_read_and_their_nan_is
 def test_a_step_list_of_names_that_are_no_metric_is_still_refused(tmp_path):
     p = tmp_path / "README.txt"
     p.write_text("step 1: install 2 packages\nstep 2: run 3 commands\nstep 3: wait 5 minutes\n")
-    try:
-        data = sources.read(p)
-    except sources.SourceError:
-        return
-    assert "loss" not in data.series and not any(k.lower().endswith("loss") for k in data.series)
+    data = read_or_none(p)
+    assert data is None or ("loss" not in data.series and not any(k.lower().endswith("loss") for k in data.series))
 
 
 SLOWLLAMA = "".join(f"2023-09-29 20:{16 + 3 * i:02d}:01,559 backprop done, loss after forward pass = {v}\n"
@@ -344,8 +341,5 @@ def test_a_stray_loss_line_in_a_counted_log_is_no_step(tmp_path):
 def test_a_sentence_or_two_about_a_loss_is_no_log(tmp_path):
     p = tmp_path / "NOTES.md"
     p.write_text("We trained it overnight.\nThe final loss: 0.52 was good enough.\n")
-    try:
-        data = sources.read(p)
-    except sources.SourceError:
-        return
-    assert "loss" not in data.series
+    data = read_or_none(p)
+    assert data is None or "loss" not in data.series
