@@ -74,7 +74,7 @@ def test_block_columns_are_read_as_one_by_one(monkeypatch):
     }
     calls = []
     real = bulkfloat.read
-    monkeypatch.setattr(bulkfloat, "read", lambda c: calls.append(len(c)) or real(c))
+    monkeypatch.setattr(bulkfloat, "read", lambda c, pre=None: calls.append(len(c)) or real(c, pre))
     got = textlog.block_floats(list(cols), cols)
     assert calls[0] == 4 and 1 in calls  # the bulk way was tried on the four, then on each
     monkeypatch.setattr(decimals, "read", lambda texts: None)

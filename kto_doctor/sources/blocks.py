@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Columns, MetricNames, SourceData, SourceError, adopt_summary_loss, open_stream
+from .base import Columns, MetricNames, SourceData, SourceError, adopt_summary_loss, open_stream, release_freed
 from .registry import TEXT_SUFFIXES, Source
 from .textlog import NUM, block_floats
 
@@ -403,6 +403,8 @@ def _series(src: SourceData, data: dict, steps: np.ndarray, lines: np.ndarray) -
             rows, vals = rows[order], vals[order]
         del stored
         series = cols.finish(steps[rows], vals, lines[rows])
+        del rows, vals
+        release_freed()  # (the key's store, freed: its pages back, so that the peak is the output's)
         if series is None:
             continue
         if name.startswith("\x00"):

@@ -77,11 +77,14 @@ def decimal_syntax(joined: bytes) -> bool:
     return not len(point) or bool((gap[point - 1] + gap[point]).all())
 
 
-def read(columns: list) -> list | None:
+def read(columns: list, pre: list | None = None) -> list | None:
     """float() of every text of every column (lists of bytes), one array per column; None where some text is
-    not a plain decimal number (or is no bytes): then nothing was read."""
+    not a plain decimal number (or is no bytes): then nothing was read. `pre`: per column, its texts already
+    joined by line feeds (`decimals.read_joined`), or None."""
     try:
-        joined = b"\n" + b"\n".join([b"\n".join(c) for c in columns]) + b"\n"
+        # (one join: the texts of a column joined already are copied as one piece, not visited again)
+        pieces = [b"\n".join(c) if j is None else j for c, j in zip(columns, pre or [None] * len(columns))]
+        joined = b"\n".join([b"", *pieces, b""])
     except TypeError:  # a None: a record without the value
         return None
     if joined.translate(None, _KEEP) or not decimal_syntax(joined):

@@ -25,23 +25,36 @@ MIN_ROWS = 64  # below this the setup costs more than float() per text
 
 def read(texts: list) -> np.ndarray | None:
     """float() of every text (bytes) when all have the layout of the first one, else None (nothing read)."""
+    return read_joined(texts)[0]
+
+
+def read_joined(texts: list) -> tuple[np.ndarray | None, bytes | None]:
+    """`read`, and the texts joined by line feeds where it joined them (else None): a caller that reads the column
+    another way when this one does not (`bulkfloat`) takes the joined texts instead of joining them again (a pass
+    over every text object: ~100 ns a text here, where the objects of a chunk's split no longer sit in cache)."""
     n = len(texts)
     first = texts[0] if n else None
     if n < MIN_ROWS or not isinstance(first, bytes):
-        return None
+        return None, None
     if not isinstance(texts[-1], bytes) or len(texts[-1]) != len(first):  # two widths: not one layout (no join)
-        return None
+        return None, None
     m = _LAYOUT.fullmatch(first)
     if m is None:
-        return None
+        return None, None
     blanks, sign, whole, point, frac, letter, exp_sign, exp = m.groups()
     frac = frac or b""
     if not (whole or frac) or len(whole) + len(frac) > _MAX_DIGITS or (exp and len(exp) > 3):
-        return None
+        return None, None
     try:
-        joined = b"\n".join(texts) + b"\n"
+        texts_joined = b"\n".join(texts)
     except TypeError:  # a None (a record without this value)
-        return None
+        return None, None
+    return _read(texts_joined, n, first, blanks, sign, whole, point, frac, letter, exp_sign, exp), texts_joined
+
+
+def _read(texts_joined: bytes, n: int, first: bytes, blanks, sign, whole, point, frac, letter, exp_sign,
+          exp) -> np.ndarray | None:
+    joined = texts_joined + b"\n"
     # Each text and its line feed a row of the first one's width: every row must end in the line feed and hold
     # no other (the checks below), so there are n line feeds in all, none inside a text: every text has the width.
     width = len(first) + 1

@@ -23,14 +23,15 @@ import numpy as np
 from . import lazyre, textlog
 from .base import SourceData
 
+# (the PPO epoch is matched, not captured: nothing reads it, and a capture is an object per record)
 _PIPE_PAIR = rb"(?:^|(?<=[|,])|(?<=\| ))[ \t]*([A-Za-z][\w ]*?): ?(" + textlog.NUM + rb")(?=[ \t]*(?:[|,]|$))"
 
 OLD = textlog.Kind(
-    name="ppo", head=rb"epoch: (?P<epoch>\d+)[|,] ?step: (?P<step>\d+)[|,] ?ppo_ep: (?P<ppo_ep>\d+)[|,]",
+    name="ppo", head=rb"epoch: (?P<epoch>\d+)[|,] ?step: (?P<step>\d+)[|,] ?ppo_ep: \d+[|,]",
     pair=_PIPE_PAIR, step=lambda f: f["step"])
 NEW = textlog.Kind(
     name="ppo_new",
-    head=rb"Epoch: (?P<epoch>\d+) \| Step: (?P<step>\d+) \| PPO Epoch: (?P<ppo_ep>\d+) \|(?: Total Steps: \d+ \|)?",
+    head=rb"Epoch: (?P<epoch>\d+) \| Step: (?P<step>\d+) \| PPO Epoch: \d+ \|(?: Total Steps: \d+ \|)?",
     pair=_PIPE_PAIR, step=lambda f: f["step"])
 # `average reward score: -7.8` (old) / `Average reward score: 0.61 Average return: ... Average length: 123`
 _REWARD_REST = rb"(?:^|(?<= ))((?:[Aa]verage|Max|KL) [\w ]*?): (" + textlog.NUM + rb")(?= |$)"
@@ -60,8 +61,10 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     kinds = reader.kinds()
     steps = reader.extra["steps"]
     eidx, epochs = reader.column("@epoch")
-    sidx, index = reader.column("@step")
-    if len(eidx) and len(eidx) == len(sidx):
+    # (the kinds that state an epoch state their step too, and take it as their step: the store's steps are the
+    # step counter's, one array less kept a record)
+    index = steps[eidx]
+    if len(eidx):
         per = reader.extra.get("per_epoch")
         desc = (kinds[eidx] == 3).all()
         # tqdm description loops count epochs from 1, step 3 from 0; the banner counts the loop's items
@@ -85,7 +88,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
 
 
 FORMAT = textlog.Format(name="deepspeed_chat", kinds=(OLD, NEW, REWARD, DESC, REWARD_NEW), framework="deepspeed-chat",
-                        scan=scan, post=post, keep=("epoch", "step"), what="step records")
+                        scan=scan, post=post, keep=("epoch",), what="step records")
 
 
 def read(path):

@@ -20,10 +20,11 @@ from . import textlog
 # the epoch's last step
 _EPOCH_KEYS = {"train_epoch_loss": "epoch_mean/train_loss", "train_perplexity": "epoch_mean/train_perplexity"}
 
+# (the epoch count `/3` is matched, not captured: nothing reads it, and a capture is an object per record)
 # a description ends where its bar starts (`: 6%|`), or where the line or the redraw does (`\r` is `\x1e` by then)
 TRAIN = textlog.Kind(
     name="train",
-    head=rb"Training Epoch: (?P<epoch>\d+)/(?P<epochs>\d+), step (?P<step>\d+)/(?P<per>\d+) completed \(",
+    head=rb"Training Epoch: (?P<epoch>\d+)/\d+, step (?P<step>\d+)/(?P<per>\d+) completed \(",
     pair=rb"(loss): (" + textlog.NUM + rb")", tail=rb"\)(?=:\s+\d+%\||:?[ \t]*(?:[\n\x1e]|\Z))",
     step=lambda f: (f["epoch"] - 1) * f["per"] + f["step"] + 1)
 EPOCH = textlog.Kind(
@@ -37,8 +38,10 @@ EVAL = textlog.Kind(
     eval=True, metrics=(("eval_ppl", "eval_ppl"), ("eval_loss", "eval_loss")))
 
 # (textlog states the framework hint from `framework`)
+# (a step's description is redrawn with the same text several times, and once per rank: all but the last of a run of
+# identical records are dropped as they stream, as the step's last value is the one kept)
 FORMAT = textlog.Format(name="llama_recipes", kinds=(TRAIN, EPOCH, EVAL), framework="llama-recipes",
-                        what="training steps")
+                        what="training steps", repeats=True)
 
 
 def read(path):

@@ -60,6 +60,20 @@ def facts(reader: textlog.Reader, chunk: bytes) -> None:
         reader.src.hints.setdefault("framework", "mmengine")
 
 
+def scan(reader: textlog.Reader, chunk: bytes) -> None:
+    """Before each chunk: `post` reads the last `@iters` of the Epoch lines and the last of the Iter lines only; the
+    others are dropped as the file streams (12 bytes a record kept to the end for nothing)."""
+    got = reader.store.metrics.get("@iters")
+    if got is None or len(got) <= 2:
+        return
+    idx, iters = reader.column("@iters")
+    kinds = reader.kinds()[idx]
+    keep = [int(where[-1]) for where in (np.flatnonzero((kinds == 0) | (kinds == 4)),
+                                         np.flatnonzero((kinds == 1) | (kinds == 5))) if len(where)]
+    keep.sort()
+    reader.put("@iters", idx[keep].copy(), iters[keep].copy())
+
+
 def post(reader: textlog.Reader, src: SourceData) -> None:
     kinds = reader.kinds()
     src.hints.setdefault("framework", "mmengine")
@@ -76,7 +90,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
 
 
 FORMAT = textlog.Format(name="mmengine", kinds=(EPOCH_TRAIN, ITER_TRAIN, EPOCH_VAL, ITER_VAL, MMCV_EPOCH, MMCV_ITER),
-                        facts=facts, post=post, keep=("iters", "epoch"), what="Epoch/Iter lines")
+                        facts=facts, scan=scan, post=post, keep=("iters",), what="Epoch/Iter lines")
 
 
 def read(path):

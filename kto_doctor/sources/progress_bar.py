@@ -71,6 +71,25 @@ def facts(reader: textlog.Reader, chunk: bytes) -> None:
         reader.src.hints["framework"] = "lightning"
 
 
+def scan(reader: textlog.Reader, chunk: bytes) -> None:
+    """Before each chunk: what `post` will throw away is dropped from the store now, so that it does not grow with the
+    file (a NeMo bar's `loss=`, `@n`, `@total` and `@epoch` were 48 bytes a record kept to the end for nothing). `post`
+    keeps the loss closest to the step's own and drops the others; where the postfix states `global_step` it reads
+    no bar position and only asks whether `@global_step` is there (one value says so)."""
+    metrics = reader.store.metrics
+    for better, worse in (("loss", ("~loss", "~~loss")), ("~loss", ("~~loss",))):
+        if better in metrics:
+            for name in worse:
+                metrics.pop(name, None)
+    got = metrics.get("@global_step")
+    if got is not None and len(got):
+        if len(got) > 1:
+            idx, values = got.arrays()
+            reader.put("@global_step", idx[:1].copy(), values[:1].copy())
+        for name in ("@n", "@total", "@epoch"):
+            metrics.pop(name, None)
+
+
 def post(reader: textlog.Reader, src: SourceData) -> None:
     metrics = reader.store.metrics
     for name in ("loss", "~loss", "~~loss"):  # the loss closest to the step's own
@@ -112,8 +131,8 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
                         f"the step is {how}")
 
 
-FORMAT = textlog.Format(name="progress_bar", kinds=(EPOCH_BAR, EPOCH_IT, BAR), dialect=None, facts=facts, post=post,
-                        keep=("n", "total", "epoch"), what="progress-bar postfixes", repeats=True)
+FORMAT = textlog.Format(name="progress_bar", kinds=(EPOCH_BAR, EPOCH_IT, BAR), dialect=None, facts=facts, scan=scan,
+                        post=post, keep=("n", "total", "epoch"), what="progress-bar postfixes", repeats=True)
 
 
 def read(path):

@@ -37,7 +37,8 @@ from typing import Callable
 import numpy as np
 
 from . import bulkfloat, decimals, lazyre, linefast
-from .base import Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, to_float
+from .base import (Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, release_freed,
+                   to_float)
 
 CHUNK = 8 << 20
 SAMPLE = 64 << 10  # the first chunk's start, read alone while no shape is known
@@ -226,6 +227,7 @@ def block_floats(keys: list, cols: dict) -> dict:
     `decimals`, the others together by one `bulkfloat` call where they are all plain decimal numbers (then
     column by column), the rest by `floats`."""
     out, rest = {}, []
+    pre = {}  # key -> its texts joined by `decimals` where it joined them and did not read them
     for key in keys:
         col = cols[key]
         # a group no record holds: what `floats` makes of it, at once (`count(None)` of a column of texts costs ~60 ns
@@ -233,19 +235,21 @@ def block_floats(keys: list, cols: dict) -> dict:
         if col and col[0] is None and col.count(None) == len(col):
             out[key] = (np.full(len(col), NAN), np.zeros(len(col), dtype=bool))
             continue
-        values = decimals.read(col) if len(col) >= decimals.MIN_ROWS else None
+        values, joined = decimals.read_joined(col) if len(col) >= decimals.MIN_ROWS else (None, None)
         if values is not None:
             out[key] = (values, None)
         else:
             rest.append(key)
+            if joined is not None:
+                pre[key] = joined
     if sum(len(cols[k]) for k in rest) >= bulkfloat.MIN_VALUES:
-        got = bulkfloat.read([cols[k] for k in rest])
+        got = bulkfloat.read([cols[k] for k in rest], [pre.get(k) for k in rest])
         if got is not None:
             out.update((k, (v, None)) for k, v in zip(rest, got))
             return out
         if len(rest) > 1:  # one column's `nan` or unit spoils the lot: the others may still be plain
             for key in [k for k in rest if len(cols[k]) >= bulkfloat.MIN_VALUES // 4]:  # (big enough alone)
-                got = bulkfloat.read([cols[key]])
+                got = bulkfloat.read([cols[key]], [pre.get(key)])
                 if got is not None:
                     out[key] = (got[0], None)
     for key in rest:
@@ -1118,6 +1122,8 @@ class Reader:
             series = cols.finish(s, v, ln)
             if series is not None:
                 src.series[name] = series
+            del s, v, ln
+            release_freed()  # (the metric's store, freed: its pages back, so that the peak is the output's)
         src.records = len(st) + self.repeated
         if self.damaged:
             src.warnings.append(f"{self.path.name}: {len(self.damaged)} {self.fmt.what} incomplete or damaged (first "
