@@ -82,3 +82,23 @@ def test_block_columns_are_read_as_one_by_one(monkeypatch):
         values, ok = textlog.floats(texts)
         assert _bits(got[key][0]) == _bits(values)
         assert (ok is None) == (got[key][1] is None) and (ok is None or (ok == got[key][1]).all())
+
+
+def test_pre_joined_columns_read_alike():
+    """A column handed over joined already (`decimals.read_joined` joined it and could not read it) gives what the
+    column's texts give; `read_joined` returns the join it made only where it made one."""
+    rng = random.Random(8)
+    lay = [b"%.4f" % rng.random() for _ in range(5000)]
+    mixed = [b"%.4f" % rng.random() for _ in range(4999)] + [b"1.0e-05"[:6]]  # one width, another layout at the end
+    reprs = [repr(rng.random() - 0.5).encode() for _ in range(5000)]
+    values, joined = decimals.read_joined(lay)
+    assert joined is None or joined == b"\n".join(lay)
+    assert values is not None and values.tolist() == [float(t) for t in lay]
+    values, joined = decimals.read_joined(mixed)
+    assert values is None and joined == b"\n".join(mixed)
+    assert decimals.read_joined(reprs[:10]) == (None, None)
+    plain = bulkfloat.read([mixed, reprs])
+    pre = bulkfloat.read([mixed, reprs], [joined, None])
+    assert plain is not None and pre is not None
+    for a, b, texts in zip(plain, pre, (mixed, reprs)):
+        assert a.tobytes() == b.tobytes() == np.array([float(t) for t in texts]).tobytes()

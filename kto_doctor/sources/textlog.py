@@ -573,7 +573,8 @@ class _Store:
 
     def __init__(self) -> None:
         self.step = array("d")
-        self.line = array("q")
+        # 4 bytes a record while every line number fits (a file of 2**31 lines is 2 GB of bare line feeds; then 8)
+        self.line = array("i")
         self.kind = array("b")
         self.metrics: dict[str, Stored] = {}
 
@@ -1013,7 +1014,10 @@ class Reader:
             if kind.step is not None:
                 steps[recs - first] = kind.step(fields)
         st.step.frombytes(steps.astype(np.float64).tobytes())
-        st.line.frombytes(lines[order].astype(np.int64).tobytes())
+        ln = lines[order]
+        if st.line.typecode == "i" and len(ln) and int(ln.max()) >= 2 ** 31:
+            st.line = array("q", st.line)
+        st.line.frombytes(ln.astype(np.int32 if st.line.typecode == "i" else np.int64).tobytes())
         st.kind.frombytes(kinds.tobytes())
 
     def repeats(self, blocks: list, conv: list, rank: np.ndarray) -> list:
@@ -1079,7 +1083,10 @@ class Reader:
         return np.frombuffer(self.store.step, dtype=np.float64).copy() if len(self.store) else np.zeros(0)
 
     def lines(self) -> np.ndarray:
-        return np.frombuffer(self.store.line, dtype=np.int64) if len(self.store) else np.zeros(0, np.int64)
+        """The line of every record (int32 where all fit, else int64: a view of the store)."""
+        line = self.store.line
+        return np.frombuffer(line, dtype=np.int32 if line.typecode == "i" else np.int64) if len(self.store) \
+            else np.zeros(0, np.int64)
 
     def kinds(self) -> np.ndarray:
         return np.frombuffer(self.store.kind, dtype=np.int8) if len(self.store) else np.zeros(0, np.int8)
@@ -1113,9 +1120,9 @@ class Reader:
             s = steps[idx]
             ok = ~np.isnan(s)
             if ok.all():  # (no masked copies of the largest arrays: the peak is one metric's on top of the output)
-                s, v, ln = s, vals, lines[idx]
+                s, v, ln = s, vals, lines[idx].astype(np.int64, copy=False)
             else:
-                s, v, ln = s[ok], vals[ok], lines[idx][ok]
+                s, v, ln = s[ok], vals[ok], lines[idx][ok].astype(np.int64, copy=False)
             del idx, vals, ok
             if rising:
                 s, v, ln = last_per_step(s, v, ln)
@@ -1317,8 +1324,14 @@ def epoch_steps(epoch: np.ndarray, index: np.ndarray, per_epoch: np.ndarray | No
 def take_previous(steps: np.ndarray, targets: np.ndarray, own: np.ndarray) -> None:
     """In place: each record in `targets` takes the step of the closest record before it whose `own` mask is
     set (a reward line after its loss line, a validation line after its training line); NaN where none is."""
-    last = np.maximum.accumulate(np.where(own, np.arange(len(steps)), -1))
-    steps[targets] = np.where(last[targets] >= 0, steps[np.maximum(last[targets], 0)], NAN)
+    n = len(steps)
+    # the record number of the last own record at or before each record, in place and 4 bytes a record where they
+    # fit (three 8-byte arrays a record were the peak of a long two-records-a-step log's finish)
+    last = np.arange(n, dtype=np.int32 if n < 2 ** 31 else np.int64)
+    last[~own] = -1
+    np.maximum.accumulate(last, out=last)
+    last = last[targets]
+    steps[targets] = np.where(last >= 0, steps[np.maximum(last, 0)], NAN)
 
 
 def source(fmt: Format, title: str, *patterns: bytes, priority: int = 22, examples: tuple = ()):
