@@ -54,3 +54,23 @@ def test_trimmed_store_reads_the_same(monkeypatch):
             monkeypatch.setattr(fmt, "scan", None)
             assert trimmed == _frame(path, fmt), path
             monkeypatch.undo()
+
+
+def test_last_of_each_step_keeps_what_last_per_step_keeps():
+    """The mask found a block at a time keeps exactly the values `last_per_step` keeps (runs of one step across
+    block edges, a last step alone, all steps distinct), and gives up (None) on a NaN step or fewer than two."""
+    rng = np.random.default_rng(4)
+    for n in (2, 3, 7, 64, 1000):
+        for block in (1, 2, 3, 5, 1 << 20):
+            steps = np.cumsum(rng.integers(0, 3, size=3 * n)).astype(np.float64)
+            idx = np.sort(rng.choice(3 * n, size=n, replace=False)).astype(np.int32)
+            vals = rng.random(n)
+            keep = textlog.last_of_each_step(steps, idx, block=block)
+            s, v, ln = textlog.last_per_step(steps[idx], vals.copy(), np.arange(n, dtype=np.int64) + 1)
+            assert keep is not None
+            np.testing.assert_array_equal(steps[idx[keep]], s)
+            np.testing.assert_array_equal(vals[keep], v)
+            np.testing.assert_array_equal((np.arange(n) + 1)[keep], ln)
+    steps = np.array([1.0, np.nan, 2.0, 2.0])
+    assert textlog.last_of_each_step(steps, np.arange(4), block=2) is None
+    assert textlog.last_of_each_step(steps, np.array([0])) is None

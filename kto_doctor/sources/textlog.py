@@ -1117,16 +1117,24 @@ class Reader:
         for name in sorted(n for n in st.metrics if not n.startswith("@")):
             idx, vals = self.column(name)
             del st.metrics[name]  # handed over: the store of a metric goes as its Series comes (peak memory)
-            s = steps[idx]
-            ok = ~np.isnan(s)
-            if ok.all():  # (no masked copies of the largest arrays: the peak is one metric's on top of the output)
-                s, v, ln = s, vals, lines[idx].astype(np.int64, copy=False)
+            keep = last_of_each_step(steps, idx) if rising else None
+            if keep is not None:  # the values `last_per_step` keeps, gathered alone (no step array of all of them)
+                if not keep.all():
+                    idx, vals = idx[keep], vals[keep]
+                s, v, ln = steps[idx], vals, lines[idx]
+                del idx, vals, keep
             else:
-                s, v, ln = s[ok], vals[ok], lines[idx][ok].astype(np.int64, copy=False)
-            del idx, vals, ok
-            if rising:
-                s, v, ln = last_per_step(s, v, ln)
-            series = cols.finish(s, v, ln)
+                s = steps[idx]
+                ok = ~np.isnan(s)
+                if ok.all():  # (no masked copies of the largest arrays: the peak is one metric's on top of the output)
+                    s, v, ln = s, vals, lines[idx]
+                else:
+                    s, v, ln = s[ok], vals[ok], lines[idx][ok]
+                del idx, vals, ok
+                if rising:
+                    s, v, ln = last_per_step(s, v, ln)
+            # (the Series' lines are int64: widened after the redraws of a step are dropped, not before)
+            series = cols.finish(s, v, ln.astype(np.int64, copy=False))
             if series is not None:
                 src.series[name] = series
             del s, v, ln
@@ -1160,6 +1168,25 @@ def feeds_before(gaps: list, left: bytes) -> np.ndarray:
         marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + np.arange(n)
         return np.searchsorted(np.flatnonzero(np.frombuffer(left, dtype=np.uint8) == 10), marks).astype(np.int64)
     return np.cumsum(np.fromiter(map(bytes.count, gaps, repeat(_NL)), dtype=np.int64, count=n))
+
+
+def last_of_each_step(steps: np.ndarray, idx: np.ndarray, block: int = 1 << 20) -> np.ndarray | None:
+    """Where the steps never go down (`rising`) and no record of `idx` (record numbers in file order) has a NaN step:
+    the mask of the records `last_per_step` keeps of them (the last of each step), found a block at a time, so that
+    the steps of all of them are never gathered at once (8 bytes a value at the finish's peak: a tqdm log's loss is
+    on nearly every record, twice a step); None where a step is NaN or there are fewer than two (then the caller
+    gathers them and `last_per_step` decides)."""
+    n = len(idx)
+    if n < 2:
+        return None
+    keep = np.empty(n, dtype=bool)
+    for a in range(0, n, block):
+        s = steps[idx[a:min(a + block + 1, n)]]  # (one more: the next block's first, to compare with)
+        if np.isnan(s).any():
+            return None
+        np.not_equal(s[1:], s[:-1], out=keep[a:a + len(s) - 1])
+    keep[-1] = True
+    return keep
 
 
 def last_per_step(s: np.ndarray, v: np.ndarray, ln: np.ndarray, block: int = 1 << 20) -> tuple:
