@@ -2,9 +2,11 @@
 tests/fixtures/pastes (AGNDM/build-nanogpt) and generated variants."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import kto_doctor
 from kto_doctor import sources
@@ -40,3 +42,70 @@ def test_a_cut_last_line_keeps_the_lines_before_it(tmp_path):
     whole = sources.read(REAL).series["loss"]
     cut = sources.read(p).series["loss"]
     assert cut.steps.tolist()[: len(whole.steps) - 1] == whole.steps.tolist()[:-1]
+
+
+# The whole-file numpy way (`build_nanogpt._fast`) must read what textlog reads, and leave every file it does not
+# read in full to textlog: values of every form, restarts, odd lines.
+ODD_VALUES = ["nan", "inf", "1e-05", "-0", "0", "00012.5000", "-", ".", "1.2.3", "9007199254740993",
+              "900719925474099.3", ".5", "5.", "+1.25", "-0.000001", "12345678.87654321", "123456789.5", "1_0"]
+ODD_LINES = ["", "0 train 1.0 ", "x train 1", "1 trian 2.0", "1  train 2.0", "1 train 2.0\r", "1 train\t2.0",
+             "saving checkpoint", "1 val 2.0 extra"]
+
+
+def _value(rng) -> str:
+    c = rng.randrange(6)
+    if c == 0:
+        return repr(rng.uniform(-1e3, 1e3))
+    if c == 1:
+        return f"{rng.uniform(-5, 5):.{rng.randrange(0, 9)}f}"
+    if c == 2:
+        return str(rng.randrange(0, 10 ** rng.randrange(1, 12)))
+    return f"{rng.uniform(0, 12):.6f}"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_numpy_way_reads_what_textlog_reads(tmp_path, seed):
+    from kto_doctor.sources import build_nanogpt, textlog
+
+    rng = random.Random(seed)
+    lines, step = [], rng.choice([0, 10 ** 7, 99999990])
+    for _ in range(rng.randrange(200, 3000)):
+        step = rng.randrange(0, step + 1) if rng.random() < 0.01 else step + rng.choice([0, 1, 1, 1, 250])
+        value = rng.choice(ODD_VALUES) if seed % 3 == 1 and rng.random() < 0.01 else _value(rng) if seed % 3 \
+            else f"{rng.uniform(-5, 50):.{rng.choice([4, 6])}f}"
+        lines.append(f"{step} {rng.choice(['train', 'train', 'val', 'hella'])} {value}")
+    if seed % 3 == 2:
+        lines.insert(rng.randrange(len(lines)), rng.choice(ODD_LINES))
+    p = tmp_path / "log.txt"
+    p.write_text("\n".join(lines) + ("\n" if seed % 4 else ""))
+    fast = build_nanogpt.read(p)
+    slow = textlog.read(p, build_nanogpt.FORMAT)
+    assert (fast.warnings, fast.records, fast.segments, fast.hints) == (slow.warnings, slow.records, slow.segments,
+                                                                        slow.hints)
+    assert list(fast.series) == list(slow.series)
+    for name in fast.series:
+        for attr in ("steps", "values", "lines"):
+            a, b = getattr(fast.series[name], attr), getattr(slow.series[name], attr)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (name, attr)
+    if seed % 3 == 0 and seed % 4:  # plain lines, a line feed at the end: the numpy way read it
+        assert build_nanogpt._fast(p) is not None
+
+
+def test_span_numbers_is_float_of_every_text_it_takes():
+    from kto_doctor.sources.build_nanogpt import PAD, span_numbers
+
+    rng = random.Random(3)
+    texts = [t.encode() for t in ODD_VALUES + ["-", "+", "-.", "+.5", "-5.", "00.000", "-0.0", "99999999.99999999",
+                                               "1.99999999", "0.000000001234", "12 ", " 1", "1-", "--1", "1..2"]]
+    texts += [_value(rng).encode() for _ in range(20000)]
+    texts += ["".join(rng.choice("0123456789.-+e ") for _ in range(rng.randrange(0, 12))).encode() for _ in range(20000)]
+    buf = b"\0" * PAD + b"\n".join(texts) + b"\0" * PAD
+    lens = np.array([len(t) for t in texts])
+    starts = PAD + np.concatenate([[0], np.cumsum(lens + 1)[:-1]])
+    for integers in (False, True):
+        values, ok, _ = span_numbers(buf, starts, starts + lens, integers=integers)
+        assert ok.sum() > 5000
+        for t, v, good in zip(texts, values.tolist(), ok.tolist()):
+            if good:
+                assert np.float64(float(t)).tobytes() == np.float64(v).tobytes(), t
+                assert not integers or t.isdigit()

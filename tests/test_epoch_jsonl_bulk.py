@@ -40,6 +40,7 @@ def _read_both(path, monkeypatch):
     fast = epoch_jsonl.read(path)
     with monkeypatch.context() as m:
         m.setattr(epoch_jsonl, "_table_rows", lambda *a: None)
+        m.setattr(epoch_jsonl, "_fast_chunk", lambda *a: False)
         m.setattr(epoch_jsonl, "_TWO_ON_A_LINE", type("Always", (), {"search": staticmethod(lambda t: True)})())
         slow = epoch_jsonl.read(path)
     return fast, slow
@@ -54,6 +55,28 @@ def _same(a, b):
     assert (a.warnings, a.facts, a.records, a.segments) == (b.warnings, b.facts, b.records, b.segments)
 
 
+def _row_by_row(path, monkeypatch):
+    """The file read line by line only (the reader's definition)."""
+    with monkeypatch.context() as m:
+        m.setattr(epoch_jsonl, "_fast_chunk", lambda *a: False)
+        m.setattr(epoch_jsonl, "_table_rows", lambda *a: None)
+        return epoch_jsonl.read(path)
+
+
+def _count(monkeypatch, way: str) -> list:
+    """Whether each call of one of the reader's ways read its lines (a list the calls append to)."""
+    taken = []
+    real = getattr(epoch_jsonl, way)
+
+    def counted(*args):
+        got = real(*args)
+        taken.append(got is not None and got is not False)
+        return got
+
+    monkeypatch.setattr(epoch_jsonl, way, counted)
+    return taken
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_bulk_way_reads_what_the_row_by_row_way_reads(tmp_path, monkeypatch, seed):
     rng = random.Random(seed)
@@ -66,15 +89,7 @@ def test_bulk_way_reads_what_the_row_by_row_way_reads(tmp_path, monkeypatch, see
     p = tmp_path / "log.txt"
     p.write_bytes(b"\n".join(lines) + (b"\n" if seed % 3 else b""))
     monkeypatch.setattr(store_util, "CHUNK", 1 << 14)  # many chunks, some of them odd
-    taken = []
-    real = epoch_jsonl._table_rows
-
-    def counted(*args):
-        got = real(*args)
-        taken.append(got is not None)
-        return got
-
-    monkeypatch.setattr(epoch_jsonl, "_table_rows", counted)
+    taken = _count(monkeypatch, "_table_rows")
     fast, slow = _read_both(p, monkeypatch)
     _same(fast, slow)
     assert sum(taken) > len(taken) // 2  # the bulk way did read most chunks
@@ -90,3 +105,56 @@ def test_two_objects_on_a_line_are_not_two_records(tmp_path, monkeypatch):
     fast, slow = _read_both(p, monkeypatch)
     _same(fast, slow)
     assert fast.records == len(lines) - 3 and "skipped 3 line(s)" in fast.warnings[0]
+
+
+# Lines the whole-piece way (`_fast_chunk`: every line the first one's keys and spacing, numbers only) must leave to
+# the JSON way, each alone in a run of lines it would read: numbers json.loads and pandas read apart, no JSON numbers,
+# spacing, a different key set
+NUMBERS = [b"01", b".5", b"1.", b"+1", b"-0", b"1e400", b"1E5", b"-1.5e-07", b"123456789012345678901234567890",
+           b"9007199254740993", b"2.5e300", b"-0.0", b"0", b"1e-5", b"NaN", b"Infinity", b"true", b"null", b'"1.5"',
+           b"1.0e+01", b"1e+01"]
+
+
+def _uniform(rng: random.Random, n: int, sep=(", ", ": ")) -> list[bytes]:
+    out = []
+    for epoch in range(n):
+        row = {"train_lr": rng.random() * 1e-3, "train_loss": rng.random() * 2, "epoch": epoch,
+               "test_loss": rng.random() * 10 ** rng.randrange(-9, 9), "test_acc1": rng.randint(0, 100),
+               "n_parameters": 86567656}
+        out.append(json.dumps(row, separators=sep).encode())
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_whole_piece_way_reads_what_the_row_by_row_way_reads(tmp_path, monkeypatch, seed):
+    rng = random.Random(seed)
+    lines = _uniform(rng, 4000, sep=(",", ":") if seed == 3 else (", ", ": "))
+    if seed % 2:
+        for i in rng.sample(range(len(lines)), 12):
+            row = json.loads(lines[i])
+            row["train_loss"] = "@@"
+            if rng.random() < 0.3:
+                row["x"] = 1  # another key set
+            lines[i] = json.dumps(row).encode().replace(b'"@@"', rng.choice(NUMBERS))
+        for odd in rng.sample(ODD, 4):
+            lines.insert(rng.randrange(len(lines)), odd)
+    if seed == 4:
+        lines = lines[:1000] + lines[:500]  # a resumed run
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + (b"\n" if seed % 3 else b""))
+    monkeypatch.setattr(epoch_jsonl, "PIECE", 1 << 13)  # many pieces, some of them odd
+    taken = _count(monkeypatch, "_fast_chunk")
+    fast = epoch_jsonl.read(p)
+    _same(fast, _row_by_row(p, monkeypatch))
+    assert sum(taken) > len(taken) // 2  # the whole-piece way did read most pieces
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_each_number_form_is_read_as_json_loads_reads_it(tmp_path, monkeypatch, number):
+    lines = _uniform(random.Random(7), 300)
+    lines[150] = b'{"train_lr": 0.5, "train_loss": ' + number + b', "epoch": 150, "test_loss": 0.5, "test_acc1": 5, ' \
+                 b'"n_parameters": 86567656}'
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    fast = epoch_jsonl.read(p)
+    _same(fast, _row_by_row(p, monkeypatch))

@@ -11,8 +11,13 @@ HellaSwag accuracy of that evaluation (an evaluation metric, higher is better).
 """
 from __future__ import annotations
 
+import dataclasses
+from array import array
+
+import numpy as np
+
 from . import textlog
-from .base import SourceData
+from .base import Columns, MetricNames, SourceData
 
 TRAIN = textlog.Kind(name="train", head=rb"^(?P<step>\d+) train (?P<loss>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
                      step=lambda f: f["step"], metrics=(("loss", "loss"),))
@@ -31,10 +36,312 @@ FORMAT = textlog.Format(name="build_nanogpt", kinds=(TRAIN, VAL, HELLA), post=po
 
 
 def read(path):
-    return textlog.read(path, FORMAT)
+    """The file by whole-chunk numpy passes (`_fast`) where every line is one of the three record lines in its
+    plain form, as the script writes them; anything else (a blank or foreign line, a value such as `nan` or
+    `1e-05`, a cut last line, `\r`) is read by `textlog` from the start, which is the definition."""
+    got = _fast(path)
+    return got if got is not None else textlog.read(path, FORMAT)
 
 
-SOURCE = textlog.source(
+def _fast(path):
+    """What `textlog.read(path, FORMAT)` returns, for a file whose every line is `<step> <train|val|hella>
+    <number>` with single blanks, the step digits and the number `[-+]?digits[.digits]` (`span_numbers`), and
+    which ends in a line feed; None for any other file (then nothing of it is kept).
+
+    Each chunk is a few numpy passes: line ends, the two blanks of every line, the word between them as an
+    integer, the step and the value of every line at once. Each metric keeps (step, value, line) in growable
+    arrays, which become its `Series` without a copy, and the records' steps only where the counter goes down
+    (a restart: the first and last record of every stretch is all `Columns.set_steps` needs), so memory is the
+    output and one chunk."""
+    names = MetricNames(FORMAT.dialect)
+    metric = [names["loss", False], names["loss", True], names["hellaswag_accuracy", True]]
+    store = [(array("d"), array("d"), array("q")) for _ in metric]
+    ends_of_runs = []  # (step, line) of the first and last record of every stretch of not falling steps
+    prev = None  # (step, line) of the last record so far
+    records = 0
+    stream = textlog.Chunks(path)
+    for raw, line_base, final in stream:
+        feeds = 0
+        for piece in _pieces(raw):
+            got = _piece(piece)
+            if got is None:
+                return None
+            kinds, steps, values, n = got
+            first = line_base + feeds + 1
+            feeds += n
+            records += n
+            down = np.flatnonzero(steps[1:] < steps[:-1]) + 1
+            if prev is None:
+                ends_of_runs.append((float(steps[0]), first))
+            elif steps[0] < prev[0]:
+                ends_of_runs += [prev, (float(steps[0]), first)]
+            for i in down.tolist():
+                ends_of_runs += [(float(steps[i - 1]), first + i - 1), (float(steps[i]), first + i)]
+            prev = (float(steps[-1]), first + n - 1)
+            other = np.flatnonzero(kinds)  # the val and hella lines (few): the rest are train lines
+            if not len(other):
+                st, va, ln = store[0]
+                st.frombytes(memoryview(steps).cast("B"))
+                va.frombytes(memoryview(values).cast("B"))
+                ln.frombytes(memoryview(np.arange(first, first + n, dtype=np.int64)).cast("B"))
+                continue
+            for k, (st, va, ln) in enumerate(store):
+                at = np.flatnonzero(kinds == k) if k else None
+                if k == 0:
+                    keep = np.ones(n, dtype=bool)
+                    keep[other] = False
+                    at = np.flatnonzero(keep)
+                if len(at):
+                    st.frombytes(memoryview(steps[at]).cast("B"))
+                    va.frombytes(memoryview(values[at]).cast("B"))
+                    ln.frombytes(memoryview(at + first).cast("B"))
+        stream.feeds = feeds
+    if not records:
+        return None
+    ends_of_runs.append(prev)
+    src = SourceData(path=path, format=FORMAT.name)
+    if stream.truncated:
+        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
+                            "the rest of the file was not read")
+    post(None, src)
+    cols = Columns(FORMAT.dialect)
+    cols.set_steps(np.array([s for s, _ in ends_of_runs]), np.array([ln for _, ln in ends_of_runs], dtype=np.int64))
+    cols.finish_segments(src, "the step counter")
+    rising = len(ends_of_runs) == 2
+    order = sorted(range(len(metric)), key=lambda k: metric[k])
+    for k in order:
+        st, va, ln = store[k]
+        store[k] = None
+        if not len(st):
+            continue
+        s = np.frombuffer(st, dtype=np.float64)
+        v = np.frombuffer(va, dtype=np.float64)
+        l_ = np.frombuffer(ln, dtype=np.int64)
+        del st, va, ln
+        if rising:
+            s, v, l_ = textlog.last_per_step(s, v, l_)
+        series = cols.finish(s, v, l_)
+        if series is not None:
+            src.series[metric[k]] = series
+    src.records = records
+    return src
+
+
+_TEXTS = {b" train ": 0, b" val ": 1, b" hella ": 2}  # the kinds' order in FORMAT: the word and its blanks
+_WORD_CODES = np.array(sorted(int.from_bytes(w, "little") for w in _TEXTS), dtype=np.uint64)
+_WORD_KINDS = np.array([_TEXTS[c.to_bytes(8, "little").rstrip(b"\0")] for c in _WORD_CODES.tolist()], dtype=np.int8)
+_PATTERN = np.array([32, 32, 10], dtype=np.uint8)
+
+
+PIECE = 1 << 19  # bytes of lines read at once: numpy's temporary arrays stay in the cache, and are not fresh pages
+
+
+def _pieces(raw: bytes):
+    """A chunk of whole lines as pieces of whole lines of about PIECE bytes."""
+    if len(raw) <= 2 * PIECE:
+        yield raw
+        return
+    a = 0
+    while a < len(raw):
+        b = raw.rfind(b"\n", a, a + PIECE) + 1 if a + PIECE < len(raw) else len(raw)
+        if b <= a:  # a line longer than a piece
+            b = raw.find(b"\n", a + PIECE) + 1 or len(raw)
+        yield raw[a:b]
+        a = b
+
+
+def _piece(raw: bytes):
+    """(kind, step, value, line feeds) of every line of a piece of whole lines, or None where some line is not a
+    plain record line (or the piece does not end with a line feed).
+
+    The bytes up to the blank (line feeds, blanks, TABs, CRs and other control bytes) of a chunk of plain record
+    lines are exactly blank, blank, line feed on every line, in that order: one pass finds them all and checks
+    that; the word between the blanks is read as one 8-byte word (with its blanks) and looked up."""
+    if not raw.endswith(b"\n"):
+        return None
+    buf = b"\0" * PAD + raw + b"\0" * PAD
+    a = np.frombuffer(buf, dtype=np.uint8)[PAD:PAD + len(raw)]
+    special = np.flatnonzero(a <= 32)
+    if len(special) % 3 or not (a[special].reshape(-1, 3) == _PATTERN).all():
+        return None
+    special += PAD
+    b1, b2, nl = special[0::3], special[1::3], special[2::3]
+    n = len(nl)
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = PAD
+    starts[1:] = nl[:-1] + 1
+    width = b2 - b1 + 1  # the word with its two blanks
+    if width.max() > 8:
+        return None
+    code = words(buf)[b1] & _KEEP_LOW[width]
+    at = np.searchsorted(_WORD_CODES, code).clip(max=len(_WORD_CODES) - 1)
+    if not (_WORD_CODES[at] == code).all():
+        return None
+    kinds = _WORD_KINDS[at]
+    steps, ok, _ = span_numbers(buf, starts, b1, integers=True, counted=True)
+    if not ok.all():
+        return None
+    values, ok, marks = span_numbers(buf, b2 + 1, nl, counted=True)
+    if not ok.all():
+        return None
+    # every byte that is no digit: the blanks and line feeds, the words' letters, and the values' signs and points
+    if np.count_nonzero((a - np.uint8(48)) > 9) != 3 * n + int(width.sum()) - 2 * n + marks:
+        return None
+    return kinds, steps, values, n
+
+
+_KEEP_LOW = np.array([(1 << (8 * w)) - 1 for w in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+
+
+_POW10_INT = np.array([10 ** k for k in range(19)], dtype=np.int64)
+_POW10 = np.array([float(10 ** k) for k in range(23)])  # exact doubles
+_MAX_WIDTH = 18  # 10**18 < 2**63: the digits of a text this long, the point taken as a 0, fit an int64
+_EXACT = 1 << 53  # a mantissa up to this is an exact double: one division by 10**k rounds as float() does
+PAD = 8  # bytes before and after a chunk in the buffer `words` reads (8-byte words at any offset)
+_U = np.uint64
+# the top w bytes of a word (a text of w digits that ends where the word ends), and '0' in the others
+_KEEP = np.array([0] + [((1 << (8 * w)) - 1) << (8 * (8 - w)) for w in range(1, 9)], dtype=_U)
+_ZEROS = np.array([0x3030303030303030 & ~int(k) for k in _KEEP], dtype=_U)
+
+
+def words(buf: bytes) -> np.ndarray:
+    """The 8-byte little-endian word at every byte offset of `buf` (a view, no copy): words(buf)[i] holds
+    buf[i:i + 8], buf[i] lowest."""
+    return np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+
+
+def _eight_digits(word: np.ndarray, width: np.ndarray, check: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(value, ok) of texts of `width` (0-8) digits each ending where its 8-byte word ends: the bytes before
+    the text are taken as '0', every byte must be a digit (ok; not tested, None, where the caller has counted the
+    text's bytes that are no digit), and the eight digits become one integer by three multiplications (the SWAR
+    form of simdjson's parse_eight_digits_unrolled)."""
+    x = (word & _KEEP[width]) | _ZEROS[width]
+    ok = None
+    if check:
+        ok = ((x & _U(0xF0F0F0F0F0F0F0F0)) == _U(0x3030303030303030)) & \
+            (((x + _U(0x0606060606060606)) & _U(0xF0F0F0F0F0F0F0F0)) == _U(0x3030303030303030))
+    x &= _U(0x0F0F0F0F0F0F0F0F)
+    x = (x * _U(2561)) >> _U(8)
+    x = ((x & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
+    x = ((x & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
+    return x, ok
+
+
+def span_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: bool = False,
+                 counted: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """float() of the texts buf[starts[i]:ends[i]] for every text of the form `[-+]?digits[.digits]` (`.5` and
+    `5.` too; a mantissa below 2**53): (values, ok, marks), ok False where a text is of another form (an
+    exponent, `nan`, a blank, a unit), whose value is then 0. `buf` holds PAD bytes before and after the texts
+    (offsets are into `buf`). `integers`: digits only (no sign, no point). `counted`: the caller checks that
+    the texts hold no byte that is no digit but the `marks` signs and points read here (one count of the non-digit
+    bytes of the whole piece), so the texts' bytes are not tested here.
+
+    Exact, as `decimals` is: the digits as an integer m < 2**53 and the digits after the point k give m / 10**k,
+    one correctly rounded IEEE division of two exact doubles, which is float()'s correctly rounded result. Texts
+    whose whole and fraction parts have at most 8 digits each are read as 8-byte words (`_eight_digits`: a few
+    numpy operations a text); longer ones by `_wide_numbers`."""
+    w8 = words(buf)
+    check = not counted
+    if integers:
+        width = ends - starts
+        short = width <= 8
+        v, ok = _eight_digits(w8[ends - 8], np.minimum(width, 8), check)
+        ok = short & (width >= 1) if ok is None else ok & short & (width >= 1)
+        values = v.astype(np.float64)
+        marks = 0
+        if not short.all():
+            wide = np.flatnonzero(~short & (width <= _MAX_WIDTH))
+            if len(wide):
+                values[wide], ok[wide], marks = _wide_numbers(buf, starts[wide], ends[wide], True)
+        values[~ok] = 0.0
+        return values, ok, marks
+    a = np.frombuffer(buf, dtype=np.uint8)
+    lead = a[starts]
+    signed = (lead == 45) | (lead == 43)
+    minus = lead == 45
+    first = starts + signed
+    rest = ends - first
+    # the first `.` among the 8 bytes from `first` on (8: none): the lowest zero byte of the word XOR '.' x 8
+    t = w8[first] ^ _U(0x2E2E2E2E2E2E2E2E)
+    z = (t - _U(0x0101010101010101)) & ~t & _U(0x8080808080808080)
+    at = np.bitwise_count((z & (~z + _U(1))) - _U(1)) >> 3
+    has_point = (at < rest) & (at < 8)
+    wi = np.where(has_point, at, rest)  # the whole part's digits
+    fr = np.where(has_point, rest - at - 1, 0)
+    short = (rest <= 8) | has_point  # (no point in the first 8 bytes of a longer text: `_wide_numbers`)
+    fr8 = np.minimum(fr, 8)
+    short &= fr <= 8
+    iv, ok = _eight_digits(w8[first + wi - 8], np.minimum(wi, 8), check)
+    fv, ok2 = _eight_digits(w8[ends - 8], fr8, check)
+    good = short & (rest >= 1) & ((wi + fr) >= 1)
+    ok = good if ok is None else ok & ok2 & good
+    mant = iv * _POW10_INT[fr8].astype(_U) + fv
+    ok &= mant < _U(_EXACT)
+    values = mant.astype(np.float64) / _POW10[fr8]
+    np.negative(values, out=values, where=minus)
+    marks = int(np.count_nonzero(signed & short)) + int(np.count_nonzero(has_point & short))
+    if not short.all():  # (a text led by no digit or point, or too long, is none of the form: not tried)
+        wide = np.flatnonzero(~short)
+        lead = a[first[wide]]
+        wide = wide[(rest[wide] <= _MAX_WIDTH) & (((lead >= 48) & (lead <= 57)) | (lead == 46))]
+        if len(wide):
+            values[wide], ok[wide], more = _wide_numbers(buf, starts[wide], ends[wide], False)
+            marks += more
+    values[~ok] = 0.0
+    return values, ok, marks
+
+
+def _wide_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """`span_numbers` of texts of any width (up to 18 bytes; every byte tested), by groups of one width: each
+    group a byte matrix (a row per text) whose digits are one integer matrix product, the point read as a 0 and
+    then taken out (m = (t - r) / 10 + r, r the digits after it). Also the signs and points of the good ones."""
+    buf = np.frombuffer(buf, dtype=np.uint8)
+    n = len(starts)
+    values = np.zeros(n)
+    ok = np.zeros(n, dtype=bool)
+    width = ends - starts
+    marks = 0
+    for w in np.unique(width).tolist():
+        if w < 1 or w > _MAX_WIDTH:
+            continue
+        rows = np.flatnonzero(width == w)
+        m = np.lib.stride_tricks.sliding_window_view(buf, w)[starts[rows]]  # (texts, w) bytes
+        d = m - np.uint8(48)  # a digit 0-9; anything else wraps above 9
+        digit = d <= 9
+        minus = None
+        if integers:
+            good = digit.all(axis=1)
+            point = None
+        else:
+            lead = m[:, 0]
+            minus = lead == 45
+            sign = minus | (lead == 43)
+            ispoint = m == 46
+            npoints = ispoint.sum(axis=1)
+            other = ~digit & ~ispoint
+            other[:, 0] &= ~sign
+            good = ~other.any(axis=1) & (npoints <= 1) & (digit.sum(axis=1) >= 1)
+            point = np.where(npoints > 0, ispoint.argmax(axis=1), w)
+        d = np.where(digit, d, np.uint8(0)).astype(np.int64)
+        t = d @ _POW10_INT[w - 1::-1]
+        if point is not None:
+            after = (w - 1 - point).clip(0)  # digits after the point (0 without one)
+            r = t % _POW10_INT[after]
+            mant = np.where(point < w, (t - r) // 10 + r, t)
+            good &= mant < _EXACT
+            v = mant.astype(np.float64) / _POW10[after]
+            v = np.where(minus, -v, v)
+        else:
+            good &= t < _EXACT
+            v = t.astype(np.float64)
+        values[rows] = np.where(good, v, 0.0)
+        ok[rows] = good
+        if not integers:
+            marks += int(np.count_nonzero(good & sign)) + int(np.count_nonzero(good & (npoints > 0)))
+    return values, ok, marks
+
+
+SOURCE = dataclasses.replace(textlog.source(
     FORMAT, "build-nanogpt's `log.txt` (`0 val 11.0864`, `0 hella 0.2498`, `0 train 11.087302`)",
     rb"^\d+ train " + textlog.NUM + rb"[ \t]*\r?$", rb"^\d+ val " + textlog.NUM + rb"[ \t]*\r?$",
-    examples=("karpathy/build-nanogpt forks' log/log.txt",))
+    examples=("karpathy/build-nanogpt forks' log/log.txt",)), read=read)

@@ -13,6 +13,7 @@ A line that is not a JSON object with an `epoch` is skipped and counted; the res
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 from functools import lru_cache
@@ -20,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lazyre
+from . import bulkfloat, lazyre
 from .base import Columns, MAX_STEP, SourceData, SourceError, note_collisions, open_stream, to_float, usable_step
 from .registry import Source
-from .store_util import line_chunks
+from . import store_util
 
 _PREFIXES = (("train_", False), ("val_", True), ("test_", True), ("eval_", True))
 _COUNTS = ("n_parameters", "epoch")
@@ -44,8 +45,10 @@ def read(path: Path) -> SourceData:
     steps: list[np.ndarray] = []
     lines: list[np.ndarray] = []
     with open_stream(path) as f:
-        for raw, base, _ in line_chunks(f):
-            _chunk(raw, base, cols, src, state, steps, lines)
+        for text, base, cut in _text_chunks(f):
+            for piece, at in _pieces(text):  # (a chunk's lines read in pieces read what it reads, see _pieces)
+                if cut or not _fast_chunk(piece, base + at, cols, src, steps, lines):
+                    _chunk(piece.split(b"\n"), base + at, cols, src, state, steps, lines)
     bad, first_bad = state["bad"], state["first_bad"]
     src.records = sum(len(s) for s in steps)
     if not src.records:
@@ -62,6 +65,165 @@ def read(path: Path) -> SourceData:
     src.warnings.append(f"{path.name}: one line per epoch (train_/val_/test_ averages): the step is the epoch, "
                         "counted from 1 at the end of the first")
     return src
+
+
+def _text_chunks(stream):
+    """`store_util.line_chunks` as text: (the lines joined by their line feeds, number of the line before them,
+    cut), the same lines at the same numbers (`text.split(b"\\n")` is what line_chunks yields)."""
+    pending = b""
+    base = 0
+    while True:
+        chunk = stream.read(store_util.CHUNK)
+        if not chunk:
+            break
+        data = pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            pending = data
+            continue
+        pending = data[cut + 1:]
+        text = data[:cut]
+        del data
+        yield text, base, False
+        base += int(np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == 10)) + 1
+    if pending.strip():
+        yield pending, base, True
+
+
+PIECE = 1 << 21
+
+
+def _pieces(text: bytes):
+    """(piece, lines before it) of a chunk's lines (joined by line feeds, no line feed at the end), in pieces of
+    whole lines of about PIECE bytes, so that the fast way's numpy passes stay in the cache. Reading a chunk's lines
+    in pieces adds the same values at the same lines (`Columns` puts every metric back in line order; a line's
+    record does not depend on the others), the bad lines counted in order."""
+    if len(text) <= 2 * PIECE:
+        yield text, 0
+        return
+    a, at = 0, 0
+    while a < len(text):
+        b = text.find(b"\n", a + PIECE) if a + 2 * PIECE < len(text) else -1
+        piece = text[a:] if b < 0 else text[a:b]
+        yield piece, at
+        if b < 0:
+            return
+        at += int(np.count_nonzero(np.frombuffer(piece, dtype=np.uint8) == 10)) + 1
+        a = b + 1
+
+
+# The first line of a chunk read the fast way: one object of `"key": number` pairs (json.dumps's separators, or
+# none), keys of plain characters (no escape, no quote, colon, comma or brace)
+_PLAIN_KEY = rb'"[A-Za-z0-9_./@ -]+"'
+_JNUM = rb"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_PLAIN_LINE = re.compile(rb"\{" + _PLAIN_KEY + rb": ?" + _JNUM + rb"(?:, ?" + _PLAIN_KEY + rb": ?" + _JNUM
+                         + rb")*\}")
+_KEY = re.compile(rb'"([^"]*)": ?')
+_VALUE_BYTES = b"0123456789.+-eE\n"
+_ENDS_TO_FEEDS = bytes.maketrans(b",}", b"\n\n")
+_MAX_TEXT = 30  # bytes of a number read the fast way (json.loads and pandas agree on these; see _numbers_of)
+
+
+def _fast_chunk(text: bytes, base: int, cols: Columns, src: SourceData, steps: list, lines: list) -> bool:
+    """The lines of a chunk (`text`, `base` lines before it) where every line is the first one with other numbers:
+    one JSON object of number values, the keys and their order, spacing and all, the same on every line (the
+    DeiT / MAE loop writes `json.dumps` of one dict of averages per epoch). Then no line is parsed: the chunk's
+    bytes without its values must be the first line's without its values, repeated (one comparison), and the
+    values are the spans after each `:` up to the `,` or `}` after it, read by one C parser call (pandas, as
+    `bulkfloat`) where all are JSON numbers. What is added is what `_table_rows` adds for those rows; False (and
+    nothing added) for any other chunk, which `_chunk` reads as before."""
+    nl = text.find(b"\n")
+    first = text if nl < 0 else text[:nl]
+    if _PLAIN_LINE.fullmatch(first) is None:
+        return False
+    keys = tuple(k.decode("ascii") for k in _KEY.findall(first))
+    if len(set(keys)) != len(keys) or "epoch" not in keys:
+        return False
+    plan = _plan(keys)
+    if plan is None:
+        return False
+    k = len(keys)
+    gap = 2 if first.find(b'": ') >= 0 else 1  # (`": 1` or `":1`, the same in every pair: the line matched)
+    a = np.frombuffer(text, dtype=np.uint8)
+    spec = np.flatnonzero((a == 58) | (a == 44) | (a == 125))  # every `:`, `,` and `}` of the chunk
+    m = int(np.count_nonzero(a == 10)) + 1
+    if len(spec) != 2 * k * m:
+        return False
+    colon, end = spec[0::2], spec[1::2]
+    if not (a[colon] == 58).all() or (a[end] == 58).any():
+        return False
+    starts = colon + gap
+    width = end - starts
+    if width.min() < 1 or width.max() > _MAX_TEXT:
+        return False
+    # the chunk less its values must be the first line less its values, on every line
+    bounds = np.empty(2 * len(starts) + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, len(a)
+    bounds[1:-1:2], bounds[2:-1:2] = starts, end
+    runs = np.diff(bounds)  # text, value, text, value, ..., text
+    alternate = (np.arange(len(runs)) & 1).astype(bool)
+    skeleton = a[np.repeat(~alternate, runs)].tobytes()
+    if m > 1:
+        one = skeleton[:skeleton.find(b"\n") + 1]  # the first line's, with its line feed
+        if len(skeleton) != len(one) * m - 1 or skeleton != (one * m)[:-1]:
+            return False
+    runs[0::2] -= 1  # each value with the `,` or `}` after it
+    runs[1::2] += 1
+    runs[0] += 1
+    values = _numbers_of(a[np.repeat(alternate, runs)].tobytes().translate(_ENDS_TO_FEEDS), len(end))
+    if values is None:
+        return False
+    table = values.reshape(m, k)
+    epoch = table[:, keys.index("epoch")]
+    if not np.isfinite(epoch).all() or (np.abs(epoch) >= MAX_STEP).any():
+        return False
+    step = epoch + 1.0
+    parts = _parts(plan, cols, step, lambda key: table[:, keys.index(key)])
+    if parts is None:
+        return False
+    numbers = np.arange(base + 1, base + 1 + m, dtype=np.int64)
+    for names, columns, is_eval in parts:
+        cols.add_table(names, np.column_stack(columns), step, numbers, is_eval)
+    if "trainable_params" not in src.facts and "n_parameters" in keys:
+        src.facts["trainable_params"] = json.loads(first)["n_parameters"]
+    steps.append(step)
+    lines.append(numbers)
+    return True
+
+
+def _numbers_of(values: bytes, n: int) -> np.ndarray | None:
+    """The floats of `n` value texts, each followed by a line feed, where every one is a JSON number that
+    json.loads and float64 read as pandas' C parser does (`bulkfloat`: correctly rounded, as float() and
+    int -> float are), else None. Not taken: `-0` (json.loads makes it the int 0, +0.0), an exponent of three
+    digits or more (a finite text whose float is inf, or an int beyond a double), a text that is no JSON number
+    (`+1`, `.5`, `1.`, `01`)."""
+    joined = b"\n" + values
+    if joined.translate(None, _VALUE_BYTES) or not bulkfloat.decimal_syntax(joined):
+        return None
+    j = np.frombuffer(joined, dtype=np.uint8)
+    starts = np.flatnonzero(j[:-1] == 10) + 1
+    lead = j[starts]
+    if (lead == 43).any() or (lead == 46).any():  # `+1`, `.5`
+        return None
+    first = starts + (lead == 45)
+    if ((j[first] == 48) & ((j[first + 1] - np.uint8(48)) <= 9)).any():  # a leading zero: `01`
+        return None
+    if b"\n-0\n" in joined:
+        return None
+    point = np.flatnonzero(j == 46)
+    if len(point) and ((j[point + 1] - np.uint8(48)) > 9).any():  # `1.`, `1.e5`
+        return None
+    if b"e" in joined or b"E" in joined:
+        ex = np.flatnonzero((j == 101) | (j == 69))
+        after = ex + 1 + ((j[ex + 1] == 43) | (j[ex + 1] == 45))  # the exponent's first digit
+        if ((j[after + 1] != 10) & (j[np.minimum(after + 2, len(j) - 1)] != 10)).any():  # three digits or more
+            return None
+    import pandas as pd
+
+    values = pd.read_csv(io.BytesIO(memoryview(joined)[1:]), header=None, names=["v"], dtype={"v": np.float64},
+                         engine="c", na_filter=False, skip_blank_lines=False,
+                         **bulkfloat._float_option())["v"].to_numpy()
+    return values if len(values) == n else None
 
 
 def _chunk(raw: list, base: int, cols: Columns, src: SourceData, state: dict, steps: list, lines: list) -> None:
@@ -122,6 +284,29 @@ def _plan(keys: tuple) -> tuple[dict, dict] | None:
     return train, evals
 
 
+def _parts(plan: tuple, cols: Columns, step: np.ndarray, column) -> list | None:
+    """(names, columns, is_eval) of the train and eval parts of rows of one key set (`_plan`), `column(key)` the
+    float column of a key (None: not all numbers); None where a column is not all numbers or a train key is a
+    summary loss (both for the row-by-row way)."""
+    parts = []
+    for part, is_eval in ((plan[0], False), (plan[1], True)):
+        if len(part) <= (0 if is_eval else 1):
+            continue
+        table = []
+        for name, key in part.items():
+            if key is None:
+                table.append(step)
+                continue
+            if not is_eval and cols.names[name, False] is None and cols.names.summary_loss(name):
+                return None
+            got = column(key)
+            if got is None:
+                return None
+            table.append(got)
+        parts.append((list(part), table, is_eval))
+    return parts
+
+
 def _numbers(rows: list, key: str) -> np.ndarray | None:
     """The float64 column of `key` where every row holds a plain number there (no bool), else None."""
     values = [r[key] for r in rows]
@@ -157,22 +342,9 @@ def _table_rows(rows: list, numbers: np.ndarray, cols: Columns, src: SourceData,
         if epoch is None or (np.abs(epoch) >= MAX_STEP).any():
             return None
         usable = np.isfinite(epoch)
-        parts = []
-        for part, is_eval in ((plan[0], False), (plan[1], True)):
-            if len(part) <= (0 if is_eval else 1):
-                continue
-            table = []
-            for name, key in part.items():
-                if key is None:
-                    table.append(epoch + 1.0)
-                    continue
-                if not is_eval and cols.names[name, False] is None and cols.names.summary_loss(name):
-                    return None
-                column = _numbers(grows, key)
-                if column is None:
-                    return None
-                table.append(column)
-            parts.append((list(part), table, is_eval))
+        parts = _parts(plan, cols, epoch + 1.0, lambda key: _numbers(grows, key))
+        if parts is None:
+            return None
         sel = slice(None) if idx is None else np.asarray(idx)
         usable_all[sel] = usable
         step_all[sel] = epoch + 1.0

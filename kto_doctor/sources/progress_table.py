@@ -33,6 +33,7 @@ import numpy as np
 
 from . import textlog
 from .base import Columns, SourceData, SourceError
+from .build_nanogpt import PAD, span_numbers
 from .registry import TEXT_SUFFIXES, Source, score
 
 # A header: a step/epoch column and a loss column, in any order (the model card's `Training Loss | Epoch | Step |
@@ -188,7 +189,9 @@ def read(path) -> SourceData:
             line += text.count(b"\n", pos, a)
             pos = a
             table = tab
-            got = _rows(tab, text, a, b, line)
+            got = _pipe_rows(tab, text, a, b, line) if tab.sep == "pipe" else None
+            if got is None:
+                got = _rows(tab, text, a, b, line)
             if got is None:
                 continue
             steps, lines, named = got
@@ -236,9 +239,10 @@ _COMMA = re.compile(rb"^[ \t*~+]*-?\d+,\d+[ \t*]*$", re.M)
 _POINT = re.compile(rb"^[ \t*~+]*(?:-|\xe2\x88\x92)?\d*\.\d+", re.M)
 
 
-def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
+def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional: bool = True):
     """The rows of `tab` in text[a:b] (which starts on `first_line`): (steps, lines, {canonical name: (values,
-    present)}), or None.
+    present)}), or None. `fractional`: a table by fractional epoch has its epochs made a series (`_fractional`);
+    not for a line read alone, whose stretch decides.
 
     One `split` of the stretch with the table's row regex: its gaps give the line of every row, its captures
     one column each (the alignment rule and an elision row ` ...` have no number in the first cell: dropped)."""
@@ -271,9 +275,35 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
     if full:
         feeds[full] = [gaps[i].count(b"\n") for i in full]
     lines = first_line + np.cumsum(feeds) + np.arange(rows)
-    has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
     named = {}
+    for j, name in _columns(tab):
+        vals, present = _values(columns[j], comma, marked)
+        named[name] = (vals[keep], present[keep])
+    xs = xs[keep]
+    if fractional:
+        xs = _fractional(tab, xs, named)
+    return xs, lines[keep], named
+
+
+def _fractional(tab: _Table, xs: np.ndarray, named: dict) -> np.ndarray:
+    """The steps of a stretch's rows: for a table by fractional epoch (`| epoch | loss |` of a report, 0.02 ...
+    2.99) the epoch becomes a series and the rows are placed in order (NaN steps: the caller numbers them)."""
+    if _axis(tab.names)[1] == "epoch" and (xs % 1 != 0).any():
+        named.setdefault("epoch", (xs, np.ones(len(xs), dtype=bool)))
+        xs = np.full(len(xs), np.nan)
+    return xs
+
+
+def _columns(tab: _Table) -> list[tuple[int, str]]:
+    """(column, canonical name) of the metric columns of a table (not its axis, not the skipped ones), in order
+    (a later column of the same name wins, as in a dict)."""
+    got = tab.__dict__.get("_columns")
+    if got is not None:
+        return got
+    ax, kind = _axis(tab.names)
+    has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
     low = [nm.strip().lower() for nm in tab.names]
+    got = []
     for j, nm in enumerate(tab.names):
         if j == ax or _SKIP_COLUMN.search(nm):
             continue
@@ -283,15 +313,104 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
             name = _canon(nm, has_val)
         if name is None:
             continue
-        vals, present = _values(columns[j], comma, marked)
-        named[name] = (vals[keep], present[keep])
-    xs = xs[keep]
-    if kind == "epoch" and (xs % 1 != 0).any():
-        # fractional epochs (`| epoch | loss |` of a report, 0.02 ... 2.99): the epoch is a series, the rows are
-        # placed in order (the caller numbers them)
-        named.setdefault("epoch", (xs, np.ones(len(xs), dtype=bool)))
-        xs = np.full(len(xs), np.nan)
-    return xs, lines[keep], named
+        got.append((j, name))
+    tab._columns = got
+    return got
+
+
+_STRAY = 16  # a stretch whose lines the fast way does not read are more than 1 in this many: `_rows` reads it all
+
+
+def _pipe_rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
+    """`_rows` of a pipe table's stretch, read by numpy where its rows are plain: a line `| c | c | ... |` with
+    as many cells as the header, each cell a number (`span_numbers`) between single blanks (the first one a
+    digit after an optional `-`), as the Trainer's Markdown tables are written. A line of the stretch that has
+    enough pipes to be a row but is not plain (`No log`, padded cells, a lead) is read by `_rows` alone, at its
+    own line; a stretch with a comma or a mark `_clean` undoes, or with many such lines, is `_rows`'s (None).
+    The stretch is read in pieces of whole lines (`_PIECE` bytes: numpy's temporaries stay in the cache)."""
+    ax, _ = _axis(tab.names)
+    if ax is None:
+        return None
+    seg = text[a:b]
+    if b"," in seg or any(textlog.holds(seg, mark) for mark in _MARKS):
+        return None
+    n = len(tab.names)
+    got = []
+    stray = []  # (line, text) of the lines that may be rows but are not plain
+    plain = 0
+    pos, line = 0, first_line
+    while pos < len(seg):
+        end = len(seg) if pos + 2 * _PIECE >= len(seg) else seg.rfind(b"\n", pos + 1, pos + _PIECE)
+        if end <= pos:  # (a line longer than a piece)
+            end = seg.find(b"\n", pos + _PIECE)
+            end = len(seg) if end < 0 else end
+        piece = seg[pos:end]  # (from the line feed before its first line on, after the first piece)
+        rows = _pipe_piece(piece, n, ax, line, stray)
+        plain += len(rows[0])
+        if len(stray) * _STRAY > plain + 64:
+            return None
+        got.append(rows[:2])
+        line += rows[2]
+        pos = end
+    lines = np.concatenate([g[0] for g in got]) if got else np.zeros(0, dtype=np.int64)
+    vals = np.concatenate([g[1] for g in got]) if got else np.zeros((0, n))
+    named = {name: (vals[:, j], np.ones(len(lines), dtype=bool)) for j, name in _columns(tab)}
+    xs = vals[:, ax]
+    more = [m for m in (_rows(tab, t, 0, len(t), ln, fractional=False) for ln, t in stray) if m is not None]
+    if more:  # each alone, at its line; then every row in line order
+        xs = np.concatenate([xs] + [m[0] for m in more])
+        lines = np.concatenate([lines] + [m[1] for m in more])
+        order = np.argsort(lines, kind="stable")
+        xs, lines = xs[order], lines[order]
+        for name in named:
+            v = np.concatenate([named[name][0]] + [m[2][name][0] for m in more])[order]
+            present = np.concatenate([named[name][1]] + [m[2][name][1] for m in more])[order]
+            named[name] = (v, present)
+    if not len(xs):
+        return None
+    return _fractional(tab, xs, named), lines, named
+
+
+_PIECE = 1 << 19
+
+
+def _pipe_piece(seg: bytes, n: int, ax: int, first_line: int, stray: list):
+    """(lines, values (rows x n), line feeds) of the plain rows of a piece of a stretch (which starts on
+    `first_line`); the (line, text) of the lines that have pipes enough to be rows but are not plain are added to `stray`.
+
+    One pass finds the pipes and line feeds: a plain row is its line feed, then n + 1 pipes, the first right
+    after that line feed and the last right before the next; the cells are the spans between them."""
+    buf = b"\n" * PAD + seg + b"\n" * PAD  # (a line feed before the first line and after the last)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    spec = np.flatnonzero((arr == 124) | (arr == 10))
+    fi = np.flatnonzero(arr[spec] == 10)  # in spec: the line feeds
+    fi = fi[(spec[fi] >= PAD - 1) & (spec[fi] <= PAD + len(seg))]  # (the pads' own lines are no lines)
+    pipes = np.diff(fi) - 1  # per line (the text after each of these line feeds but the last): its pipes
+    after = spec[fi[:-1]]  # the line feed before each line
+    cand = np.flatnonzero(pipes == n + 1)
+    if len(cand):
+        ok = (spec[fi[cand] + 1] == after[cand] + 1) & (spec[fi[cand] + n + 1] == spec[fi[cand + 1]] - 1)
+        cand = cand[ok]
+    vals = np.zeros((0, n))
+    if len(cand):
+        p = spec[fi[cand][:, None] + np.arange(1, n + 2)]  # (rows, n + 1) pipe offsets
+        left, right = p[:, :-1] + 1, p[:, 1:]
+        cells = ((right - left) >= 3) & (arr[left] == 32) & (arr[right - 1] == 32)
+        got, good, _ = span_numbers(buf, (left + 1).ravel(), (right - 1).ravel())
+        good = good.reshape(len(cand), n) & cells
+        axis_first = arr[left[:, ax] + 1]
+        lead = np.where(axis_first == 45, arr[left[:, ax] + 2], axis_first)
+        good[:, ax] &= (lead >= 48) & (lead <= 57)  # (the row regex: the axis cell's first byte a digit)
+        whole = good.all(axis=1)
+        cand, vals = cand[whole], got.reshape(-1, n)[whole]
+    maybe = np.flatnonzero(pipes >= max(n - 1, 1))  # lines that may be rows (a row has n - 1 pipes at least)
+    if len(maybe) > len(cand):
+        fast = np.zeros(len(pipes), dtype=bool)
+        fast[cand] = True
+        for i in maybe[~fast[maybe]].tolist():
+            s0, s1 = int(after[i]) + 1, int(spec[fi[i + 1]])
+            stray.append((first_line + i, buf[s0:s1]))
+    return first_line + cand, vals, len(fi) - 2  # (and the piece's line feeds: all but the pads' two)
 
 
 def _canon(header: str, eval_table: bool) -> str | None:

@@ -1,0 +1,88 @@
+"""The progress-table reader's numpy way for plain pipe rows (`progress_table._pipe_rows`) reads what its row regex
+reads (`_rows`, the definition): same series, steps, values, lines, warnings, on tables with odd rows among the plain
+ones (`No log`, padded or led cells, rule lines, rows with too many or too few cells, decimal commas, marks)."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from kto_doctor.sources import progress_table
+
+HEADERS = [["Step", "Training Loss", "Validation Loss"],
+           ["Step", "Training Loss", "Validation Loss", "Rewards/chosen", "Rewards/margins"],
+           ["Training Loss", "Epoch", "Step", "Validation Loss"], ["Epoch", "Training Loss"]]
+ODD_CELLS = ["No log", "nan", "-", "", "1e-05", "0.5 ", " 0.5", "**0.5**", "1,5", "\u22120.5", "+0.5", ".5", "5.",
+             "-.5", "12345678901.5", "None", "0.1234567890123456789"]
+ODD_LINES = ["", "## Results", "text | with | pipes", "| a | b |", "| 1 | 2 | 3 | 4 | 5 | 6 | 7 |", "|---|---|"]
+
+
+def _table(rng: random.Random, seed: int) -> str:
+    names = HEADERS[seed % len(HEADERS)]
+    low = [n.lower() for n in names]
+    ax = low.index("step") if "step" in low else low.index("epoch")
+    out = []
+    for _ in range(rng.randrange(1, 4)):
+        out += [rng.choice(["", "## Training results"]), "| " + " | ".join(names) + " |",
+                "|" + "|".join("-" * (len(n) + 2) for n in names) + "|"]
+        step = rng.randrange(100)
+        for _ in range(rng.randrange(50, 800)):
+            step += rng.choice([1, 10, 10, 0, -5])
+            cells = [f"{rng.uniform(-2, 2):.{rng.choice([4, 6])}f}" for _ in names]
+            cells[ax] = str(step)
+            if seed % 2 and rng.random() < 0.03:
+                odd = ODD_CELLS if seed % 4 == 3 else [c for c in ODD_CELLS if not any(m in c for m in ",*+~\u2212")]
+                cells[rng.randrange(len(cells))] = rng.choice(odd + ["x", " 7", "1.5"])
+            line = "| " + " | ".join(cells) + " |"
+            if seed % 2 and rng.random() < 0.01:
+                line = rng.choice(["> ", "  ", "- ", "+ " if seed % 4 == 3 else "", ""]) + line + rng.choice(["", " ", "  |"])
+            out.append(line)
+            if seed % 2 and rng.random() < 0.005:
+                out.append(rng.choice(ODD_LINES))
+    return "\n".join(out) + ("\n" if seed % 3 else "")
+
+
+def _read_both(path, monkeypatch):
+    fast = progress_table.read(path)
+    with monkeypatch.context() as m:
+        m.setattr(progress_table, "_pipe_rows", lambda *a: None)
+        slow = progress_table.read(path)
+    return fast, slow
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_the_numpy_way_reads_what_the_row_regex_reads(tmp_path, monkeypatch, seed):
+    rng = random.Random(seed)
+    p = tmp_path / "README.md"
+    p.write_text(_table(rng, seed))
+    monkeypatch.setattr(progress_table, "_PIECE", 1 << 12)  # many pieces
+    taken = []
+    real = progress_table._pipe_piece
+
+    def counted(*args):
+        got = real(*args)
+        taken.append(len(got[0]))
+        return got
+
+    monkeypatch.setattr(progress_table, "_pipe_piece", counted)
+    fast, slow = _read_both(p, monkeypatch)
+    assert (fast.warnings, fast.records, fast.segments, fast.hints) == (slow.warnings, slow.records, slow.segments,
+                                                                        slow.hints)
+    assert list(fast.series) == list(slow.series)
+    for name in fast.series:
+        for attr in ("steps", "values", "lines"):
+            a, b = getattr(fast.series[name], attr), getattr(slow.series[name], attr)
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), (name, attr)
+    if seed % 4 != 3:  # (a stretch with a decimal comma or a mark is the row regex's)
+        assert sum(taken) > fast.records // 2  # the numpy way read most rows
+
+
+def test_a_table_with_decimal_commas_or_marks_is_left_to_the_row_regex(tmp_path, monkeypatch):
+    rows = "".join(f"| {i} | {0.5 + i / 1000:.4f} | {0.6:.4f} |\n" for i in range(1, 300))
+    for extra, step in (("| 300 | 1,5 | 0,5 |\n", 299), ("| 300 | **0.25** | 0.5 |\n", 300)):
+        p = tmp_path / "t.md"
+        p.write_text("| Step | Training Loss | Validation Loss |\n|---|---|---|\n" + rows + extra)
+        fast, slow = _read_both(p, monkeypatch)
+        assert fast.series["loss"].values.tobytes() == slow.series["loss"].values.tobytes()
+        assert fast.series["loss"].steps[-1] == step  # (`1,5` among points is no number; `**0.25**` is 0.25)
