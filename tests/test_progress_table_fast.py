@@ -46,7 +46,7 @@ def _table(rng: random.Random, seed: int) -> str:
 def _read_both(path, monkeypatch):
     fast = progress_table.read(path)
     with monkeypatch.context() as m:
-        m.setattr(progress_table, "_pipe_rows", lambda *a: None)
+        m.setattr(progress_table, "_pipe_rows", lambda *a: (None, None))
         slow = progress_table.read(path)
     return fast, slow
 

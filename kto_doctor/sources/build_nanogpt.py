@@ -234,7 +234,7 @@ def span_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: boo
     exponent, `nan`, a blank, a unit), whose value is then 0. `buf` holds PAD bytes before and after the texts
     (offsets are into `buf`). `integers`: digits only (no sign, no point). `counted`: the caller checks that
     the texts hold no byte that is no digit but the `marks` signs and points read here (one count of the non-digit
-    bytes of the whole piece), so the texts' bytes are not tested here.
+    bytes of the whole piece), so the texts' bytes are not tested here (marks is 0 where not `counted`).
 
     Exact, as `decimals` is: the digits as an integer m < 2**53 and the digits after the point k give m / 10**k,
     one correctly rounded IEEE division of two exact doubles, which is float()'s correctly rounded result. Texts
@@ -257,6 +257,10 @@ def span_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: boo
         return values, ok, marks
     a = np.frombuffer(buf, dtype=np.uint8)
     lead = a[starts]
+    if len(starts) >= 64:
+        got = _one_layout(buf, a, w8, lead, starts, ends, check, counted)
+        if got is not None:
+            return got
     signed = (lead == 45) | (lead == 43)
     minus = lead == 45
     first = starts + signed
@@ -279,7 +283,7 @@ def span_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: boo
     ok &= mant < _U(_EXACT)
     values = mant.astype(np.float64) / _POW10[fr8]
     np.negative(values, out=values, where=minus)
-    marks = int(np.count_nonzero(signed & short)) + int(np.count_nonzero(has_point & short))
+    marks = int(np.count_nonzero(signed & short)) + int(np.count_nonzero(has_point & short)) if counted else 0
     if not short.all():  # (a text led by no digit or point, or too long, is none of the form: not tried)
         wide = np.flatnonzero(~short)
         lead = a[first[wide]]
@@ -287,8 +291,65 @@ def span_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: boo
         if len(wide):
             values[wide], ok[wide], more = _wide_numbers(buf, starts[wide], ends[wide], False)
             marks += more
-    values[~ok] = 0.0
+    if not ok.all():
+        values[~ok] = 0.0
     return values, ok, marks
+
+
+def _one_layout(buf, a, w8, lead, starts, ends, check, counted):
+    """`span_numbers` where most texts have the layout of the middle one (`3.123456`, `-0.5012`: the same sign, digits
+    before and after the point): those read with the layout's widths as constants (no per-text width, point search
+    or table lookups), the others by `span_numbers`. None where that text has no such layout or most differ."""
+    mid = len(starts) // 2  # (the layout of a text in the middle: the first may be a table's rule line)
+    w0 = int(ends[mid] - starts[mid])
+    text = bytes(buf[starts[mid]:ends[mid]])
+    minus = text[:1] == b"-"
+    p0 = text.find(b".")
+    wi, fr = (p0 - minus, w0 - p0 - 1) if p0 >= 0 else (w0 - minus, 0)
+    if not text or wi > 8 or fr > 8 or wi + fr < 1 or text[:1] == b"+":
+        return None
+    same = ((ends - starts) == w0) & ((lead == 45) if minus else ((lead != 45) & (lead != 43)))
+    if p0 >= 0:
+        same &= a[ends - (fr + 1)] == 46
+    k = int(np.count_nonzero(same))
+    if 2 * k < len(starts):
+        return None
+    whole = k == len(starts)
+    e = ends if whole else ends[same]
+    if p0 >= 0:
+        iv, ok = _eight_digits(w8[e - (fr + 9)], wi, check)
+        fv, ok2 = _eight_digits(w8[e - 8], fr, check)
+        mant = iv * _U(10 ** fr) + fv
+        if ok is not None:
+            ok &= ok2
+    else:
+        mant, ok = _eight_digits(w8[e - 8], wi, check)
+    if wi + fr > 15:
+        ok = mant < _U(_EXACT) if ok is None else ok & (mant < _U(_EXACT))
+    v = mant.astype(np.float64)
+    if fr:
+        v /= _POW10[fr]
+    if minus:
+        np.negative(v, out=v)
+    if ok is None:
+        ok = np.ones(len(e), dtype=bool)
+    marks = k * ((p0 >= 0) + minus) if counted else 0
+    if whole:
+        if not ok.all():
+            v[~ok] = 0.0
+        return v, ok, marks
+    values = np.zeros(len(starts))
+    good = np.zeros(len(starts), dtype=bool)
+    values[same], good[same] = np.where(ok, v, 0.0), ok
+    other = np.flatnonzero(~same)
+    # (only those that may be numbers: a table's rule line `-----` would cost a call of its own)
+    lo, l1 = lead[other], a[starts[other] + 1]
+    other = other[((lo - np.uint8(48)) <= 9) | (lo == 46) | (((lo == 45) | (lo == 43)) & (((l1 - np.uint8(48)) <= 9)
+                                                                                        | (l1 == 46)))]
+    if not len(other):
+        return values, good, marks
+    values[other], good[other], more = span_numbers(buf, starts[other], ends[other], counted=counted)
+    return values, good, marks + more
 
 
 def _wide_numbers(buf: bytes, starts: np.ndarray, ends: np.ndarray, integers: bool) -> tuple[np.ndarray, np.ndarray, int]:

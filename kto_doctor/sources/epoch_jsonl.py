@@ -200,23 +200,29 @@ def _numbers_of(values: bytes, n: int) -> np.ndarray | None:
     joined = b"\n" + values
     if joined.translate(None, _VALUE_BYTES) or not bulkfloat.decimal_syntax(joined):
         return None
+    # (byte-wise tests over the whole text, each byte's neighbours as shifted views: a search for `\n+` in bytes
+    # tries every line feed, ten times slower). `joined` ends with a line feed: a text's next bytes are in it.
     j = np.frombuffer(joined, dtype=np.uint8)
-    starts = np.flatnonzero(j[:-1] == 10) + 1
-    lead = j[starts]
-    if (lead == 43).any() or (lead == 46).any():  # `+1`, `.5`
+    digit = (j - np.uint8(48)) <= 9
+    starts = np.zeros(len(j), dtype=bool)
+    starts[1:] = j[:-1] == 10  # the first byte of each text
+    lead = starts & (j == 45)  # a leading `-`
+    first = starts.copy()  # the mantissa's first byte
+    first[1:] |= lead[:-1]
+    if (starts & ((j == 43) | (j == 46)))[:-1].any() or (lead[:-1] & (j[1:] == 46)).any():  # `+1`, `.5`, `-.5`
         return None
-    first = starts + (lead == 45)
-    if ((j[first] == 48) & ((j[first + 1] - np.uint8(48)) <= 9)).any():  # a leading zero: `01`
+    if ((j[:-1] == 46) & ~digit[1:]).any():  # `1.`, `1.e5`
         return None
-    if b"\n-0\n" in joined:
+    zero = first[:-1] & (j[:-1] == 48)
+    if (zero & digit[1:]).any():  # a leading zero: `01`, `-01`
         return None
-    point = np.flatnonzero(j == 46)
-    if len(point) and ((j[point + 1] - np.uint8(48)) > 9).any():  # `1.`, `1.e5`
+    if (zero[1:] & lead[:-2] & (j[2:] == 10)).any():  # `-0` (json.loads makes it the int 0: +0.0)
         return None
-    if b"e" in joined or b"E" in joined:
-        ex = np.flatnonzero((j == 101) | (j == 69))
-        after = ex + 1 + ((j[ex + 1] == 43) | (j[ex + 1] == 45))  # the exponent's first digit
-        if ((j[after + 1] != 10) & (j[np.minimum(after + 2, len(j) - 1)] != 10)).any():  # three digits or more
+    if b"e" in joined or b"E" in joined:  # three exponent digits or more: `1e400`, `1e-400`
+        e = (j == 101) | (j == 69)
+        sign = (j == 43) | (j == 45)
+        three = digit[1:-2] & digit[2:-1] & digit[3:]
+        if (e[:-3] & three).any() or (e[:-4] & sign[1:-3] & three[1:]).any():
             return None
     import pandas as pd
 

@@ -189,9 +189,12 @@ def read(path) -> SourceData:
             line += text.count(b"\n", pos, a)
             pos = a
             table = tab
-            got = _pipe_rows(tab, text, a, b, line) if tab.sep == "pipe" else None
-            if got is None:
+            got, feeds = _pipe_rows(tab, text, a, b, line) if tab.sep == "pipe" else (None, None)
+            if feeds is None:
                 got = _rows(tab, text, a, b, line)
+            else:  # (the stretch's line feeds, counted by the numpy way: line is now that of b)
+                line += feeds
+                pos = b
             if got is None:
                 continue
             steps, lines, named = got
@@ -326,14 +329,14 @@ def _pipe_rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
     as many cells as the header, each cell a number (`span_numbers`) between single blanks (the first one a
     digit after an optional `-`), as the Trainer's Markdown tables are written. A line of the stretch that has
     enough pipes to be a row but is not plain (`No log`, padded cells, a lead) is read by `_rows` alone, at its
-    own line; a stretch with a comma or a mark `_clean` undoes, or with many such lines, is `_rows`'s (None).
-    The stretch is read in pieces of whole lines (`_PIECE` bytes: numpy's temporaries stay in the cache)."""
+    own line; a stretch with a comma or a mark `_clean` undoes, or with many such lines, is `_rows`'s (None, None;
+    else the rows or None, and the stretch's line feeds). The stretch is read in pieces of whole lines (`_PIECE` bytes: numpy's temporaries stay in the cache)."""
     ax, _ = _axis(tab.names)
     if ax is None:
-        return None
+        return None, None
     seg = text[a:b]
     if b"," in seg or any(textlog.holds(seg, mark) for mark in _MARKS):
-        return None
+        return None, None
     n = len(tab.names)
     got = []
     stray = []  # (line, text) of the lines that may be rows but are not plain
@@ -348,7 +351,7 @@ def _pipe_rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
         rows = _pipe_piece(piece, n, ax, line, stray)
         plain += len(rows[0])
         if len(stray) * _STRAY > plain + 64:
-            return None
+            return None, None
         got.append(rows[:2])
         line += rows[2]
         pos = end
@@ -366,9 +369,10 @@ def _pipe_rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
             v = np.concatenate([named[name][0]] + [m[2][name][0] for m in more])[order]
             present = np.concatenate([named[name][1]] + [m[2][name][1] for m in more])[order]
             named[name] = (v, present)
+    feeds = line - first_line
     if not len(xs):
-        return None
-    return _fractional(tab, xs, named), lines, named
+        return None, feeds
+    return (_fractional(tab, xs, named), lines, named), feeds
 
 
 _PIECE = 1 << 19
@@ -396,13 +400,16 @@ def _pipe_piece(seg: bytes, n: int, ax: int, first_line: int, stray: list):
         p = spec[fi[cand][:, None] + np.arange(1, n + 2)]  # (rows, n + 1) pipe offsets
         left, right = p[:, :-1] + 1, p[:, 1:]
         cells = ((right - left) >= 3) & (arr[left] == 32) & (arr[right - 1] == 32)
-        got, good, _ = span_numbers(buf, (left + 1).ravel(), (right - 1).ravel())
-        good = good.reshape(len(cand), n) & cells
+        got = np.empty((len(cand), n))
+        good = np.empty((len(cand), n), dtype=bool)
+        for j in range(n):  # (column by column: a column's cells are mostly of one layout)
+            got[:, j], good[:, j], _ = span_numbers(buf, left[:, j] + 1, right[:, j] - 1)
+        good &= cells
         axis_first = arr[left[:, ax] + 1]
         lead = np.where(axis_first == 45, arr[left[:, ax] + 2], axis_first)
         good[:, ax] &= (lead >= 48) & (lead <= 57)  # (the row regex: the axis cell's first byte a digit)
         whole = good.all(axis=1)
-        cand, vals = cand[whole], got.reshape(-1, n)[whole]
+        cand, vals = cand[whole], got[whole]
     maybe = np.flatnonzero(pipes >= max(n - 1, 1))  # lines that may be rows (a row has n - 1 pipes at least)
     if len(maybe) > len(cand):
         fast = np.zeros(len(pipes), dtype=bool)
