@@ -86,3 +86,21 @@ def test_a_table_with_decimal_commas_or_marks_is_left_to_the_row_regex(tmp_path,
         fast, slow = _read_both(p, monkeypatch)
         assert fast.series["loss"].values.tobytes() == slow.series["loss"].values.tobytes()
         assert fast.series["loss"].steps[-1] == step  # (`1,5` among points is no number; `**0.25**` is 0.25)
+
+
+def test_a_table_by_fractional_epoch_is_decided_by_its_stretch(tmp_path, monkeypatch):
+    """A lower-case `| epoch | loss |` table with fractional epochs: the epoch becomes a series and the rows are
+    numbered, decided on the whole stretch, also where some of its rows are read by the row regex alone."""
+    rows = [f"| {i / 50:.2f} | {2 - i / 1000:.4f} |" for i in range(1, 400)]
+    rows[100] = "| 2.02 | No log |"
+    rows[200] = "  | 4.02 | 1.5000 |"
+    for text in ("| epoch | loss |\n|---|---|\n" + "\n".join(rows) + "\n",
+                 "| epoch | loss |\n|---|---|\n" + "\n".join(f"| {i} | 0.5 |" for i in range(1, 300)) + "\n| 3.5 | 1 |\n"):
+        p = tmp_path / "report.md"
+        p.write_text(text)
+        fast, slow = _read_both(p, monkeypatch)
+        assert (fast.warnings, fast.step_kind, list(fast.series)) == (slow.warnings, slow.step_kind, list(slow.series))
+        for name in fast.series:
+            for attr in ("steps", "values", "lines"):
+                assert np.asarray(getattr(fast.series[name], attr)).tobytes() == \
+                    np.asarray(getattr(slow.series[name], attr)).tobytes(), (name, attr)
