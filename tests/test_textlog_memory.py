@@ -74,3 +74,49 @@ def test_last_of_each_step_keeps_what_last_per_step_keeps():
     steps = np.array([1.0, np.nan, 2.0, 2.0])
     assert textlog.last_of_each_step(steps, np.arange(4), block=2) is None
     assert textlog.last_of_each_step(steps, np.array([0])) is None
+
+
+def _llama_log(rng, steps, sep: str) -> bytes:
+    """llama-recipes' description, redrawn 1-3 times a step with a loss of its own each time (ranks), each draw
+    after `sep` (a CR: one line of redraws; a LF: a line each), an eval and epoch print after some steps."""
+    out = []
+    for i, s in enumerate(steps):
+        for _ in range(int(rng.integers(1, 4))):
+            out.append(f"{sep}Training Epoch: 1/3, step {s}/50 completed (loss: {rng.random():.4f}): "
+                       f"{2 * s:3d}%|\u2588\u258c | {s + 1}/50 [00:31<08:20,  2.62s/it]")
+        if i > 40 and rng.random() < 0.1:
+            out.append(f"\n eval_ppl=tensor({1 + rng.random():.4f}, device='cuda:0') eval_epoch_loss=tensor("
+                       f"{rng.random():.4f}, device='cuda:0')\nEpoch 1: train_perplexity=2.9738, train_epoch_loss="
+                       f"{rng.random():.4f}, epoch time 512.3s\n")
+    return "".join(out).encode()
+
+
+def test_overwritten_redraws_dropped_as_they_stream(monkeypatch, tmp_path):
+    """llama_recipes drops a redraw that the next one overwrites (same step, all values readable, no restart at it):
+    the frames, segments, warnings and record count are those read with every redraw kept, also where the step
+    counter restarts (a resumed run) on a step drawn twice, and across chunks."""
+    from kto_doctor.sources import llama_recipes
+
+    rng = np.random.default_rng(7)
+    restarts = 0
+    cases = [list(range(50)), list(range(30)) + list(range(20, 50)), list(range(10)) * 3 + [3, 3, 2, 9],
+             [5] * 4 + list(range(5, 40)) + list(range(0, 12))]
+    for k, (steps, sep) in enumerate((c, sep) for c in cases for sep in ("\r", "\n")):
+        path = tmp_path / f"llama{k}.log"
+        text = _llama_log(rng, steps, sep)
+        path.write_bytes(text if k % 2 else text + b"\rTraining Epoch: 1/3, step 49/50 completed (loss: 0.")
+        for chunk in (1 << 12, 8 << 20):
+            monkeypatch.setattr(textlog, "CHUNK", chunk)
+            got = textlog.read(path, llama_recipes.FORMAT)
+            monkeypatch.setattr(llama_recipes.FORMAT, "overwrites", False)
+            want = textlog.read(path, llama_recipes.FORMAT)
+            monkeypatch.setattr(llama_recipes.FORMAT, "overwrites", True)
+            assert _frame_of(got) == _frame_of(want), (k, chunk)
+            assert got.segments == want.segments and got.records == want.records
+            restarts += bool(want.segments)
+    assert restarts >= 4  # (the resumed runs are read as segments)
+
+
+def _frame_of(src):
+    return (sorted((n, s.steps.tobytes(), s.values.tobytes(), s.lines.tobytes()) for n, s in src.series.items()),
+            src.warnings, sorted(src.facts.items()))

@@ -38,10 +38,10 @@ EVAL = textlog.Kind(
     eval=True, metrics=(("eval_ppl", "eval_ppl"), ("eval_loss", "eval_loss")))
 
 # (textlog states the framework hint from `framework`)
-# (a step's description is redrawn with the same text several times, and once per rank: all but the last of a run of
-# identical records are dropped as they stream, as the step's last value is the one kept)
+# (a step's description is redrawn several times, and once per rank, each rank with its own loss: the step's last
+# value is the one kept, so a redraw that the next one overwrites is dropped as it streams)
 FORMAT = textlog.Format(name="llama_recipes", kinds=(TRAIN, EPOCH, EVAL), framework="llama-recipes",
-                        what="training steps", repeats=True)
+                        what="training steps", repeats=True, overwrites=True)
 
 
 def read(path):

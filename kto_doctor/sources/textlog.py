@@ -558,6 +558,10 @@ class Format:
     # A record that the next one repeats exactly (tqdm redraws) may be dropped as it streams: only where `post`
     # does not count records or depend on a repeated record being there (`Reader.drop_repeats`).
     repeats: bool = False
+    # With `repeats`: also drop a record that the next one in the file (of the same shape) overwrites: the same step,
+    # every value of it readable, and the record before it at a step no higher (so that no restart of the step
+    # counter starts at it). Only where `post` reads no head field (`keep`) and counts no record.
+    overwrites: bool = False
 
     @cached_property
     def markers_droppable(self) -> bool:
@@ -1028,6 +1032,7 @@ class Reader:
         is dropped as it streams instead of stored (NaN equals nothing: kept). Counted in `repeated`."""
         keeps: list = []
         start = 0
+        before = self.chunk_steps(blocks, conv, rank) if self.fmt.overwrites else None
         for (kind, block_lines, _, keys, cols, slow), values_of in zip(blocks, conv):
             n = len(block_lines)
             r = rank[start:start + n]
@@ -1035,7 +1040,8 @@ class Reader:
             if slow or n < 2:
                 keeps.append(None)
                 continue
-            same = r[1:] == r[:-1] + 1  # the next record in the file is the next of this shape
+            next_ = r[1:] == r[:-1] + 1  # the next record in the file is the next of this shape
+            same = next_.copy()
             for key in keys:
                 if not same.any():
                     break
@@ -1044,12 +1050,36 @@ class Reader:
                     same &= v[1:] == v[:-1]
                 else:  # both readable and equal, or neither readable
                     same &= (ok[1:] == ok[:-1]) & ((v[1:] == v[:-1]) | ~ok[1:])
+            if before is not None and kind.step is not None and next_.any():
+                step = before[r + 1]  # (the steps of the chunk's records, one place on: `before[q]` is q - 1's)
+                over = next_ & (step[1:] == step[:-1]) & (before[r[:-1]] <= step[:-1])
+                for key in keys:
+                    ok = values_of[key][1]
+                    if ok is not None:
+                        over &= ok[1:]
+                same |= over
             if not same.any():
                 keeps.append(None)
                 continue
             self.repeated += int(same.sum())
             keeps.append(np.append(~same, True))
         return keeps
+
+    def chunk_steps(self, blocks: list, conv: list, rank: np.ndarray) -> np.ndarray:
+        """The step of the record before each of the chunk's records, and of each, in file order: `out[q]` is the
+        step of record q - 1 (out[0]: the store's last record's), NaN for a record that takes the step of the one
+        before it (`Kind.step` None: settled in `finish`)."""
+        out = np.full(len(rank) + 1, NAN)
+        out[0] = self.store.step[-1] if len(self.store) else NAN
+        start = 0
+        for (kind, block_lines, _, keys, _, _), values_of in zip(blocks, conv):
+            n = len(block_lines)
+            if kind.step is not None:
+                fields = {key: v if ok is None else np.where(ok, v, NAN)
+                          for key, (v, ok) in values_of.items() if key in kind.fields}
+                out[rank[start:start + n] + 1] = kind.step(fields)
+            start += n
+        return out
 
     def metric_name(self, kind: Kind, key: str) -> str | None:
         cache = self.extra.setdefault("_names", {})
