@@ -56,9 +56,7 @@ def _fast(path):
     names = MetricNames(FORMAT.dialect)
     metric = [names["loss", False], names["loss", True], names["hellaswag_accuracy", True]]
     store = [(array("d"), array("d"), array("q")) for _ in metric]
-    ends_of_runs = []  # (step, line) of the first and last record of every stretch of not falling steps
-    prev = None  # (step, line) of the last record so far
-    records = 0
+    runs = StepRuns()
     stream = textlog.Chunks(path)
     for raw, line_base, final in stream:
         feeds = 0
@@ -69,15 +67,7 @@ def _fast(path):
             kinds, steps, values, n = got
             first = line_base + feeds + 1
             feeds += n
-            records += n
-            down = np.flatnonzero(steps[1:] < steps[:-1]) + 1
-            if prev is None:
-                ends_of_runs.append((float(steps[0]), first))
-            elif steps[0] < prev[0]:
-                ends_of_runs += [prev, (float(steps[0]), first)]
-            for i in down.tolist():
-                ends_of_runs += [(float(steps[i - 1]), first + i - 1), (float(steps[i]), first + i)]
-            prev = (float(steps[-1]), first + n - 1)
+            runs.add(steps, np.arange(first, first + n, dtype=np.int64))
             other = np.flatnonzero(kinds)  # the val and hella lines (few): the rest are train lines
             if not len(other):
                 st, va, ln = store[0]
@@ -96,18 +86,17 @@ def _fast(path):
                     va.frombytes(memoryview(values[at]).cast("B"))
                     ln.frombytes(memoryview(at + first).cast("B"))
         stream.feeds = feeds
-    if not records:
+    if not runs.records:
         return None
-    ends_of_runs.append(prev)
     src = SourceData(path=path, format=FORMAT.name)
     if stream.truncated:
         src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
                             "the rest of the file was not read")
     post(None, src)
     cols = Columns(FORMAT.dialect)
-    cols.set_steps(np.array([s for s, _ in ends_of_runs]), np.array([ln for _, ln in ends_of_runs], dtype=np.int64))
+    runs.set_steps(cols)
     cols.finish_segments(src, "the step counter")
-    rising = len(ends_of_runs) == 2
+    rising = runs.rising
     order = sorted(range(len(metric)), key=lambda k: metric[k])
     for k in order:
         st, va, ln = store[k]
@@ -123,8 +112,43 @@ def _fast(path):
         series = cols.finish(s, v, l_)
         if series is not None:
             src.series[metric[k]] = series
-    src.records = records
+    src.records = runs.records
     return src
+
+
+class StepRuns:
+    """What `Columns.set_steps` needs of a file's records, kept as they stream instead of every record's step and
+    line (16 bytes a record): the first and the last record of every stretch of steps that do not fall. Within such
+    a stretch the last step is the largest, and a fall is between two stretches, so set_steps finds the same
+    segments and restarts in these as in all the records (no step may be NaN)."""
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[float, int]] = []
+        self.last: tuple[float, int] | None = None
+        self.records = 0
+
+    def add(self, steps: np.ndarray, lines: np.ndarray) -> None:
+        """The next records (steps and lines in file order)."""
+        n = len(steps)
+        if not n:
+            return
+        self.records += n
+        if self.last is None:
+            self.ends.append((float(steps[0]), int(lines[0])))
+        elif steps[0] < self.last[0]:
+            self.ends += [self.last, (float(steps[0]), int(lines[0]))]
+        for i in (np.flatnonzero(steps[1:] < steps[:-1]) + 1).tolist():
+            self.ends += [(float(steps[i - 1]), int(lines[i - 1])), (float(steps[i]), int(lines[i]))]
+        self.last = (float(steps[-1]), int(lines[-1]))
+
+    def set_steps(self, cols: Columns) -> None:
+        ends = self.ends + [self.last]
+        cols.set_steps(np.array([s for s, _ in ends]), np.array([ln for _, ln in ends], dtype=np.int64))
+
+    @property
+    def rising(self) -> bool:
+        """No step falls (one stretch)."""
+        return len(self.ends) == 1
 
 
 _TEXTS = {b" train ": 0, b" val ": 1, b" hella ": 2}  # the kinds' order in FORMAT: the word and its blanks

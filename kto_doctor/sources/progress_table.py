@@ -33,7 +33,7 @@ import numpy as np
 
 from . import textlog
 from .base import Columns, SourceData, SourceError
-from .build_nanogpt import PAD, span_numbers
+from .build_nanogpt import PAD, StepRuns, span_numbers
 from .registry import TEXT_SUFFIXES, Source, score
 
 # A header: a step/epoch column and a loss column, in any order (the model card's `Training Loss | Epoch | Step |
@@ -171,11 +171,13 @@ def _values(cells: list[bytes], comma: bool, marked: bool = True) -> tuple[np.nd
 def read(path) -> SourceData:
     src = SourceData(path=path, format="progress_table")
     cols = Columns()
-    # Rows in file order (step, line) and per metric (row numbers, values): growable arrays, 12 bytes a value.
-    # Kept as many small numpy arrays (a table's rows between two headers), freed ones left holes in the heap
-    # that the large arrays built at the end could not reuse: the process held both (4.4 GB at 1 GB of text).
-    rec_steps, rec_lines = array("d"), array("q")
-    data: dict[str, tuple[array, array]] = {}  # canonical name -> (row numbers, values)
+    # Per metric (steps, values, lines) in growable arrays, which become its Series without a copy (the output's 24
+    # bytes a value and nothing a row: the restart rule's segments are kept as they stream, `StepRuns`). Kept as
+    # many small numpy arrays (a table's rows between two headers), freed ones left holes in the heap that the
+    # large arrays built at the end could not reuse: the process held both (4.4 GB at 1 GB of text).
+    data: dict[str, tuple[array, array, array]] = {}  # canonical name -> (steps, values, lines)
+    runs = StepRuns()
+    ordinal = False  # rows of a fractional-epoch table (NaN steps): numbered in file order, step k = k-th row
     table: _Table | None = None
     stream = textlog.Chunks(path)
     for raw, line_base, _ in stream:
@@ -198,37 +200,40 @@ def read(path) -> SourceData:
             if got is None:
                 continue
             steps, lines, named = got
-            first = len(rec_steps)
-            rec_steps.frombytes(steps.astype(np.float64).tobytes())
-            rec_lines.frombytes(lines.astype(np.int64).tobytes())
+            steps = np.array(steps, dtype=np.float64)
+            lines = np.ascontiguousarray(lines, dtype=np.int64)
+            nan = np.isnan(steps)
+            if nan.any():
+                steps[nan] = np.flatnonzero(nan) + (runs.records + 1)
+                ordinal = True
+            runs.add(steps, lines)
             for name, (vals, present) in named.items():
-                idx, values = data.setdefault(name, (array("i"), array("d")))
-                if present.all():
-                    idx.frombytes(np.arange(first, first + len(present), dtype=np.int32).tobytes())
-                    values.frombytes(vals.astype(np.float64).tobytes())
+                st, va, ln = data.setdefault(name, (array("d"), array("d"), array("q")))
+                vals = np.ascontiguousarray(vals, dtype=np.float64)
+                if not present.all():
+                    st.frombytes(memoryview(steps[present]).cast("B"))
+                    va.frombytes(memoryview(vals[present]).cast("B"))
+                    ln.frombytes(memoryview(lines[present]).cast("B"))
                 else:
-                    idx.frombytes((np.flatnonzero(present) + first).astype(np.int32).tobytes())
-                    values.frombytes(vals[present].astype(np.float64).tobytes())
-    if not rec_steps:
+                    st.frombytes(memoryview(steps).cast("B"))
+                    va.frombytes(memoryview(vals).cast("B"))
+                    ln.frombytes(memoryview(lines).cast("B"))
+    if not runs.records:
         raise SourceError(f"{path}: no progress-table rows found")
-    steps = np.frombuffer(rec_steps, dtype=np.float64)
-    if np.isnan(steps).any():  # rows of a fractional-epoch table: numbered in file order
-        steps = np.where(np.isnan(steps), np.arange(1, len(steps) + 1, dtype=np.float64), steps)
+    if ordinal:
         src.step_kind = "ordinal"
         src.warnings.append(f"{path.name}: a table by fractional epoch: rows numbered in order (step k = k-th row), "
                             "the epoch kept as a series")
-    lines = np.frombuffer(rec_lines, dtype=np.int64)
-    cols.set_steps(steps, lines)
+    runs.set_steps(cols)
     cols.finish_segments(src, "the Step column")
     for name in list(data):
-        idx, values = data.pop(name)  # handed over: a metric's store goes as its Series comes (peak memory)
-        rows = np.frombuffer(idx, dtype=np.int32)
-        s, ln = steps[rows], lines[rows]
-        del rows, idx
-        series = cols.finish(s, np.frombuffer(values, dtype=np.float64), ln)
+        st, va, ln = data.pop(name)  # handed over: a metric's store goes as its Series comes (peak memory)
+        series = cols.finish(np.frombuffer(st, dtype=np.float64), np.frombuffer(va, dtype=np.float64),
+                             np.frombuffer(ln, dtype=np.int64))
+        del st, va, ln
         if series is not None:
             src.series[name] = series
-    src.records = len(steps)
+    src.records = runs.records
     if stream.truncated:
         src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES)")
     if not src.series:
