@@ -92,7 +92,7 @@ def test_the_numpy_way_reads_what_textlog_reads(tmp_path, seed):
 
 
 def test_span_numbers_is_float_of_every_text_it_takes():
-    from kto_doctor.sources.build_nanogpt import PAD, span_numbers
+    from kto_doctor.sources.spannumbers import PAD, span_numbers
 
     rng = random.Random(3)
     texts = [t.encode() for t in ODD_VALUES + ["-", "+", "-.", "+.5", "-5.", "00.000", "-0.0", "99999999.99999999",

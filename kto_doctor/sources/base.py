@@ -135,6 +135,41 @@ MAX_RESUMES = 5  # more step-counter restarts than this in one file means interl
 _SUMMARY_LOSS = "\x00summary:"  # a column kept aside until build() decides (see Columns.build)
 
 
+class StepRuns:
+    """What `Columns.set_steps` needs of a file's records, kept as they stream instead of every record's step and
+    line (16 bytes a record): the first and the last record of every stretch of steps that do not fall. Within such
+    a stretch the last step is the largest, and a fall is between two stretches, so set_steps finds the same
+    segments and restarts in these as in all the records (no step may be NaN)."""
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[float, int]] = []
+        self.last: tuple[float, int] | None = None
+        self.records = 0
+
+    def add(self, steps: np.ndarray, lines: np.ndarray) -> None:
+        """The next records (steps and lines in file order)."""
+        n = len(steps)
+        if not n:
+            return
+        self.records += n
+        if self.last is None:
+            self.ends.append((float(steps[0]), int(lines[0])))
+        elif steps[0] < self.last[0]:
+            self.ends += [self.last, (float(steps[0]), int(lines[0]))]
+        for i in (np.flatnonzero(steps[1:] < steps[:-1]) + 1).tolist():
+            self.ends += [(float(steps[i - 1]), int(lines[i - 1])), (float(steps[i]), int(lines[i]))]
+        self.last = (float(steps[-1]), int(lines[-1]))
+
+    def set_steps(self, cols: Columns) -> None:
+        ends = self.ends + [self.last]
+        cols.set_steps(np.array([s for s, _ in ends]), np.array([ln for _, ln in ends], dtype=np.int64))
+
+    @property
+    def rising(self) -> bool:
+        """No step falls (one stretch)."""
+        return len(self.ends) == 1
+
+
 class Columns:
     """Per-metric parallel lists filled in one pass over a file's records, turned into `Series` once.
 

@@ -32,8 +32,8 @@ from itertools import compress
 import numpy as np
 
 from . import textlog
-from .base import Columns, SourceData, SourceError
-from .build_nanogpt import PAD, StepRuns, span_numbers
+from .base import Columns, SourceData, SourceError, StepRuns
+from .spannumbers import PAD, span_numbers
 from .registry import TEXT_SUFFIXES, Source, score
 
 # A header: a step/epoch column and a loss column, in any order (the model card's `Training Loss | Epoch | Step |
