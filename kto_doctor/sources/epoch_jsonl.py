@@ -45,7 +45,7 @@ def read(path: Path) -> SourceData:
     steps: list[np.ndarray] = []
     lines: list[np.ndarray] = []
     with open_stream(path) as f:
-        for text, base, cut in _text_chunks(f):
+        for text, base, cut in store_util.text_chunks(f):
             for piece, at in _pieces(text):  # (a chunk's lines read in pieces read what it reads, see _pieces)
                 if cut or not _fast_chunk(piece, base + at, cols, src, steps, lines):
                     _chunk(piece.split(b"\n"), base + at, cols, src, state, steps, lines)
@@ -65,29 +65,6 @@ def read(path: Path) -> SourceData:
     src.warnings.append(f"{path.name}: one line per epoch (train_/val_/test_ averages): the step is the epoch, "
                         "counted from 1 at the end of the first")
     return src
-
-
-def _text_chunks(stream):
-    """`store_util.line_chunks` as text: (the lines joined by their line feeds, number of the line before them,
-    cut), the same lines at the same numbers (`text.split(b"\\n")` is what line_chunks yields)."""
-    pending = b""
-    base = 0
-    while True:
-        chunk = stream.read(store_util.CHUNK)
-        if not chunk:
-            break
-        data = pending + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            pending = data
-            continue
-        pending = data[cut + 1:]
-        text = data[:cut]
-        del data
-        yield text, base, False
-        base += int(np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == 10)) + 1
-    if pending.strip():
-        yield pending, base, True
 
 
 PIECE = 1 << 21

@@ -258,6 +258,13 @@ def line_chunks(stream):
     """(lines, number of the line before them, cut) from a binary stream, 16 MB of whole lines at a time; a
     last line without its newline (a file cut mid-write, or just no final newline) comes last, alone, with
     cut=True."""
+    for text, base, cut in text_chunks(stream):
+        yield ([text] if cut else text.split(b"\n")), base, cut
+
+
+def text_chunks(stream):
+    """`line_chunks` as text: (the lines joined by their line feeds, number of the line before them, cut), for a
+    reader whose numpy passes want the chunk whole (`text.split(b"\n")` is what line_chunks yields)."""
     pending = b""
     base = 0
     while True:
@@ -270,11 +277,12 @@ def line_chunks(stream):
             pending = data
             continue
         pending = data[cut + 1:]
-        lines = data[:cut].split(b"\n")
-        yield lines, base, False
-        base += len(lines)
+        text = data[:cut]
+        del data
+        yield text, base, False
+        base += text.count(b"\n") + 1
     if pending.strip():
-        yield [pending], base, True
+        yield pending, base, True
 
 
 def json_many(texts: list[bytes]) -> list:
