@@ -27,3 +27,18 @@ def read_or_none(path):
         return sources.read(path)
     except sources.SourceError:
         return None
+
+
+def assert_same_read(fast, slow, same_dtype: bool = False) -> None:
+    """A reader's fast way gave what its plain way gives: warnings, records, segments, hints, and every series'
+    steps, values and lines byte for byte (`same_dtype`: their array types too)."""
+    import numpy as np
+
+    assert (fast.warnings, fast.records, fast.segments, fast.hints) == (slow.warnings, slow.records, slow.segments,
+                                                                        slow.hints)
+    assert list(fast.series) == list(slow.series)
+    for name in fast.series:
+        for attr in ("steps", "values", "lines"):
+            a, b = getattr(fast.series[name], attr), getattr(slow.series[name], attr)
+            assert not same_dtype or a.dtype == b.dtype, (name, attr)
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), (name, attr)

@@ -11,6 +11,8 @@ import pytest
 import kto_doctor
 from kto_doctor import sources
 
+from conftest import assert_same_read
+
 REAL = Path(__file__).parent / "fixtures" / "pastes" / "AGNDM__build-nanogpt__log_bigger-log.txt"
 
 
@@ -80,13 +82,7 @@ def test_the_numpy_way_reads_what_textlog_reads(tmp_path, seed):
     p.write_text("\n".join(lines) + ("\n" if seed % 4 else ""))
     fast = build_nanogpt.read(p)
     slow = textlog.read(p, build_nanogpt.FORMAT)
-    assert (fast.warnings, fast.records, fast.segments, fast.hints) == (slow.warnings, slow.records, slow.segments,
-                                                                        slow.hints)
-    assert list(fast.series) == list(slow.series)
-    for name in fast.series:
-        for attr in ("steps", "values", "lines"):
-            a, b = getattr(fast.series[name], attr), getattr(slow.series[name], attr)
-            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (name, attr)
+    assert_same_read(fast, slow, same_dtype=True)
     if seed % 3 == 0 and seed % 4:  # plain lines, a line feed at the end: the numpy way read it
         assert build_nanogpt._fast(p) is not None
 

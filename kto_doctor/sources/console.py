@@ -664,7 +664,7 @@ class _Reader:
             fields = _fields(text)
             shape = self.shapes.get(fields, _UNSEEN) if fields is not None else None
             if shape is _UNSEEN:
-                shape = self.shapes[fields] = _shape(fields, self.main.names_for(fields[0]) if fields else None)
+                shape = self.shapes[fields] = _shape(fields, self.main.names_for(fields[0]))
             if skeleton is not None and len(self.shapes) < 10_000:  # free text in values makes new skeletons
                 self.shapes[skeleton] = shape
         return shape

@@ -50,7 +50,7 @@ def read_table(path: Path, src: SourceData, what: str, check=None, keep=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            sep = delimiter(data[:data.find(b"\n")] if b"\n" in data else data)
+            sep = delimiter(data.partition(b"\n")[0])
             df = pd.read_csv(io.BytesIO(data), sep=sep, keep_default_na=False, na_values=[""], on_bad_lines="warn",
                              dtype=None, low_memory=False, encoding_errors="replace", encoding="utf-8-sig")
         except (ValueError, pd.errors.ParserError) as exc:

@@ -139,8 +139,10 @@ KV_SPACE = _kind("kv_space",
 # A loop's line that prints its loss and no counter at all (okuvshynov/slowllama: `2023-09-29 20:16:01,559 backprop
 # done, loss after forward pass = 1.482`): each line a step in log order, only where no line of the file has a counter
 _NO_EPOCH_BATCH = rb"(?![^\n]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*\d)"
-_LOSS_KEY = rb"(?<![\w/.])((?:[Tt]rain(?:ing)?[ _])?[Ll]oss)\b[^\n:=]{0,40}?[ \t]*[:=][ \t]*(" + N + rb")(?![\w.])"
-_LOSS_AT = rb"(?<![\w/.])(?:[Tt]rain(?:ing)?[ _])?[Ll]oss\b[^\n:=]{0,40}?[ \t]*[:=][ \t]*" + N + rb"(?![\w.])"
+_LOSS_NAME = rb"(?:[Tt]rain(?:ing)?[ _])?[Ll]oss"
+_LOSS_GAP = rb"\b[^\n:=]{0,40}?[ \t]*[:=][ \t]*"  # `loss after forward pass = `, `train loss: `
+_LOSS_KEY = rb"(?<![\w/.])(" + _LOSS_NAME + rb")" + _LOSS_GAP + rb"(" + N + rb")(?![\w.])"  # (key, value)
+_LOSS_AT = rb"(?<![\w/.])" + _LOSS_NAME + _LOSS_GAP + N + rb"(?![\w.])"  # the same, no groups (a head's lookahead)
 LOSS_LINE = _kind("loss_line", rb"^(?=[^\n]*?" + _LOSS_AT + rb")" + _NO_COUNTER + _NO_EPOCH_BATCH,
                   pair=_LOSS_KEY, step=None, token=b"oss")
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')

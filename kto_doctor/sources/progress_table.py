@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from functools import cached_property
 from itertools import compress
 
 import numpy as np
@@ -90,6 +91,22 @@ def _is_header(line: bytes) -> bool:
 
 class _Table:
     """One header and the row regex it implies."""
+
+    @cached_property
+    def columns(self) -> list[tuple[int, str]]:
+        """(column, canonical name) of the metric columns (not the axis, not the skipped ones), in order (a later
+        column of the same name wins, as in a dict)."""
+        ax, kind = _axis(self.names)
+        has_val = any(_canon(nm, False) == "eval_loss" for nm in self.names)
+        low = [nm.strip().lower() for nm in self.names]
+        got = []
+        for j, nm in enumerate(self.names):
+            if j == ax or _SKIP_COLUMN.search(nm):
+                continue
+            name = "epoch" if kind == "step" and low[j] in ("epoch", "epoca", "\xe9poca") else _canon(nm, has_val)
+            if name is not None:
+                got.append((j, name))
+        return got
 
     def __init__(self, header: bytes) -> None:
         self.sep, cells = _cells(header)
@@ -284,7 +301,7 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional:
         feeds[full] = [gaps[i].count(b"\n") for i in full]
     lines = first_line + np.cumsum(feeds) + np.arange(rows)
     named = {}
-    for j, name in _columns(tab):
+    for j, name in tab.columns:
         vals, present = _values(columns[j], comma, marked)
         named[name] = (vals[keep], present[keep])
     xs = xs[keep]
@@ -300,30 +317,6 @@ def _fractional(tab: _Table, xs: np.ndarray, named: dict) -> np.ndarray:
         named.setdefault("epoch", (xs, np.ones(len(xs), dtype=bool)))
         xs = np.full(len(xs), np.nan)
     return xs
-
-
-def _columns(tab: _Table) -> list[tuple[int, str]]:
-    """(column, canonical name) of the metric columns of a table (not its axis, not the skipped ones), in order
-    (a later column of the same name wins, as in a dict)."""
-    got = tab.__dict__.get("_columns")
-    if got is not None:
-        return got
-    ax, kind = _axis(tab.names)
-    has_val = any(_canon(nm, False) == "eval_loss" for nm in tab.names)
-    low = [nm.strip().lower() for nm in tab.names]
-    got = []
-    for j, nm in enumerate(tab.names):
-        if j == ax or _SKIP_COLUMN.search(nm):
-            continue
-        if kind == "step" and low[j] in ("epoch", "epoca", "\xe9poca"):
-            name = "epoch"
-        else:
-            name = _canon(nm, has_val)
-        if name is None:
-            continue
-        got.append((j, name))
-    tab._columns = got
-    return got
 
 
 _STRAY = 16  # a stretch whose lines the fast way does not read are more than 1 in this many: `_rows` reads it all
@@ -362,7 +355,7 @@ def _pipe_rows(tab: _Table, text: bytes, a: int, b: int, first_line: int):
         pos = end
     lines = np.concatenate([g[0] for g in got]) if got else np.zeros(0, dtype=np.int64)
     vals = np.concatenate([g[1] for g in got]) if got else np.zeros((0, n))
-    named = {name: (vals[:, j], np.ones(len(lines), dtype=bool)) for j, name in _columns(tab)}
+    named = {name: (vals[:, j], np.ones(len(lines), dtype=bool)) for j, name in tab.columns}
     xs = vals[:, ax]
     more = [m for m in (_rows(tab, t, 0, len(t), ln, fractional=False) for ln, t in stray) if m is not None]
     if more:  # each alone, at its line; then every row in line order

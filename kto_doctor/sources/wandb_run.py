@@ -98,16 +98,16 @@ def _lone_latest(d: Path) -> bool:
         return False
     ids = {p.name[len("run-"):-len(".wandb")] for p in d.glob("run-*.wandb")}
     mine = _file_sizes(d)
-    sibs = [sib for sib in d.parent.iterdir() if _FOLDER.match(sib.name)]
-    for sib in sibs:
-        if _FOLDER.match(sib.name).group(1) in ids if ids else _file_sizes(sib) == mine:
+    sibs = [(sib, m.group(1)) for sib in d.parent.iterdir() if (m := _FOLDER.match(sib.name))]
+    for sib, run_id in sibs:
+        if run_id in ids if ids else _file_sizes(sib) == mine:
             return False
     if not ids and len(sibs) == 1:
         # a copy that holds part of the one run folder's files (a repository with `files/wandb-summary.json`
         # in latest-run and `files/output.log` in the run folder): one run committed in two halves, not two
         # runs; the run folder is read when the copy holds no step series of its own (no output.log) and no
         # file of both differs
-        theirs = _file_sizes(sibs[0])
+        theirs = _file_sizes(sibs[0][0])
         if "output.log" not in mine and all(theirs.get(n, s) == s for n, s in mine.items()):
             return False
     return True
@@ -193,7 +193,6 @@ def _side_files(folder: Path, src: SourceData):
             return latest / "files" / name
         return own
     return path
-
 
 
 def _config_yaml(path: Path, src: SourceData) -> None:
