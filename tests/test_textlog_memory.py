@@ -120,3 +120,32 @@ def test_overwritten_redraws_dropped_as_they_stream(monkeypatch, tmp_path):
 def _frame_of(src):
     return (sorted((n, s.steps.tobytes(), s.values.tobytes(), s.lines.tobytes()) for n, s in src.series.items()),
             src.warnings, sorted(src.facts.items()))
+
+
+def test_metrics_of_the_same_records_share_their_steps_and_lines(tmp_path, monkeypatch):
+    """mmengine's lr, loss and grad_norm stand on every training record: one steps array and one lines array serve
+    the three (16 bytes a value of the output); the validation line's metrics, on other records, have their own.
+    Each series is what it is when every metric gathers its own (the arrays compared, not only their identity)."""
+    lines = []
+    for e in range(1, 4):
+        for i in range(1, 41):
+            lines.append(f"10/30 22:18:02 - mmengine - INFO - Epoch(train) [{e}][{i:2d}/40]  lr: {i * 1e-5:.4e}  "
+                         f"eta: 2:46:39  time: 2.8906  data_time: 0.0042  memory: 10762  loss: {i / 7:.4f}  "
+                         f"grad_norm: {e + i / 3:.4f}")
+            if i % 10 == 0:  # a redraw of the same step (the later value is kept)
+                lines.append(lines[-1].replace("loss: ", "loss: 1"))
+        lines.append(f"10/30 22:18:02 - mmengine - INFO - Epoch(val) [{e}][10/10]  aAcc: {e * 10:.4f}  mIoU: {e:.4f}")
+    path = tmp_path / "train.log"
+    path.write_text("\n".join(lines) + "\n")
+    got = mmengine.read(path)
+    train = [got.series[n] for n in ("learning_rate", "loss", "grad_norm")]
+    assert all(s.steps is train[0].steps and s.lines is train[0].lines for s in train)
+    evals = [s for n, s in got.series.items() if s.steps is not train[0].steps]
+    assert len(evals) == 2 and evals[0].steps is evals[1].steps
+    monkeypatch.setattr(textlog.np, "array_equal", lambda a, b: False)  # (no metric takes another's arrays)
+    alone = mmengine.read(path)
+    assert alone.series["loss"].steps is not alone.series["grad_norm"].steps
+    for name, s in alone.series.items():
+        for field in ("steps", "values", "lines"):
+            np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))
+    np.testing.assert_array_equal(got.series["loss"].steps, np.arange(1, 121))

@@ -69,15 +69,18 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         desc = (kinds[eidx] == 3).all()
         # tqdm description loops count epochs from 1, step 3 from 0; the banner counts the loop's items
         glob = textlog.epoch_steps(epochs, index, per_epoch=per)
-        steps = steps.copy()
-        steps[eidx] = glob
+        del index
+        steps[eidx] = glob  # (in place: the finish's own array of every record's step, read only through `extra`)
+        del glob
         inherit = np.flatnonzero((kinds == 2) | (kinds == 4))
         if len(inherit):  # reward lines: the (now global) step of the record before them, again
             own = np.zeros(len(steps), dtype=bool)
             own[eidx] = True
             textlog.take_previous(steps, inherit, own)
         reader.extra["steps"] = steps
-        if len(np.unique(epochs)) > 1:
+        # more than one epoch (NaN, a damaged record's, counts as one: as np.unique, without its sorted copy)
+        first = epochs[0]
+        if (~np.isnan(epochs).all() if np.isnan(first) else (epochs != first).any()):
             how = f"(epoch - first epoch) x {per} + step" if per else \
                 "step + the largest step of the epochs before (+1 per epoch)"
             src.warnings.append(f"{reader.path.name}: the step counter restarts every epoch; the global step is {how}")

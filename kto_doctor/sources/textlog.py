@@ -37,8 +37,8 @@ from typing import Callable
 import numpy as np
 
 from . import bulkfloat, decimals, lazyre, linefast
-from .base import (Columns, MetricNames, SourceData, SourceError, open_stream, regular_file, release_freed,
-                   to_float)
+from .base import (Columns, MetricNames, Series, SourceData, SourceError, open_stream, regular_file,
+                   release_freed, to_float)
 
 CHUNK = 8 << 20
 SAMPLE = 64 << 10  # the first chunk's start, read alone while no shape is known
@@ -1144,15 +1144,33 @@ class Reader:
         known = steps[~np.isnan(steps)] if np.isnan(steps).any() else steps
         rising = not (known[1:] < known[:-1]).any()  # no restart: no value of an earlier segment to drop
         del known
+        # the metrics logged on the same records (mmengine's lr, loss and grad_norm; verl's 28 keys) get the same
+        # steps and lines: one pair of arrays for all of them (16 bytes a value of the output, the peak's most)
+        same = None  # (record numbers, values kept of them or None for all, steps, lines) of the metric before
         for name in sorted(n for n in st.metrics if not n.startswith("@")):
             idx, vals = self.column(name)
             del st.metrics[name]  # handed over: the store of a metric goes as its Series comes (peak memory)
+            if same is not None and len(idx) == len(same[0]) and np.array_equal(idx, same[0]):
+                src.series[name] = Series(steps=same[2], values=vals if same[1] is None else vals[same[1]],
+                                          lines=same[3])
+                del idx, vals
+                continue
+            same = None
             keep = last_of_each_step(steps, idx) if rising else None
             if keep is not None:  # the values `last_per_step` keeps, gathered alone (no step array of all of them)
+                records, kept = idx, None
                 if not keep.all():
-                    idx, vals = idx[keep], vals[keep]
+                    idx, vals, kept = idx[keep], vals[keep], keep
                 s, v, ln = steps[idx], vals, lines[idx]
-                del idx, vals, keep
+                ln = ln.astype(np.int64, copy=False)
+                series = cols.finish(s, v, ln)
+                if series is not None:
+                    src.series[name] = series
+                    if series.steps is s and series.lines is ln:  # (as they were: the next one's too)
+                        same = (records, kept, s, ln)
+                del idx, vals, keep, s, v, ln, records, kept
+                release_freed()
+                continue
             else:
                 s = steps[idx]
                 ok = ~np.isnan(s)
