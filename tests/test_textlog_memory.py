@@ -149,3 +149,22 @@ def test_metrics_of_the_same_records_share_their_steps_and_lines(tmp_path, monke
         for field in ("steps", "values", "lines"):
             np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))
     np.testing.assert_array_equal(got.series["loss"].steps, np.arange(1, 121))
+
+
+def test_blocks_keys_of_the_same_blocks_share_their_steps_and_lines(tmp_path, monkeypatch):
+    from kto_doctor.sources import blocks
+
+    text = "".join(f"step {i} token {i * 5}m \n" + "".join(f"train/{k} {(i * 7 + j) % 13 / 3:.4f} \n"
+                                                          for j, k in enumerate(("loss", "lr", "grad_norm")))
+                   + ("eval/loss 1.5000 \n" if i % 4 == 0 else "") + "\n" for i in range(1, 400))
+    path = tmp_path / "train.log"
+    path.write_text(text)
+    got = blocks.read(path)
+    train = [s for n, s in got.series.items() if len(s.steps) == 399]
+    assert len(train) == 3 and all(s.steps is train[0].steps and s.lines is train[0].lines for s in train)
+    monkeypatch.setattr(blocks.np, "array_equal", lambda a, b: False)
+    alone = blocks.read(path)
+    assert sorted(alone.series) == sorted(got.series)
+    for name, s in alone.series.items():
+        for field in ("steps", "values", "lines"):
+            np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Columns, MetricNames, SourceData, SourceError, adopt_summary_loss, open_stream, release_freed
+from .base import (Columns, MetricNames, Series, SourceData, SourceError, adopt_summary_loss, open_stream,
+                   release_freed)
 from .registry import TEXT_SUFFIXES, Source
 from .textlog import NUM, block_floats
 
@@ -390,6 +391,9 @@ def _series(src: SourceData, data: dict, steps: np.ndarray, lines: np.ndarray) -
         del data[key]  # (no metric: freed before the series are built)
     out: dict = {}
     held = {}
+    # keys on the same blocks (most of them: every key of a block) get the same steps and lines: one pair of arrays
+    # for all of them (16 bytes a value of the output), where those came out of `Columns.finish` as they went in
+    same = None  # (rows, steps, lines) of the metric before
     for name, keys in by_name.items():
         # handed over: a key's arrays go as its Series comes, so that the peak is the output and one metric's store
         # (all of them were held to the end: 12 bytes a value beyond the output)
@@ -402,7 +406,13 @@ def _series(src: SourceData, data: dict, steps: np.ndarray, lines: np.ndarray) -
             order = np.argsort(rows, kind="stable")
             rows, vals = rows[order], vals[order]
         del stored
-        series = cols.finish(steps[rows], vals, lines[rows])
+        if same is not None and len(rows) == len(same[0]) and np.array_equal(rows, same[0]):
+            series = Series(steps=same[1], values=vals, lines=same[2])
+        else:
+            s, ln = steps[rows], lines[rows]
+            series = cols.finish(s, vals, ln)
+            same = (rows, s, ln) if series is not None and series.steps is s and series.lines is ln else None
+            del s, ln
         del rows, vals
         release_freed()  # (the key's store, freed: its pages back, so that the peak is the output's)
         if series is None:
