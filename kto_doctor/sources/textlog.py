@@ -27,7 +27,6 @@ loss key, epoch-relative step counters).
 from __future__ import annotations
 
 import re
-from array import array
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import compress, repeat
@@ -36,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..heap import Grow
 from . import bulkfloat, decimals, lazyre, linefast
 from .base import (Columns, MetricNames, Series, SourceData, SourceError, open_stream, regular_file,
                    release_freed, to_float)
@@ -576,10 +576,12 @@ class _Store:
     """Records in file order (step, line, kind) and per metric (record numbers, values), in compact arrays."""
 
     def __init__(self) -> None:
-        self.step = array("d")
+        # (`heap.Grow`: past 1 MB a mapping of its own that grows in place; an `array.array` grew by realloc in the C
+        # heap, and each move left the old block behind: holes the process kept, more of them the longer the log)
+        self.step = Grow("d")
         # 4 bytes a record while every line number fits (a file of 2**31 lines is 2 GB of bare line feeds; then 8)
-        self.line = array("i")
-        self.kind = array("b")
+        self.line = Grow("i")
+        self.kind = Grow("b")
         self.metrics: dict[str, Stored] = {}
 
     def __len__(self) -> int:
@@ -594,24 +596,24 @@ class _Store:
 
 class Stored:
     """One metric's (record number, value) pairs, appended chunk by chunk to two growable arrays (12 bytes a
-    value): read back as numpy views (`arrays`), so the values become the `Series` without a copy. (A list of
-    per-chunk arrays concatenated at the end held each metric twice, and small freed arrays left holes in the
-    heap that the large arrays built then could not reuse.)"""
+    value, `heap.Grow`): read back as numpy views (`arrays`), so the values become the `Series` without a copy. (A
+    list of per-chunk arrays concatenated at the end held each metric twice, and small freed arrays left holes in
+    the heap that the large arrays built then could not reuse.)"""
 
     __slots__ = ("idx", "values")
 
     def __init__(self) -> None:
-        self.idx = array("i")  # RECORD
-        self.values = array("d")
+        self.idx = Grow("i")  # RECORD
+        self.values = Grow("d")
 
     def add(self, recs: np.ndarray, values: np.ndarray) -> None:
-        self.idx.frombytes(memoryview(np.ascontiguousarray(recs, dtype=RECORD)).cast("B"))
-        self.values.frombytes(memoryview(np.ascontiguousarray(values, dtype=np.float64)).cast("B"))
+        self.idx.frombytes(np.ascontiguousarray(recs, dtype=RECORD))
+        self.values.frombytes(np.ascontiguousarray(values, dtype=np.float64))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if not len(self.idx):
             return np.zeros(0, dtype=RECORD), np.zeros(0)
-        return np.frombuffer(self.idx, dtype=RECORD), np.frombuffer(self.values, dtype=np.float64)
+        return self.idx.view(RECORD), self.values.view(np.float64)
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -1017,12 +1019,14 @@ class Reader:
                     st.add(name, recs[ok], values[ok])
             if kind.step is not None:
                 steps[recs - first] = kind.step(fields)
-        st.step.frombytes(steps.astype(np.float64).tobytes())
+        st.step.frombytes(steps)
         ln = lines[order]
-        if st.line.typecode == "i" and len(ln) and int(ln.max()) >= 2 ** 31:
-            st.line = array("q", st.line)
-        st.line.frombytes(ln.astype(np.int32 if st.line.typecode == "i" else np.int64).tobytes())
-        st.kind.frombytes(kinds.tobytes())
+        if st.line.code == "i" and len(ln) and int(ln.max()) >= 2 ** 31:
+            wide = Grow("q")
+            wide.frombytes(st.line.view(np.int32).astype(np.int64))
+            st.line = wide
+        st.line.frombytes(ln.astype(np.int32 if st.line.code == "i" else np.int64))
+        st.kind.frombytes(kinds)
 
     def repeats(self, blocks: list, conv: list, rank: np.ndarray) -> list:
         """Per block, the records to keep (None: all) without those that the next record in the file repeats (a
@@ -1070,7 +1074,7 @@ class Reader:
         step of record q - 1 (out[0]: the store's last record's), NaN for a record that takes the step of the one
         before it (`Kind.step` None: settled in `finish`)."""
         out = np.full(len(rank) + 1, NAN)
-        out[0] = self.store.step[-1] if len(self.store) else NAN
+        out[0] = self.store.step.view(np.float64)[-1] if len(self.store) else NAN
         start = 0
         for (kind, block_lines, _, keys, _, _), values_of in zip(blocks, conv):
             n = len(block_lines)
@@ -1110,16 +1114,16 @@ class Reader:
         got.add(idx, values)
 
     def steps(self) -> np.ndarray:
-        return np.frombuffer(self.store.step, dtype=np.float64).copy() if len(self.store) else np.zeros(0)
+        return self.store.step.view(np.float64).copy() if len(self.store) else np.zeros(0)
 
     def lines(self) -> np.ndarray:
         """The line of every record (int32 where all fit, else int64: a view of the store)."""
         line = self.store.line
-        return np.frombuffer(line, dtype=np.int32 if line.typecode == "i" else np.int64) if len(self.store) \
+        return line.view(np.int32 if line.code == "i" else np.int64) if len(self.store) \
             else np.zeros(0, np.int64)
 
     def kinds(self) -> np.ndarray:
-        return np.frombuffer(self.store.kind, dtype=np.int8) if len(self.store) else np.zeros(0, np.int8)
+        return self.store.kind.view(np.int8) if len(self.store) else np.zeros(0, np.int8)
 
     def finish(self) -> SourceData:
         src = self.src
@@ -1127,7 +1131,7 @@ class Reader:
         if not len(st):
             raise SourceError(f"{self.path}: no {self.fmt.what} found")
         # the store's own steps, not a copy (8 bytes a record at the peak): nothing is appended to it any more
-        steps = np.frombuffer(st.step, dtype=np.float64) if len(st) else np.zeros(0)
+        steps = st.step.view(np.float64) if len(st) else np.zeros(0)
         inherit = np.array([k.step is None for k in self.fmt.kinds], dtype=bool)[self.kinds()]
         if inherit.any():  # the step of the record before
             take_previous(steps, np.flatnonzero(inherit), ~inherit & ~np.isnan(steps))
@@ -1161,8 +1165,11 @@ class Reader:
                 records, kept = idx, None
                 if not keep.all():
                     idx, vals, kept = idx[keep], vals[keep], keep
-                s, v, ln = steps[idx], vals, lines[idx]
-                ln = ln.astype(np.int64, copy=False)
+                if len(idx) == len(steps) and idx[0] == 0 and (idx[1:] != idx[:-1]).all():  # every record, in order
+                    s, ln = steps, lines.astype(np.int64, copy=False)  # (the records' own steps: no gathered copy)
+                else:
+                    s, ln = steps[idx], _gather_wide(lines, idx)
+                v = vals
                 series = cols.finish(s, v, ln)
                 if series is not None:
                     src.series[name] = series
@@ -1216,6 +1223,16 @@ def feeds_before(gaps: list, left: bytes) -> np.ndarray:
         marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + np.arange(n)
         return np.searchsorted(np.flatnonzero(np.frombuffer(left, dtype=np.uint8) == 10), marks).astype(np.int64)
     return np.cumsum(np.fromiter(map(bytes.count, gaps, repeat(_NL)), dtype=np.int64, count=n))
+
+
+def _gather_wide(lines: np.ndarray, idx: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """`lines[idx]` as int64, gathered a block at a time (no int32 copy of all of them beside the int64 one)."""
+    if lines.dtype == np.int64:
+        return lines[idx]
+    out = np.empty(len(idx), dtype=np.int64)
+    for a in range(0, len(idx), block):
+        out[a:a + block] = lines[idx[a:a + block]]
+    return out
 
 
 def last_of_each_step(steps: np.ndarray, idx: np.ndarray, block: int = 1 << 20) -> np.ndarray | None:
