@@ -183,6 +183,14 @@ def gen_llama_recipes(r: Pool, i: int) -> str:
     return out
 
 
+def gen_llmc(r: Pool, i: int) -> str:
+    # llm.c's main.log (`llmc/logger.h`: `s:%d trl:%.4f lr:%.6f norm:%.2f`, `s:%d tel:%.4f`, `s:%d eval:%.4f`):
+    # the validation loss and HellaSwag every 250 steps, before that step's training line
+    s = i - 1
+    out = f"s:{s} tel:{3 + r():.4f}\ns:{s} eval:{r() / 2:.4f}\n" if s % 250 == 0 else ""
+    return out + f"s:{s} trl:{3 + r():.4f} lr:{6e-4 * r():.6f} norm:{r() * 2:.2f}\n"
+
+
 # format -> (generator, module of the reader)
 FORMATS = {
     "megatron": (gen_megatron, "megatron"),
@@ -198,6 +206,7 @@ FORMATS = {
     "blocks": (gen_blocks, "blocks"),
     "build_nanogpt": (gen_build_nanogpt, "build_nanogpt"),
     "llama_recipes": (gen_llama_recipes, "llama_recipes"),
+    "llmc": (gen_llmc, "llmc"),
 }
 
 
@@ -234,6 +243,7 @@ _NAIVE = {
     "blocks": (r"^step (\d+) ", r"^([A-Za-z][\w/@.-]*) ([-+\w.]+) *$"),  # (the step line's step holds)
     "build_nanogpt": (r"^(\d+) (?:train|val|hella) ", r" (\w+) ([-+\w.]+)$"),
     "llama_recipes": (r"step (\d+)/\d+ completed", r"\((loss): ([-+\w.]+)\)"),
+    "llmc": (r"^s:(\d+) ", r" ([a-z]+):([-+\w.]+)"),
 }
 
 
