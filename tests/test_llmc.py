@@ -2,12 +2,15 @@
 files in tests/fixtures/formats/llmc (PROVENANCE.md), checked against a plain parse of their lines, and damage."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import kto_doctor
 from kto_doctor import sources
+from kto_doctor.sources import llmc, textlog
 
 FIX = Path(__file__).parent / "fixtures" / "formats" / "llmc"
 GPT2 = FIX / "SiddanthEmani__GPT-2-124M-CUDA__log124M-main.log"
@@ -61,3 +64,72 @@ def test_a_cut_last_line_keeps_every_line_before_it(tmp_path):
     assert cut.series["loss"].steps.tolist() == whole.steps.tolist()[:-1]  # `trl:5` of the cut line is not 5.0
     assert cut.series["loss"].values.tolist() == whole.values.tolist()[:-1]
     assert any("cut short" in w for w in cut.warnings)
+
+
+def _same(a, b):
+    assert list(a.series) == list(b.series)
+    for name in a.series:
+        for attr in ("steps", "values", "lines"):
+            x, y = getattr(a.series[name], attr), getattr(b.series[name], attr)
+            assert np.asarray(x).dtype == np.asarray(y).dtype and np.asarray(x).tobytes() == np.asarray(y).tobytes(), \
+                (name, attr)
+    assert (a.warnings, a.facts, a.records, a.segments, a.hints, a.step_kind) == \
+        (b.warnings, b.facts, b.records, b.segments, b.hints, b.step_kind)
+
+
+def _log(rng, n: int, start: int = 0) -> list[str]:
+    out = []
+    for s in range(start, start + n):
+        if s % 25 == 0:
+            out += [f"s:{s} tel:{3 + rng.random():.4f}", f"s:{s} eval:{rng.random() / 2:.4f}"]
+        out.append(f"s:{s} trl:{rng.uniform(-1, 12):.4f} lr:{rng.random() * 6e-4:.6f} norm:{rng.random() * 20:.2f}")
+    return out
+
+
+# lines the numpy way must leave to textlog (the whole file is then textlog's): other value forms, other fields,
+# other spacing
+ODD_LINES = ["s:7 trl:nan lr:0.000100 norm:nan", "s:7 trl:inf lr:0.000100 norm:1.00", "s:7 trl:1e-05 lr:0.1 norm:1",
+             "s:7 trl:-0 lr:+0.5 norm:.5", "s:7 trl:5. lr:0.000100 norm:1.00", "s:7 trl:1.5 lr:0.1",
+             "s:7 trl:1.5 lr:0.1 norm:1.0 tps:1000", "s:7  trl:1.5 lr:0.1 norm:1.0", "s:7 trl:1.5 lr:0.1 norm:1.0 ",
+             "s:7 tel:2.5 eval:0.3", "s:7 trl:1.5\tlr:0.1 norm:1.0", "s:7 trl:1.5 lr:0.1 norm:1.0\r", "",
+             "step 7: loss 1.5", "s:-7 trl:1.5 lr:0.1 norm:1.0", "s:7 trl:12345678901234567890 lr:0.1 norm:1.0",
+             "s:7 trl:1.5:2 lr:0.1 norm:1.0", "s:7 Trl:1.5 lr:0.1 norm:1.0", "s:7 trl:-1.25 lr:0.000100 norm:0.00",
+             "s:007 trl:007 lr:-.5 norm:+.5", "s:7 trl:0.1234567890123456789 lr:1.0 norm:1.0"]
+
+
+@pytest.mark.parametrize("odd", ODD_LINES)
+def test_the_numpy_way_reads_what_textlog_reads(tmp_path, monkeypatch, odd):
+    rng = random.Random(len(odd))
+    lines = _log(rng, 3000)
+    lines.insert(1500, odd)
+    p = tmp_path / "main.log"
+    p.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(llmc, "PIECE", 1 << 12)  # many pieces
+    _same(llmc.read(p), textlog.read(p, llmc.FORMAT))
+
+
+@pytest.mark.parametrize("case", ["plain", "restart", "repeats", "cut", "no_final_feed", "val_only", "one_line"])
+def test_the_numpy_way_reads_whole_files_as_textlog_does(tmp_path, monkeypatch, case):
+    rng = random.Random(3)
+    lines = _log(rng, 4000)
+    if case == "restart":
+        lines = lines[:3000] + _log(rng, 2000, start=1000)
+    elif case == "repeats":
+        lines = lines[:2000] + lines[1990:]
+    elif case == "val_only":
+        lines = [ln for ln in lines if "trl:" not in ln]
+    elif case == "one_line":
+        lines = lines[:1]
+    text = "\n".join(lines) + "\n"
+    if case == "cut":
+        text = text[:-9]
+    elif case == "no_final_feed":
+        text = text[:-1]
+    p = tmp_path / "main.log"
+    p.write_text(text)
+    monkeypatch.setattr(llmc, "PIECE", 1 << 12)
+    taken = []
+    real = llmc._fast
+    monkeypatch.setattr(llmc, "_fast", lambda path: taken.append(real(path)) or taken[-1])
+    _same(llmc.read(p), textlog.read(p, llmc.FORMAT))
+    assert (taken[0] is not None) == (case not in ("cut", "no_final_feed"))
