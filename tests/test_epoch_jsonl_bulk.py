@@ -158,3 +158,27 @@ def test_each_number_form_is_read_as_json_loads_reads_it(tmp_path, monkeypatch, 
     p.write_bytes(b"\n".join(lines) + b"\n")
     fast = epoch_jsonl.read(p)
     _same(fast, _row_by_row(p, monkeypatch))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_keys_of_one_metric_are_read_by_the_whole_piece_way_as_row_by_row(tmp_path, monkeypatch, seed):
+    """`train_loss` and `train_closs` (and `val_loss`, `test_loss`) mean one metric: the whole-piece way's store
+    keeps the last key's values, which is what the row-by-row way keeps of each step (the key order either way,
+    repeated epochs, a restart)."""
+    rng = random.Random(seed)
+    lines = []
+    for epoch in range(3000):
+        pair = [("train_loss", rng.random()), ("train_closs", rng.random())]
+        row = dict([("train_lr", rng.random() * 1e-3)] + (pair[::-1] if seed == 1 else pair)
+                   + [("epoch", epoch // 2 if seed == 2 else epoch), ("val_loss", rng.random()),
+                      ("test_loss", rng.random())])
+        lines.append(json.dumps(row).encode())
+    if seed == 3:
+        lines = lines[:1000] + lines[:500] + [ODD[0]] + lines[2000:]  # a resumed run, an odd line
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setattr(epoch_jsonl, "PIECE", 1 << 13)
+    taken = _count(monkeypatch, "_fast_chunk")
+    fast = epoch_jsonl.read(p)
+    _same(fast, _row_by_row(p, monkeypatch))
+    assert sum(taken) > len(taken) // 2

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import bulkfloat, lazyre
-from .base import Columns, MAX_STEP, SourceData, SourceError, note_collisions, open_stream, to_float, usable_step
+from ..heap import Grow
+from .base import (Columns, MAX_STEP, SourceData, SourceError, StepRuns, note_collisions, open_stream, to_float,
+                   usable_step)
 from .registry import Source
 from . import store_util
 
@@ -42,21 +44,22 @@ def read(path: Path) -> SourceData:
     src = SourceData(path=path, format="epoch_jsonl")
     cols = Columns(dialect="generic")
     state = {"bad": 0, "first_bad": None}
-    steps: list[np.ndarray] = []
-    lines: list[np.ndarray] = []
+    runs = StepRuns()  # (the records' steps and lines: their stretches' ends only)
+    kept = _Kept(cols)
     with open_stream(path) as f:
         for text, base, cut in store_util.text_chunks(f):
             for piece, at in _pieces(text):  # (a chunk's lines read in pieces read what it reads, see _pieces)
-                if cut or not _fast_chunk(piece, base + at, cols, src, steps, lines):
-                    _chunk(piece.split(b"\n"), base + at, cols, src, state, steps, lines)
+                if cut or not _fast_chunk(piece, base + at, kept, src, runs):
+                    _chunk(piece.split(b"\n"), base + at, cols, src, state, runs)
+    kept.hand_over()
     bad, first_bad = state["bad"], state["first_bad"]
-    src.records = sum(len(s) for s in steps)
+    src.records = runs.records
     if not src.records:
         raise SourceError(f"{path}: no per-epoch JSON line with an `epoch` ({bad} unreadable line(s))")
     if bad:
         src.warnings.append(f"{path.name}: skipped {bad} line(s) that are no per-epoch JSON record, first at line "
                             f"{first_bad}")
-    cols.set_steps(np.concatenate(steps), np.concatenate(lines))
+    runs.set_steps(cols)
     cols.finish_segments(src, "the epoch")
     src.series = cols.build(src)
     if not src.series:
@@ -101,7 +104,7 @@ _ENDS_TO_FEEDS = bytes.maketrans(b",}", b"\n\n")
 _MAX_TEXT = 30  # bytes of a number read the fast way (json.loads and pandas agree on these; see _numbers_of)
 
 
-def _fast_chunk(text: bytes, base: int, cols: Columns, src: SourceData, steps: list, lines: list) -> bool:
+def _fast_chunk(text: bytes, base: int, kept: "_Kept", src: SourceData, records: StepRuns) -> bool:
     """The lines of a chunk (`text`, `base` lines before it) where every line is the first one with other numbers:
     one JSON object of number values, the keys and their order, spacing and all, the same on every line (the
     DeiT / MAE loop writes `json.dumps` of one dict of averages per epoch). Then no line is parsed: the chunk's
@@ -155,17 +158,53 @@ def _fast_chunk(text: bytes, base: int, cols: Columns, src: SourceData, steps: l
     if not np.isfinite(epoch).all() or (np.abs(epoch) >= MAX_STEP).any():
         return False
     step = epoch + 1.0
-    parts = _parts(plan, cols, step, lambda key: table[:, keys.index(key)])
+    parts = _parts(plan, kept.cols, step, lambda key: table[:, keys.index(key)])
     if parts is None:
         return False
     numbers = np.arange(base + 1, base + 1 + m, dtype=np.int64)
     for names, columns, is_eval in parts:
-        cols.add_table(names, np.column_stack(columns), step, numbers, is_eval)
+        kept.add(names, columns, step, numbers, is_eval)
     if "trainable_params" not in src.facts and "n_parameters" in keys:
         src.facts["trainable_params"] = json.loads(first)["n_parameters"]
-    steps.append(step)
-    lines.append(numbers)
+    records.add(step, numbers)
     return True
+
+
+class _Kept:
+    """The fast way's values of each metric as the file streams: (steps, values, lines) in growable stores, 24
+    bytes a value (what its Series holds), handed to `Columns` as one part a metric at the end. `add` is
+    `Columns.add_table` (the same names, clashes noted, the same order of the names), which kept every chunk's
+    columns, steps and line numbers until `build` concatenated them: memory grew with the file (the values held
+    twice at the end). Where two keys of a key set mean one metric (`train_loss`, `train_closs`), add_table
+    held the values of each as a part, and `build` put them back in line order: every record's values of the
+    metric in key order, of which `finish` keeps the last of each step, i.e. the last key's. A store keeps only
+    that key's column (every row of a table holds every key)."""
+
+    def __init__(self, cols: Columns) -> None:
+        self.cols = cols
+        self.stores: dict = {}
+
+    def add(self, keys: list, columns: list, steps: np.ndarray, lines: np.ndarray, is_eval: bool) -> None:
+        names = self.cols.names
+        names.note_record(keys, is_eval)
+        by_name: dict = {}  # (a name's place is its first key's, its column the last key's)
+        for key, column in zip(keys, columns):
+            name = names[key, is_eval]
+            if name is not None:
+                by_name[name] = column
+        for name, column in by_name.items():
+            store = self.stores.get(name)
+            if store is None:
+                store = self.stores[name] = (Grow("d"), Grow("d"), Grow("q"))
+                self.cols._chunks.setdefault(name, [])  # (its place among the names: add_table's)
+            store[0].frombytes(steps)
+            store[1].frombytes(np.ascontiguousarray(column, dtype=np.float64))
+            store[2].frombytes(lines)
+
+    def hand_over(self) -> None:
+        for name, (st, va, ln) in self.stores.items():
+            self.cols._chunks[name].append((st.view(np.float64), va.view(np.float64), ln.view(np.int64)))
+        self.stores = {}
 
 
 def _numbers_of(values: bytes, n: int) -> np.ndarray | None:
@@ -209,7 +248,7 @@ def _numbers_of(values: bytes, n: int) -> np.ndarray | None:
     return values if len(values) == n else None
 
 
-def _chunk(raw: list, base: int, cols: Columns, src: SourceData, state: dict, steps: list, lines: list) -> None:
+def _chunk(raw: list, base: int, cols: Columns, src: SourceData, state: dict, runs: StepRuns) -> None:
     """The lines of one chunk (`base` lines before them): their records' steps and lines appended."""
     stripped = list(map(bytes.strip, raw))
     numbers = np.arange(base + 1, base + 1 + len(raw), dtype=np.int64)
@@ -223,8 +262,7 @@ def _chunk(raw: list, base: int, cols: Columns, src: SourceData, state: dict, st
     got = _table_rows(rows, numbers, cols, src, state)
     if got is None:
         got = _one_by_one(rows, numbers, cols, src, state)
-    steps.append(got[0])
-    lines.append(got[1])
+    runs.add(got[0], got[1])
 
 
 def _rows(stripped: list) -> list:
