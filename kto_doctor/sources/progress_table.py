@@ -26,13 +26,13 @@ Trainer table is the mean since the previous row.
 from __future__ import annotations
 
 import re
-from array import array
 from functools import cached_property
 from itertools import compress
 
 import numpy as np
 
 from . import textlog
+from ..heap import Grow
 from .base import Columns, SourceData, SourceError, StepRuns
 from .spannumbers import PAD, span_numbers
 from .registry import TEXT_SUFFIXES, Source, score
@@ -192,7 +192,9 @@ def read(path) -> SourceData:
     # bytes a value and nothing a row: the restart rule's segments are kept as they stream, `StepRuns`). Kept as
     # many small numpy arrays (a table's rows between two headers), freed ones left holes in the heap that the
     # large arrays built at the end could not reuse: the process held both (4.4 GB at 1 GB of text).
-    data: dict[str, tuple[array, array, array]] = {}  # canonical name -> (steps, values, lines)
+    # (`heap.Grow`: past 1 MB each store is a mapping of its own that grows in place, where an array.array's
+    # realloc copied it at every growth.)
+    data: dict[str, tuple[Grow, Grow, Grow]] = {}  # canonical name -> (steps, values, lines)
     runs = StepRuns()
     ordinal = False  # rows of a fractional-epoch table (NaN steps): numbered in file order, step k = k-th row
     table: _Table | None = None
@@ -225,16 +227,16 @@ def read(path) -> SourceData:
                 ordinal = True
             runs.add(steps, lines)
             for name, (vals, present) in named.items():
-                st, va, ln = data.setdefault(name, (array("d"), array("d"), array("q")))
+                st, va, ln = data.get(name) or data.setdefault(name, (Grow("d"), Grow("d"), Grow("q")))
                 vals = np.ascontiguousarray(vals, dtype=np.float64)
                 if not present.all():
-                    st.frombytes(memoryview(steps[present]).cast("B"))
-                    va.frombytes(memoryview(vals[present]).cast("B"))
-                    ln.frombytes(memoryview(lines[present]).cast("B"))
+                    st.frombytes(steps[present])
+                    va.frombytes(vals[present])
+                    ln.frombytes(lines[present])
                 else:
-                    st.frombytes(memoryview(steps).cast("B"))
-                    va.frombytes(memoryview(vals).cast("B"))
-                    ln.frombytes(memoryview(lines).cast("B"))
+                    st.frombytes(steps)
+                    va.frombytes(vals)
+                    ln.frombytes(lines)
     if not runs.records:
         raise SourceError(f"{path}: no progress-table rows found")
     if ordinal:
@@ -245,8 +247,7 @@ def read(path) -> SourceData:
     cols.finish_segments(src, "the Step column")
     for name in list(data):
         st, va, ln = data.pop(name)  # handed over: a metric's store goes as its Series comes (peak memory)
-        series = cols.finish(np.frombuffer(st, dtype=np.float64), np.frombuffer(va, dtype=np.float64),
-                             np.frombuffer(ln, dtype=np.int64))
+        series = cols.finish(st.view(np.float64), va.view(np.float64), ln.view(np.int64))
         del st, va, ln
         if series is not None:
             src.series[name] = series
