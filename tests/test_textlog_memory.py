@@ -168,3 +168,28 @@ def test_blocks_keys_of_the_same_blocks_share_their_steps_and_lines(tmp_path, mo
     for name, s in alone.series.items():
         for field in ("steps", "values", "lines"):
             np.testing.assert_array_equal(getattr(got.series[name], field), getattr(s, field))
+
+
+def test_take_previous_a_block_at_a_time_is_the_whole_way():
+    """`take_previous` over blocks of records (the last own record carried over) gives what one pass over every
+    record gives: NaN steps, targets that are own records too, no own record before a target, blocks of 1 to 8."""
+    def whole(steps, targets, own):
+        last = np.arange(len(steps))
+        last[~own] = -1
+        np.maximum.accumulate(last, out=last)
+        last = last[targets]
+        steps[targets] = np.where(last >= 0, steps[np.maximum(last, 0)], np.nan)
+
+    rng = np.random.default_rng(1)
+    for trial in range(2000):
+        n = int(rng.integers(0, 60))
+        steps = rng.integers(0, 5, n).astype(float)
+        steps[rng.random(n) < 0.2] = np.nan
+        own = np.isfinite(steps) if trial % 3 == 0 else rng.random(n) < rng.random()
+        targets = np.flatnonzero(rng.random(n) < rng.random())
+        if trial % 7 == 0 and len(targets) > 2:
+            targets = targets[::-1].copy()  # (not in file order: the whole way)
+        want, got = steps.copy(), steps.copy()
+        whole(want, targets, own)
+        textlog.take_previous(got, targets, own, block=int(rng.integers(1, 9)))
+        np.testing.assert_array_equal(got, want)

@@ -1413,17 +1413,37 @@ def epoch_steps(epoch: np.ndarray, index: np.ndarray, per_epoch: np.ndarray | No
     return out
 
 
-def take_previous(steps: np.ndarray, targets: np.ndarray, own: np.ndarray) -> None:
+def take_previous(steps: np.ndarray, targets: np.ndarray, own: np.ndarray, block: int = 1 << 20) -> None:
     """In place: each record in `targets` takes the step of the closest record before it whose `own` mask is
     set (a reward line after its loss line, a validation line after its training line); NaN where none is."""
     n = len(steps)
-    # the record number of the last own record at or before each record, in place and 4 bytes a record where they
-    # fit (three 8-byte arrays a record were the peak of a long two-records-a-step log's finish)
-    last = np.arange(n, dtype=np.int32 if n < 2 ** 31 else np.int64)
-    last[~own] = -1
-    np.maximum.accumulate(last, out=last)
-    last = last[targets]
-    steps[targets] = np.where(last >= 0, steps[np.maximum(last, 0)], NAN)
+    if len(targets) > 1 and not (targets[1:] > targets[:-1]).all():  # (not in file order: all at once)
+        last = np.arange(n, dtype=np.int32 if n < 2 ** 31 else np.int64)
+        last[~own] = -1
+        np.maximum.accumulate(last, out=last)
+        last = last[targets]
+        steps[targets] = np.where(last >= 0, steps[np.maximum(last, 0)], NAN)
+        return
+    # a block of records at a time (the last own record before the block carried over), so that no array of every
+    # record is made (three were the peak of a long two-records-a-step log's finish). A target that is an own
+    # record takes its own step, so the steps written never change one read later.
+    carry, t0 = -1, 0
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        t1 = int(np.searchsorted(targets, b))
+        if t1 > t0:
+            last = np.arange(a, b, dtype=np.int64)
+            last[~own[a:b]] = -1
+            np.maximum.accumulate(last, out=last)
+            np.maximum(last, carry, out=last)
+            t = targets[t0:t1]
+            got = last[t - a]
+            steps[t] = np.where(got >= 0, steps[np.maximum(got, 0)], NAN)
+            carry, t0 = int(last[-1]), t1
+        else:
+            where = np.flatnonzero(own[a:b])
+            if len(where):
+                carry = a + int(where[-1])
 
 
 def source(fmt: Format, title: str, *patterns: bytes, priority: int = 22, examples: tuple = ()):
