@@ -77,12 +77,14 @@ def _same(a, b):
         (b.warnings, b.facts, b.records, b.segments, b.hints, b.step_kind)
 
 
-def _log(rng, n: int, start: int = 0) -> list[str]:
+def _log(rng, n: int, start: int = 0, narrow: bool = False) -> list[str]:
+    """`narrow`: values of one width, as most of a real log's lines (most lines then share one byte layout)."""
     out = []
     for s in range(start, start + n):
         if s % 25 == 0:
             out += [f"s:{s} tel:{3 + rng.random():.4f}", f"s:{s} eval:{rng.random() / 2:.4f}"]
-        out.append(f"s:{s} trl:{rng.uniform(-1, 12):.4f} lr:{rng.random() * 6e-4:.6f} norm:{rng.random() * 20:.2f}")
+        trl, norm = (3 + rng.random(), rng.random() * 2) if narrow else (rng.uniform(-1, 12), rng.random() * 20)
+        out.append(f"s:{s} trl:{trl:.4f} lr:{rng.random() * 6e-4:.6f} norm:{norm:.2f}")
     return out
 
 
@@ -97,29 +99,65 @@ ODD_LINES = ["s:7 trl:nan lr:0.000100 norm:nan", "s:7 trl:inf lr:0.000100 norm:1
              "s:007 trl:007 lr:-.5 norm:+.5", "s:7 trl:0.1234567890123456789 lr:1.0 norm:1.0"]
 
 
+@pytest.mark.parametrize("piece", [1 << 12, 1 << 20])  # many pieces (most read field by field), one (by layout)
 @pytest.mark.parametrize("odd", ODD_LINES)
-def test_the_numpy_way_reads_what_textlog_reads(tmp_path, monkeypatch, odd):
+def test_the_numpy_way_reads_what_textlog_reads(tmp_path, monkeypatch, odd, piece):
     rng = random.Random(len(odd))
-    lines = _log(rng, 3000)
+    lines = _log(rng, 3000, narrow=piece > 1 << 12)
     lines.insert(1500, odd)
     p = tmp_path / "main.log"
     p.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(llmc, "PIECE", 1 << 12)  # many pieces
+    monkeypatch.setattr(llmc, "PIECE", piece)
     _same(llmc.read(p), textlog.read(p, llmc.FORMAT))
 
 
-@pytest.mark.parametrize("case", ["plain", "restart", "repeats", "cut", "no_final_feed", "val_only", "one_line"])
-def test_the_numpy_way_reads_whole_files_as_textlog_does(tmp_path, monkeypatch, case):
+def test_lines_of_one_layout_are_read_as_field_by_field(monkeypatch):
+    """A piece whose lines mostly share one byte layout (steps of one width, values of one width, a negative value
+    or a `+`): those as a byte matrix, the others field by field; the same as the field-by-field way alone."""
+    rng = random.Random(9)
+    taken = []
+    real = llmc._layout
+    monkeypatch.setattr(llmc, "_layout", lambda *a: taken.append(real(*a)) or taken[-1])
+    for model in ("s:{s} trl:{a:.4f} lr:{b:.6f} norm:{c:.2f}", "s:{s} trl:-{a:.4f} lr:+{b:.6f} norm:{c:.0f}.",
+                  "s:{s} trl:.{d} lr:{b:.6f} norm:00{c:.2f}"):
+        lines = []
+        for s in range(10000, 30000):
+            if s % 40 == 0:
+                lines.append(f"s:{s} tel:{rng.random():.4f}")
+            if s % 7 == 0:  # another layout
+                lines.append(f"s:{s} trl:{rng.random() * 20:.3f} lr:{rng.random():.2f} norm:{rng.random():.3f}")
+                continue
+            lines.append(model.format(s=s, a=3 + rng.random(), b=rng.random() * 6e-4, c=rng.random() * 2,
+                                      d=rng.randrange(1000, 9999)))
+        buf = b"".join((llmc._PAD, ("\n".join(lines) + "\n").encode(), llmc._PAD))
+        taken.clear()
+        got, want = llmc._piece(buf), llmc._fields(buf)
+        assert taken[0] is not None and taken[0][0].mean() > 0.6  # (by layout: most lines)
+        assert got is not None and want is not None
+        assert len(got[2][0]) == len(want[2][0]) > 15000
+        assert got[1] == want[1] and got[0].tobytes() == want[0].tobytes()
+        for x, y in zip(got[2] + tuple(got[3]), want[2] + tuple(want[3])):
+            assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("piece", [1 << 12, 1 << 20])
+@pytest.mark.parametrize("case", ["plain", "restart", "repeats", "cut", "no_final_feed", "val_only", "one_line",
+                                  "x", ".", " ", "-"])  # (the last four: a digit of one line replaced, same width)
+def test_the_numpy_way_reads_whole_files_as_textlog_does(tmp_path, monkeypatch, case, piece):
     rng = random.Random(3)
-    lines = _log(rng, 4000)
+    narrow = piece > 1 << 12
+    lines = _log(rng, 4000, narrow=narrow)
     if case == "restart":
-        lines = lines[:3000] + _log(rng, 2000, start=1000)
+        lines = lines[:3000] + _log(rng, 2000, start=1000, narrow=narrow)
     elif case == "repeats":
         lines = lines[:2000] + lines[1990:]
     elif case == "val_only":
         lines = [ln for ln in lines if "trl:" not in ln]
     elif case == "one_line":
         lines = lines[:1]
+    elif len(case) == 1:
+        i = lines[2000].index("trl:") + 6
+        lines[2000] = lines[2000][:i] + case + lines[2000][i + 1:]
     text = "\n".join(lines) + "\n"
     if case == "cut":
         text = text[:-9]
@@ -127,9 +165,9 @@ def test_the_numpy_way_reads_whole_files_as_textlog_does(tmp_path, monkeypatch, 
         text = text[:-1]
     p = tmp_path / "main.log"
     p.write_text(text)
-    monkeypatch.setattr(llmc, "PIECE", 1 << 12)
+    monkeypatch.setattr(llmc, "PIECE", piece)
     taken = []
     real = llmc._fast
     monkeypatch.setattr(llmc, "_fast", lambda path: taken.append(real(path)) or taken[-1])
     _same(llmc.read(p), textlog.read(p, llmc.FORMAT))
-    assert (taken[0] is not None) == (case not in ("cut", "no_final_feed"))
+    assert (taken[0] is not None) == (case in ("plain", "restart", "repeats", "val_only", "one_line"))
