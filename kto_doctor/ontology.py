@@ -304,6 +304,28 @@ def unknown(names) -> list[str]:
     return [n for n in names if not is_known(n)]
 
 
+# A loss the ontology does not name (`GD_loss`, `loss_itc`, `combined_loss`): the parts of a multi-task loss, or an
+# unknown trainer's total. Evaluation names (`val_loss_itc`) are not training losses.
+_TOKENS = re.compile(r"[^a-z0-9]+")
+_EVAL_TOKENS = frozenset({"eval", "val", "valid", "validation", "test", "dev"})
+_TOTAL_TOKENS = frozenset({"total", "combined", "overall", "all", "sum", "full"})
+
+
+def loss_parts(names) -> tuple[list[str], str | None]:
+    """(the unknown training-loss series among `names`, the one among them that says it is the total or None)."""
+    parts, total = [], None
+    for n in names:
+        if is_known(n):
+            continue
+        tokens = [t for t in _TOKENS.split(n.lower()) if t]
+        if not any(t.endswith("loss") or t.startswith("loss") for t in tokens) or _EVAL_TOKENS.intersection(tokens):
+            continue
+        parts.append(n)
+        if total is None and _TOTAL_TOKENS.intersection(tokens):
+            total = n
+    return parts, total
+
+
 # The per-function rewards of a GRPO-style trainer: TRL's `rewards/<function>/mean` (0.16+) and `rewards/<function>`
 # (before), mlx-lm's read the same way. Not the preference rewards (`rewards/chosen`, `rewards/margins`, KTO's sums).
 _REWARD_COMPONENT = re.compile(r"rewards/(?!(?:chosen|rejected|margins|accuracies|kl)(?:_|/|$))([^/]+)(?:/mean)?")

@@ -25,7 +25,7 @@ from . import config as cfgmod
 from . import frameworks, startup
 from .discover import Discovery, LogFile, RunSpec, describe, discover
 from .model import FRAMEWORKS, METHODS, Later, Run, SourceInfo
-from .ontology import SPEECH_METRICS, core_missing, unknown
+from .ontology import SPEECH_METRICS, core_missing, loss_parts, unknown
 from .sources.base import SourceData, SourceError
 from .sources.registry import registry
 
@@ -252,6 +252,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
         if note:
             info.warnings.append(note)
     series, provenance, locations = _merge_series(datas, rel_of, notes)
+    _derive_loss(series, provenance, notes, run_warnings)
     _derive_epoch(series, provenance, config, datas, notes)
     # the frame is built when something reads it (a library caller, a chart): the analysis needs only its steps
     index = frame_index(series)
@@ -355,6 +356,37 @@ def _derive(config: dict, prov: dict, facts: dict) -> None:
         if known is not None:
             put("vocab_size", known[0])
             prov["vocab_size"] = f"known model family ({known[1]})"
+
+
+def _derive_loss(series: dict, provenance: dict, notes: list[str], warnings: list[str]) -> None:
+    """A log whose losses all have names of their own (`loss_itc`, `loss_mlm`, ... of a multi-task model; an
+    unknown loop's `GD_loss`) has a training loss all the same: the one that says it is the total
+    (`combined_loss`), the only one, or else their sum at the steps where every part was logged (the parts'
+    weights are not in the log: 1 each). Stated as a warning, a merge note and in the provenance: a judgement the
+    report must show."""
+    if any(n in series for n in ("loss", "policy_loss", "reward")):
+        return
+    parts, total = loss_parts(series)
+    if not parts:
+        return
+    if total is not None or len(parts) == 1:
+        name = total or parts[0]
+        series["loss"] = series[name].rename("loss")
+        provenance["loss"] = f"derived: '{name}'"
+        notes.append(f"loss: read from '{name}', " + ("the total among the logged losses" if total
+                     else "the only training loss the log names") + " (no series the ontology knows as the loss)")
+        warnings.append(notes[-1])
+        return
+    import pandas as pd
+
+    frame = pd.concat([series[n] for n in parts], axis=1, join="inner")
+    if frame.empty:
+        return
+    series["loss"] = pd.Series(frame.to_numpy(dtype=np.float64).sum(axis=1), index=frame.index, name="loss")
+    provenance["loss"] = "derived: " + " + ".join(parts)
+    notes.append(f"loss: the sum of the {len(parts)} logged losses ({', '.join(parts)}), each weighted 1, at the "
+                 f"{len(frame)} steps where all were logged: no total loss was logged")
+    warnings.append(notes[-1])
 
 
 def _derive_epoch(series: dict, provenance: dict, config: dict, datas: list[SourceData], notes: list[str]) -> None:

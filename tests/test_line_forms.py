@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 import kto_doctor
 from kto_doctor import sources
 
@@ -305,8 +307,34 @@ def test_losses_under_names_the_ontology_does_not_know_are_read_and_their_nan_is
     assert data.series["GD_loss"].steps.tolist() == list(range(10))
     assert math.isnan(data.series["combined_loss"].values[0])
     report = kto_doctor.analyze(p)
-    assert report.status == "inconclusive"  # no core series: never healthy, and said so
-    assert any(f.symptom == "nan-inf" and f.severity in ("warning", "error") for f in report.findings)
+    # the total among them is the run's loss (said in the report), and its NaN from the first line fails the run
+    assert any("read from 'combined_loss'" in w for w in report.run.warnings)
+    assert report.status == "failing"
+    assert any(f.symptom == "nan-inf" and f.severity == "error" for f in report.findings)
+
+
+def test_a_multi_task_log_without_a_total_is_judged_on_the_sum_of_its_losses(tmp_path):
+    # zengyan-97/X-VLM#12: the per-epoch averages of five losses with quoted values, and no total
+    rows = [(3.29523, 0.55888, 2.58581), (2.73107, 0.49588, 2.01296), (2.46065, 0.46258, 1.79183),
+            (2.29142, 0.44120, 1.66804), (2.16995, 0.42518, 1.58681), (2.07655, 0.41273, 1.52846)]
+    p = tmp_path / "log.txt"
+    p.write_text("".join(f'{{"train_loss_itc": "{a}", "train_loss_itm": "{b}", "train_loss_mlm": "{c}", '
+                         f'"train_lr": "0.00009", "epoch": {e}}}\n' for e, (a, b, c) in enumerate(rows)))
+    report = kto_doctor.analyze(p)
+    loss = report.run.metrics["loss"].dropna()
+    assert loss.tolist() == pytest.approx([sum(r) for r in rows])
+    assert any("sum of the 3 logged losses" in w for w in report.run.warnings)
+    assert report.status == "healthy"
+    # one of them NaN at the last epoch: the sum is NaN there, and the run is not healthy
+    p.write_text(p.read_text().replace('"1.52846"', '"nan"'))
+    assert kto_doctor.analyze(p).status != "healthy"
+
+
+def test_an_eval_loss_under_its_own_name_is_no_training_loss():
+    from kto_doctor.ontology import loss_parts
+
+    assert loss_parts(["val_loss_itc", "test_mlm_loss", "loss_itc", "GD_loss", "loss_scale"]) == (["loss_itc", "GD_loss"], None)
+    assert loss_parts(["RD_loss", "combined_loss"]) == (["RD_loss", "combined_loss"], "combined_loss")
 
 
 def test_a_step_list_of_names_that_are_no_metric_is_still_refused(tmp_path):

@@ -419,7 +419,7 @@ def _count_bad(lines: np.ndarray, state: dict) -> None:
 
 
 # the first JSON object of the file: an `epoch` key and a `train_` average beside it, on one line
-_LINE = re.compile(r'^\{[^\n{}]*"train_[A-Za-z]\w*"\s*:\s*-?[\d.]+[^\n{}]*\}\s*$', re.M)
+_LINE = re.compile(r'^\{[^\n{}]*"train_[A-Za-z]\w*"\s*:\s*"?-?[\d.]+[^\n{}]*\}\s*$', re.M)  # values may be quoted
 
 
 def sniff(head: str) -> float:
