@@ -46,6 +46,9 @@ METRICS: tuple[Metric, ...] = (
        "actor_lr", "epoch_learning_rate", "lr-adamw", "lr-adam", "lr-sgd", "optim/lr", "ppo/learning_rate", dialects={"openrlhf": ("act_lr",)}),
     _m("epoch", "fractional epoch at the log"),
     _m("loss_scale", "fp16 dynamic loss scale", "loss scale"),
+    # exp(loss): fairseq's `ppl`, Megatron's `lm loss PPL`, run_clm's `perplexity`; a log that prints only it has its
+    # loss all the same (ln ppl, see run._derive_loss)
+    _m("perplexity", "per-token perplexity, exp of the loss", "ppl", "train_ppl", "lm loss ppl", "train_perplexity"),
     _m("skipped_iterations", "optimizer steps skipped in the logging interval (overflow)",
        "number of skipped iterations"),
     _m("nan_iterations", "iterations with a NaN loss in the logging interval", "number of nan iterations"),

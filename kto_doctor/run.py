@@ -364,6 +364,9 @@ def _derive_loss(series: dict, provenance: dict, notes: list[str], warnings: lis
     (`combined_loss`), the only one, or else their sum at the steps where every part was logged (the parts'
     weights are not in the log: 1 each). Stated as a warning, a merge note and in the provenance: a judgement the
     report must show."""
+    for ppl, loss in (("perplexity", "loss"), ("eval_perplexity", "eval_loss")):
+        if ppl in series and loss not in series:
+            _loss_of_perplexity(series, provenance, notes, warnings, ppl, loss)
     if any(n in series for n in ("loss", "policy_loss", "reward")):
         return
     parts, total = loss_parts(series)
@@ -386,6 +389,23 @@ def _derive_loss(series: dict, provenance: dict, notes: list[str], warnings: lis
     provenance["loss"] = "derived: " + " + ".join(parts)
     notes.append(f"loss: the sum of the {len(parts)} logged losses ({', '.join(parts)}), each weighted 1, at the "
                  f"{len(frame)} steps where all were logged: no total loss was logged")
+    warnings.append(notes[-1])
+
+
+def _loss_of_perplexity(series, provenance, notes, warnings, ppl: str, loss: str) -> None:
+    """Perplexity is exp of the per-token loss in nats, whatever base the trainer's own loss uses (fairseq logs
+    bits and 2 ** loss), so ln(ppl) is the loss the rules know. A NaN or infinite perplexity is a NaN or infinite
+    loss; a value under 1 is no perplexity and its row is left out."""
+    import pandas as pd
+
+    src = series[ppl]
+    v = src.to_numpy(dtype=np.float64)
+    keep = ~(v < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(v[keep])
+    series[loss] = pd.Series(out, index=src.index[keep], name=loss)
+    provenance[loss] = f"derived: ln({ppl})"
+    notes.append(f"{loss}: ln({ppl}), the loss in nats per token a perplexity stands for (no {loss} was logged)")
     warnings.append(notes[-1])
 
 

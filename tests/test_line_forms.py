@@ -371,3 +371,20 @@ def test_a_sentence_or_two_about_a_loss_is_no_log(tmp_path):
     p.write_text("We trained it overnight.\nThe final loss: 0.52 was good enough.\n")
     data = read_or_none(p)
     assert data is None or "loss" not in data.series
+
+
+def test_a_log_that_prints_only_perplexity_is_judged_on_its_loss(tmp_path):
+    # fairseq / Megatron / run_clm print the perplexity; its log is the loss in nats whatever base the trainer uses
+    p = tmp_path / "train.log"
+    ppl = [812.4, 402.1, 210.7, 150.2, 121.9, 103.3]
+    val = [900.0, 450.0, 260.0, 240.0, 300.0, 420.0]
+    p.write_text("".join(f"step {100 * (i + 1)} | ppl {a} | val_ppl {b} | lr 3e-4\n" for i, (a, b) in enumerate(zip(ppl, val))))
+    report = kto_doctor.analyze(p)
+    frame = report.run.metrics
+    assert frame["loss"].dropna().tolist() == pytest.approx([math.log(x) for x in ppl])
+    assert frame["eval_loss"].dropna().tolist() == pytest.approx([math.log(x) for x in val])
+    assert any(w.startswith("loss: ln(perplexity)") for w in report.run.warnings)
+    assert "overfitting" in {f.symptom for f in report.findings}  # the eval perplexity rises from step 400 on
+    # an infinite perplexity is an infinite loss
+    p.write_text(p.read_text().replace("ppl 121.9 ", "ppl inf "))
+    assert "nan-inf" in {f.symptom for f in kto_doctor.analyze(p).findings}
