@@ -114,19 +114,25 @@ def _task_facts(run: Run) -> dict:
     worst = None
     for name, direction in task_metrics(run.metric_names):
         try:
-            vals = np.asarray(run.series(name).to_numpy(), dtype=float)
+            s = run.series(name)
+            vals = np.asarray(s.to_numpy(), dtype=float)
+            steps = np.asarray(s.index.to_numpy(), dtype=float)
         except (TypeError, ValueError, AttributeError):
             continue
-        vals = vals[np.isfinite(vals)]
+        ok = np.isfinite(vals)
+        vals, steps = vals[ok], steps[ok]
         if len(vals) < TASK_MIN_EVALS:
             continue
-        best = float(vals.min() if direction == "lower" else vals.max())
+        at = int(vals.argmin() if direction == "lower" else vals.argmax())
+        best = float(vals[at])
         last = float(vals[-1])
         gap = (last - best) if direction == "lower" else (best - last)
         shortfall = gap / abs(best) if best != 0 else (0.0 if gap == 0 else math.inf)
         if worst is None or shortfall > worst["task_shortfall"]:
-            worst = {"task_metric": name, "task_best": best, "task_last": last, "task_shortfall": shortfall}
-    return worst or {"task_metric": None, "task_best": None, "task_last": None, "task_shortfall": None}
+            worst = {"task_metric": name, "task_best": best, "task_last": last, "task_shortfall": shortfall,
+                     "task_best_step": float(steps[at])}
+    return worst or {"task_metric": None, "task_best": None, "task_last": None, "task_shortfall": None,
+                     "task_best_step": None}
 
 
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:
