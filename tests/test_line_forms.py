@@ -388,3 +388,42 @@ def test_a_log_that_prints_only_perplexity_is_judged_on_its_loss(tmp_path):
     # an infinite perplexity is an infinite loss
     p.write_text(p.read_text().replace("ppl 121.9 ", "ppl inf "))
     assert "nan-inf" in {f.symptom for f in kto_doctor.analyze(p).findings}
+
+
+YANMTT = ("# Nan loss after 70K steps on the pre-training.\n\n```\n...\n76930 2.6496577\n76940 2.59109\n76950 2.596339\n"
+          "76960 2.735384\n76970 2.6265104\n76980 nan\n76990 nan\nSaving the model\nLoading from checkpoint\n"
+          "77000 nan\n77010 nan\n...\n```\n")
+
+
+def test_bare_step_and_value_lines_are_the_loss_where_the_file_speaks_of_one(tmp_path):
+    # prajdabre/yanmtt#7: `print(step, loss)` pasted under the issue title
+    p = tmp_path / "issue7.log"
+    p.write_text(YANMTT)
+    data = sources.read(p)
+    assert data.format == "step_value"
+    loss = data.series["loss"]
+    assert loss.steps.tolist() == [76930, 76940, 76950, 76960, 76970, 76980, 76990, 77000, 77010]
+    assert loss.values[0] == pytest.approx(2.6496577) and math.isnan(loss.values[5])
+    report = kto_doctor.analyze(p)
+    assert report.status == "failing" and "nan-inf" in {f.symptom for f in report.findings}
+
+
+def test_bare_lines_that_name_nothing_keep_their_value_unnamed(tmp_path):
+    p = tmp_path / "out.txt"
+    p.write_text(YANMTT.replace("# Nan loss after 70K steps on the pre-training.", "# after 70K steps"))
+    data = sources.read(p)
+    assert "loss" not in data.series and "value" in data.series
+    assert kto_doctor.analyze(p).status != "healthy"  # NaN in any series, and no core series understood
+
+
+def test_numbers_that_do_not_count_up_are_no_steps(tmp_path):
+    p = tmp_path / "table.txt"
+    p.write_text("loss table\n3 0.5\n1 0.2\n4 0.9\n1 0.1\n5 0.3\n9 0.4\n")
+    assert read_or_none(p) is None or read_or_none(p).format != "step_value"
+
+
+def test_a_cut_last_bare_line_keeps_the_lines_before_it(tmp_path):
+    p = tmp_path / "issue7.log"
+    p.write_text(YANMTT.split("Saving")[0] + "77000 2.5")  # cut inside the last value: no line end
+    loss = sources.read(p).series["loss"]
+    assert loss.steps.tolist()[:7] == [76930, 76940, 76950, 76960, 76970, 76980, 76990]

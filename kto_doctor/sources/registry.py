@@ -54,6 +54,7 @@ BUILTIN = (
     "progress_bar = kto_doctor.sources.progress_bar:SOURCE",
     "progress_table = kto_doctor.sources.progress_table:SOURCE",
     "generic_kv = kto_doctor.sources.generic_kv:SOURCE",
+    "step_value = kto_doctor.sources.step_value:SOURCE",
     "json_metrics = kto_doctor.sources.json_metrics:SOURCE",
     "csv_table = kto_doctor.sources.csv_table:SOURCE",
     "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
