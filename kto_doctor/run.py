@@ -413,6 +413,8 @@ def _derive_epoch(series: dict, provenance: dict, config: dict, datas: list[Sour
     """A log without an epoch series (a notebook's `Step | Training Loss` table) whose training banner states the
     examples of an epoch and the batch of an optimizer step: epoch = step x batch / examples, as the Trainer
     counts it (to within a step per epoch). Not for steps placed by log order, which are no optimizer steps."""
+    if "epoch" in series and "loss" in series:
+        _fill_epoch(series, provenance, notes)
     if "epoch" in series or "loss" not in series:
         return
     n, b = config.get("num_examples"), config.get("effective_batch_size")
@@ -425,6 +427,30 @@ def _derive_epoch(series: dict, provenance: dict, config: dict, datas: list[Sour
     provenance["epoch"] = f"derived: step x {int(b)} / {int(n)} examples"
     notes.append(f"epoch: derived from the step (step x {int(b)} per step / {int(n)} examples; "
                  f"{n / b:.4g} steps per epoch): no epoch was logged")
+
+
+def _fill_epoch(series: dict, provenance: dict, notes: list[str]) -> None:
+    """An epoch logged only where each epoch ends (a loop's `Epoch 2 completed` line: whole numbers at a few
+    steps) under a loss logged at many steps: the fractional epoch of every step, as HF logs it, by straight lines
+    through (0, 0) and those ends, the last epoch's length carried past the last end."""
+    import pandas as pd
+
+    ep, loss = series["epoch"].dropna(), series["loss"]
+    v = ep.to_numpy(dtype=np.float64)
+    s = ep.index.to_numpy(dtype=np.float64)
+    if len(v) == 0 or len(v) * 2 > len(loss) or not (v == np.round(v)).all() or not (np.diff(v) > 0).all() \
+            or not (np.diff(s) > 0).all() or v[0] < 1 or s[0] <= 0:
+        return
+    xs, ys = np.r_[0.0, s], np.r_[v[0] - 1.0, v]
+    at = loss.index.to_numpy(dtype=np.float64)
+    out = np.interp(at, xs, ys)
+    per = (xs[-1] - xs[-2]) / (ys[-1] - ys[-2])  # steps in the last epoch
+    past = at > xs[-1]
+    out[past] = ys[-1] + (at[past] - xs[-1]) / per
+    series["epoch"] = pd.Series(out, index=loss.index, name="epoch")
+    provenance["epoch"] = f"derived: the loss steps placed between the {len(v)} logged epoch end(s)"
+    notes.append(f"epoch: the {len(v)} epoch end(s) the log states, spread over the steps between them "
+                 "(a straight line per epoch)")
 
 
 def _place_ordinals(d: SourceData, config: dict) -> str:

@@ -427,3 +427,37 @@ def test_a_cut_last_bare_line_keeps_the_lines_before_it(tmp_path):
     p.write_text(YANMTT.split("Saving")[0] + "77000 2.5")  # cut inside the last value: no line end
     loss = sources.read(p).series["loss"]
     assert loss.steps.tolist()[:7] == [76930, 76940, 76950, 76960, 76970, 76980, 76990]
+
+
+def _epoch_summary_log(epochs: int, per: int, first_label: int = 1) -> str:
+    # DanielPuentee/gpt-from-zero logs/pretrain.log: a loguru line per 100 steps, a summary when an epoch ends
+    out, step, loss = [], 0, 6.3
+    for e in range(epochs):
+        for _ in range(per):
+            step += 100
+            loss *= 0.97
+            out.append(f"2026-02-03 13:24:36.939 | INFO     | __main__:train:172 - Step {step}, Loss: {loss:.4f}")
+        loss *= 0.7  # the running average starts again on data it has seen
+        out.append(f"2026-02-03 13:25:24.716 | INFO     | __main__:train:176 - Epoch {e + first_label} completed. "
+                   f"Average loss: {loss:.4f}")
+    return "\n".join(out) + "\n"
+
+
+def test_epoch_summaries_between_step_lines_give_the_epoch_of_every_step(tmp_path):
+    p = tmp_path / "pretrain.log"
+    p.write_text(_epoch_summary_log(epochs=5, per=15))
+    data = sources.read(p)
+    assert "Average loss" in data.series and not any(". " in n for n in data.series)
+    ep = data.series["epoch"]
+    assert ep.steps.tolist() == [1500, 3000, 4500, 6000, 7500] and ep.values.tolist() == [1, 2, 3, 4, 5]
+    report = kto_doctor.analyze(p)
+    epoch = report.run.metrics["epoch"].dropna()
+    assert epoch.loc[300] == pytest.approx(0.2) and epoch.loc[2250 - 50] == pytest.approx(1 + 700 / 1500)
+    assert epoch.loc[7500] == pytest.approx(5.0)
+    assert "SFT102" in _rules(report)  # 5 epochs, the loss at a small fraction of its first-epoch level
+
+
+def test_epoch_summaries_counted_from_zero_end_the_first_epoch_at_one(tmp_path):
+    p = tmp_path / "pretrain.log"
+    p.write_text(_epoch_summary_log(epochs=3, per=10, first_label=0))
+    assert sources.read(p).series["epoch"].values.tolist() == [1, 2, 3]

@@ -180,6 +180,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         elif others.any():  # an epoch label among step lines is not a step: the step before
             steps[epoch_recs] = np.nan
             textlog.take_previous(steps, epoch_recs, np.isfinite(steps))
+            _epoch_ends(reader, eidx, ep, notes)
         elif len(np.unique(ep)) < len(eidx):  # `Epoch 3, Loss: 0.52` on every batch: each line is a record
             steps[eidx] = np.arange(1, len(eidx) + 1, dtype=np.float64)
             if "epoch" not in reader.store.metrics:
@@ -237,6 +238,27 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     src.warnings.append(msg)
     src.hints["reader"] = "fallback"
     textlog.overflow_facts(reader, src)
+
+
+def _epoch_ends(reader: textlog.Reader, eidx: np.ndarray, ep: np.ndarray, notes: list) -> None:
+    """A loop's summary after each epoch among its step lines (`Epoch 1 completed. Average loss: 4.4899`): each
+    label once, counting up. The line ends its epoch, so the epoch series takes the value 1.0 at the end of the
+    first (HF's convention; a log that counts from 0 says `Epoch 0` there) at the step before it, and the words
+    of the sentence before the metric's name (`completed.`) leave the name. Labels that start again are a second
+    run appended to the log (the merger keeps the later where steps overlap)."""
+    if len(eidx) < 1 or "epoch" in reader.store.metrics:
+        return
+    # a log of two runs appended (the labels start again) is two runs of labels, each counted from its first
+    starts = np.flatnonzero(np.r_[True, np.diff(ep) <= 0])
+    first = np.repeat(ep[starts], np.diff(np.r_[starts, len(ep)]))
+    reader.put("epoch", eidx, ep + (first == 0))
+    metrics = reader.store.metrics
+    for name in [n for n in metrics if ". " in n and not n.startswith("@")]:
+        short = name.rsplit(". ", 1)[1]
+        if short and short not in metrics:
+            metrics[short] = metrics.pop(name)
+    notes.append("`Epoch N` summary lines between the step lines: each ends its epoch (the epoch series is read "
+                 "from them)")
 
 
 def _fractional_epochs(labels: np.ndarray) -> np.ndarray:
