@@ -184,6 +184,8 @@ BOOKKEEPING = frozenset({
     "counters/examples", "counters/updates", "it/sec", "tokens/sec", "trained_tokens", "peak_mem", "mfu",
     "step_time", "iter_time", "wps", "ups", "wpb", "bsz", "wall", "train_wall", "data", "max_mem", "tps",
     "num_label_tokens", "mem", "ppo_ep", "e2e_latency", "epoch_time",
+    # modded-nanogpt's `train_time:0ms step_avg:nanms` (no average before the timing starts: not a metric's NaN)
+    "step_avg", "train_time", "batch_time", "elapsed",
 })
 BOOKKEEPING_PREFIXES = ("timing_s/", "timing/", "perf/", "time/", "throughput/", "memory/", "system/", "_",
                         "global_seqlen/", "timing_per_token_ms/", "mfu/", "actor/perf/", "critic/perf/")

@@ -461,3 +461,13 @@ def test_epoch_summaries_counted_from_zero_end_the_first_epoch_at_one(tmp_path):
     p = tmp_path / "pretrain.log"
     p.write_text(_epoch_summary_log(epochs=3, per=10, first_label=0))
     assert sources.read(p).series["epoch"].values.tolist() == [1, 2, 3]
+
+
+def test_a_timing_field_with_no_value_yet_is_no_nan_metric(tmp_path):
+    # KellerJordan/modded-nanogpt records: `step_avg:nanms` until the timing starts
+    p = tmp_path / "log.txt"
+    p.write_text("".join(f"step:{s}/6200 train_loss:{10.9 - 0.5 * s:.4f} train_time:{0 if s < 3 else 95 * s}ms "
+                         f"step_avg:{'nan' if s < 3 else 95.0}ms\n" for s in range(1, 12)))
+    report = kto_doctor.analyze(p)
+    assert "step_avg" not in report.run.metric_names
+    assert "nan-inf" not in {f.symptom for f in report.findings}
