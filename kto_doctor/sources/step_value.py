@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import re
 
-from . import textlog
+from . import lazyre, textlog
 from .base import SourceData
 
 _LINE = rb"^[ \t]*(?P<step>\d+)[ \t]+(?P<value>" + textlog.NUM + rb")(?=[ \t]*\r?$)"
 PAIR = textlog.Kind(name="pair", head=_LINE, step=lambda f: f["step"], token=None)
-_SNIFF = re.compile(_LINE, re.M)
-_LOSS_WORD = re.compile(rb"(?i)loss")
+_SNIFF = lazyre.compile(_LINE, re.M)
+_LOSS_WORD = lazyre.compile(rb"(?i)loss")
 MIN_LINES = 5
 LOOK = 1 << 16  # the start searched for the word `loss`
 
 
 def scan(reader: textlog.Reader, chunk: bytes) -> None:
-    if "loss_word" not in reader.extra:
+    if "loss_word" not in reader.extra:  # the first chunk holds the file's start
         reader.extra["loss_word"] = _LOSS_WORD.search(chunk, 0, LOOK) is not None
-    elif not reader.extra["loss_word"] and reader.extra.get("looked", 0) < LOOK:
-        reader.extra["loss_word"] = _LOSS_WORD.search(chunk, 0, LOOK) is not None
-    reader.extra["looked"] = reader.extra.get("looked", 0) + len(chunk)
 
 
 def post(reader: textlog.Reader, src: SourceData) -> None:
