@@ -105,12 +105,21 @@ TASK_MIN_EVALS = 3  # a task metric logged fewer times has no history to hold a 
 def _task_facts(run: Run) -> dict:
     """The eval task metric that fared worst at the end (WER, accuracy, BLEU, ... through the ontology's
     directions): its name, best and last value, and `task_shortfall`, how far the last value is from the
-    best in the metric's bad direction, relative to the best (0: the last evaluation is the best). None
-    when the run logged no task metric at least TASK_MIN_EVALS times."""
+    best in the metric's bad direction, relative to the best (0: the last evaluation is the best);
+    `task_best_step`, where that best was; and `task_gain`, how much it improved, relative, from its value at
+    the eval loss's lowest point to its best (None without an eval loss): a task metric that still improves
+    while the eval loss rises is over-confidence, one that barely moves is not. None when the run logged no
+    task metric at least TASK_MIN_EVALS times."""
     import numpy as np
 
     from ..ontology import task_metrics
 
+    ev_best_step = None
+    if "eval_loss" in run.metric_names:
+        ev = run.series("eval_loss").dropna()
+        ev = ev[np.isfinite(ev.to_numpy(dtype=float))]
+        if len(ev):
+            ev_best_step = float(ev.index[int(np.argmin(ev.to_numpy(dtype=float)))])
     worst = None
     for name, direction in task_metrics(run.metric_names):
         try:
@@ -128,11 +137,17 @@ def _task_facts(run: Run) -> dict:
         last = float(vals[-1])
         gap = (last - best) if direction == "lower" else (best - last)
         shortfall = gap / abs(best) if best != 0 else (0.0 if gap == 0 else math.inf)
+        gain = None
+        if ev_best_step is not None:
+            before = np.flatnonzero(steps <= ev_best_step)
+            then = float(vals[before[-1]] if len(before) else vals[0])
+            better = (then - best) if direction == "lower" else (best - then)
+            gain = better / abs(then) if then != 0 else (0.0 if better == 0 else math.inf)
         if worst is None or shortfall > worst["task_shortfall"]:
             worst = {"task_metric": name, "task_best": best, "task_last": last, "task_shortfall": shortfall,
-                     "task_best_step": float(steps[at])}
+                     "task_best_step": float(steps[at]), "task_gain": gain}
     return worst or {"task_metric": None, "task_best": None, "task_last": None, "task_shortfall": None,
-                     "task_best_step": None}
+                     "task_best_step": None, "task_gain": None}
 
 
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:

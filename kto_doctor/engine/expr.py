@@ -23,6 +23,7 @@ Names:
   run.task_metric, run.task_best, run.task_last, run.task_shortfall   the eval task metric (WER, accuracy,
                                        BLEU...) furthest from its best at the end, and that distance (relative)
   run.task_best_step                   the step of that metric's best evaluation (the first, on a tie)
+  run.task_gain                        its improvement (relative) from the eval loss's lowest point to its best
   run.reward_components, run.silent_rewards   the per-function reward series (`rewards/<function>/mean`) and
                                        those of them that are exactly 0 on every logged row
   step                                 the global step of every logged row
@@ -48,8 +49,8 @@ MAX_STRING = 2000
 NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
               "core_series", "core_missing", "nonfinite_metrics", "never_finite_metrics",
-              "task_metric", "task_best", "task_last", "task_shortfall", "task_best_step", "reward_components",
-              "silent_rewards")
+              "task_metric", "task_best", "task_last", "task_shortfall", "task_best_step", "task_gain",
+              "reward_components", "silent_rewards")
 
 
 class ExprError(Exception):
