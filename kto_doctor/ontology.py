@@ -332,8 +332,10 @@ def loss_parts(names) -> tuple[list[str], str | None]:
 
 
 # The per-function rewards of a GRPO-style trainer: TRL's `rewards/<function>/mean` (0.16+) and `rewards/<function>`
-# (before), mlx-lm's read the same way. Not the preference rewards (`rewards/chosen`, `rewards/margins`, KTO's sums).
-_REWARD_COMPONENT = re.compile(r"rewards/(?!(?:chosen|rejected|margins|accuracies|kl)(?:_|/|$))([^/]+)(?:/mean)?")
+# (before), mlx-lm's read the same way, EasyR1's `reward/<function>` (beside `reward/overall`, their sum). Not the
+# preference rewards (`rewards/chosen`, `rewards/margins`, KTO's sums).
+_REWARD_COMPONENT = re.compile(r"rewards?/(?!(?:chosen|rejected|margins|accuracies|kl|overall|std|max|min|mean)"
+                               r"(?:_|/|$))([^/]+)(?:/mean)?")
 
 
 def reward_components(names) -> list[str]:

@@ -319,3 +319,36 @@ def test_mlflow_file_store_damage_and_resume(tmp_path):
     assert any("metrics/loss: skipped 2 malformed line(s), first at line 3" in w for w in data.warnings)
     assert any("go back" in w for w in data.warnings)
     assert [r.root for r in discover(tmp_path).runs] == [run]
+
+
+# hiyouga/EasyR1 writes verl's records with the metric groups nested (k-irona/Qwen2.5-VL-3B-GRPO-Reproduction-with-
+# EasyR1 training_log/experiment_log_before_resume_step160.jsonl, rows trimmed to their metric groups)
+EASYR1 = [
+    {"step": 0, "val": {"reward_score": 0.0208, "overall_reward": 0.0208, "format_reward": 0.0033, "accuracy_reward": 0.0383},
+     "val_response_length": {"mean": 368.98, "max": 512.0, "min": 77.47, "clip_ratio": 0.2772}},
+    {"step": 1, "reward": {"overall": 0.01953125, "format": 0.03125, "accuracy": 0.0078125},
+     "actor": {"kl_loss": 0.00043655, "kl_coef": 0.01, "entropy_loss": 0.4162, "pg_loss": 0.0195, "grad_norm": 0.3335, "lr": 1e-06},
+     "critic": {"score": {"mean": 0.01953125, "max": 0.5, "min": 0.0}},
+     "response_length": {"mean": 350.2, "max": 512.0, "min": 20.0, "clip_ratio": 0.25}, "timing_s": {"step": 141.8}},
+    {"step": 2, "reward": {"overall": 0.046875, "format": 0.0703125, "accuracy": 0.0234375},
+     "actor": {"kl_loss": 0.0010243, "kl_coef": 0.01, "entropy_loss": 0.4889, "pg_loss": 0.0115, "grad_norm": 0.46875, "lr": 1e-06},
+     "critic": {"score": {"mean": 0.046875, "max": 1.0, "min": 0.0}},
+     "response_length": {"mean": 333.8, "max": 512.0, "min": 13.0, "clip_ratio": 0.2266}, "timing_s": {"step": 137.3}},
+]
+
+
+def test_easyr1_nested_records_are_read_as_verl_records(tmp_path):
+    from kto_doctor.ontology import reward_components
+
+    p = tmp_path / "experiment_log.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in EASYR1) + '{"step": 3, "reward": {"overall": 0.0')  # cut
+    assert detect(p) == "verl"
+    data = verl_jsonl.read(p)
+    assert values(data.series["reward"]) == {1.0: 0.01953125, 2.0: 0.046875}
+    assert values(data.series["entropy"]) == {1.0: 0.4162, 2.0: 0.4889}
+    assert values(data.series["eval_overall_reward"]) == {0.0: 0.0208}
+    assert values(data.series["completions/clipped_ratio"]) == {1.0: 0.25, 2.0: 0.2266}
+    assert not any(n.startswith("timing_s/") for n in data.series)  # bookkeeping, as in verl's own form
+    assert any("EasyR1" in w for w in data.warnings) and any("skipped 1" in w for w in data.warnings)
+    # EasyR1's per-function rewards beside their sum `reward/overall`
+    assert reward_components(data.series) == ["reward/format", "reward/accuracy"]

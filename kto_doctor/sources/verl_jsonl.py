@@ -14,6 +14,10 @@ Speed: the file is read in 16 MB chunks; each chunk's lines are parsed by one `j
 joined as an array (a damaged line sends that chunk through line-by-line parsing, which skips and counts
 it), and rows of one key set become columns with one list comprehension per key (`Columns.add_rows`).
 Names go through the ontology (`actor/entropy` → `entropy`, `critic/score/mean` → `reward`).
+
+EasyR1 (hiyouga/EasyR1, a verl fork) writes the same records with the metric groups nested at the top level
+(`{"step": 4, "actor": {"kl_loss": ...}, "critic": {"score": {"mean": ...}}}`): read the same way, the names
+joined with `/`.
 """
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ from .store_util import line_chunks
 
 _NULL = lazyre.compile(rb'(":\s*)null(?=\s*[,}])')  # orjson's NaN/inf: a value, never a missing one
 _LINE = lazyre.compile(r'^\{"step":\s*-?\d+,\s*"data":\s*\{', re.M)
+# EasyR1's nested form: a metric group named as verl names them, an object, right after the step
+_NESTED = lazyre.compile(r'^\{"step":\s*-?\d+,\s*"(?:actor|critic|reward|val|response_length|global_seqlen|'
+                         r'timing_s|perf|prompt_length|val_response_length)":\s*\{', re.M)
 
 
 def read(path: Path) -> SourceData:
@@ -48,6 +55,9 @@ def read(path: Path) -> SourceData:
     reader.cols.set_steps(np.concatenate(reader.steps), np.concatenate(reader.line_nos))
     reader.cols.finish_segments(src, "step")
     src.series = reader.cols.build(src)
+    if reader.nested:
+        src.warnings.append(f"{path.name}: EasyR1's nested JSON lines (metric groups as objects): read as verl's, "
+                            "the names joined with '/'")
     if reader.nulls:
         src.warnings.append(f"{path.name}: {reader.nulls} value(s) logged as null (verl >= 0.8 writes NaN and "
                             "±inf so) read as NaN")
@@ -63,6 +73,7 @@ class _Reader:
         self.nulls = 0
         self.steps: list[np.ndarray] = []
         self.line_nos: list[np.ndarray] = []
+        self.nested = False
 
     def lines(self, lines: list[bytes], base: int) -> None:
         keep = [ln for ln in lines if ln]
@@ -82,6 +93,9 @@ class _Reader:
             records = None
         if records is None or len(records) != len(keep):
             records = [self._one(ln) for ln in keep]  # whitespace, NUL padding, a damaged line: one by one
+        if records and isinstance(records[0], dict) and "data" not in records[0]:
+            records = [_nested(r) for r in records]  # EasyR1's form: the metric groups at the top level
+            self.nested = True
         try:  # the common case: every record well formed, steps read as one array
             datas = [r["data"] for r in records]
             steps = np.array([r["step"] for r in records], dtype=np.float64)
@@ -127,11 +141,33 @@ class _Reader:
             return None
 
 
+def _nested(record):
+    """EasyR1 (a verl fork) writes its metrics' groups as nested objects at the top level, `{"step": 4, "reward":
+    {"overall": 0.05}, "actor": {"kl_loss": 0.001}, "critic": {"score": {"mean": 0.05}}}`: the same record as
+    verl's `{"step": 4, "data": {"reward/overall": 0.05, ...}}`, its names joined with `/`. Anything else is
+    returned as it is (and counted as damage)."""
+    if not isinstance(record, dict) or "step" not in record:
+        return record
+    data: dict = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            data[prefix] = value
+
+    for key, value in record.items():
+        if key != "step":
+            walk(key, value)
+    return {"step": record["step"], "data": data}
+
+
 # ------------------------------------------------------------------------------------------ the plugin
 
 
 def sniff(head: str) -> float:
-    return score(len(_LINE.findall(head)))
+    return score(len(_LINE.findall(head)) + len(_NESTED.findall(head)))
 
 
 def run_root(path: Path) -> Path:
