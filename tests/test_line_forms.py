@@ -471,3 +471,16 @@ def test_a_timing_field_with_no_value_yet_is_no_nan_metric(tmp_path):
     report = kto_doctor.analyze(p)
     assert "step_avg" not in report.run.metric_names
     assert "nan-inf" not in {f.symptom for f in report.findings}
+
+
+def test_a_dino_log_txt_pasted_in_an_issue_is_read_per_epoch(tmp_path):
+    # facebookresearch/dino#284: the per-epoch `log.txt` lines, `{"train_loss": ...}` leading each (no HF summary)
+    p = tmp_path / "issue284.log"
+    rows = [(7.3975777105156295, 1.5593881389687975e-05), (5.733514768491804, 4.68507966364243e-05),
+            (5.2813909558200205, 7.810771188315966e-05), (4.931780147671172, 0.000109364627129896)]
+    p.write_text("".join(f'{{"train_loss": {a}, "train_lr": {b}, "train_wd": 0.04, "epoch": {e}}}\n'
+                         for e, (a, b) in enumerate(rows)))
+    data = sources.read(p)
+    assert data.format == "epoch_jsonl"
+    assert data.series["loss"].values.tolist() == [a for a, _ in rows]
+    assert kto_doctor.analyze(p).status != "failing"  # four epochs of a falling loss: no "no per-step metrics" error

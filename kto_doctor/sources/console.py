@@ -1350,8 +1350,10 @@ def _collector_paused(pause: bool):
 
 # ------------------------------------------------------------------------------------------ the plugin
 
-_SNIFF = lazyre.compile(r"""\{\s*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward"""
-                        r"""|objective/|ppo/)"""
+# (`train_loss` leading a dict only as Python prints it: `{"train_loss": 7.39, "train_lr": ..., "epoch": 0}` is the
+# DeiT/DINO per-epoch log.txt, epoch_jsonl's; HF's end-of-run summary is printed with single quotes)
+_SNIFF = lazyre.compile(r"""\{\s*(?:'train_loss'|['"](?:loss|eval_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward"""
+                        r"""|objective/|ppo/))"""
                         r"""|\{\s*['"](?:step|global_step|iter)['"]\s*:\s*\d+\s*,[^\n{}]*['"]\w*loss\w*['"]\s*:\s*-?[\d.]"""
                         r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
                         r"""|(?:^|\n)[ \t]*['"](?:loss|eval_loss|train_loss|learning_rate|grad_norm|reward)['"]: [^\n{]*, ['"]""")
