@@ -477,10 +477,14 @@ def test_a_dino_log_txt_pasted_in_an_issue_is_read_per_epoch(tmp_path):
     # facebookresearch/dino#284: the per-epoch `log.txt` lines, `{"train_loss": ...}` leading each (no HF summary)
     p = tmp_path / "issue284.log"
     rows = [(7.3975777105156295, 1.5593881389687975e-05), (5.733514768491804, 4.68507966364243e-05),
-            (5.2813909558200205, 7.810771188315966e-05), (4.931780147671172, 0.000109364627129896)]
+            (5.2813909558200205, 7.810771188315966e-05), (4.931780147671172, 0.000109364627129896),
+            (4.612698832708123, 0.00014062154237663252), (4.365842029254521, 0.00017187845762336835),
+            (4.147426321377269, 0.00020313537287010427), (3.9338953712608964, 0.00023439228811683975),
+            (3.751991960459051, 0.00026564920336357545), (3.5828048398273182, 0.0002969061186103117),
+            (3.4191214270823824, 0.0003124969637646053)]  # eleven lines: enough for the console sniff's full score
     p.write_text("".join(f'{{"train_loss": {a}, "train_lr": {b}, "train_wd": 0.04, "epoch": {e}}}\n'
                          for e, (a, b) in enumerate(rows)))
     data = sources.read(p)
     assert data.format == "epoch_jsonl"
     assert data.series["loss"].values.tolist() == [a for a, _ in rows]
-    assert kto_doctor.analyze(p).status != "failing"  # four epochs of a falling loss: no "no per-step metrics" error
+    assert kto_doctor.analyze(p).status != "failing"  # eleven epochs of a falling loss: no "no per-step metrics" error
