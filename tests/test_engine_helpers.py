@@ -71,3 +71,11 @@ def test_asof_reads_a_sparse_metric_at_every_step_of_a_dense_one():
     assert math.isnan(got.iloc[0])  # before the first reward row
     assert got.iloc[1:].tolist() == [1.0, 1.0, 0.3, 1.0, 1.0]
     assert call("asof", None, grads) is None
+
+
+def test_denominator_finds_the_evaluation_set_an_accuracy_was_counted_over():
+    assert call("denominator", 23 / 28, 5000) == 28.0
+    assert call("denominator", 296 / 324, 5000) == 81.0  # 296/324 = 74/81
+    assert call("denominator", 0.3273814560943274, 5000) is None  # a count over a larger set
+    assert call("denominator", 0.821429, 5000) is None  # rounded: no count gives it to 1e-9
+    assert call("denominator", None, 5000) is None

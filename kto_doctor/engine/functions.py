@@ -964,6 +964,23 @@ def f_contains(text, part):
     return str(part).lower() in str(text).lower()
 
 
+@_register("denominator", (2, 2), "(x, max_den)", "scalar")
+def f_denominator(x, max_den):
+    """The smallest n <= max_den for which x is k/n to 1e-9 (an accuracy over an evaluation set of n examples),
+    None when there is none: a value printed to full precision that no small count explains."""
+    if x is None or max_den is None:
+        return None
+    if _is_series(x):
+        raise TypeError("denominator() works on one value (last(s), a let), not on a series")
+    from fractions import Fraction
+
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    f = Fraction(x).limit_denominator(int(max_den))
+    return float(f.denominator) if abs(float(f) - x) <= 1e-9 else None
+
+
 @_register("version_at_least", (2, 2), "(version, minimum)", "scalar")
 def f_version_at_least(version, minimum):
     """True when a version text ('0.19.1', 'v1.9.0.dev0') is at least `minimum` ('0.19'), compared number by
