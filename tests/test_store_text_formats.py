@@ -352,3 +352,8 @@ def test_easyr1_nested_records_are_read_as_verl_records(tmp_path):
     assert any("EasyR1" in w for w in data.warnings) and any("skipped 1" in w for w in data.warnings)
     # EasyR1's per-function rewards beside their sum `reward/overall`
     assert reward_components(data.series) == ["reward/format", "reward/accuracy"]
+    # a damaged first line keeps the nested records after it
+    p.write_text('{"step": 0, "val": {"overall_rew\n' + "".join(json.dumps(r) + "\n" for r in EASYR1[1:]))
+    data = verl_jsonl.read(p)
+    assert values(data.series["reward"]) == {1.0: 0.01953125, 2.0: 0.046875}
+    assert any("skipped 1" in w for w in data.warnings)

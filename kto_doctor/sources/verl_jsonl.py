@@ -93,8 +93,10 @@ class _Reader:
             records = None
         if records is None or len(records) != len(keep):
             records = [self._one(ln) for ln in keep]  # whitespace, NUL padding, a damaged line: one by one
-        if records and isinstance(records[0], dict) and "data" not in records[0]:
-            records = [_nested(r) for r in records]  # EasyR1's form: the metric groups at the top level
+        first = next((r for r in records if isinstance(r, dict)), None)
+        if first is not None and "data" not in first and "step" in first:
+            # EasyR1's form: the metric groups at the top level (a damaged line or a verl record left as it is)
+            records = [r if isinstance(r, dict) and "data" in r else _nested(r) for r in records]
             self.nested = True
         try:  # the common case: every record well formed, steps read as one array
             datas = [r["data"] for r in records]
