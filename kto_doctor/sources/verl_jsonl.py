@@ -180,7 +180,7 @@ def run_root(path: Path) -> Path:
 
 SOURCE = Source(
     name="verl",
-    title="verl file logger JSON lines ({\"step\": N, \"data\": {...}}; trainer.logger=[..., 'file'])",
+    title="verl file logger JSON lines ({\"step\": N, \"data\": {...}}; trainer.logger=[..., 'file']) and EasyR1's nested form",
     read=read,
     priority=8,
     sniff=sniff,
