@@ -118,3 +118,36 @@ def test_a_nan_loss_in_a_block_is_not_a_healthy_run(tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def _olmo(steps: int) -> str:
+    # AntonioLopardo/OLMo checkpoints/*/train.log: OLMo's trainer console, a step line after a log prefix, indented
+    # `name=value` lines (a perplexity with thousands separators among them), W&B's summary when the script ends
+    out = ["2025-12-26 19:16:24.833\tripe-sun-crunches-fin-03:0\ttrain:98\tINFO\tTrainConfig(run_name='OLMo-1B', seed=6198)"]
+    for k in range(1, steps + 1):
+        loss = 9.05 - 0.25 * k
+        out += [f"2025-12-26 19:{17 + k:02d}:38.772\tripe-sun-crunches-fin-03:0\tolmo.train:990\tINFO\t[step={10 * k}/1000,epoch=0]",
+                f"    optim/total_grad_norm={2.2 - 0.1 * k:.3f}",
+                f"    train/CrossEntropyLoss={loss:.3f}",
+                f"    train/Perplexity={int(2.718281828 ** loss):,}",
+                f"    throughput/device/tokens_per_second={9100 + k}"]
+    out += ["wandb: Run summary:", "wandb:   train/CrossEntropyLoss 6.55", "wandb: Run history:"]
+    return "\n".join(out) + "\n"
+
+
+def test_olmo_trainer_blocks_are_read_at_their_step_lines_up_to_the_wandb_summary(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(_olmo(10))
+    data = blocks.read(p)
+    assert data.series["loss"].steps.tolist() == [10.0 * k for k in range(1, 11)]
+    assert data.series["loss"].values.tolist() == pytest.approx([9.05 - 0.25 * k for k in range(1, 11)], abs=1e-3)
+    assert data.series["grad_norm"].values[0] == pytest.approx(2.1)
+    assert blocks.read(p, fast=False).series["loss"].values.tolist() == data.series["loss"].values.tolist()
+    assert sources.read(p).format == "blocks"
+
+
+def test_the_trainers_own_summary_after_step_blocks_still_leaves_the_file_to_the_console(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text(_olmo(3).replace("wandb: Run summary:", "***** train metrics *****"))
+    with pytest.raises(SourceError, match="summary"):
+        blocks.read(p)

@@ -118,3 +118,11 @@ def test_a_template_is_not_learned_from_step_like_keys_or_units():
     assert blocks._Template.learn(b"step 1\ntime 3.5s\nloss 1.0\n\n") is None
     got = blocks._Template.learn(b"step 1\nloss 1.0\ngrad_norm 2.5\n\n")
     assert got is not None and got.keys == ["loss", "grad_norm"]
+
+
+def test_olmo_blocks_read_the_same_either_way(tmp_path, chunk):
+    from test_blocks import _olmo
+
+    p = tmp_path / "train.log"
+    p.write_text(_olmo(40))
+    _same(p)

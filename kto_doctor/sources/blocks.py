@@ -9,14 +9,17 @@ train/learning_rate 0.0000                    • Avg Reward: 0.3486
                                               • Total step time: 66.55s
 ```
 A custom loop's summary print (`for k, v in logs.items(): print(k, v)`), NeMo-RL's per-step report, a W&B-like
-dump pasted into an issue. A block is a run of lines that each hold exactly one `name value` / `name: value` pair
-(a bullet `•`, `-` or `*` may lead); a line naming a step (`step 50`, `Step 3/100`, `iteration 7`, between `=`
-rules or not) starts the next block and gives its step. Without any step line each block (blocks are separated by
+dump pasted into an issue, OLMo's trainer console (`... olmo.train:990 INFO [step=20/1000,epoch=0]` then indented
+`train/CrossEntropyLoss=8.581` lines). A block is a run of lines that each hold exactly one `name value` /
+`name: value` / `name=value` pair (a bullet `•`, `-` or `*` may lead); a line naming a step (`step 50`, `Step 3/100`,
+`iteration 7`, between `=` rules or not, or OLMo's bracket after its log prefix) starts the next block and gives its
+step; under a step line, a line that is no pair (`train/Perplexity=5,330`) is skipped. Without any step line each block (blocks are separated by
 a blank line or a line that is no pair) is one step in log order. A section whose title speaks of time or memory
 (`Timing:`, `Memory:`) is bookkeeping and not read.
 
 It is a fallback like the generic `name: value` reader: its sniff score is below every specific reader's, and the
-HF Trainer's `***** train metrics *****` block (the console reader's run summary) is left alone. It needs two
+HF Trainer's `***** train metrics *****` block (the console reader's run summary) is left alone; W&B's `Run summary:`
+after blocks under step lines is where the log ends (a script that logs to W&B prints it on exit). It needs two
 blocks, or one block holding a loss or a reward, so that a config printed one key per line is not a run.
 """
 from __future__ import annotations
@@ -34,11 +37,13 @@ from .textlog import NUM, block_floats
 
 _PAIR = re.compile(rb"^[ \t]*(?:(?:\xe2\x80\xa2|\xc2\xb7|[*\-])[ \t]*)?([A-Za-z][\w/@.\-]*(?: [A-Za-z][\w/@.\-]*){0,4})"
                    rb"[ \t]*(?:[:=][ \t]*|[ \t]+)(" + NUM + rb")(?:[ \t]*(?:%|s|ms|[KMGT]i?B))?[ \t]*\r?$")
-_STEP = re.compile(rb"^[^A-Za-z0-9\n]*(?:[Gg]lobal[ _])?(?:[Ss]tep|STEP|[Ii]ter(?:ation)?)[ \t:#=]*(\d+)"
-                   rb"(?:[ \t]*/[ \t]*\d+)?(?![\d.])(?:[ \t]+[\w.]+){0,3}[^A-Za-z0-9\n]*\r?$")
+# (or OLMo's trainer: `2025-12-26 19:18:25.111<TAB>host:0<TAB>olmo.train:990<TAB>INFO<TAB>[step=20/1000,epoch=0]`)
+_STEP = re.compile(rb"^(?:[^A-Za-z0-9\n]*(?:[Gg]lobal[ _])?(?:[Ss]tep|STEP|[Ii]ter(?:ation)?)[ \t:#=]*|[^\n\[]*\[step=)(\d+)"
+                   rb"(?:[ \t]*/[ \t]*\d+)?(?![\d.])(?:,[ \t]*epoch=\d+\])?(?:[ \t]+[\w.]+){0,3}[^A-Za-z0-9\n]*\r?$")
 _SECTION = re.compile(rb"^[^A-Za-z\n]*([A-Za-z][\w /&()-]{0,40}):[ \t]*\r?$")
 _SKIP_SECTION = re.compile(rb"(?i)tim(e|ing)|memory|throughput|perf")
 _SUMMARY = (b"***** train metrics *****", b"***** eval metrics *****", b"Run summary:", b"Run history:")
+_WANDB_SUMMARY = (b"Run summary:", b"Run history:")
 
 
 _KEYS: dict[bytes, str] = {}
@@ -62,6 +67,7 @@ class _Scan:
     def __init__(self) -> None:
         self.stepped = False
         self.summary = False
+        self.wandb_end = False  # the summary was W&B's, after blocks under step lines: the log's end, not the console's
         self.cur: dict | None = None
         self.cur_step: float | None = None
         self.cur_line = 0
@@ -101,6 +107,11 @@ class _Scan:
                     continue
                 if any(mark in line for mark in _SUMMARY):
                     self.summary = True
+                    if self.stepped and any(mark in line for mark in _WANDB_SUMMARY):
+                        # blocks under step lines, then W&B's summary when the script ends (OLMo's trainer): the end
+                        self.wandb_end = True
+                        if cur and (len(cur) >= 2 or cur_step is not None):
+                            yield cur_step, cur_line, cur
                     cur = None
                     return
                 sec = _SECTION.match(line)
@@ -185,7 +196,7 @@ class _Blocks:
 
     def finish(self, path: Path, cut: bool) -> SourceData:
         scan, steps, lines, data = self.scan, self.steps, self.lines, self.data
-        if scan.summary:
+        if scan.summary and not scan.wandb_end:
             raise SourceError(f"{path}: holds the Trainer's or W&B's summary block (the console reader's)")
         for i, (line, row) in enumerate(self.pending, 1):
             self.add(float(i), line, row)
@@ -430,7 +441,7 @@ def sniff(head: str) -> float:
     text = head.encode("utf-8", "replace")
     scan = _Scan()
     blocks = list(scan(text.split(b"\n")[:2000]))
-    if scan.summary or not blocks:
+    if (scan.summary and not scan.wandb_end) or not blocks:
         return 0.0
     return 0.25 if _claims({k for _, _, row in blocks for k in row}, len(blocks)) else 0.0
 
