@@ -17,7 +17,7 @@ from array import array
 import numpy as np
 
 from . import textlog
-from .base import Columns, MetricNames, SourceData, StepRuns
+from .base import MetricNames, SourceData, StepRuns
 from .spannumbers import KEEP_LOW, PAD, span_numbers, words
 
 TRAIN = textlog.Kind(name="train", head=rb"^(?P<step>\d+) train (?P<loss>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
@@ -89,14 +89,7 @@ def _fast(path):
         stream.feeds = feeds
     if not runs.records:
         return None
-    src = SourceData(path=path, format=FORMAT.name)
-    if stream.truncated:
-        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
-                            "the rest of the file was not read")
-    post(None, src)
-    cols = Columns(FORMAT.dialect)
-    runs.set_steps(cols)
-    cols.finish_segments(src, "the step counter")
+    src, cols = textlog.whole_piece_source(path, FORMAT, stream, runs)
     rising = runs.rising
     order = sorted(range(len(metric)), key=lambda k: metric[k])
     for k in order:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import textlog
 from ..heap import Grow
-from .base import Columns, MetricNames, SourceData, StepRuns
+from .base import MetricNames, SourceData, StepRuns
 from .spannumbers import KEEP_LOW, PAD, span_numbers, words
 
 # llm.c's three-letter keys, spelled out for the ontology
@@ -99,14 +99,7 @@ def _fast(path):
         stream.feeds = feeds
     if not runs.records:
         return None
-    src = SourceData(path=path, format=FORMAT.name)
-    if stream.truncated:
-        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
-                            "the rest of the file was not read")
-    post(None, src)
-    cols = Columns(FORMAT.dialect)
-    runs.set_steps(cols)
-    cols.finish_segments(src, "the step counter")
+    src, cols = textlog.whole_piece_source(path, FORMAT, stream, runs)
     rising = runs.rising
     users = [sum(1 for k in range(len(metric)) if _LINES_OF[k] == j and len(values[k])) for j in range(3)]
     for k in sorted(range(len(metric)), key=lambda k: metric[k]):

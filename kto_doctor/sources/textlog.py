@@ -1446,6 +1446,22 @@ def take_previous(steps: np.ndarray, targets: np.ndarray, own: np.ndarray, block
                 carry = a + int(where[-1])
 
 
+def whole_piece_source(path: Path, fmt: Format, stream: "Chunks", runs) -> tuple[SourceData, Columns]:
+    """What a reader that reads whole pieces with numpy (build_nanogpt, llmc) does before its series, as `read`
+    would: the SourceData with its size-ceiling warning and the format's `post` facts, and the Columns holding the
+    records' steps (`StepRuns`) and restart segments."""
+    src = SourceData(path=path, format=fmt.name)
+    if stream.truncated:
+        src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); "
+                            "the rest of the file was not read")
+    if fmt.post is not None:
+        fmt.post(None, src)
+    cols = Columns(fmt.dialect)
+    runs.set_steps(cols)
+    cols.finish_segments(src, "the step counter")
+    return src, cols
+
+
 def source(fmt: Format, title: str, *patterns: bytes, priority: int = 22, examples: tuple = ()):
     """The `Source` of a format read by `read(path, fmt)` and recognised by lines matching `patterns`."""
     from .registry import TEXT_SUFFIXES, Source, score
