@@ -1,4 +1,4 @@
-"""textlog's streamed reading (`Format.stream`: mmengine, DeepSpeed-Chat, generic) gives what the whole way gives.
+"""textlog's streamed reading (`Format.stream`: mmengine, DeepSpeed-Chat, generic, tqdm bars, Megatron) gives what the whole way gives.
 
 Each case is read twice in small chunks (many flushes, records of one step across chunk ends): streamed, and with
 `stream=False` (the store of every record to the end, `post` on all of them); series, steps, values, lines,
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kto_doctor.sources import deepspeed_chat, generic_kv, mmengine, textlog
+from kto_doctor.sources import deepspeed_chat, generic_kv, megatron, mmengine, progress_bar, textlog
 
 
 def _frame(path: Path, fmt, stream: bool):
@@ -114,7 +114,94 @@ def _cases():
     return out
 
 
-CASES = _cases()
+# ------------------------------------------------------------------ tqdm bars and Megatron (issue 15: flat memory)
+
+
+def _bar(r, e, i, total, post="", head="Epoch {e}: "):
+    """One tqdm draw of a bar at position i of total (epoch e), with a `loss=` postfix."""
+    return (f"\r{head.format(e=e)}{100 * i // total:3d}%|\u2588\u2588       | {i}/{total} [00:17<01:02,  4.47s/it, "
+            f"loss={r.random() * 3:.3g}{post}, v_num=3]")
+
+
+def _bars(r, epochs, total, redraws=2, post="", head="Epoch {e}: ", start=0):
+    return "".join("".join(_bar(r, e, i, total(e) if callable(total) else total, post, head) for _ in range(redraws))
+                   + ("\n" if i == (total(e) if callable(total) else total) else "")
+                   for e in range(start, start + epochs) for i in range(1, (total(e) if callable(total) else total) + 1))
+
+
+def _nemo(r, i):
+    draw = (f"Epoch 0:   0%|          | {{n}}/301501 [59:12<1573:03:24, 18.79s/it, loss={7 + r.random():.3g}, "
+            f"v_num=3-16, reduced_train_loss={7 + r.random():.3f}, global_step={i - 1}.0, consumed_samples={i * 128}.0]")
+    return "\r" + draw.format(n=i) + "\r" + draw.format(n=i) + "\n"
+
+
+def _bar_cases():
+    r = random.Random(7)
+    out = {}
+    nemo = "".join(_nemo(r, i) for i in range(1, 2500))
+    out["bar_nemo"] = (nemo, progress_bar, True)
+    out["bar_nemo_cut"] = (nemo[:len(nemo) * 2 // 3], progress_bar, True)
+    out["bar_epochs"] = (_bars(r, 6, 400), progress_bar, True)  # bar number x 400 + n
+    out["bar_epochs_crlf"] = (_bars(r, 6, 400).replace("\n", "\r\n"), progress_bar, True)
+    out["bar_totals"] = (_bars(r, 6, lambda e: 300 + 20 * e), progress_bar, True)  # n + the bar before's last
+    # the totals part after a bar started again, or the positions stop stating an epoch: the whole way
+    out["bar_total_late"] = (_bars(r, 5, 400) + _bars(r, 1, 250, start=5), progress_bar, False)
+    out["bar_no_epoch_late"] = (_bars(r, 4, 400) + _bars(r, 2, 400, head="train: "), progress_bar, False)
+    out["bar_global_step_late"] = (_bars(r, 4, 400) + nemo[:20000], progress_bar, False)
+    out["bar_no_epoch"] = (_bars(r, 5, 500, head="steps: "), progress_bar, True)  # restarts by the position alone
+    out["bar_epoch_postfix"] = (_bars(r, 4, 400, post=", epoch=1/4"), progress_bar, True)
+    # the loss closest to the step's own: `avg_loss` first, `loss=` from the middle on (the other is dropped)
+    avg = _bars(r, 2, 500).replace("loss=", "avg_loss=")
+    out["bar_loss_late"] = (avg + _bars(r, 2, 500, start=2), progress_bar, True)
+    out["bar_one_draw"] = (_bars(r, 3, 700, redraws=1), progress_bar, True)
+    return out
+
+
+def _mg(r, i, loss=True, skipped=0, scale="1.0"):
+    out = (f" iteration {i * 10:8d}/   50000 | consumed samples: {i * 10240:12d} | elapsed time per iteration (ms): "
+           f"{100 + r.random() * 50:.1f} | learning rate: {3e-4 * r.random():.6E} | global batch size:  1024 | "
+           + (f"lm loss: {1 + r.random() * 2:.6E} | " if loss else "")
+           + f"loss scale: {scale} | grad norm: {r.random():.3f} | number of skipped iterations: {skipped:3d} | "
+           f"number of nan iterations:   0 |\n")
+    if i % 10 == 0:
+        out += "time (ms) | forward-compute: 193.77 | backward-compute: 73.02 | optimizer: 63.01\n"
+    if i % 100 == 0:
+        out += ("-" * 60 + f"\n validation loss at iteration {i * 10} | lm loss value: {1 + r.random():.6E} | "
+                f"lm loss PPL: {5 + r.random():.6E} | \n" + "-" * 60 + "\n")
+    return out
+
+
+def _nemo_printer(r, i):
+    return (f"Training epoch 0, iteration {i}/4999 | lr: 3e-05 | global_step: {i} | reduced_train_loss: "
+            f"{r.random():.4f} | val_loss: {4 + (i // 300) * 0.1:.3f}\n")
+
+
+def _megatron_cases():
+    r = random.Random(11)
+    out = {}
+    plain = "".join(_mg(r, i) for i in range(1, 1500))
+    out["mg"] = (plain, megatron, True)
+    out["mg_cut"] = (plain[:len(plain) * 2 // 3], megatron, True)
+    out["mg_restart"] = (plain[:len(plain) // 2] + plain, megatron, False)
+    # a vanished loss: NaN where the interval advanced, nothing where every iteration of it was skipped
+    holes = "".join(_mg(r, i, loss=i % 97 != 0, skipped=10 if i % 194 == 0 else 0, scale="65536.0")
+                    for i in range(1, 1500))
+    out["mg_vanished"] = (holes, megatron, True)
+    # the first line without a loss: its interval is the file's typical one (known at the end)
+    first = lambda skipped: _mg(r, 1, loss=False, skipped=skipped, scale="4096.0") + plain[plain.index("\n") + 1:]
+    out["mg_first_all_skipped"] = (first(10), megatron, True)
+    out["mg_first_nan"] = (first(3), megatron, None)  # (streamed as skipped; the end reads it the whole way)
+    out["mg_first_no_count"] = (first(0).replace("number of skipped iterations:   0 |", "", 1), megatron, True)
+    # wrapped by a terminal mid-item (joined), a damaged line
+    wrapped = plain.replace("| grad norm: ", "| grad\nnorm: ", 50)
+    out["mg_wrapped"] = (wrapped, megatron, None)
+    out["mg_damaged"] = (plain.replace("| lm loss: ", "| lm loss: abc ", 30), megatron, None)
+    # NeMo's printer repeats the last validation value on every line
+    out["mg_nemo"] = ("".join(_nemo_printer(r, i) for i in range(1, 3000)), megatron, True)
+    return out
+
+
+CASES = {**_cases(), **_bar_cases(), **_megatron_cases()}
 
 
 @pytest.mark.parametrize("chunk", [1 << 12, 1 << 15, textlog.CHUNK])
@@ -150,3 +237,60 @@ def test_streamed_store_holds_one_chunk(tmp_path, monkeypatch):
     s = src.series["loss"]
     assert src.series["grad_norm"].steps is s.steps and src.series["grad_norm"].lines is s.lines
     np.testing.assert_array_equal(s.steps, np.arange(10, 30000, 10))
+
+
+
+@pytest.mark.parametrize("case", ["bar_epochs", "bar_totals", "bar_nemo", "mg", "mg_vanished", "mg_nemo"])
+def test_one_chunk_and_many_give_one_frame(case, tmp_path, monkeypatch):
+    """The frame of a log read in one chunk is the frame of it read across many chunk ends (streamed both times)."""
+    text, fmt, _ = CASES[case]
+    path = tmp_path / "train.log"
+    path.write_bytes(text.encode())
+    monkeypatch.setattr(textlog, "CHUNK", 1 << 26)
+    whole, reader = _frame(path, fmt.FORMAT, True)
+    assert reader.streamed and reader.flushed + reader.repeated == whole[4]  # (every record settled)
+    monkeypatch.setattr(textlog, "CHUNK", 1 << 12)
+    parts, reader = _frame(path, fmt.FORMAT, True)
+    assert reader.streamed and len(reader.store) == 0
+    assert parts == whole
+
+
+def test_bar_redrawn_steps_keep_the_last_value(tmp_path, monkeypatch):
+    """A tqdm position redrawn with new postfix values, the redraws across chunk ends: the step's last value is
+    kept, once; a bar that starts again continues after the one before."""
+    monkeypatch.setattr(textlog, "CHUNK", 1 << 12)
+    draws = []
+    for e in range(2):
+        for i in range(1, 301):
+            draws += [f"\rEpoch {e}:  50%|\u2588     | {i}/300 [00:01<00:01,  2.00it/s, loss={e}.{i:03d}{k}, v_num=1]"
+                      for k in range(3)]
+        draws.append("\n")
+    path = tmp_path / "bar.log"
+    path.write_text("".join(draws), encoding="utf-8")
+    reader = textlog.Reader(path, progress_bar.FORMAT)
+    src = reader.run()
+    assert reader.streamed and len(reader.store) == 0
+    s = src.series["loss"]
+    np.testing.assert_array_equal(s.steps, np.concatenate([np.arange(1, 301), np.arange(301, 601)]))
+    np.testing.assert_array_equal(s.values, [float(f"{e}.{i:03d}2") for e in range(2) for i in range(1, 301)])
+    assert any("starts again 1 time(s)" in w and "bar number x 300 + n" in w for w in src.warnings)
+
+
+def test_megatron_streamed_sums_what_the_whole_file_says(tmp_path, monkeypatch):
+    """Streamed in small chunks, Megatron's totals and its vanished losses are the whole file's: the skipped and
+    NaN iteration counts summed over every chunk, a loss left out read as NaN at its iteration, and the first
+    line's interval decided by the file's typical one at the end."""
+    monkeypatch.setattr(textlog, "CHUNK", 1 << 12)
+    r = random.Random(3)
+    lines = [_mg(r, i, loss=i not in (1, 700), skipped={1: 10, 900: 4}.get(i, 0), scale="65536.0")
+             for i in range(1, 1200)]
+    path = tmp_path / "train.log"
+    path.write_text("".join(lines))
+    reader = textlog.Reader(path, megatron.FORMAT)
+    src = reader.run()
+    assert reader.streamed and len(reader.store) == 0 and reader.flushed > 1000
+    assert src.facts["skipped_iterations_total"] == 14 and src.facts["overflow_steps"] == [10, 9000]
+    loss = src.series["loss"]
+    assert np.isnan(loss.values[loss.steps == 7000]).all() and 10 not in loss.steps
+    assert src.facts["loss_missing_or_nan"] == 1
+    assert any("1 iteration line(s) without a loss had every iteration" in w for w in src.warnings)

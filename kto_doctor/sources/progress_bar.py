@@ -96,7 +96,84 @@ def scan(reader: textlog.Reader, chunk: bytes) -> None:
             metrics.pop(name, None)
 
 
+def stream(reader: textlog.Reader, steps: np.ndarray) -> bool:
+    """A streamed chunk (`textlog.Format.stream`): what `post` would do to the whole file, done to the chunk's records
+    as they come. The losses farther from the step's own go once a closer one is seen (`post` drops them); a bar
+    that starts again continues after the one before (its records' steps written into `steps`), by what the file
+    has said so far: every position with the same total (bar number x total + n), or not (n + the last step of the
+    bar before), epochs counted where every position states one. Where the rest of the file changes that after a
+    bar started again (a position without an epoch or with another total, a postfix `global_step` after all), the
+    file is read the whole way."""
+    x = reader.extra
+    metrics = reader.store.metrics
+    for better, worse in (("loss", ("~loss", "~~loss")), ("~loss", ("~~loss",))):
+        if better in metrics or better in reader.group_of:
+            for name in worse:
+                metrics.pop(name, None)
+                reader.drop_streamed(name)
+    gidx, _ = reader.column("@global_step")
+    if len(gidx) or x.get("gs"):  # the postfix states the step: `post` leaves every step as it is
+        x["gs"] = True
+        return not x.get("restarts")
+    nidx, n = reader.column("@n")
+    if not len(nidx):
+        return True
+    tidx, total = reader.column("@total")
+    eidx, epochs = reader.column("@epoch")
+    pidx, pep = reader.column("epoch")  # a postfix `epoch=1/100`
+    first = "last_n" not in x
+    if first:
+        x.update(all_epoch=True, all_pep=True, same_total=True)
+    # what `post` asks of the whole file, so far: every position with an epoch (bar's, postfix's), one total
+    for key, idx in (("all_epoch", eidx), ("all_pep", pidx)):
+        if x[key] and not (len(idx) == len(nidx) and np.array_equal(idx, nidx)):
+            x[key] = False
+            if x.get("restarts"):
+                return False
+    if first:
+        x["total"] = float(total[0]) if len(total) and tidx[0] == nidx[0] else np.nan
+    if x["same_total"] and not (len(tidx) == len(nidx) and np.isfinite(x["total"])
+                                          and (total == x["total"]).all()):
+        x["same_total"] = False  # (NaN equals nothing: a total that is not finite is no same total)
+        if x.get("restarts"):
+            return False
+    new = np.zeros(len(n), dtype=bool)
+    new[1:] = n[1:] < n[:-1]
+    if not first:
+        new[0] = n[0] < x["last_n"]
+    for key, last, ep in (("all_epoch", "last_epoch", epochs), ("all_pep", "last_pep", pep)):
+        if x[key]:
+            new[1:] |= ep[1:] != ep[:-1]
+            if not first:
+                new[0] |= ep[0] != x[last]
+            x[last] = ep[-1]
+    x["last_n"] = n[-1]
+    # without one total, each bar after the largest step of the one before, +1 (`textlog.epoch_steps`): the bar's
+    # offset and largest step so far are kept from the first bar on (the totals may part before it starts again)
+    glob = np.empty(len(n))
+    bounds = np.concatenate([[0], np.flatnonzero(new), [len(n)]])
+    offset, top = x.get("offset", 0.0), x.get("top", -np.inf)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if a == b:
+            continue
+        if new[a]:
+            offset, top = top + 1, -np.inf
+        glob[a:b] = n[a:b] + offset
+        top = max(top, float(np.max(glob[a:b])))
+    x["offset"], x["top"] = offset, top
+    bar = x.get("bar", 0) + np.cumsum(new)
+    x["bar"] = int(bar[-1])
+    if not x["bar"]:  # (the first bar: its steps are its positions)
+        return True
+    x["restarts"] = x["bar"]
+    steps[nidx] = bar * x["total"] + n if x["same_total"] else glob
+    return True
+
+
 def post(reader: textlog.Reader, src: SourceData) -> None:
+    if reader.streamed:
+        _post_streamed(reader, src)
+        return
     metrics = reader.store.metrics
     for name in ("loss", "~loss", "~~loss"):  # the loss closest to the step's own
         if name in metrics:
@@ -137,8 +214,31 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
                         f"the step is {how}")
 
 
+def _post_streamed(reader: textlog.Reader, src: SourceData) -> None:
+    """`post` of a streamed file: the loss closest to the step's own under its name, the bar's restarts said (the
+    steps were written by `stream`)."""
+    names = reader.group_of
+    for name in ("loss", "~loss", "~~loss"):
+        if name in names:
+            if name != "loss":
+                reader.rename_streamed(name, "loss")
+                src.facts["loss_reduction"] = _REDUCTION[name]
+            break
+    evals = [n for n in names if n.startswith("eval_~")]
+    if len(evals) > 1:  # (which one becomes eval_loss follows the order the whole way stored them in)
+        raise textlog.Fallback
+    for name in evals:
+        reader.rename_streamed(name, "eval_loss" if "eval_loss" not in names else name)
+    x = reader.extra
+    if x.get("restarts") and not x.get("gs"):
+        how = f"bar number x {int(x['total'])} + n" if x["same_total"] else "n + the last step of the bar before"
+        src.warnings.append(f"{reader.path.name}: the progress bar starts again {x['restarts']} time(s) (epochs); "
+                            f"the step is {how}")
+
+
 FORMAT = textlog.Format(name="progress_bar", kinds=(EPOCH_BAR, EPOCH_IT, BAR, BAR_WORDS), dialect=None, facts=facts, scan=scan,
-                        post=post, keep=("n", "total", "epoch"), what="progress-bar postfixes", repeats=True)
+                        post=post, keep=("n", "total", "epoch"), what="progress-bar postfixes", repeats=True,
+                        stream=stream)
 
 
 def read(path):

@@ -571,8 +571,11 @@ class Format:
     # with the last value of each step kept; the store of records is emptied again. Valid while the file's steps
     # never go down and the format's `post` would change no step: `stream(reader, steps)` is asked on every chunk
     # (the store holding only that chunk's records, `steps` their steps) and says so; where a chunk says no, or the
-    # steps go down, the file is read again from its start the whole way (`post` sees `reader.streamed`). Not with
-    # `repeats`.
+    # steps go down, the file is read again from its start the whole way (`post` sees `reader.streamed`). The hook
+    # may write the chunk's final steps into `steps` (a bar's epochs), and change or drop the chunk's metrics in the
+    # store (`put`, `store.metrics`) and those already streamed (`drop_streamed`); `post` may still raise `Fallback`
+    # where what the end of the file says changes what was streamed. With `repeats`, not with `overwrites` (it
+    # compares a chunk's first record with the last of the chunk before, which a streamed store no longer holds).
     stream: Callable[["Reader", np.ndarray], bool] | None = None
 
     @cached_property
@@ -631,8 +634,9 @@ class Stored:
         return len(self.idx)
 
 
-class _Fallback(Exception):
+class Fallback(Exception):
     """A streamed reading met what it cannot settle chunk by chunk (`Format.stream`): read the whole way."""
+
 
 
 class _Group:
@@ -718,7 +722,7 @@ class Reader:
         self.total: float | None = None
         self.extra: dict = {}  # for the format's hooks
         self.misses: dict = {}  # id(shape) -> chunks in a row its templates took less than its split (`fast`)
-        self.streamed = stream and fmt.stream is not None and not fmt.repeats  # (`Format.stream`)
+        self.streamed = stream and fmt.stream is not None and not fmt.overwrites  # (`Format.stream`)
         self.flushed = 0  # records settled and let go of (streamed)
         self.groups: list[_Group] = []  # (streamed) the metrics' stores
         self.group_of: dict[str, _Group] = {}
@@ -742,7 +746,7 @@ class Reader:
             return self.read_all()
         try:
             return self.read_all()
-        except _Fallback:
+        except Fallback:
             pass
         # (after the `except`: its traceback, which holds the first pass's chunk and file, is gone)
         self.groups, self.group_of = [], {}
@@ -1212,12 +1216,13 @@ class Reader:
             self.carry_own = float(steps[w[-1]])
         del own, inherit, w
         if not self.fmt.stream(self, steps):
-            raise _Fallback
+            raise Fallback
+        self.bad_records = []  # (the chunk's record numbers: the hook has read them, the next chunk numbers from 0)
         ok = ~np.isnan(steps)
         s = steps if ok.all() else steps[ok]
         if len(s):  # a step that goes down (a restart: segments) is the whole way's
             if s[0] < self.carry_rise or (s[1:] < s[:-1]).any():
-                raise _Fallback
+                raise Fallback
             self.carry_rise = float(s[-1])
         del s
         lines = self.lines()
@@ -1262,6 +1267,24 @@ class Reader:
         del chunk, steps, lines, ok
         self.flushed += n
         self.store = _Store()
+
+    def drop_streamed(self, name: str) -> None:
+        """(Streamed) a metric's values streamed so far let go of (a hook's: `post` would drop the metric)."""
+        g = self.group_of.pop(name, None)
+        if g is None:
+            return
+        del g.values[name]
+        if g.pending is not None:
+            g.pending[2].pop(name, None)
+        if not g.values:
+            self.groups.remove(g)
+
+    def rename_streamed(self, name: str, new: str) -> None:
+        """(Streamed, in `post`) a metric's streamed values under another name."""
+        g = self.group_of[new] = self.group_of.pop(name)
+        g.values[new] = g.values.pop(name)
+        if g.pending is not None and name in g.pending[2]:
+            g.pending[2][new] = g.pending[2].pop(name)
 
     @cached_property
     def fmt_inherit(self) -> np.ndarray:
