@@ -12,8 +12,9 @@ each in a fresh process (its peak RSS is its own: `ru_maxrss`), timing the read 
 reported on CPU time (user + system of the process; the 2-core machine is shared, so wall time depends on
 the other sessions' load) and on wall time. The file is deleted after its format's runs. `--against REV` also
 times the readers as they were at a git revision, interleaved with this tree's (`--repeat N`: best of N each), so
-that both see the same load. "output" is what the reader hands back, 24 bytes per value kept (step, value, line):
-memory is flat when the peak less the output stays the same from one file size to another.
+that both see the same load. "output" is what the reader hands back: the bytes of the Series' arrays (steps, values,
+lines), each array once where metrics share their steps and lines (the naive parser's: 16 bytes a value, its step
+and value lists' items). Memory is flat when the peak less the output stays the same from one file size to another.
 
     python benchmarks/bench_text_readers.py                    # every format at 1 GB
     python benchmarks/bench_text_readers.py --size-mb 64 --only megatron verl_console
@@ -287,13 +288,17 @@ def _child(kind: str, fmt: str, path: str) -> None:
         mod = importlib.import_module(f"kto_doctor.sources.{FORMATS[fmt][1]}")
         t0, c0 = time.process_time(), time.perf_counter()
         data = mod.read(p)
+        cpu, wall = time.process_time() - t0, time.perf_counter() - c0
         values = sum(len(s.values) for s in data.series.values())
+        arrays = {id(a): a for s in data.series.values() for a in (s.steps, s.values, s.lines) if a is not None}
+        output = sum(a.nbytes for a in arrays.values())
     else:
         t0, c0 = time.process_time(), time.perf_counter()
         values = naive_read(fmt, p)
-    cpu, wall = time.process_time() - t0, time.perf_counter() - c0
+        cpu, wall = time.process_time() - t0, time.perf_counter() - c0
+        output = 16 * values
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"cpu": cpu, "wall": wall, "values": values, "rss": rss}))
+    print(json.dumps({"cpu": cpu, "wall": wall, "values": values, "rss": rss, "output": output}))
 
 
 def run(kind: str, fmt: str, path: Path, tree: Path = REPO) -> dict:
@@ -323,7 +328,7 @@ def checkout(rev: str, into: Path) -> Path:
 
 
 def _row(fmt: str, who: str, mb: float, records: int, got: dict) -> str:
-    out = got["values"] * 24 / 1e6
+    out = got["output"] / 1e6
     return (f"| {fmt} | {who} | {mb:,.0f} MB | {records:,} | {got['values']:,} | {mb / got['cpu']:.0f} / "
             f"{mb / got['wall']:.0f} | {got['rss'] / 1e6:.0f} MB | {out:.0f} MB | {got['rss'] / 1e6 - out:.0f} MB |")
 
