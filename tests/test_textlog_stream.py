@@ -1,4 +1,5 @@
-"""textlog's streamed reading (`Format.stream`: mmengine, DeepSpeed-Chat, generic, tqdm bars, Megatron) gives what the whole way gives.
+"""textlog's streamed reading (`Format.stream`: mmengine, DeepSpeed-Chat, generic, tqdm bars, Megatron,
+verl) gives what the whole way gives.
 
 Each case is read twice in small chunks (many flushes, records of one step across chunk ends): streamed, and with
 `stream=False` (the store of every record to the end, `post` on all of them); series, steps, values, lines,
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kto_doctor.sources import deepspeed_chat, generic_kv, megatron, mmengine, progress_bar, textlog
+from kto_doctor.sources import deepspeed_chat, generic_kv, megatron, mmengine, progress_bar, textlog, verl_console
 
 
 def _frame(path: Path, fmt, stream: bool):
@@ -201,7 +202,29 @@ def _megatron_cases():
     return out
 
 
-CASES = {**_cases(), **_bar_cases(), **_megatron_cases()}
+def _verl(r, i, fmt="{}"):
+    keys = ("actor/entropy", "actor/pg_loss", "actor/lr", "critic/score/mean", "response_length/mean", "timing_s/step")
+    body = " - ".join(f"{k}:{fmt.format(r.random() * 3 - 1)}" for k in keys)
+    out = f"(TaskRunner pid=222265) step:{i} - global_seqlen/min:419336 - {body} - training/global_step:{i}\n"
+    if i % 5 == 0:
+        out += "(TaskRunner pid=222265) [prompt] What is 12 + 30?\n(TaskRunner pid=222265) [score] 1.0\n"
+    return out
+
+
+def _verl_cases():
+    r = random.Random(13)
+    plain = "".join(_verl(r, i) for i in range(1, 2000))
+    old = "".join(_verl(r, i, "{:.3f}") for i in range(1, 2000))
+    return {"verl": (plain, verl_console, True), "verl_cut": (plain[:len(plain) * 2 // 3], verl_console, True),
+            "verl_restart": (plain[:len(plain) // 2] + plain, verl_console, False),
+            # verl <= 0.3's 3 decimals: the rate is not read; one value with more late in the file: it is
+            "verl_three": (old, verl_console, True), "verl_three_but_one": (old + _verl(r, 2000), verl_console, True),
+            "verl_np": ("".join(_verl(r, i, "np.float64({})") for i in range(1, 2000)), verl_console, True),
+            "verl_wrapped": (plain.replace(" - critic/score/mean:", " - critic/score/mean\n:", 40), verl_console,
+                             None)}
+
+
+CASES = {**_cases(), **_bar_cases(), **_megatron_cases(), **_verl_cases()}
 
 
 @pytest.mark.parametrize("chunk", [1 << 12, 1 << 15, textlog.CHUNK])

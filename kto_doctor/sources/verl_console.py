@@ -35,9 +35,10 @@ _JOIN = (rb"\n(?=[ \t]*- [^\s:]+:\S|[^\s]*(?: - [^\s:]+:\S+)+[ \t]*-?[ \t]*$|[^\
          rb"(?![^\n]*?(?<![\w/.])step:\d)")
 
 
-def _three_decimals(reader: textlog.Reader) -> bool:
-    """At least 8 finite values, every one a multiple of 0.001 (to 1e-6): checked a metric at a time and a slice
-    at a time (the same elementwise test as on all values at once, without copies of every value: 0.6 GB at 1 GB)."""
+def _three_decimals(reader: textlog.Reader, least: int = 8):
+    """At least `least` finite values, every one a multiple of 0.001 (to 1e-6): checked a metric at a time and a
+    slice at a time (the same elementwise test as on all values at once, without copies of every value: 0.6 GB at
+    1 GB). With `least` 0 (a streamed chunk): the finite values counted, None where one is no such multiple."""
     finite = 0
     for name in [n for n in reader.store.metrics if not n.startswith("@")]:
         v = reader.store.metrics[name].arrays()[1]
@@ -46,19 +47,43 @@ def _three_decimals(reader: textlog.Reader) -> bool:
             x = x[np.isfinite(x)]
             finite += len(x)
             if not np.allclose(x * 1000, np.round(x * 1000), rtol=0, atol=1e-6):
-                return False
-    return finite >= 8
+                return None if not least else False
+    return finite if not least else finite >= least
+
+
+def stream(reader: textlog.Reader, steps: np.ndarray) -> bool:
+    """A streamed chunk (`textlog.Format.stream`): `post` changes no step; whether every value so far is printed
+    with 3 decimals, and how many finite ones there were, kept for it."""
+    x = reader.extra
+    if x.setdefault("three", True):
+        finite = _three_decimals(reader, 0)
+        if finite is None:
+            x["three"] = False
+        else:
+            x["finite"] = x.get("finite", 0) + finite
+    return True
 
 
 def post(reader: textlog.Reader, src: SourceData) -> None:
     src.hints.setdefault("framework", "verl")
+    if reader.streamed:
+        x = reader.extra
+        if x.get("three", True) and x.get("finite", 0) >= 8:
+            _three_decimals_read(reader, src, "learning_rate" in reader.group_of)
+        return
     if _three_decimals(reader):
-        # verl <= 0.3 prints `{v:.3f}`: `actor/lr:0.000` says only that the rate is below 0.0005
-        src.facts["value_decimals"] = 3
-        if "learning_rate" in reader.store.metrics:
-            del reader.store.metrics["learning_rate"]
-            src.warnings.append(f"{reader.path.name}: every value is printed with 3 decimals (verl <= 0.3), so "
-                                "`actor/lr:0.000` only says the rate is below 0.0005: the learning rate is not read")
+        _three_decimals_read(reader, src, "learning_rate" in reader.store.metrics)
+
+
+def _three_decimals_read(reader: textlog.Reader, src: SourceData, rate: bool) -> None:
+    """verl <= 0.3 prints `{v:.3f}`: `actor/lr:0.000` says only that the rate is below 0.0005 (`rate`: the file
+    holds a learning rate, which is then not read)."""
+    src.facts["value_decimals"] = 3
+    if rate:
+        reader.store.metrics.pop("learning_rate", None)
+        reader.drop_streamed("learning_rate")
+        src.warnings.append(f"{reader.path.name}: every value is printed with 3 decimals (verl <= 0.3), so "
+                            "`actor/lr:0.000` only says the rate is below 0.0005: the learning rate is not read")
 
 
 def facts(reader: textlog.Reader, chunk: bytes) -> None:
@@ -84,7 +109,7 @@ _SHOWN = ("adv_estimator", "num_generations", "learning_rate", "max_completion_l
 
 
 FORMAT = textlog.Format(name="verl_console", kinds=(STEP,), framework="verl", join=_JOIN, facts=facts, post=post,
-                        what="step lines")
+                        what="step lines", stream=stream)
 
 
 def read(path):
