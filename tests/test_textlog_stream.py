@@ -1,5 +1,5 @@
 """textlog's streamed reading (`Format.stream`: mmengine, DeepSpeed-Chat, generic, tqdm bars, Megatron,
-verl) gives what the whole way gives.
+verl, llama-recipes) gives what the whole way gives.
 
 Each case is read twice in small chunks (many flushes, records of one step across chunk ends): streamed, and with
 `stream=False` (the store of every record to the end, `post` on all of them); series, steps, values, lines,
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kto_doctor.sources import deepspeed_chat, generic_kv, megatron, mmengine, progress_bar, textlog, verl_console
+from kto_doctor.sources import (deepspeed_chat, generic_kv, llama_recipes, megatron, mmengine, progress_bar, textlog,
+                                verl_console)
 
 
 def _frame(path: Path, fmt, stream: bool):
@@ -224,7 +225,29 @@ def _verl_cases():
                              None)}
 
 
-CASES = {**_cases(), **_bar_cases(), **_megatron_cases(), **_verl_cases()}
+def _llama(r, e, s, per, ranks=1, draws=2):
+    out = "".join(f"\rTraining Epoch: {e}/3, step {s}/{per} completed (loss: {r.random() * 2}): "
+                  f"{100 * (s + 1) // per:3d}%|\u2588\u2588\u258c       | {s + 1}/{per} [00:31<08:20,  2.62s/it]"
+                  for _ in range(ranks) for _ in range(draws))
+    if s == per - 1:
+        out += (f"\nevaluating Epoch: 100%|\u2588\u2588\u2588\u2588| 25/25 [00:06<00:00,  3.69it/s]\n"
+                f" eval_ppl=tensor({2 + r.random():.4f}, device='cuda:0') eval_epoch_loss=tensor({r.random():.4f}, "
+                f"device='cuda:0')\nEpoch {e}: train_perplexity={2 + r.random():.4f}, "
+                f"train_epoch_loss={r.random():.4f}, epoch time 512.3s\n")
+    return out
+
+
+def _llama_cases():
+    r = random.Random(17)
+    plain = "".join(_llama(r, e, s, 700) for e in (1, 2, 3) for s in range(700))
+    ranks = "".join(_llama(r, e, s, 500, ranks=3, draws=1) for e in (1, 2) for s in range(500))
+    return {"llama": (plain, llama_recipes, True), "llama_cut": (plain[:len(plain) * 2 // 3], llama_recipes, True),
+            "llama_ranks": (ranks, llama_recipes, True), "llama_one_draw": (
+                "".join(_llama(r, e, s, 900, draws=1) for e in (1, 2) for s in range(900)), llama_recipes, True),
+            "llama_restart": (plain[:len(plain) // 2] + plain, llama_recipes, False)}
+
+
+CASES = {**_cases(), **_bar_cases(), **_megatron_cases(), **_verl_cases(), **_llama_cases()}
 
 
 @pytest.mark.parametrize("chunk", [1 << 12, 1 << 15, textlog.CHUNK])

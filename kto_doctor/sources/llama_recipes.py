@@ -40,8 +40,9 @@ EVAL = textlog.Kind(
 # (textlog states the framework hint from `framework`)
 # (a step's description is redrawn several times, and once per rank, each rank with its own loss: the step's last
 # value is the one kept, so a redraw that the next one overwrites is dropped as it streams)
+# (no `post`: every step is final as its chunk ends, so the file is read streamed while its steps rise)
 FORMAT = textlog.Format(name="llama_recipes", kinds=(TRAIN, EPOCH, EVAL), framework="llama-recipes",
-                        what="training steps", repeats=True, overwrites=True)
+                        what="training steps", repeats=True, overwrites=True, stream=lambda reader, steps: True)
 
 
 def read(path):

@@ -574,8 +574,8 @@ class Format:
     # steps go down, the file is read again from its start the whole way (`post` sees `reader.streamed`). The hook
     # may write the chunk's final steps into `steps` (a bar's epochs), and change or drop the chunk's metrics in the
     # store (`put`, `store.metrics`) and those already streamed (`drop_streamed`); `post` may still raise `Fallback`
-    # where what the end of the file says changes what was streamed. With `repeats`, not with `overwrites` (it
-    # compares a chunk's first record with the last of the chunk before, which a streamed store no longer holds).
+    # where what the end of the file says changes what was streamed. With `repeats` and `overwrites` (the step of
+    # the chunk before's last record is carried over for it).
     stream: Callable[["Reader", np.ndarray], bool] | None = None
 
     @cached_property
@@ -722,12 +722,13 @@ class Reader:
         self.total: float | None = None
         self.extra: dict = {}  # for the format's hooks
         self.misses: dict = {}  # id(shape) -> chunks in a row its templates took less than its split (`fast`)
-        self.streamed = stream and fmt.stream is not None and not fmt.overwrites  # (`Format.stream`)
+        self.streamed = stream and fmt.stream is not None  # (`Format.stream`)
         self.flushed = 0  # records settled and let go of (streamed)
         self.groups: list[_Group] = []  # (streamed) the metrics' stores
         self.group_of: dict[str, _Group] = {}
         self.carry_own = NAN  # (streamed) the step of the last record with its own step, for those without one
         self.carry_rise = -np.inf  # (streamed) the last step that is not NaN
+        self.last_raw = NAN  # (streamed) the last record's own step (`Kind.step`), for `chunk_steps`
 
     @property
     def records(self) -> int:
@@ -1183,7 +1184,7 @@ class Reader:
         step of record q - 1 (out[0]: the store's last record's), NaN for a record that takes the step of the one
         before it (`Kind.step` None: settled in `finish`)."""
         out = np.full(len(rank) + 1, NAN)
-        out[0] = self.store.step.view(np.float64)[-1] if len(self.store) else NAN
+        out[0] = self.store.step.view(np.float64)[-1] if len(self.store) else self.last_raw
         start = 0
         for (kind, block_lines, _, keys, _, _), values_of in zip(blocks, conv):
             n = len(block_lines)
@@ -1266,6 +1267,7 @@ class Reader:
                 g.add(steps[idx], lines[idx].astype(np.int64), {name: chunk[name][1] for name in names})
         del chunk, steps, lines, ok
         self.flushed += n
+        self.last_raw = float(st.step.view(np.float64)[-1])
         self.store = _Store()
 
     def drop_streamed(self, name: str) -> None:
