@@ -23,7 +23,8 @@ Records are numbered in file order across chunks; values are kept as (record num
 so memory follows the number of logged values, never the file size. `Reader.finish` turns them into `Series`
 through `Columns` (resumed runs, one value per step) after the format's own `post` hook (Megatron's vanished
 loss key, epoch-relative step counters). A format whose steps are final as its chunks come (`Format.stream`:
-mmengine, DeepSpeed-Chat within one epoch, the generic reader's step-counter lines) is read streamed: each chunk's
+mmengine, DeepSpeed-Chat within one epoch, the generic reader's step-counter lines, tqdm bars, Megatron, verl,
+llama-recipes) is read streamed: each chunk's
 records are settled and their values go to per-metric (step, value, line) stores at once, so that memory is the
 output's and one chunk's; what a chunk cannot settle (the steps go down, a kind whose step `post` decides) has the
 file read again the whole way.
