@@ -126,14 +126,16 @@ def _bar(r, e, i, total, post="", head="Epoch {e}: "):
 
 
 def _bars(r, epochs, total, redraws=2, post="", head="Epoch {e}: ", start=0):
-    return "".join("".join(_bar(r, e, i, total(e) if callable(total) else total, post, head) for _ in range(redraws))
-                   + ("\n" if i == (total(e) if callable(total) else total) else "")
-                   for e in range(start, start + epochs) for i in range(1, (total(e) if callable(total) else total) + 1))
+    """`epochs` bars of `total` positions (a number, or a function of the epoch), each drawn `redraws` times."""
+    size = total if callable(total) else (lambda e: total)
+    return "".join("".join(_bar(r, e, i, size(e), post, head) for _ in range(redraws)) + ("\n" if i == size(e) else "")
+                   for e in range(start, start + epochs) for i in range(1, size(e) + 1))
 
 
 def _nemo(r, i):
     draw = (f"Epoch 0:   0%|          | {{n}}/301501 [59:12<1573:03:24, 18.79s/it, loss={7 + r.random():.3g}, "
-            f"v_num=3-16, reduced_train_loss={7 + r.random():.3f}, global_step={i - 1}.0, consumed_samples={i * 128}.0]")
+            f"v_num=3-16, reduced_train_loss={7 + r.random():.3f}, global_step={i - 1}.0, "
+            f"consumed_samples={i * 128}.0]")
     return "\r" + draw.format(n=i) + "\r" + draw.format(n=i) + "\n"
 
 

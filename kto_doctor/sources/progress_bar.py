@@ -132,9 +132,9 @@ def stream(reader: textlog.Reader, steps: np.ndarray) -> bool:
                 return False
     if first:
         x["total"] = float(total[0]) if len(total) and tidx[0] == nidx[0] else np.nan
-    if x["same_total"] and not (len(tidx) == len(nidx) and np.isfinite(x["total"])
-                                          and (total == x["total"]).all()):
-        x["same_total"] = False  # (NaN equals nothing: a total that is not finite is no same total)
+    one_total = len(tidx) == len(nidx) and np.isfinite(x["total"]) and (total == x["total"]).all()
+    if x["same_total"] and not one_total:
+        x["same_total"] = False
         if x.get("restarts"):
             return False
     new = np.zeros(len(n), dtype=bool)

@@ -24,10 +24,9 @@ so memory follows the number of logged values, never the file size. `Reader.fini
 through `Columns` (resumed runs, one value per step) after the format's own `post` hook (Megatron's vanished
 loss key, epoch-relative step counters). A format whose steps are final as its chunks come (`Format.stream`:
 mmengine, DeepSpeed-Chat within one epoch, the generic reader's step-counter lines, tqdm bars, Megatron, verl,
-llama-recipes) is read streamed: each chunk's
-records are settled and their values go to per-metric (step, value, line) stores at once, so that memory is the
-output's and one chunk's; what a chunk cannot settle (the steps go down, a kind whose step `post` decides) has the
-file read again the whole way.
+llama-recipes) is read streamed: each chunk's records are settled and their values go to per-metric (step, value,
+line) stores at once, so that memory is the output's and one chunk's; what a chunk cannot settle (the steps go
+down, a kind whose step `post` decides) has the file read again the whole way.
 """
 from __future__ import annotations
 
@@ -637,7 +636,6 @@ class Stored:
 
 class Fallback(Exception):
     """A streamed reading met what it cannot settle chunk by chunk (`Format.stream`): read the whole way."""
-
 
 
 class _Group:
