@@ -34,7 +34,7 @@ FLOAT_KEYS = frozenset({"learning_rate", "warmup_ratio", "beta", "desirable_weig
 INT_KEYS = frozenset({"warmup_steps", "max_steps", "logging_steps", "per_device_train_batch_size",
                       "gradient_accumulation_steps", "world_size", "cutoff_len", "vocab_size", "eval_steps",
                       "lora_rank", "quantization_bit", "seed", "save_steps", "max_completion_length"})
-BOOL_KEYS = frozenset({"fp16", "bf16", "pure_bf16", "create_new_adapter", "logging_first_step", "use_peft"})
+BOOL_KEYS = frozenset({"fp16", "bf16", "pure_bf16", "create_new_adapter", "logging_first_step", "use_peft", "quantized"})
 # Keys that mark a mapping as a training configuration at all (YAML files are many things).
 TRAINING_KEYS = frozenset(ALIASES) | FLOAT_KEYS | INT_KEYS | BOOL_KEYS | {
     "stage", "finetuning_type", "lr_scheduler_type", "model_name_or_path", "ref_model", "adapter_name_or_path",
@@ -61,6 +61,10 @@ def normalize(raw: dict, fmt_hint: str | None = None, problems: list | None = No
         out = {k: raw[k] for k in MODEL_KEYS if raw.get(k) is not None}
         if raw.get("_name_or_path"):
             out["base_model"] = raw["_name_or_path"]
+        # A quantization_config in a model's config.json: the checkpoint is a quantized pretrained model (QLoRA, GPTQ,
+        # AWQ), never a random init.
+        if isinstance(raw.get("quantization_config"), dict) and raw["quantization_config"]:
+            out["quantized"] = True
         # ChatGLM's P-Tuning v2 saves the prefix length in the model's config: a prompt-tuned run.
         if isinstance(raw.get("pre_seq_len"), int) and not isinstance(raw["pre_seq_len"], bool) \
                 and raw["pre_seq_len"] > 0:

@@ -193,6 +193,10 @@ def test_normalize_spellings():
     assert "finetuning_type" not in normalize({"model_type": "chatglm", "pre_seq_len": None}, "model_config")
     assert normalize({"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096, "rope_theta": 1e6},
                      "model_config") == {"vocab_size": 151936, "model_type": "qwen2", "hidden_size": 4096}
+    # a quantization_config says the checkpoint is a quantized pretrained model (QLoRA, GPTQ): never a random init
+    assert normalize({"model_type": "llama", "quantization_config": {"load_in_4bit": True}},
+                     "model_config")["quantized"] is True
+    assert "quantized" not in normalize({"model_type": "llama", "quantization_config": {}}, "model_config")
 
 
 def test_errors_are_one_line_input_errors(tmp_path):
