@@ -202,11 +202,14 @@ _SERIES_IN_DIALECT = {"lightning": frozenset({"train_loss"}), "generic": frozens
 
 def _key(name: str) -> str:
     """Case- and separator-insensitive form: 'Training Loss' → 'training_loss', 'lr-AdamW' → 'lr_adamw',
-    'Grad. Norm' → 'grad_norm' (an abbreviating period before a space is a separator too)."""
-    return _SEPARATORS.sub("_", name.strip().lower())
+    'Grad. Norm' → 'grad_norm' (an abbreviating period before a space is a separator too), and spaces around
+    a slash are no separator ('completions / clipped_ratio', as some loggers print a nested key, is
+    'completions/clipped_ratio')."""
+    return _SEPARATORS.sub("_", _SPACED_SLASH.sub("/", name.strip().lower()))
 
 
 _SEPARATORS = re.compile(r"\.?[\s\-]+")
+_SPACED_SLASH = re.compile(r"\s*/\s*")
 KNOWN = frozenset(m.name for m in METRICS)
 _GENERIC: dict[str, str] = {}
 _DIALECT: dict[str, dict[str, str]] = {}
@@ -221,7 +224,7 @@ _BOOKKEEPING = frozenset(_key(k) for k in BOOKKEEPING)
 # DPO reference implementation: `rewards_train/chosen`, `logps_eval/rejected`, `loss/train`.
 _SPLIT_GROUP = re.compile(r"^(rewards|logps|logits|loss)_?(train|eval)/?(.*)$")
 _EVAL_PREFIXES = ("eval/", "eval_", "validation/", "validation_", "val/", "val_", "valid/", "valid_",
-                  "val-core/", "val-aux/")
+                  "val-core/", "val-aux/", "dev/", "dev_")  # `dev_loss`: the development split is the eval split
 
 
 def is_bookkeeping(key: str, dialect: str | None = None) -> bool:

@@ -51,7 +51,15 @@ SPELLINGS = [
     ("rewards_avg", None, False, "reward"), ("kl_avg", None, False, "kl"), ("avg_loss", None, False, "loss"),
     ("train_accuracies_avg", None, False, "accuracy"), ("val_accuracies_avg", None, False, "eval_accuracy"),
     ("loss_mean", None, False, "loss"),
+    # the development split is the evaluation split (`dev_loss`, `dev/accuracy`); `device` is no prefix
+    ("dev_loss", None, False, "eval_loss"), ("dev/loss", None, False, "eval_loss"),
+    # a nested key printed with spaces around its slash
+    ("completions / clipped_ratio", None, False, "completions/clipped_ratio"), ("train / loss", None, False, "loss"),
 ]
+
+
+def test_a_word_that_starts_like_a_split_is_no_split():
+    assert canonical("device_loss") == "device_loss" and canonical("development") == "development"
 
 
 @pytest.mark.parametrize("key", ["step_avg", "time_avg", "tokens_avg"])
