@@ -513,3 +513,23 @@ def test_lower_case_words_in_prose_are_no_table_header(tmp_path):
     p.write_text("the epoch loss went down\n1 2 3\n4 5 6\n")
     data = read_or_none(p)
     assert data is None or data.format != "progress_table"
+
+
+def test_each_nodes_copy_of_a_dict_is_one_record():
+    # LlamaFactory#813: four nodes print each logging dict behind their address; the first copy is the record
+    data = sources.read(FIX / "hiyouga__LlamaFactory__issue813.log")
+    assert data.records == 4
+    assert data.series["loss"].values.tolist() == [1.8673, 0.7744, 0.6309, 0.5621]
+
+
+def test_node_prefixed_dicts_that_differ_are_all_records(tmp_path):
+    p = tmp_path / "multi.log"
+    p.write_text("worker-0: {'loss': 2.0, 'epoch': 0.1}\nworker-1: {'loss': 2.0, 'epoch': 0.1}\n"
+                 "worker-0: {'loss': 1.5, 'epoch': 0.2}\nworker-1: {'loss': 1.5, 'epoch': 0.2}\n"
+                 "worker-0: {'loss': 1.5, 'epoch': 0.3}\n")
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [2.0, 1.5, 1.5]
+    # one prefix alone is no multi-node launch: a logger's `INFO:` before repeated dicts keeps every record
+    q = tmp_path / "single.log"
+    q.write_text("INFO: {'loss': 2.0, 'epoch': 0.1}\nINFO: {'loss': 2.0, 'epoch': 0.1}\n")
+    assert sources.read(q).records == 2

@@ -1200,6 +1200,8 @@ def _spans(chunk: bytes, line_base: int) -> _Spans:
     if far.any():
         at = starts[far][:, None] - len(_ECHO_CALLBACKS) + np.arange(len(_ECHO_CALLBACKS))
         after[far] |= (data[at] == _ECHO_CALLBACKS_ARRAY).all(axis=1)
+    if len(texts) > 1 and find(b": {") >= 0:
+        _host_echoes(chunk, cands, texts, after)
     loggers = after.tolist()
     if after.any():
         los, prev_end = [], 0
@@ -1210,6 +1212,34 @@ def _spans(chunk: bytes, line_base: int) -> _Spans:
     else:
         los = [0, *ends[:-1]]
     return _Spans(cands, ends, lines.tolist(), los, loggers, newlines, texts)
+
+
+# A multi-node launch (pdsh, DeepSpeed's launcher) prints each node's copy of a dict behind the node's name:
+# `10.96.202.43: {...}`, `worker-1: {...}`. A name is an IPv4 address, `localhost`, or a word with a digit in it
+# (so that `INFO: {...}` is no node).
+_HOST_HEAD = lazyre.compile(rb"[ \t]*(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|[A-Za-z][\w.-]*\d[\w.-]*):[ \t]*")
+_HOST_ECHO_WINDOW = 256  # the copies of one dict lie within this many dicts of the first (up to 256 nodes)
+
+
+def _host_echoes(chunk: bytes, starts: list, texts: list, after: np.ndarray) -> None:
+    """In place: mark as echoes (like a logger's) the node-prefixed copies of a dict that a node-prefixed line
+    printed just before, when at least two node names print dicts (LlamaFactory#813: four nodes, each step's dict
+    four times). The first copy stays the record; without this a 4-node run reads as 4x its steps."""
+    rfind, head = chunk.rfind, _HOST_HEAD.fullmatch
+    prefixed = []
+    for i, s in enumerate(starts):
+        m = head(chunk, rfind(b"\n", 0, s) + 1, s)
+        if m is not None:
+            prefixed.append((i, chunk[m.start():s].strip(b" \t:")))
+    if len({host for _, host in prefixed}) < 2:
+        return
+    first: dict = {}
+    for i, _host in prefixed:
+        j = first.get(texts[i])
+        if j is not None and i - j <= _HOST_ECHO_WINDOW:
+            after[i] = True
+        else:
+            first[texts[i]] = i
 
 
 def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
