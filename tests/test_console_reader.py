@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kto_doctor import sources
 from kto_doctor.sources import console
 
 
@@ -344,3 +345,19 @@ def test_a_hand_written_loops_event_log_reads_train_loss_and_val_loss_at_their_g
     assert src.series["eval_loss"].steps.tolist() == [100, 200]
     assert src.series["eval_loss"].values.tolist() == [3.5, 3.0]
     assert src.facts["train_loss"] == 4.1 and src.facts["train_runtime"] == 120.5
+
+
+def test_a_step_printed_before_the_dict_on_its_line_is_the_dicts_step(tmp_path):
+    # SkyRL-style loops print `step N: {...}`; without reading the head every dict was placed at its ordinal
+    p = tmp_path / "train.log"
+    p.write_text("loading model\nstep 10: {'loss': 2.0, 'grad_norm': 1.0}\nStep 20 | {'loss': 1.8, 'grad_norm': 0.9}\n"
+                 "global_step=30: {'loss': 1.7, 'grad_norm': 0.9}\n")
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [10, 20, 30]
+    assert not any("inferred from log order" in w for w in data.warnings)
+
+
+def test_a_step_word_elsewhere_on_the_line_is_no_step_head(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("after step 10 we log {'loss': 2.0}\nafter step 20 we log {'loss': 1.8}\n")
+    assert sources.read(p).series["loss"].steps.tolist() == [1, 2]

@@ -743,6 +743,8 @@ class _Reader:
         kept = code > 0
         is_eval = (code % 2 == 0) & kept
         need = np.flatnonzero(kept & ~is_eval & np.isnan(step))
+        if len(need) and _prefix_steps(chunk, spans, need, step):
+            need = np.flatnonzero(kept & ~is_eval & np.isnan(step))
         if len(need):
             self.bar_steps(chunk, spans, need, pending, step)
         logger = np.array(spans.loggers, dtype=bool)
@@ -1240,6 +1242,28 @@ def _host_echoes(chunk: bytes, starts: list, texts: list, after: np.ndarray) -> 
             after[i] = True
         else:
             first[texts[i]] = i
+
+
+# A loop that prints its step before the dict on the same line: `step 12: {...}`, `Step 12 | {...}` (SkyRL)
+_STEP_HEAD = lazyre.compile(rb"(?i)[ \t]*(?:global[ _])?step[ \t]*[:=]?[ \t]*(\d{1,15})[ \t]*[:|\-]?[ \t]*")
+
+
+def _prefix_steps(chunk: bytes, spans: "_Spans", need: np.ndarray, step: np.ndarray) -> bool:
+    """In place: the step of each dict in `need` whose line begins with `step N:` (the rest of the line up to
+    the brace is that and nothing else). Tried on the first dict only when it fails there: a log prints its
+    lines one way, and most dicts have no such head (a regex per dict would cost a large log its speed)."""
+    rfind, head = chunk.rfind, _STEP_HEAD.fullmatch
+    starts = spans.starts
+    first = int(need[0])
+    if head(chunk, rfind(b"\n", 0, starts[first]) + 1, starts[first]) is None:
+        return False
+    found = False
+    for i in need.tolist():
+        m = head(chunk, rfind(b"\n", 0, starts[i]) + 1, starts[i])
+        if m is not None:
+            step[i] = float(m[1])
+            found = True
+    return found
 
 
 def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
