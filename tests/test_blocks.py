@@ -151,3 +151,28 @@ def test_the_trainers_own_summary_after_step_blocks_still_leaves_the_file_to_the
     p.write_text(_olmo(3).replace("wandb: Run summary:", "***** train metrics *****"))
     with pytest.raises(SourceError, match="summary"):
         blocks.read(p)
+
+
+def test_a_last_line_without_its_line_feed_in_a_complete_block_is_kept(tmp_path):
+    # a paste whose last line merely lacks its line feed: the block holds every metric, nothing was cut
+    text = ("[step=1/10]\n    train/CrossEntropyLoss=2.5\n    optim/total_grad_norm=1.5\n"
+            "[step=2/10]\n    train/CrossEntropyLoss=2.25\n    optim/total_grad_norm=1.25")
+    p = tmp_path / "train.log"
+    p.write_text(text)
+    for fast in (True, False):
+        data = blocks.read(p, fast=fast)
+        assert data.series["loss"].values.tolist() == [2.5, 2.25]
+        assert data.series["grad_norm"].values.tolist() == [1.5, 1.25]
+        assert not any("ends inside" in w for w in data.warnings)
+
+
+def test_a_value_cut_in_an_incomplete_last_block_is_dropped_with_a_warning(tmp_path):
+    text = ("[step=1/10]\n    train/CrossEntropyLoss=2.5\n    optim/total_grad_norm=1.5\n"
+            "[step=2/10]\n    train/CrossEntropyLoss=2.25\n    optim/total_grad_norm=1.2")
+    p = tmp_path / "train.log"
+    p.write_text(text.replace("[step=2/10]\n    train/CrossEntropyLoss=2.25\n    optim/total_grad_norm=1.2",
+                              "[step=2/10]\n    train/CrossEntropyLoss=2.2"))
+    for fast in (True, False):
+        data = blocks.read(p, fast=fast)
+        assert data.series["loss"].values.tolist() == [2.5]  # `2.2` of 2.25 is not a value
+        assert any("ends inside its last line" in w and "CrossEntropyLoss=2.2" in w for w in data.warnings)

@@ -448,9 +448,6 @@ def test_olmo_real_files_cut_mid_line_keep_every_complete_block(name, needle, tm
         assert c.values.tolist()[:done] == w.values.tolist()[:done], metric
 
 
-@pytest.mark.xfail(strict=True, reason="blocks.py reads the cut last line of a file (`train/CrossEntropyLoss=7.3` "
-                   "of 7.365, `=1.787` of 1.787e-06) as a value and says nothing of the cut; requested from "
-                   "speed12b in /work/coord/speed_requests.md (round 12)")
 @pytest.mark.parametrize("name,needle", [(OLMO_LOG, b"train/CrossEntropyLoss=7.365"),
                                          (OLMO_ISSUE, b"train/CrossEntropyLoss=1.787")])
 def test_olmo_real_files_cut_mid_value_drop_the_cut_value_with_a_warning(name, needle, tmp_path):

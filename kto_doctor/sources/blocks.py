@@ -152,11 +152,14 @@ class _Blocks:
         self.data: dict[str, tuple[array, array]] = {}  # logged key -> (block numbers, values)
         self.pending: list[tuple[int, dict]] = []
         self.prev = 0.0
+        self.width = 0  # the most metrics a block held: a block with fewer is incomplete
 
     def add(self, step: float, line: int, row: dict) -> None:
         n = len(self.steps)
         self.steps.append(step)
         self.lines.append(line)
+        if len(row) > self.width:
+            self.width = len(row)
         data = self.data
         for key, value in row.items():
             got = data.get(key)
@@ -183,6 +186,7 @@ class _Blocks:
     def bulk(self, steps: np.ndarray, lines: np.ndarray, keys: list, values: list) -> None:
         """Complete blocks of one template (each with a step and every key), as `take` would add them one by one."""
         self.unpend()
+        self.width = max(self.width, len(keys))
         n0, n = len(self.steps), len(steps)
         self.steps.frombytes(np.ascontiguousarray(steps, dtype=np.float64).tobytes())
         self.lines.frombytes(np.ascontiguousarray(lines, dtype=np.int64).tobytes())
@@ -225,15 +229,51 @@ def read(path: Path, fast: bool = True) -> SourceData:
     the fast way is tested against)."""
     scan = _Scan()
     out = _Blocks(scan)
+    tail = _Tail()
     with open_stream(path) as stream:
         if fast:
-            _Chunked(scan, out).run(stream)
+            tail.last = _Chunked(scan, out).run(stream)
         else:
-            out.take(scan.feed(stream, 1))
+            out.take(scan.feed(tail.lines(stream), 1))
+        cut = stream.truncated
+        torn = None if cut or scan.summary else _cut_value(scan, out, tail.last)
         if not scan.summary:
             out.take(scan.end())
-        cut = stream.truncated
-    return out.finish(path, cut)
+    src = out.finish(path, cut)
+    if torn is not None:
+        src.warnings.append(f"{path.name}: the file ends inside its last line (`{torn}`, no line feed) in a block "
+                            "that lacks some of its metrics: the file was cut there, and that value is left out")
+    return src
+
+
+class _Tail:
+    """The file's last line when it has no line feed (b"" when it ends with one)."""
+
+    def __init__(self) -> None:
+        self.last = b""
+
+    def lines(self, stream):
+        line = b""
+        for line in stream:
+            yield line
+        self.last = line if line and not line.endswith((b"\n", b"\r")) else b""
+
+
+def _cut_value(scan: _Scan, out: _Blocks, last: bytes) -> str | None:
+    """A file cut inside a value (`train/CrossEntropyLoss=7.3` of 7.365): its last line has no line feed and
+    is a metric line of an open block that holds fewer metrics than the file's blocks do. That value is dropped
+    from the block (the shorter number would be read as a value) and its text returned for the warning; None
+    when the last line ends, or the block is complete (a paste whose last line merely lacks its line feed)."""
+    if not last or scan.cur is None:
+        return None
+    m = _PAIR.match(last.rstrip(b"\r"))
+    if m is None:
+        return None
+    key = _key(m.group(1))
+    if key not in scan.cur or len(scan.cur) >= out.width:
+        return None
+    del scan.cur[key]
+    return last.strip().decode("utf-8", "replace")[:80]
 
 
 CHUNK = 8 << 20
@@ -345,7 +385,8 @@ class _Chunked:
         self.template: _Template | None = None
         self.tried = 0  # chunks the template was learned on (or tried to be)
 
-    def run(self, stream) -> None:
+    def run(self, stream) -> bytes:
+        """Returns the file's last line when it has no line feed (b"" otherwise)."""
         pieces, line_base = [], 0  # the file's text after the last line feed read (no line feed in them)
         while not self.scan.summary:
             buf = stream.read(CHUNK)
@@ -359,7 +400,10 @@ class _Chunked:
             pieces = [buf[cut:]] if cut < len(buf) else []
             line_base = self.chunk(chunk, line_base)
         if pieces and not self.scan.summary:
-            self.chunk(b"".join(pieces), line_base)
+            last = b"".join(pieces)
+            self.chunk(last, line_base)
+            return last.rsplit(b"\n", 1)[-1]
+        return b""
 
     def slow(self, piece: bytes, first: int, last: bool = False) -> None:
         """The lines of `piece` (a gap of the split: it starts with the line feed before its first line) through
