@@ -5,7 +5,8 @@
 76940 2.59109
 76980 nan
 ```
-(prajdabre/yanmtt#7, a BART pre-training paste.) Nothing on such a line names the value. It is read as the
+(prajdabre/yanmtt#7, a BART pre-training paste), also `step, value` and the same glued to the end of a tqdm
+bar the loop printed over (unsloth#1145: `4%|▎ | 11/312 [02:27<1:00:48, 12.12s/it]10, 2.2398`). Nothing on such a line names the value. It is read as the
 loss when the file speaks of a loss anywhere in its start (the issue's title, the script's banner, a header
 `step loss`), and kept as `value` otherwise, which the report lists as a name it does not know; its NaN is seen
 either way. The file's other lines (prose, a `Saving the model` between two lines) are skipped. A last line
@@ -22,7 +23,11 @@ import re
 from . import lazyre, textlog
 from .base import SourceData
 
-_LINE = rb"^[ \t]*(?P<step>\d+)[ \t]+(?P<value>" + textlog.NUM + rb")(?=[ \t]*\r?$)"
+# (after a tqdm bar that the print was glued to, `  4%|▎    | 11/312 [02:27<1:00:48, 12.12s/it]10, 2.2398`:
+# unsloth#1145's `print(step, loss)` inside a training loop, comma-separated)
+_BAR = rb"(?:[ \t]*\d{1,3}%\|[^|\n]{0,80}\|[ \t]*\d+/\d+[ \t]*\[[^\]\n]{0,80}\])?"
+_LINE = (rb"^" + _BAR + rb"[ \t]*(?P<step>\d+)(?:[ \t]+|,[ \t]*)(?P<value>" + textlog.NUM
+         + rb")(?=[ \t]*\r?$)")
 PAIR = textlog.Kind(name="pair", head=_LINE, step=lambda f: f["step"], token=None)
 _SNIFF = lazyre.compile(_LINE, re.M)
 _LOSS_WORD = lazyre.compile(rb"(?i)loss")
