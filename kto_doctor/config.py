@@ -88,7 +88,11 @@ def normalize(raw: dict, fmt_hint: str | None = None, problems: list | None = No
             continue
         out[ALIASES.get(key, key)] = value
     if isinstance(out.get("loss_type"), (list, tuple)):
-        out["loss_type"] = out["loss_type"][0] if out["loss_type"] else None
+        # TRL's list of losses: one is that loss; several (MPO: sigmoid + bco_pair + sft) are their weighted sum, whose
+        # value is none of theirs, so it is named by all of them ('sigmoid+bco_pair+sft') and no rule that reads a
+        # sigmoid loss's value takes it for one
+        types = [str(t) for t in out["loss_type"]]
+        out["loss_type"] = "+".join(types) if types else None
     if "finetuning_type" not in out and out.get("use_peft") in (True, "true", "True"):
         out["finetuning_type"] = "lora"
     if "simpo_gamma" not in out and raw.get("gamma") is not None and out.get("loss_type") == "simpo":

@@ -214,6 +214,25 @@ def test_settings_are_read_from_the_code_as_literals_never_run(tmp_path):
     assert hints == {}  # a plain Trainer states no method
 
 
+def test_a_list_of_losses_is_their_weighted_sum_not_a_sigmoid_dpo_loss(tmp_path):
+    # HF cookbook MPO: DPOConfig(loss_type=["sigmoid", "bco_pair", "sft"]): a loss of 2.6 holds the SFT NLL, and is
+    # no DPO loss far above ln 2 (DPO109 read it as one)
+    rows = [(10 * i, f"{2.62 - 0.003 * i:.4f}") for i in range(1, 13)]
+    nb = _notebook(_display(_trainer_table(rows, header=("Step", "Training Loss"))))
+    nb["cells"].insert(0, _code("from trl import DPOConfig, DPOTrainer\n"
+                                "args = DPOConfig(output_dir='o', loss_type=['sigmoid', 'bco_pair', 'sft'],"
+                                " loss_weights=[0.8, 0.2, 1.0], report_to=[name])\n"
+                                "trainer = DPOTrainer(model=model, args=args)\n"))
+    p = tmp_path / "mpo.ipynb"
+    p.write_text(json.dumps(nb))
+    data = sources.read(p)
+    assert data.config["loss_type"] == ["sigmoid", "bco_pair", "sft"] and data.config["loss_weights"] == [0.8, 0.2, 1.0]
+    assert "report_to" not in data.config  # a list holding a computed value is no literal
+    report = kto_doctor.analyze(p)
+    assert report.run.method == "dpo" and report.run.config["loss_type"] == "sigmoid+bco_pair+sft"
+    assert not [f.rule for f in report.findings if f.rule.startswith("DPO")]
+
+
 def test_a_loss_the_notebooks_gradient_accumulation_explains_is_named(tmp_path):
     rows = [(10 * i, f"{27.13 - 0.5 * i:.4f}") for i in range(1, 30)]
     nb = _notebook(_display(_trainer_table(rows, header=("Step", "Training Loss"))))

@@ -185,7 +185,9 @@ def test_method_from_llamafactory_stage(tmp_path, yaml_text, expected):
 def test_normalize_spellings():
     c = normalize({"pref_loss": ["sigmoid", "sft"], "max_seq_length": "2048", "evaluation_strategy": "steps",
                    "use_peft": True, "kto_rejected_weight": 1, "warmup_ratio": "1e-1", "custom_key": "x"})
-    assert c == {"loss_type": "sigmoid", "cutoff_len": 2048, "eval_strategy": "steps", "use_peft": True,
+    # a list of several losses is their weighted sum, named by all of them; a list of one is that loss
+    assert normalize({"loss_type": ["sigmoid"]})["loss_type"] == "sigmoid"
+    assert c == {"loss_type": "sigmoid+sft", "cutoff_len": 2048, "eval_strategy": "steps", "use_peft": True,
                  "undesirable_weight": 1.0, "warmup_ratio": 0.1, "custom_key": "x", "finetuning_type": "lora"}
     assert normalize({"peft_type": "LORA", "r": 16}, "adapter_config") == {"finetuning_type": "lora", "lora_rank": 16}
     # ChatGLM P-Tuning v2 records the prefix length in the model's config.json (AriesChen-UPC/GeoLLM)

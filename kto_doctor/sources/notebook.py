@@ -249,7 +249,8 @@ def _call_name(func) -> str:
 
 
 def _constant(node, names: dict):
-    """The value of a literal (`1e-4`, `-1`, `"cosine"`, `True`) or of a name bound to one earlier; else None."""
+    """The value of a literal (`1e-4`, `-1`, `"cosine"`, `True`, a list of such) or of a name bound to one earlier;
+    else None."""
     import ast
 
     if isinstance(node, ast.Name):
@@ -259,6 +260,10 @@ def _constant(node, names: dict):
         return -value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
         return node.value
+    # a list of literals (TRL's `loss_type=["sigmoid", "bco_pair", "sft"]`, MPO): every item one, or nothing
+    if isinstance(node, (ast.List, ast.Tuple)) and 0 < len(node.elts) <= 16:
+        items = [_constant(e, {}) for e in node.elts]
+        return items if all(v is not None and not isinstance(v, list) for v in items) else None
     return None
 
 
