@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import fields, is_dataclass
 
 from ..fastclass import dataclass
@@ -87,6 +88,7 @@ def _metric_facts(run: Run) -> dict:
         vals = vals[np.isfinite(vals)]
         if len(vals) and not vals.any():
             silent.append(name)
+    risen, fallen = _reward_shifts(components, floats)
     return {
         "metrics": names,
         "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
@@ -96,7 +98,39 @@ def _metric_facts(run: Run) -> dict:
         "never_finite_metrics": [n for n in nonfinite if len(floats[n]) >= 2 and not np.isfinite(floats[n]).any()],
         "reward_components": components,
         "silent_rewards": silent,
+        "risen_rewards": risen,
+        "fallen_correctness_rewards": fallen,
     }
+
+
+# a reward term that scores the answer itself (correctness), not its form: `accuracy_reward`, `correctness_reward_func`,
+# `exact_match`, `math_verify`, `pass_rate`, `solve`...
+_CORRECTNESS = re.compile(r"(?i)accura|correct|exact|match|answer|solv|verif|pass")
+_SHIFT_ROWS = 5  # rows of each fifth at the least (a 25-row log)
+
+
+def _reward_shifts(components: list, floats: dict) -> tuple[list, list]:
+    """The per-function rewards whose mean over the last fifth of their rows is up by 10% of their level or more over
+    the first fifth's (risen), and the correctness terms whose last fifth's mean is at most half a positive first
+    fifth's, earned on two rows or more (fallen): a total reward that rises through the form while the answers get
+    worse. Means, not medians: a correctness reward is 0 on most batches and earned on a few."""
+    import numpy as np
+
+    risen, fallen = [], []
+    for name in components:
+        vals = floats.get(name)
+        if vals is None:
+            continue
+        vals = vals[np.isfinite(vals)]
+        k = len(vals) // 5
+        if k < _SHIFT_ROWS:
+            continue
+        a, b = float(vals[:k].mean()), float(vals[-k:].mean())
+        if b - a >= 0.1 * max(abs(a), abs(b), 1e-9):
+            risen.append(name)
+        elif a > 0 and b <= 0.5 * a and np.count_nonzero(vals[:k]) >= 2 and _CORRECTNESS.search(name):
+            fallen.append(name)
+    return risen, fallen
 
 
 TASK_MIN_EVALS = 3  # a task metric logged fewer times has no history to hold a best against
