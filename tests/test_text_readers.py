@@ -8,6 +8,7 @@ from array import array
 import numpy as np
 import pytest
 
+import kto_doctor
 from kto_doctor import sources
 from kto_doctor.sources import (console, deepspeed_chat, generic_kv, megatron, mmengine, progress_bar, progress_table,
                                 textlog, torchtune, verl_console)
@@ -99,6 +100,23 @@ def test_mmengine_epoch_lines_become_global_steps_and_say_how(tmp_path):
     assert list(data.series["eval_loss"].steps) == [755]  # the step of the training line before it
     assert any("(e - 1) x 735 + i" in w for w in data.warnings)
     assert "eta" not in data.series and "memory" not in data.series
+
+
+def test_the_printed_configs_optimizer_is_a_fact_and_a_learning_rate_free_one_is_not_judged(tmp_path):
+    # xtuner prints its config first: optim_wrapper's optimizer wins over a leftover optim_type (HandSomeGuy001)
+    head = ("optim_type = 'torch.optim.AdamW'\noptim_wrapper = dict(\n"
+            "    optimizer=dict(lr=1.0, type='DAdaptAdam'), type='DeepSpeedOptimWrapper')\n")
+    text = head + "".join(f"08/27 08:55:02 - mmengine - INFO - Iter(train) [{i:4d}/1344]  lr: 1.0000e+00  eta: 1:00:00"
+                          f"  time: 2.9  data_time: 0.01  memory: 10762  loss: {2.0 - i / 1000:.4f}\n"
+                          for i in range(10, 310, 10))
+    p = write(tmp_path, text)
+    assert mmengine.read(p).facts["optim"] == "DAdaptAdam"
+    report = kto_doctor.analyze(p)
+    assert "SCHED104" not in [f.rule for f in report.findings]
+    assert any(s.rule == "SCHED104" for s in report.skipped)
+    # the same log with a plain AdamW at lr 1.0 is far too high
+    plain = write(tmp_path, text.replace("type='DAdaptAdam'", "type='AdamW'"), "plain.log")
+    assert [f.severity for f in kto_doctor.analyze(plain).findings if f.rule == "SCHED104"] == ["error"]
 
 
 # ------------------------------------------------------------------------------------------ verl

@@ -17,6 +17,8 @@ iterations (mmengine's `window_size`), stated as the fact `loss_window`.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import textlog
@@ -53,7 +55,17 @@ MMCV_EPOCH.token, MMCV_ITER.token = b"Epoch [", b"Iter ["
 _XTUNER = (b"xtuner", b"EvaluateChatHook", b"tokens_per_sec", b"DatasetInfoHook")
 
 
+# The optimizer of the config an mmengine trainer prints at start-up: `optimizer=dict(lr=1.0, type='DAdaptAdam')` inside
+# `optim_wrapper` (it wins over a leftover `optim_type = '...'`), the class's last dotted part.
+_OPTIMIZER = re.compile(rb"optimizer\s*=\s*dict\([^)\n]{0,300}?type\s*=\s*'(?:[\w.]*\.)?(\w+)'")
+_OPTIM_TYPE = re.compile(rb"^optim_type\s*=\s*'(?:[\w.]*\.)?(\w+)'", re.M)
+
+
 def facts(reader: textlog.Reader, chunk: bytes) -> None:
+    if "optim" not in reader.src.facts and b"optim" in chunk:
+        m = _OPTIMIZER.search(chunk) or _OPTIM_TYPE.search(chunk)
+        if m is not None:
+            reader.src.facts["optim"] = m.group(1).decode("ascii")
     if any(x in chunk for x in _XTUNER):
         reader.src.hints["framework"] = "xtuner"
     if b" - mmengine - " in chunk or b"Epoch(train)" in chunk or b"Iter(train)" in chunk:
