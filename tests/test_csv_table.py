@@ -185,3 +185,24 @@ def test_a_tab_separated_file_that_is_no_log_is_not_claimed(tmp_path):
     path = tmp_path / "prices.log"
     path.write_text("date\tprice\tvolume\n2024-01-01\t10.5\t300\n2024-01-02\t10.7\t280\n")
     assert detect(path) != "csv_table"
+
+
+def test_an_rl_loops_update_counter_is_the_step_and_its_text_columns_are_no_loss(tmp_path):
+    # sherrywan717/ppo-vs-grpo-math-rlvr: TRL GRPO metrics per policy update, with text columns explaining the
+    # metrics it could not log; the generic fallback read `value loss,,False,GRPO beta=0.0` as a loss of 0.0
+    header = "update,generated_tokens,reward_mean,reward_std,grpo_loss,value_loss,policy_value_loss_reason,kl,kl_reason\n"
+    rows = "".join(f"{u},{1500 + u},{0.2 + u / 100:.3f},0.3,{0.02 - u / 1000:.4f},,GRPO has no PPO value model/value loss,"
+                   f",GRPO beta=0.0; reference-model KL is not computed\n" for u in range(1, 31))
+    p = tmp_path / "grpo_training_metrics.csv"
+    p.write_text(header + rows)
+    report = kto_doctor.analyze(p)
+    (src,) = report.run.sources
+    assert src.format == "csv_table"
+    assert report.run.method == "grpo"
+    assert report.run.series("reward").index.tolist() == list(range(1, 31))
+    assert not [f.rule for f in report.findings if f.severity == "error"]
+    from kto_doctor.sources import generic_kv
+    from kto_doctor.sources.base import SourceError
+
+    with pytest.raises(SourceError):  # nothing on these lines is a `loss: value` pair
+        generic_kv.read(p)

@@ -41,8 +41,9 @@ from .registry import TEXT_SUFFIXES, Source
 # Lightning's dialect (the Source states no dialect: that would name Lightning as the run's framework).
 _NAMES = "lightning"
 
+# (`update`: an RL loop's counter of policy updates, one row each: sherrywan717/ppo-vs-grpo-math-rlvr's TRL metrics CSV)
 _STEP_COLUMNS = frozenset({"step", "global_step", "_step", "iteration", "iter", "steps", "train/global_step",
-                           "trainer/global_step"})
+                           "trainer/global_step", "update", "updates"})
 _INDEX = ("", "Unnamed: 0", "index")  # the index column `DataFrame.to_csv` writes first
 _WANDB_SEP = " - "
 _RANGE = ("__MIN", "__MAX")

@@ -142,7 +142,9 @@ KV_SPACE = _kind("kv_space",
 # done, loss after forward pass = 1.482`): each line a step in log order, only where no line of the file has a counter
 _NO_EPOCH_BATCH = rb"(?![^\n]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*\d)"
 _LOSS_NAME = rb"(?:[Tt]rain(?:ing)?[ _])?[Ll]oss"
-_LOSS_GAP = rb"\b[^\n:=]{0,40}?[ \t]*[:=][ \t]*"  # `loss after forward pass = `, `train loss: `
+# `loss after forward pass = `, `train loss: `; never across a field separator (`value loss,,False,GRPO beta=0.0` of a
+# CSV's text column is no loss of 0.0: sherrywan717/ppo-vs-grpo-math-rlvr)
+_LOSS_GAP = rb"\b[^\n:=,;|]{0,40}?[ \t]*[:=][ \t]*"
 _LOSS_KEY = rb"(?<![\w/.])(" + _LOSS_NAME + rb")" + _LOSS_GAP + rb"(" + N + rb")(?![\w.])"  # (key, value)
 _LOSS_AT = rb"(?<![\w/.])" + _LOSS_NAME + _LOSS_GAP + N + rb"(?![\w.])"  # the same, no groups (a head's lookahead)
 LOSS_LINE = _kind("loss_line", rb"^(?=[^\n]*?" + _LOSS_AT + rb")" + _NO_COUNTER + _NO_EPOCH_BATCH,
