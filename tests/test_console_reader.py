@@ -357,6 +357,19 @@ def test_a_step_printed_before_the_dict_on_its_line_is_the_dicts_step(tmp_path):
     assert not any("inferred from log order" in w for w in data.warnings)
 
 
+def test_a_step_head_with_other_words_before_the_dict_after_a_separator(tmp_path):
+    # CS336-style GRPO loops: `Step 10: rl_loss: 0.0123, reward_data: {...}`; the dict's step is the head's
+    p = tmp_path / "grpo.log"
+    p.write_text("".join(f"Step {s}: rl_loss: 0.01, reward_data: {{'reward': {r}, 'format_reward': {2 * r}}}\n"
+                         for s, r in ((10, 0.25), (20, 0.3), (30, 0.35))))
+    data = sources.read(p)
+    assert data.series["reward"].steps.tolist() == [10, 20, 30]
+    # without a separator after the number the words are prose, not a head
+    q = tmp_path / "prose.log"
+    q.write_text("Step 10 we log {'loss': 2.0}\nStep 20 we log {'loss': 1.8}\n")
+    assert sources.read(q).series["loss"].steps.tolist() == [1, 2]
+
+
 def test_a_step_word_elsewhere_on_the_line_is_no_step_head(tmp_path):
     p = tmp_path / "train.log"
     p.write_text("after step 10 we log {'loss': 2.0}\nafter step 20 we log {'loss': 1.8}\n")

@@ -1244,8 +1244,9 @@ def _host_echoes(chunk: bytes, starts: list, texts: list, after: np.ndarray) -> 
             first[texts[i]] = i
 
 
-# A loop that prints its step before the dict on the same line: `step 12: {...}`, `Step 12 | {...}` (SkyRL)
-_STEP_HEAD = lazyre.compile(rb"(?i)[ \t]*(?:global[ _])?step[ \t]*[:=]?[ \t]*(\d{1,15})[ \t]*[:|\-]?[ \t]*")
+# A loop that prints its step before the dict on the same line: `step 12: {...}`, `Step 12 | {...}` (SkyRL), also with
+# other words between them after a separator: `Step 10: rl_loss: 0.0123, reward_data: {...}` (CS336-style GRPO loops)
+_STEP_HEAD = lazyre.compile(rb"(?i)[ \t]*(?:global[ _])?step[ \t]*[:=]?[ \t]*(\d{1,15})[ \t]*(?:[:|,\-][^{\r\n]*)?")
 
 
 def _prefix_steps(chunk: bytes, spans: "_Spans", need: np.ndarray, step: np.ndarray) -> bool:
