@@ -1250,9 +1250,10 @@ _STEP_HEAD = lazyre.compile(rb"(?i)[ \t]*(?:global[ _])?step[ \t]*[:=]?[ \t]*(\d
 
 
 def _prefix_steps(chunk: bytes, spans: "_Spans", need: np.ndarray, step: np.ndarray) -> bool:
-    """In place: the step of each dict in `need` whose line begins with `step N:` (the rest of the line up to
-    the brace is that and nothing else). Tried on the first dict only when it fails there: a log prints its
-    lines one way, and most dicts have no such head (a regex per dict would cost a large log its speed)."""
+    """In place: the step of each dict in `need` whose line begins with a step head (`step N`, then up to the
+    brace nothing, or a separator and words without a brace, as `_STEP_HEAD` reads). Tried on the first dict only
+    when it fails there: a log prints its lines one way, and most dicts have no such head (a regex per dict would
+    cost a large log its speed)."""
     rfind, head = chunk.rfind, _STEP_HEAD.fullmatch
     starts = spans.starts
     first = int(need[0])
