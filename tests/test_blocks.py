@@ -28,6 +28,9 @@ def test_a_custom_loops_summary_print_is_read_at_its_step_lines():
     assert data.series["per_length_loss/loss@65536"].values.tolist() == [5.8821]  # (only in the first block)
     report = kto_doctor.analyze(FIX / "FranxYao__Long-Context-Data-Engineering__issue13.log")
     assert report.status not in ("failing", "inconclusive")  # loss 5.50 -> 2.23 and grad norm 249 -> 12.6
+    # the rate printed as 0.0000 is explained, not flagged: the loss shows the model was updated
+    lr = [f for f in report.findings if f.rule == "SCHED103"]
+    assert [f.severity for f in lr] == ["info"] and lr[0].causes[0].id == "lr-logged-not-applied"
 
 
 def test_nemo_rl_step_report_keeps_results_and_drops_its_timing_section():
