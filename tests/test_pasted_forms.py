@@ -533,3 +533,12 @@ def test_node_prefixed_dicts_that_differ_are_all_records(tmp_path):
     q = tmp_path / "single.log"
     q.write_text("INFO: {'loss': 2.0, 'epoch': 0.1}\nINFO: {'loss': 2.0, 'epoch': 0.1}\n")
     assert sources.read(q).records == 2
+
+
+def test_a_ppo_loss_that_jumps_about_while_the_reward_climbs_is_explained_not_flagged():
+    # LlamaFactory#845: "the PPO loss oscillates at random and even goes negative"; the reward rises on every row
+    report = kto_doctor.analyze(FIX / "hiyouga__LlamaFactory__issue845.log")
+    assert report.run.method == "ppo" and report.status == "healthy"
+    assert [d.cause for d in report.diagnosis if d.kind == "explanation"] == ["ppo-loss-not-a-curve"]
+    note = next(f for f in report.findings if f.rule == "PPO105")
+    assert note.severity == "info" and "-0.1176 (first 1 row) to -0.0829" in note.message
