@@ -542,3 +542,29 @@ def test_a_ppo_loss_that_jumps_about_while_the_reward_climbs_is_explained_not_fl
     assert [d.cause for d in report.diagnosis if d.kind == "explanation"] == ["ppo-loss-not-a-curve"]
     note = next(f for f in report.findings if f.rule == "PPO105")
     assert note.severity == "info" and "-0.1176 (first 1 row) to -0.0829" in note.message
+
+
+def test_dicts_pasted_with_typographic_quotes_are_read_whole():
+    # transformers#33336: `{‘loss’: 1.453, ‘grad_norm’: 2.47, ...}`, quotes made typographic on the way to the issue
+    p = FIX / "huggingface__transformers__issue33336.log"
+    data = sources.read(p)
+    assert data.format == "console"
+    assert {"loss", "grad_norm", "learning_rate", "epoch"} <= set(data.series)
+    assert data.series["loss"].values[:2].tolist() == [1.453, 1.406]
+    assert any("typographic quotes" in w for w in data.warnings)
+    # twelve rows over 2.3 epochs climbing 1.45 -> 1.61: a slow rise, judged on so few rows because they span epochs
+    report = kto_doctor.analyze(p)
+    rise = next(f for f in report.findings if f.rule == "LOSS103")
+    assert rise.symptom == "loss-divergence" and rise.severity == "warning"
+
+
+def test_double_typographic_quotes_and_a_curly_apostrophe_elsewhere(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("{“loss”: 2.0, “epoch”: 0.5}\n{“loss”: 1.5, “epoch”: 1.0}\n", encoding="utf-8")
+    assert sources.read(p).series["loss"].values.tolist() == [2.0, 1.5]
+    # plain dicts beside prose with a typographic apostrophe: the prose is not rewritten into the dicts' quotes
+    q = tmp_path / "plain.log"
+    q.write_text("it’s training\n{'loss': 2.0, 'epoch': 0.5}\n{'loss': 1.5, 'epoch': 1.0}\n", encoding="utf-8")
+    data = sources.read(q)
+    assert data.series["loss"].values.tolist() == [2.0, 1.5]
+    assert not any("typographic" in w for w in data.warnings)

@@ -125,6 +125,15 @@ _WRAPPED_KEY = lazyre.compile(r"\s{2,}[-\d]?")  # a terminal wrap inside a key: 
 # untouched, so line numbers stay right.
 _FULLWIDTH_COLON = "：".encode()
 _FULLWIDTH_QUOTES = ("“".encode(), "”".encode())
+# A dict whose quotes a word processor or a web page made typographic (`{‘loss’: 1.453, ‘epoch’: 0.19}`): found by
+# memchr on the quote's last byte (0x98, 0x9C), not its lead byte 0xE2, which every tqdm bar's blocks begin with
+_CURLY_DICTS = ("{‘".encode(), "{“".encode())
+_PUNCTUATION_READ = {
+    "fullwidth_punctuation": "metric dicts written with full-width punctuation (“loss”：0.5，…, as machine translation "
+                             "of a paste leaves them) were read as ASCII",
+    "typographic_quotes": "metric dicts written with typographic quotes ({‘loss’: …}, as a word processor or a web "
+                          "page leaves them) were read with plain ones",
+}
 _FULLWIDTH = (("“".encode(), b'"'), ("”".encode(), b'"'), ("‘".encode(), b"'"), ("’".encode(), b"'"),
               ("：".encode(), b": "), ("，".encode(), b", "), ("｛".encode(), b"{"), ("｝".encode(), b"}"))
 
@@ -537,12 +546,16 @@ class _Reader:
         """Everything a chunk of whole lines says; returns its number of newlines."""
         # (by memchr on the colon's lead byte 0xEF, rare in logs: a plain `in` looks at every byte, 20 ms a chunk)
         if find_rare(chunk, _FULLWIDTH_COLON, 0) >= 0 and (_FULLWIDTH_QUOTES[0] in chunk or _FULLWIDTH_QUOTES[1] in chunk):
+            punctuation = "fullwidth_punctuation"
+        elif any(find_rare(chunk, curly, 3) >= 0 for curly in _CURLY_DICTS):
+            punctuation = "typographic_quotes"
+        else:
+            punctuation = None
+        if punctuation is not None:
             chunk = _ascii_punctuation(chunk)
-            if not self.src.hints.get("fullwidth_punctuation"):
-                self.src.hints["fullwidth_punctuation"] = True
-                self.src.warnings.append(f"{self.path.name}: metric dicts written with full-width punctuation "
-                                         "(“loss”：0.5，…, as machine translation of a paste leaves them) were read "
-                                         "as ASCII")
+            if not self.src.hints.get(punctuation):
+                self.src.hints[punctuation] = True
+                self.src.warnings.append(f"{self.path.name}: {_PUNCTUATION_READ[punctuation]}")
         self.keep_tail(chunk)  # (first: the previous chunk, kept until now, is let go before this one is read)
         if line_base == 0:
             self.startup_facts(chunk)
@@ -1423,7 +1436,7 @@ def _collector_paused(pause: bool):
 
 # (`train_loss` leading a dict only as Python prints it: `{"train_loss": 7.39, "train_lr": ..., "epoch": 0}` is the
 # DeiT/DINO per-epoch log.txt, epoch_jsonl's; HF's end-of-run summary is printed with single quotes)
-_SNIFF = lazyre.compile(r"""\{\s*(?:'train_loss'|['"](?:loss|eval_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward"""
+_SNIFF = lazyre.compile(r"""\{\s*(?:'train_loss'|['"‘“](?:loss|eval_loss|learning_rate|grad_norm|rewards/|logps/|kl|reward"""
                         r"""|objective/|ppo/))"""
                         r"""|\{\s*['"](?:step|global_step|iter)['"]\s*:\s*\d+\s*,[^\n{}]*['"]\w*loss\w*['"]\s*:\s*-?[\d.]"""
                         r"""|Iter \d+: (?:Train|Val) loss|train stats after \d+"""
