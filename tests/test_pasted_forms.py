@@ -568,3 +568,15 @@ def test_double_typographic_quotes_and_a_curly_apostrophe_elsewhere(tmp_path):
     data = sources.read(q)
     assert data.series["loss"].values.tolist() == [2.0, 1.5]
     assert not any("typographic" in w for w in data.warnings)
+
+
+def test_a_progress_bars_last_redraw_above_per_epoch_summaries_is_not_their_step():
+    # clovaai/donut#241: `Epoch 21: 99%` / `13160/13320 [..., loss=0.0146]` pasted above five `Epoch : N | Train
+    # loss : x | Validation loss : y` lines; the summaries are the log, one row per epoch
+    p = FIX / "clovaai__donut__issue241.log"
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [0, 1, 2, 3, 4]
+    assert data.series["eval_loss"].values[1] == 0.06210419170951011
+    assert not any("restarts" in w for w in data.warnings)
+    report = kto_doctor.analyze(p)
+    assert [f.rule for f in report.findings if f.severity != "info"] == ["SFT103"]  # best eval at epoch 1, then worse

@@ -183,6 +183,20 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         has_i[idx[np.isfinite(i)]] = True
         indexed = has_i[eidx]  # (record numbers: a mask, where np.isin sorted both arrays)
         others = (kinds != 3) & (kinds != 5)
+        # one counted line beside three or more epoch summaries is a progress bar's last redraw pasted above them
+        # (`13160/13320 [51:42<00:37, 4.24it/s, loss=0.0146]`, then `Epoch : 0 | Train loss : 0.135 | Validation
+        # loss : 0.0696` per epoch): the summaries are the log, not five records at that line's step
+        lone = np.count_nonzero(others) == 1 and len(eidx) >= 3 and not indexed.any()
+        if lone:
+            bar = int(np.flatnonzero(others)[0])
+            steps[bar] = np.nan
+            others = np.zeros_like(others)
+            head = eidx == bar - 1  # the bar's own `Epoch 21: 99%` description on the line above it
+            if head.any():
+                steps[bar - 1] = np.nan
+                eidx, ep, indexed = eidx[~head], ep[~head], indexed[~head]
+            notes.append("one line with its own counter beside the `Epoch N` summaries (a progress bar's last "
+                         "redraw) is left out")
         if indexed.any():  # Epoch e [i/N]: a global step; epoch-only lines (summaries) take the step before
             at = eidx[indexed]
             pos = np.searchsorted(idx, at)
