@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 from ..heap import Grow
-from . import bulkfloat, decimals, lazyre, linefast
+from . import bulkfloat, decimals, layoutsplit, lazyre, linefast
 from .base import (Columns, MetricNames, Series, SourceData, SourceError, open_stream, regular_file,
                    release_freed, to_float)
 
@@ -502,7 +502,7 @@ class Shape:
     """The regex of one record shape (the literal text of a record with its numeric values captured), and
     the keys of its captures: `split` of a chunk with it yields every record of this shape at once."""
 
-    __slots__ = ("kind", "regex", "keys", "width", "used", "program")
+    __slots__ = ("kind", "regex", "keys", "width", "used", "program", "matrix")
 
     def __init__(self, kind: Kind, text: bytes, row: Row, wanted: Callable[[str], bool] = lambda key: True) -> None:
         self.kind = kind
@@ -526,6 +526,7 @@ class Shape:
         self.width = 1 + len(keys)  # gap, then one capture per key
         self.used = 0
         self.program = None  # its `linefast` form: None not tried yet, False none (or no gain on this file)
+        self.matrix = None  # its `layoutsplit` units' separators and needle: None not tried yet, False none
 
     def ok(self, text: bytes) -> bool:
         m = self.regex.match(text)
@@ -802,6 +803,8 @@ class Reader:
         for shape in self.primaries:  # each takes its records out of the text; the rest goes on
             if shape is self.primaries[0]:
                 fast = self.fast(shape, text, line_base)
+                if fast is None:
+                    fast = self.matrix(shape, text, line_base)
                 if fast is not None:
                     block, text, feeds, n = fast
                     counted = feeds + (len(joins) if joins is not None else 0)
@@ -919,6 +922,67 @@ class Reader:
         n = len(lines)
         block = (shape.kind, line_base + 1 + lines[order], np.full(n, -1, dtype=np.int64), keys, values, None)
         return block, left, left.count(_NL), n
+
+    def matrix(self, shape: Shape, text: bytes, line_base: int):
+        """`fast` by byte matrices (`layoutsplit`): the records of the units of one layout read from their bytes,
+        the rest by the shape's split of what they left. The same records, marks and text left as the split of
+        `text` (no byte of `text` may be a mark already: the marks tell the two kinds of record apart)."""
+        if shape.matrix is None:
+            seps = layoutsplit.program(shape.regex.pattern, shape.regex.flags)
+            shape.matrix = (seps, lazyre.needle(shape.regex.pattern, shape.regex.flags)) if seps else False
+        if shape.matrix is False or _TAKEN in text:
+            return None
+        seps, needle = shape.matrix
+        got = layoutsplit.take(shape, text, seps)
+        if got is None:
+            self.miss_matrix(shape)
+            return None
+        starts, ends, mvalues = got
+        n1 = len(starts)
+        left = marked(text, starts, ends)
+        keys, w = shape.keys, shape.width
+        parts = shape.regex.split(left) if needle is None or needle in left else [left]
+        n2 = (len(parts) - 1) // w
+        if n2:
+            gaps = parts[0::w]
+            rem = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n2 + 1)[:-1]) + np.arange(n2)
+            left = _TAKEN.join(gaps)
+        buf = np.frombuffer(left, dtype=np.uint8)
+        marks = np.flatnonzero(buf == _TAKEN[0])  # every record's, in file order
+        if len(marks) != n1 + n2:  # pragma: no cover (cannot be: the text held no mark)
+            raise AssertionError("layoutsplit: marks lost")
+        lines = line_base + 1 + np.searchsorted(np.flatnonzero(buf == 10), marks)
+        if n2 > n1:
+            self.miss_matrix(shape)
+        else:
+            self.misses.pop(("matrix", id(shape)), None)
+        if not n2:
+            return (shape.kind, lines, np.full(n1, -1, dtype=np.int64), keys, mvalues, None), left, \
+                int(np.count_nonzero(buf == 10)), n1
+        mine = np.ones(n1 + n2, dtype=bool)
+        mine[np.searchsorted(marks, rem)] = False
+        rvalues = block_floats(keys, {key: parts[1 + j::w] for j, key in enumerate(keys)})
+        values = {}
+        for key in keys:
+            (mv, mo), (rv, ro) = mvalues[key], rvalues[key]
+            v = np.empty(n1 + n2)
+            v[mine], v[~mine] = mv, rv
+            ok = None
+            if mo is not None or ro is not None:
+                ok = np.empty(n1 + n2, dtype=bool)
+                ok[mine] = True if mo is None else mo
+                ok[~mine] = True if ro is None else ro
+            values[key] = (v, ok)
+        block = (shape.kind, lines, np.full(n1 + n2, -1, dtype=np.int64), keys, values, None)
+        return block, left, int(np.count_nonzero(buf == 10)), n1 + n2
+
+    def miss_matrix(self, shape: Shape) -> None:
+        """A chunk where the byte matrices took less than the shape's split: after three in a row the layouts are
+        not worth their cost on this file (every line its own: Python reprs of varying width)."""
+        key = ("matrix", id(shape))
+        got = self.misses[key] = self.misses.get(key, 0) + 1
+        if got >= 3:
+            shape.matrix = False
 
     def miss(self, shape: Shape) -> None:
         """A chunk where the templates took less than the shape's split: after three in a row they are not worth
@@ -1452,6 +1516,20 @@ def feeds_before(gaps: list, left: bytes) -> np.ndarray:
         marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + np.arange(n)
         return np.searchsorted(np.flatnonzero(np.frombuffer(left, dtype=np.uint8) == 10), marks).astype(np.int64)
     return np.cumsum(np.fromiter(map(bytes.count, gaps, repeat(_NL)), dtype=np.int64, count=n))
+
+
+def marked(text: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """`text` with each record (`starts`, `ends`: sorted, apart) replaced by the mark of a taken record, as
+    `_TAKEN.join` of the gaps between them makes it, by numpy: the gaps' bytes are copied by one gather (a slice
+    per gap cost ~0.5 us a record, most of this text's reading after the byte matrices)."""
+    g0 = np.concatenate([[0], ends])
+    glen = np.concatenate([starts, [len(text)]]) - g0
+    total = int(glen.sum())
+    which = np.repeat(np.arange(len(glen)), glen)  # the gap of each byte kept
+    src = np.arange(total) + np.repeat(g0 - (np.cumsum(glen) - glen), glen)
+    out = np.full(total + len(starts), _TAKEN[0], dtype=np.uint8)
+    out[np.arange(total) + which] = np.frombuffer(text, dtype=np.uint8)[src]
+    return out.tobytes()
 
 
 def _gather_wide(lines: np.ndarray, idx: np.ndarray, block: int = 1 << 20) -> np.ndarray:

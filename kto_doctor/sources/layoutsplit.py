@@ -1,0 +1,298 @@
+r"""A learned shape's records read as byte matrices of one layout: the split of a chunk without the regex engine.
+
+`textlog` finds a chunk's records with ONE `re.split` by the most used learned shape, which is half of a text
+reader's CPU time (the regex engine's loop over every byte, a bytes object per capture, joins of those for the
+conversion). A log repeats a few line layouts: here the chunk's *units* (its lines, or the pieces between line
+feeds and tqdm's `\r`, `\x1e` by then) are grouped by their bytes with every digit read as `0`, one byte matrix a
+layout (`bytematrix.layouts`); the shape's regex is run once on one unit of a layout, and every other unit of it
+has its records at the same offsets, whose values are read at once from the matrix by numpy.
+
+Exactness: the units of one layout differ only in which digit stands where a digit stands. `program` admits a
+shape's regex only where
+- every byte test in it (literals, classes, categories, lookarounds) takes all ten digits alike, and nothing
+  compares text with text (no back reference): then the engine cannot tell such units apart, and takes the same
+  path through each (the same matches, the same captures);
+- nothing of it consumes a unit's separator (a one-byte lookaround may look at it), so no match reaches over one
+  and a unit's matches are the split's own there whatever the text around it;
+- it looks back at most one byte before where a match attempt starts (`^`, `\b`, a lookbehind less the text
+  matched before it): the separator before the unit, which the layout holds, as it holds the one after.
+The units compared are those with a separator on both sides (the chunk's first and unterminated last stretch are
+left to the regex). Where the records of a unit are replaced by the mark of a taken record, the regex must find
+nothing more in it (checked on the model: the other units are the same to it), so the shape's split of what is
+left finds the records of the other units only, and the text left is the split's.
+
+Values: a capture of the layout `[-+]?0*(.0*)?` or `[-+]?0*(.0*)?[eE][-+]?0+` (digits as `0`, at most 15 digits,
+|scale| <= 22) is read from the bytes as `decimals` and `bytematrix` argue, exactly float()'s; any other capture
+(`nan`, a 17-digit repr) becomes its texts, converted as textlog converts a column (a value's float does not
+depend on the texts beside it).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from . import bytematrix, decimals, linefast
+
+try:
+    from re import _parser as _sre
+except ImportError:  # pragma: no cover (3.10)
+    import sre_parse as _sre  # type: ignore[no-redef]
+
+MIN_ROWS = 32  # units of one layout below this go to the regex (tests set it lower to read small files this way)
+NL, RS, MARK = 10, 0x1E, 0x1F  # a line feed, tqdm's redraw (`\r` by the time a chunk is read), a taken record
+_DIGITS = frozenset(range(48, 58))
+_ALL = frozenset(range(256))
+# anchors that look at the byte before (`^` is AT_BEGINNING in the parse, the line's start under re.M)
+_BEHIND_ONE = {"AT_BEGINNING", "AT_BEGINNING_LINE", "AT_BOUNDARY", "AT_NON_BOUNDARY"}
+_NEUTRAL_AT = _BEHIND_ONE | {"AT_BEGINNING", "AT_BEGINNING_STRING", "AT_END", "AT_END_LINE", "AT_END_STRING"}
+
+
+class _No(Exception):
+    pass
+
+
+def _set(op, arg) -> frozenset:
+    """The bytes one parsed item takes (a class, a literal), or _No."""
+    try:
+        return linefast._byteset(op, arg)
+    except linefast.Unsupported:
+        raise _No from None
+
+
+def _min_width(items) -> int:
+    total = 0
+    for op, arg in items:
+        name = str(op)
+        if name in ("LITERAL", "NOT_LITERAL", "IN", "ANY"):
+            total += 1
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            total += arg[0] * _min_width(arg[2])
+        elif name == "SUBPATTERN":
+            total += _min_width(arg[-1])
+        elif name == "ATOMIC_GROUP":
+            total += _min_width(arg)
+        elif name == "BRANCH":
+            total += min(_min_width(b) for b in arg[1])
+        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
+            pass
+        else:
+            raise _No(name)
+    return total
+
+
+class _Check:
+    """Walks a parsed pattern: digit-neutral tests, no separator consumed, the reach back before an attempt."""
+
+    def __init__(self, seps: frozenset, multiline: bool) -> None:
+        self.seps = seps
+        self.multiline = multiline
+        self.reach = 0
+
+    def items(self, items, before: int, consume: bool = True) -> None:
+        """`before`: the fewest bytes matched since the attempt's start when `items` start; `consume`: outside a
+        lookaround that may look at one byte only (whose byte may be a separator)."""
+        for op, arg in items:
+            name = str(op)
+            if name in ("LITERAL", "NOT_LITERAL", "IN", "ANY"):
+                took = _ALL - {NL} if name == "ANY" else _set(op, arg)
+                if took & _DIGITS and not _DIGITS <= took:
+                    raise _No("a test that tells digits apart")
+                if consume and took & self.seps:
+                    raise _No("a separator consumed")
+                before += 1
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                self.items(arg[2], before, consume)
+                before += arg[0] * _min_width(arg[2])
+            elif name == "SUBPATTERN":
+                if arg[1] or arg[2]:
+                    raise _No("flags")
+                self.items(arg[-1], before, consume)
+                before += _min_width(arg[-1])
+            elif name == "ATOMIC_GROUP":
+                self.items(arg, before, consume)
+                before += _min_width(arg)
+            elif name == "BRANCH":
+                for b in arg[1]:
+                    self.items(b, before, consume)
+                before += min(_min_width(b) for b in arg[1])
+            elif name == "AT":
+                at = str(arg)
+                if at not in _NEUTRAL_AT or (at == "AT_END" and not self.multiline):
+                    raise _No(at)  # (`$` without re.M is also true before a line feed that ends the text)
+                if at in _BEHIND_ONE:
+                    self.reach = max(self.reach, 1 - before)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                direction, sub = arg
+                width = _min_width(sub)
+                if direction == -1:  # a lookbehind: fixed width, it looks at `width` bytes before here
+                    self.reach = max(self.reach, width - before)
+                    self.items(sub, before - width, False)
+                else:  # a lookahead: one byte may be a separator; a longer one must not cross any
+                    from .textlog import _one_character  # (textlog imports this module)
+
+                    self.items(sub, before, consume and not _one_character(sub))
+            else:
+                raise _No(name)
+
+
+def program(pattern: bytes, flags: int) -> frozenset | None:
+    """The separators of the units a shape's regex may be read by (`{\\n, \\x1e}` or `{\\n}`), or None where it
+    is not one this module reads exactly (see the module's docstring)."""
+    try:
+        parsed = _sre.parse(pattern, flags)
+        flags = parsed.state.flags  # (with the pattern's own `(?s)` and the like)
+        if flags & (re.I | re.S) or _min_width(parsed) == 0:
+            return None
+    except (re.error, TypeError, _No):
+        return None
+    for seps in (frozenset((NL, RS)), frozenset((NL,))):
+        check = _Check(seps, bool(flags & re.M))
+        try:
+            check.items(parsed, 0)
+        except (_No, RecursionError):
+            continue
+        if check.reach <= 1:
+            return seps
+    return None
+
+
+def _number(text: bytes):
+    """The plan to read a field whose layout text (digits as `0`) is `text`: ("fixed", layout) for
+    `bytematrix.number_layout`, ("exp", sign, whole, frac, exp sign, exp digits) for a fixed exponent layout, or
+    None (read as texts)."""
+    lay = bytematrix.number_layout(text)
+    if lay is not None:
+        return ("fixed", lay)
+    m = decimals._LAYOUT.fullmatch(text)
+    if m is None:
+        return None
+    blanks, sign, whole, point, frac, letter, exp_sign, exp = m.groups()
+    if blanks or not letter or not exp or len(exp) > 3 or m.end() != len(text):
+        return None
+    frac = frac or b""
+    if not (whole or frac) or len(whole) + len(frac) > bytematrix.MAX_DIGITS:
+        return None
+    return ("exp", sign, len(whole), bool(point), len(frac), exp_sign, len(exp))
+
+
+def _exp_values(w8: np.ndarray, at: np.ndarray, plan) -> np.ndarray | None:
+    """float() of `[-+]?d*(.d*)?[eE][-+]?d+` at byte offsets `at`, the layout `plan`'s: the digits' integer m and
+    the scale s give m * 10**s or m / 10**-s, one correctly rounded operation on exact doubles (`decimals`); None
+    where some |s| > 22."""
+    _, sign, wi, point, fr, exp_sign, ne = plan
+    at = at + len(sign)
+    mant = bytematrix.digits(w8, at + wi, wi)
+    if fr:
+        mant = mant * np.uint64(10 ** fr) + bytematrix.digits(w8, at + wi + 1 + fr, fr)
+    e_at = at + wi + point + fr + 1 + len(exp_sign)
+    e = bytematrix.digits(w8, e_at + ne, ne).astype(np.int64)
+    scale = (-e if exp_sign == b"-" else e) - fr
+    if len(scale) and np.abs(scale).max() > 22:
+        return None
+    v = mant.astype(np.float64)
+    up = scale >= 0
+    v = np.where(up, v * bytematrix._POW10[np.maximum(scale, 0)], v / bytematrix._POW10[np.maximum(-scale, 0)])
+    return -v if sign == b"-" else v
+
+
+class Layouts:
+    """One chunk's units grouped by layout (`groups`), with the padded buffer their fields are read from."""
+
+    def __init__(self, text: bytes, seps: frozenset, min_rows: int) -> None:
+        self.pad = 8
+        buf = bytes(8) + text + bytes(16)
+        self.buf = buf
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        body = arr[8:8 + len(text)]
+        at = body == NL
+        if RS in seps:
+            at |= body == RS
+        sep = np.flatnonzero(at)
+        del at
+        self.groups = []
+        if len(sep) < 2:
+            return
+        starts = sep[:-1] + 8  # a unit's window: the separator before it, the unit, the separator after it
+        widths = np.diff(sep) + 1
+        self.w8 = bytematrix.words(buf)
+        self.groups = [(lay, starts[rows]) for lay, rows in
+                       bytematrix.layouts(arr, starts, widths, min_rows=min_rows, per_width=4, max_widths=8)]
+
+
+def take(shape, text: bytes, seps: frozenset, min_rows: int | None = None):
+    """The records of `shape` in the units of `text` that a layout holds: (offsets of the records in `text`, their
+    ends, {key: (values, mask of the readable ones or None)}) in file order, or None where no layout was taken."""
+    got = Layouts(text, seps, MIN_ROWS if min_rows is None else min_rows)
+    if not got.groups:
+        return None
+    regex, keys, pad = shape.regex, shape.keys, got.pad
+    if regex.groups != len(keys):
+        return None
+    parts: list = []  # (record starts in text, ends, {key: (values, ok)})
+    for lay, wins in got.groups:
+        a0 = int(wins[0])
+        win = got.buf[a0:a0 + len(lay)]
+        ms = list(regex.finditer(win, 1))
+        if not ms or any(m.end() <= m.start() or m.end() > len(win) - 1 for m in ms):
+            continue
+        # the unit with its records marked: the split of what is left must find nothing more in it
+        marked, prev = [], 0
+        for m in ms:
+            marked += [win[prev:m.start()], bytes((MARK,))]
+            prev = m.end()
+        marked.append(win[prev:])
+        if regex.search(b"".join(marked), 1) is not None:
+            continue
+        cols = [_fields(got, lay, wins, m, keys) for m in ms]
+        if any(c is None for c in cols):  # (a field read neither way: the layout's units are the split's)
+            continue
+        base = wins - pad
+        parts += [(base + m.start(), base + m.end(), c) for m, c in zip(ms, cols)]
+    if not parts:
+        return None
+    starts = np.concatenate([p[0] for p in parts])
+    ends = np.concatenate([p[1] for p in parts])
+    order = np.argsort(starts, kind="stable")
+    values = {}
+    for key in keys:
+        vs = [p[2][key] for p in parts]
+        ok = None
+        if any(o is not None for _, o in vs):
+            ok = np.concatenate([np.ones(len(v), dtype=bool) if o is None else o for v, o in vs])[order]
+        values[key] = (np.concatenate([v for v, _ in vs])[order], ok)
+    return starts[order], ends[order], values
+
+
+def _fields(got: Layouts, lay: bytes, wins: np.ndarray, m: re.Match, keys: list):
+    """{key: (values, ok)} of one match's captures in every unit of a layout (`wins`: their windows' offsets in
+    the padded buffer), or None where a capture cannot be read from the bytes exactly."""
+    from .textlog import floats
+
+    out = {}
+    fixed = []  # (key, offset in the window, bytematrix layout)
+    n = len(wins)
+    for j, key in enumerate(keys):
+        a, b = m.span(j + 1)
+        if a < 0:  # the group took no part in the match, in any unit of the layout
+            out[key] = floats([None] * n)
+            continue
+        text = lay[a:b]
+        plan = _number(text)
+        if plan is not None and plan[0] == "fixed":
+            fixed.append((key, a, plan[1]))
+            continue
+        if plan is not None:
+            v = _exp_values(got.w8, wins + a, plan)
+            if v is not None:
+                out[key] = (v, None)
+                continue
+        if b == a or 0 in text:  # (a text with NUL bytes would lose them as a numpy bytes item)
+            return None
+        cells = np.lib.stride_tricks.sliding_window_view(np.frombuffer(got.buf, dtype=np.uint8), b - a)[wins + a]
+        out[key] = floats(np.ascontiguousarray(cells).view(f"S{b - a}").ravel().tolist())
+    if fixed:
+        v = bytematrix.fields_values(got.w8, wins, [(a, lay_) for _, a, lay_ in fixed])
+        for j, (key, _, _) in enumerate(fixed):
+            out[key] = (np.ascontiguousarray(v[:, j]), None)
+    return out

@@ -1,0 +1,156 @@
+"""textlog's byte-matrix split (`layoutsplit`) reads what the shape's regex split reads.
+
+Every frame is read twice: with the byte matrices taking every layout of two units or more (`MIN_ROWS` = 2, so
+that small files take that way too), and with them off (`Reader.matrix` answers None: the regex split of
+every chunk, as before); series, steps, values, lines, warnings, facts, hints, records, segments and errors must
+be the same. Cases: the streamed cases (tqdm redraws, `\\r`, restarts, NaN and odd values, cut and damaged
+tails, CRLF, wrapped records) at 4 KB, 32 KB and 8 MB chunks, the real fixtures of every text reader, and
+generated layouts of every number form.
+"""
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_textlog_stream import CASES, _frame
+
+from kto_doctor.sources import (build_nanogpt, deepspeed_chat, deepspeed_chat_sft_rm, generic_kv, layoutsplit,
+                                llama_recipes, llmc, megatron, mmengine, progress_bar, step_value, textlog,
+                                torchtune, verl_console)
+
+READERS = (build_nanogpt, deepspeed_chat, deepspeed_chat_sft_rm, generic_kv, llama_recipes, llmc, megatron,
+           mmengine, progress_bar, step_value, torchtune, verl_console)
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _both(path: Path, fmt, monkeypatch) -> tuple:
+    """(the frame with the byte matrices, the records they took, the frame without them)."""
+    taken = []
+    take = layoutsplit.take
+
+    def counting(*args, **kwargs):
+        got = take(*args, **kwargs)
+        taken.append(0 if got is None else len(got[0]))
+        return got
+
+    with monkeypatch.context() as m:
+        m.setattr(layoutsplit, "MIN_ROWS", 2)
+        m.setattr(layoutsplit, "take", counting)
+        fast, _ = _frame(path, fmt, True)
+    with monkeypatch.context() as m:
+        m.setattr(textlog.Reader, "matrix", lambda self, shape, text, line_base: None)
+        slow, _ = _frame(path, fmt, True)
+    return fast, sum(taken), slow
+
+
+@pytest.mark.parametrize("chunk", [1 << 12, 1 << 15, textlog.CHUNK])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_matrix_reads_the_split(case, chunk, tmp_path, monkeypatch):
+    monkeypatch.setattr(textlog, "CHUNK", chunk)
+    text, fmt, _ = CASES[case]
+    path = tmp_path / "train.log"
+    path.write_bytes(text.encode())
+    fast, taken, slow = _both(path, fmt.FORMAT, monkeypatch)
+    assert fast == slow
+    if case in _LAID_OUT and chunk == 1 << 15:  # (one chunk of a small file: no shape learned before it)
+        assert taken > 0  # (the test saw that way: these logs repeat one line layout)
+
+
+# (a bar redrawn with `\r` and no line feed until its end is one long line: its shape's `[^|\n]*` may run over a
+# redraw, so its units are lines, and no two are alike; the split reads it)
+_LAID_OUT = {"bar_nemo", "bar_nemo_cut", "mm", "mm_cut", "mm_nolf", "mm_restart", "mg", "mg_cut", "mg_restart",
+             "mg_vanished"}
+
+
+def _fixture_jobs():
+    jobs = []
+    for path in sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.stat().st_size < 2 << 20):
+        head = path.read_bytes()[:1 << 16].decode("utf-8", "replace")
+        for mod in READERS:
+            if mod.SOURCE.sniff is not None and mod.SOURCE.sniff(head) > 0:
+                jobs.append(pytest.param(path, mod, id=f"{mod.__name__.rsplit('.', 1)[1]}:{path.name}"))
+    return jobs
+
+
+@pytest.mark.parametrize("path,mod", _fixture_jobs())
+def test_matrix_reads_the_split_on_fixtures(path, mod, tmp_path, monkeypatch):
+    for name, body in (("as_is", path.read_bytes()), ("cut", path.read_bytes()[:path.stat().st_size * 2 // 3])):
+        p = tmp_path / f"{name}{path.suffix}"
+        p.write_bytes(body)
+        fast, _, slow = _both(p, mod.FORMAT, monkeypatch)
+        assert fast == slow, name
+
+
+def test_tqdm_redraws_of_one_line_are_read_in_file_order(tmp_path, monkeypatch):
+    """Two draws of one position on one line, the later with another loss: the later value is the step's (the
+    matrix's records are placed in the file's order, not by line alone), and a garbled draw between them is
+    read by the split."""
+    monkeypatch.setattr(textlog, "CHUNK", 1 << 14)
+    r = random.Random(3)
+    lines = []
+    for i in range(1, 400):
+        a, b = (f"Epoch 0:  50%|##   | {i}/800 [00:01<00:02, 4.47s/it, loss={r.random():.3f}, v_num=3]"
+                for _ in range(2))
+        mid = "\rEpoch 0:  50%|##   | x/800 [oops" if i % 50 == 0 else ""
+        lines.append("\r" + a + mid + "\r" + b)
+    path = tmp_path / "bar.log"
+    path.write_text("\n".join(lines) + "\n")
+    fast, taken, slow = _both(path, progress_bar.FORMAT, monkeypatch)
+    assert fast == slow and taken > 0
+    loss = dict(fast[0])["loss"]
+    assert loss[1][:3] == [repr(float(re.findall(r"loss=([\d.]+)", lines[i])[1])) for i in range(3)]
+
+
+_FORMS = ("{:.4f}", "{:.6E}", "{:.4e}", "{:.3g}", "{:d}", "{:+.2f}", "{:.1e}", "{:.12f}", "{:.15f}", "{:.16f}",
+          "{:08.3f}", "{!r}")
+
+
+def _value(r: random.Random, form: str) -> str:
+    if form == "{:d}":
+        return form.format(r.randrange(-10 ** 6, 10 ** 12))
+    x = (r.random() - 0.3) * 10 ** r.randrange(-12, 12)
+    return form.format(x)
+
+
+@pytest.mark.parametrize("form", _FORMS)
+def test_matrix_values_are_float(form, tmp_path, monkeypatch):
+    """Values of every printed form, read from the byte matrices, are float()'s (mmengine's lines: one shape)."""
+    monkeypatch.setattr(textlog, "CHUNK", 1 << 15)
+    r = random.Random(_FORMS.index(form))
+    values = [_value(r, form) for _ in range(3000)]
+    text = "".join(f"05/04 08:52:00 - mmengine - INFO - Iter(train) [{i + 1:7d}/9999990]  lr: 1.0000e-04  "
+                   f"loss: {v}  grad_norm: 1.5000\n" for i, v in enumerate(values))
+    path = tmp_path / "mm.log"
+    path.write_text(text)
+    fast, taken, slow = _both(path, mmengine.FORMAT, monkeypatch)
+    assert fast == slow and taken > 0
+    assert dict(fast[0])["loss"][1] == [repr(float(v)) for v in values]
+
+
+def test_program_admits_only_what_it_reads_exactly():
+    ok = layoutsplit.program
+    assert ok(rb"Iter\(train\) *\[ *(\d+)/(\d+)\]  loss: ([-+0-9A-Za-z_.]+)" + textlog.LINE_END, re.M)
+    assert ok(rb"iteration(?<![\w/]iteration) +(\d+)/", re.M)  # (the lookbehind reaches one byte before)
+    assert ok(rb"a [^|\n]*\| (\d+)", re.M) == frozenset(b"\n")  # (may run over a redraw: lines)
+    assert ok(rb"a [^|\n\x1e]*\| (\d+)", re.M) == frozenset(b"\n\x1e")
+    assert ok(rb"step 1(\d+)", re.M) is None  # a literal digit tells digits apart
+    assert ok(rb"step ([1-9]\d*)", re.M) is None
+    assert ok(rb"(\d+) x \1", re.M) is None  # a back reference compares text with text
+    assert ok(rb"(?<!ab)step (\d+)", re.M) is None  # looks two bytes before an attempt
+    assert ok(rb"step (\d+)\s+loss", re.M) is None  # \s takes a line feed
+    assert ok(rb"step (\d+)(?=\s+loss)", re.M) is None
+    assert ok(rb"step (\d+)(?=\n)", re.M)  # (a one-byte look may see the separator)
+    assert ok(rb"step (\d+)$", 0) is None  # (without re.M `$` is also true before the text's last line feed)
+
+
+def test_marked_is_the_join_of_the_gaps():
+    r = random.Random(1)
+    text = bytes(r.randrange(32, 127) for _ in range(5000))
+    cuts = sorted(r.sample(range(len(text)), 400))
+    starts, ends = np.array(cuts[0::2]), np.array(cuts[1::2])
+    gaps = [text[a:b] for a, b in zip([0, *ends.tolist()], [*starts.tolist(), len(text)])]
+    assert textlog.marked(text, starts, ends) == textlog._TAKEN.join(gaps)
+    assert textlog.marked(text, starts[:0], ends[:0]) == text
