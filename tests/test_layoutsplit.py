@@ -126,7 +126,8 @@ def test_matrix_values_are_float(form, tmp_path, monkeypatch):
     path = tmp_path / "mm.log"
     path.write_text(text)
     fast, taken, slow = _both(path, mmengine.FORMAT, monkeypatch)
-    assert fast == slow and taken > 0
+    assert fast == slow
+    assert taken > 0 or form in ("{!r}", "{:.12f}", "{:.15f}", "{:.16f}")  # (over 15 digits: the split's)
     assert dict(fast[0])["loss"][1] == [repr(float(v)) for v in values]
 
 

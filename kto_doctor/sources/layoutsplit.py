@@ -22,9 +22,8 @@ nothing more in it (checked on the model: the other units are the same to it), s
 left finds the records of the other units only, and the text left is the split's.
 
 Values: a capture of the layout `[-+]?0*(.0*)?` or `[-+]?0*(.0*)?[eE][-+]?0+` (digits as `0`, at most 15 digits,
-|scale| <= 22) is read from the bytes as `decimals` and `bytematrix` argue, exactly float()'s; any other capture
-(`nan`, a 17-digit repr) becomes its texts, converted as textlog converts a column (a value's float does not
-depend on the texts beside it).
+|scale| <= 22) is read from the bytes as `decimals` and `bytematrix` argue, exactly float()'s; a layout with any
+other capture (`nan`, a 17-digit repr) is left to the split (its texts would cost what the split costs).
 """
 from __future__ import annotations
 
@@ -197,25 +196,25 @@ def _exp_values(w8: np.ndarray, at: np.ndarray, plan) -> np.ndarray | None:
 
 
 class Layouts:
-    """One chunk's units grouped by layout (`groups`), with the padded buffer their fields are read from."""
+    """One chunk's units grouped by layout (`groups`: layout bytes, the offsets of its units' windows in the text).
+    A window is the separator before a unit, the unit and the separator after it; those within 8 bytes of the
+    text's ends are left out (the 8-byte words that read a field, or compare a window, stay within the text)."""
 
     def __init__(self, text: bytes, seps: frozenset, min_rows: int) -> None:
-        self.pad = 8
-        buf = bytes(8) + text + bytes(16)
-        self.buf = buf
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        body = arr[8:8 + len(text)]
-        at = body == NL
+        arr = np.frombuffer(text, dtype=np.uint8)
+        at = arr == NL
         if RS in seps:
-            at |= body == RS
+            at |= arr == RS
         sep = np.flatnonzero(at)
         del at
         self.groups = []
+        self.w8 = bytematrix.words(text) if len(text) >= 8 else None
         if len(sep) < 2:
             return
-        starts = sep[:-1] + 8  # a unit's window: the separator before it, the unit, the separator after it
-        widths = np.diff(sep) + 1
-        self.w8 = bytematrix.words(buf)
+        starts, widths = sep[:-1], np.diff(sep) + 1
+        inside = (starts >= 8) & (sep[1:] + 16 <= len(text))
+        if not inside.all():
+            starts, widths = starts[inside], widths[inside]
         self.groups = [(lay, starts[rows]) for lay, rows in
                        bytematrix.layouts(arr, starts, widths, min_rows=min_rows, per_width=4, max_widths=8)]
 
@@ -226,13 +225,13 @@ def take(shape, text: bytes, seps: frozenset, min_rows: int | None = None):
     got = Layouts(text, seps, MIN_ROWS if min_rows is None else min_rows)
     if not got.groups:
         return None
-    regex, keys, pad = shape.regex, shape.keys, got.pad
+    regex, keys = shape.regex, shape.keys
     if regex.groups != len(keys):
         return None
     parts: list = []  # (record starts in text, ends, {key: (values, ok)})
     for lay, wins in got.groups:
         a0 = int(wins[0])
-        win = got.buf[a0:a0 + len(lay)]
+        win = text[a0:a0 + len(lay)]
         ms = list(regex.finditer(win, 1))
         if not ms or any(m.end() <= m.start() or m.end() > len(win) - 1 for m in ms):
             continue
@@ -245,10 +244,9 @@ def take(shape, text: bytes, seps: frozenset, min_rows: int | None = None):
         if regex.search(b"".join(marked), 1) is not None:
             continue
         cols = [_fields(got, lay, wins, m, keys) for m in ms]
-        if any(c is None for c in cols):  # (a field read neither way: the layout's units are the split's)
+        if any(c is None for c in cols):  # (the layout's units are the split's)
             continue
-        base = wins - pad
-        parts += [(base + m.start(), base + m.end(), c) for m, c in zip(ms, cols)]
+        parts += [(wins + m.start(), wins + m.end(), c) for m, c in zip(ms, cols)]
     if not parts:
         return None
     starts = np.concatenate([p[0] for p in parts])
@@ -266,31 +264,25 @@ def take(shape, text: bytes, seps: frozenset, min_rows: int | None = None):
 
 def _fields(got: Layouts, lay: bytes, wins: np.ndarray, m: re.Match, keys: list):
     """{key: (values, ok)} of one match's captures in every unit of a layout (`wins`: their windows' offsets in
-    the padded buffer), or None where a capture cannot be read from the bytes exactly."""
-    from .textlog import floats
-
+    the text), or None where a capture is not a number the bytes give exactly (`nan`, a 17-digit repr: its texts
+    would cost what the split does, so the layout is left to the split)."""
     out = {}
     fixed = []  # (key, offset in the window, bytematrix layout)
-    n = len(wins)
     for j, key in enumerate(keys):
         a, b = m.span(j + 1)
-        if a < 0:  # the group took no part in the match, in any unit of the layout
-            out[key] = floats([None] * n)
+        if a < 0:  # the group took no part in the match, in any unit of the layout: what `floats` makes of None
+            out[key] = (np.full(len(wins), np.nan), np.zeros(len(wins), dtype=bool))
             continue
-        text = lay[a:b]
-        plan = _number(text)
-        if plan is not None and plan[0] == "fixed":
+        plan = _number(lay[a:b])
+        if plan is None:
+            return None
+        if plan[0] == "fixed":
             fixed.append((key, a, plan[1]))
             continue
-        if plan is not None:
-            v = _exp_values(got.w8, wins + a, plan)
-            if v is not None:
-                out[key] = (v, None)
-                continue
-        if b == a or 0 in text:  # (a text with NUL bytes would lose them as a numpy bytes item)
+        v = _exp_values(got.w8, wins + a, plan)
+        if v is None:
             return None
-        cells = np.lib.stride_tricks.sliding_window_view(np.frombuffer(got.buf, dtype=np.uint8), b - a)[wins + a]
-        out[key] = floats(np.ascontiguousarray(cells).view(f"S{b - a}").ravel().tolist())
+        out[key] = (v, None)
     if fixed:
         v = bytematrix.fields_values(got.w8, wins, [(a, lay_) for _, a, lay_ in fixed])
         for j, (key, _, _) in enumerate(fixed):
