@@ -9,7 +9,9 @@ and a `step` function. `read(path, fmt)` does the rest, one 8 MB chunk of whole 
   mmengine's `eta: 2:46:39`). The most productive shape is applied to each whole chunk with ONE `re.split`,
   whose output is sliced into one column of value texts per key and converted by ONE numpy call per column, so
   Python does no work per record on the common path. Record offsets come from the split's part lengths, and
-  line numbers from counting newlines between consecutive records (`bytes.count`, in C).
+  line numbers from counting newlines between consecutive records (`bytes.count`, in C). Where the chunk's lines
+  repeat a few byte layouts, the most productive shape's records are read without the split, from byte matrices
+  of one layout each (`layoutsplit`: the same records, marks and text left, exact by construction).
 - *Leftovers.* What the primary shape did not take (other record kinds, other key sets, NaN spellings,
   damaged records) is found in the split's gaps by the kinds' head regexes, run through the other learned
   shapes, and finally parsed one by one. A record cut by the end of the file keeps its complete pairs.
