@@ -334,3 +334,21 @@ def test_a_table_by_whole_epochs_states_its_epochs(tmp_path):
     assert run.series("epoch").tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert not run.provenance["epoch"].startswith("derived")
     assert "SFT108" not in [f.rule for f in kto_doctor.analyze(p).findings]
+
+
+def test_a_training_log_is_read_over_a_few_printed_counts_an_earlier_reader_takes(tmp_path):
+    # LLMs-from-scratch's pre-training chapter (a Chinese edition's executed copy): token counts and one loss pair
+    # printed as `Name: value` lines, then the training loop's `Ep N (Step NNNNNN): Train loss x, Val loss y`
+    def stream(text):
+        return {"name": "stdout", "output_type": "stream", "text": [text]}
+    loop = ("Ep 1 (Step 000000): Train loss 9.657, Val loss 9.845\nEp 1 (Step 000005): Train loss 7.690, Val loss 8.041\n"
+            "Every effort moves you,.\nEp 2 (Step 000010): Train loss 6.532, Val loss 6.812\n"
+            "Ep 2 (Step 000015): Train loss 5.920, Val loss 6.577\nEp 3 (Step 000020): Train loss 5.777, Val loss 6.494\n")
+    p = tmp_path / "ch05.ipynb"
+    p.write_text(json.dumps(_notebook(stream("Characters: 20479\nTokens: 5145\n"),
+                                      stream("Training tokens: 4608\nValidation tokens: 512\nAll tokens: 5120\n"),
+                                      stream("Training loss: 10.98758347829183\nValidation loss: 10.98110580444336\n"),
+                                      stream(loop))))
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [9.657, 7.69, 6.532, 5.92, 5.777]
+    assert data.series["eval_loss"].steps.tolist() == [0, 5, 10, 15, 20]

@@ -30,6 +30,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from ..ontology import understood
 from .base import SourceData, SourceError, read_bytes
 from .registry import TEXT_SUFFIXES, Source
 
@@ -195,8 +196,17 @@ def _sniff_head(text: str) -> str:
     return text[:1 << 15] + "\n" + text[m.start():m.start() + (1 << 15)]
 
 
+_ENOUGH_ROWS = 3
+
+
+def _core_rows(out: list[SourceData]) -> int:
+    """The most rows any core series (loss, eval loss, reward, policy loss) of a reading holds."""
+    return max((len(d.series[n].values) for d in out for n in d.series if understood((n,), {})), default=0)
+
+
 def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[SourceData]:
-    """`text` read as a text log named like `path` by the first text reader that recognises it."""
+    """`text` read as a text log named like `path` by the first text reader that recognises it, or, where that one
+    finds fewer than 3 rows of any core series, by the first later one that finds 3 or more."""
     from .registry import candidates
 
     if not text.strip():
@@ -206,6 +216,7 @@ def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[S
         inner.write_text(text, encoding="utf-8")
         head = _sniff_head(text)
         first_error = None
+        chosen = None  # (source, data) of the first reader that read anything
         for src in candidates(inner, head=lambda: head):
             if src.name in _OWN or src.kind != "metrics":
                 continue
@@ -215,6 +226,15 @@ def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[S
                 first_error = first_error or exc
                 continue
             out = got if isinstance(got, list) else [got]
+            if chosen is None:
+                chosen = (src, out)
+            # A notebook prints many things: the first reader's few core rows (two blocks of token counts and one
+            # loss) give way to a later reader's training log (`Ep 1 (Step 000000): Train loss 9.657, ...` lines)
+            if _core_rows(out) >= _ENOUGH_ROWS:
+                chosen = (src, out)
+                break
+        if chosen is not None:
+            src, out = chosen
             for d in out:
                 d.path = path
                 d.format = d.format or src.name
