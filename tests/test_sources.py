@@ -227,6 +227,16 @@ def test_console_mlx_lines(tmp_path):
     assert src.series["eval_loss"].steps.tolist() == [40]
 
 
+def test_console_mlx_banner_states_the_method(tmp_path):
+    # mlx-lm PR 6: an ORPO run whose rows look like DPO's (chosen and rejected rewards, a loss far below ln 2)
+    text = ("Starting ORPO training..., iters: 500\n"
+            "Iter 10: Train loss 0.061, Chosen reward -0.206, Rejected reward -0.227, Accuracy 0.600, Margin 0.021, "
+            "Learning Rate 1.000e-05, It/sec 0.103\n")
+    assert console.read(write(tmp_path, "mlx.log", text)).hints["method"] == "orpo"
+    plain = text.replace("Starting ORPO training..., iters: 500\n", "")
+    assert "method" not in console.read(write(tmp_path, "plain.log", plain)).hints
+
+
 def test_console_broken_dicts_skipped_others_kept(tmp_path):
     text = "{'loss': 1.0, 'epoch': 0.1}\n{'loss': 0.9, 'grad_norm': [1, 'epoch': 0.2}\n{'loss': 0.8, 'epo"
     src = console.read(write(tmp_path, "x.log", text))

@@ -97,6 +97,8 @@ _TRL_VERSION = lazyre.compile(rb"\btrl(?:==|-| version:? | v)(\d+\.\d+[\w.]*)", 
 _TRAINER = lazyre.compile(rb"\b(?:Custom)?(KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT|Reward)Trainer\b")
 _TRAINER_METHOD = {b"KTO": "kto", b"DPO": "dpo", b"ORPO": "orpo", b"CPO": "dpo", b"SimPO": "simpo",
                    b"GRPO": "grpo", b"PPO": "ppo", b"RLOO": "grpo", b"SFT": "sft", b"Reward": "rm"}
+# mlx-lm's trainers announce themselves: `Starting ORPO training..., iters: 500`
+_STARTING = lazyre.compile(rb"Starting (KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT) training\b")
 _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
           (b"DeepSpeed ZeRO3 detected", "deepspeed_zero3"),
           (b"Your dataset only has one preference type", "one_preference_type"),
@@ -910,6 +912,9 @@ class _Reader:
             if not m.group(0).startswith(b"Custom"):
                 src.hints.setdefault("framework", "trl")
             break
+        m = _STARTING.search(chunk) if b"Starting " in chunk else None
+        if m:
+            src.hints.setdefault("method", _TRAINER_METHOD[m.group(1)])
         self.mlx_mode = b"Iter " in chunk and b" loss " in chunk
 
     def metrics_blocks(self, chunk: bytes) -> None:
