@@ -216,7 +216,7 @@ def _delegate(path: Path, text: str, container: str, notes: list[str]) -> list[S
         inner.write_text(text, encoding="utf-8")
         head = _sniff_head(text)
         first_error = None
-        chosen = None  # (source, data) of the first reader that read anything
+        chosen = None  # (source, data): the first reading, until a later one finds enough core rows
         for src in candidates(inner, head=lambda: head):
             if src.name in _OWN or src.kind != "metrics":
                 continue
