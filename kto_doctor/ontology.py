@@ -354,6 +354,28 @@ def loss_parts(names) -> tuple[list[str], str | None]:
     return parts, total
 
 
+# The learning rate of one parameter group, logged under a name of its own (`backbone_lr`, `mm_projector_lr`,
+# `lr_group_1`, `lr-AdamW/pg1`, `learning_rate/proj`): a token `lr` or `learning_rate`, no schedule word, no eval.
+_RATE_TOKENS = frozenset({"lr", "learningrate"})
+_NOT_RATE_TOKENS = frozenset({"scheduler", "schedule", "warmup", "decay", "policy", "type", "min", "end", "base",
+                              "init", "initial", "max", "peak", "scale", "factor", "ratio", "mult", "multiplier",
+                              # another model's optimiser (an RL run's value model, a GAN's discriminator)
+                              "critic", "value", "vf", "disc", "discriminator"})
+
+
+def group_rates(names) -> list[str]:
+    """The series among `names` that hold one parameter group's learning rate (none the ontology already knows)."""
+    out = []
+    for n in names:
+        if is_known(n):
+            continue
+        tokens = {t for t in _TOKENS.split(n.lower().replace("learning_rate", "learningrate")) if t}
+        # a name with a unit in it (verl's `actor/lr(1e-4)`) is scaled: not the rate itself
+        if tokens & _RATE_TOKENS and not tokens & (_NOT_RATE_TOKENS | _EVAL_TOKENS) and "(" not in n:
+            out.append(n)
+    return out
+
+
 # The per-function rewards of a GRPO-style trainer: TRL's `rewards/<function>/mean` (0.16+) and `rewards/<function>`
 # (before), mlx-lm's read the same way, EasyR1's `reward/<function>` (beside `reward/overall`, their sum). Not the
 # preference rewards (`rewards/chosen`, `rewards/margins`, KTO's sums).

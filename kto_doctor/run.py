@@ -25,7 +25,7 @@ from . import config as cfgmod
 from . import frameworks, startup
 from .discover import Discovery, LogFile, RunSpec, describe, discover
 from .model import FRAMEWORKS, METHODS, Later, Run, SourceInfo
-from .ontology import SPEECH_METRICS, core_missing, loss_parts, understood, unknown
+from .ontology import SPEECH_METRICS, core_missing, group_rates, loss_parts, understood, unknown
 from .sources.base import SourceData, SourceError
 from .sources.registry import registry
 
@@ -269,6 +269,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
             info.warnings.append(note)
     series, provenance, locations = _merge_series(datas, rel_of, notes)
     _derive_loss(series, provenance, notes, run_warnings)
+    _derive_rate(series, provenance, notes, run_warnings)
     _derive_epoch(series, provenance, config, datas, notes)
     # the frame is built when something reads it (a library caller, a chart): the analysis needs only its steps
     index = frame_index(series)
@@ -405,6 +406,32 @@ def _derive_loss(series: dict, provenance: dict, notes: list[str], warnings: lis
     provenance["loss"] = "derived: " + " + ".join(parts)
     notes.append(f"loss: the sum of the {len(parts)} logged losses ({', '.join(parts)}), each weighted 1, at the "
                  f"{len(frame)} steps where all were logged: no total loss was logged")
+    warnings.append(notes[-1])
+
+
+def _derive_rate(series: dict, provenance: dict, notes: list[str], warnings: list[str]) -> None:
+    """A run that logs its learning rate per parameter group only (`backbone_lr` and `proj_lr` of a vision-language
+    model, `lr_group_1`, Lightning's `lr-AdamW/pg2`) still has a schedule: the group whose rate peaks highest is
+    taken for the learning rate (the others are fractions of it: a backbone trained at a tenth), said as a warning."""
+    if "learning_rate" in series:
+        return
+    best, peak = None, -1.0  # a rate of 0 on every row is one too: the one a frozen schedule shows
+    for name in group_rates(series):
+        v = series[name].to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        # a rate is a small non-negative number; a counter or a ratio that happens to carry `lr` is none
+        if len(v) == 0 or v.min() < 0 or v.max() >= 1 or v.max() <= peak:
+            continue
+        best, peak = name, float(v.max())
+    if best is None:
+        return
+    series["learning_rate"] = series[best].rename("learning_rate")
+    provenance["learning_rate"] = f"derived: '{best}'"
+    others = [n for n in group_rates(series) if n not in (best, "learning_rate")]
+    which = (f"the parameter group whose rate peaks highest ({peak:.3g})" if peak > 0
+             else "a parameter group whose rate is 0 on every row, as every group's is")
+    notes.append(f"learning_rate: read from '{best}', {which}" + (f" of {len(others) + 1} per-group rates"
+                 if others else "") + " (no single learning rate was logged)")
     warnings.append(notes[-1])
 
 

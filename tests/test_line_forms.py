@@ -514,3 +514,39 @@ def test_peft_examples_printed_tensors_are_read_per_epoch(tmp_path):
     assert data.series["loss"].values.tolist() == [59.5122, 26.8213, 22.6066]
     assert data.series["eval_loss"].values.tolist() == [30.9082, 17.9016, 15.3264]
     assert data.series["perplexity"].values[0] == 7.0119e+25
+
+
+def _group_rate_log(path, rate):
+    # a vision-language run's JSON lines: a learning rate per parameter group (the backbone at a tenth of the
+    # projector's), and no single `lr`
+    import json
+
+    path.write_text("".join(json.dumps({"step": 10 * s, "train/loss": 3.0 + 0.001 * (s % 3),
+                                        "train/backbone_lr": rate(s) / 10, "train/proj_lr": rate(s)}) + "\n"
+                            for s in range(1, 61)))
+    return path
+
+
+def test_rates_logged_per_parameter_group_are_the_schedule_and_a_zero_rate_everywhere_is_an_error(tmp_path):
+    report = kto_doctor.analyze(_group_rate_log(tmp_path / "metrics.jsonl", lambda s: 0.0))
+    assert report.run.metrics["learning_rate"].dropna().eq(0).all()
+    assert any("read from 'backbone_lr'" in w and "0 on every row" in w for w in report.run.warnings)
+    assert any(f.rule == "SCHED103" and f.severity == "error" for f in report.findings)
+
+
+def test_the_group_with_the_highest_rate_is_the_learning_rate_and_a_working_schedule_is_no_finding(tmp_path):
+    p = _group_rate_log(tmp_path / "metrics.jsonl", lambda s: 1e-4 * min(1.0, s / 10))
+    report = kto_doctor.analyze(p)
+    assert report.run.metrics["learning_rate"].max() == pytest.approx(1e-4)
+    assert any("read from 'proj_lr'" in w and "of 2 per-group rates" in w for w in report.run.warnings)
+    assert not any(f.rule.startswith("SCHED") for f in report.findings)
+
+
+def test_schedule_settings_and_counters_that_carry_lr_are_no_rates():
+    from kto_doctor.ontology import group_rates
+
+    assert group_rates(["backbone_lr", "lr_group_1", "lr-AdamW/pg2", "learning_rate/proj", "mm_projector_lr"]) == [
+        "backbone_lr", "lr_group_1", "lr-AdamW/pg2", "learning_rate/proj", "mm_projector_lr"]
+    assert group_rates(["lr_scheduler_type", "base_lr", "lr_warmup_steps", "max_lr", "eval_lr", "learning_rate", "critic/lr",
+                        "actor/lr(1e-4)",
+                        "loss", "lr_decay"]) == []
