@@ -580,3 +580,38 @@ def test_a_progress_bars_last_redraw_above_per_epoch_summaries_is_not_their_step
     assert not any("restarts" in w for w in data.warnings)
     report = kto_doctor.analyze(p)
     assert [f.rule for f in report.findings if f.severity != "info"] == ["SFT103"]  # best eval at epoch 1, then worse
+
+
+_NARROW = """Step | Training Loss | reward | reward_std | kl | entropy
+-- | -- | -- | -- | -- | --
+1 | -0.283600 | 13.437500 | 21.810942 | nan | 0
+2 | -0.149100 | 6.931818 | 14.526671 | nan | No Log
+3 | -0.110500 | 6.250000 | 17.677670 | nan | No Log
+4 | -0.014500 | 6.422414 | 12.048451 | nan | No Log
+"""
+_WIDE = """Step | Training Loss | reward | reward_std | completions / mean_length | kl
+-- | -- | -- | -- | -- | --
+1 | -0.283600 | 13.437500 | 21.810942 | 1115.437500 | nan
+"""
+
+
+def test_a_table_pasted_again_wider_is_one_log_not_a_resumed_run(tmp_path):
+    # huggingface/open-r1#704's shape: the run's table, then its first row again with more columns. Read as a
+    # restart at step 1, the later "segment" dropped steps 2-4 and the run was judged on one row
+    p = tmp_path / "paste.log"
+    p.write_text("the logs like:\n\n" + _NARROW + "\n" + _WIDE)
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4]
+    assert data.series["loss"].values.tolist() == [-0.2836, -0.1491, -0.1105, -0.0145]
+    assert data.series["completions/mean_length"].steps.tolist() == [1]
+    assert not data.segments
+    assert any("a copy, not a resumed run" in w for w in data.warnings)
+
+
+def test_a_restart_whose_rows_differ_is_still_a_resumed_run(tmp_path):
+    p = tmp_path / "paste.log"
+    p.write_text(_NARROW + "\n" + _WIDE.replace("-0.283600", "-0.291100"))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [1]  # the later segment wins where steps overlap
+    assert len(data.segments) == 2
+    assert not any("a copy" in w for w in data.warnings)

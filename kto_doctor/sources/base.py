@@ -200,6 +200,49 @@ class Columns:
         self._segments = [(float(s[a]), float(s[a:b].max()), int(ln[a])) for a, b in zip(bounds[:-1], bounds[1:])]
         self._restarts = [(float(s[i]), int(ln[i])) for i in cut]
 
+    def forget_copies(self, src: "SourceData", metrics) -> None:
+        """Restarts whose rows repeat, value for value, rows logged before them at the same steps: a copy of the log
+        (a table pasted twice, the narrow and the wide view of one Trainer table), not a resumed run, whose later
+        segment would drop the earlier rows it does not repeat. Such a restart is forgotten: the rows are one log,
+        the last value of each step kept (the same value). `metrics()` gives each metric's (steps, values, lines)
+        in file order; asked only when the counter restarted. At least 3 values must agree, and none differ."""
+        if not self._restarts or len(self._restarts) > MAX_RESUMES:
+            return
+        arrays = list(metrics())
+        starts = [line for _, line in self._restarts] + [np.iinfo(np.int64).max]
+        copies = []
+        for k in range(len(self._restarts)):
+            same = differ = 0
+            for st, va, ln in arrays:
+                ln = np.asarray(ln)
+                before = ln < starts[k]
+                later = (ln >= starts[k]) & (ln < starts[k + 1])
+                if not before.any() or not later.any():
+                    continue
+                seen = dict(zip(np.asarray(st)[before].tolist(), np.asarray(va)[before].tolist()))
+                for step, value in zip(np.asarray(st)[later].tolist(), np.asarray(va)[later].tolist()):
+                    if step not in seen:
+                        continue
+                    old = seen[step]
+                    if old == value:
+                        same += 1
+                    elif not (old != old and value != value):  # (NaN and NaN: no evidence either way)
+                        differ += 1
+            if same >= 3 and not differ:
+                copies.append(k)
+        if not copies:
+            return
+        for k in reversed(copies):  # segment k + 1 joins the one before it
+            a, b_, line = self._segments[k]
+            c, d, _ = self._segments[k + 1]
+            self._segments[k] = (min(a, c), max(b_, d), line)
+            del self._segments[k + 1]
+            src.warnings.append(f"{src.path.name}: the rows from line {self._restarts[k][1]} repeat the rows logged "
+                                "before them at the same steps: read as one log (a copy, not a resumed run)")
+            del self._restarts[k]
+        if not self._restarts:
+            self._segments = []
+
     def finish_segments(self, src: "SourceData", counter: str) -> None:
         """Record the segments on `src`, with a warning, when the step counter restarted."""
         if not self._restarts:

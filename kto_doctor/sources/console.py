@@ -463,11 +463,12 @@ class _Store:
             col.add(got[0], values if got[1] is None else values[got[1]])
         self.pending = {}
 
-    def arrays(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self, name: str, keep: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """A metric's record numbers and values in file order, handed over once (the store shrinks as the
-        series grow). Each chunk's are in order (`flush`); sorted again only if some were not."""
+        series grow) unless `keep`. Each chunk's are in order (`flush`); sorted again only if some were not."""
         self.flush()
-        idx, values = self.metrics.pop(name).arrays()  # views: the values become the Series without a copy
+        col = self.metrics[name] if keep else self.metrics.pop(name)
+        idx, values = col.arrays()  # views: the values become the Series without a copy
         if len(idx) > 1 and not (idx[1:] > idx[:-1]).all():
             order = np.argsort(idx, kind="stable")
             idx, values = idx[order], values[order]
@@ -1072,6 +1073,13 @@ class _Reader:
             lines = lines.astype(np.int32)  # of a 1 GB log's, held through the rules for the findings' places)
         store.line = None
         cols.set_steps(steps, lines)
+
+        def metrics():
+            for name in store.metrics:
+                i, values = store.arrays(name, keep=True)
+                yield steps[i], values, lines[i]
+
+        cols.forget_copies(src, metrics)
         cols.finish_segments(src, "the step counter")
         gathered: list = []  # metrics logged in the same records share one steps and one lines array
         rising = not cols._restarts and (len(lines) < 2 or bool((lines[1:] >= lines[:-1]).all()))

@@ -260,8 +260,17 @@ def read(path) -> SourceData:
         src.warnings.append(f"{path.name}: a table by fractional epoch: rows numbered in order (step k = k-th row), "
                             "the epoch kept as a series")
     runs.set_steps(cols)
-    cols.finish_segments(src, "the Step column")
     all_steps, all_lines = shared[0].view(np.float64), shared[1].view(np.int64)
+
+    def metrics():
+        for va, first, st, ln in data.values():
+            if first is not None:
+                yield all_steps[first:], va.view(np.float64), all_lines[first:]
+            else:
+                yield st.view(np.float64), va.view(np.float64), ln.view(np.int64)
+
+    cols.forget_copies(src, metrics)
+    cols.finish_segments(src, "the Step column")
     for name in list(data):
         va, first, st, ln = data.pop(name)  # handed over: a metric's store goes as its Series comes (peak memory)
         if first is not None:
