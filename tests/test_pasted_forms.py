@@ -615,3 +615,34 @@ def test_a_restart_whose_rows_differ_is_still_a_resumed_run(tmp_path):
     assert data.series["loss"].steps.tolist() == [1]  # the later segment wins where steps overlap
     assert len(data.segments) == 2
     assert not any("a copy" in w for w in data.warnings)
+
+
+def test_a_printed_settings_dict_is_no_logged_row(tmp_path):
+    # a script that prints its settings before the Trainer's dicts: read as a row, its peak rate landed at step 1,
+    # every logged row moved one step on, and the schedule seemed to fall from 3e-4 to 1e-4 at once
+    p = tmp_path / "train.log"
+    p.write_text("{'learning_rate': 0.0003, 'batch_size': 8, 'warmup_steps': 10, 'max_steps': 1000}\n"
+                 + "".join(f"{{'loss': {1.9 - 0.1 * i:.1f}, 'grad_norm': 2.0, 'learning_rate': 0.0001, "
+                           f"'epoch': 0.{i}}}\n" for i in range(1, 7)))
+    data = sources.read(p)
+    assert data.series["learning_rate"].values.tolist() == [0.0001] * 6
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4, 5, 6]
+    assert "max_steps" not in data.series
+
+
+def test_a_json_lines_settings_record_is_no_evaluation(tmp_path):
+    # litgpt-style `{"type": "config", "args": {...}}` first: its `eval_every` made it an evaluation at step 0
+    p = tmp_path / "metrics.jsonl"
+    rows = [{"type": "config", "args": {"learning_rate": 3e-4, "eval_every": 100, "max_steps": 1000}}]
+    rows += [{"step": 10 * s, "loss": 3.0 - 0.04 * s} for s in range(1, 11)]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = sources.read(p)
+    assert sorted(data.series) == ["loss"]
+    assert data.series["loss"].steps.tolist() == [10 * s for s in range(1, 11)]
+
+
+def test_a_row_that_repeats_a_setting_beside_its_loss_is_still_a_row(tmp_path):
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"{{'loss': {2.0 - 0.1 * i:.1f}, 'learning_rate': 0.0001, 'batch_size': 8, "
+                         f"'max_steps': 100}}\n" for i in range(5)))
+    assert sources.read(p).series["loss"].values.tolist() == pytest.approx([2.0, 1.9, 1.8, 1.7, 1.6])

@@ -1371,6 +1371,12 @@ def _kind(keys: tuple) -> str:
     if is_summary_record(keys) and not (stepped and "train_runtime" not in keys):
         return "summary"
     dpo_ref = {r for k in keys for r in (_DPO_REF.match(k) or _NO_ROLE).groups() if r}
+    # a script's settings printed as a dict (`{'learning_rate': 0.0003, 'batch_size': 8, 'warmup_steps': 10, ...}`,
+    # litgpt's `{"type": "config", "args": {...}}`): no logged row, though it names a rate (read as one, it put the
+    # peak rate at step 1 and shifted every row; with `eval_steps` it became an evaluation)
+    if not stepped and len(_SETTING_KEYS.intersection(keys)) >= 2 and not any(
+            k == "epoch" or canonical(k) in _MEASURED_KEYS for k in keys):
+        return "other"
     if is_eval_record(keys) or dpo_ref == {"eval"} or (  # DPO reference eval dicts: the step of the train dict before
             "loss" not in keys and any(canonical(k) == "eval_loss" for k in keys)):  # a loop's `val_loss`
         return "stepped_eval" if stepped else "eval"
@@ -1381,6 +1387,17 @@ def _kind(keys: tuple) -> str:
 
 
 _NO_ROLE = re.match("()()", "")
+# Keys of a training script's settings, none of them a logged measurement
+_SETTING_KEYS = frozenset({
+    "batch_size", "per_device_train_batch_size", "train_batch_size", "micro_batch_size", "global_batch_size",
+    "gradient_accumulation_steps", "gradient_accumulation_iters", "warmup_steps", "warmup_ratio", "warmup_iters",
+    "max_steps", "max_iters", "num_train_epochs", "num_epochs", "epochs", "weight_decay", "seed", "max_seq_length",
+    "max_length", "block_size", "lr_scheduler_type", "eval_steps", "eval_every", "eval_interval", "eval_iters",
+    "save_steps", "save_interval", "logging_steps", "log_interval", "lora_r", "lora_alpha", "lr_decay_iters", "min_lr",
+    "optimizer", "output_dir", "model_name_or_path", "dataset", "type",
+})
+# ... and what a logged row measures (a dict holding one of these is a row, whatever settings it repeats)
+_MEASURED_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss", "eval_loss", "kl", "entropy"})
 # A dict holding one of these (in any spelling the ontology knows: prime-rl's `loss/mean`, `optim/lr`, verl's
 # `actor/pg_loss`, `critic/score/mean`) is a training record.
 _TRAINING_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss"})  # not learning_rate: lr_scheduler_type
