@@ -785,6 +785,10 @@ def _method_from_names(names: set, loss_type: str) -> str:
         return "dpo"
     if loss_type in _DPO_LOSSES and loss_type != "sft":
         return "dpo"
+    # Rewards of two reward functions or more beside the total (`format_reward`, `answer_reward`): rule-based
+    # rewards summed per completion, as a group-sampling loop computes them (a hand-written GRPO loop's print)
+    if "reward" in names and sum(n.endswith("_reward") and not n.startswith("eval_") for n in names) >= 2:
+        return "grpo"
     # A scalar reward beside the loss and nothing of the above: an RL run whose trainer logs little
     # (LLaMA-Factory's PPO writes only loss, reward and learning_rate). Supervised trainers log no reward.
     if "reward" in names:

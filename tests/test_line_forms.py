@@ -550,3 +550,21 @@ def test_schedule_settings_and_counters_that_carry_lr_are_no_rates():
     assert group_rates(["lr_scheduler_type", "base_lr", "lr_warmup_steps", "max_lr", "eval_lr", "learning_rate", "critic/lr",
                         "actor/lr(1e-4)",
                         "loss", "lr_decay"]) == []
+
+
+def test_a_loop_printing_two_reward_functions_beside_its_reward_is_grpo_and_a_reward_stuck_at_0_is_an_anomaly(tmp_path):
+    # Hosh1mi/Tech_challenge's hand-written GRPO loop (held-out set 26): `reward` with `format_reward` and
+    # `answer_reward`, two completions a prompt, 0.0000 on most rows. A lone `reward` made it PPO, and the flat
+    # reward was called a plateau
+    p = tmp_path / "grpo.log"
+    rewards = [0.5 if s % 9 == 0 else 0.0 for s in range(1, 121)]
+    p.write_text("".join(f"__main__ - INFO - step={s} loss=0.000000 reward={r:.4f} format_reward={r:.4f} "
+                         f"answer_reward=0.0000 correct=0/2\n" for s, r in enumerate(rewards, 1)))
+    report = kto_doctor.analyze(p)
+    assert report.run.method == "grpo"
+    top = [f for f in report.findings if f.rule == "GRPO111"]
+    assert top and top[0].symptom == "reward-anomaly"
+    # one reward name beside `reward` says nothing of functions: still judged by the rest of the names
+    q = tmp_path / "ppo.log"
+    q.write_text("".join(f"step={s} loss=0.5 reward={r:.4f} kl_reward=0.1\n" for s, r in enumerate(rewards, 1)))
+    assert kto_doctor.analyze(q).run.method == "ppo"
