@@ -389,6 +389,14 @@ def _derive_loss(series: dict, provenance: dict, notes: list[str], warnings: lis
     parts, total = loss_parts(series)
     if not parts:
         return
+    # `A/loss`, `B/loss`, ...: one loss of several runs or groups that one file holds (a dump of three DPO runs),
+    # not the parts of one loss: no sum, no pick; the run stays not understood and says how to choose one
+    tails = {n.rsplit("/", 1)[-1] for n in parts}
+    if len(parts) > 1 and total is None and len(tails) == 1 and all("/" in n for n in parts):
+        warnings.append(f"{len(parts)} series name the same loss under different prefixes ({', '.join(parts[:6])}"
+                        + (", ..." if len(parts) > 6 else "") + "): several runs or groups in one file, not the parts "
+                        f"of one loss; none was taken for the loss (--map '{parts[0]}=loss' judges one)")
+        return
     if total is not None or len(parts) == 1:
         name = total or parts[0]
         series["loss"] = series[name].rename("loss")

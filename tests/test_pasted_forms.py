@@ -646,3 +646,45 @@ def test_a_row_that_repeats_a_setting_beside_its_loss_is_still_a_row(tmp_path):
     p.write_text("".join(f"{{'loss': {2.0 - 0.1 * i:.1f}, 'learning_rate': 0.0001, 'batch_size': 8, "
                          f"'max_steps': 100}}\n" for i in range(5)))
     assert sources.read(p).series["loss"].values.tolist() == pytest.approx([2.0, 1.9, 1.8, 1.7, 1.6])
+
+
+def test_a_loss_history_of_role_columns_is_loss_and_eval_loss(tmp_path):
+    # `{"train": [...], "val": [...]}` in loss_history.json (a from-scratch LM's loop, held-out set 26): no name
+    # said loss, so the file ended in "no training logs found"
+    p = tmp_path / "loss_history.json"
+    p.write_text(json.dumps({"train": [5.75, 4.09, 3.46, 3.15, 2.95], "val": [5.5, 4.2, 3.6, 3.3, 3.1]}))
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [5.75, 4.09, 3.46, 3.15, 2.95]
+    assert data.series["eval_loss"].values.tolist()[-1] == 3.1
+    # the same columns in a file whose name says nothing are no losses
+    q = tmp_path / "history.json"
+    q.write_text(p.read_text())
+    assert read_or_none(q) is None or "loss" not in read_or_none(q).series
+
+
+def test_rows_of_bare_numbers_in_a_loss_history_are_step_loss_and_eval_loss(tmp_path):
+    p = tmp_path / "loss_history.json"
+    rows = [[200 * k, 6.0 - 0.3 * k, 6.1 - 0.2 * k + (0.05 * k * k if k > 8 else 0)] for k in range(1, 13)]
+    p.write_text(json.dumps(rows))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [200 * k for k in range(1, 13)]
+    assert data.series["eval_loss"].values.tolist() == [r[2] for r in rows]
+    assert any("read by position" in w for w in data.warnings)
+    # a first column that does not rise is no step: not read by position
+    p.write_text(json.dumps([[3, 1.0, 2.0], [1, 0.9, 2.1], [2, 0.8, 2.2]]))
+    assert read_or_none(p) is None
+
+
+def test_step_value_series_of_several_runs_are_not_summed_into_one_loss(tmp_path):
+    # a dump of three DPO runs (`"ALIGNED/loss": [{"step": 1, "value": 0.69}, ...]`): read, but the runs' losses
+    # were summed as the parts of one loss and the report said healthy
+    p = tmp_path / "training_metrics.json"
+    doc = {"metadata": {"seed": 1}, "metrics": {}}
+    for run, base in (("ALIGNED", 0.69), ("GAMING", 0.5)):
+        doc["metrics"][f"{run}/loss"] = [{"step": s, "value": base / (1 + s)} for s in range(1, 30)]
+    p.write_text(json.dumps(doc))
+    data = sources.read(p)
+    assert data.series["ALIGNED/loss"].steps.tolist() == list(range(1, 30))
+    report = kto_doctor.analyze(p)
+    assert report.status == "inconclusive"
+    assert any("several runs or groups in one file" in w for w in report.run.warnings)

@@ -54,9 +54,13 @@ def read(path: Path) -> SourceData:
         if doc is None:
             raise SourceError(f"{path}: not valid JSON ({exc}), and no complete row before the damage") from None
     del data
-    rows, where = _rows(doc, 1 if damaged is not None else 2)
+    rows, where = _series(doc)
     if rows is None:
-        rows, where = _columns(doc)
+        rows, where = _rows(doc, 1 if damaged is not None else 2)
+    if rows is None:
+        rows, where = _columns(doc, _quantity(path))
+    if rows is None:
+        rows, where = _tuples(doc, _quantity(path))
     if rows is None:
         raise SourceError(f"{path}: no list of logged metric rows in this JSON file")
     src = SourceData(path=path, format="json_metrics")
@@ -161,17 +165,43 @@ def _salvage(text: str) -> dict | list | None:
     return doc if lists else None
 
 
-def _columns(doc) -> tuple[list | None, str]:
+# What a file's name says its numbers are (`loss_history.json`, `val_acc.json`), for the forms that name no metric
+_QUANTITY = (("loss", "loss"), ("perplexity", "perplexity"), ("ppl", "perplexity"))
+_TRAIN_ROLES = frozenset({"train", "training", "tr"})
+_EVAL_ROLES = frozenset({"val", "valid", "validation", "eval", "evaluation", "dev", "test"})
+
+
+def _quantity(path: Path) -> str | None:
+    stem = path.stem.lower()
+    return next((q for word, q in _QUANTITY if word in stem), None)
+
+
+def _role_names(cols: dict, quantity: str | None) -> dict:
+    """`{"train": [...], "val": [...]}` in a file whose name says what they are (`loss_history.json`): the roles
+    of one quantity, renamed `loss` and `eval_loss`. Nothing where the name says nothing or a key is no role."""
+    if quantity is None or not cols or not set(cols) <= (_TRAIN_ROLES | _EVAL_ROLES) or not set(cols) & _TRAIN_ROLES:
+        return {}
+    return {k: (quantity if k in _TRAIN_ROLES else "eval_" + quantity) for k in cols}
+
+
+def _columns(doc, quantity: str | None = None) -> tuple[list | None, str]:
     """The column form, `{"train_loss": [...], "train_acc": [...], "eval_acc": [...]}` (a loop's history dict,
     Keras' `history.history`): rows in list order, one per value of the longest metric column. A shorter column
     (evaluations every few rows) is spread evenly over them, its k-th of M values at row round(k x N / M), so its
-    last value sits at the end."""
+    last value sits at the end. Columns named by their role only (`{"train": [...], "val": [...]}`) are read as the
+    quantity the file's name states (`loss_history.json`: loss and eval_loss)."""
     from ..ontology import canonical, is_known
 
     if not isinstance(doc, dict):
         return None, ""
     cols = {k: v for k, v in doc.items() if isinstance(v, list) and v and len(v) <= 10_000_000
             and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
+    roles = _role_names(cols, quantity)
+    if roles:
+        cols = {roles[k]: v for k, v in cols.items()}
+        named = " (their roles, read as " + ", ".join(f"`{k}`: {v}" for k, v in roles.items()) + ", as the file's name says)"
+    else:
+        named = ""
     known = [k for k in cols if k in _REWARD_NAMES or is_known(canonical(k))]
     n = max((len(cols[k]) for k in known), default=0)
     if n < 2:
@@ -181,7 +211,48 @@ def _columns(doc) -> tuple[list | None, str]:
         m = len(values)
         for j, value in enumerate(values[:n]):
             rows[n - 1 if m == 1 else max(0, round((j + 1) * n / m) - 1)][key] = value
-    return rows, "the columns " + ", ".join(f"`{k}`" for k in cols)
+    return rows, "the columns " + ", ".join(f"`{k}`" for k in (roles or cols)) + named
+
+
+def _series(doc) -> tuple[list | None, str]:
+    """The series form, one list of `{"step": N, "value": x}` points per metric (`{"metrics": {"loss": [...],
+    "reward_margin": [...]}}`, as trackers export a metric's history), at the top level or one level down: one row
+    per step, every metric's point at its step. Names are kept as written (`ALIGNED/loss` of a file holding
+    several runs stays that: the report lists it, and `--map` can name it)."""
+    if not isinstance(doc, dict):
+        return None, ""
+    for where, holder in [("the top level", doc)] + [(f"`{k}`", v) for k, v in doc.items() if isinstance(v, dict)]:
+        series = {k: v for k, v in holder.items() if isinstance(v, list) and v and all(
+            isinstance(p, dict) and "value" in p for p in v[:_MAX_ROWS_SCAN])}
+        if not series:
+            continue
+        by_step: dict = {}
+        for name, points in series.items():
+            for i, p in enumerate(points):
+                step = next((p[k] for k in _STEP_KEYS if k in p and usable_step(p[k])), None)
+                by_step.setdefault(float(step) if step is not None else float(i + 1), {})[name] = p.get("value")
+        rows = [dict(row, step=step) for step, row in sorted(by_step.items())]
+        return rows, f"{where} ({len(series)} metric series of step/value points)"
+    return None, ""
+
+
+def _tuples(doc, quantity: str | None) -> tuple[list | None, str]:
+    """Rows of bare numbers, `[[200, 5.95, 6.02], [400, 5.43, 5.55], ...]`, in a file whose name says what they
+    are (`loss_history.json`): a rising whole first column is the step, then the training value and, where there is
+    a third column, the evaluation's (the order such loops append them in). Read by position: the warning says so."""
+    if quantity is None or not isinstance(doc, list) or len(doc) < 2:
+        return None, ""
+    width = len(doc[0]) if isinstance(doc[0], list) else 0
+    if width not in (2, 3) or not all(
+            isinstance(r, list) and len(r) == width
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in r) for r in doc):
+        return None, ""
+    steps = [r[0] for r in doc]
+    if not all(float(x).is_integer() and x >= 0 for x in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+        return None, ""
+    names = ("step", quantity, "eval_" + quantity)[:width]
+    return [dict(zip(names, r)) for r in doc], f"the top level (rows of {width} numbers read by position as " \
+        + ", ".join(names) + ")"
 
 
 def _rows(doc, min_len: int = 2) -> tuple[list | None, str]:
@@ -236,7 +307,12 @@ def sniff(head: str) -> float:
     first_line = text.split("\n", 1)[0].rstrip()
     if first_line.startswith("{") and first_line.endswith("}") and text.count("\n") > 1:
         return 0.0  # one object per line: JSON lines, other sources' format
-    return 0.8 if _ROW_LIST.search(text) or _LOSS_COLUMN.match(text) or _known_column(text) else 0.0
+    return 0.8 if _ROW_LIST.search(text) or _LOSS_COLUMN.match(text) or _SERIES.search(text) or _known_column(text) \
+        else 0.0
+
+
+# one metric's history as step/value points under a loss or reward name (`"ALIGNED/loss": [{"step": 1, "value": ..`)
+_SERIES = re.compile(r'"[^"\n]{0,64}(?:loss|reward)[^"\n]{0,64}"\s*:\s*\[\s*\{\s*"(?:step|global_step|value)"\s*:')
 
 
 # a column of numbers under a name the ontology knows (`{"rewards_avg": [0.19, ...], "kl_avg": [...]}`)
@@ -257,6 +333,9 @@ SOURCE = Source(
     read=read,
     priority=45,
     sniff=sniff,
+    # a history whose name says it holds losses (`loss_history.json`: `{"train": [...], "val": [...]}` or rows of
+    # bare numbers): tried whatever its first bytes are
+    names=("*loss*.json", "*ppl*.json", "*perplexity*.json"),
     suffixes=(".json",),
     examples=("metrics.json / dpo_metrics.json / training_metrics.json written by a notebook or a course lab",),
 )
