@@ -97,8 +97,9 @@ def load_items(folder: Path, default_tuned: bool) -> list[Item]:
         rel = str(it["path"])
         parts = Path(rel).parts
         if parts[0] == "runs" and len(parts) >= 3:  # a run folder, labelled through one of its files
-            if parts[-1] != "trainer_log.jsonl":
-                continue  # its config file: the folder is scored once, under its log's label
+            if parts[-1] != "trainer_log.jsonl" and not parts[-1].endswith((".log", ".csv")):
+                continue  # its config file: the folder is scored once, under its log's label (a W&B run
+                # folder is labelled through its files/output.log)
             target = folder / parts[0] / parts[1]
         else:
             target = folder / rel
