@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_linefast import _VARIANTS as _LINE_VARIANTS, _nanogpt
 from test_textlog_stream import CASES, _frame
 
 from kto_doctor.sources import (build_nanogpt, deepspeed_chat, deepspeed_chat_sft_rm, generic_kv, layoutsplit,
@@ -102,6 +103,49 @@ def test_tqdm_redraws_of_one_line_are_read_in_file_order(tmp_path, monkeypatch):
     assert fast == slow and taken > 0
     loss = dict(fast[0])["loss"]
     assert loss[1][:3] == [repr(float(re.findall(r"loss=([\d.]+)", lines[i])[1])) for i in range(3)]
+
+
+def _iter_line(r: random.Random, i: int, prefixed: bool) -> str:
+    line = f"iter {i}: loss {3 + r.random():.4f}, time {1000 + r.random() * 100:.2f}ms, mfu {15 + r.random():.2f}%\n"
+    if i % 97 == 0:
+        line = line.replace(f"{3:d}.", "nan", 1) if i % 2 else line.replace("loss ", "loss 1e-0", 1)
+    return (f"2026-12-02 10:{i % 60:02d}:00 | " + line) if prefixed else line
+
+
+@pytest.mark.parametrize("chunk", [1 << 12, 1 << 15])
+@pytest.mark.parametrize("prefixed", ["none", "all", "every_7th", "after_half"])
+def test_generic_lines_read_by_the_matrices_before_the_templates(prefixed, chunk, tmp_path, monkeypatch):
+    """The generic reader's `[Ii]ter` shape has `linefast` templates, which drop a record's line prefix with it;
+    the byte matrices, tried first (`Reader.first`), are kept only where every record starts its line. With
+    prefixes on every line, on some, and from the middle of the file on, the frame is the templates' one."""
+    monkeypatch.setattr(textlog, "CHUNK", chunk)
+    r = random.Random(5)
+    n = 4000
+    pre = {"none": lambda i: False, "all": lambda i: True, "every_7th": lambda i: i % 7 == 0,
+           "after_half": lambda i: i > n // 2}[prefixed]
+    text = "".join(_iter_line(r, i, pre(i)) for i in range(1, n))
+    path = tmp_path / "train.log"
+    path.write_text("saving checkpoint\n" + text + f"step {n}: train loss 3.1, val loss 3.2\n")
+    fast, taken, slow = _both(path, generic_kv.FORMAT, monkeypatch)
+    assert fast == slow
+    assert len(dict(fast[0])["loss"][0]) > n * 0.98  # (a damaged value, one line in 97, drops its record)
+    if prefixed in ("none", "after_half"):
+        assert taken > 0  # (the matrices read the lines without a prefix)
+
+
+@pytest.mark.parametrize("chunk", [1 << 15, textlog.CHUNK])
+@pytest.mark.parametrize("variant", sorted(_LINE_VARIANTS))
+def test_generic_variants_read_by_the_matrices_as_by_the_templates(variant, chunk, tmp_path, monkeypatch):
+    """The templates' own test logs (tests/test_linefast.py: odd values, prefixes on some lines, padding, `Iter` and
+    `iteration`, mark bytes, NUL bytes, lines between, a cut last record): the same frame either way."""
+    monkeypatch.setattr(textlog, "CHUNK", chunk)
+    rng = np.random.default_rng(3)
+    lines = [_LINE_VARIANTS[variant](i, s) for i, s in enumerate(_nanogpt(rng, 9000))]
+    path = tmp_path / "train.log"
+    path.write_text("\n".join(lines)[:-7])
+    fast, taken, slow = _both(path, generic_kv.FORMAT, monkeypatch)
+    assert fast == slow
+    assert taken > 0 or variant == "blank and mark lines"  # (a chunk holding a mark byte is read the old way)
 
 
 _FORMS = ("{:.4f}", "{:.6E}", "{:.4e}", "{:.3g}", "{:d}", "{:+.2f}", "{:.1e}", "{:.12f}", "{:.15f}", "{:.16f}",

@@ -13,6 +13,13 @@ from kto_doctor.sources import generic_kv, linefast, megatron, textlog, torchtun
 from test_text_readers import _same_source, meg, write
 
 
+@pytest.fixture(autouse=True)
+def _no_byte_matrices(monkeypatch):
+    """The byte matrices are tried before the templates where both apply (`textlog.Reader.first`): off here, so
+    that the templates take what they would (tests/test_layoutsplit.py compares the two ways)."""
+    monkeypatch.setattr(textlog.Reader, "matrix", lambda self, shape, text, line_base: None)
+
+
 def _without_templates(monkeypatch, read, path):
     with monkeypatch.context() as m:
         m.setattr(linefast, "compile_shape", lambda pattern, flags: None)

@@ -504,7 +504,7 @@ class Shape:
     """The regex of one record shape (the literal text of a record with its numeric values captured), and
     the keys of its captures: `split` of a chunk with it yields every record of this shape at once."""
 
-    __slots__ = ("kind", "regex", "keys", "width", "used", "program", "matrix")
+    __slots__ = ("kind", "regex", "keys", "width", "used", "program", "matrix", "prefixed")
 
     def __init__(self, kind: Kind, text: bytes, row: Row, wanted: Callable[[str], bool] = lambda key: True) -> None:
         self.kind = kind
@@ -529,6 +529,7 @@ class Shape:
         self.used = 0
         self.program = None  # its `linefast` form: None not tried yet, False none (or no gain on this file)
         self.matrix = None  # its `layoutsplit` units' separators and needle: None not tried yet, False none
+        self.prefixed = False  # a record of it stood after other text on its line (`Reader.first`)
 
     def ok(self, text: bytes) -> bool:
         m = self.regex.match(text)
@@ -804,9 +805,7 @@ class Reader:
         taken = 0  # records the primary shapes took (each left one mark in the text)
         for shape in self.primaries:  # each takes its records out of the text; the rest goes on
             if shape is self.primaries[0]:
-                fast = self.fast(shape, text, line_base)
-                if fast is None:
-                    fast = self.matrix(shape, text, line_base)
+                fast = self.first(shape, text, line_base)
                 if fast is not None:
                     block, text, feeds, n = fast
                     counted = feeds + (len(joins) if joins is not None else 0)
@@ -850,6 +849,24 @@ class Reader:
         for s in shapes:
             s.used = 0
         return counted
+
+    def first(self, shape: Shape, text: bytes, line_base: int):
+        """The primary shape's records by `matrix` or `fast`, or None where neither applies. Where both may apply
+        (the generic reader's `[Ii]ter` shapes), the byte matrices are tried first, being the cheaper (a split of
+        the text left only): their result is the templates' wherever every record starts its line, since a
+        template drops only the text before a record on its line (the prefix) with the record, so the texts left
+        are then the same. On a file whose records have such prefixes (timestamps before `iter`), `fast` is taken
+        from then on, as before."""
+        if shape.program is False or shape.prefixed:
+            return self.fast(shape, text, line_base) or self.matrix(shape, text, line_base)
+        got = self.matrix(shape, text, line_base)
+        if got is not None:
+            left = np.frombuffer(got[1], dtype=np.uint8)
+            marks = np.flatnonzero(left == _TAKEN[0])
+            if (left[marks[marks > 0] - 1] == 10).all():  # (a record at the text's start: the split's too)
+                return got
+            shape.prefixed = True
+        return self.fast(shape, text, line_base) or got
 
     def fast(self, shape: Shape, text: bytes, line_base: int):
         """The records of `shape` in `text` as its split takes them, most by the split of a template's literal
