@@ -468,12 +468,14 @@ def test_last_value_per_step_moved_down_in_place_is_what_columns_keep():
             np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
 
 
-@pytest.mark.parametrize("kind", ["line by line", "short gaps", "long gaps", "one record", "marks in the gaps"])
+@pytest.mark.parametrize("kind", ["line by line", "short gaps", "long gaps", "very long gaps", "one record",
+                                  "marks in the gaps"])
 def test_line_feeds_before_each_record_are_the_gaps_counted_one_by_one(kind):
     rng = np.random.default_rng(len(kind))
     n = 1 if kind == "one record" else 3000
     pieces = {"line by line": [b"\n"], "short gaps": [b"\n", b"\n", b"\nx\n", b"\x1e", b"\n\n"],
               "long gaps": [b"\n" + b"y" * 200 + b"\n", b"\n"], "one record": [b"\n\n"],
+              "very long gaps": [b"\n" + b"y" * 4000 + b"\nz\n"],  # (counted gap by gap)
               "marks in the gaps": [b"\n\x1f\n", b"\n", b"\x1f"]}[kind]
     gaps = [b"head\n"] + [pieces[i] for i in rng.integers(0, len(pieces), n - 1)] + [b"\n"]
     gaps = [g[:1] if g == b"\n" else g for g in gaps]  # (what a split hands back: the cached one-byte object)
