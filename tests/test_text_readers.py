@@ -133,6 +133,22 @@ def test_verl_step_token_only_where_a_record_starts(tmp_path):
     assert "timing_s/step" not in data.series and "training/global_step" not in data.series
 
 
+def test_verl_join_with_possessive_runs_finds_the_same_line_breaks():
+    """The wrapped-record finder's leading runs are possessive on 3.11+ (a speed-up): the line breaks it finds are
+    those of the plain pattern, on random lines over the bytes its classes and literals tell apart."""
+    import random
+    import re
+
+    plain = re.compile(rb"\n(?=[ \t]*- [^\s:]+:\S|[^\s]*(?: - [^\s:]+:\S+)+[ \t]*-?[ \t]*$|[^\s:]*:\S+[ \t]*$)"
+                       rb"(?![^\n]*?(?<![\w/.])step:\d)", re.M)
+    ours = re.compile(verl_console._JOIN, re.M)
+    r = random.Random(11)
+    pieces = [b" ", b"\t", b"-", b" - ", b":", b"a", b"1", b"/", b".", b"\n", b"step:", b"(", b")", b"x:1"]
+    for _ in range(3000):
+        text = b"\n" + b"".join(r.choice(pieces) for _ in range(r.randrange(1, 24)))
+        assert [m.start() for m in ours.finditer(text)] == [m.start() for m in plain.finditer(text)], text
+
+
 def test_verl_record_cut_with_a_dangling_separator_is_kept_and_reported(tmp_path):
     text = "step:1 - actor/pg_loss:0.1 - actor/entropy:0.5\nstep:2 - actor/pg_loss:nan - actor/entropy:0.4 -"
     data = verl_console.read(write(tmp_path, text))
