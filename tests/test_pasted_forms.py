@@ -683,8 +683,21 @@ def test_step_value_series_of_several_runs_are_not_summed_into_one_loss(tmp_path
     for run, base in (("ALIGNED", 0.69), ("GAMING", 0.5)):
         doc["metrics"][f"{run}/loss"] = [{"step": s, "value": base / (1 + s)} for s in range(1, 30)]
     p.write_text(json.dumps(doc))
-    data = sources.read(p)
-    assert data.series["ALIGNED/loss"].steps.tolist() == list(range(1, 30))
+    # each run is a run of its own, its names without the prefix
+    from kto_doctor.sources import json_metrics
+
+    runs = json_metrics.read(p)
+    assert [d.run_key for d in runs] == ["ALIGNED", "GAMING"]
+    assert runs[1].series["loss"].values.tolist()[0] == pytest.approx(0.25)
+    with pytest.raises(kto_doctor.InputError, match="holds 2 runs.*--run ALIGNED"):
+        kto_doctor.analyze(p)
+    assert kto_doctor.analyze(p, run_key="GAMING").run.metrics["loss"].iloc[0] == pytest.approx(0.25)
+
+
+def test_the_same_loss_under_several_prefixes_of_one_row_form_is_not_summed(tmp_path):
+    # the rows form cannot be split by run: the losses of several groups stay unrecognised, not summed
+    p = tmp_path / "metrics.csv"
+    p.write_text("step,A/loss,B/loss\n" + "".join(f"{s},{0.7 / s:.4f},{0.5 / s:.4f}\n" for s in range(1, 12)))
     report = kto_doctor.analyze(p)
     assert report.status == "inconclusive"
     assert any("several runs or groups in one file" in w for w in report.run.warnings)

@@ -44,25 +44,46 @@ _SETTINGS = {"lr": "learning_rate", "epochs": "num_train_epochs", "batch_size": 
 _MAX_ROWS_SCAN = 50  # rows of a candidate list looked at to decide whether it holds metrics
 
 
-def read(path: Path) -> SourceData:
+def _load(path: Path):
+    """(document, the damage or None): a damaged document is what can be salvaged before the damage."""
     data = read_bytes(path)
-    damaged = None
     try:
-        doc = json.loads(data)
+        return json.loads(data), None
     except ValueError as exc:
-        doc, damaged = _salvage(data.decode("utf-8", "replace")), exc
+        doc = _salvage(data.decode("utf-8", "replace"))
         if doc is None:
             raise SourceError(f"{path}: not valid JSON ({exc}), and no complete row before the damage") from None
-    del data
-    rows, where = _series(doc)
-    if rows is None:
+        return doc, exc
+
+
+def read(path: Path) -> SourceData | list[SourceData]:
+    doc, damaged = _LAST.get(path)
+    found = _series_points(doc)
+    if found is not None:
+        holder, points = found
+        prefixes = _run_prefixes(points)
+        if prefixes:  # several runs in one dump: one SourceData each, its names without the run's prefix
+            out = []
+            for pre in prefixes:
+                own = {n[len(pre) + 1:]: v for n, v in points.items() if n.startswith(pre + "/")}
+                src = _build(path, doc, damaged, _points_rows(own), f"{holder} (run `{pre}`: {len(own)} metric "
+                             "series of step/value points)")
+                src.run_key = pre
+                out.append(src)
+            return out
+        rows, where = _points_rows(points), f"{holder} ({len(points)} metric series of step/value points)"
+    else:
         rows, where = _rows(doc, 1 if damaged is not None else 2)
-    if rows is None:
-        rows, where = _columns(doc, _quantity(path))
-    if rows is None:
-        rows, where = _tuples(doc, _quantity(path))
+        if rows is None:
+            rows, where = _columns(doc, _quantity(path))
+        if rows is None:
+            rows, where = _tuples(doc, _quantity(path))
     if rows is None:
         raise SourceError(f"{path}: no list of logged metric rows in this JSON file")
+    return _build(path, doc, damaged, rows, where)
+
+
+def _build(path: Path, doc, damaged, rows: list, where: str) -> SourceData:
     src = SourceData(path=path, format="json_metrics")
     if damaged is not None:
         src.warnings.append(f"{path.name}: the JSON is damaged ({damaged}); the {len(rows)} complete row(s) "
@@ -214,26 +235,82 @@ def _columns(doc, quantity: str | None = None) -> tuple[list | None, str]:
     return rows, "the columns " + ", ".join(f"`{k}`" for k in (roles or cols)) + named
 
 
-def _series(doc) -> tuple[list | None, str]:
+def _series_points(doc) -> tuple[str, dict] | None:
     """The series form, one list of `{"step": N, "value": x}` points per metric (`{"metrics": {"loss": [...],
-    "reward_margin": [...]}}`, as trackers export a metric's history), at the top level or one level down: one row
-    per step, every metric's point at its step. Names are kept as written (`ALIGNED/loss` of a file holding
-    several runs stays that: the report lists it, and `--map` can name it)."""
+    "reward_margin": [...]}}`, as trackers export a metric's history), at the top level or one level down:
+    (where, {name: points}), or None."""
     if not isinstance(doc, dict):
-        return None, ""
+        return None
     for where, holder in [("the top level", doc)] + [(f"`{k}`", v) for k, v in doc.items() if isinstance(v, dict)]:
         series = {k: v for k, v in holder.items() if isinstance(v, list) and v and all(
             isinstance(p, dict) and "value" in p for p in v[:_MAX_ROWS_SCAN])}
-        if not series:
-            continue
-        by_step: dict = {}
-        for name, points in series.items():
-            for i, p in enumerate(points):
-                step = next((p[k] for k in _STEP_KEYS if k in p and usable_step(p[k])), None)
-                by_step.setdefault(float(step) if step is not None else float(i + 1), {})[name] = p.get("value")
-        rows = [dict(row, step=step) for step, row in sorted(by_step.items())]
-        return rows, f"{where} ({len(series)} metric series of step/value points)"
-    return None, ""
+        if series:
+            return where, series
+    return None
+
+
+def _points_rows(series: dict) -> list[dict]:
+    """One row per step, every metric's point at its step (a point without a step: its place in its list)."""
+    by_step: dict = {}
+    for name, points in series.items():
+        for i, p in enumerate(points):
+            if not isinstance(p, dict):
+                continue
+            step = next((p[k] for k in _STEP_KEYS if k in p and usable_step(p[k])), None)
+            by_step.setdefault(float(step) if step is not None else float(i + 1), {})[name] = p.get("value")
+    return [dict(row, step=step) for step, row in sorted(by_step.items())]
+
+
+def _run_prefixes(series: dict) -> list[str]:
+    """The runs of a dump that holds several (`ALIGNED/loss`, `GAMING/loss`, ...: every name under a prefix, two
+    prefixes or more, each naming a loss or a reward), in file order; [] for one run."""
+    prefixes: dict[str, set] = {}
+    for name in series:
+        if "/" not in name:
+            return []
+        pre, rest = name.split("/", 1)
+        prefixes.setdefault(pre, set()).add(rest.lower())
+    if len(prefixes) < 2 or not all(any("loss" in r or "reward" in r for r in rest) for rest in prefixes.values()):
+        return []
+    return list(prefixes)
+
+
+class _Last:
+    """The last document parsed (path, size, mtime): `runs` and `read` of one file parse it once."""
+
+    def __init__(self) -> None:
+        self.key, self.value = None, None
+
+    def get(self, path: Path):
+        import os
+
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        if key != self.key:
+            self.value = None
+            self.value = _load(path)
+            self.key = key
+        return self.value
+
+
+_LAST = _Last()
+# a step/value series under a prefixed name (`"ALIGNED/loss": [{"step": ...`): a dump that may hold several runs
+_PREFIXED_SERIES = re.compile(r'"[^"\n/]{1,64}/[^"\n]{1,64}"\s*:\s*\[\s*\{\s*"(?:step|global_step|value)"\s*:')
+
+
+def runs(path: Path) -> list[str]:
+    """The runs of a dump of several runs' step/value series (their name prefixes); [] for every other file, at the
+    cost of its first 64 KB."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16).decode("utf-8", "replace")
+    if not _PREFIXED_SERIES.search(head):
+        return []
+    try:
+        doc, _ = _LAST.get(path)
+    except SourceError:
+        return []
+    found = _series_points(doc)
+    return _run_prefixes(found[1]) if found is not None else []
 
 
 def _tuples(doc, quantity: str | None) -> tuple[list | None, str]:
@@ -333,6 +410,7 @@ SOURCE = Source(
     read=read,
     priority=45,
     sniff=sniff,
+    runs=runs,
     # a history whose name says it holds losses (`loss_history.json`: `{"train": [...], "val": [...]}` or rows of
     # bare numbers): tried whatever its first bytes are
     names=("*loss*.json", "*ppl*.json", "*perplexity*.json"),
