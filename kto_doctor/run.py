@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from functools import partial
 from pathlib import Path
@@ -278,7 +279,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
               provenance=provenance, config_provenance=config_prov, locations=locations, _series=series)
     run.segments = [{"first": _num(a), "last": _num(b), "source": rel_of[id(d)]}
                     for d in datas for a, b, _ in d.segments]
-    run.method, run.method_source = detect_method(config, datas, series)
+    run.method, run.method_source = detect_method(config, datas, series, run_warnings)
     run.framework, run.framework_source = detect_framework(config, datas, series)
     for key, value in frameworks.facts(run.framework, run.method, config).items():
         if key not in config:
@@ -747,7 +748,7 @@ _DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nc
 STATED, GUESSED = "stated", "guessed"
 
 
-def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[str, str]:
+def detect_method(config: dict, datas: list[SourceData], series: dict, notes: list | None = None) -> tuple[str, str]:
     """(method, "stated" | "guessed"): stated by `--method`/`--set method=`, a config's stage or loss type,
     or a log naming its trainer class; guessed from the metric names otherwise."""
     told = str(config.get("method") or "").lower()
@@ -764,7 +765,46 @@ def detect_method(config: dict, datas: list[SourceData], series: dict) -> tuple[
     for d in datas:
         if d.hints.get("method") in METHODS and d.hints["method"] != "unknown":
             return d.hints["method"], STATED
-    return _method_from_names(set(series), loss_type), GUESSED
+    guess = _method_from_names(set(series), loss_type)
+    if guess in _WEAK_GUESSES:
+        named = _method_from_file_names(datas)
+        if named is not None and named[0] != guess:
+            if notes is not None:
+                notes.append(f"method: {named[0]}, guessed from the name of {named[1]} (the metric names alone "
+                             f"suggest {guess})")
+            return named[0], GUESSED
+    if guess == "sft" and "loss" in series:
+        # a cross-entropy is never negative: a loss below 0 on several rows is a policy-gradient or custom
+        # objective (a hand-written GRPO loop's `avg_loss=-0.0386`), which the SFT rules must not judge
+        v = series["loss"].to_numpy(dtype=np.float64)
+        negative = int((v < -1e-4).sum())
+        if negative >= 2 and negative >= 0.1 * len(v):
+            if notes is not None:
+                notes.append(f"method: unknown: the loss is negative on {negative} of {len(v)} rows, so it is no "
+                             "cross-entropy (a policy-gradient or custom objective); --method says which")
+            return "unknown", GUESSED
+    return guess, GUESSED
+
+
+# Guesses that rest on a bare `loss` or `reward` (any supervised loop logs a loss; a reward alone does not say PPO):
+# a log's file name that names its method (`train_grpo_gemma2_3.log`, `dpo.log`, `rl_grpo_base.log`) says more
+_WEAK_GUESSES = frozenset({"sft", "ppo", "unknown"})
+_NAME_TOKENS = {"grpo": "grpo", "dapo": "grpo", "gspo": "grpo", "rloo": "grpo", "dpo": "dpo", "kto": "kto",
+                "orpo": "orpo", "simpo": "simpo", "ppo": "ppo", "sft": "sft", "pretrain": "pt", "pretraining": "pt"}
+
+
+def _method_from_file_names(datas: list[SourceData]) -> tuple[str, str] | None:
+    """(the one method the metric files' names name as a word of their own, the file), as `train_grpo_gemma2_3.log`
+    does; None where none does, or two name different ones."""
+    found: dict[str, str] = {}
+    for d in datas:
+        if d.path is None:
+            continue
+        words = re.split(r"[^a-z0-9]+", Path(d.path).stem.lower())
+        for w in words:
+            if w in _NAME_TOKENS:
+                found.setdefault(_NAME_TOKENS[w], Path(d.path).name)
+    return next(iter(found.items())) if len(found) == 1 else None
 
 
 def _method_from_names(names: set, loss_type: str) -> str:

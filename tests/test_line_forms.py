@@ -568,3 +568,27 @@ def test_a_loop_printing_two_reward_functions_beside_its_reward_is_grpo_and_a_re
     q = tmp_path / "ppo.log"
     q.write_text("".join(f"step={s} loss=0.5 reward={r:.4f} kl_reward=0.1\n" for s, r in enumerate(rewards, 1)))
     assert kto_doctor.analyze(q).run.method == "ppo"
+
+
+def _avg_loss_log(path, losses):
+    path.write_text("".join(f"[step {20 * i}] avg_loss={v:.4f} acc=0.9\n" for i, v in enumerate(losses, 1)))
+    return path
+
+
+def test_a_log_named_for_its_method_says_the_method_a_bare_loss_does_not(tmp_path):
+    # JunyiJ/PostTraining-LLM-Small's train_grpo_gemma2_3.log (held-out set 27): a hand-written GRPO loop's
+    # `[step N] avg_loss=...` lines, read as SFT; memorisation was called on a policy-gradient loss near 0
+    losses = [0.0157, 0.0219, 0.0013, 0.0009, 0.0011, 0.0001, 0.0008, 0.0004]
+    report = kto_doctor.analyze(_avg_loss_log(tmp_path / "train_grpo_gemma2_3.log", losses))
+    assert report.run.method == "grpo"
+    assert any("guessed from the name of train_grpo_gemma2_3.log" in w for w in report.run.warnings)
+    assert not any(f.rule.startswith("SFT") for f in report.findings)
+    # the same lines under a name that says nothing are judged by their metric names
+    assert kto_doctor.analyze(_avg_loss_log(tmp_path / "train.log", losses)).run.method == "sft"
+
+
+def test_a_loss_below_zero_on_several_rows_is_no_cross_entropy(tmp_path):
+    report = kto_doctor.analyze(_avg_loss_log(tmp_path / "train.log", [0.0485, -0.0386, 0.0148, -0.0176, 0.01]))
+    assert report.run.method == "unknown"
+    assert any("no cross-entropy" in w for w in report.run.warnings)
+    assert not any(f.rule.startswith("SFT") for f in report.findings)

@@ -140,7 +140,8 @@ def _what(run, kind: str) -> str:
     value = getattr(run, kind)
     if value == "unknown" or getattr(run, f"{kind}_source", "stated") != "guessed":
         return value
-    return f"{value} (guessed{' from metric names' if kind == 'method' else ''})"
+    named = kind == "method" and any(w.startswith("method: ") and "guessed from the name of" in w for w in run.warnings)
+    return f"{value} (guessed{' from metric names' if kind == 'method' and not named else ' from the file name' if named else ''})"
 
 
 def _finding(console, f, report, options):
