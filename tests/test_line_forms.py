@@ -4,6 +4,7 @@ items without colons, litgpt's iteration-and-step lines under gradient accumulat
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -592,3 +593,32 @@ def test_a_loss_below_zero_on_several_rows_is_no_cross_entropy(tmp_path):
     assert report.run.method == "unknown"
     assert any("no cross-entropy" in w for w in report.run.warnings)
     assert not any(f.rule.startswith("SFT") for f in report.findings)
+
+
+def _nohup_log(path):
+    # iiicellled/Clean-Code-Qwen's dpo.log (held-out set 27): under nohup, tqdm's stderr redraws reach the file at
+    # once and the script's stdout in bursts: five dicts logged at steps 10 ... 50 land after the bar's `50/160`,
+    # and the evaluation's dict ends the next burst's bar line
+    def bars(a, b):
+        return "".join(f"\r {100 * i // 160:3d}%|#| {i}/160 [00:{i:02d}<01:00, 1.0it/s]" for i in range(a, b + 1))
+
+    def row(k):
+        return (f"{{'loss': {0.6931 - 0.0008 * k:.4f}, 'grad_norm': 0.3, 'learning_rate': 2e-06, "
+                f"'rewards/margins': {0.002 * k:.4f}, 'rewards/accuracies': 0.8, 'epoch': {k * 10 / 160:.2f}}}\n")
+
+    text = bars(1, 50) + row(1) + "".join(row(k) for k in range(2, 6))
+    for start in (51, 101):
+        text += bars(start, start + 49) + f"{{'eval_loss': 0.68, 'eval_runtime': 1.0, 'epoch': {(start - 1) / 160:.2f}}}\n"
+        text += "".join(row(k) for k in range((start - 1) // 10 + 1, (start - 1) // 10 + 6))
+    path.write_text(text)
+    return path
+
+
+def test_dicts_flushed_in_bursts_after_the_bar_are_placed_by_their_epoch(tmp_path):
+    data = sources.read(_nohup_log(tmp_path / "dpo.log"))
+    assert data.series["loss"].steps.tolist() == [10 * k for k in range(1, 16)]
+    assert any("printed in bursts" in w for w in data.warnings)
+    # without epochs the bursts cannot be told from a bar per dict: placed as before, from the bar and the interval
+    p = tmp_path / "plain.log"
+    p.write_text(re.sub(r", 'epoch': [0-9.]+", "", (tmp_path / "dpo.log").read_text()))
+    assert not any("printed in bursts" in w for w in sources.read(p).warnings)

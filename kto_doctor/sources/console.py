@@ -612,7 +612,8 @@ class _Reader:
             p = chunk.rfind(b" [", lo, p)
         return None
 
-    def bar_steps(self, chunk: bytes, spans: "_Spans", need: np.ndarray, pending, step: np.ndarray) -> None:
+    def bar_steps(self, chunk: bytes, spans: "_Spans", need: np.ndarray, pending, step: np.ndarray,
+                  is_eval: np.ndarray | None = None) -> None:
         """In place: the step of each train dict in `need` from the last progress bar before it (as
         `bar_before`), for all of them at once: the last ` [` before each dict and the regex ending there, by
         C-level maps, the counts read by one numpy parse; only where that first try fails is `bar_before`
@@ -635,6 +636,11 @@ class _Reader:
                 if found[k] is not None:
                     continue
                 bar = self.bar_before(chunk, lo, p, 23) if p >= 0 else None  # the other 23 tries
+                i = int(where[k])
+                if bar is None and is_eval is not None and i > 0 and is_eval[i - 1]:
+                    # an evaluation's dict right before it, no bar between: the bar before that dict (stdout
+                    # flushed a burst of dicts after the bar: the evaluation's, then the next logs')
+                    bar = self.bar_before(chunk, spans.los[i - 1], spans.starts[i - 1], 23)
                 if bar is None and k == 0 and need[0] == 0:
                     bar = pending
                 found[k] = None if bar is None else _TQDM_END.search(b"|%d/%d" % bar)
@@ -762,7 +768,7 @@ class _Reader:
         if len(need) and _prefix_steps(chunk, spans, need, step):
             need = np.flatnonzero(kept & ~is_eval & np.isnan(step))
         if len(need):
-            self.bar_steps(chunk, spans, need, pending, step)
+            self.bar_steps(chunk, spans, need, pending, step, is_eval)
         logger = np.array(spans.loggers, dtype=bool)
         train = kept & ~is_eval & ~logger
         if overflows:  # each skipped step belongs to the train record after it
@@ -1318,6 +1324,8 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
     steps = own  # (filled below: rows of other kinds than those read before each fill)
     missing = ~is_eval & np.isnan(own)
     ev = is_eval & np.isnan(own)
+    if missing.any() and _burst_steps(store, src, own, is_eval, train_known, missing):
+        missing = missing & False  # placed by their epochs
     if missing.any():
         k, s = ordinals[train_known], own[train_known]
         interval = float(np.median(np.diff(s) / np.diff(k))) if len(k) > 1 else 1.0
@@ -1338,6 +1346,60 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
         prev = np.searchsorted(train_idx, np.flatnonzero(ev)) - 1
         steps[ev] = np.where(prev >= 0, steps[train_idx[np.maximum(prev, 0)]], 0.0)
     return steps, ordinals
+
+
+def _burst_steps(store: _Store, src: SourceData, own: np.ndarray, is_eval: np.ndarray, train_known: np.ndarray,
+                 missing: np.ndarray) -> bool:
+    """In place: the steps of dicts printed in bursts after a progress bar, from their epochs. Run under nohup or
+    into a file, a script's stdout is buffered while tqdm's stderr is not: five dicts logged at steps 10 ... 50
+    reach the file at once after the bar's `50/160`, so the bar is the step of a burst's last dict, not its first
+    (read as the first, every step of the run moved on by 40). A dict's `epoch` says which: where the steps of
+    the anchors over the epochs of their bursts' last dicts agree (a steps-per-epoch that varies under 10%) and
+    over the first dicts' they do not (30% or more), every train dict's step is its epoch x that ratio. True when
+    the dicts were placed so."""
+    col = store.metrics.get("epoch")
+    if col is None:
+        return False
+    idx, vals = col.arrays()
+    ep = np.full(len(own), np.nan)
+    ep[idx] = vals
+    train = np.flatnonzero(~is_eval)
+    if len(train) < 4 or np.isnan(ep[train]).mean() > 0.1:
+        return False
+    known = np.flatnonzero(train_known[train])  # positions in the train sequence
+    if len(known) < 2:
+        return False
+    ends = np.append(known[1:] - 1, len(train) - 1)  # the last train dict of each anchor's burst
+    burst = ends > known
+    if burst.sum() < 2:
+        return False
+    a, first, last = train[known[burst]], train[known[burst]], train[ends[burst]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_first, r_last = own[a] / ep[first], own[a] / ep[last]
+    if not (np.isfinite(r_first).all() and np.isfinite(r_last).all() and (r_last > 0).all()):
+        return False
+
+    def spread(r):
+        return float((r.max() - r.min()) / np.median(r))
+
+    if not (spread(r_last) < 0.1 and spread(r_first) >= 0.3):
+        return False
+    per_epoch = float(r_last[np.argmax(ep[last])])  # the latest anchor: its epoch rounded least, relatively
+    placed = ep[train] * per_epoch
+    # epochs are printed to 2 decimals (0.12 for 0.125): a step is snapped to the logging interval (the dicts' median
+    # spacing, 9.95 -> 10) where every anchor is a multiple of it (50, 100, 150), within a third of an interval
+    gap = float(np.median(np.diff(placed))) if len(placed) > 1 else 0.0
+    every = int(round(gap))
+    if every > 1 and not (own[train[known]] % every).any():
+        snapped = np.round(placed / every) * every
+        close = np.abs(snapped - placed) <= every / 3
+        placed = np.where(close, snapped, placed)
+    own[train] = np.round(placed)
+    n = int(missing.sum())
+    src.warnings.append(f"{src.path.name}: {n + int(train_known.sum())} dict line(s) printed in bursts after a "
+                        f"progress bar (stdout buffered, tqdm not: a nohup log); placed by their epoch at "
+                        f"{per_epoch:.4g} steps per epoch")
+    return True
 
 
 def _windows(chunk: bytes, needles: tuple, regex, before: int, after: int, limit: int = 50):
