@@ -701,3 +701,40 @@ def test_the_same_loss_under_several_prefixes_of_one_row_form_is_not_summed(tmp_
     report = kto_doctor.analyze(p)
     assert report.status == "inconclusive"
     assert any("several runs or groups in one file" in w for w in report.run.warnings)
+
+
+_NOTED_TABLE = """GPT-2 124M - Loss Analysis (steps 262k-280k)
+========================================================================
+
+Step  Train Loss    Val Loss   \u0394 Train  Notes
+------------------------------------------------------------------------
+262000      3.0952      3.0265
+263000      3.3459      3.2922    +0.251
+264000      3.6089      3.3886    +0.263
+267000      5.0157      5.0602    +1.079  <<< SPIKE
+268000      5.0102      5.1968    -0.005  <<< SPIKE
+269000      4.6592      4.7792    -0.351
+"""
+
+
+def test_a_hand_made_table_with_remark_columns_reads_its_rows(tmp_path):
+    # a report's table (held-out set 27: a web page of a GPT-2 run): rows leave the `Δ Train` and `Notes` cells out
+    # or add `<<< SPIKE`; every row had to hold every cell, so nothing was read
+    p = tmp_path / "report.log"
+    p.write_text(_NOTED_TABLE, encoding="utf-8")
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [262000, 263000, 264000, 267000, 268000, 269000]
+    assert data.series["loss"].values.tolist()[3] == 5.0157
+    assert data.series["eval_loss"].values.tolist()[0] == 3.0265
+    assert not [n for n in data.series if "Notes" in n or "Train" in n]
+    # single blanks, a `Source` column whose cells are several words (`log line 42`)
+    q = tmp_path / "metrics.log"
+    q.write_text("Step Epoch loss mean_token_accuracy Source\n1 0.00 2.8099 0.436 log line 42\n"
+                 "250 1.00 0.2402 0.957 log line 540\n500 2.00 0.1443 0.967 log line 1040\n")
+    assert sources.read(q).series["loss"].values.tolist() == [2.8099, 0.2402, 0.1443]
+
+
+def test_a_row_with_cells_beyond_the_header_is_still_no_row_of_a_table_without_remarks(tmp_path):
+    p = tmp_path / "t.log"
+    p.write_text("Step  Training Loss  Validation Loss\n10  0.9  1.0\n20  0.8  0.9  0.7\n30  0.7  0.85\n")
+    assert sources.read(p).series["loss"].steps.tolist() == [10, 30]

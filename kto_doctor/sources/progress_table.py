@@ -51,6 +51,9 @@ _TWO_WORDS = re.compile(r"(?i)^(?:training|train|validation|eval|learning|global
 _RULE = re.compile(rb"^[ \t>]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$")
 _CR = bytes.maketrans(b"\r", b" ")  # a CRLF file's CR: a blank at the end of the row
 _SKIP_COLUMN = re.compile(r"(?i)approx\.|exp\(|^loss type$|runtime|samples per second|steps per second")
+# trailing columns of remarks a hand-made table adds (`Notes` with `<<< SPIKE` on some rows, `Source` with `log line
+# 42`, a `Δ Train` change): optional cells, and free text after them, in a blank-separated table
+_NOTE_COLUMN = re.compile(r"(?i)^(?:notes?|remarks?|comments?|source|\u0394.*|\u03b4.*|delta.*|change|diff)$")
 
 
 def _cells(header: bytes) -> tuple[str, list[bytes]]:
@@ -86,7 +89,8 @@ def _is_header(line: bytes) -> bool:
         return False
     # every cell a column name, not a value or a fragment of code: a metric line (`step 10 loss 2.3`) or a dict
     # (`{'loss': 2.3, ...`) is no header
-    return all(_COLUMN_NAME.match(c) for c in cells) and not any(textlog.is_number(c) for c in cells)
+    return all(_COLUMN_NAME.match(c) or _NOTE_COLUMN.match(c.decode("utf-8", "replace")) for c in cells) \
+        and not any(textlog.is_number(c) for c in cells)
 
 
 class _Table:
@@ -122,8 +126,19 @@ class _Table:
         first = {"pipe": rb"([ \t*]*[-+]?\d[^|\n]*)", "tab": rb"([ \t]*[-+]?\d[^\t\n]*)",
                  "blanks": rb"[ \t]*([-+]?\d\S*)", "space": rb"([-+]?\d\S*)"}[self.sep]
         parts = [lead, first if _axis(self.names)[0] == 0 else cell]
-        for _ in range(n - 1):
-            parts += [rb"(?:" + sep + rb")", cell]
+        # the trailing remark columns of a blank-separated table: each cell optional, and text after them
+        notes = n
+        if self.sep in ("blanks", "space"):
+            while notes > 1 and _NOTE_COLUMN.match(self.names[notes - 1].strip()):
+                notes -= 1
+        self.optional = notes < n
+        for j in range(1, n):
+            if j < notes:
+                parts += [rb"(?:" + sep + rb")", cell]
+            else:
+                parts += [rb"(?:(?:" + sep + rb")" + cell + rb")?"]
+        if self.optional:
+            parts.append(rb"(?:[ \t]+[^\n]*?)?")
         parts.append(trail)
         # the row of this header: its first cell a number (a step or epoch), the right number of cells
         self.row = re.compile(b"".join(parts), re.M)
@@ -320,6 +335,8 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional:
     # the line feeds before a row are those of the gaps before it and one per row before it
     stretch = b"\n" + text[a:b]
     parts = tab.after_feed.split(stretch)
+    if tab.optional:  # (a remark cell a row leaves out is None: an empty cell)
+        parts = [b"" if p is None else p for p in parts]
     n = len(tab.names)
     w = n + 1
     rows = (len(parts) - 1) // w
@@ -548,13 +565,14 @@ def _canon(header: str, eval_table: bool) -> str | None:
     from ..ontology import canonical, is_bookkeeping
 
     h = header.strip()
-    if not h or is_bookkeeping(h):
+    # a table's `Train Loss` column is each row's loss (the summary's `train_loss` is bookkeeping elsewhere)
+    if h.lower() in ("training loss", "train loss"):
+        return "loss"
+    if not h or is_bookkeeping(h) or _NOTE_COLUMN.match(h):  # (remarks: `Notes`, `Δ Train`: no metric)
         return None
     name = canonical(h)
     if name in ("loss", "eval_loss") or name.startswith("eval_") or name == "epoch":
         return name
-    if h.lower() in ("training loss", "train loss"):
-        return "loss"
     return "eval_" + name if eval_table else name
 
 
