@@ -272,6 +272,9 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
     _derive_loss(series, provenance, notes, run_warnings)
     _derive_rate(series, provenance, notes, run_warnings)
     _derive_epoch(series, provenance, config, datas, notes)
+    method, method_source = detect_method(config, datas, series, run_warnings)
+    if _derive_reward(method, series, provenance, notes, run_warnings):
+        config.setdefault("reward_ceiling", 1.0)  # an accuracy's best is 1: a reward near it has solved the task
     # the frame is built when something reads it (a library caller, a chart): the analysis needs only its steps
     index = frame_index(series)
     metrics = metrics_frame(series) if index is None else Later(partial(metrics_frame, series), index)
@@ -279,7 +282,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
               provenance=provenance, config_provenance=config_prov, locations=locations, _series=series)
     run.segments = [{"first": _num(a), "last": _num(b), "source": rel_of[id(d)]}
                     for d in datas for a, b, _ in d.segments]
-    run.method, run.method_source = detect_method(config, datas, series, run_warnings)
+    run.method, run.method_source = method, method_source
     run.framework, run.framework_source = detect_framework(config, datas, series)
     for key, value in frameworks.facts(run.framework, run.method, config).items():
         if key not in config:
@@ -442,6 +445,19 @@ def _derive_rate(series: dict, provenance: dict, notes: list[str], warnings: lis
     notes.append(f"learning_rate: read from '{best}', {which}" + (f" of {len(others) + 1} per-group rates"
                  if others else "") + " (no single learning rate was logged)")
     warnings.append(notes[-1])
+
+
+def _derive_reward(method: str, series: dict, provenance: dict, notes: list[str], warnings: list[str]) -> bool:
+    """An RL loop that logs its task accuracy and no reward (`[step 25] avg_loss=0.01 acc=0.92`: a hand-written GRPO
+    loop whose reward is the answer's correctness) has its progress signal all the same: the accuracy is taken for
+    the reward, said as a warning, so the reward rules judge it (a collapse to 0 at the end, a plateau)."""
+    if method not in ("grpo", "ppo") or any(n in series for n in ("reward", "rewards/chosen")) or "accuracy" not in series:
+        return False
+    series["reward"] = series["accuracy"].rename("reward")
+    provenance["reward"] = "derived: 'accuracy'"
+    notes.append("reward: read from 'accuracy', the task accuracy of an RL run that logs no reward")
+    warnings.append(notes[-1])
+    return True
 
 
 def _loss_of_perplexity(series, provenance, notes, warnings, ppl: str, loss: str) -> None:

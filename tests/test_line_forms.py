@@ -622,3 +622,17 @@ def test_dicts_flushed_in_bursts_after_the_bar_are_placed_by_their_epoch(tmp_pat
     p = tmp_path / "plain.log"
     p.write_text(re.sub(r", 'epoch': [0-9.]+", "", (tmp_path / "dpo.log").read_text()))
     assert not any("printed in bursts" in w for w in sources.read(p).warnings)
+
+
+def test_an_rl_loop_s_accuracy_stands_for_its_reward_and_its_collapse_is_seen(tmp_path):
+    # JunyiJ/PostTraining-LLM-Small's train_grpo_gemma2_5.log (held-out set 27): acc 0.90-1.00 for steps 25-400,
+    # then 0.57 and 0.00 while completions turn to gibberish; no reward is logged
+    accs = [0.90, 0.88, 0.92, 0.99, 0.99, 0.93, 0.97, 0.96, 0.95, 0.92, 0.98, 0.94, 0.98, 0.98, 1.00, 0.95, 0.57, 0.0]
+    p = tmp_path / "train_grpo_gemma2_5.log"
+    p.write_text("".join(f"[step {25 * i}] avg_loss={0.01 * (-1) ** i:.4f} acc={a:.4f}\n" for i, a in enumerate(accs, 1)))
+    report = kto_doctor.analyze(p)
+    assert any("reward: read from 'accuracy'" in w for w in report.run.warnings)
+    assert any(f.rule == "GRPO107" and f.severity in ("warning", "error") for f in report.findings)
+    # the same accuracy holding at 0.9 and more is a solved task, not a flat reward
+    p.write_text("".join(f"[step {25 * i}] avg_loss={0.01 * (-1) ** i:.4f} acc={a:.4f}\n" for i, a in enumerate(accs[:16], 1)))
+    assert not any(f.rule in ("GRPO107", "GRPO111") for f in kto_doctor.analyze(p).findings)
