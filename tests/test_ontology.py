@@ -201,6 +201,10 @@ def test_a_logged_reward_without_preference_metrics_is_an_rl_run(tmp_path):
     assert (run.method, run.method_source) == ("ppo", "guessed")
     (tmp_path / "trainer_log.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "reward"})
                                                         + "\n" for r in rows))
+    # without the reward, a loss below zero on most rows is no supervised cross-entropy either: not guessed SFT
+    assert load_run(tmp_path).method == "unknown"
+    (tmp_path / "trainer_log.jsonl").write_text("".join(
+        json.dumps(dict({k: v for k, v in r.items() if k != "reward"}, loss=abs(r["loss"]))) + "\n" for r in rows))
     assert load_run(tmp_path).method == "sft"
 
 
