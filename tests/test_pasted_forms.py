@@ -738,3 +738,21 @@ def test_a_row_with_cells_beyond_the_header_is_still_no_row_of_a_table_without_r
     p = tmp_path / "t.log"
     p.write_text("Step  Training Loss  Validation Loss\n10  0.9  1.0\n20  0.8  0.9  0.7\n30  0.7  0.85\n")
     assert sources.read(p).series["loss"].steps.tolist() == [10, 30]
+
+
+def test_a_table_drawn_with_box_characters_and_thousands_separators_is_read(tmp_path):
+    # a run report whose table a generator drew with box-drawing verticals and wrote its steps as `10,000`
+    # (held-out set 27: a nanochat training report on a web page); nothing was read
+    p = tmp_path / "report.log"
+    p.write_text("LOSS PROGRESSION\n\u250c\u2500\u2500\u2500\u252c\u2500\u2500\u2500\u2510\n"
+                 "\u2502 Step \u2502 Val bpb \u2502 Train Loss \u2502 Delta \u2502\n"
+                 "\u251c\u2500\u2500\u2500\u253c\u2500\u2500\u2500\u2524\n"
+                 + "".join(f"\u2502 {k * 10:,}000 \u2502 {0.95 - 0.01 * k:.4f} \u2502 {3.0 - 0.02 * k:.3f} \u2502 -0.01 \u2502\n"
+                           for k in range(1, 9)), encoding="utf-8")
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [10000 * k for k in range(1, 9)]
+    assert data.series["loss"].values.tolist()[0] == 2.98
+    # a comma inside a decimal column still makes the table's decimal commas, not thousands
+    q = tmp_path / "comma.log"
+    q.write_text("Step\tTraining Loss\n10\t1,858179\n20\t1,7\n30\t1,6\n")
+    assert sources.read(q).series["loss"].values.tolist() == [1.858179, 1.7, 1.6]

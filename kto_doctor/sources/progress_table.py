@@ -218,7 +218,7 @@ def read(path) -> SourceData:
     table: _Table | None = None
     stream = textlog.Chunks(path)
     for raw, line_base, _ in stream:
-        text = raw.translate(_CR) if b"\r" in raw else raw
+        text = _unbox(raw.translate(_CR) if b"\r" in raw else raw)
         heads = _headers(text)
         segments = [(table, 0, heads[0][0] if heads else len(text))] if table is not None else []
         for i, h in enumerate(heads):
@@ -349,7 +349,10 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional:
     else:
         comma = False
     marked = any(textlog.holds(stretch, mark) for mark in _MARKS)  # (U+2212 by memchr on a byte of it)
-    xs, xok = _values(columns[ax], comma, marked)
+    axis = columns[ax]
+    if not comma and any(b"," in c for c in axis):  # `10,000`: thousands separators of a step, not decimals
+        axis = [c.replace(b",", b"") if _THOUSANDS.match(c) else c for c in axis]
+    xs, xok = _values(axis, comma, marked)
     keep = xok  # rows whose first cell is a number
     if not keep.any():
         return None
@@ -576,8 +579,23 @@ def _canon(header: str, eval_table: bool) -> str | None:
     return "eval_" + name if eval_table else name
 
 
+# box-drawing verticals (`│ 10,000 │ 0.9349 │`: a table drawn by a report generator or an assistant) are cell pipes
+_BOX = (b"\xe2\x94\x82", b"\xe2\x94\x83", b"\xe2\x95\x91")
+
+
+def _unbox(text: bytes) -> bytes:
+    if b"\xe2\x94" in text or b"\xe2\x95" in text:
+        for v in _BOX:
+            text = text.replace(v, b"|")
+    return text
+
+
+# a step written with thousands separators (`10,000`, `1,234,567`)
+_THOUSANDS = re.compile(rb"^[ \t*]*\d{1,3}(?:,\d{3})+[ \t*]*$")
+
+
 def _sniff(head: str) -> float:
-    data = head.encode("utf-8", "replace")
+    data = _unbox(head.encode("utf-8", "replace"))
     hits = 0
     for _, end, header in _headers(data):
         tab = _Table(header)
