@@ -427,8 +427,9 @@ def _derive_rate(series: dict, provenance: dict, notes: list[str], warnings: lis
     taken for the learning rate (the others are fractions of it: a backbone trained at a tenth), said as a warning."""
     if "learning_rate" in series:
         return
+    rates = group_rates(series)
     best, peak = None, -1.0  # a rate of 0 on every row is one too: the one a frozen schedule shows
-    for name in group_rates(series):
+    for name in rates:
         v = series[name].to_numpy(dtype=np.float64)
         v = v[np.isfinite(v)]
         # a rate is a small non-negative number; a counter or a ratio that happens to carry `lr` is none
@@ -439,7 +440,7 @@ def _derive_rate(series: dict, provenance: dict, notes: list[str], warnings: lis
         return
     series["learning_rate"] = series[best].rename("learning_rate")
     provenance["learning_rate"] = f"derived: '{best}'"
-    others = [n for n in group_rates(series) if n not in (best, "learning_rate")]
+    others = [n for n in rates if n != best]
     which = (f"the parameter group whose rate peaks highest ({peak:.3g})" if peak > 0
              else "a parameter group whose rate is 0 on every row, as every group's is")
     notes.append(f"learning_rate: read from '{best}', {which}" + (f" of {len(others) + 1} per-group rates"

@@ -1324,9 +1324,7 @@ def _steps(store: _Store, src: SourceData) -> tuple[np.ndarray, np.ndarray]:
     steps = own  # (filled below: rows of other kinds than those read before each fill)
     missing = ~is_eval & np.isnan(own)
     ev = is_eval & np.isnan(own)
-    if missing.any() and _burst_steps(store, src, own, is_eval, train_known, missing):
-        missing = missing & False  # placed by their epochs
-    if missing.any():
+    if missing.any() and not _burst_steps(store, src, own, is_eval, train_known, missing):
         k, s = ordinals[train_known], own[train_known]
         interval = float(np.median(np.diff(s) / np.diff(k))) if len(k) > 1 else 1.0
         interval = max(round(interval), 1)
@@ -1373,9 +1371,9 @@ def _burst_steps(store: _Store, src: SourceData, own: np.ndarray, is_eval: np.nd
     burst = ends > known
     if burst.sum() < 2:
         return False
-    a, first, last = train[known[burst]], train[known[burst]], train[ends[burst]]
+    first, last = train[known[burst]], train[ends[burst]]  # (the anchor is its burst's first dict)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r_first, r_last = own[a] / ep[first], own[a] / ep[last]
+        r_first, r_last = own[first] / ep[first], own[first] / ep[last]
     if not (np.isfinite(r_first).all() and np.isfinite(r_last).all() and (r_last > 0).all()):
         return False
 
@@ -1458,11 +1456,11 @@ _SETTING_KEYS = frozenset({
     "save_steps", "save_interval", "logging_steps", "log_interval", "lora_r", "lora_alpha", "lr_decay_iters", "min_lr",
     "optimizer", "output_dir", "model_name_or_path", "dataset", "type",
 })
-# ... and what a logged row measures (a dict holding one of these is a row, whatever settings it repeats)
-_MEASURED_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss", "eval_loss", "kl", "entropy"})
 # A dict holding one of these (in any spelling the ontology knows: prime-rl's `loss/mean`, `optim/lr`, verl's
 # `actor/pg_loss`, `critic/score/mean`) is a training record.
 _TRAINING_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss"})  # not learning_rate: lr_scheduler_type
+# ... and what a logged row measures (a dict holding one of these is a row, whatever settings it repeats)
+_MEASURED_KEYS = _TRAINING_KEYS | {"eval_loss", "kl", "entropy"}
 
 
 def _gather(i: np.ndarray, steps: np.ndarray, lines: np.ndarray, seen: list) -> tuple:

@@ -30,6 +30,7 @@ import numpy as np
 
 from .base import Columns, SourceData, SourceError, read_bytes, to_float, usable_step
 from .registry import Source
+from .store_util import Memo
 
 _STEP_KEYS = ("step", "global_step", "iteration", "iter", "train/global_step")
 _REWARD_NAMES = {"chosen_reward": "rewards/chosen", "rejected_reward": "rewards/rejected",
@@ -57,7 +58,7 @@ def _load(path: Path):
 
 
 def read(path: Path) -> SourceData | list[SourceData]:
-    doc, damaged = _LAST.get(path)
+    doc, damaged = _LAST.raw(path, _load)
     found = _series_points(doc)
     if found is not None:
         holder, points = found
@@ -73,11 +74,12 @@ def read(path: Path) -> SourceData | list[SourceData]:
             return out
         rows, where = _points_rows(points), f"{holder} ({len(points)} metric series of step/value points)"
     else:
+        quantity = _quantity(path)
         rows, where = _rows(doc, 1 if damaged is not None else 2)
         if rows is None:
-            rows, where = _columns(doc, _quantity(path))
+            rows, where = _columns(doc, quantity)
         if rows is None:
-            rows, where = _tuples(doc, _quantity(path))
+            rows, where = _tuples(doc, quantity)
     if rows is None:
         raise SourceError(f"{path}: no list of logged metric rows in this JSON file")
     return _build(path, doc, damaged, rows, where)
@@ -275,25 +277,7 @@ def _run_prefixes(series: dict) -> list[str]:
     return list(prefixes)
 
 
-class _Last:
-    """The last document parsed (path, size, mtime): `runs` and `read` of one file parse it once."""
-
-    def __init__(self) -> None:
-        self.key, self.value = None, None
-
-    def get(self, path: Path):
-        import os
-
-        st = os.stat(path)
-        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-        if key != self.key:
-            self.value = None
-            self.value = _load(path)
-            self.key = key
-        return self.value
-
-
-_LAST = _Last()
+_LAST = Memo()  # the last document parsed: `runs` and `read` of one file parse it once
 # a step/value series under a prefixed name (`"ALIGNED/loss": [{"step": ...`): a dump that may hold several runs
 _PREFIXED_SERIES = re.compile(r'"[^"\n/]{1,64}/[^"\n]{1,64}"\s*:\s*\[\s*\{\s*"(?:step|global_step|value)"\s*:')
 
@@ -306,7 +290,7 @@ def runs(path: Path) -> list[str]:
     if not _PREFIXED_SERIES.search(head):
         return []
     try:
-        doc, _ = _LAST.get(path)
+        doc, _ = _LAST.raw(path, _load)
     except SourceError:
         return []
     found = _series_points(doc)

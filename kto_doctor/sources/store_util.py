@@ -187,14 +187,18 @@ class Memo:
         self.key = None
         self.value = None
 
-    def get(self, path: Path, compute):
+    def raw(self, path: Path, compute):
+        """`compute(path)`, kept for the next call on the same unchanged file (the cached object itself)."""
         st = os.stat(path)
         key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
         if key != self.key:
             self.value = None  # free the old store before reading the next
             self.value = compute(path)
             self.key = key
-        return [_fresh(d) for d in self.value]
+        return self.value
+
+    def get(self, path: Path, compute):
+        return [_fresh(d) for d in self.raw(path, compute)]
 
 
 def _fresh(d):
