@@ -273,6 +273,7 @@ def assemble(path: str, datas: list[SourceData], infos: list[SourceInfo], run_wa
     _derive_rate(series, provenance, notes, run_warnings)
     _derive_epoch(series, provenance, config, datas, notes)
     method, method_source = detect_method(config, datas, series, run_warnings)
+    _derive_preference(method, series, provenance, notes, run_warnings)
     if _derive_reward(method, series, provenance, notes, run_warnings):
         config.setdefault("reward_ceiling", 1.0)  # an accuracy's best is 1: a reward near it has solved the task
     # the frame is built when something reads it (a library caller, a chart): the analysis needs only its steps
@@ -459,6 +460,31 @@ def _derive_reward(method: str, series: dict, provenance: dict, notes: list[str]
     notes.append("reward: read from 'accuracy', the task accuracy of an RL run that logs no reward")
     warnings.append(notes[-1])
     return True
+
+
+_PREFERENCE_METHODS = ("dpo", "orpo", "simpo", "kto")
+# bare names a hand-made table or a custom loop gives the preference metrics (`| step | loss | acc | margins |`)
+_PREFERENCE_BARE = {"rewards/accuracies": ("accuracy", "accuracies", "reward_accuracy"),
+                    "rewards/margins": ("margins", "margin", "reward_margin")}
+
+
+def _derive_preference(method: str, series: dict, provenance: dict, notes: list[str], warnings: list[str]) -> None:
+    """A preference run whose log names its pair accuracy and margin without the `rewards/` prefix (a trajectory
+    table in a write-up, a custom loop's print) has them read as rewards/accuracies and rewards/margins, said as a
+    warning, so the preference rules judge them. Only for a preference method, and only where the canonical name
+    is absent: an RL run's `accuracy` is its task accuracy (_derive_reward)."""
+    if method not in _PREFERENCE_METHODS:
+        return
+    for canon, bare in _PREFERENCE_BARE.items():
+        if canon in series:
+            continue
+        name = next((b for b in bare if b in series), None)
+        if name is None:
+            continue
+        series[canon] = series[name].rename(canon)
+        provenance[canon] = f"derived: '{name}'"
+        notes.append(f"{canon}: read from '{name}', the bare name of a {method.upper()} run's pair metric")
+        warnings.append(notes[-1])
 
 
 def _loss_of_perplexity(series, provenance, notes, warnings, ppl: str, loss: str) -> None:
@@ -848,6 +874,10 @@ def _method_from_names(names: set, loss_type: str) -> str:
         if names & {"log_odds_ratio", "nll_loss", "odds_ratio_loss", "sft_loss", "log_odds_chosen"}:
             return "orpo"
         return "dpo"
+    # the odds-ratio terms are ORPO's alone: a table of ORPO's trajectory names its accuracy `acc`, not
+    # rewards/accuracies, and still says the method
+    if names & {"log_odds_ratio", "log_odds_chosen", "odds_ratio_loss"}:
+        return "orpo"
     if loss_type in _DPO_LOSSES and loss_type != "sft":
         return "dpo"
     # Rewards of two reward functions or more beside the total (`format_reward`, `answer_reward`): rule-based

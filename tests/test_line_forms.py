@@ -636,3 +636,22 @@ def test_an_rl_loop_s_accuracy_stands_for_its_reward_and_its_collapse_is_seen(tm
     # the same accuracy holding at 0.9 and more is a solved task, not a flat reward
     p.write_text("".join(f"[step {25 * i}] avg_loss={0.01 * (-1) ** i:.4f} acc={a:.4f}\n" for i, a in enumerate(accs[:16], 1)))
     assert not any(f.rule in ("GRPO107", "GRPO111") for f in kto_doctor.analyze(p).findings)
+
+
+def test_an_orpo_trajectory_table_with_bare_acc_and_margins_is_read_as_orpo_pair_metrics(tmp_path):
+    # javierdejesusda/YuhoLens docs/session_2026-04-28_summary.md (held-out set 28): a Markdown table of a TRL ORPO
+    # run's trajectory, its pair accuracy named `acc`, its margin `margins`, beside ORPO's own log_odds_chosen
+    rows = [(0.20, 10, 0.8663, -0.0209, -1.011), (0.41, 20, 0.8167, -0.0196, -0.945), (0.61, 30, 0.8112, -0.0185, -0.911),
+            (0.81, 40, 0.8186, -0.0174, -0.860), (1.00, 50, 0.8278, -0.0171, -0.856)]
+    head = "| epoch | step | loss   | acc | margins   | log_odds_chosen |\n|-------|------|--------|-----|-----------|-----------------|\n"
+    p = tmp_path / "summary.md"
+    p.write_text(head + "".join(f"| {e:.2f}  | {s}   | {l} | 0.0 | {m}   | {o}          |\n" for e, s, l, m, o in rows))
+    run = kto_doctor.load_run(p)
+    assert run.method == "orpo"
+    assert run.metrics["rewards/accuracies"].tolist() == [0.0] * 5
+    assert run.metrics["rewards/margins"].tolist() == [r[3] for r in rows]
+    assert any("rewards/margins: read from 'margins'" in w for w in run.warnings)
+    # without a preference method, a bare accuracy stays what it was logged as
+    p.write_text("| step | loss | acc |\n|---|---|---|\n" + "".join(f"| {10 * i} | {2 - 0.1 * i:.2f} | 0.5 |\n" for i in range(1, 6)))
+    run = kto_doctor.load_run(p)
+    assert run.method == "sft" and "rewards/accuracies" not in run.metrics.columns
