@@ -655,3 +655,15 @@ def test_an_orpo_trajectory_table_with_bare_acc_and_margins_is_read_as_orpo_pair
     p.write_text("| step | loss | acc |\n|---|---|---|\n" + "".join(f"| {10 * i} | {2 - 0.1 * i:.2f} | 0.5 |\n" for i in range(1, 6)))
     run = kto_doctor.load_run(p)
     assert run.method == "sft" and "rewards/accuracies" not in run.metrics.columns
+
+
+def test_minimind_epoch_and_iteration_counter_gives_the_step(tmp_path):
+    # Coicozoi/minimind-from-scratch logs/dpo.log (held-out set 28): MiniMind prints `Epoch:[e/E](i/N)`; the step is
+    # (e - 1) x N + i, not the line's position in the log
+    lines = [f"Epoch:[{e}/2]({i}/300), loss: {0.70 - 0.001 * i:.4f}, dpo_loss: {0.70 - 0.001 * i:.4f}, aux_loss: 0.0000, "
+             f"learning_rate: 0.00000004, epoch_time: 9.000min\n" for e in (1, 2) for i in (100, 200, 300)]
+    p = tmp_path / "dpo.log"
+    p.write_text("Model Params: 30.03M\n" + "".join(lines))
+    run = kto_doctor.load_run(p)
+    assert run.metrics.index.tolist() == [100, 200, 300, 400, 500, 600]
+    assert run.metrics["learning_rate"].tolist() == [4e-8] * 6

@@ -77,8 +77,10 @@ STEP = _kind("step", rb"[Ss](?:(?<=s)tep|(?<=S)(?:tep|TEP))(?<![\w/.][Ss]tep)(?<
              rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])", guard=rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
 ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])",
              guard=_LATER_STEP, token=b"ter")
-EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)\]?(?:/\d+)?"
-              rb"(?:[ \t]+\[?[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)\]?)?(?![\d.])", guard=_LATER_COUNTER,
+# the iteration may follow the epoch after a blank (`Epoch: [0]  [1480/1504]`) or straight after its bracket, in
+# parentheses (MiniMind's `Epoch:[1/1](20/4292) loss: 0.66`)
+EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)(?:/\d+)?\]?(?:/\d+)?"
+              rb"(?:(?:[ \t]+\[?|(?<=\])\(|\[)[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)[\])]?)?(?![\d.])", guard=_LATER_COUNTER,
               step=lambda f: f["epoch"], token=b"poch")
 BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])", token=b"|")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
