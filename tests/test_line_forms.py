@@ -667,3 +667,28 @@ def test_minimind_epoch_and_iteration_counter_gives_the_step(tmp_path):
     run = kto_doctor.load_run(p)
     assert run.metrics.index.tolist() == [100, 200, 300, 400, 500, 600]
     assert run.metrics["learning_rate"].tolist() == [4e-8] * 6
+
+
+@pytest.mark.parametrize("eval_line", ["Validation loss: {v}", "val loss {v}", "eval: loss={v} acc=0.5",
+                                       "dev | avg_loss: {v} | {{'exact_match': 2.6, 'rougeL': 19.8}}"])
+def test_an_evaluation_line_without_a_counter_takes_the_step_of_the_training_line_before_it(tmp_path, eval_line):
+    # microsoft/LMOps#48 (held-out set 28): MiniLLM prints `dev | avg_loss: 2.17 | {...}` after each epoch's
+    # `train | epoch 0 | ... global iter: 1428/14290 | loss: 1.8361 | ...` line; the dev losses were not read at all
+    text = eval_line.format(v=2.50) + "\n"  # an evaluation before training: no step before it, left out
+    for step, loss, ev in ((1428, 1.8361, 2.174), (2856, 1.5378, 2.284), (4284, 0.6872, 2.521)):
+        text += f"train | global iter: {step}/14290 | loss: {loss} | lr: 4.8e-05\n" + eval_line.format(v=ev) + "\n"
+    p = tmp_path / "train.log"
+    p.write_text(text)
+    run = kto_doctor.load_run(p)
+    assert run.metrics["eval_loss"].dropna().to_dict() == {1428: 2.174, 2856: 2.284, 4284: 2.521}
+    assert run.metrics["loss"].dropna().tolist() == [1.8361, 1.5378, 0.6872]
+    report = kto_doctor.analyze(p)
+    assert any(f.rule == "SFT103" and f.severity == "warning" for f in report.findings)  # train down, eval up
+
+
+def test_loss_lines_without_any_counter_keep_their_order_beside_evaluation_lines(tmp_path):
+    p = tmp_path / "loop.log"
+    p.write_text("".join(f"train loss: {2.0 - 0.1 * i:.2f}\nval loss: {2.1 - 0.05 * i:.2f}\n" for i in range(5)))
+    run = kto_doctor.load_run(p)
+    assert run.metrics["loss"].dropna().tolist() == [2.0, 1.9, 1.8, 1.7, 1.6]
+    assert run.metrics["eval_loss"].dropna().tolist() == [2.1, 2.05, 2.0, 1.95, 1.9]

@@ -151,6 +151,16 @@ _LOSS_KEY = rb"(?<![\w/.])(" + _LOSS_NAME + rb")" + _LOSS_GAP + rb"(" + N + rb")
 _LOSS_AT = rb"(?<![\w/.])" + _LOSS_NAME + _LOSS_GAP + N + rb"(?![\w.])"  # the same, no groups (a head's lookahead)
 LOSS_LINE = _kind("loss_line", rb"^(?=[^\n]*?" + _LOSS_AT + rb")" + _NO_COUNTER + _NO_EPOCH_BATCH,
                   pair=_LOSS_KEY, step=None, token=b"oss")
+# A loop's evaluation printed on its own line, without a counter, after the training line it belongs to:
+# `Validation loss: 2.50`, `val loss 2.50`, `eval: loss=2.50 acc=0.5`, `dev | avg_loss: 2.17 | {...}` (microsoft/
+# LMOps MiniLLM). The line starts with its role word (after a bracketed time or level) and holds a loss; every
+# metric of it is an evaluation metric, at the step of the training line before it.
+_ROLE = rb"(?:[Vv]al(?:id(?:ation)?)?|VAL(?:ID(?:ATION)?)?|[Ee]val(?:uation)?|EVAL|[Dd]ev|DEV|[Tt]est|TEST)"
+_EVAL_LOSS = rb"(?<![\w/.])\w*[Ll]oss\b[^\n:=,;|]{0,20}?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
+EVAL_LINE = textlog.Kind(name="eval_line",
+                         head=rb"^(?=[ \t]*(?:\[[^\]\n]*\][ \t]*)*" + _ROLE + rb"(?![\w/.])[^\n]*?" + _EVAL_LOSS + rb")"
+                         + _NO_COUNTER + _NO_EPOCH_BATCH,
+                         pair=_PAIR, step=None, eval=True, lenient=True, other=rb"\S*?", token=b"oss")
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
 
 
@@ -225,8 +235,9 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
             textlog.take_previous(steps, keras, own)
-    loss_lines = np.flatnonzero(kinds == 13)
-    if len(loss_lines) and (kinds != 13).any():  # a counted log's stray `final loss = ...`: not a step (dropped)
+    loss_lines = np.flatnonzero(kinds == _LOSS_LINE)
+    # a counted log's stray `final loss = ...`: not a step (dropped)
+    if len(loss_lines) and ((kinds != _LOSS_LINE) & (kinds != _EVAL_LINE)).any():
         steps[loss_lines] = np.nan
         loss_lines = loss_lines[:0]
     if 0 < len(loss_lines) < 3:  # one or two sentences of prose (`the final loss: 0.5`) make no training log
@@ -247,6 +258,11 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
             steps[recs] = np.arange(1, len(recs) + 1, dtype=np.float64)
             src.step_kind = "ordinal"
             notes.append(f"{what}: each line is a step, in log order")
+    evals = np.flatnonzero(kinds == _EVAL_LINE)
+    if len(evals):  # the step of the training line before; none before it (an eval before training): dropped
+        textlog.take_previous(steps, evals, np.isfinite(steps) & (kinds != _EVAL_LINE))
+        notes.append("evaluation lines without a counter (`Validation loss: 2.5`): each at the step of the "
+                     "training line before it")
     batch_recs = np.flatnonzero(kinds == 8)
     if len(batch_recs):
         _batch_steps(reader, steps, batch_recs, notes)
@@ -327,13 +343,14 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
 
 
 FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY,
-                                                      KV_LIST, KV_EPOCH, KV_SPACE, LOSS_LINE),
+                                                      KV_LIST, KV_EPOCH, KV_SPACE, EVAL_LINE, LOSS_LINE),
                         dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
 # the kinds that state their own step and whose step `post` leaves as it is (GLOBAL, STEP, ITER, BARE, VALUE_FIRST,
 # ITER_STEP, KV_LIST, KV_SPACE): a file of only these is read streamed
 _OWN_STEP = np.zeros(len(FORMAT.kinds), dtype=bool)
+_EVAL_LINE, _LOSS_LINE = FORMAT.kinds.index(EVAL_LINE), FORMAT.kinds.index(LOSS_LINE)
 _OWN_STEP[[0, 1, 2, 4, 6, 7, 10, 12]] = True
 assert all(FORMAT.kinds[i].step is not None for i in np.flatnonzero(_OWN_STEP))
 FORMAT.stream = stream
