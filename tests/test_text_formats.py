@@ -308,8 +308,6 @@ KNOWN_GAPS = {
     "megatron/bigscience-workshop__bigscience__train-tr8b-104B-chronicles-md.log": "grad norms of 3e3-1.2e5 on "
     "every row move with the fp16 loss scale (0.2-0.9 x it): GRAD104 reads them as the scaled norm, and the rows "
     "hold no other sign of the divergence the chronicles describe",
-    "blocks/allenai__OLMo__issue692.log": "12.18 -> 1.8e-06 -> 0.0 in three rows: LOSS104 wants two rows of exactly "
-    "0, and SFT107 leaves an exact 0 to LOSS104",
 }
 
 # Excerpts that hold no core series of their method (the label describes the thread, the excerpt has no loss):
