@@ -756,3 +756,29 @@ def test_a_table_drawn_with_box_characters_and_thousands_separators_is_read(tmp_
     q = tmp_path / "comma.log"
     q.write_text("Step\tTraining Loss\n10\t1,858179\n20\t1,7\n30\t1,6\n")
     assert sources.read(q).series["loss"].values.tolist() == [1.858179, 1.7, 1.6]
+
+
+# A KTO model card of PaulD's hyper-parameter screening (held-out set 29): its results table ends in a column the
+# card's generator left unnamed (`| Validation Loss | |`), and the same card rendered as text has lost its pipes
+# and that column's header, not its values. Both were left to the bullet lists of hyper-parameters (the seed and
+# batch size read as metrics) and the table, its train loss falling while the validation loss rises, was lost.
+_CARD_ROWS = [("0.5502", "0.9412", "12", "0.6760", "8.5385"), ("0.3996", "1.9608", "25", "0.6791", "17.9477"),
+              ("0.2636", "2.9804", "38", "0.7076", "21.9801"), ("0.34", "3.7647", "48", "0.7043", "22.1345")]
+_CARD_HEAD = "Training hyperparameters\n\n- learning_rate: 0.0001\n- train_batch_size: 1\n- seed: 9012\n\nTraining results\n\n"
+
+
+@pytest.mark.parametrize("form", ["pipe", "rendered"])
+def test_a_model_card_table_with_an_unnamed_last_column_is_read(tmp_path, form):
+    if form == "pipe":
+        table = ("| Training Loss | Epoch | Step | Validation Loss | |\n|:---:|:---:|:---:|:---:|:---:|\n"
+                 + "".join("| " + " | ".join(r) + " |\n" for r in _CARD_ROWS))
+    else:
+        table = "Training Loss Epoch Step Validation Loss\n" + "".join(" ".join(r) + "\n" for r in _CARD_ROWS)
+    p = tmp_path / "README.md"
+    p.write_text(_CARD_HEAD + table + "\nFramework versions\n\n- PEFT 0.11.1\n")
+    run = kto_doctor.load_run(p)
+    assert run.metrics.index.tolist() == [12, 25, 38, 48]
+    assert run.metrics["eval_loss"].tolist() == [0.676, 0.6791, 0.7076, 0.7043]
+    assert run.metrics["loss"].tolist() == [0.5502, 0.3996, 0.2636, 0.34]
+    assert "seed" not in run.metrics.columns
+    assert any(f.rule == "SFT103" for f in kto_doctor.analyze(p).findings)

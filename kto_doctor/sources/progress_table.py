@@ -89,8 +89,20 @@ def _is_header(line: bytes) -> bool:
         return False
     # every cell a column name, not a value or a fragment of code: a metric line (`step 10 loss 2.3`) or a dict
     # (`{'loss': 2.3, ...`) is no header
-    return all(_COLUMN_NAME.match(c) or _NOTE_COLUMN.match(c.decode("utf-8", "replace")) for c in cells) \
+    # (a model card's table may end in a column without a name, `| Validation Loss | |`: its cells are not read)
+    named = cells[:len(cells) - _unnamed_tail(sep, cells)]
+    return all(_COLUMN_NAME.match(c) or _NOTE_COLUMN.match(c.decode("utf-8", "replace")) for c in named) \
         and not any(textlog.is_number(c) for c in cells)
+
+
+def _unnamed_tail(sep: str, cells: list[bytes]) -> int:
+    """How many cells at the end of a pipe header are empty (a column the card's generator left unnamed)."""
+    if sep != "pipe":
+        return 0
+    k = 0
+    while k < len(cells) - 2 and not cells[len(cells) - 1 - k]:
+        k += 1
+    return k
 
 
 class _Table:
@@ -105,7 +117,7 @@ class _Table:
         low = [nm.strip().lower() for nm in self.names]
         got = []
         for j, nm in enumerate(self.names):
-            if j == ax or _SKIP_COLUMN.search(nm):
+            if j == ax or _SKIP_COLUMN.search(nm) or not nm.strip():  # (an unnamed column: not read)
                 continue
             name = "epoch" if kind == "step" and low[j] in ("epoch", "epoca", "\xe9poca") else _canon(nm, has_val)
             if name is not None:
@@ -139,6 +151,10 @@ class _Table:
                 parts += [rb"(?:(?:" + sep + rb")" + cell + rb")?"]
         if self.optional:
             parts.append(rb"(?:[ \t]+[^\n]*?)?")
+        elif self.sep == "space":
+            # a rendered card's table copied as text loses an unnamed last column's header, not its values: numbers
+            # after the named cells are that column's (not read)
+            parts.append(rb"(?:[ \t]+[-+]?\d[\d.eE+-]*)*")
         parts.append(trail)
         # the row of this header: its first cell a number (a step or epoch), the right number of cells
         self.row = re.compile(b"".join(parts), re.M)
