@@ -27,6 +27,11 @@ ALIASES = {
     "ref_model_name_or_path": "ref_model",
     "max_response_length": "max_completion_length",  # verl data.max_response_length
     "generate_max_len": "max_completion_length",  # OpenRLHF
+    # a Hub model card's `Training hyperparameters` list (transformers' model card generator)
+    "lr_scheduler_warmup_ratio": "warmup_ratio",
+    "lr_scheduler_warmup_steps": "warmup_steps",
+    "num_epochs": "num_train_epochs",
+    "training_steps": "max_steps",
 }
 FLOAT_KEYS = frozenset({"learning_rate", "warmup_ratio", "beta", "desirable_weight", "undesirable_weight",
                         "pref_ftx", "simpo_gamma", "max_grad_norm", "val_size", "num_train_epochs", "weight_decay",

@@ -179,3 +179,17 @@ def test_a_value_cut_in_an_incomplete_last_block_is_dropped_with_a_warning(tmp_p
         data = blocks.read(p, fast=fast)
         assert data.series["loss"].values.tolist() == [2.5]  # `2.2` of 2.25 is not a value
         assert any("ends inside its last line" in w and "CrossEntropyLoss=2.2" in w for w in data.warnings)
+
+
+def test_a_model_card_s_hyperparameter_list_is_the_run_s_configuration_not_a_step(tmp_path):
+    # Hub model cards (PaulD's KTO screening runs, held-out set 29) list `Training hyperparameters` one per line:
+    # read as blocks, the learning rate, the seed and the batch sizes became a second and third row of metrics
+    p = tmp_path / "README.md"
+    p.write_text("It achieves the following results on the evaluation set:\n\n  • Loss: 0.7043\n"
+                 "  • Eval/rewards/chosen: 2.7139\n  • Eval/rewards/margins: 0.1888\n\nTraining hyperparameters\n\n"
+                 "  • learning_rate: 0.0001\n  • train_batch_size: 1\n  • seed: 9012\n  • gradient_accumulation_steps: 8\n"
+                 "  • lr_scheduler_type: cosine\n  • lr_scheduler_warmup_ratio: 0.1\n  • num_epochs: 4.0\n")
+    run = kto_doctor.load_run(p)
+    assert len(run.metrics) == 1 and "seed" not in run.metrics.columns and "learning_rate" not in run.metrics.columns
+    assert run.config["learning_rate"] == 0.0001 and run.config["warmup_ratio"] == 0.1
+    assert run.config["num_train_epochs"] == 4.0 and run.config["gradient_accumulation_steps"] == 8

@@ -64,6 +64,25 @@ class SourceData:
         return list(self.series)
 
 
+# Keys of a training script's settings, none of them a logged measurement (a dict or a block of them is the run's
+# configuration, not a row): a script's own names and a Hub model card's `Training hyperparameters` list
+SETTING_KEYS = frozenset({
+    "batch_size", "per_device_train_batch_size", "train_batch_size", "micro_batch_size", "global_batch_size",
+    "gradient_accumulation_steps", "gradient_accumulation_iters", "warmup_steps", "warmup_ratio", "warmup_iters",
+    "max_steps", "max_iters", "num_train_epochs", "num_epochs", "epochs", "weight_decay", "seed", "max_seq_length",
+    "max_length", "block_size", "lr_scheduler_type", "eval_steps", "eval_every", "eval_interval", "eval_iters",
+    "save_steps", "save_interval", "logging_steps", "log_interval", "lora_r", "lora_alpha", "lr_decay_iters", "min_lr",
+    "optimizer", "output_dir", "model_name_or_path", "dataset", "type",
+    "eval_batch_size", "total_train_batch_size", "total_eval_batch_size", "lr_scheduler_warmup_ratio",
+    "lr_scheduler_warmup_steps", "training_steps", "num_devices",
+})
+# A record holding one of these (in any spelling the ontology knows: prime-rl's `loss/mean`, `optim/lr`, verl's
+# `actor/pg_loss`, `critic/score/mean`) is a training record ...
+TRAINING_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss"})  # not learning_rate: lr_scheduler_type
+# ... and what a logged row measures (a record holding one of these is a row, whatever settings it repeats)
+MEASURED_KEYS = TRAINING_KEYS | {"eval_loss", "kl", "entropy"}
+
+
 class MetricNames(dict):
     """(logged key, eval_row) -> canonical metric name, or None for bookkeeping keys; computed once per key.
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import (Columns, MetricNames, Series, SourceData, SourceError, adopt_summary_loss, open_stream,
-                   release_freed)
+from .base import (MEASURED_KEYS, SETTING_KEYS, Columns, MetricNames, Series, SourceData, SourceError,
+                   adopt_summary_loss, open_stream, release_freed)
 from . import bytematrix
 from .registry import TEXT_SUFFIXES, Source
 from .textlog import NUM, block_floats
@@ -205,9 +205,11 @@ class _Blocks:
             raise SourceError(f"{path}: holds the Trainer's or W&B's summary block (the console reader's)")
         for i, (line, row) in enumerate(self.pending, 1):
             self.add(float(i), line, row)
-        if not steps or not _claims(data, len(steps)):
+        settings, n_settings = _settings(data)
+        if not steps or not _claims(data, len(steps) - n_settings):
             raise SourceError(f"{path}: no blocks of one metric per line")
         src = SourceData(path=path, format="blocks", step_kind="exact" if scan.stepped else "ordinal")
+        src.config.update(settings)
         src.series = _series(src, data, np.frombuffer(steps, dtype=np.float64),
                              np.frombuffer(lines, dtype=np.int64))
         if not src.series:
@@ -220,6 +222,38 @@ class _Blocks:
             src.warnings.append(f"{path.name}: read up to the size ceiling (KTO_DOCTOR_MAX_FILE_BYTES); the rest of "
                                 "the file was not read")
         return src
+
+
+def _settings(data: dict) -> tuple[dict, int]:
+    """Blocks that are settings, not a step (a model card's `- learning_rate: 0.0001`, `- seed: 42`, ... under
+    `Training hyperparameters`; a script's arguments printed one per line): two setting keys or more and no
+    measurement. Their keys leave `data` for the run's configuration: ({key: value}, how many blocks)."""
+    from ..ontology import canonical
+
+    lowered = {k: k.lower() for k in data}
+    keys = [k for k in data if lowered[k] in SETTING_KEYS]
+    if len(keys) < 2:
+        return {}, 0
+    rows = np.concatenate([np.frombuffer(data[k][0], dtype=np.int32) for k in keys])
+    counts = np.bincount(rows)
+    cand = np.flatnonzero(counts >= 2)
+    measured = [k for k in data if lowered[k] == "epoch" or canonical(k, False, None) in MEASURED_KEYS]
+    if measured:
+        cand = np.setdiff1d(cand, np.concatenate([np.frombuffer(data[k][0], dtype=np.int32) for k in measured]))
+    if not len(cand):
+        return {}, 0
+    out = {}
+    for key in list(data):
+        r, v = np.frombuffer(data[key][0], dtype=np.int32), np.frombuffer(data[key][1], dtype=np.float64)
+        hit = np.isin(r, cand)
+        if not hit.any():
+            continue
+        out[key] = float(v[hit][-1])
+        if hit.all():
+            del data[key]
+        else:
+            data[key] = (array("i", r[~hit].tobytes()), array("d", v[~hit].tobytes()))
+    return out, len(cand)
 
 
 def read(path: Path, fast: bool = True) -> SourceData:

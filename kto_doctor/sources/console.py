@@ -37,8 +37,8 @@ import numpy as np
 from . import decimals, lazyre
 from .. import heap
 from ..ontology import canonical, is_eval_record, is_summary_record
-from .base import (MAX_STEP, Columns, MetricNames, SourceData, SourceError, note_collisions, open_stream,
-                   regular_file, sane_fact, short_int, to_float, usable_step)
+from .base import (MAX_STEP, MEASURED_KEYS, SETTING_KEYS, TRAINING_KEYS, Columns, MetricNames, SourceData,
+                   SourceError, note_collisions, open_stream, regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
 from .textlog import RECORD, deepspeed_facts, deepspeed_first_progress, deepspeed_progress, find_rare
@@ -1434,33 +1434,19 @@ def _kind(keys: tuple) -> str:
     # a script's settings printed as a dict (`{'learning_rate': 0.0003, 'batch_size': 8, 'warmup_steps': 10, ...}`,
     # litgpt's `{"type": "config", "args": {...}}`): no logged row, though it names a rate (read as one, it put the
     # peak rate at step 1 and shifted every row; with `eval_steps` it became an evaluation)
-    if not stepped and len(_SETTING_KEYS.intersection(keys)) >= 2 and not any(
-            k == "epoch" or canonical(k) in _MEASURED_KEYS for k in keys):
+    if not stepped and len(SETTING_KEYS.intersection(keys)) >= 2 and not any(
+            k == "epoch" or canonical(k) in MEASURED_KEYS for k in keys):
         return "other"
     if is_eval_record(keys) or dpo_ref == {"eval"} or (  # DPO reference eval dicts: the step of the train dict before
             "loss" not in keys and any(canonical(k) == "eval_loss" for k in keys)):  # a loop's `val_loss`
         return "stepped_eval" if stepped else "eval"
     if not ("loss" in keys or "learning_rate" in keys or "grad_norm" in keys or "lr" in keys or dpo_ref
-            or any(canonical(k) in _TRAINING_KEYS for k in keys)):
+            or any(canonical(k) in TRAINING_KEYS for k in keys)):
         return "other"  # a config dump, a batch printout
     return "stepped" if stepped else "hf"
 
 
 _NO_ROLE = re.match("()()", "")
-# Keys of a training script's settings, none of them a logged measurement
-_SETTING_KEYS = frozenset({
-    "batch_size", "per_device_train_batch_size", "train_batch_size", "micro_batch_size", "global_batch_size",
-    "gradient_accumulation_steps", "gradient_accumulation_iters", "warmup_steps", "warmup_ratio", "warmup_iters",
-    "max_steps", "max_iters", "num_train_epochs", "num_epochs", "epochs", "weight_decay", "seed", "max_seq_length",
-    "max_length", "block_size", "lr_scheduler_type", "eval_steps", "eval_every", "eval_interval", "eval_iters",
-    "save_steps", "save_interval", "logging_steps", "log_interval", "lora_r", "lora_alpha", "lr_decay_iters", "min_lr",
-    "optimizer", "output_dir", "model_name_or_path", "dataset", "type",
-})
-# A dict holding one of these (in any spelling the ontology knows: prime-rl's `loss/mean`, `optim/lr`, verl's
-# `actor/pg_loss`, `critic/score/mean`) is a training record.
-_TRAINING_KEYS = frozenset({"loss", "grad_norm", "reward", "policy_loss"})  # not learning_rate: lr_scheduler_type
-# ... and what a logged row measures (a dict holding one of these is a row, whatever settings it repeats)
-_MEASURED_KEYS = _TRAINING_KEYS | {"eval_loss", "kl", "entropy"}
 
 
 def _gather(i: np.ndarray, steps: np.ndarray, lines: np.ndarray, seen: list) -> tuple:
