@@ -167,6 +167,26 @@ def _one_character(parsed) -> bool:
     return False
 
 
+def literal_lead(pattern: bytes, flags: int = 0) -> bytes:
+    """The bytes every match of `pattern` starts with, as the regex parser reads it: its leading literals, also
+    inside groups that change no flags (and a prefix the parser factored out of alternatives); b"" where it
+    ignores case or starts otherwise."""
+    parsed = _sre_parse.parse(pattern, flags)
+    if parsed.state.flags & re.IGNORECASE:
+        return b""
+    out = bytearray()
+    items = list(parsed)
+    while items:
+        op, arg = items.pop(0)
+        if str(op) == "LITERAL":
+            out.append(arg)
+        elif str(op) == "SUBPATTERN" and not arg[1] and not arg[2]:  # (group, flags added, flags removed, items)
+            items[:0] = list(arg[3])
+        else:
+            break
+    return bytes(out)
+
+
 def within_lines(pattern: bytes, flags: int = 0) -> bool:
     """True when no match of `pattern`, and none of its lookarounds, can reach over a line feed: what it finds
     on a line depends on that line alone (and on the text's two ends, `\\A`/`\\Z`)."""
@@ -219,9 +239,13 @@ def holds(text: bytes, token: bytes, sample: int = 1 << 13) -> bool:
     at ~1.5 GB/s here, memchr on a byte they lack at ~20 GB/s. The same answer either way."""
     if len(text) <= sample or len(token) < 2:
         return token in text
+    return find_rare(text, token, rarest(text, token, sample)) >= 0
+
+
+def rarest(text: bytes, token: bytes, sample: int = 1 << 13) -> int:
+    """The index in `token` of its byte least seen in the start of `text` (for `find_rare`)."""
     count = text.count
-    rare = min({c: i for i, c in enumerate(token)}.values(), key=lambda i: count(token[i:i + 1], 0, sample))
-    return find_rare(text, token, rare) >= 0
+    return min({c: i for i, c in enumerate(token)}.values(), key=lambda i: count(token[i:i + 1], 0, sample))
 
 
 def is_number(text: bytes) -> bool:
@@ -421,6 +445,37 @@ class Kind:
         """A record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)."""
         rest = rb"[^\n\x1e\x1f]*" if self.tail == LINE_END else rb"[^\n\x1e\x1f]*?(?:" + self.tail + rb")"
         return re.compile(rb"(?:" + self.head + rb")" + self.guard + rest, re.M)
+
+    @cached_property
+    def lead(self) -> bytes:
+        """What every match of `find` starts with (`literal_lead`), where it is 3 bytes or more."""
+        lead = literal_lead(self.find.pattern, self.find.flags)
+        return lead if len(lead) >= 3 else b""
+
+    def finditer(self, text: bytes):
+        """`find.finditer(text)`. Where every match starts with a literal (`lead`, the kinds' start tokens), that
+        literal is found by memchr on its byte least seen in the text's start (`find_rare`, as `holds` finds it;
+        the regex engine's scan for a literal looks at every byte, as `bytes.find` does) and the regex matched there
+        only: the leftmost match is at the first place of the literal where it matches, and a match there is the
+        one a search finds (`^`, `\\A` and lookbehinds see the whole text either way). Where most places of the
+        literal hold no match, the engine's own scan takes over from there."""
+        lead = self.lead
+        if not lead:
+            yield from self.find.finditer(text)
+            return
+        rare, match = rarest(text, lead), self.find.match
+        p, missed = find_rare(text, lead, rare), 0
+        while p >= 0:
+            m = match(text, p)
+            if m is None:
+                missed += 1
+                if missed >= 64:  # (a literal seen often without a record: each try costs a call)
+                    yield from self.find.finditer(text, p + 1)
+                    return
+                p = find_rare(text, lead, rare, p + 1)
+            else:
+                yield m
+                p = find_rare(text, lead, rare, m.end())
 
     @cached_property
     def record(self) -> re.Pattern:
@@ -1017,7 +1072,7 @@ class Reader:
         # each kind's own regex (a literal start token is searched at memchr speed; an alternation of all kinds
         # would try every kind at every byte), and only where its token occurs at all
         spans = [(m.start(), m.end(), k) for k, kind in enumerate(self.fmt.kinds)
-                 if kind.token is None or holds(joined, kind.token) for m in kind.find.finditer(joined)]
+                 if kind.token is None or holds(joined, kind.token) for m in kind.finditer(joined)]
         if not spans:
             return []
         if len(self.fmt.kinds) > 1:  # one record per stretch of text: the one that starts first
