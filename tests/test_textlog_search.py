@@ -68,6 +68,13 @@ def test_a_kinds_finder_led_by_a_literal_finds_what_its_regex_finds():
             assert [(m.span(), m.groups()) for m in k.finditer(text)] == want, (k.name, text[:200])
 
 
+def test_redraws_are_marked_as_translate_marks_them():
+    rng = random.Random(3)
+    for n in (0, 1, 7, 5000):
+        raw = bytes(rng.randrange(256) for _ in range(n)) + b"\r\n\r"
+        assert textlog.redraws_marked(raw) == raw.translate(bytes.maketrans(b"\r", b"\x1e"))
+
+
 def test_a_column_that_starts_without_a_value_is_read_as_floats_reads_it():
     col = [None] + [b"%.4f" % (i / 7) for i in range(200)]
     got = textlog.block_floats(["x"], {"x": col})["x"]

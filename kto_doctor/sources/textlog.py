@@ -54,7 +54,6 @@ NAN = float("nan")
 NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](?:inity|INITY)?)"
 _NUMBER = lazyre.compile(NUM + rb"\Z")
 _NOT_A_NUMBER = lazyre.compile(rb"^(?![ \t]*" + NUM + rb"[ \t]*$).*$", re.M)
-_CR = bytes.maketrans(b"\r", b"\x1e")  # a tqdm redraw ends a record, not a line (line numbers count `\n`)
 _DAMAGED = "\x00damaged"  # the per-row damage flags of a block read one by one
 _JOIN = b"\x00"
 _TAKEN = b"\x1f"  # where a record was taken out of the text by a whole-chunk shape (no line feed: lines stay)  # marks a joined line break (a wrapped record): one byte for one, so offsets stay
@@ -68,6 +67,16 @@ _VALUE = rb"([-+0-9A-Za-z_.]+)"
 _BLANKS = lazyre.compile(rb"([ \t]+)")
 _SKIP = rb"[-+0-9A-Za-z_.]+"
 LINE_END = rb"[ \t]*(?=[\n\x1e]|\Z)"
+
+
+def redraws_marked(raw: bytes) -> bytes:
+    """`raw` with every `\\r` made `\\x1e`: a tqdm redraw ends a record, not a line (line numbers count `\\n`).
+    By numpy, the mask times the difference added (uint8): 2.6 ms an 8 MB chunk here, `bytes.translate` 10."""
+    a = np.frombuffer(raw, dtype=np.uint8)
+    out = (a == 13).view(np.uint8)
+    out *= 0x1E - 13
+    out += a
+    return out.tobytes()
 
 
 def _literal_start(pattern: bytes) -> bytes | None:
@@ -840,7 +849,7 @@ class Reader:
             self.fmt.facts(self, raw)
         if self.fmt.scan is not None:
             self.fmt.scan(self, raw)
-        text = raw.translate(_CR) if self.fmt.redraws and b"\r" in raw else raw
+        text = redraws_marked(raw) if self.fmt.redraws and b"\r" in raw else raw
         joins = None  # the logical line (line feeds before it) of every line break joined away
         if self.join is not None:
             where = [m.start() for m in self.join.finditer(text)]
