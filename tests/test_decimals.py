@@ -37,8 +37,13 @@ def test_every_layout_read_is_what_float_reads():
 @pytest.mark.parametrize("text", [b"-0.0000", b"0", b"+1.5", b"1.", b".5", b"1e22", b"1e-22", b"9.99999999999999e22",
                                   b"123456789012345", b" 7.5\t", b"1E+05", b"000123.4500"])
 def test_edge_layouts(text):
-    got = decimals.read([text] * 64)
+    got = decimals.read([text] * 64)  # (one text throughout: float() of it, no matrix)
     assert got is not None and _bits(got) == _bits([float(text)] * 64)
+    last = max(i for i, c in enumerate(text) if chr(c).isdigit())  # the same layout, another last digit
+    other = text[:last] + (b"1" if text[last:last + 1] == b"0" else b"0") + text[last + 1:]
+    column = [text] * 63 + [other]
+    got = decimals.read(column)
+    assert got is not None and _bits(got) == _bits([float(t) for t in column])
 
 
 @pytest.mark.parametrize("column", [
@@ -47,7 +52,7 @@ def test_edge_layouts(text):
     [b"1.25"] * 63 + [b"1.2\n"],
     [b"1.25"] * 63 + [b"nan\n"],
     [b"1234567890123456"] * 64,  # 16 digits: the integer of the digits may not be an exact double
-    [b"1e23"] * 64,  # 10**23 is not an exact double
+    [b"1e23"] * 63 + [b"2e23"],  # 10**23 is not an exact double (one text throughout would be float() of it)
     [b"nan"] * 64, [b"1_000"] * 64, [b"0x10"] * 64, [b"1.25"] * 63 + [b"1.2x"], [b"1.25"] * 10,
 ])
 def test_what_it_leaves_to_float(column, monkeypatch):
