@@ -120,6 +120,18 @@ def gen_progress_bar(r: Pool, i: int) -> str:
     return "\r" + draw.format(n=i) + "\r" + draw.format(n=i) + "\n"
 
 
+def gen_progress_bar_cr(r: Pool, i: int) -> str:
+    # a Lightning bar on a console as most tqdm logs hold it: redrawn by `\r` alone, the line fed only where an
+    # epoch's bar closes (2000 steps: one line of ~240 KB), after a few start-up lines
+    per = 2000
+    e, n = (i - 1) // per, (i - 1) % per + 1
+    out = ("GPU available: True (cuda), used: True\nLOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]\n" if i == 1 else "")
+    bar = "\u2588" * (n * 10 // per)
+    out += (f"\rEpoch {e}:  {n * 100 // per:3d}%|{bar:10}| {n}/{per} [01:{n % 60:02d}<03:20, "
+            f"{8 + r():.2f}it/s, loss={r() * 3:.3g}, v_num=7, train_loss_step={r() * 3:.4f}]")
+    return out + ("\n" if n == per else "")
+
+
 def gen_progress_table(r: Pool, i: int) -> str:
     out = ""
     if i % 5000 == 1:
@@ -200,6 +212,7 @@ FORMATS = {
     "deepspeed_chat": (gen_deepspeed_chat, "deepspeed_chat"),
     "torchtune": (gen_torchtune, "torchtune"),
     "progress_bar": (gen_progress_bar, "progress_bar"),
+    "progress_bar_cr": (gen_progress_bar_cr, "progress_bar"),
     "progress_table": (gen_progress_table, "progress_table"),
     "generic_kv": (gen_generic_kv, "generic_kv"),
     "dpo_reference": (gen_dpo_reference, "console"),
@@ -237,6 +250,7 @@ _NAIVE = {
     "deepspeed_chat": (r"step: (\d+)\|", r"(\w+): ([-+\w.]+)(?=\||$)"),
     "torchtune": (r"^Step (\d+) \| ", r"(\w+):([-+\w.]+)"),
     "progress_bar": (r"\| (\d+)/\d+ \[", r", (\w+)=([-+\w.]+)"),
+    "progress_bar_cr": (r"\| (\d+)/\d+ \[", r", (\w+)=([-+\w.]+)"),
     "progress_table": (r"^\| (\d+) \|", r"\| ([-+\w.]+) (?=\|)"),
     "generic_kv": (r"^(?:iter|step) (\d+):", r"(?:: |, )([a-z][\w ]*?) ([-+\d.e]+)"),
     "dpo_reference": (r"'counters/updates': (\d+)", r"'([\w/]+)': '?([-+\w.]+)'?"),

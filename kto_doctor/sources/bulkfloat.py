@@ -38,43 +38,56 @@ def _float_option() -> dict:
     return _ROUND_TRIP
 
 
-# the non-digit bytes of the joined texts: 0 line feed, 1 sign, 2 point, 3 exponent letter
-_CODE = np.full(256, 4, dtype=np.intp)
+# the non-digit bytes of the joined texts: 0 line feed, 1 sign, 2 point, 3 exponent letter (4: any other byte),
+# as a `bytes.translate` table (~1 ns a byte, where a numpy lookup costs ~4)
+_CODE = bytearray([4]) * 256
 _CODE[ord("\n")] = 0
-_CODE[[ord("+"), ord("-")]] = 1
+_CODE[ord("+")] = _CODE[ord("-")] = 1
 _CODE[ord(".")] = 2
-_CODE[[ord("e"), ord("E")]] = 3
+_CODE[ord("e")] = _CODE[ord("E")] = 3
+_CODE = bytes(_CODE)
 # what may follow what (code * 4 + next code), with the digits between them: bit flags of the conditions
 _DIGITS, _NO_DIGITS, _FIRST, _MANTISSA, _NEVER = 1, 2, 4, 8, 16
-_FOLLOW = np.array([
+_FOLLOW = [
     _DIGITS, _NO_DIGITS, 0, _DIGITS,  # after a line feed: digits to the end; a sign; a point; digits then e
     _DIGITS, _NEVER, _FIRST, _DIGITS | _FIRST,  # after a sign: digits to the end; (mantissa sign) a point, e
     _MANTISSA, _NEVER, _NEVER, _MANTISSA,  # after a point: the end or e, a digit on one side of the point
     _DIGITS, _NO_DIGITS, _NEVER, _NEVER,  # after e: digits to the end; a sign right away
-    ], dtype=np.int8)
+    ]
+# The flags as one byte a pair, a `translate` table indexed by the pair's key: code << 4 | next code << 1 | digits
+# between them. `_BROKEN`: the pair itself breaks the grammar (never allowed; digits missing, or where none may
+# be); `_SIGNED`: a sign before a point or e, allowed only right after a line feed; `_POINT`: a point, which
+# needs a digit on one side. (A pair with a code 4 byte, which the caller excludes, is broken.)
+_BROKEN, _SIGNED, _POINT = 1, 2, 4
+_PAIR = bytearray([_BROKEN]) * 256
+for _pair, _flags in enumerate(_FOLLOW):
+    for _digits in (0, 1):
+        _PAIR[(_pair >> 2) << 4 | (_pair & 3) << 1 | _digits] = (
+            (_BROKEN if _flags & _NEVER or _flags & _DIGITS and not _digits or _flags & _NO_DIGITS and _digits
+             else 0) | (_SIGNED if _flags & _FIRST else 0) | (_POINT if _flags & _MANTISSA else 0))
+_PAIR = bytes(_PAIR)
 
 
 def decimal_syntax(joined: bytes) -> bool:
     """Whether every line of `joined` (texts each followed by a line feed, and one line feed before the first)
     is a number in the decimal grammar above. The bytes must be only those of `_KEEP` (checked by the caller):
-    the non-digit bytes, a few per text, are checked as pairs in order, with the digits between them."""
+    the non-digit bytes, a few per text, are checked as pairs in order, with whether digits stand between them
+    (one byte a pair, its flags looked up by `translate`)."""
     a = np.frombuffer(joined, dtype=np.uint8)
     special = np.flatnonzero((a - np.uint8(48)) > 9)  # every byte that is no digit: \n . + - e E
-    code = _CODE[a[special]]
+    code = np.frombuffer(a[special].tobytes().translate(_CODE), dtype=np.uint8)
     if code[0] != 0 or code[-1] != 0:
         return False
-    gap = np.diff(special) - 1  # the digits between a special byte and the next one
-    flags = _FOLLOW[code[:-1] * 4 + code[1:]]
-    if (flags & _NEVER).any():
+    digits = np.diff(special) > 1  # digits between a special byte and the next one
+    key = (code[:-1] << 4) | (code[1:] << 1) | digits.view(np.uint8)
+    flags = np.frombuffer(key.tobytes().translate(_PAIR), dtype=np.uint8)
+    if (flags & _BROKEN).any():
         return False
-    no_digits = gap == 0
-    if ((flags & _DIGITS).astype(bool) & no_digits).any() or ((flags & _NO_DIGITS).astype(bool) & ~no_digits).any():
+    # a sign before a point or e: the mantissa's, right after a line feed (a sign is never the first special byte)
+    if ((flags[1:] & _SIGNED).astype(bool) & (code[:-2] != 0)).any():
         return False
-    first = np.flatnonzero(flags & _FIRST)  # a sign before a point or e: the mantissa's, right after a line feed
-    if len(first) and code[first - 1].any():  # (a sign is never the first special byte: that is a line feed)
-        return False
-    point = np.flatnonzero(flags & _MANTISSA)  # a point: digits before or after it
-    return not len(point) or bool((gap[point - 1] + gap[point]).all())
+    # a point: digits before or after it (a point is never the first special byte either)
+    return not ((flags[1:] & _POINT).astype(bool) & ~digits[1:] & ~digits[:-1]).any()
 
 
 def read(columns: list, pre: list | None = None) -> list | None:

@@ -36,8 +36,14 @@ def read_joined(texts: list) -> tuple[np.ndarray | None, bytes | None]:
     first = texts[0] if n else None
     if n < MIN_ROWS or not isinstance(first, bytes):
         return None, None
-    if not isinstance(texts[-1], bytes) or len(texts[-1]) != len(first):  # two widths: not one layout (no join)
-        return None, None
+    if not isinstance(texts[-1], bytes) or len(texts[-1]) != len(first):  # two widths: not one layout
+        if not (first.isdigit() and isinstance(texts[-1], bytes) and texts[-1].isdigit()):  # (nor counters: no join)
+            return None, None
+        try:
+            texts_joined = b"\n".join(texts)
+        except TypeError:
+            return None, None
+        return read_counts(texts_joined, n), texts_joined
     m = _LAYOUT.fullmatch(first)
     if m is None:
         return None, None
@@ -45,11 +51,41 @@ def read_joined(texts: list) -> tuple[np.ndarray | None, bytes | None]:
     frac = frac or b""
     if not (whole or frac) or len(whole) + len(frac) > _MAX_DIGITS or (exp and len(exp) > 3):
         return None, None
+    if texts[-1] == first and texts.count(first) == n:  # one text throughout (`unsuper_loss: 0.0`, `/5000`)
+        return np.full(n, float(first)), None
     try:
         texts_joined = b"\n".join(texts)
     except TypeError:  # a None (a record without this value)
         return None, None
-    return _read(texts_joined, n, first, blanks, sign, whole, point, frac, letter, exp_sign, exp), texts_joined
+    values = _read(texts_joined, n, first, blanks, sign, whole, point, frac, letter, exp_sign, exp)
+    if values is None and first.isdigit():  # counters whose widths differ inside the chunk
+        values = read_counts(texts_joined, n)
+    return values, texts_joined
+
+
+_DIGITS_LF = b"0123456789\n"
+
+
+def read_counts(texts_joined: bytes, n: int) -> np.ndarray | None:
+    """float() of `n` texts of decimal digits only, of any widths from 1 to 15 (steps, epochs, counters: `7`,
+    `1408`), joined by line feeds; else None. Each is an integer below 2**53 that its digits give exactly, and
+    float() of it is that integer (leading zeros included); no sign is taken (`-0` is float()'s -0.0). Read from the
+    joined bytes by the digit at each place before a text's end, a pass per place of the widest."""
+    if texts_joined.translate(None, _DIGITS_LF):  # a byte that is no digit (a sign, a point, a blank)
+        return None
+    a = np.frombuffer(texts_joined, dtype=np.uint8)
+    ends = np.flatnonzero(a == 10)
+    if len(ends) != n - 1:  # pragma: no cover (a text held a line feed)
+        return None
+    ends = np.append(ends, len(a))
+    widths = np.diff(ends, prepend=-1) - 1
+    if widths.min() < 1 or widths.max() > _MAX_DIGITS:  # an empty text; a count that may not be exact
+        return None
+    values = np.zeros(n, dtype=np.int64)
+    for place in range(int(widths.max())):
+        digit = a[np.maximum(ends - 1 - place, 0)].astype(np.int64) - 48
+        values += np.where(widths > place, digit, 0) * 10 ** place
+    return values.astype(np.float64)
 
 
 def _read(texts_joined: bytes, n: int, first: bytes, blanks, sign, whole, point, frac, letter, exp_sign,

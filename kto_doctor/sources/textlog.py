@@ -54,7 +54,6 @@ NAN = float("nan")
 NUM = rb"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|[nN][aA][nN]|[iI][nN][fF](?:inity|INITY)?)"
 _NUMBER = lazyre.compile(NUM + rb"\Z")
 _NOT_A_NUMBER = lazyre.compile(rb"^(?![ \t]*" + NUM + rb"[ \t]*$).*$", re.M)
-_CR = bytes.maketrans(b"\r", b"\x1e")  # a tqdm redraw ends a record, not a line (line numbers count `\n`)
 _DAMAGED = "\x00damaged"  # the per-row damage flags of a block read one by one
 _JOIN = b"\x00"
 _TAKEN = b"\x1f"  # where a record was taken out of the text by a whole-chunk shape (no line feed: lines stay)  # marks a joined line break (a wrapped record): one byte for one, so offsets stay
@@ -68,6 +67,16 @@ _VALUE = rb"([-+0-9A-Za-z_.]+)"
 _BLANKS = lazyre.compile(rb"([ \t]+)")
 _SKIP = rb"[-+0-9A-Za-z_.]+"
 LINE_END = rb"[ \t]*(?=[\n\x1e]|\Z)"
+
+
+def redraws_marked(raw: bytes) -> bytes:
+    """`raw` with every `\\r` made `\\x1e`: a tqdm redraw ends a record, not a line (line numbers count `\\n`).
+    By numpy, the mask times the difference added (uint8): 2.6 ms an 8 MB chunk here, `bytes.translate` 10."""
+    a = np.frombuffer(raw, dtype=np.uint8)
+    out = (a == 13).view(np.uint8)
+    out *= 0x1E - 13
+    out += a
+    return out.tobytes()
 
 
 def _literal_start(pattern: bytes) -> bytes | None:
@@ -167,6 +176,26 @@ def _one_character(parsed) -> bool:
     return False
 
 
+def literal_lead(pattern: bytes, flags: int = 0) -> bytes:
+    """The bytes every match of `pattern` starts with, as the regex parser reads it: its leading literals, also
+    inside groups that change no flags (and a prefix the parser factored out of alternatives); b"" where it
+    ignores case or starts otherwise."""
+    parsed = _sre_parse.parse(pattern, flags)
+    if parsed.state.flags & re.IGNORECASE:
+        return b""
+    out = bytearray()
+    items = list(parsed)
+    while items:
+        op, arg = items.pop(0)
+        if str(op) == "LITERAL":
+            out.append(arg)
+        elif str(op) == "SUBPATTERN" and not arg[1] and not arg[2]:  # (group, flags added, flags removed, items)
+            items[:0] = list(arg[3])
+        else:
+            break
+    return bytes(out)
+
+
 def within_lines(pattern: bytes, flags: int = 0) -> bool:
     """True when no match of `pattern`, and none of its lookarounds, can reach over a line feed: what it finds
     on a line depends on that line alone (and on the text's two ends, `\\A`/`\\Z`)."""
@@ -219,9 +248,13 @@ def holds(text: bytes, token: bytes, sample: int = 1 << 13) -> bool:
     at ~1.5 GB/s here, memchr on a byte they lack at ~20 GB/s. The same answer either way."""
     if len(text) <= sample or len(token) < 2:
         return token in text
+    return find_rare(text, token, rarest(text, token, sample)) >= 0
+
+
+def rarest(text: bytes, token: bytes, sample: int = 1 << 13) -> int:
+    """The index in `token` of its byte least seen in the start of `text` (for `find_rare`)."""
     count = text.count
-    rare = min({c: i for i, c in enumerate(token)}.values(), key=lambda i: count(token[i:i + 1], 0, sample))
-    return find_rare(text, token, rare) >= 0
+    return min({c: i for i, c in enumerate(token)}.values(), key=lambda i: count(token[i:i + 1], 0, sample))
 
 
 def is_number(text: bytes) -> bool:
@@ -421,6 +454,37 @@ class Kind:
         """A record as the finder takes it: up to the end of its line, or up to its tail (a tqdm bar's `]`)."""
         rest = rb"[^\n\x1e\x1f]*" if self.tail == LINE_END else rb"[^\n\x1e\x1f]*?(?:" + self.tail + rb")"
         return re.compile(rb"(?:" + self.head + rb")" + self.guard + rest, re.M)
+
+    @cached_property
+    def lead(self) -> bytes:
+        """What every match of `find` starts with (`literal_lead`), where it is 3 bytes or more."""
+        lead = literal_lead(self.find.pattern, self.find.flags)
+        return lead if len(lead) >= 3 else b""
+
+    def finditer(self, text: bytes):
+        """`find.finditer(text)`. Where every match starts with a literal (`lead`, the kinds' start tokens), that
+        literal is found by memchr on its byte least seen in the text's start (`find_rare`, as `holds` finds it;
+        the regex engine's scan for a literal looks at every byte, as `bytes.find` does) and the regex matched there
+        only: the leftmost match is at the first place of the literal where it matches, and a match there is the
+        one a search finds (`^`, `\\A` and lookbehinds see the whole text either way). Where most places of the
+        literal hold no match, the engine's own scan takes over from there."""
+        lead = self.lead
+        if not lead:
+            yield from self.find.finditer(text)
+            return
+        rare, match = rarest(text, lead), self.find.match
+        p, missed = find_rare(text, lead, rare), 0
+        while p >= 0:
+            m = match(text, p)
+            if m is None:
+                missed += 1
+                if missed >= 64:  # (a literal seen often without a record: each try costs a call)
+                    yield from self.find.finditer(text, p + 1)
+                    return
+                p = find_rare(text, lead, rare, p + 1)
+            else:
+                yield m
+                p = find_rare(text, lead, rare, m.end())
 
     @cached_property
     def record(self) -> re.Pattern:
@@ -785,7 +849,7 @@ class Reader:
             self.fmt.facts(self, raw)
         if self.fmt.scan is not None:
             self.fmt.scan(self, raw)
-        text = raw.translate(_CR) if self.fmt.redraws and b"\r" in raw else raw
+        text = redraws_marked(raw) if self.fmt.redraws and b"\r" in raw else raw
         joins = None  # the logical line (line feeds before it) of every line break joined away
         if self.join is not None:
             where = [m.start() for m in self.join.finditer(text)]
@@ -820,7 +884,7 @@ class Reader:
                 continue
             gaps = parts[0::w]
             left = _TAKEN.join(gaps)
-            before = feeds_before(gaps, left)
+            before = feeds_before(gaps, left, fresh=not taken)
             lines = line_base + 1 + before  # a record holds no line feed: its line is the gaps'
             if counted is None:  # every line feed of the text is in a gap; a joined one was one too
                 counted = int(before[-1]) + gaps[-1].count(b"\n") + (len(joins) if joins is not None else 0)
@@ -1017,7 +1081,7 @@ class Reader:
         # each kind's own regex (a literal start token is searched at memchr speed; an alternation of all kinds
         # would try every kind at every byte), and only where its token occurs at all
         spans = [(m.start(), m.end(), k) for k, kind in enumerate(self.fmt.kinds)
-                 if kind.token is None or holds(joined, kind.token) for m in kind.find.finditer(joined)]
+                 if kind.token is None or holds(joined, kind.token) for m in kind.finditer(joined)]
         if not spans:
             return []
         if len(self.fmt.kinds) > 1:  # one record per stretch of text: the one that starts first
@@ -1521,21 +1585,27 @@ class Reader:
 _NL = b"\n"
 
 
-def feeds_before(gaps: list, left: bytes) -> np.ndarray:
+def feeds_before(gaps: list, left: bytes, fresh: bool = False) -> np.ndarray:
     """The line feeds before each record of a split (`gaps`: the text around the n records; `left`: the gaps
     joined by the one-byte mark that replaces each record). Where records follow each other line by line (every
     gap between two is one line feed, found by identity: a one-byte bytes object is CPython's cached one) that is
     a count; where the gaps are up to 2 KB on average, the line feeds of `left` are placed against the marks'
     offsets by numpy (~0.7 ns a byte of `left`); else each gap's line feeds are counted (the way all of this was
     done: 300-400 ns a gap here, whatever its length below a few KB: DeepSpeed-Chat's 300-byte gaps cost 8 ms an
-    8 MB chunk that way, 5 ms by numpy)."""
+    8 MB chunk that way, 5 ms by numpy). `fresh`: the text split held no mark of an earlier shape's records, so
+    where `left` holds n marks they are the records' own, found by numpy too (the offsets from the gaps' lengths,
+    a `len` a gap, cost as much again: llama-recipes' 62,000 redraws a chunk, 5.6 -> 3.6 ms)."""
     n = len(gaps) - 1
     inner = gaps.count(_NL) - (gaps[0] == _NL) - (gaps[-1] == _NL)
     if inner == n - 1:
         return gaps[0].count(_NL) + np.arange(n, dtype=np.int64)
     if len(left) < 2048 * n:
-        marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + np.arange(n)
-        return np.searchsorted(np.flatnonzero(np.frombuffer(left, dtype=np.uint8) == 10), marks).astype(np.int64)
+        buf = np.frombuffer(left, dtype=np.uint8)
+        feeds = np.flatnonzero(buf == 10)
+        marks = np.flatnonzero(buf == _TAKEN[0]) if fresh else None
+        if marks is None or len(marks) != n:  # (a mark byte in the file's own text: the marks by the gaps)
+            marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + np.arange(n)
+        return np.searchsorted(feeds, marks).astype(np.int64)
     return np.cumsum(np.fromiter(map(bytes.count, gaps, repeat(_NL)), dtype=np.int64, count=n))
 
 
