@@ -850,6 +850,9 @@ def _method_from_file_names(datas: list[SourceData]) -> tuple[str, str] | None:
     return next(iter(found.items())) if len(found) == 1 else None
 
 
+_ORPO_TERMS = frozenset({"log_odds_ratio", "log_odds_chosen", "odds_ratio_loss"})  # logged by ORPO alone
+
+
 def _method_from_names(names: set, loss_type: str) -> str:
     # an evaluation's metrics say the method as well as training's do (a model card's results table holds only
     # evaluation columns: `eval_rewards/accuracies` is a DPO run's)
@@ -871,12 +874,12 @@ def _method_from_names(names: set, loss_type: str) -> str:
     # some DPO forks log only logits/*).
     if names & {"rewards/accuracies", "rewards/margins"} or {"rewards/chosen", "rewards/rejected"} <= names \
             or {"logits/chosen", "logits/rejected"} <= names and "kl" not in names:
-        if names & {"log_odds_ratio", "nll_loss", "odds_ratio_loss", "sft_loss", "log_odds_chosen"}:
+        if names & (_ORPO_TERMS | {"nll_loss", "sft_loss"}):
             return "orpo"
         return "dpo"
     # the odds-ratio terms are ORPO's alone: a table of ORPO's trajectory names its accuracy `acc`, not
     # rewards/accuracies, and still says the method
-    if names & {"log_odds_ratio", "log_odds_chosen", "odds_ratio_loss"}:
+    if names & _ORPO_TERMS:
         return "orpo"
     if loss_type in _DPO_LOSSES and loss_type != "sft":
         return "dpo"

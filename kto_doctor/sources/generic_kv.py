@@ -350,9 +350,9 @@ FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BAR
 # the kinds that state their own step and whose step `post` leaves as it is (GLOBAL, STEP, ITER, BARE, VALUE_FIRST,
 # ITER_STEP, KV_LIST, KV_SPACE): a file of only these is read streamed
 _OWN_STEP = np.zeros(len(FORMAT.kinds), dtype=bool)
-_EVAL_LINE, _LOSS_LINE = FORMAT.kinds.index(EVAL_LINE), FORMAT.kinds.index(LOSS_LINE)
 _OWN_STEP[[0, 1, 2, 4, 6, 7, 10, 12]] = True
 assert all(FORMAT.kinds[i].step is not None for i in np.flatnonzero(_OWN_STEP))
+_EVAL_LINE, _LOSS_LINE = FORMAT.kinds.index(EVAL_LINE), FORMAT.kinds.index(LOSS_LINE)  # (indices `post` tests)
 FORMAT.stream = stream
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..heap import Grow
 from . import bulkfloat, decimals, layoutsplit, lazyre, linefast
-from .base import (Columns, MetricNames, Series, SourceData, SourceError, open_stream, regular_file,
+from .base import (Columns, MetricNames, Series, SourceData, SourceError, byte_shift, open_stream, regular_file,
                    release_freed, to_float)
 
 CHUNK = 8 << 20
@@ -71,10 +71,9 @@ LINE_END = rb"[ \t]*(?=[\n\x1e]|\Z)"
 
 def redraws_marked(raw: bytes) -> bytes:
     """`raw` with every `\\r` made `\\x1e`: a tqdm redraw ends a record, not a line (line numbers count `\\n`).
-    By numpy, the mask times the difference added (uint8): 2.6 ms an 8 MB chunk here, `bytes.translate` 10."""
+    By numpy (`byte_shift`, then the text added): 2.6 ms an 8 MB chunk here, `bytes.translate` 10."""
     a = np.frombuffer(raw, dtype=np.uint8)
-    out = (a == 13).view(np.uint8)
-    out *= 0x1E - 13
+    out = byte_shift(a, 13, 0x1E)
     out += a
     return out.tobytes()
 
