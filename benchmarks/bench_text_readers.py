@@ -213,6 +213,9 @@ FORMATS = {
     "torchtune": (gen_torchtune, "torchtune"),
     "progress_bar": (gen_progress_bar, "progress_bar"),
     "progress_bar_cr": (gen_progress_bar_cr, "progress_bar"),
+    # the fallback reader forced onto that bar (a file the sniff leaves to it): its per-line guards must stop at a
+    # redraw, or each of an epoch's 2000 redraws scans the rest of the 240 KB line
+    "generic_on_cr": (gen_progress_bar_cr, "generic_kv"),
     "progress_table": (gen_progress_table, "progress_table"),
     "generic_kv": (gen_generic_kv, "generic_kv"),
     "dpo_reference": (gen_dpo_reference, "console"),
@@ -251,6 +254,7 @@ _NAIVE = {
     "torchtune": (r"^Step (\d+) \| ", r"(\w+):([-+\w.]+)"),
     "progress_bar": (r"\| (\d+)/\d+ \[", r", (\w+)=([-+\w.]+)"),
     "progress_bar_cr": (r"\| (\d+)/\d+ \[", r", (\w+)=([-+\w.]+)"),
+    "generic_on_cr": (r"\| (\d+)/\d+ \[", r", (\w+)=([-+\w.]+)"),
     "progress_table": (r"^\| (\d+) \|", r"\| ([-+\w.]+) (?=\|)"),
     "generic_kv": (r"^(?:iter|step) (\d+):", r"(?:: |, )([a-z][\w ]*?) ([-+\d.e]+)"),
     "dpo_reference": (r"'counters/updates': (\d+)", r"'([\w/]+)': '?([-+\w.]+)'?"),

@@ -47,13 +47,13 @@ _PAIR = (rb"(?:(?<=^)|(?<=[\s,|;\x00]))([A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){
 _VALUE_FIRST = (rb"(?:(?<=^)|(?<=[\s,]))(?P<value>" + N + rb")[ \t]*" + _UNIT
                 + rb"[ \t]+(?P<key>[A-Za-z][\w/.\-]*(?: [A-Za-z][\w/.\-]*){0,2}?)(?=,|[ \t]*$)")
 _NOT = rb"(?<![\w/.])"
-_LATER_STEP = rb"(?![^\n]*" + _NOT + rb"(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)[ \t]*[:=]?[ \t]*\d)"
+_LATER_STEP = rb"(?![^\n\x1e]*" + _NOT + rb"(?:[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep)[ \t]*[:=]?[ \t]*\d)"
 _COUNTERS = rb"[Ii]ter(?:ation)?|[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)|[Ss]tep"
 
 
 def _later(tokens: bytes) -> bytes:
     """A guard: none of these counter tokens, with its number, later on the line."""
-    return rb"(?![^\n]*" + _NOT + rb"(?:" + tokens + rb")[ \t]*[:=]?[ \t]*\d)"
+    return rb"(?![^\n\x1e]*" + _NOT + rb"(?:" + tokens + rb")[ \t]*[:=]?[ \t]*\d)"
 
 
 _LATER_ITER = _later(_COUNTERS)
@@ -74,7 +74,7 @@ def _kind(name, head, pair=_PAIR, step=lambda f: f["step"], guard=b"", token=Non
 GLOBAL = _kind("global", rb"[Gg]lobal(?<![\w/.][Gg]lobal)[ _](?:[Ss]tep|[Ii]ter(?:ation)?)s?[ \t]*[:=]?[ \t]*"
                rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])", token=b"lobal")
 STEP = _kind("step", rb"[Ss](?:(?<=s)tep|(?<=S)(?:tep|TEP))(?<![\w/.][Ss]tep)(?<![\w/.]STEP)[ \t]*[:=]?[ \t]*"
-             rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])", guard=rb"(?![^\n]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
+             rb"(?P<step>\d+)" + _TOTAL + rb"(?![\d.])", guard=rb"(?![^\n\x1e]*" + _NOT + rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)[ \t]*[:=]?[ \t]*\d)")
 ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<step>\d+)" + _TOTAL + rb"(?![\d.])",
              guard=_LATER_STEP, token=b"ter")
 # the iteration may follow the epoch after a blank (`Epoch: [0]  [1480/1504]`) or straight after its bracket, in
@@ -82,11 +82,11 @@ ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<
 EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)(?:/\d+)?\]?(?:/\d+)?"
               rb"(?:(?:[ \t]+\[?|(?<=\])\(|\[)[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)[\])]?)?(?![\d.])", guard=_LATER_COUNTER,
               step=lambda f: f["epoch"], token=b"poch")
-BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n]*[A-Za-z])", token=b"|")
+BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n\x1e]*[A-Za-z])", token=b"|")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
               step=None, token=b" [")
 VALUE_FIRST = _kind("value_first",
-                    rb"^[ \t]*(?P<step>\d+)[ \t]+(?=" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][^\n]*, )",
+                    rb"^[ \t]*(?P<step>\d+)[ \t]+(?=" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][^\n\x1e]*, )",
                     pair=_VALUE_FIRST, token=b", ")
 # litgpt's `iter 1152 step 144: loss 11.46` / `iter 4810 | step 601: loss 0.27` (gradient accumulation: 8 iterations per optimizer step): every line
 # is its own micro-batch loss, so the iteration is the step; taking the optimizer step would keep one line in 8.
@@ -112,26 +112,26 @@ VALUE_ONLY = _kind("value_only", rb"^(?=[ \t]*" + N + rb"[ \t]*" + _UNIT + rb"[ 
 _STEP_KEY = rb"(?:[Gg]lobal[_ ]step|[Ss]tep|[Ii]ter(?:ation)?)"
 _KV_SEP = rb"(?:[ \t]*[,|;][ \t]*|\t[ \t]*|[ \t]+(?=[A-Za-z][\w/.]*=))"
 _KV_KEY = rb"[A-Za-z][\w/.]*(?: [A-Za-z][\w/.]*){0,2}"
-_KV_LEAD = rb"(?:[^\n]*?(?:[\]|]| - )[^A-Za-z\n]*)?"
+_KV_LEAD = rb"(?:[^\n\x1e]*?(?:[\]|]| - )[^A-Za-z\n\x1e]*)?"
 _KV_FIRST = _KV_KEY + rb"[ \t]*[:=][ \t]*" + N + _KV_SEP  # the first pair, a metric, and its separator
 _KV_COUNTER = _STEP_KEY + rb"[ \t]*[:=][ \t]*"  # the counter's key, before its number
 KV_LIST = _kind("kv_list",
                 rb"^(?=" + _KV_LEAD + rb"(?!" + _STEP_KEY + rb"[ \t]*[:=])" + _KV_FIRST + rb"[A-Za-z])"
-                rb"(?=[^\n]*?(?<=[\s,|;])" + _KV_COUNTER + rb"(?P<step>\d+)(?:/\d+)?(?![\d.])"
+                rb"(?=[^\n\x1e]*?(?<=[\s,|;])" + _KV_COUNTER + rb"(?P<step>\d+)(?:/\d+)?(?![\d.])"
                 rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))")
 
 # What may lead a line whose pairs are read from the first one on (the lead is not part of the record): nothing, a
 # timestamp with its level (`2024-05-01 12:00:01,123 INFO `, `[INFO] `), or fields closed by `]`, `|` or ` - `.
 _TIMESTAMP = rb"\[?\d{4}-\d\d-\d\d[ T][\d:.,]+\]?[ \t]+(?:\[?(?:INFO|DEBUG|WARNING|WARN|I|W)\]?[ \t:]+)?"
-_LINE_LEAD = rb"(?:" + _TIMESTAMP + rb"|[^\n]*?(?:[\]|]| - )[^A-Za-z\n]*)??"
-_NO_COUNTER = rb"(?![^\n]*" + _NOT + _STEP_KEY + rb"[ \t]*[:=]?[ \t]*\d)"
+_LINE_LEAD = rb"(?:" + _TIMESTAMP + rb"|[^\n\x1e]*?(?:[\]|]| - )[^A-Za-z\n\x1e]*)??"
+_NO_COUNTER = rb"(?![^\n\x1e]*" + _NOT + _STEP_KEY + rb"[ \t]*[:=]?[ \t]*\d)"
 # HF's logs printed without their braces, or a loop's own line, where the only counter is the (fractional) epoch:
 # `loss: 1.2145, learning_rate: 1.6e-05, epoch: 0.33` / `train loss = 1.9 | lr = 1e-05 | epoch = 0.03`. Each line is a
 # logging event: a step in log order (placed on the global step axis as HF's dicts without a step are), the epoch
 # kept as a series. An integer `epoch: 1, loss: 2.0` at the line start stays EPOCH's record.
 KV_EPOCH = _kind("kv_epoch",
                  rb"^" + _LINE_LEAD + rb"(?=" + _KV_FIRST + rb"[A-Za-z])"
-                 rb"(?=[^\n]*?(?<![\w/.])[Ee]poch[ \t]*[:=][ \t]*" + N + rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))"
+                 rb"(?=[^\n\x1e]*?(?<![\w/.])[Ee]poch[ \t]*[:=][ \t]*" + N + rb"[ \t]*(?:[,|;\t]|$|[ \t]+[A-Za-z]))"
                  + _NO_COUNTER, step=None, token=b"poch")
 # Pairs separated by blanks only, with the step counter among them: `loss 2.0312 lr 1e-05 step 20`,
 # `loss 1.98 | lr 1e-05 | step 40 | grad_norm 0.7`. The whole line must be such pairs (prose is not).
@@ -142,14 +142,14 @@ KV_SPACE = _kind("kv_space",
                  + rb"[ \t]+(?P<step>\d+)(?:/\d+)?(?:" + _SP_SEP + _SP_PAIR + rb")*[ \t]*[,|;]?[ \t]*$)")
 # A loop's line that prints its loss and no counter at all (okuvshynov/slowllama: `2023-09-29 20:16:01,559 backprop
 # done, loss after forward pass = 1.482`): each line a step in log order, only where no line of the file has a counter
-_NO_EPOCH_BATCH = rb"(?![^\n]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*\d)"
+_NO_EPOCH_BATCH = rb"(?![^\n\x1e]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*\d)"
 _LOSS_NAME = rb"(?:[Tt]rain(?:ing)?[ _])?[Ll]oss"
 # `loss after forward pass = `, `train loss: `; never across a field separator (`value loss,,False,GRPO beta=0.0` of a
 # CSV's text column is no loss of 0.0: sherrywan717/ppo-vs-grpo-math-rlvr)
 _LOSS_GAP = rb"\b[^\n:=,;|]{0,40}?[ \t]*[:=][ \t]*"
 _LOSS_KEY = rb"(?<![\w/.])(" + _LOSS_NAME + rb")" + _LOSS_GAP + rb"(" + N + rb")(?![\w.])"  # (key, value)
 _LOSS_AT = rb"(?<![\w/.])" + _LOSS_NAME + _LOSS_GAP + N + rb"(?![\w.])"  # the same, no groups (a head's lookahead)
-LOSS_LINE = _kind("loss_line", rb"^(?=[^\n]*?" + _LOSS_AT + rb")" + _NO_COUNTER + _NO_EPOCH_BATCH,
+LOSS_LINE = _kind("loss_line", rb"^(?=[^\n\x1e]*?" + _LOSS_AT + rb")" + _NO_COUNTER + _NO_EPOCH_BATCH,
                   pair=_LOSS_KEY, step=None, token=b"oss")
 # A loop's evaluation printed on its own line, without a counter, after the training line it belongs to:
 # `Validation loss: 2.50`, `val loss 2.50`, `eval: loss=2.50 acc=0.5`, `dev | avg_loss: 2.17 | {...}` (microsoft/
@@ -158,7 +158,7 @@ LOSS_LINE = _kind("loss_line", rb"^(?=[^\n]*?" + _LOSS_AT + rb")" + _NO_COUNTER 
 _ROLE = rb"(?:[Vv]al(?:id(?:ation)?)?|VAL(?:ID(?:ATION)?)?|[Ee]val(?:uation)?|EVAL|[Dd]ev|DEV|[Tt]est|TEST)"
 _EVAL_LOSS = rb"(?<![\w/.])\w*[Ll]oss\b[^\n:=,;|]{0,20}?[ \t]*[:=]?[ \t]*" + N + rb"(?![\w.])"
 EVAL_LINE = textlog.Kind(name="eval_line",
-                         head=rb"^(?=[ \t]*(?:\[[^\]\n]*\][ \t]*)*" + _ROLE + rb"(?![\w/.])[^\n]*?" + _EVAL_LOSS + rb")"
+                         head=rb"^(?=[ \t]*(?:\[[^\]\n\x1e]*\][ \t]*)*" + _ROLE + rb"(?![\w/.])[^\n\x1e]*?" + _EVAL_LOSS + rb")"
                          + _NO_COUNTER + _NO_EPOCH_BATCH,
                          pair=_PAIR, step=None, eval=True, lenient=True, other=rb"\S*?", token=b"oss")
 _DICTS = (b"{'loss'", b'{"loss"', b"{'eval_loss'", b'{"eval_loss"')
