@@ -28,7 +28,7 @@ from dataclasses import field
 from pathlib import Path
 
 from .fastclass import dataclass
-from .sources.registry import SKIP_DIRS, Registry, Source, candidates, registry, skipped
+from .sources.registry import DEEP, SKIP_DIRS, Registry, Source, _sniffed, candidates, registry, skipped
 
 MAX_FILES = 2000  # log files considered under one path
 MAX_DIRS = 20000  # folders visited
@@ -125,6 +125,7 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None,
     dirs_seen = 0
     stack: list[tuple[Path, int]] = [(root, 0)]
     capped = False
+    cards: list[Path] = []  # README.md files: model cards, read only where nothing else is a log
     while stack:
         d, depth = stack.pop()
         dirs_seen += 1
@@ -177,6 +178,8 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None,
                 if not skipped(name.lower()):
                     warnings.append(f"{_rel(p, root)}: skipped: not a regular file ({_kind(mode)})")
                 continue
+            if name.lower() == "readme.md":
+                cards.append(p)
             srcs = _stores_that_read(p, candidates(p, lambda p=p: read_head(p), reg))
             if not srcs:
                 continue
@@ -189,8 +192,30 @@ def walk(root: Path, warnings: list[str], reg: Registry | None = None,
             warnings.append(f"more than {MAX_FILES} log files under {root}; read only the first {MAX_FILES}")
             break
         stack.extend((s, depth + 1) for s in reversed(subdirs))
+    if cards and not any(f.source.kind == "metrics" for f in found):  # (configs beside a card are its run's)
+        found += _model_cards(cards, root, warnings, reg)
     found.sort(key=lambda f: f.rel)
     return found
+
+
+def _model_cards(cards: list[Path], root: Path, warnings: list[str], reg: Registry) -> list[LogFile]:
+    """A downloaded model repository's only log is often its card: the Trainer writes the evaluation table into
+    README.md ("Training results": `Training Loss | Epoch | Step | Validation Loss`). A README is no log anywhere
+    else (it is skipped by name), so it is read only when no other file under the path holds metrics, and only where a
+    specific reader is sure of its first bytes (prose with `Step 1: install` is not taken)."""
+    from .sources.base import read_head
+
+    out = []
+    for p in cards:
+        text = read_head(p)
+        scored = _sniffed(reg.sniffers(".md"), text) if text else []
+        srcs = [s for score, s in sorted(scored, key=lambda x: (-x[0], x[1].priority)) if score >= DEEP]
+        srcs = _stores_that_read(p, srcs)
+        if srcs:
+            rel = _rel(p, root)
+            warnings.append(f"{rel}: the model card's results table read as the log (no other log found)")
+            out.append(LogFile(path=p, sources=srcs, rel=rel))
+    return out
 
 
 def _stores_that_read(p: Path, srcs: list[Source]) -> list[Source]:

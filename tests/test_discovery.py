@@ -92,6 +92,50 @@ def test_renamed_trainer_state_copies_are_runs_of_their_own(tmp_path):
     assert [r.label for r in discover(tmp_path).runs] == ["run-a.json", "run-b.json"]
 
 
+# A Trainer-written model card: the only log a downloaded model repository holds
+CARD = """---
+tags:
+- trl
+- kto
+---
+# mistral-kto
+
+### Training hyperparameters
+- learning_rate: 5e-07
+- num_epochs: 1
+
+### Training results
+
+| Training Loss | Epoch | Step | Validation Loss | Rewards/chosen | Rewards/rejected | Rewards/margins | Kl |
+|:-------------:|:-----:|:----:|:---------------:|:--------------:|:----------------:|:---------------:|:--:|
+| 0.4951        | 0.2   | 100  | 0.4898          | 0.21           | -0.15            | 0.36            | 0.31 |
+| 0.4612        | 0.4   | 200  | 0.4560          | 0.55           | -0.71            | 1.26            | 0.42 |
+| 0.4380        | 0.6   | 300  | 0.4301          | 0.93           | -1.45            | 2.38            | 0.49 |
+"""
+
+
+def test_a_model_repository_is_read_from_its_card_when_nothing_else_is_a_log(tmp_path):
+    (tmp_path / "README.md").write_text(CARD)
+    (tmp_path / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 16}')
+    run = kto_doctor.load_run(tmp_path)
+    assert run.series("loss").tolist() == [0.4951, 0.4612, 0.438]
+    assert run.series("eval_loss").tolist() == [0.4898, 0.456, 0.4301]
+    assert any("README.md" in w and "model card" in w for w in run.warnings)
+
+
+def test_a_card_beside_real_logs_is_not_read(tmp_path):
+    (tmp_path / "README.md").write_text(CARD)
+    state(tmp_path / "trainer_state.json", [1.0] * 5)
+    (run,) = discover(tmp_path).runs
+    assert [f.rel for f in run.files] == ["trainer_state.json"]
+
+
+def test_a_readme_of_prose_is_still_no_log(tmp_path):
+    (tmp_path / "README.md").write_text("# Fine-tuning\n\nStep 1: install 2 things\nStep 2: run train.py\n")
+    r = cli("analyze", tmp_path)
+    assert r.returncode == 2 and "no training logs found" in r.stderr and "Traceback" not in r.stderr
+
+
 # ------------------------------------------------------------------------------ recognised by content
 
 def test_a_paste_with_any_name_is_recognised_by_its_content(tmp_path):
