@@ -89,6 +89,7 @@ def _metric_facts(run: Run) -> dict:
         if len(vals) and not vals.any():
             silent.append(name)
     risen, fallen = _reward_shifts(components, floats)
+    pinned = _pinned_rewards(components, floats)
     return {
         "metrics": names,
         "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
@@ -98,6 +99,7 @@ def _metric_facts(run: Run) -> dict:
         "never_finite_metrics": [n for n in nonfinite if len(floats[n]) >= 2 and not np.isfinite(floats[n]).any()],
         "reward_components": components,
         "silent_rewards": silent,
+        "pinned_rewards": pinned,
         "risen_rewards": risen,
         "fallen_correctness_rewards": fallen,
     }
@@ -107,6 +109,27 @@ def _metric_facts(run: Run) -> dict:
 # `exact_match`, `math_verify`, `pass_rate`, `solve`...
 _CORRECTNESS = re.compile(r"(?i)accura|correct|exact|match|answer|solv|verif|pass")
 _SHIFT_ROWS = 5  # rows of each fifth at the least (a 25-row log)
+
+
+_PINNED_ROWS = 3  # measurements of a term, its evaluation twin's included
+
+
+def _pinned_rewards(components: list, floats: dict) -> list:
+    """The correctness terms whose mean is one and the same value strictly between 0 and 1 on every logged row
+    (training rows and the term's `eval_` twin together, 3 at the least): a pass rate of sampled completions moves
+    from batch to batch, so an unmoving 0.5 is a constant the function returns (a fallback when the reference answer
+    cannot be parsed), not a measurement. 0 is `silent_rewards`' case, 1 a saturated task."""
+    import numpy as np
+
+    out = []
+    for name in components:
+        if not _CORRECTNESS.search(name) or name not in floats:
+            continue
+        parts = [floats[name], floats.get("eval_" + name, np.empty(0))]
+        vals = np.concatenate([v[np.isfinite(v)] for v in parts])
+        if len(vals) >= _PINNED_ROWS and 0 < vals[0] < 1 and (vals == vals[0]).all():
+            out.append(name)
+    return out
 
 
 def _reward_shifts(components: list, floats: dict) -> tuple[list, list]:

@@ -26,6 +26,8 @@ Names:
   run.task_gain                        its improvement (relative) from the eval loss's lowest point to its best
   run.reward_components, run.silent_rewards   the per-function reward series (`rewards/<function>/mean`) and
                                        those of them that are exactly 0 on every logged row
+  run.pinned_rewards                   the correctness terms whose mean is the same value strictly between 0 and 1
+                                       on every row, training and evaluation (3 at the least): a constant returned
   run.risen_rewards                    the per-function rewards up 10% of their level, first fifth to last (means)
   run.fallen_correctness_rewards       the correctness terms (accuracy, exact match...) that fell to half or less
   step                                 the global step of every logged row
@@ -52,7 +54,7 @@ NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
               "core_series", "core_missing", "nonfinite_metrics", "never_finite_metrics",
               "task_metric", "task_best", "task_last", "task_shortfall", "task_best_step", "task_gain",
-              "reward_components", "silent_rewards", "risen_rewards", "fallen_correctness_rewards")
+              "reward_components", "silent_rewards", "pinned_rewards", "risen_rewards", "fallen_correctness_rewards")
 
 
 class ExprError(Exception):
