@@ -90,6 +90,7 @@ def _metric_facts(run: Run) -> dict:
             silent.append(name)
     risen, fallen = _reward_shifts(components, floats)
     pinned = _pinned_rewards(components, floats)
+    unearned = _unearned_correctness(components, floats)
     return {
         "metrics": names,
         "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
@@ -100,6 +101,8 @@ def _metric_facts(run: Run) -> dict:
         "reward_components": components,
         "silent_rewards": silent,
         "pinned_rewards": pinned,
+        "unearned_correctness_rewards": unearned,
+        "correctness_rewards": [n for n in components if _CORRECTNESS.search(n)],
         "risen_rewards": risen,
         "fallen_correctness_rewards": fallen,
     }
@@ -128,6 +131,26 @@ def _pinned_rewards(components: list, floats: dict) -> list:
         parts = [floats[name], floats.get("eval_" + name, np.empty(0))]
         vals = np.concatenate([v[np.isfinite(v)] for v in parts])
         if len(vals) >= _PINNED_ROWS and 0 < vals[0] < 1 and (vals == vals[0]).all():
+            out.append(name)
+    return out
+
+
+def _unearned_correctness(components: list, floats: dict) -> list:
+    """The correctness terms that are still not earned at the end: the median of their last fifth is 0 or less and its
+    mean under 0.05 (a typical batch scores no right answer; a penalty that went away is no answer got right), on 25
+    rows at the least. A term that is exactly 0 on every row is `silent_rewards`' case (GRPO113), not this."""
+    import numpy as np
+
+    out = []
+    for name in components:
+        if not _CORRECTNESS.search(name) or name not in floats:
+            continue
+        vals = floats[name][np.isfinite(floats[name])]
+        k = len(vals) // 5
+        if k < _SHIFT_ROWS or not vals.any():
+            continue
+        last = vals[-k:]
+        if float(np.median(last)) <= 0 and float(last.mean()) < 0.05:
             out.append(name)
     return out
 
