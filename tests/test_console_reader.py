@@ -374,3 +374,40 @@ def test_a_step_word_elsewhere_on_the_line_is_no_step_head(tmp_path):
     p = tmp_path / "train.log"
     p.write_text("after step 10 we log {'loss': 2.0}\nafter step 20 we log {'loss': 1.8}\n")
     assert sources.read(p).series["loss"].steps.tolist() == [1, 2]
+
+
+# ------------------------------------------------------------------------------ several runs in one file
+
+def _launch(total: int, losses: list, resumed: bool = False, finished: bool = True) -> str:
+    """One Trainer launch as a nohup.out holds it: the banner block, a dict per 10 steps, the end summary."""
+    out = ["[INFO|trainer.py:1969] >> ***** Running training *****",
+           "[INFO|trainer.py:1970] >>   Num examples = 3,278",
+           f"[INFO|trainer.py:1977] >>   Total optimization steps = {total}"]
+    if resumed:
+        out.append("[INFO|trainer.py:2100] >>   Continuing training from checkpoint, will skip to saved global_step")
+    for i, v in enumerate(losses):
+        out.append(f"{{'loss': {v}, 'grad_norm': 1.0, 'learning_rate': 1e-05, 'epoch': {(i + 1) / len(losses):.2f}}}")
+    if finished:
+        out.append("{'train_runtime': 387.7, 'train_samples_per_second': 8.4, 'train_loss': 0.39, 'epoch': 1.0}")
+    return "\n".join(out) + "\n"
+
+
+def test_runs_appended_one_after_another_are_not_spliced(tmp_path):
+    # srcao-bingo/FairRLHF-Multi-role's nohup.out: a reward-model run, then SFT runs, each appended by its launch;
+    # read as one series, the second run's loss looked like a divergence from the first's 0.12
+    p = write(tmp_path, "nohup.out.log", "launching rm\n" + _launch(102, [0.7, 0.4, 0.2, 0.12, 0.12])
+              + "launching sft\n" + _launch(187, [1.9, 1.6, 1.4, 1.3, 1.25, 1.2]))
+    src = console.read(p)
+    assert src.series["loss"].values.tolist() == [1.9, 1.6, 1.4, 1.3, 1.25, 1.2]
+    assert src.facts["total_steps"] == 187
+    assert "holds 2 training runs" in src.warnings[0] and "from line 12" in src.warnings[0]
+    assert min(src.series["loss"].lines) >= 9  # the lines are the file's own
+
+
+def test_a_relaunch_that_resumes_or_follows_a_crash_is_one_run(tmp_path):
+    crashed = _launch(100, [2.0, 1.8, 1.6], finished=False) + _launch(100, [1.5, 1.4, 1.3])
+    src = console.read(write(tmp_path, "crash.log", crashed))
+    assert len(src.series["loss"].values) == 6 and not any("training runs" in w for w in src.warnings)
+    resumed = _launch(100, [2.0, 1.8, 1.6]) + _launch(200, [1.5, 1.4, 1.3], resumed=True)
+    src = console.read(write(tmp_path, "resumed.log", resumed))
+    assert len(src.series["loss"].values) == 6 and not any("training runs" in w for w in src.warnings)

@@ -476,8 +476,12 @@ class _Store:
 
 
 class _Reader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, from_line: int = 0) -> None:
         self.path = path
+        self.from_line = from_line  # read from this line on (the last of several runs one after another: `read`)
+        self.launches: list[int] = []  # lines of the Trainer's "Running training" banners ...
+        self.resumes: list[int] = []  # ... those followed by "Continuing training from checkpoint"
+        self.ends: list[int] = []  # ... and of the end-of-training summaries (`train_runtime`)
         self.src = SourceData(path=path, format="console")
         self.main = _Store()
         self.logger = _Store()  # dicts echoed by a logger (`... >> {...}`): used only when nothing else is found
@@ -518,6 +522,9 @@ class _Reader:
                 n = f.readinto(buf)
                 size += n
                 if not n:
+                    if carry and self.from_line > line_base:
+                        carry, skipped = _from_line(carry, self.from_line - line_base)
+                        line_base += skipped
                     if carry:
                         self.chunk(carry, line_base)
                     break
@@ -533,6 +540,11 @@ class _Reader:
                         continue
                     piece, carry = chunk[: cut + 1], chunk[cut + 1:]
                     del chunk
+                if self.from_line > line_base:  # before the run to read: counted, not read
+                    piece, skipped = _from_line(piece, self.from_line - line_base)
+                    line_base += skipped
+                    if not piece:
+                        continue
                 line_base += self.chunk(piece, line_base)
                 del piece
                 if len(buf) != min(CHUNK, small):
@@ -560,7 +572,8 @@ class _Reader:
                 self.src.hints[punctuation] = True
                 self.src.warnings.append(f"{self.path.name}: {_PUNCTUATION_READ[punctuation]}")
         self.keep_tail(chunk)  # (first: the previous chunk, kept until now, is let go before this one is read)
-        if line_base == 0:
+        self.note_launches(chunk, line_base)
+        if line_base == self.from_line:
             self.startup_facts(chunk)
             self.old_overflows = chunk.find(_OLD_OVERFLOW) >= 0
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
@@ -586,6 +599,26 @@ class _Reader:
         self.note_overflows(overflows, len(chunk))
         self.tail_lines = line_base + spans.newlines
         return spans.newlines
+
+    def note_launches(self, chunk: bytes, line_base: int) -> None:
+        """Where the Trainer's "Running training" banners and end-of-training summaries are: a file that holds
+        several runs one after another (a nohup.out appended to by each launch) is told by them (`read`)."""
+        for needle, where in ((_BANNER, self.launches), (b"train_runtime", self.ends)):
+            p = chunk.find(needle)
+            while p >= 0:
+                line = line_base + chunk.count(b"\n", 0, p)
+                if not where or where[-1] != line:
+                    where.append(line)
+                    if needle is _BANNER and chunk.find(_RESUMED, p, p + 4096) >= 0:
+                        self.resumes.append(line)
+                p = chunk.find(needle, p + len(needle))
+
+    def last_run(self) -> int | None:
+        """The first line of the last run, where the file holds several one after another: a banner that comes after
+        an earlier run's end-of-training summary and is no resume of it. None for one run (or a run resumed)."""
+        starts = [b for b in self.launches if b not in self.resumes and any(a < e < b for a in self.launches[:1]
+                                                                            for e in self.ends)]
+        return starts[-1] if starts else None
 
     def keep_tail(self, chunk: bytes) -> None:
         """The chunks that hold the file's last TAIL bytes so far (the last ones themselves, not a copy; `chunk`
@@ -1488,8 +1521,40 @@ def _steps_of(ks: list, ordinals: np.ndarray, steps: np.ndarray) -> list:
     return [int(steps[p]) if p < n and ordinals[p] == k else k for k, p in zip(ks, pos)]
 
 
+_BANNER = b"***** Running training *****"
+_RESUMED = b"Continuing training from checkpoint"
+
+
+def _from_line(piece: bytes, n: int) -> tuple[bytes, int]:
+    """`piece` from its `n`-th line on (0-based), and the number of lines cut off before it."""
+    p, cut = 0, 0
+    while cut < n:
+        q = piece.find(b"\n", p)
+        if q < 0:
+            return b"", cut
+        p, cut = q + 1, cut + 1
+    return piece[p:], cut
+
+
 def read(path: Path) -> SourceData:
-    return _Reader(path).run()
+    reader = _Reader(path)
+    src = reader.run()
+    start = reader.last_run()
+    if start is None:
+        return src
+    # Several runs one after another in one file (each launch appends its banner, its steps and its summary): their
+    # steps would be spliced into one series. The last run is read, from its banner on, and the report says so.
+    try:
+        last = _Reader(path, from_line=start).run()
+    except SourceError:
+        return src  # the last launch logged nothing: the whole file, as before
+    if not last.series:
+        return src
+    runs = 1 + sum(1 for b in reader.launches if b not in reader.resumes and b < start and b != start)
+    last.warnings.insert(0, f"{path.name}: holds {runs} training runs one after another (a \"Running training\" "
+                            f"block each, the earlier ended by their summary); the last one, from line {start + 1}, "
+                            f"is read")
+    return last
 
 
 @contextmanager
