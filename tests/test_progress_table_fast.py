@@ -168,3 +168,23 @@ def test_metrics_on_every_row_share_the_rows_steps_and_lines(tmp_path):
     p.write_text("| Step | Training Loss | Validation Loss |\n|---|---|---|\n" + "\n".join(first[:4]) + "\n")
     got = progress_table.read(p)
     assert np.shares_memory(got.series["loss"].steps, got.series["eval_loss"].steps)
+
+
+def test_a_model_cards_hyperparameters_and_lora_tag_are_its_configuration(tmp_path):
+    # the card the Trainer writes (codeindex gemma-2b age_bias card, held-out set 33): the rate is configured, not
+    # logged, and the front matter's `- lora` tag names the adapter
+    from kto_doctor.sources import progress_table
+
+    card = ("---\nlibrary_name: peft\ntags:\n- llama-factory\n- lora\n- generated_from_trainer\n---\n\n# gemma-2b\n\n"
+            "### Training hyperparameters\n\nThe following hyperparameters were used during training:\n"
+            "- learning_rate: 5e-07\n- train_batch_size: 1\n- lr_scheduler_type: linear\n- num_epochs: 1.0\n\n"
+            "### Training results\n\n| Training Loss | Epoch | Step | Validation Loss |\n|:---:|:---:|:---:|:---:|\n"
+            "| 1.07 | 0.04 | 10 | 1.0180 |\n| 1.0252 | 0.08 | 20 | 1.0168 |\n| 1.0016 | 0.12 | 30 | 1.0161 |\n")
+    p = tmp_path / "README.md"
+    p.write_text(card)
+    src = progress_table.read(p)
+    assert src.config["learning_rate"] == 5e-07 and src.config["lr_scheduler_type"] == "linear"
+    assert src.config["finetuning_type"] == "lora" and src.config["num_epochs"] == 1.0
+    assert src.series["loss"].values.tolist() == [1.07, 1.0252, 1.0016]
+    p.write_text(card.replace("- lora\n", ""))
+    assert "finetuning_type" not in progress_table.read(p).config

@@ -748,6 +748,30 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
+# A Hub model card as the Trainer writes it: "The following hyperparameters were used during training:" then
+# `- learning_rate: 5e-07` lines; and the front matter's tags (`- lora`)
+_CARD_SETTINGS = re.compile(rb"hyperparameters were used during training:[ \t]*\r?\n((?:[ \t]*[-*][ \t]+[\w.]+:[^\n]*\n?)+)")
+_CARD_LINE = re.compile(rb"[ \t]*[-*][ \t]+([\w.]+):[ \t]*([^\r\n]*)")
+_FRONT_MATTER = re.compile(rb"\A(?:\xef\xbb\xbf)?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def card_settings(text: bytes) -> dict:
+    """The configuration a Hub model card states: its `Training hyperparameters` list (numbers as floats, the rest
+    as text) and, from the front matter's tags, a LoRA adapter (`- lora`: finetuning_type lora). Empty for any other
+    text."""
+    out: dict = {}
+    m = _CARD_SETTINGS.search(text)
+    if m:
+        for k, v in _CARD_LINE.findall(m.group(1)):
+            value = v.decode("utf-8", "replace").strip()
+            num = to_float(value)
+            out[k.decode()] = num if num is not None else value[:200]
+    fm = _FRONT_MATTER.match(text)
+    if fm and re.search(rb"(?m)^tags:[ \t]*\r?\n(?:[ \t]*-[ \t]+[^\n]*\n)*?[ \t]*-[ \t]+lora[ \t]*\r?$", fm.group(1)):
+        out.setdefault("finetuning_type", "lora")
+    return out
+
+
 def to_float(value) -> float | None:
     """A logged value as a float: numbers, numeric strings ('nan', '-8.1e+06'), bools; None otherwise.
     An integer beyond a float's range reads as ±inf, as JSON's 1e400 does."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import bytematrix, textlog
 from ..heap import Grow
-from .base import Columns, SourceData, SourceError, StepRuns
+from .base import Columns, SourceData, SourceError, StepRuns, card_settings
 from .spannumbers import PAD, span_numbers
 from .registry import TEXT_SUFFIXES, Source, score
 
@@ -233,7 +233,13 @@ def read(path) -> SourceData:
     ordinal = False  # rows of a fractional-epoch table (NaN steps): numbered in file order, step k = k-th row
     table: _Table | None = None
     stream = textlog.Chunks(path)
+    card_read = False
     for raw, line_base, _ in stream:
+        if not card_read and (line_base == 0 or b"hyperparameters were used during training" in raw):
+            settings = card_settings(raw)  # a model card's hyper-parameters and adapter: the run's configuration
+            card_read = "learning_rate" in settings
+            for key, value in settings.items():
+                src.config.setdefault(key, value)
         text = _unbox(raw.translate(_CR) if b"\r" in raw else raw)
         heads = _headers(text)
         segments = [(table, 0, heads[0][0] if heads else len(text))] if table is not None else []
