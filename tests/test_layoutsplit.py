@@ -61,7 +61,8 @@ def test_matrix_reads_the_split(case, chunk, tmp_path, monkeypatch):
 
 
 # (a bar redrawn with `\r` and no line feed until its end is one long line: its shape's `[^|\n]*` may run over a
-# redraw, so its units are lines, and no two are alike; the split reads it)
+# redraw, so `take` would have its lines as units, no two alike; its redraws are read by `take_redraws` instead,
+# tested below)
 _LAID_OUT = {"bar_nemo", "bar_nemo_cut", "mm", "mm_cut", "mm_nolf", "mm_restart", "mg", "mg_cut", "mg_restart",
              "mg_vanished"}
 

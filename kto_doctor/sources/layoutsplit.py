@@ -21,6 +21,9 @@ left to the regex). Where the records of a unit are replaced by the mark of a ta
 nothing more in it (checked on the model: the other units are the same to it), so the shape's split of what is
 left finds the records of the other units only, and the text left is the split's.
 
+A tqdm bar redrawn by `\r` alone (one long line) is read by its redraws, though its shape's classes may run over
+one: `take_redraws`, each layout's path proven by `Walk` (below).
+
 Values: a capture of the layout `[-+]?0*(.0*)?` or `[-+]?0*(.0*)?[eE][-+]?0+` (digits as `0`, at most 15 digits,
 |scale| <= 22) is read from the bytes as `decimals` and `bytematrix` argue, exactly float()'s; a layout with any
 other capture (`nan`, a 17-digit repr) is left to the split (its texts would cost what the split costs).
