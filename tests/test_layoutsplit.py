@@ -61,7 +61,8 @@ def test_matrix_reads_the_split(case, chunk, tmp_path, monkeypatch):
 
 
 # (a bar redrawn with `\r` and no line feed until its end is one long line: its shape's `[^|\n]*` may run over a
-# redraw, so its units are lines, and no two are alike; the split reads it)
+# redraw, so `take` would have its lines as units, no two alike; its redraws are read by `take_redraws` instead,
+# tested below)
 _LAID_OUT = {"bar_nemo", "bar_nemo_cut", "mm", "mm_cut", "mm_nolf", "mm_restart", "mg", "mg_cut", "mg_restart",
              "mg_vanished"}
 
@@ -199,3 +200,103 @@ def test_marked_is_the_join_of_the_gaps():
     gaps = [text[a:b] for a, b in zip([0, *ends.tolist()], [*starts.tolist(), len(text)])]
     assert textlog.marked(text, starts, ends) == textlog._TAKEN.join(gaps)
     assert textlog.marked(text, starts[:0], ends[:0]) == text
+
+
+# ------------------------------------------------------------------------------------------ redraws as units
+
+_WALKED = (
+    rb"(?:Epoch (?P<epoch>\d+)\b[^|\n]*\|[^|\n]*\| *(?P<n>\d+)/(?P<total>\d+) "
+    rb"\[[^\]\n,]*(?:, *[^\]\n,=]*)?(?=, [^=,\]\n]+=)),\ loss=([-+0-9A-Za-z_.]+)(?:\])",
+    rb"a[^b\n]*b(c)?d",
+    rb"a(?:bc|b)c*?d",
+    rb"(?<=x)a+?(b|ab)(?!c)",
+    rb"^a\w*\b(?:b[ab]*)?$",
+    rb"\Ba[^a]{2,3}(?=ab|b)",
+    rb"a((b)|(ab))*?b",
+)
+
+
+@pytest.mark.parametrize("pattern", _WALKED)
+def test_walk_is_the_engine_where_it_answers(pattern):
+    """`Walk` is the regex engine's search at one start: on random texts of the bytes its tests tell apart, at
+    every start, where it answers (no byte outside the text read) the same match and captures as `re`."""
+    r = random.Random(len(pattern))
+    rx = re.compile(pattern, re.M)
+    try:
+        walk = layoutsplit.Walk(pattern, re.M)
+    except layoutsplit._Out:  # (a construct it does not model: `take_redraws` leaves such a shape alone)
+        assert pattern == _WALKED[-1]
+        return
+    answered = matched = 0
+    draw = b"\x1eEpoch 3:  12%|#  | 12/100 [01:02<03:20, 8.52it/s, loss=1.23]\x1e"
+    for i in range(1200):
+        if i % 2:  # (bytes its tests tell apart, and pieces of a draw)
+            text = b"".join(r.choice((b"a", b"b", b"c", b"d", b"x", b"xa", b"ab", b"|", b"\n", b"\x1e", b" ", b",", b"=", b"]", b"7",
+                                      b"Epoch ", b"12/100 [", b", loss=", b"1.5")) for _ in range(r.randrange(1, 30)))
+        else:  # a draw with a few bytes changed, dropped or doubled
+            text = bytearray(draw * r.randrange(1, 3))
+            for _ in range(r.randrange(0, 4)):
+                q = r.randrange(len(text))
+                text[q:q + 1] = r.choice((b"", b"|", b"\x1e", b"\n", b",", b"]", b"=", b"9", text[q:q + 1] * 2))
+            text = bytes(text)
+        for p in range(len(text)):
+            try:
+                got = walk.match(text, p)
+            except layoutsplit._Out:
+                continue
+            answered += 1
+            m = rx.match(text, p)
+            if got is None:
+                assert m is None, (text, p)
+                continue
+            matched += 1
+            assert m is not None and m.end() == got[0], (text, p)
+            assert all(m.span(g) == got[1].get(g, (-1, -1)) for g in range(1, rx.groups + 1)), (text, p)
+    assert answered > 1000 and matched > 0
+
+
+def _cr_bar(r: random.Random, n: int, per: int, garble: float = 0.0, ansi: bool = False) -> str:
+    out = ["GPU available: True (cuda), used: True\nLOCAL_RANK: 0\n"]
+    for i in range(n):
+        e, k = divmod(i, per)
+        k += 1
+        s = (f"Epoch {e}:  {k * 100 // per:3d}%|{'#' * (k * 10 // per):10}| {k}/{per} [01:{k % 60:02d}<03:20, "
+             f"{8 + r.random():.2f}it/s, loss={r.random() * 3:.3g}, v_num=7, train_loss_step={r.random() * 3:.4f}]")
+        if r.random() < garble:
+            cut = r.randrange(len(s))
+            s = s[:cut] if r.random() < 0.5 else s[:cut] + s[cut + 3:]
+        if ansi and r.random() < 0.3:
+            s = "\x1b[32m" + s + "\x1b[0m"
+        out.append("\r" + s + ("\n" if k == per else ""))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("chunk", [1 << 15, textlog.CHUNK])
+@pytest.mark.parametrize("kind", ["plain", "garbled", "ansi", "cut"])
+def test_cr_only_bar_read_by_its_redraws(kind, chunk, tmp_path, monkeypatch):
+    """A bar redrawn by `\\r` alone, the line fed where the epoch's bar closes (one long line of redraws): its
+    redraws are the units (`take_redraws`), each layout proven by `Walk`; the same frame as the split's, and the
+    redraws took most records. Garbled draws (cut, bytes dropped) and ANSI colours are found by the engine."""
+    monkeypatch.setattr(textlog, "CHUNK", chunk)
+    r = random.Random(7)
+    text = _cr_bar(r, 12000, 1500, garble=0.01 if kind == "garbled" else 0.0, ansi=kind == "ansi")
+    path = tmp_path / "bar.log"
+    path.write_text(text[:len(text) * 2 // 3] if kind == "cut" else text)
+    taken = []
+    real = layoutsplit.take_redraws
+
+    def counting(*args, **kwargs):
+        got = real(*args, **kwargs)
+        taken.append(0 if got is None else len(got[0][0]))
+        return got
+
+    monkeypatch.setattr(layoutsplit, "take_redraws", counting)
+    fast, _ = _frame(path, progress_bar.FORMAT, True)
+    with monkeypatch.context() as m:
+        m.setattr(textlog.Reader, "matrix", lambda self, shape, text, line_base: None)
+        slow, _ = _frame(path, progress_bar.FORMAT, True)
+    assert fast == slow
+    if chunk > 1 << 15:  # (32 KB chunks hold few redraws of a layout: some are taken, most left)
+        assert sum(taken) > (4000 if kind == "cut" else 6000)
+    else:
+        assert sum(taken) > 0

@@ -567,7 +567,7 @@ class Shape:
     """The regex of one record shape (the literal text of a record with its numeric values captured), and
     the keys of its captures: `split` of a chunk with it yields every record of this shape at once."""
 
-    __slots__ = ("kind", "regex", "keys", "width", "used", "program", "matrix", "prefixed")
+    __slots__ = ("kind", "regex", "keys", "width", "used", "program", "matrix", "prefixed", "redraw")
 
     def __init__(self, kind: Kind, text: bytes, row: Row, wanted: Callable[[str], bool] = lambda key: True) -> None:
         self.kind = kind
@@ -593,6 +593,7 @@ class Shape:
         self.program = None  # its `linefast` form: None not tried yet, False none (or no gain on this file)
         self.matrix = None  # its `layoutsplit` units' separators and needle: None not tried yet, False none
         self.prefixed = False  # a record of it stood after other text on its line (`Reader.first`)
+        self.redraw = None  # its `layoutsplit.take_redraws` walk and lead: None not tried yet, False none
 
     def ok(self, text: bytes) -> bool:
         m = self.regex.match(text)
@@ -1015,6 +1016,8 @@ class Reader:
         if shape.matrix is False or _TAKEN in text:
             return None
         seps, needle = shape.matrix
+        if layoutsplit.RS not in seps and self.redrawn(text):
+            return self.matrix_redraws(shape, text, line_base)
         got = layoutsplit.take(shape, text, seps)
         if got is None:
             self.miss_matrix(shape)
@@ -1043,20 +1046,54 @@ class Reader:
                 int(np.count_nonzero(buf == 10)), n1
         mine = np.ones(n1 + n2, dtype=bool)
         mine[np.searchsorted(marks, rem)] = False
-        rvalues = block_floats(keys, {key: parts[1 + j::w] for j, key in enumerate(keys)})
-        values = {}
-        for key in keys:
-            (mv, mo), (rv, ro) = mvalues[key], rvalues[key]
-            v = np.empty(n1 + n2)
-            v[mine], v[~mine] = mv, rv
-            ok = None
-            if mo is not None or ro is not None:
-                ok = np.empty(n1 + n2, dtype=bool)
-                ok[mine] = True if mo is None else mo
-                ok[~mine] = True if ro is None else ro
-            values[key] = (v, ok)
+        values = _merged(keys, mine, mvalues, block_floats(keys, {key: parts[1 + j::w] for j, key in enumerate(keys)}))
         block = (shape.kind, lines, np.full(n1 + n2, -1, dtype=np.int64), keys, values, None)
         return block, left, int(np.count_nonzero(buf == 10)), n1 + n2
+
+    @staticmethod
+    def redrawn(text: bytes, sample: int = 1 << 16) -> bool:
+        """Whether the text's start holds many redraws a line (a tqdm bar redrawn by `\\r` alone): its lines are
+        long and no two alike, so its units for the byte matrices are the redraws (`matrix_redraws`)."""
+        return text.count(b"\x1e", 0, sample) > 8 * (text.count(b"\n", 0, sample) + 1)
+
+    def matrix_redraws(self, shape: Shape, text: bytes, line_base: int):
+        """`matrix` where the shape's classes may run over a redraw (`program` gives line units) and the text is
+        mostly redraws: its units are the redraws, each layout proven by `layoutsplit.take_redraws`, the rest found
+        by the engine at the places of the shape's lead. The same records, marks and text left as the split."""
+        if shape.redraw is None:
+            pattern, flags = shape.regex.pattern, shape.regex.flags
+            lead = layoutsplit.redraw_lead(pattern, flags)
+            shape.redraw = (layoutsplit.Walk(pattern, flags), lead) if lead else False
+        if shape.redraw is False:
+            return None
+        got = layoutsplit.take_redraws(shape, text, *shape.redraw)
+        if got is None:
+            self.miss_matrix(shape)
+            return None
+        (s1, e1, mvalues), (s2, e2, rtexts) = got
+        n1, n2 = len(s1), len(s2)
+        keys = shape.keys
+        if n2:
+            starts, ends = np.concatenate([s1, s2]), np.concatenate([e1, e2])
+            order = np.argsort(starts, kind="stable")
+            starts, ends = starts[order], ends[order]
+            mine = order < n1
+        else:
+            starts, ends, mine = s1, e1, None
+        left = marked(text, starts, ends)
+        buf = np.frombuffer(left, dtype=np.uint8)
+        marks = np.flatnonzero(buf == _TAKEN[0])
+        if len(marks) != n1 + n2:  # pragma: no cover (cannot be: the text held no mark)
+            raise AssertionError("layoutsplit: marks lost")
+        feeds = np.flatnonzero(buf == 10)
+        lines = line_base + 1 + np.searchsorted(feeds, marks)
+        if n1 < 4 * n2:  # (a fifth or more found by the engine: both ways paid for)
+            self.miss_matrix(shape)
+        else:
+            self.misses.pop(("matrix", id(shape)), None)
+        values = mvalues if mine is None else _merged(keys, mine, mvalues, block_floats(keys, rtexts))
+        block = (shape.kind, lines, np.full(n1 + n2, -1, dtype=np.int64), keys, values, None)
+        return block, left, len(feeds), n1 + n2
 
     def miss_matrix(self, shape: Shape) -> None:
         """A chunk where the byte matrices took less than four fifths of the shape's records: after three in a row
@@ -1606,6 +1643,23 @@ def feeds_before(gaps: list, left: bytes, fresh: bool = False) -> np.ndarray:
             marks = np.cumsum(np.fromiter(map(len, gaps), dtype=np.int64, count=n + 1)[:-1]) + np.arange(n)
         return np.searchsorted(feeds, marks).astype(np.int64)
     return np.cumsum(np.fromiter(map(bytes.count, gaps, repeat(_NL)), dtype=np.int64, count=n))
+
+
+def _merged(keys: list, mine: np.ndarray, mvalues: dict, rvalues: dict) -> dict:
+    """{key: (values, ok)} of a chunk's records, those of the byte matrices where `mine` is set, the others'
+    (the split's, the engine's) elsewhere, each side in file order."""
+    values = {}
+    for key in keys:
+        (mv, mo), (rv, ro) = mvalues[key], rvalues[key]
+        v = np.empty(len(mine))
+        v[mine], v[~mine] = mv, rv
+        ok = None
+        if mo is not None or ro is not None:
+            ok = np.empty(len(mine), dtype=bool)
+            ok[mine] = True if mo is None else mo
+            ok[~mine] = True if ro is None else ro
+        values[key] = (v, ok)
+    return values
 
 
 def marked(text: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
