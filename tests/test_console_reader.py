@@ -411,3 +411,24 @@ def test_a_relaunch_that_resumes_or_follows_a_crash_is_one_run(tmp_path):
     resumed = _launch(100, [2.0, 1.8, 1.6]) + _launch(200, [1.5, 1.4, 1.3], resumed=True)
     src = console.read(write(tmp_path, "resumed.log", resumed))
     assert len(src.series["loss"].values) == 6 and not any("training runs" in w for w in src.warnings)
+
+
+def test_a_relaunch_on_saved_weights_restarts_the_schedule(tmp_path):
+    # 112292454/ChatGLM-Efficient-Tuning-main's WebQSP log (held-out set 33): resume_from_checkpoint=None, then
+    # "Loaded fine-tuned model from checkpoint(s): .../checkpoint-4000", and the step counter back at 10 each launch
+    import kto_doctor
+
+    def launch(n, load, base=2.0):
+        head = ["resume_from_checkpoint=None,"]
+        if load:
+            head.append("07/15/2023 13:03:30 - INFO - pet.core.adapter - Loaded fine-tuned model from checkpoint(s): "
+                        "out/checkpoint-40")
+        rows = [f"  1%|#| {10 * i}/{10 * n} [00:01<00:10,  1.2it/s]\r{{'loss': {base - 0.01 * i:.4f}, 'learning_rate': "
+                f"{5e-05 * min(1, i / 3):.3g}, 'epoch': {i / 10:.2f}}}" for i in range(1, n + 1)]
+        return "\n".join(head + rows) + "\n"
+
+    p = write(tmp_path, "train.log", launch(8, False) + launch(8, True, 1.9) + launch(12, True, 1.8))
+    rules = [f.rule for f in kto_doctor.analyze(p).findings]
+    assert "SCHED109" in rules
+    q = write(tmp_path, "fresh.log", launch(8, False) + launch(12, False, 1.9))  # started over from scratch: no finding
+    assert "SCHED109" not in [f.rule for f in kto_doctor.analyze(q).findings]

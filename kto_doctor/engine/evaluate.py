@@ -103,6 +103,8 @@ def _metric_facts(run: Run) -> dict:
         "pinned_rewards": pinned,
         "unearned_correctness_rewards": unearned,
         "correctness_rewards": [n for n in components if _CORRECTNESS.search(n)],
+        # the step counter went back to an earlier step (a relaunch into the same log): segments less one
+        "step_restarts": max(0, len(getattr(run, "segments", None) or []) - 1),
         "risen_rewards": risen,
         "fallen_correctness_rewards": fallen,
     }

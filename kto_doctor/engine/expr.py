@@ -28,6 +28,7 @@ Names:
                                        those of them that are exactly 0 on every logged row
   run.pinned_rewards                   the correctness terms whose mean is the same value strictly between 0 and 1
                                        on every row, training and evaluation (3 at the least): a constant returned
+  run.step_restarts                    how many times the step counter went back to an earlier step (relaunches)
   run.correctness_rewards              the per-function rewards whose name says they score the answer (accuracy,
                                        correct, exact, match, answer, solve, verify, pass)
   run.unearned_correctness_rewards     the correctness terms still unearned at the end (last fifth: median <= 0, mean
@@ -58,7 +59,7 @@ NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
               "core_series", "core_missing", "nonfinite_metrics", "never_finite_metrics",
               "task_metric", "task_best", "task_last", "task_shortfall", "task_best_step", "task_gain",
-              "reward_components", "silent_rewards", "pinned_rewards", "unearned_correctness_rewards", "correctness_rewards", "risen_rewards", "fallen_correctness_rewards")
+              "reward_components", "silent_rewards", "pinned_rewards", "unearned_correctness_rewards", "correctness_rewards", "step_restarts", "risen_rewards", "fallen_correctness_rewards")
 
 
 class ExprError(Exception):

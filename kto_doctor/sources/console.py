@@ -102,7 +102,11 @@ _STARTING = lazyre.compile(rb"Starting (KTO|DPO|ORPO|CPO|SimPO|GRPO|PPO|RLOO|SFT
 _FLAGS = ((b"Upcasting trainable params to float32", "upcast_trainable_params"),
           (b"DeepSpeed ZeRO3 detected", "deepspeed_zero3"),
           (b"Your dataset only has one preference type", "one_preference_type"),
-          (b"Current loss scale already at minimum", "loss_scale_at_minimum"))
+          (b"Current loss scale already at minimum", "loss_scale_at_minimum"),
+          # the weights of an earlier run loaded as the start of this one (LLaMA-Factory's adapter_name_or_path, its
+          # predecessor's checkpoint_dir): not a resume, whose trainer state (step, schedule, optimizer) comes along
+          (b"Loaded fine-tuned model from checkpoint(s)", "weights_reloaded"),
+          (b"Loaded adapter(s): ", "weights_reloaded"))
 
 
 # Dicts of one shape (key sequence and quoting) are read together: their keys checked by one regex, their
