@@ -432,3 +432,16 @@ def test_a_relaunch_on_saved_weights_restarts_the_schedule(tmp_path):
     assert "SCHED109" in rules
     q = write(tmp_path, "fresh.log", launch(8, False) + launch(12, False, 1.9))  # started over from scratch: no finding
     assert "SCHED109" not in [f.rule for f in kto_doctor.analyze(q).findings]
+
+
+def test_a_short_runs_dicts_flushed_at_its_end_are_placed_by_their_epochs(tmp_path):
+    # Salieri2077/DPO_RLHF_oceanDemo (held-out set 35): under nohup a 100-step run's stdout never filled its buffer,
+    # so all 20 dicts reach the file after the last bar, `100/100`; each one's epoch says its step
+    bars = "".join(f"{i}%|#| {i}/100 [00:{i:02d}<00:10,  1.2it/s]\r" for i in range(1, 101))
+    dicts = "".join(f"{{'loss': {1.1 - 0.005 * k:.4f}, 'rewards/margins': 0.5, 'epoch': {k / 10:.1f}}}\n"
+                    for k in range(1, 21))
+    text = ("[INFO|trainer.py:1969] >> ***** Running training *****\n"
+            "[INFO|trainer.py:1977] >>   Total optimization steps = 100\n" + bars + "\n" + dicts)
+    src = console.read(write(tmp_path, "train_dpo.log", text))
+    assert src.series["loss"].steps.tolist() == [5.0 * k for k in range(1, 21)]
+    assert any("printed at once after the last progress bar" in w for w in src.warnings)

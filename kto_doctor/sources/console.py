@@ -1402,12 +1402,12 @@ def _burst_steps(store: _Store, src: SourceData, own: np.ndarray, is_eval: np.nd
     if len(train) < 4 or np.isnan(ep[train]).mean() > 0.1:
         return False
     known = np.flatnonzero(train_known[train])  # positions in the train sequence
-    if len(known) < 2:
+    if not len(known):
         return False
     ends = np.append(known[1:] - 1, len(train) - 1)  # the last train dict of each anchor's burst
     burst = ends > known
-    if burst.sum() < 2:
-        return False
+    if len(known) < 2 or burst.sum() < 2:
+        return _one_burst(own, ep, train, known, ends, burst, src, missing)
     first, last = train[known[burst]], train[ends[burst]]  # (the anchor is its burst's first dict)
     with np.errstate(divide="ignore", invalid="ignore"):
         r_first, r_last = own[first] / ep[first], own[first] / ep[last]
@@ -1434,6 +1434,30 @@ def _burst_steps(store: _Store, src: SourceData, own: np.ndarray, is_eval: np.nd
     src.warnings.append(f"{src.path.name}: {n + int(train_known.sum())} dict line(s) printed in bursts after a "
                         f"progress bar (stdout buffered, tqdm not: a nohup log); placed by their epoch at "
                         f"{per_epoch:.4g} steps per epoch")
+    return True
+
+
+def _one_burst(own, ep, train, known, ends, burst, src: SourceData, missing: np.ndarray) -> bool:
+    """A short run's dicts all flushed at its end (stdout buffered under nohup, never full before the exit): one
+    burst after the last bar, `100/100`, then every dict of the run. Where that bar is the run's last step (the
+    "Running training" block's total) and the burst holds most of the train dicts, each dict's step is its epoch x
+    (total / the last dict's epoch): Salieri2077/DPO_RLHF_oceanDemo's 20 DPO dicts at epochs 0.1 ... 2.0 after
+    `100/100` are steps 5 ... 100, not 81 ... 100."""
+    total = src.facts.get("total_steps")
+    if burst.sum() != 1 or not total:
+        return False
+    b = int(np.flatnonzero(burst)[0])
+    first, last = int(known[b]), int(ends[b])
+    n = last - first + 1
+    if n < 4 or n < 0.8 * len(train) or abs(own[train[first]] - total) > 0.01 * total:
+        return False
+    eps = ep[train[first:last + 1]]
+    if np.isnan(eps).any() or eps[-1] <= 0 or (np.diff(eps) < 0).any():
+        return False
+    per_epoch = total / float(eps[-1])
+    own[train[first:last + 1]] = np.round(eps * per_epoch)
+    src.warnings.append(f"{src.path.name}: {n} dict line(s) printed at once after the last progress bar (stdout "
+                        f"buffered, tqdm not: a nohup log); placed by their epoch at {per_epoch:.4g} steps per epoch")
     return True
 
 
