@@ -89,8 +89,10 @@ def _metric_facts(run: Run) -> dict:
         if len(vals) and not vals.any():
             silent.append(name)
     risen, fallen = _reward_shifts(components, floats)
-    pinned = _pinned_rewards(components, floats)
-    unearned = _unearned_correctness(components, floats)
+    correctness = [n for n in components if _CORRECTNESS.search(n)]
+    scored = [n for n in correctness if n in floats]  # (the correctness terms that hold numbers)
+    pinned = _pinned_rewards(scored, floats)
+    unearned = _unearned_correctness(scored, floats)
     return {
         "metrics": names,
         "unknown_metrics": list(getattr(run, "unknown_metrics", None) or unknown(names)),
@@ -102,7 +104,7 @@ def _metric_facts(run: Run) -> dict:
         "silent_rewards": silent,
         "pinned_rewards": pinned,
         "unearned_correctness_rewards": unearned,
-        "correctness_rewards": [n for n in components if _CORRECTNESS.search(n)],
+        "correctness_rewards": correctness,
         # the step counter went back to an earlier step (a relaunch into the same log): segments less one
         "step_restarts": max(0, len(getattr(run, "segments", None) or []) - 1),
         "risen_rewards": risen,
@@ -119,7 +121,7 @@ _SHIFT_ROWS = 5  # rows of each fifth at the least (a 25-row log)
 _PINNED_ROWS = 3  # measurements of a term, its evaluation twin's included
 
 
-def _pinned_rewards(components: list, floats: dict) -> list:
+def _pinned_rewards(correctness: list, floats: dict) -> list:
     """The correctness terms whose mean is one and the same value strictly between 0 and 1 on every logged row
     (training rows and the term's `eval_` twin together, 3 at the least): a pass rate of sampled completions moves
     from batch to batch, so an unmoving 0.5 is a constant the function returns (a fallback when the reference answer
@@ -127,9 +129,7 @@ def _pinned_rewards(components: list, floats: dict) -> list:
     import numpy as np
 
     out = []
-    for name in components:
-        if not _CORRECTNESS.search(name) or name not in floats:
-            continue
+    for name in correctness:
         parts = [floats[name], floats.get("eval_" + name, np.empty(0))]
         vals = np.concatenate([v[np.isfinite(v)] for v in parts])
         if len(vals) >= _PINNED_ROWS and 0 < vals[0] < 1 and (vals == vals[0]).all():
@@ -137,16 +137,14 @@ def _pinned_rewards(components: list, floats: dict) -> list:
     return out
 
 
-def _unearned_correctness(components: list, floats: dict) -> list:
+def _unearned_correctness(correctness: list, floats: dict) -> list:
     """The correctness terms that are still not earned at the end: the median of their last fifth is 0 or less and its
     mean under 0.05 (a typical batch scores no right answer; a penalty that went away is no answer got right), on 25
     rows at the least. A term that is exactly 0 on every row is `silent_rewards`' case (GRPO113), not this."""
     import numpy as np
 
     out = []
-    for name in components:
-        if not _CORRECTNESS.search(name) or name not in floats:
-            continue
+    for name in correctness:
         vals = floats[name][np.isfinite(floats[name])]
         k = len(vals) // 5
         if k < _SHIFT_ROWS or not vals.any():

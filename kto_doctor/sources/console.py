@@ -620,8 +620,10 @@ class _Reader:
     def last_run(self) -> int | None:
         """The first line of the last run, where the file holds several one after another: a banner that comes after
         an earlier run's end-of-training summary and is no resume of it. None for one run (or a run resumed)."""
-        starts = [b for b in self.launches if b not in self.resumes and any(a < e < b for a in self.launches[:1]
-                                                                            for e in self.ends)]
+        if not self.launches:
+            return None
+        first = self.launches[0]
+        starts = [b for b in self.launches if b not in self.resumes and any(first < e < b for e in self.ends)]
         return starts[-1] if starts else None
 
     def keep_tail(self, chunk: bytes) -> None:
@@ -926,7 +928,7 @@ class _Reader:
         m = _TRAINABLE.search(chunk) if b"trainable params: " in chunk else None
         if m:
             facts["trainable_params"] = int(m.group(1).replace(b",", b""))
-        p = chunk.find(b"***** Running training *****")
+        p = chunk.find(_BANNER)
         if p >= 0:
             for m in _RUNNING.finditer(chunk, p, p + 4096):
                 where, key = _RUNNING_KEYS[m.group(1)]
@@ -1578,7 +1580,7 @@ def read(path: Path) -> SourceData:
         return src  # the last launch logged nothing: the whole file, as before
     if not last.series:
         return src
-    runs = 1 + sum(1 for b in reader.launches if b not in reader.resumes and b < start and b != start)
+    runs = 1 + sum(1 for b in reader.launches if b not in reader.resumes and b < start)
     last.warnings.insert(0, f"{path.name}: holds {runs} training runs one after another (a \"Running training\" "
                             f"block each, the earlier ended by their summary); the last one, from line {start + 1}, "
                             f"is read")
