@@ -512,16 +512,27 @@ def _derive_epoch(series: dict, provenance: dict, config: dict, datas: list[Sour
         _fill_epoch(series, provenance, notes)
     if "epoch" in series or "loss" not in series:
         return
+    if any(d.step_kind == "ordinal" and "loss" in d.series for d in datas):
+        return
     n, b = config.get("num_examples"), config.get("effective_batch_size")
-    if not (_positive(n) and _positive(b)) or any(d.step_kind == "ordinal" and "loss" in d.series for d in datas):
+    total, epochs = config.get("total_steps"), config.get("num_train_epochs")
+    if _positive(n) and _positive(b):
+        per_step, how = b / n, f"step x {int(b)} / {int(n)} examples"
+        said = f"step x {int(b)} per step / {int(n)} examples; {n / b:.4g} steps per epoch"
+    elif _positive(total) and _positive(epochs) and not _positive(config.get("max_steps")):
+        # the run states both (a notebook's `[699/699 13:20, Epoch 2/3]`, a banner's `Num Epochs` and `Total
+        # optimization steps`): the Trainer's max_steps is epochs x steps per epoch
+        per_step, how = epochs / total, f"step x {epochs:g} epochs / {int(total)} steps"
+        said = (f"{total / epochs:.4g} steps per epoch: {int(total)} optimizer steps over {epochs:g} "
+                f"epoch{'' if epochs == 1 else 's'}")
+    else:
         return
     import pandas as pd
 
     index = series["loss"].index
-    series["epoch"] = pd.Series(index.to_numpy(dtype=np.float64) * (b / n), index=index, name="epoch", copy=False)
-    provenance["epoch"] = f"derived: step x {int(b)} / {int(n)} examples"
-    notes.append(f"epoch: derived from the step (step x {int(b)} per step / {int(n)} examples; "
-                 f"{n / b:.4g} steps per epoch): no epoch was logged")
+    series["epoch"] = pd.Series(index.to_numpy(dtype=np.float64) * per_step, index=index, name="epoch", copy=False)
+    provenance["epoch"] = f"derived: {how}"
+    notes.append(f"epoch: derived from the step ({said}): no epoch was logged")
 
 
 def _fill_epoch(series: dict, provenance: dict, notes: list[str]) -> None:

@@ -17,12 +17,12 @@ from conftest import REPO
 FIX = REPO / "tests" / "fixtures" / "formats" / "notebook"
 
 
-def _trainer_table(rows, header=("Step", "Training Loss", "Validation Loss")) -> list[str]:
+def _trainer_table(rows, header=("Step", "Training Loss", "Validation Loss"), bar="[50/50 01:02, Epoch 1/1]") -> list[str]:
     """The HTML the notebook progress callback displays, as nbformat stores it (a list of lines)."""
     head = "".join(f"      <th>{h}</th>\n" for h in header)
     body = "".join("    <tr>\n" + "".join(f"      <td>{c}</td>\n" for c in row) + "    </tr>\n" for row in rows)
     html = ("\n    <div>\n      <progress value='50' max='50' style='width:300px; height:20px;'></progress>\n"
-            "      [50/50 01:02, Epoch 1/1]\n    </div>\n    <table border=\"1\" class=\"dataframe\">\n  <thead>\n"
+            f"      {bar}\n    </div>\n    <table border=\"1\" class=\"dataframe\">\n  <thead>\n"
             " <tr style=\"text-align: left;\">\n" + head + "    </tr>\n  </thead>\n  <tbody>\n" + body
             + "  </tbody>\n</table><p>")
     return html.splitlines(True)
@@ -109,10 +109,36 @@ def test_the_training_banner_gives_a_step_table_its_epochs(tmp_path):
     assert run.series("epoch").tolist() == pytest.approx([10 * 64 / 720, 20 * 64 / 720, 30 * 64 / 720, 40 * 64 / 720])
     assert run.provenance["epoch"].startswith("derived")
     two = tmp_path / "two.ipynb"  # two trainings with different banners: which one the table belongs to is unknown
-    other = [line.replace("720", "1440") for line in _UNSLOTH_BANNER]
+    other = [line.replace("720", "1440").replace("= 120", "= 240") for line in _UNSLOTH_BANNER]
+    bare = _trainer_table([(s, l, "No log") for s, l, _ in rows], bar="")  # (nor a progress line of its own)
     two.write_text(json.dumps(_notebook({"name": "stdout", "output_type": "stream", "text": _UNSLOTH_BANNER + other},
-                                        _display(table))))
+                                        _display(bare))))
     assert "epoch" not in kto_doctor.load_run(two).metric_names
+
+
+def test_the_progress_line_gives_a_step_table_its_epochs_and_the_staircase_is_explained(tmp_path):
+    """The callback's bar above the table states max_steps and the epochs (`[699/699 13:20, Epoch 2/3]`,
+    datawhalechina/self-llm's Qwen3-8B LoRA notebook): without an Epoch column or a banner, step s is epoch
+    s x 3 / 699, and a loss that steps down at steps 233 and 466 is the multi-epoch staircase, said as expected."""
+    loss = [3.0 + 0.02 * ((i * 7) % 3 - 1) for i in range(23)] + [2.6 + 0.02 * ((i * 5) % 3 - 1) for i in range(23)] \
+        + [2.2 + 0.02 * ((i * 11) % 3 - 1) for i in range(23)]
+    table = _trainer_table([(10 * (i + 1), f"{v:.6f}") for i, v in enumerate(loss)], header=("Step", "Training Loss"),
+                           bar="[699/699 13:20, Epoch 2/3]")
+    p = tmp_path / "Qwen3-8B-LoRA.ipynb"
+    p.write_text(json.dumps(_notebook(_display(table))))
+    run = kto_doctor.load_run(p)
+    assert run.config["total_steps"] == 699 and run.config["num_train_epochs"] == 3
+    assert run.series("epoch").tolist() == pytest.approx([10 * (i + 1) * 3 / 699 for i in range(69)])
+    assert "233 steps per epoch" in " ".join(run.merge_notes)
+    report = kto_doctor.analyze(p)
+    assert [(f.rule, f.severity) for f in report.findings] == [("SFT105", "info")]
+    # a bar mid-run (`< remaining, rate`) says the same; with max_steps configured the epochs are not the Trainer's
+    mid = _trainer_table([(10 * (i + 1), f"{v:.6f}") for i, v in enumerate(loss)], header=("Step", "Training Loss"),
+                         bar="[ 690/699 13:10 < 00:10, 0.89 it/s, Epoch 2.96/3]")
+    q = tmp_path / "mid.ipynb"
+    q.write_text(json.dumps(_notebook(_display(mid))))
+    assert kto_doctor.load_run(q).series("epoch").iloc[-1] == pytest.approx(690 * 3 / 699)
+    assert "epoch" not in kto_doctor.load_run(q, overrides={"max_steps": 699}).metric_names
 
 
 def test_printed_metric_dicts_in_a_stream_output_are_read_and_a_nan_is_seen(tmp_path):

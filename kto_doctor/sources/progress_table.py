@@ -22,6 +22,10 @@ Cells: `No log`, `None`, `-` and empty are missing; `**bold**`, `~`, a leading `
 undone; a table whose every number is written `1,858179` uses decimal commas. A header repeated later starts a
 new table (the steps of a second table restarting are a resumed or separate run). The Training Loss of a
 Trainer table is the mean since the previous row.
+
+The notebook's progress line above the table (`[699/699 13:20, Epoch 2/3]`, `[ 51/699 00:54 < 12:10, 0.89 it/s,
+Epoch 0.21/3]`) states the run's optimizer steps and epochs: facts `total_steps` and `num_train_epochs` (the last
+such line), from which the merger places a table without an Epoch column on the epoch axis.
 """
 from __future__ import annotations
 
@@ -53,6 +57,9 @@ _CR = bytes.maketrans(b"\r", b" ")  # a CRLF file's CR: a blank at the end of th
 _SKIP_COLUMN = re.compile(r"(?i)approx\.|exp\(|^loss type$|runtime|samples per second|steps per second")
 # trailing columns of remarks a hand-made table adds (`Notes` with `<<< SPIKE` on some rows, `Source` with `log line
 # 42`, a `Δ Train` change): optional cells, and free text after them, in a blank-separated table
+# the notebook callback's bar text: `[step/max_steps elapsed( < remaining, rate it/s), Epoch e/num_train_epochs]`
+_PROGRESS = re.compile(rb"\[ *(\d{1,9})/(\d{1,9}) [\d:]+(?: < [\d:]+)?(?:, [\d.]+ (?:it/s|s/it))?, "
+                       rb"Epoch (\d+(?:\.\d+)?)/(\d{1,5})\]")
 _NOTE_COLUMN = re.compile(r"(?i)^(?:notes?|remarks?|comments?|source|\u0394.*|\u03b4.*|delta.*|change|diff)$")
 
 
@@ -240,6 +247,12 @@ def read(path) -> SourceData:
             card_read = "learning_rate" in settings
             for key, value in settings.items():
                 src.config.setdefault(key, value)
+        if b", Epoch " in raw:
+            bars = _PROGRESS.findall(raw)
+            if bars:
+                _, total, _, epochs = bars[-1]
+                if int(total) > 0 and int(epochs) > 0:
+                    src.facts["total_steps"], src.facts["num_train_epochs"] = int(total), int(epochs)
         text = _unbox(raw.translate(_CR) if b"\r" in raw else raw)
         heads = _headers(text)
         segments = [(table, 0, heads[0][0] if heads else len(text))] if table is not None else []
