@@ -164,7 +164,7 @@ def test_a_paste_of_the_older_overflow_lines_alone_is_claimed_and_judged(tmp_pat
     doc = json.loads(r.stdout)
     fp16 = [f for f in doc["findings"] if f["rule"] == "FP16101"]
     assert r.exit_code == 1 and fp16 and fp16[0]["severity"] == "error"
-    assert "1 DeepSpeed \"Skipping step\" overflow line " in fp16[0]["message"]
+    assert "1 fp16 \"Skipping step\" overflow line " in fp16[0]["message"]
 
 
 OVERFLOW = ("[2023-08-07 18:35:18,432] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 "
@@ -445,3 +445,36 @@ def test_a_short_runs_dicts_flushed_at_its_end_are_placed_by_their_epochs(tmp_pa
     src = console.read(write(tmp_path, "train_dpo.log", text))
     assert src.series["loss"].steps.tolist() == [5.0 * k for k in range(1, 21)]
     assert any("printed at once after the last progress bar" in w for w in src.warnings)
+
+
+APEX = "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to {scale}\n"
+
+
+def test_apex_amp_overflow_lines_are_counted_beside_hf_dicts_and_in_a_loop_log(tmp_path):
+    """apex amp prints its own skip line (NVIDIA/apex#493: eight in one epoch, the scale 256 -> 2, the validation
+    loss 0.148 -> 0.712). Beside a Trainer's metric dicts (the console reader) and in a hand-written loop's log (the
+    generic fallback) the lines are the same fp16 facts as DeepSpeed's: how many steps were skipped and how low the
+    scale fell; a log without them states neither."""
+    from kto_doctor.analysis import analyze
+    from kto_doctor.sources import console, generic_kv
+
+    dicts = "".join(f"{{'loss': {2.0 - 0.01 * s:.3f}, 'learning_rate': 1e-05, 'epoch': {s / 100:.2f}}}\n" for s in range(1, 41))
+    halvings = "".join(APEX.format(scale=float(2 ** k)) for k in range(15, 9, -1))  # 32768 ... 1024: six skips
+    hf = tmp_path / "hf.log"
+    hf.write_text(halvings + dicts)
+    data = console.read(hf)
+    assert data.facts["overflow_count"] == 6 and data.facts["loss_scale_min"] == 1024.0
+    assert data.facts["overflow_steps"] == [1] * 6  # each skip belongs to the first train record after it
+
+    loop = tmp_path / "loop.log"
+    loop.write_text("".join(f"step {s}: loss {3.0 - 0.02 * s:.4f}\n" for s in range(1, 30))
+                    + "".join(APEX.format(scale=float(s)) for s in (256, 128, 64, 32, 16, 8, 4, 2))
+                    + "".join(f"step {s}: loss {2.4 + 0.05 * (s - 30):.4f}\n" for s in range(30, 40)))
+    data = generic_kv.read(loop)
+    assert data.facts["overflow_count"] == 8 and data.facts["loss_scale_min"] == 2.0
+    fp16 = [f for f in analyze(str(loop)).findings if f.rule == "FP16101"]
+    assert fp16 and fp16[0].severity == "warning" and "collapses to 2" in fp16[0].title
+
+    plain = tmp_path / "plain.log"
+    plain.write_text(dicts + "Gradient overflow is a thing this line only talks about\n")
+    assert "overflow_count" not in console.read(plain).facts

@@ -41,7 +41,8 @@ from .base import (MAX_STEP, MEASURED_KEYS, SETTING_KEYS, TRAINING_KEYS, Columns
                    SourceError, note_collisions, open_stream, regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
-from .textlog import RECORD, deepspeed_facts, deepspeed_first_progress, deepspeed_progress, find_rare
+from .textlog import (OTHER_OVERFLOW_WORD, RECORD, deepspeed_facts, deepspeed_first_progress, deepspeed_progress,
+                      find_rare, other_overflows)
 from .trainer_warnings import TrainerWarnings
 
 START = 16 << 20  # the first chunk: start-up facts (the "Running training" block, banners) are searched in it
@@ -89,7 +90,7 @@ _RUNNING_KEYS = {b"Num examples": ("facts", "num_examples"), b"Num Epochs": ("fa
                  b"Number of trainable parameters": ("facts", "trainable_params")}
 _WORLD = lazyre.compile(rb"Process rank: \d+, world size: (\d{1,9})\b")
 _REF_MODEL = lazyre.compile(rb"Created reference model from ([^\r\n]*)")
-_OVERFLOW = lazyre.compile(rb"(?:OVERFLOW! Rank \d+ Skipping step|Overflow detected\. Skipping step)\. "
+_OVERFLOW = lazyre.compile(rb"(?:OVERFLOW! (?:Rank \d+ )?Skipping step|Overflow detected\. Skipping step)\. "
                        rb"Attempted loss scale: (\d+(?:\.\d*)?), reducing to (\d+(?:\.\d*)?)")
 # DeepSpeed before 0.4 (2021) said `[Rank 0] Overflow detected. Skipping step. Attempted loss scale: 1, reducing to 1`
 _OLD_OVERFLOW = b"Overflow detected. Skipping step. "
@@ -579,7 +580,9 @@ class _Reader:
         self.note_launches(chunk, line_base)
         if line_base == self.from_line:
             self.startup_facts(chunk)
-            self.old_overflows = chunk.find(_OLD_OVERFLOW) >= 0
+            # wordings with no rare byte to look for are searched only where the first chunk holds one: the
+            # scaler's calibration skips come at the start
+            self.old_overflows = chunk.find(_OLD_OVERFLOW) >= 0 or chunk.find(OTHER_OVERFLOW_WORD) >= 0
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
             self.src.facts["loss_scale_at_minimum"] = True
         self.warned.scan(chunk)
@@ -811,11 +814,11 @@ class _Reader:
         logger = np.array(spans.loggers, dtype=bool)
         train = kept & ~is_eval & ~logger
         if overflows:  # each skipped step belongs to the train record after it
-            at = np.searchsorted(spans.starts, [m.start() for m in overflows])
+            at = np.searchsorted(spans.starts, [start for start, _ in overflows])
             before = np.concatenate([[0], np.cumsum(train)])[at]
-            for m, k in zip(overflows, before.tolist()):
+            for (_, scale), k in zip(overflows, before.tolist()):
                 self.overflows.append(self.train_records + k + 1)
-                self.loss_scales.append(float(m.group(2)))
+                self.loss_scales.append(scale)
             overflows.clear()
         self.train_records += int(train.sum())
         index = np.zeros(n, dtype=np.int64)
@@ -914,10 +917,10 @@ class _Reader:
 
     def note_overflows(self, overflows: list, before: int) -> None:
         """DeepSpeed skipped a step before byte `before`: it belongs to the next train record."""
-        while overflows and overflows[0].start() < before:
-            m = overflows.pop(0)
+        while overflows and overflows[0][0] < before:
+            _, scale = overflows.pop(0)
             self.overflows.append(self.train_records + 1)
-            self.loss_scales.append(float(m.group(2)))
+            self.loss_scales.append(scale)
 
     # ------------------------------------------------------------ facts
 
@@ -1160,29 +1163,31 @@ class _Reader:
 
 
 
-def _overflows(chunk: bytes, old: bool = False) -> list:
-    """The DeepSpeed overflow lines of a chunk (what `_OVERFLOW.finditer` finds): the literal is found by
-    `find`, the regex only tried there (a regex scan of a 16 MB chunk for a literal costs 9 instructions a
-    byte; memchr on its `!` a fraction of one). The older wording has no rare byte to look for: it is searched
-    only where the log's first chunk held it (`old`), since its calibration skips come at the start."""
+def _overflows(chunk: bytes, old: bool = False) -> list[tuple[int, float]]:
+    """(offset, the scale it falls to) of the fp16 overflow lines of a chunk, in order. DeepSpeed's is found by
+    `find` on its literal and the regex only tried there (a regex scan of a 16 MB chunk for a literal costs 9
+    instructions a byte; memchr on its `!` a fraction of one). The older DeepSpeed wording and apex's
+    (`textlog.OTHER_OVERFLOW`) have no rare byte to look for: they are searched only where the log's first chunk
+    held one (`old`), since the scaler's calibration skips come at the start."""
     out = []
-    p = find_rare(chunk, b"OVERFLOW! Rank ", 8)
+    p = find_rare(chunk, b"OVERFLOW! ", 8)
     while p >= 0:
         m = _OVERFLOW.match(chunk, p)
         if m is not None:
-            out.append(m)
+            out.append((m.start(), float(m.group(2))))
             p = m.end()
         else:
             p += 1
-        p = find_rare(chunk, b"OVERFLOW! Rank ", 8, p)
+        p = find_rare(chunk, b"OVERFLOW! ", 8, p)
     if old:
         p = chunk.find(_OLD_OVERFLOW)
         while p >= 0:
             m = _OVERFLOW.match(chunk, p)
             if m is not None:
-                out.append(m)
+                out.append((m.start(), float(m.group(2))))
             p = chunk.find(_OLD_OVERFLOW, p + 1)
-        out.sort(key=lambda m: m.start())
+        out += other_overflows(chunk)
+        out.sort()
     return out
 
 
@@ -1616,7 +1621,7 @@ _SNIFF = lazyre.compile(r"""\{\s*(?:'train_loss'|['"‘“](?:loss|eval_loss|lea
 
 # DeepSpeed's overflow lines alone: a paste of them is still the console's, below any reader of the metric
 # lines around them (the generic fallback scores 0.1-0.3)
-_SNIFF_OVERFLOW = lazyre.compile(r"OVERFLOW! Rank \d+ Skipping step|Overflow detected\. Skipping step\. Attempted loss scale")
+_SNIFF_OVERFLOW = lazyre.compile(r"OVERFLOW! (?:Rank \d+ )?Skipping step|Overflow detected\. Skipping step\. Attempted loss scale")
 
 
 def sniff(head: str) -> float:

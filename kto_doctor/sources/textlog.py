@@ -1774,8 +1774,22 @@ def sniffer(*patterns: bytes, flags: int = re.M) -> Callable[[str], int]:
     return count
 
 
-_OVERFLOW = lazyre.compile(rb"OVERFLOW! Rank \d+ Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?)"
+_OVERFLOW = lazyre.compile(rb"OVERFLOW! (?:Rank \d+ )?Skipping step\. Attempted loss scale: (\d+(?:\.\d*)?)"
                            rb"(?:, reducing to (\d+(?:\.\d*)?))?")
+# apex amp's skip line, with the scale it falls to: `Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale
+# to 32768.0` (older: no `loss scaler 0`). Its dynamic scaler starts at 2^16 as DeepSpeed's does (apex's FP16_Optimizer
+# said DeepSpeed's words, without the rank). fairseq's `overflow detected, setting loss scale to: 16` is left out: its
+# scaler starts at 128, so its scales do not say what these say.
+OTHER_OVERFLOW = lazyre.compile(rb"Gradient overflow\.[ \t]+Skipping step,? (?:loss scaler \d+ )?reducing loss scale to "
+                                rb"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+OTHER_OVERFLOW_WORD = b"Gradient overflow"  # what a chunk must hold for OTHER_OVERFLOW to be tried
+
+
+def other_overflows(chunk: bytes) -> list[tuple[int, float]]:
+    """(offset, the scale it falls to) of each apex overflow line of a chunk."""
+    if chunk.find(OTHER_OVERFLOW_WORD) < 0:
+        return []
+    return [(m.start(), float(m.group(1))) for m in OTHER_OVERFLOW.finditer(chunk)]
 
 
 # DeepSpeed's engine progress line, every `steps_per_print` steps: `[Rank 0] step=210, skipped=210, lr=[1e-05], ...`
@@ -1816,20 +1830,20 @@ def deepspeed_facts(facts: dict, progress: tuple[int, int] | None, first: tuple[
 
 
 def count_overflows(reader: "Reader", chunk: bytes) -> None:
-    """DeepSpeed's fp16 `OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768` lines
-    and its `step=N, skipped=M` progress lines (a `Format.scan` hook): counted into `extra`, stated by
-    `overflow_facts`."""
+    """The fp16 loss scaler's skip lines (DeepSpeed's `OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536,
+    reducing to 32768`, apex's: `OTHER_OVERFLOW`) and DeepSpeed's `step=N, skipped=M` progress lines (a
+    `Format.scan` hook): counted into `extra`, stated by `overflow_facts`."""
     progress = deepspeed_progress(chunk)
     if progress is not None:
         reader.extra["ds_progress"] = progress
         reader.extra.setdefault("ds_first", deepspeed_first_progress(chunk))
-    if find_rare(chunk, b"OVERFLOW!", 8) < 0:
-        return
     x = reader.extra
-    for m in _OVERFLOW.finditer(chunk):
-        x["overflows"] = x.get("overflows", 0) + 1
-        scale = float(m.group(2) or m.group(1))
-        x["scale_min"] = min(scale, x.get("scale_min", scale))
+    scales = [scale for _, scale in other_overflows(chunk)]
+    if find_rare(chunk, b"OVERFLOW!", 8) >= 0:
+        scales += [float(m.group(2) or m.group(1)) for m in _OVERFLOW.finditer(chunk)]
+    if scales:
+        x["overflows"] = x.get("overflows", 0) + len(scales)
+        x["scale_min"] = min(min(scales), x.get("scale_min", scales[0]))
 
 
 def overflow_facts(reader: "Reader", src: SourceData) -> None:
