@@ -446,6 +446,17 @@ def test_a_short_runs_dicts_flushed_at_its_end_are_placed_by_their_epochs(tmp_pa
     assert src.series["loss"].steps.tolist() == [5.0 * k for k in range(1, 21)]
     assert any("printed at once after the last progress bar" in w for w in src.warnings)
 
+    # Time-MoE#71 (held-out set 37): a data bar, `7/7 [00:00<00:00, 1809.34it/s]`, above nine dicts of a run 0.35
+    # epochs in is not the run's last step: more dicts than the bar has steps cannot be that bar's training
+    data_bar = "100%|#####| 7/7 [00:00<00:00, 1809.34it/s]\n"
+    dicts = "".join(f"{{'loss': {0.15 + 0.003 * (k % 3):.4f}, 'grad_norm': 0.5, 'learning_rate': 0.0001, "
+                    f"'epoch': {0.04 * k:.2f}}}\n" for k in range(1, 10))
+    src = console.read(write(tmp_path, "finetune.log", data_bar + dicts))
+    assert not any("printed at once" in w for w in src.warnings)
+    assert len(src.series["loss"].values) == 9
+    from kto_doctor.analysis import analyze
+    assert "LOSS103" not in [f.rule for f in analyze(str(tmp_path / "finetune.log")).findings]
+
 
 APEX = "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to {scale}\n"
 
