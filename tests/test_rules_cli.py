@@ -395,7 +395,8 @@ def test_analyze_team_rules_silent_on_a_healthy_run(tmp_path):
 
 
 def test_analyze_with_an_overrides_only_user_file(tmp_path):
-    run = write_run(tmp_path / "run", [1, 2, 3, 4, 5.5, 6, 7, 8, 8, 8, 8, 8], [0.9, 0.8, 0.7, 0.72, 0.75, 0.8])
+    # kl of 4 nats from the first log: KTO103 fires (past step 1 at an unknown rate it needs more than 3)
+    run = write_run(tmp_path / "run", [4, 4, 4, 4, 5.5, 6, 7, 8, 8, 8, 8, 8], [0.9, 0.8, 0.7, 0.72, 0.75, 0.8])
     ov = write(tmp_path, "ov.yaml", """\
         overrides:
           - {rule: TEAM101, severity: warning, params: {max_kl: 7.5}}
