@@ -89,6 +89,9 @@ METRICS: tuple[Metric, ...] = (
     _m("rougeLsum", "ROUGE-Lsum (summarisation)"),
     _m("f1", "F1 score (classification, extractive QA)"),
     _m("exact_match", "exact-match rate (QA)"),
+    _m("pearson", "Pearson correlation with the gold scores (sentence similarity, regression)", "pearsonr"),
+    _m("spearman", "Spearman rank correlation with the gold scores (sentence similarity)", "spearmanr"),
+    _m("matthews_correlation", "Matthews correlation coefficient (GLUE CoLA)", "mcc"),
     # ---- RL (GRPO, PPO, RLOO...)
     _m("reward", "mean sequence reward (raw score)", "critic/score/mean", "average reward score",
        "reward/mean", "reward/all/mean", "ppo/mean_scores", "env/reward_mean", "reward_mean", "mean_reward", "avg_reward", "env/all/reward/total", dialects={"openrlhf": ("rm",)}, core=True),
@@ -152,6 +155,7 @@ TASK_METRIC_DIRECTION = {
     "wer": "lower", "cer": "lower",
     "accuracy": "higher", "f1": "higher", "bleu": "higher", "exact_match": "higher",
     "rouge1": "higher", "rouge2": "higher", "rougeL": "higher", "rougeLsum": "higher",
+    "pearson": "higher", "spearman": "higher", "matthews_correlation": "higher",
 }
 # Error rates of speech recognition: a run that reports them is not a language-model fine-tune, whatever
 # its loss looks like (LLM-only readings such as ln(V) or chat templates do not apply).
