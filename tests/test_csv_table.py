@@ -66,6 +66,30 @@ def test_a_step_column_gives_the_steps(tmp_path):
 
 
 
+def test_a_step_column_that_restarts_every_epoch_is_counted_on_across_epochs(tmp_path):
+    """A loop's `epoch,step,loss,val_loss` rows whose step restarts at 0 with each epoch (a tiny JAX transformer's
+    log, held-out set 39): one run whose steps go on from epoch to epoch, its validation rising at the end, not
+    nine runs each read for its last row. A step that goes back without the epoch moving up is left alone."""
+    rows = ["epoch,step,loss,val_loss"]
+    val = [3.83, 3.16, 2.82, 2.72, 2.68, 2.66, 2.644, 2.65, 2.67, 2.684]
+    for e in range(1, 11):
+        for i in (0, 20, 40, 61):
+            rows.append(f"{e},{i},{4.2 - 0.25 * e - 0.002 * i:.4f}," + (f"{val[e - 1]}" if i == 61 else ""))
+    p = tmp_path / "training_log.csv"
+    p.write_text("\n".join(rows) + "\n")
+    src = csv_table.read(p)
+    loss = src.series["loss"]
+    assert list(loss.steps[:6]) == [0, 20, 40, 61, 62, 82] and len(loss.steps) == 40
+    assert list(src.series["eval_loss"].steps[-2:]) == [557, 619]  # 61 + 62 x 8 and 61 + 62 x 9
+    assert any("restarts at every epoch" in w for w in src.warnings)
+    assert "SFT103" in [f.rule for f in kto_doctor.analyze(str(p)).findings]
+
+    rows[5:] = [r.replace(f"{r.split(',')[0]},", "1,", 1) for r in rows[5:]]  # one epoch number for every row
+    p.write_text("\n".join(rows) + "\n")
+    src = csv_table.read(p)
+    assert not any("restarts at every epoch" in w for w in src.warnings)
+
+
 def test_a_csv_pasted_with_blank_lines_between_its_rows_is_claimed_and_read(tmp_path):
     # timm#58: a summary.csv pasted into an issue as Markdown paragraphs, a blank line after every row
     path = tmp_path / "issue58.log"

@@ -96,6 +96,7 @@ def read(path: Path) -> SourceData | list[SourceData]:
         if (~ok).any():
             probe.warnings.append(f"{path.name}: {int((~ok).sum())} row(s) without a step ignored, first at line "
                                   f"{int(lines[~ok][0])}")
+        steps = _per_epoch_steps(path, cells, df, steps, ok, probe)
     else:
         steps, ok = np.arange(1, len(df) + 1, dtype=np.float64), np.ones(len(df), dtype=bool)
         probe.step_kind = "ordinal"
@@ -106,6 +107,30 @@ def read(path: Path) -> SourceData | list[SourceData]:
     probe.warnings.append(f"{path.name}: a CSV table of logged rows ({probe.records} read"
                           + (", no step column" if step_col is None else "") + ")")
     return probe
+
+
+def _per_epoch_steps(path: Path, cells: csvcells.Cells, df, steps: np.ndarray, ok: np.ndarray,
+                     src: SourceData) -> np.ndarray:
+    """A step column that restarts at every new epoch (a loop's `epoch,step,...` rows with `step` counted within the
+    epoch) made global: each epoch's steps follow the largest of the epochs before it. Only where the step goes back
+    exactly when the epoch column moves up, and nowhere else (a file that several runs wrote stays as it is)."""
+    from .textlog import epoch_steps
+
+    ep_col = next((c for c in df.columns if str(c).strip().lower() == "epoch"), None)
+    if ep_col is None or ok.sum() < 4:
+        return steps
+    epoch, ep_ok = cells.numbers(ep_col)
+    both = ok & ep_ok
+    s, e = steps[both], epoch[both]
+    back = np.diff(s) < 0
+    up = np.diff(e) > 0
+    if not back.any() or (np.diff(e) < 0).any() or (back != up).any():
+        return steps
+    out = steps.copy()
+    out[both] = epoch_steps(e, s)
+    src.warnings.append(f"{path.name}: the step column restarts at every epoch ({int(back.sum())} times): each epoch's "
+                        f"steps are counted on from the last of the epoch before")
+    return out
 
 
 def _head(path: Path) -> bytes:
