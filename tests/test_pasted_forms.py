@@ -782,3 +782,36 @@ def test_a_model_card_table_with_an_unnamed_last_column_is_read(tmp_path, form):
     assert run.metrics["loss"].tolist() == [0.5502, 0.3996, 0.2636, 0.34]
     assert "seed" not in run.metrics.columns
     assert any(f.rule == "SFT103" for f in kto_doctor.analyze(p).findings)
+
+
+def test_a_grpo_loops_printed_reward_lists_are_its_reward_and_spread(tmp_path):
+    """A GRPO loop written from scratch prints each step's rewards, `rewards: tensor([...])`, between vLLM's and
+    DeepSpeed's chatter (josephdutoit/probability-aligned-llms, held-out set 39: 195 of 197 lists all -1). Each list
+    is a step: its mean the reward, its spread the reward_std, so the batches that scored alike are the no-signal
+    state GRPO104 names. NumPy's comma-less lists read the same; a loop that prints its loss is left to the readers
+    of loss lines."""
+    from kto_doctor.sources import reward_lists
+
+    lines = ["INFO 12-12 14:12:05 [arg_utils.py:589] HF_HUB_OFFLINE is True", "Generated answers: ['I am sorry']"]
+    for k in range(30):
+        rewards = "-1., " * 11 + ("1.]" if k in (6, 23) else "-1.]")
+        lines.append(f"time: 7.18s     rewards: tensor([{rewards})")
+        lines.append("Generating answers for the following inputs: ['On 02/11/2024, ...']")
+    p = tmp_path / "grpo.log"
+    p.write_text("\n".join(lines) + "\n")
+    src = sources.read(p)
+    assert src.format == "reward_lists" and src.records == 30
+    reward, std = src.series["reward"].values, src.series["reward_std"].values
+    assert reward[0] == -1.0 and reward[6] == pytest.approx(-10 / 12) and std[0] == 0.0 and std[6] > 0.5
+    report = kto_doctor.analyze(p)
+    assert report.run.method == "grpo" and "GRPO104" in [f.rule for f in report.findings]
+
+    q = tmp_path / "np.log"
+    q.write_text("".join(f"step reward: [ 1.  0.  0.  {k % 2}.]\n" for k in range(5)))
+    assert reward_lists.read(q).series["reward"].values.tolist() == [0.25, 0.5, 0.25, 0.5, 0.25]
+
+    r = tmp_path / "loop.log"
+    r.write_text("".join(f"step {k} loss: {2 - 0.1 * k:.2f} rewards=[0.0, 1.0, 0.0, 0.0]\n" for k in range(5)))
+    assert reward_lists.sniff(r.read_text()) == 0.0
+    with pytest.raises(sources.SourceError):
+        reward_lists.read(r)

@@ -59,6 +59,7 @@ BUILTIN = (
     "csv_table = kto_doctor.sources.csv_table:SOURCE",
     "deepspeed_chat_sft_rm = kto_doctor.sources.deepspeed_chat_sft_rm:SOURCE",
     "printed_tensor = kto_doctor.sources.printed_tensor:SOURCE",
+    "reward_lists = kto_doctor.sources.reward_lists:SOURCE",
     "epoch_jsonl = kto_doctor.sources.epoch_jsonl:SOURCE",
     "notebook = kto_doctor.sources.notebook:NOTEBOOK",
     "html_table = kto_doctor.sources.notebook:HTML_TABLE",
