@@ -189,7 +189,8 @@ def _task_facts(run: Run) -> dict:
     `task_best_step`, where that best was; and `task_gain`, how much it improved, relative, from its value at
     the eval loss's lowest point to its best (None without an eval loss): a task metric that still improves
     while the eval loss rises is over-confidence, one that barely moves is not; `task_first`, its first
-    evaluation (where the run started from, for an RL run). None when the run logged no
+    evaluation (where the run started from, for an RL run); `task_direction`, 'lower' or 'higher' is better (the
+    ontology's). None when the run logged no
     task metric at least TASK_MIN_EVALS times."""
     import numpy as np
 
@@ -226,9 +227,11 @@ def _task_facts(run: Run) -> dict:
             gain = better / abs(then) if then != 0 else (0.0 if better == 0 else math.inf)
         if worst is None or shortfall > worst["task_shortfall"]:
             worst = {"task_metric": name, "task_best": best, "task_last": last, "task_shortfall": shortfall,
-                     "task_best_step": float(steps[at]), "task_gain": gain, "task_first": float(vals[0])}
+                     "task_best_step": float(steps[at]), "task_gain": gain, "task_first": float(vals[0]),
+                     "task_direction": direction}
     return worst or {"task_metric": None, "task_best": None, "task_last": None, "task_shortfall": None,
-                     "task_best_step": None, "task_gain": None, "task_first": None}
+                     "task_best_step": None, "task_gain": None, "task_first": None,
+                     "task_direction": None}
 
 
 def evaluate_rule(rule: Rule, ctx: RunContext, holes: list | None = None) -> Outcome:

@@ -25,6 +25,7 @@ Names:
   run.task_best_step                   the step of that metric's best evaluation (the first, on a tie)
   run.task_gain                        its improvement (relative) from the eval loss's lowest point to its best
   run.task_first                       that metric's first evaluation
+  run.task_direction                   'lower' or 'higher': which way that metric improves (the ontology's)
   run.reward_components, run.silent_rewards   the per-function reward series (`rewards/<function>/mean`) and
                                        those of them that are exactly 0 on every logged row
   run.pinned_rewards                   the correctness terms whose mean is the same value strictly between 0 and 1
@@ -60,6 +61,7 @@ NAMESPACES = ("config", "params", "run")
 RUN_FIELDS = ("method", "framework", "first_step", "last_step", "logged", "metrics", "unknown_metrics",
               "core_series", "core_missing", "nonfinite_metrics", "never_finite_metrics",
               "task_metric", "task_best", "task_last", "task_shortfall", "task_best_step", "task_gain", "task_first",
+              "task_direction",
               "reward_components", "silent_rewards", "pinned_rewards", "unearned_correctness_rewards", "correctness_rewards", "step_restarts", "risen_rewards", "fallen_correctness_rewards")
 
 

@@ -41,8 +41,8 @@ from .base import (MAX_STEP, MEASURED_KEYS, SETTING_KEYS, TRAINING_KEYS, Columns
                    SourceError, note_collisions, open_stream, regular_file, sane_fact, short_int, to_float, usable_step)
 from .registry import CONSOLE_SUFFIXES, TEXT_SUFFIXES, Source, score
 from .launch_args import stated_arguments
-from .textlog import (OTHER_OVERFLOW_WORD, RECORD, deepspeed_facts, deepspeed_first_progress, deepspeed_progress,
-                      find_rare, other_overflows)
+from .textlog import (APEX_OVERFLOW_WORD, RECORD, apex_overflows, deepspeed_facts, deepspeed_first_progress,
+                      deepspeed_progress, find_rare)
 from .trainer_warnings import TrainerWarnings
 
 START = 16 << 20  # the first chunk: start-up facts (the "Running training" block, banners) are searched in it
@@ -582,7 +582,7 @@ class _Reader:
             self.startup_facts(chunk)
             # wordings with no rare byte to look for are searched only where the first chunk holds one: the
             # scaler's calibration skips come at the start
-            self.old_overflows = chunk.find(_OLD_OVERFLOW) >= 0 or chunk.find(OTHER_OVERFLOW_WORD) >= 0
+            self.old_overflows = chunk.find(_OLD_OVERFLOW) >= 0 or chunk.find(APEX_OVERFLOW_WORD) >= 0
         elif find_rare(chunk, b"Current loss scale already at minimum", 0) >= 0:
             self.src.facts["loss_scale_at_minimum"] = True
         self.warned.scan(chunk)
@@ -1167,7 +1167,7 @@ def _overflows(chunk: bytes, old: bool = False) -> list[tuple[int, float]]:
     """(offset, the scale it falls to) of the fp16 overflow lines of a chunk, in order. DeepSpeed's is found by
     `find` on its literal and the regex only tried there (a regex scan of a 16 MB chunk for a literal costs 9
     instructions a byte; memchr on its `!` a fraction of one). The older DeepSpeed wording and apex's
-    (`textlog.OTHER_OVERFLOW`) have no rare byte to look for: they are searched only where the log's first chunk
+    (`textlog.APEX_OVERFLOW`) have no rare byte to look for: they are searched only where the log's first chunk
     held one (`old`), since the scaler's calibration skips come at the start."""
     out = []
     p = find_rare(chunk, b"OVERFLOW! ", 8)
@@ -1186,7 +1186,7 @@ def _overflows(chunk: bytes, old: bool = False) -> list[tuple[int, float]]:
             if m is not None:
                 out.append((m.start(), float(m.group(2))))
             p = chunk.find(_OLD_OVERFLOW, p + 1)
-        out += other_overflows(chunk)
+        out += apex_overflows(chunk)
         out.sort()
     return out
 

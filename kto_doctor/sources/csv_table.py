@@ -122,9 +122,8 @@ def _per_epoch_steps(path: Path, cells: csvcells.Cells, df, steps: np.ndarray, o
     epoch, ep_ok = cells.numbers(ep_col)
     both = ok & ep_ok
     s, e = steps[both], epoch[both]
-    back = np.diff(s) < 0
-    up = np.diff(e) > 0
-    if not back.any() or (np.diff(e) < 0).any() or (back != up).any():
+    back, de = np.diff(s) < 0, np.diff(e)
+    if not back.any() or (de < 0).any() or (back != (de > 0)).any():
         return steps
     out = steps.copy()
     out[both] = epoch_steps(e, s)

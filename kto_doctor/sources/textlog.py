@@ -1780,16 +1780,16 @@ _OVERFLOW = lazyre.compile(rb"OVERFLOW! (?:Rank \d+ )?Skipping step\. Attempted 
 # to 32768.0` (older: no `loss scaler 0`). Its dynamic scaler starts at 2^16 as DeepSpeed's does (apex's FP16_Optimizer
 # said DeepSpeed's words, without the rank). fairseq's `overflow detected, setting loss scale to: 16` is left out: its
 # scaler starts at 128, so its scales do not say what these say.
-OTHER_OVERFLOW = lazyre.compile(rb"Gradient overflow\.[ \t]+Skipping step,? (?:loss scaler \d+ )?reducing loss scale to "
+APEX_OVERFLOW = lazyre.compile(rb"Gradient overflow\.[ \t]+Skipping step,? (?:loss scaler \d+ )?reducing loss scale to "
                                 rb"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
-OTHER_OVERFLOW_WORD = b"Gradient overflow"  # what a chunk must hold for OTHER_OVERFLOW to be tried
+APEX_OVERFLOW_WORD = b"Gradient overflow"  # what a chunk must hold for APEX_OVERFLOW to be tried
 
 
-def other_overflows(chunk: bytes) -> list[tuple[int, float]]:
+def apex_overflows(chunk: bytes) -> list[tuple[int, float]]:
     """(offset, the scale it falls to) of each apex overflow line of a chunk."""
-    if chunk.find(OTHER_OVERFLOW_WORD) < 0:
+    if chunk.find(APEX_OVERFLOW_WORD) < 0:
         return []
-    return [(m.start(), float(m.group(1))) for m in OTHER_OVERFLOW.finditer(chunk)]
+    return [(m.start(), float(m.group(1))) for m in APEX_OVERFLOW.finditer(chunk)]
 
 
 # DeepSpeed's engine progress line, every `steps_per_print` steps: `[Rank 0] step=210, skipped=210, lr=[1e-05], ...`
@@ -1831,14 +1831,14 @@ def deepspeed_facts(facts: dict, progress: tuple[int, int] | None, first: tuple[
 
 def count_overflows(reader: "Reader", chunk: bytes) -> None:
     """The fp16 loss scaler's skip lines (DeepSpeed's `OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536,
-    reducing to 32768`, apex's: `OTHER_OVERFLOW`) and DeepSpeed's `step=N, skipped=M` progress lines (a
+    reducing to 32768`, apex's: `APEX_OVERFLOW`) and DeepSpeed's `step=N, skipped=M` progress lines (a
     `Format.scan` hook): counted into `extra`, stated by `overflow_facts`."""
     progress = deepspeed_progress(chunk)
     if progress is not None:
         reader.extra["ds_progress"] = progress
         reader.extra.setdefault("ds_first", deepspeed_first_progress(chunk))
     x = reader.extra
-    scales = [scale for _, scale in other_overflows(chunk)]
+    scales = [scale for _, scale in apex_overflows(chunk)]
     if find_rare(chunk, b"OVERFLOW!", 8) >= 0:
         scales += [float(m.group(2) or m.group(1)) for m in _OVERFLOW.finditer(chunk)]
     if scales:
