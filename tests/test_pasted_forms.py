@@ -815,3 +815,26 @@ def test_a_grpo_loops_printed_reward_lists_are_its_reward_and_spread(tmp_path):
     assert reward_lists.sniff(r.read_text()) == 0.0
     with pytest.raises(sources.SourceError):
         reward_lists.read(r)
+
+
+REWARD_LISTS = REPO / "tests" / "fixtures" / "formats" / "reward_lists"
+
+
+def test_a_published_grpo_loops_reward_lists_are_read_and_a_cut_list_is_said(tmp_path):
+    """The head of josephdutoit/probability-aligned-llms' grpo.log (provenance in fixtures/formats/PROVENANCE.md):
+    82 lines of launcher, vLLM and generation chatter around six `rewards: tensor([...])` lists of 12 completions,
+    every one of them -1. The same head cut inside a seventh list keeps the six with a warning naming the line."""
+    path = REWARD_LISTS / "josephdutoit__probability-aligned-llms__grpo-head.log"
+    src = sources.read(path)
+    assert src.format == "reward_lists" and src.records == 6
+    assert src.series["reward"].values.tolist() == [-1.0] * 6
+    assert src.series["reward_std"].values.tolist() == [0.0] * 6
+    assert not any("cut short" in w for w in src.warnings)
+
+    cut = tmp_path / "grpo.log"
+    text = path.read_bytes()
+    cut.write_bytes(text + b"time: 7.21s     rewards: tensor([-1., -1., -1.,")
+    data = sources.read(cut)
+    assert data.records == 6
+    last_line = text.count(b"\n") + 1
+    assert any(f"the last reward list is cut short (line {last_line})" in w for w in data.warnings)
