@@ -817,14 +817,13 @@ def test_a_grpo_loops_printed_reward_lists_are_its_reward_and_spread(tmp_path):
         reward_lists.read(r)
 
 
-REWARD_LISTS = REPO / "tests" / "fixtures" / "formats" / "reward_lists"
 
 
 def test_a_published_grpo_loops_reward_lists_are_read_and_a_cut_list_is_said(tmp_path):
-    """The head of josephdutoit/probability-aligned-llms' grpo.log (provenance in fixtures/formats/PROVENANCE.md):
+    """The head of josephdutoit/probability-aligned-llms' grpo.log (provenance in fixtures/pastes/PROVENANCE.md):
     82 lines of launcher, vLLM and generation chatter around six `rewards: tensor([...])` lists of 12 completions,
     every one of them -1. The same head cut inside a seventh list keeps the six with a warning naming the line."""
-    path = REWARD_LISTS / "josephdutoit__probability-aligned-llms__grpo-head.log"
+    path = FIX / "josephdutoit__probability-aligned-llms__grpo-head.log"
     src = sources.read(path)
     assert src.format == "reward_lists" and src.records == 6
     assert src.series["reward"].values.tolist() == [-1.0] * 6
