@@ -805,6 +805,8 @@ def test_a_grpo_loops_printed_reward_lists_are_its_reward_and_spread(tmp_path):
     assert reward[0] == -1.0 and reward[6] == pytest.approx(-10 / 12) and std[0] == 0.0 and std[6] > 0.5
     report = kto_doctor.analyze(p)
     assert report.run.method == "grpo" and "GRPO104" in [f.rule for f in report.findings]
+    # a loop written from scratch is no framework's: its `reward_std` must not make it TRL's
+    assert report.run.framework == "unknown"
 
     q = tmp_path / "np.log"
     q.write_text("".join(f"step reward: [ 1.  0.  0.  {k % 2}.]\n" for k in range(5)))

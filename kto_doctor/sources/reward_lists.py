@@ -74,7 +74,7 @@ def read(path: Path) -> SourceData:
     lists, lines, end = _lists(data)
     if not _claims(data, len(lists)):
         raise SourceError(f"{path}: not a log of printed reward lists")
-    src = SourceData(path=path, format="reward_lists", step_kind="ordinal", hints={"method": "grpo"})
+    src = SourceData(path=path, format="reward_lists", step_kind="ordinal", hints={"method": "grpo", "framework": "unknown"})
     steps = np.arange(1, len(lists) + 1, dtype=np.float64)
     at = np.asarray(lines, dtype=np.int64)
     mean = np.array([np.nanmean(x) if np.isfinite(x).any() else np.nan for x in lists])
