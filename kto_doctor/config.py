@@ -198,7 +198,7 @@ def merge(layers: list[tuple[dict, str]]) -> tuple[dict, dict]:
 # Keys computed from others (run.py `_derive`) or stated by the logs as run facts; a --set may state them.
 DERIVED_KEYS = frozenset({"total_steps", "warmup_steps_effective", "effective_batch_size", "kl_window",
                           "base_model", "trainable_params", "total_train_batch_size", "num_examples",
-                          "overflow_count", "loss_scale_min", "reference_model", "desirable_fraction"})
+                          "overflow_count", "loss_scale_min", "loss_scale_max", "reference_model", "desirable_fraction"})
 # Not configuration: what the run is (validated against model.METHODS / model.FRAMEWORKS).
 RUN_KEYS = ("method", "framework")
 KNOWN_KEYS = (frozenset(ALIASES) | frozenset(ALIASES.values()) | FLOAT_KEYS | INT_KEYS | BOOL_KEYS | TRAINING_KEYS

@@ -125,6 +125,25 @@ def test_a_deepspeed_progress_line_without_skips_states_no_overflow(tmp_path):
     assert "FP16101" not in [f.rule for f in kto_doctor.analyze(p).findings]
 
 
+def test_a_scale_started_at_2_32_walks_down_in_many_skips_that_are_calibration(tmp_path):
+    """DeepSpeed with `initial_scale_power: 32` (hwang2006/large-scale-lm-tutorials, held-out set 41): its start-up
+    line `step=0, skipped=0` states no step count, and 23 skips on the scale's way down from 2^32 to 1,024 (one of
+    them hysteresis), then 270 steps without one, are the scaler finding its level: not "23 of its 0 steps"."""
+    ds = "[INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: "
+    lines = ["[INFO] [logging.py:96:log_dist] [Rank 0] step=0, skipped=0, lr=[3e-05], mom=[(0.9, 0.999)]",
+             ds[:-len("Attempted loss scale: ")].rstrip() + " Attempted loss scale: 4294967296, but hysteresis is 2. "
+             "Reducing hysteresis to 1"]
+    lines += [f"{ds}{2 ** k}, reducing to {2 ** (k - 1)}" for k in range(32, 10, -1)]
+    lines += [f"step:{s}, loss:{2.4 + 0.3 * ((s // 10) % 3) / 3:.4f}" for s in range(0, 310, 10)]
+    p = tmp_path / "train.log"
+    p.write_text("\n".join(lines) + "\n")
+    facts = sources.read(p).facts
+    assert "optimizer_steps" not in facts
+    assert (facts["overflow_count"], facts["loss_scale_min"], facts["loss_scale_max"]) == (23, 1024, 2 ** 32)
+    top = [f for f in kto_doctor.analyze(p).findings if f.rule == "FP16101"][0]
+    assert top.severity == "info" and "from 2^32 to 1,024: 22 halvings" in top.message
+
+
 def test_a_dump_of_metric_columns_is_read_one_row_per_value():
     data = sources.read(FIX / "jtang25__DPO-LoRA-Finetuning__training_log_qwen.json")
     assert data.format == "json_metrics"
@@ -692,3 +711,23 @@ def test_loss_lines_without_any_counter_keep_their_order_beside_evaluation_lines
     run = kto_doctor.load_run(p)
     assert run.metrics["loss"].dropna().tolist() == [2.0, 1.9, 1.8, 1.7, 1.6]
     assert run.metrics["eval_loss"].dropna().tolist() == [2.1, 2.05, 2.0, 1.95, 1.9]
+
+
+def test_keras_verbose_2_lines_without_a_bar_are_read_under_their_epoch_lines(tmp_path):
+    """Keras with `verbose=2` prints no bar: `224s - loss: 3.5508 - acc: 0.2966 - val_loss: 1.4529 - val_acc: 0.5808`
+    under `Epoch 1/50` (Keras 1: KyotoSunshine/CNN-for-handwritten-kanji model_training_log.txt), `1875/1875 - 3s -
+    loss: ...` in TF2. Each is its epoch's row, val_* the eval series (the file read as "epoch" alone before)."""
+    rows = [("224s", 3.5508, 0.2966, 1.4529, 0.5808), ("223s", 1.0899, 0.6879, 0.7529, 0.7712),
+            ("225s", 0.7034, 0.7956, 0.4508, 0.8717), ("226s", 0.6124, 0.8221, 0.3751, 0.8912)]
+    p = tmp_path / "model_training_log.txt"
+    p.write_text("Train on 40000 samples, validate on 10000 samples\n" + "".join(
+        f"Epoch {k}/50\n{t} - loss: {l} - acc: {a} - val_loss: {vl} - val_acc: {va}\n"
+        for k, (t, l, a, vl, va) in enumerate(rows, 1)))
+    data = sources.read(p)
+    assert data.series["loss"].values.tolist() == [r[1] for r in rows]
+    assert data.series["eval_loss"].values.tolist() == [r[3] for r in rows]
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4]
+
+    q = tmp_path / "tf2.txt"
+    q.write_text("".join(f"Epoch {k}/3\n1875/1875 - 3s - loss: {0.5 / k:.4f} - accuracy: 0.9{k}\n" for k in (1, 2, 3)))
+    assert sources.read(q).series["loss"].values.tolist() == [0.5, 0.25, 0.1667]

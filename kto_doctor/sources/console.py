@@ -1156,6 +1156,7 @@ class _Reader:
         facts = self.src.facts
         facts["overflow_count"] = len(self.overflows)
         facts["loss_scale_min"] = min(self.loss_scales)
+        facts["loss_scale_max"] = 2 * max(self.loss_scales)  # the largest scale a skipped step attempted (halved)
         if ordinals is None or self.src.step_kind == "ordinal":
             facts["overflow_steps"] = self.overflows
         else:

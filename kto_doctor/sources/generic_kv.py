@@ -85,6 +85,10 @@ EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epo
 BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n\x1e]*[A-Za-z])", token=b"|")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
               step=None, token=b" [")
+# Keras with `verbose=2` writes no bar: `224s - loss: 3.5508 - acc: 0.2966 - val_loss: 1.4529` (Keras 1) or
+# `1875/1875 - 3s - loss: 0.29 - accuracy: 0.91` (TF2), under its `Epoch 3/50` line like the bar's
+KERAS_TIMED = _kind("keras_timed", rb"^[ \t]*(?:\d+/\d+ - )?\d+m?s(?: \d+m?s/step)? - (?=[A-Za-z_][\w ]*: )", step=None,
+                    token=b"s - ")
 VALUE_FIRST = _kind("value_first",
                     rb"^[ \t]*(?P<step>\d+)[ \t]+(?=" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][^\n\x1e]*, )",
                     pair=_VALUE_FIRST, token=b", ")
@@ -194,7 +198,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         has_i = np.zeros(len(kinds), dtype=bool)
         has_i[idx[np.isfinite(i)]] = True
         indexed = has_i[eidx]  # (record numbers: a mask, where np.isin sorted both arrays)
-        others = (kinds != 3) & (kinds != 5)
+        others = (kinds != 3) & (kinds != 5) & (kinds != _KERAS_TIMED)
         # one counted line beside three or more epoch summaries is a progress bar's last redraw pasted above them
         # (`13160/13320 [51:42<00:37, 4.24it/s, loss=0.0146]`, then `Epoch : 0 | Train loss : 0.135 | Validation
         # loss : 0.0696` per epoch): the summaries are the log, not five records at that line's step
@@ -230,7 +234,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
                          "position in the log), the epoch is kept as a series")
         else:
             notes.append("the only counter is the epoch number: steps are epochs")
-        keras = np.flatnonzero(kinds == 5)
+        keras = np.flatnonzero((kinds == 5) | (kinds == _KERAS_TIMED))
         if len(keras):  # a Keras metrics line: the step of the `Epoch e/E` line before it
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
@@ -343,7 +347,7 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
 
 
 FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY,
-                                                      KV_LIST, KV_EPOCH, KV_SPACE, EVAL_LINE, LOSS_LINE),
+                                                      KV_LIST, KV_EPOCH, KV_SPACE, KERAS_TIMED, EVAL_LINE, LOSS_LINE),
                         dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
 
 
@@ -353,6 +357,7 @@ _OWN_STEP = np.zeros(len(FORMAT.kinds), dtype=bool)
 _OWN_STEP[[0, 1, 2, 4, 6, 7, 10, 12]] = True
 assert all(FORMAT.kinds[i].step is not None for i in np.flatnonzero(_OWN_STEP))
 _EVAL_LINE, _LOSS_LINE = FORMAT.kinds.index(EVAL_LINE), FORMAT.kinds.index(LOSS_LINE)  # (indices `post` tests)
+_KERAS_TIMED = FORMAT.kinds.index(KERAS_TIMED)
 FORMAT.stream = stream
 
 
@@ -366,6 +371,7 @@ _SNIFF = re.compile(b"|".join(rb"(?:" + p + rb")" for p in (
     rb"[Ee]poch[ \t]*[:=]?[ \t]*\[?\d+\]?[^\n]*?[A-Za-z]\w*(?: [A-Za-z]\w*){0,2}[ \t]*[:=][ \t]*" + N,
     rb"^[ \t>]*\d+[ \t]*\|[ \t]*[A-Za-z]\w*[ \t:=]+" + N,
     rb"\d+/\d+ \[[=>.]+\] - [^\n]*?\w+: " + N,  # Keras
+    rb"^[ \t]*(?:\d+/\d+ - )?\d+m?s - [A-Za-z_]\w*: " + N,  # Keras, verbose=2
     rb"^[ \t]*(?:\d+[ \t]+)?" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N,  # value before name
     _KV_FIRST + rb"(?:[^\n]*?(?<=[\s,|;]))?" + _KV_COUNTER + rb"\d+(?:/\d+)?(?![\d.])",  # KV_LIST
     _KV_FIRST + rb"[^\n]*?(?<![\w/.])[Ee]poch[ \t]*[:=][ \t]*" + N,  # KV_EPOCH

@@ -1818,7 +1818,7 @@ def deepspeed_facts(facts: dict, progress: tuple[int, int] | None, first: tuple[
     """What DeepSpeed's progress lines state: the optimizer steps it ran and how many the fp16 scaler skipped, and,
     from the first progress line the log holds, how many it had skipped by then (`skipped_at_first_progress` at
     `first_progress_step`): a count that does not move over the log says the skips came before it."""
-    if progress is None:
+    if progress is None or progress[0] == 0:  # `step=0, skipped=0`: the engine's line at start-up, before any step
         return
     step, skipped = progress
     facts["optimizer_steps"] = step
@@ -1839,17 +1839,22 @@ def count_overflows(reader: "Reader", chunk: bytes) -> None:
         reader.extra.setdefault("ds_first", deepspeed_first_progress(chunk))
     x = reader.extra
     scales = [scale for _, scale in apex_overflows(chunk)]
+    tried = [2 * scale for scale in scales]  # the scale each skipped step attempted (apex's halved to `scale`)
     if find_rare(chunk, b"OVERFLOW!", 8) >= 0:
-        scales += [float(m.group(2) or m.group(1)) for m in _OVERFLOW.finditer(chunk)]
+        for m in _OVERFLOW.finditer(chunk):
+            scales.append(float(m.group(2) or m.group(1)))
+            tried.append(float(m.group(1)))
     if scales:
         x["overflows"] = x.get("overflows", 0) + len(scales)
         x["scale_min"] = min(min(scales), x.get("scale_min", scales[0]))
+        x["scale_max"] = max(max(tried), x.get("scale_max", tried[0]))
 
 
 def overflow_facts(reader: "Reader", src: SourceData) -> None:
     if reader.extra.get("overflows"):
         src.facts["overflow_count"] = reader.extra["overflows"]
         src.facts["loss_scale_min"] = reader.extra["scale_min"]
+        src.facts["loss_scale_max"] = reader.extra["scale_max"]
         src.facts["fp16"] = True
     deepspeed_facts(src.facts, reader.extra.get("ds_progress"), reader.extra.get("ds_first"))
 
