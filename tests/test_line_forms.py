@@ -731,3 +731,40 @@ def test_keras_verbose_2_lines_without_a_bar_are_read_under_their_epoch_lines(tm
     q = tmp_path / "tf2.txt"
     q.write_text("".join(f"Epoch {k}/3\n1875/1875 - 3s - loss: {0.5 / k:.4f} - accuracy: 0.9{k}\n" for k in (1, 2, 3)))
     assert sources.read(q).series["loss"].values.tolist() == [0.5, 0.25, 0.1667]
+
+
+def test_a_metrics_csv_that_is_no_lightning_log_is_read_as_a_table(tmp_path):
+    """A hand-written GRPO loop's own `metrics.csv` (Prem01-cyber/AxiomForgeAI: `iteration,timestamp,loss,
+    mean_reward,std_reward,...`) has Lightning's file name but no `step` column: the name's claimant refuses it and
+    the content's reader takes it (it was "no readable training log"). A real CSVLogger file stays Lightning's."""
+    own = tmp_path / "own" / "metrics.csv"
+    own.parent.mkdir()
+    own.write_text("iteration,timestamp,loss,mean_reward,std_reward\n" + "".join(
+        f"{k},2026-04-26T03:{k:02d}:00,{0.0006 - 0.0001 * (k % 3):.6f},{0.9 - 0.001 * k:.6f},0.17\n"
+        for k in range(1, 31)))
+    data = sources.read(own)
+    assert data.format == "csv_table" and data.series["reward"].values[0] == pytest.approx(0.899)
+    assert kto_doctor.analyze(own).run.method == "grpo"
+
+    lightning = tmp_path / "lightning_logs" / "version_0" / "metrics.csv"
+    lightning.parent.mkdir(parents=True)
+    lightning.write_text("epoch,step,train_loss,val_loss\n" + "".join(
+        f"0,{s},{2 - s / 100:.3f},\n" for s in range(9, 99, 10)))
+    assert sources.read(lightning).format == "lightning_csv"
+
+
+def test_a_counted_line_with_no_number_is_no_step_of_the_epoch_summaries_around_it(tmp_path):
+    """An agent's `▶ STEP 2 | stop reason='parse_error'` lines between a GRPO loop's `Epoch 3 | loss=-0.0402 |
+    reward= 5.67 [-2.7 … 18.0]` summaries (alivnavc/GRPO-RL-SLM-SQLi grpo_training.log) counted steps 0-2 over and
+    over, and the summaries took those steps: 2 of 10 epochs survived. Lines holding no value are not records."""
+    lines = ["│ Epochs: 10  |  G=4  |  lr=2e-05  |  β=0.01 │"]
+    rewards = [6.06, 5.61, 5.67, 5.78, 7.03, 7.53, 6.51, 6.74, 7.86, 6.69]
+    for e, r in enumerate(rewards, 1):
+        for s, action in enumerate(("enumerate_endpoints", "inject_payload", "stop  reason='parse_error'")):
+            lines.append(f"  ▶ STEP {s} | {action}")
+        lines.append(f"  Epoch {e:3d} | loss={0.01 * (-1) ** e:.4f} | reward={r:6.2f} [-2.1 … 16.3]")
+    p = tmp_path / "grpo_training.log"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = sources.read(p)
+    assert data.series["reward"].values.tolist() == rewards
+    assert len(data.series["loss"].values) == 10

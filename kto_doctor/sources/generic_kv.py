@@ -181,6 +181,15 @@ def stream(reader: textlog.Reader, steps: np.ndarray) -> bool:
     return bool(_OWN_STEP[reader.kinds()].all())
 
 
+def _valued(reader: textlog.Reader, n: int) -> np.ndarray:
+    """The records that hold a value besides their head's fields (`@...`)."""
+    out = np.zeros(n, dtype=bool)
+    for name in reader.store.metrics:
+        if not name.startswith("@"):
+            out[reader.column(name)[0]] = True
+    return out
+
+
 def post(reader: textlog.Reader, src: SourceData) -> None:
     if reader.extra.get("dicts", 0) >= max(2, reader.records // 2):
         raise SourceError(f"{reader.path}: holds HF metric dicts (the console reader's)")
@@ -191,6 +200,13 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     steps = reader.extra["steps"]  # (its own: textlog hands the store's steps to post, and takes them back)
     epoch_recs = np.flatnonzero(kinds == 3)
     notes = []
+    # a counted line that holds no number but its counter is no record: an agent's `▶ STEP 2 | stop
+    # reason='parse_error'` between a GRPO loop's `Epoch 3 | loss=-0.04 | reward= 5.67` lines (alivnavc/
+    # GRPO-RL-SLM-SQLi) would otherwise be the steps those epoch summaries end
+    valued = _valued(reader, len(kinds))
+    bare = ~valued & (kinds != 3)
+    if bare.any() and valued.any():
+        steps[bare] = np.nan
     if len(epoch_recs):
         idx, i = reader.column("@i")
         _, n = reader.column("@n")
@@ -198,7 +214,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         has_i = np.zeros(len(kinds), dtype=bool)
         has_i[idx[np.isfinite(i)]] = True
         indexed = has_i[eidx]  # (record numbers: a mask, where np.isin sorted both arrays)
-        others = (kinds != 3) & (kinds != 5) & (kinds != _KERAS_TIMED)
+        others = (kinds != 3) & (kinds != 5) & (kinds != _KERAS_TIMED) & ~bare
         # one counted line beside three or more epoch summaries is a progress bar's last redraw pasted above them
         # (`13160/13320 [51:42<00:37, 4.24it/s, loss=0.0146]`, then `Epoch : 0 | Train loss : 0.135 | Validation
         # loss : 0.0696` per epoch): the summaries are the log, not five records at that line's step

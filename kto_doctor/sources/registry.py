@@ -362,12 +362,36 @@ def _sniffed(sniffers, text: str) -> list[tuple[float, "Source"]]:
     return out
 
 
+def _once(head: Callable[[], str | None]) -> Callable[[], str | None]:
+    """`head`, read at most once."""
+    got: list = []
+
+    def once():
+        if not got:
+            got.append(head())
+        return got[0]
+    return once
+
+
+# the suffixes of text a claimant's sniffer can judge; a binary (an event file, a database) is left to its claim
+_SNIFFABLE = frozenset({".csv", ".tsv", ".json", ".jsonl", ".log", ".txt"})
+
+
+def _content_disowns(claimed: list[Source], suffix: str, head) -> bool:
+    """Every source that claims the file by name has a sniffer, and none of them recognises its first bytes."""
+    if head is None or suffix not in _SNIFFABLE or any(s.sniff is None for s in claimed):
+        return False
+    text = head()
+    return bool(text) and not _sniffed(claimed, text)
+
+
 def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Registry | None = None,
                named: bool = False) -> list[Source]:
     """The sources that may read `path`, most likely first (empty: not a log kto-doctor reads).
 
-    A name claim decides alone; otherwise sniffers score the file's first bytes (read once, through `head`),
-    then fallbacks for the suffix follow. `named`: the user named this file, so every text reader is tried.
+    A name claim decides alone, unless every claimant has a sniffer and none recognises the first bytes of a text
+    file: then the claimants go first and the sources its content suggests follow. Otherwise sniffers score the
+    file's first bytes (read once, through `head`), then fallbacks for the suffix follow. `named`: the user named this file, so every text reader is tried.
     """
     reg = reg or registry()
     low = path.name.lower()
@@ -375,9 +399,16 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
         return []
     plain = low[:-3] if low.endswith(".gz") else low
     claimed = reg.by_name(plain)
-    if claimed and any(s.claims_name_exactly(plain) for s in claimed):
-        return claimed
     suffix = suffix_of(low)
+    if head is not None:  # read the first bytes once, whichever step below needs them
+        head = _once(head)
+    disowned: list[Source] = []
+    if claimed and any(s.claims_name_exactly(plain) for s in claimed):
+        if not _content_disowns(claimed, suffix, head):
+            return claimed
+        # the name is the claimant's, its content not (a hand-written loop's own `metrics.csv` with no `step`
+        # column is no Lightning CSVLogger's): the claimant first, as the name says, then what the content says
+        disowned, claimed = claimed, []
     sniffers = reg.sniffers(suffix)
     if named:
         sniffers = [s for s in reg.sources if s.sniff is not None]
@@ -405,4 +436,4 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
     out = [s for _, s in scored]
     fallbacks = reg.fallbacks(suffix) if not named else [s for s in reg.sources if s.fallback]
     out += [s for s in fallbacks if s not in out]
-    return out
+    return disowned + [s for s in out if s not in disowned]
