@@ -204,9 +204,8 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
     # reason='parse_error'` between a GRPO loop's `Epoch 3 | loss=-0.04 | reward= 5.67` lines (alivnavc/
     # GRPO-RL-SLM-SQLi) would otherwise be the steps those epoch summaries end
     valued = _valued(reader, len(kinds))
-    bare = ~valued & (kinds != 3)
-    if bare.any() and valued.any():
-        steps[bare] = np.nan
+    bare = ~valued & (kinds != 3) if valued.any() else np.zeros(len(kinds), dtype=bool)
+    steps[bare] = np.nan
     if len(epoch_recs):
         idx, i = reader.column("@i")
         _, n = reader.column("@n")

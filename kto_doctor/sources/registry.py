@@ -14,6 +14,7 @@ on first use of the registry.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib
 import os
 import re
@@ -362,17 +363,6 @@ def _sniffed(sniffers, text: str) -> list[tuple[float, "Source"]]:
     return out
 
 
-def _once(head: Callable[[], str | None]) -> Callable[[], str | None]:
-    """`head`, read at most once."""
-    got: list = []
-
-    def once():
-        if not got:
-            got.append(head())
-        return got[0]
-    return once
-
-
 # the suffixes of text a claimant's sniffer can judge; a binary (an event file, a database) is left to its claim
 _SNIFFABLE = frozenset({".csv", ".tsv", ".json", ".jsonl", ".log", ".txt"})
 
@@ -391,7 +381,8 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
 
     A name claim decides alone, unless every claimant has a sniffer and none recognises the first bytes of a text
     file: then the claimants go first and the sources its content suggests follow. Otherwise sniffers score the
-    file's first bytes (read once, through `head`), then fallbacks for the suffix follow. `named`: the user named this file, so every text reader is tried.
+    file's first bytes (read once, through `head`), then fallbacks for the suffix follow. `named`: the user named
+    this file, so every text reader is tried.
     """
     reg = reg or registry()
     low = path.name.lower()
@@ -401,7 +392,7 @@ def candidates(path: Path, head: Callable[[], str | None] | None = None, reg: Re
     claimed = reg.by_name(plain)
     suffix = suffix_of(low)
     if head is not None:  # read the first bytes once, whichever step below needs them
-        head = _once(head)
+        head = functools.cache(head)
     disowned: list[Source] = []
     if claimed and any(s.claims_name_exactly(plain) for s in claimed):
         if not _content_disowns(claimed, suffix, head):
