@@ -246,6 +246,17 @@ def test_console_broken_dicts_skipped_others_kept(tmp_path):
     assert any("1 unreadable dict line(s) skipped, first at line 2" in w for w in src.warnings)
 
 
+def test_console_set_literal_is_no_damaged_dict(tmp_path):
+    # nhockid235/xling-grpo-sub3b: vLLM prints `This model supports multiple tasks: {'generate', 'embed', ...}`
+    # before TRL's GRPO rows; a set holds no `key: value` and is no metric dict, so nothing was damaged
+    text = ("INFO config.py:542] This model supports multiple tasks: {'generate', 'embed', 'classify'}. Defaulting.\n"
+            "{'loss': 0.0, 'grad_norm': 0.0045, 'learning_rate': 5e-07, 'reward': 0.463, 'epoch': 0.01}\n"
+            "{'loss': 0.0, 'grad_norm': 0.0051, 'learning_rate': 1e-06, 'reward': 0.429, 'epoch': 0.02}\n")
+    src = console.read(write(tmp_path, "x.log", text))
+    assert src.series["reward"].values.tolist() == [0.463, 0.429]
+    assert not any("unreadable" in w for w in src.warnings)
+
+
 def test_console_dicts_holding_expressions_are_not_rows(tmp_path):
     rows = "".join(f"{{'loss': {1 - i / 10}, 'learning_rate': 1e-05, 'epoch': {i / 10}}}\n" for i in range(3))
     hostile = ("{'loss': __import__('os').system('touch pwned'), 'learning_rate': 1e-05, 'epoch': 0.3}\n"
