@@ -102,7 +102,7 @@ METRICS: tuple[Metric, ...] = (
     _m("reward_max", "largest reward in the batch", "critic/score/max", "max_reward"),
     _m("reward_min", "smallest reward in the batch", "critic/score/min", "min_reward"),
     _m("frac_reward_zero_std", "fraction of groups whose rewards are all equal (no learning signal)",
-       "zero_std_ratio"),
+       "zero_std_ratio", "flat_reward_group_ratio"),
     _m("solve_none", "fraction of prompts that no completion solved (prime-rl)", "solve_none/all"),
     _m("solve_all", "fraction of prompts that every completion solved (prime-rl)", "solve_all/all"),
     _m("advantages", "mean advantage of the batch", "critic/advantages/mean", "advantages/mean", "advantage"),

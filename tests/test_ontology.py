@@ -51,6 +51,8 @@ SPELLINGS = [
     ("rewards_avg", None, False, "reward"), ("kl_avg", None, False, "kl"), ("avg_loss", None, False, "loss"),
     ("train_accuracies_avg", None, False, "accuracy"), ("val_accuracies_avg", None, False, "eval_accuracy"),
     ("loss_mean", None, False, "loss"),
+    # a GRPO loop's share of groups whose rewards are all equal (chaoheng666/DeepRetrieval-GRPO's train_log.jsonl)
+    ("flat_reward_group_ratio", None, False, "frac_reward_zero_std"),
     # the development split is the evaluation split (`dev_loss`, `dev/accuracy`); `device` is no prefix
     ("dev_loss", None, False, "eval_loss"), ("dev/loss", None, False, "eval_loss"),
     # a nested key printed with spaces around its slash
