@@ -910,7 +910,8 @@ class _Reader:
         else:
             if out and b"(" not in text[pos:]:
                 return out
-            if pos == 0 and b":" not in text:  # no `key: value` at all: a set literal (vLLM's `{'generate', 'embed', ...}`), no dict
+            # no `key: value` at all: a set literal (vLLM's `{'generate', 'embed', ...}`), not a damaged dict
+            if pos == 0 and b":" not in text:
                 return {}
         self.bad += 1
         return {}
