@@ -839,3 +839,44 @@ def test_a_published_grpo_loops_reward_lists_are_read_and_a_cut_list_is_said(tmp
     assert data.records == 6
     last_line = text.count(b"\n") + 1
     assert any(f"the last reward list is cut short (line {last_line})" in w for w in data.warnings)
+
+
+_NEWEST_FIRST = [  # modelscope/ms-swift#9499's shape: a log viewer's copy, newest record on top, a timestamp above each
+    ("2026-06-04 21:41:29.421", 4, "0", "1.414", "2.67e-06"),
+    ("2026-06-04 21:35:21.137", 3, "0", "1.414", "2e-06"),
+    ("2026-06-04 21:29:07.052", 2, "0", "1.414", "1.33e-06"),
+    ("2026-06-04 21:22:57.641", 1, "12.9", "9.317", "6.7e-07"),
+]
+
+
+def test_a_log_pasted_newest_first_is_read_in_step_order_not_as_resumes(tmp_path):
+    # read as three restarts (4, 3, 2, 1), the "later segment" kept step 1 alone and the zero losses were lost
+    p = tmp_path / "paste.log"
+    p.write_text("".join(f"{ts}\t\n{{'loss': '{lo}', 'grad_norm': '{g}', 'learning_rate': '{lr}', "
+                         f"'global_step/max_steps': '{s}/294'}}\n" for ts, s, lo, g, lr in _NEWEST_FIRST))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [1, 2, 3, 4]
+    assert data.series["loss"].values.tolist() == [12.9, 0.0, 0.0, 0.0]
+    assert not data.segments
+    assert any("newest first" in w for w in data.warnings)
+    report = kto_doctor.analyze(p)
+    assert "LOSS104" in {f.rule for f in report.findings if f.severity == "error"}
+
+
+def test_trainer_log_lines_newest_first_are_one_run(tmp_path):
+    p = tmp_path / "trainer_log.jsonl"
+    p.write_text("".join(json.dumps({"current_steps": s, "total_steps": 100, "loss": 2.0 - s / 10}) + "\n"
+                         for s in (40, 30, 20, 10)))
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [10, 20, 30, 40]
+    assert data.series["loss"].values.tolist() == pytest.approx([1.0, 0.0, -1.0, -2.0])
+    assert not data.segments
+
+
+def test_one_step_back_is_still_a_resume_not_a_reversed_log(tmp_path):
+    p = tmp_path / "trainer_log.jsonl"
+    p.write_text("".join(json.dumps({"current_steps": s, "total_steps": 100, "loss": v}) + "\n"
+                         for s, v in ((10, 2.0), (20, 1.9), (30, 1.8), (20, 1.7), (30, 1.6))))
+    data = sources.read(p)
+    assert len(data.segments) == 2
+    assert not any("newest first" in w for w in data.warnings)

@@ -205,6 +205,7 @@ class Columns:
         self._shapes: set = set()  # key sets seen by add_row (collisions are checked once per key set)
         self._restarts: list[tuple[float, int]] = []  # (first step, first line) of every later segment
         self._segments: list[tuple[float, float, int]] = []
+        self._reversed: tuple[float, float] | None = None  # (first, last step) of a log written newest first
 
     def set_steps(self, steps: np.ndarray, lines: np.ndarray) -> None:
         """The step and line of every record in file order; a step below the previous one starts a segment."""
@@ -214,6 +215,12 @@ class Columns:
             return
         cut = np.flatnonzero(s[1:] < s[:-1]) + 1
         if not len(cut):
+            return
+        if len(cut) >= 2 and bool((s[1:] <= s[:-1]).all()):
+            # Every record's step below the one before it: newest first, as log viewers (cloud consoles, Kibana)
+            # show and users copy them (modelscope/ms-swift#9499: steps 4, 3, 2, 1). Not resumes, each of one
+            # record: read by step, as one run.
+            self._reversed = (float(s[0]), float(s[-1]))
             return
         bounds = np.concatenate([[0], cut, [len(s)]])
         self._segments = [(float(s[a]), float(s[a:b].max()), int(ln[a])) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -264,6 +271,10 @@ class Columns:
 
     def finish_segments(self, src: "SourceData", counter: str) -> None:
         """Record the segments on `src`, with a warning, when the step counter restarted."""
+        if self._reversed is not None:
+            first, last = self._reversed
+            src.warnings.append(f"{src.path.name}: {counter} falls on every record ({first:g} down to {last:g}): "
+                                "the records are newest first (a pasted log viewer); read in step order")
         if not self._restarts:
             return
         if len(self._restarts) > MAX_RESUMES:
