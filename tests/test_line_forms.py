@@ -688,6 +688,30 @@ def test_minimind_epoch_and_iteration_counter_gives_the_step(tmp_path):
     assert run.metrics["learning_rate"].tolist() == [4e-8] * 6
 
 
+@pytest.mark.parametrize("prefix", ["[rank0]: ", "> ", "    ", "2026-01-01 10:00:00,123 - INFO - "])
+def test_minimind_lines_behind_a_prefix_keep_their_counter_and_every_metric(tmp_path, prefix):
+    # a logger's or torchrun's prefix before MiniMind's GRPO line made it a counter-less loss line (its `Epoch:[` has a
+    # bracket before the number): only `Actor Loss` was read, as the loss, one step per line; reward and KL were lost
+    lines = [f"{prefix}Epoch:[1/1]({i}/9751), Reward: {-2.3 + 0.1 * i:.4f}, KL_ref: 0.0010, Actor Loss: 0.0000, "
+             f"Learning Rate: 0.00000030\n" for i in (10, 20, 30, 40)]
+    p = tmp_path / "grpo.log"
+    p.write_text("Model Params: 30.03M\n" + "".join(lines))
+    run = kto_doctor.load_run(p)
+    assert run.metrics.index.tolist() == [10, 20, 30, 40]
+    assert run.metrics["reward"].tolist() == pytest.approx([-1.3, -0.3, 0.7, 1.7])
+    assert "policy_loss" in run.metrics.columns and "loss" not in run.metrics.columns
+
+
+@pytest.mark.parametrize("prefix", ["", "[rank0]: ", "[default0]:"])
+def test_step_bar_lines_under_torchruns_rank_prefix_are_read(tmp_path, prefix):
+    # nwyin/modded-llama2's `10 | loss 9.3750 | lr 3.000000e-04 | 13597.70ms`, as `torchrun --tee 3` writes it
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"{prefix}{s} | loss {9 - s / 10:.4f} | lr 3.000000e-04 | 13597.70ms\n" for s in (0, 10, 20, 30)))
+    run = kto_doctor.load_run(p)
+    assert run.metrics.index.tolist() == [0, 10, 20, 30]
+    assert run.metrics["loss"].tolist() == pytest.approx([9, 8, 7, 6])
+
+
 @pytest.mark.parametrize("eval_line", ["Validation loss: {v}", "val loss {v}", "eval: loss={v} acc=0.5",
                                        "dev | avg_loss: {v} | {{'exact_match': 2.6, 'rougeL': 19.8}}"])
 def test_an_evaluation_line_without_a_counter_takes_the_step_of_the_training_line_before_it(tmp_path, eval_line):
@@ -768,3 +792,14 @@ def test_a_counted_line_with_no_number_is_no_step_of_the_epoch_summaries_around_
     data = sources.read(p)
     assert data.series["reward"].values.tolist() == rewards
     assert len(data.series["loss"].values) == 10
+
+
+def test_a_nan_in_the_only_named_loss_is_said_once_as_the_loss(tmp_path):
+    # OpenGVLab/Ask-Anything#253: `video-loss: nan` on every line; read as the loss, it was also reported a second
+    # time as an unknown series holding NaN (NUM104 beside NUM101)
+    p = tmp_path / "train.log"
+    p.write_text("".join(f"2024-12-19T03:26:01 | utils.basic_utils: Train Epoch: [0]  [{i:3d}/528]  eta: 0:17:46  "
+                         f"lr: 0.000096  video-loss: nan  time: 2.3156\n" for i in (0, 100, 200, 300)))
+    report = kto_doctor.analyze(p)
+    assert [f.rule for f in report.findings if f.severity != "info"] == ["NUM101"]
+    assert "video-loss" not in report.run.metrics.columns

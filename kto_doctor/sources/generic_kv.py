@@ -82,7 +82,8 @@ ITER = _kind("iter", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?[ \t]*(?P<
 EPOCH = _kind("epoch", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<epoch>\d+)(?:/\d+)?\]?(?:/\d+)?"
               rb"(?:(?:[ \t]+\[?|(?<=\])\(|\[)[ \t]*(?P<i>\d+)[ \t]*/[ \t]*(?P<n>\d+)[\])]?)?(?![\d.])", guard=_LATER_COUNTER,
               step=lambda f: f["epoch"], token=b"poch")
-BARE = _kind("bare", rb"^[ \t>]*(?P<step>\d+)[ \t]*\|(?=[^\n\x1e]*[A-Za-z])", token=b"|")
+# (after torchrun's rank prefix, `--tee 3`'s `[default0]:` or `[rank0]:`, as well as at the line start)
+BARE = _kind("bare", rb"^[ \t>]*(?:\[(?:rank|default)\d+\]:[ \t]*)?(?P<step>\d+)[ \t]*\|(?=[^\n\x1e]*[A-Za-z])", token=b"|")
 KERAS = _kind("keras", rb"(?<![\d/])(?P<n>\d+)/(?P<total>\d+) \[[=>.]*\] - (?:\d+m?s(?: \d+m?s/step)? - )?",
               step=None, token=b" [")
 # Keras with `verbose=2` writes no bar: `224s - loss: 3.5508 - acc: 0.2966 - val_loss: 1.4529` (Keras 1) or
@@ -146,7 +147,9 @@ KV_SPACE = _kind("kv_space",
                  + rb"[ \t]+(?P<step>\d+)(?:/\d+)?(?:" + _SP_SEP + _SP_PAIR + rb")*[ \t]*[,|;]?[ \t]*$)")
 # A loop's line that prints its loss and no counter at all (okuvshynov/slowllama: `2023-09-29 20:16:01,559 backprop
 # done, loss after forward pass = 1.482`): each line a step in log order, only where no line of the file has a counter
-_NO_EPOCH_BATCH = rb"(?![^\n\x1e]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*\d)"
+# (the counter's number may stand in a bracket: MiniMind's `Epoch:[1/1](20/4292)` after a logger's prefix is its EPOCH
+# record, not a loss line)
+_NO_EPOCH_BATCH = rb"(?![^\n\x1e]*" + _NOT + rb"(?:[Ee]poch|[Bb]atch)[ \t]*[:=]?[ \t]*[\[(]?[ \t]*\d)"
 _LOSS_NAME = rb"(?:[Tt]rain(?:ing)?[ _])?[Ll]oss"
 # `loss after forward pass = `, `train loss: `; never across a field separator (`value loss,,False,GRPO beta=0.0` of a
 # CSV's text column is no loss of 0.0: sherrywan717/ppo-vs-grpo-math-rlvr)
