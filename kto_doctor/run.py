@@ -404,7 +404,7 @@ def _derive_loss(series: dict, provenance: dict, notes: list[str], warnings: lis
         return
     if total is not None or len(parts) == 1:
         name = total or parts[0]
-        series["loss"] = series[name].rename("loss")
+        series["loss"] = series.pop(name).rename("loss")  # (one series under one name: its NaN said once, as the loss's)
         provenance["loss"] = f"derived: '{name}'"
         notes.append(f"loss: read from '{name}', " + ("the total among the logged losses" if total
                      else "the only training loss the log names") + " (no series the ontology knows as the loss)")
