@@ -77,7 +77,7 @@ def discover(path, reg: Registry | None = None) -> Discovery:
     unlistable: list[tuple[Path, str]] = []
     if _is_dir(root):
         files = walk(root, warnings, reg, unlistable)
-        runs = group(root, files, reg)
+        runs = group(root, files, reg, warnings)
     else:
         files = [_named_file(root, reg)]
         runs = [RunSpec(root=root, files=files, label=root.name)]
@@ -277,9 +277,11 @@ def _rel(p: Path, root: Path) -> str:
 # ------------------------------------------------------------------------------------------ the grouping
 
 
-def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list[RunSpec]:
+def group(root: Path, files: list[LogFile], reg: Registry | None = None,
+          warnings: list[str] | None = None) -> list[RunSpec]:
     """Log files → runs (see the module doc)."""
     roots: dict[Path, RunSpec] = {}
+    anchored_by: dict[Path, set[str]] = {}
     trackers: list[LogFile] = []
     for f in files:
         src = f.source
@@ -289,8 +291,16 @@ def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list
                 continue
             r = src.root_of(f.path)
             roots.setdefault(r, RunSpec(root=r))
+            anchored_by.setdefault(r, set()).add(src.name)
     for r in _tracker_roots(trackers, roots):
         roots.setdefault(r, RunSpec(root=r))
+    for top, parts in _logging_dir_pairs(roots, anchored_by):
+        for r in parts:
+            del roots[r]
+        roots[top] = RunSpec(root=top)
+        if warnings is not None:
+            warnings.append(f"{_rel(parts[0], root)} (TensorBoard) and {_rel(parts[1], root)} (trainer_state.json) are "
+                            "read as one run: a Trainer's logging_dir beside its output_dir")
     loose: dict[Path, list[LogFile]] = {}
     for f in files:
         owner = _owner(f.path, roots)
@@ -312,6 +322,41 @@ def group(root: Path, files: list[LogFile], reg: Registry | None = None) -> list
         r.files.sort(key=lambda f: f.rel)
     runs.sort(key=lambda r: r.label)
     return runs
+
+
+# what tutorials and scripts name the Trainer's logging_dir (`logging_dir="./logs"`); two sibling folders of other
+# names (`exp_a/` of events, `exp_b/` of checkpoints) are two runs
+_LOGGING_DIRS = {"logs", "log", "logging", "tb_logs", "tblogs", "tb", "tensorboard", "tensorboard_logs", "runs"}
+
+
+def _logging_dir_pairs(roots: dict[Path, RunSpec], anchored_by: dict[Path, set[str]]) -> list[tuple[Path, tuple]]:
+    """Folders that hold exactly two run roots, an HF output dir (checkpoints with trainer_state.json) as a direct
+    child and event files alone in a logging folder beside it (`logs/`, `tb_logs/`, ...): one Trainer run given `logging_dir="logs"` beside
+    `output_dir="output"` (the default puts the events inside the output dir, `output/runs/<date>/`). Both log the
+    same steps; read apart, the folder was "2 runs" and analyze refused it. A third root below the folder, or the
+    folder a root itself, leaves them apart."""
+    out = []
+    by_parent: dict[Path, list[Path]] = {}
+    for r in roots:
+        for parent in r.parents:
+            by_parent.setdefault(parent, []).append(r)
+    for top, below in by_parent.items():
+        if len(below) != 2 or top in roots:
+            continue
+        events = [r for r in below if anchored_by.get(r) == {"tensorboard"}]
+        states = [r for r in below if r.parent == top and "trainer_state" in anchored_by.get(r, ())
+                  and "tensorboard" not in anchored_by.get(r, ())]
+        if (len(events) == 1 and len(states) == 1 and not events[0].is_relative_to(states[0])
+                and events[0].relative_to(top).parts[0].lower() in _LOGGING_DIRS):
+            out.append((top, (events[0], states[0])))
+    # the deepest such folder only (a folder of several such runs pairs each run, not the roots of two of them)
+    taken: set[Path] = set()
+    final = []
+    for top, parts in sorted(out, key=lambda x: -len(x[0].parts)):
+        if not taken.intersection(parts):
+            taken.update(parts)
+            final.append((top, parts))
+    return final
 
 
 def _tracker_roots(trackers: list[LogFile], roots: dict[Path, RunSpec]) -> list[Path]:

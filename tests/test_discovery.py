@@ -269,3 +269,30 @@ def test_content_beats_a_wildcard_name_claim(tmp_path):
     (tmp_path / "all_results.json").write_text(json.dumps({"train_loss": 0.9, "epoch": 3.0}))
     from kto_doctor.sources import detect
     assert detect(tmp_path / "all_results.json") == "results"
+
+
+def test_a_logging_dir_beside_the_output_dir_is_one_run(tmp_path):
+    # the Trainer given logging_dir="./logs" and output_dir="./output" (49a's three TensorBoard runs, e.g.
+    # vedovati-matteo/SmalltalkCodeGen): both log the same steps; read apart, analyze refused the folder as 2 runs
+    events(tmp_path / "logs" / "events.out.tfevents.1691224929.h.1.0",
+           [("train/loss", s, 2.0 - s / 100, 10.0 + s) for s in (10, 20, 30)] + [("eval/loss", 30, 2.5, 50.0)])
+    state(tmp_path / "output" / "checkpoint-30" / "trainer_state.json", [1.9, 1.8, 1.7], steps=[10, 20, 30])
+    found = discover(tmp_path)
+    assert len(found.runs) == 1 and found.runs[0].root == tmp_path
+    assert any("logging_dir beside its output_dir" in w for w in found.warnings)
+    run = kto_doctor.load_run(tmp_path)
+    assert run.series("loss").index.tolist() == [10, 20, 30]
+    assert run.series("eval_loss").tolist() == [2.5]
+
+
+def test_events_and_checkpoints_in_folders_of_other_names_stay_two_runs(tmp_path):
+    events(tmp_path / "exp_a" / "events.out.tfevents.1.h", [("train/loss", s, 1.0, 10.0 + s) for s in range(5)])
+    state(tmp_path / "exp_b" / "checkpoint-5" / "trainer_state.json", [2.0] * 5)
+    assert [r.label for r in discover(tmp_path).runs] == ["exp_a", "exp_b"]
+
+
+def test_a_logging_dir_beside_two_output_dirs_pairs_with_neither(tmp_path):
+    events(tmp_path / "logs" / "events.out.tfevents.1.h", [("train/loss", s, 1.0, 10.0 + s) for s in range(5)])
+    state(tmp_path / "out_a" / "checkpoint-5" / "trainer_state.json", [2.0] * 5)
+    state(tmp_path / "out_b" / "checkpoint-5" / "trainer_state.json", [3.0] * 5)
+    assert len(discover(tmp_path).runs) == 3
