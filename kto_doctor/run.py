@@ -795,7 +795,9 @@ def _span(steps: np.ndarray) -> str:
 # Keys of the merged (normalised) config that only LLaMA-Factory writes. Not `cutoff_len`: TRL's and other
 # trainers' `max_length` / `max_seq_length` are normalised to it (a LLaMA-Factory YAML is recognised by its
 # raw keys in the config reader, cutoff_len included).
-LLAMAFACTORY_CONFIG_KEYS = ("stage", "finetuning_type", "pref_beta", "pref_loss", "kto_chosen_weight")
+# (not finetuning_type: the canonical config has it from any PEFT adapter_config.json or TRL's use_peft, so it says
+# LoRA, not LLaMA-Factory; a LLaMA-Factory YAML that states it is recognised by its reader)
+LLAMAFACTORY_CONFIG_KEYS = ("stage", "pref_beta", "pref_loss", "kto_chosen_weight")
 _STAGE_METHOD = {"kto": "kto", "sft": "sft", "pt": "pt", "rm": "rm", "ppo": "ppo", "grpo": "grpo"}
 _DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "exo_pair", "aot",
                "aot_pair", "apo_zero", "apo_down", "discopop", "sft")

@@ -38,3 +38,27 @@ def test_a_max_length_in_a_trl_config_does_not_make_the_run_llamafactory():
     assert detect_framework(normalize({"max_length": 1024, "beta": 0.1}), [], names)[0] == "trl"
     assert detect_framework(normalize({"max_seq_length": 2048}), [], names)[0] == "trl"
     assert detect_framework(normalize({"stage": "kto", "cutoff_len": 1024}), [], names) == ("llamafactory", "stated")
+
+
+def test_a_lora_adapter_does_not_make_the_run_llamafactory(tmp_path):
+    """A PEFT adapter_config.json (or TRL's use_peft) becomes `finetuning_type: lora` in the canonical config; that
+    says LoRA, not LLaMA-Factory. A TRL KTO checkpoint with its adapter was called LLaMA-Factory (stated), and got
+    that framework's summed-kl facts."""
+    import json
+
+    import kto_doctor
+    from kto_doctor.config import normalize
+    from kto_doctor.run import detect_framework
+
+    names = {"rewards/chosen": None, "kl": None}
+    assert detect_framework(normalize({"peft_type": "LORA", "r": 8}, "adapter_config"), [], names)[0] == "trl"
+    assert detect_framework(normalize({"use_peft": True}), [], names)[0] == "trl"
+    ck = tmp_path / "checkpoint-30"
+    ck.mkdir()
+    (ck / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16}))
+    (ck / "trainer_state.json").write_text(json.dumps({"global_step": 30, "log_history": [
+        {"step": s, "loss": 0.5, "kl": 0.1 * s, "rewards/chosen_sum": 1.0, "rewards/rejected_sum": -1.0,
+         "logps/chosen_sum": -100.0, "count/chosen": 4} for s in (10, 20, 30)]}))
+    run = kto_doctor.load_run(tmp_path)
+    assert run.framework != "llamafactory" and run.config.get("finetuning_type") == "lora"
+    assert run.config.get("kl_reduction") != "window_sum"
