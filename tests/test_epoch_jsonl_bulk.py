@@ -272,14 +272,19 @@ def test_text_chunks_yields_the_lines_and_their_numbers(tmp_path, monkeypatch):
         data = b"\n".join(lines) + b"\n" + tail
         monkeypatch.setattr(store_util, "CHUNK", 97)
         monkeypatch.setattr(store_util, "_FEEDS_BLOCK", 64)
-
         got = list(store_util.text_chunks(io.BytesIO(data)))
-        body = [t for t, _, cut in got if not cut]
-        assert b"\n".join(body) + b"\n" == data[:data.rfind(b"\n") + 1]
-        expect = 0
-        for t, base, cut in got:
-            assert base == expect
-            expect += t.count(b"\n") + 1
-        rest = data[data.rfind(b"\n") + 1:]
-        assert [t for t, _, cut in got if cut] == ([rest] if rest.strip() else [])
-        assert store_util.count_feeds(data) == data.count(b"\n")
+        assert [(t, b) for t, b, _ in store_util.text_chunks(io.BytesIO(data), 97)] == [(t, b) for t, b, _ in got]
+        _check_chunks(data, list(store_util.text_chunks(io.BytesIO(data), 31)))
+        _check_chunks(data, got)
+
+
+def _check_chunks(data: bytes, got: list) -> None:
+    body = [t for t, _, cut in got if not cut]
+    assert b"\n".join(body) + b"\n" == data[:data.rfind(b"\n") + 1]
+    expect = 0
+    for t, base, cut in got:
+        assert base == expect
+        expect += t.count(b"\n") + 1
+    rest = data[data.rfind(b"\n") + 1:]
+    assert [t for t, _, cut in got if cut] == ([rest] if rest.strip() else [])
+    assert store_util.count_feeds(data) == data.count(b"\n")

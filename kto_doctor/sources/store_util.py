@@ -266,13 +266,14 @@ def line_chunks(stream):
         yield ([text] if cut else text.split(b"\n")), base, cut
 
 
-def text_chunks(stream):
+def text_chunks(stream, size: int | None = None):
     """`line_chunks` as text: (the lines joined by their line feeds, number of the line before them, cut), for a
-    reader whose numpy passes want the chunk whole (`text.split(b"\n")` is what line_chunks yields)."""
+    reader whose numpy passes want the chunk whole (`text.split(b"\n")` is what line_chunks yields); `size`: bytes
+    a read (CHUNK)."""
     pending = b""
     base = 0
     while True:
-        chunk = stream.read(CHUNK)
+        chunk = stream.read(size or CHUNK)
         if not chunk:
             break
         cut = chunk.rfind(b"\n")
