@@ -105,7 +105,10 @@ def layouts(arr: np.ndarray, starts: np.ndarray, widths: np.ndarray, min_rows: i
 
 
 def _rows_equal(mw: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """`(mw == model).all(axis=1)` a column at a time (numpy's loops over a row of a few words cost ~6x more)."""
+    """`(mw == model).all(axis=1)`, a column at a time where the rows are many (numpy's loops over a row of a few
+    words cost ~6x more; a column costs a few microseconds of calls, more than that for a few hundred rows)."""
+    if len(mw) < 512 * mw.shape[1]:
+        return (mw == model).all(axis=1)
     same = mw[:, 0] == model[0]
     for j in range(1, mw.shape[1]):
         same &= mw[:, j] == model[j]
