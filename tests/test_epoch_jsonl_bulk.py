@@ -247,6 +247,17 @@ def test_the_whole_piece_way_reads_the_benchmarks_log_and_its_damage_as_row_by_r
     assert sum(taken) > len(taken) // 2
 
 
+def test_a_line_with_both_spacings_is_left_to_the_row_by_row_way(tmp_path, monkeypatch):
+    """`"k": 1` and `"k":1` in one line (hand-made, never json.dumps): each value where it starts. The whole-piece
+    way took the first pair's spacing for all and read `"epoch":112` as 12."""
+    lines = [b'{"train_loss": 0.5, "epoch":%d, "test_loss":12}' % i for i in range(110, 200)]
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    fast = epoch_jsonl.read(p)
+    _same(fast, _row_by_row(p, monkeypatch))
+    assert fast.series["epoch"].values[0] == 111.0
+
+
 def test_the_fixtures_are_read_by_the_whole_piece_way_as_row_by_row(monkeypatch):
     """Every fixture of the format (the LLaMA-Adapter log pasted into its issue), pieces made small."""
     from pathlib import Path

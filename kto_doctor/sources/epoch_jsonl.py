@@ -123,7 +123,10 @@ def _fast_chunk(text: bytes, base: int, kept: "_Kept", src: SourceData, records:
     if plan is None:
         return False
     k = len(keys)
-    gap = 2 if first.find(b'": ') >= 0 else 1  # (`": 1` or `":1`, the same in every pair: the line matched)
+    spaced = first.count(b'": ')  # (`": 1` or `":1`: a value starts 2 or 1 bytes after its key's colon)
+    if spaced not in (0, k):  # (both in one line: the first value after `":` was read from its second byte on)
+        return False
+    gap = 2 if spaced else 1
     buf = text + bytes(8)  # (8-byte words are read at any offset of the text: `bytematrix.words`)
     a = np.frombuffer(buf, dtype=np.uint8)[:len(text)]
     colon = np.flatnonzero(a == 58)  # every `:` of the chunk: one a key, where every line is the first one's
