@@ -104,3 +104,31 @@ def test_pre_joined_columns_read_alike():
     assert plain is not None and pre is not None
     for a, b, texts in zip(plain, pre, (mixed, reprs)):
         assert a.tobytes() == b.tobytes() == np.array([float(t) for t in texts]).tobytes()
+
+
+def _json_reads(text: bytes) -> bool:
+    """A JSON number that json.loads reads as float64 reads the same text: no `-0` (the int 0), an exponent of at
+    most two digits (three may be a finite text whose float is inf, or an int beyond a double)."""
+    import json
+    import re
+
+    if re.fullmatch(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,2})?", text) is None or text == b"-0":
+        return False
+    got = json.loads(text)
+    return float(got) == float(text) and str(float(got)) == str(float(text))
+
+
+def test_the_json_rules_take_what_json_loads_reads_as_float_does():
+    """Every text of up to six bytes of `0 1 . + - e E` and random longer ones: `decimal_syntax(json=True)` passes
+    exactly the JSON numbers json.loads reads as float() does (`_json_reads`), alone and in any company."""
+    texts = [("".join(t)).encode() for n in range(1, 6) for t in itertools.product("01.+-eE", repeat=n)]
+    rng = random.Random(11)
+    texts += [bytes(rng.choice(b"0123456789.+-eE") for _ in range(rng.randint(6, 12))) for _ in range(20000)]
+    texts += [b"-0", b"-0.0", b"-0e5", b"0e5", b"1e99", b"1e100", b"1E+05", b"1e-07", b"-1.5e-07", b"00", b"-00",
+              b"0.5", b"-0.5", b"10", b"1.0e+01", b"6.318160053332078e-07", b"44.949106478873816", b".5", b"1."]
+    verdict = {t: bulkfloat.decimal_syntax(b"\n" + t + b"\n", json=True) for t in texts}
+    assert [t for t, ok in verdict.items() if ok != _json_reads(t)] == []
+    assert sum(verdict.values()) > 1000
+    for _ in range(3000):
+        some = [rng.choice(texts) for _ in range(rng.randint(2, 6))]
+        assert bulkfloat.decimal_syntax(b"\n" + b"\n".join(some) + b"\n", json=True) == all(verdict[t] for t in some)

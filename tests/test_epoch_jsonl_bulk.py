@@ -182,3 +182,120 @@ def test_two_keys_of_one_metric_are_read_by_the_whole_piece_way_as_row_by_row(tm
     fast = epoch_jsonl.read(p)
     _same(fast, _row_by_row(p, monkeypatch))
     assert sum(taken) > len(taken) // 2
+
+
+def _bench_lines(n: int) -> list[bytes]:
+    """The benchmark's generated log (`benchmarks/bench_text_readers.py`: json.dumps of Python reprs), n lines."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_text_readers.py"
+    spec = importlib.util.spec_from_file_location("bench_text_readers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.Pool(1)
+    return [bench.gen_epoch_jsonl(r, i).encode().rstrip(b"\n") for i in range(1, n + 1)]
+
+
+def _mutations(line: bytes, rng: random.Random) -> bytes:
+    """A line that differs from its neighbours where the whole-piece way must see it: a key of the same length
+    (`test_acc1` -> `test_acc7`), one longer, other spacing, a colon or a brace in a value, a value that is no
+    number, a missing or doubled end, a line feed less (two lines as one), a blank or a truncated line."""
+    row = line
+    choice = rng.randrange(12)
+    if choice == 0:
+        return row.replace(b"test_acc1", b"test_acc7")
+    if choice == 1:
+        return row.replace(b'"train_loss"', b'"train_lossx"')
+    if choice == 2:
+        return row.replace(b", ", b",  ", 1)
+    if choice == 3:
+        return row.replace(b'"epoch": ', b'"epoch":', 1)
+    if choice == 4:
+        return row.replace(b"86567656", b'"8:6"')
+    if choice == 5:
+        return row.replace(b"86567656", b"8656}7656")
+    if choice == 6:
+        return row.replace(b"86567656", b"8656x")
+    if choice == 7:
+        return row[:-1]
+    if choice == 8:
+        return row + b"}"
+    if choice == 9:
+        return row + b" " + row  # (two objects on one line, without the comma)
+    if choice == 10:
+        return b""
+    return row[:rng.randrange(1, len(row))]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_whole_piece_way_reads_the_benchmarks_log_and_its_damage_as_row_by_row(tmp_path, monkeypatch, seed):
+    """The benchmark's log, with lines damaged in the ways a piece's gaps and values must catch, each among good
+    ones, over many pieces and chunks: what the row-by-row way reads, and the whole-piece way read most pieces."""
+    rng = random.Random(seed)
+    lines = _bench_lines(3000)
+    if seed:
+        for i in rng.sample(range(len(lines)), 10):
+            lines[i] = _mutations(lines[i], rng)
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + (b"\n" if seed % 3 else b""))
+    monkeypatch.setattr(epoch_jsonl, "PIECE", 1 << 13)
+    monkeypatch.setattr(store_util, "CHUNK", 1 << 16)
+    taken = _count(monkeypatch, "_fast_chunk")
+    fast = epoch_jsonl.read(p)
+    _same(fast, _row_by_row(p, monkeypatch))
+    assert sum(taken) > len(taken) // 2
+
+
+def test_a_line_with_both_spacings_is_left_to_the_row_by_row_way(tmp_path, monkeypatch):
+    """`"k": 1` and `"k":1` in one line (hand-made, never json.dumps): each value where it starts. The whole-piece
+    way took the first pair's spacing for all and read `"epoch":112` as 12."""
+    lines = [b'{"train_loss": 0.5, "epoch":%d, "test_loss":12}' % i for i in range(110, 200)]
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    fast = epoch_jsonl.read(p)
+    _same(fast, _row_by_row(p, monkeypatch))
+    assert fast.series["epoch"].values[0] == 111.0
+
+
+def test_the_fixtures_are_read_by_the_whole_piece_way_as_row_by_row(monkeypatch):
+    """Every fixture of the format (the LLaMA-Adapter log pasted into its issue), pieces made small."""
+    from pathlib import Path
+
+    fixtures = [Path(__file__).parent / "fixtures" / "pastes" / "OpenGVLab__LLaMA-Adapter__issue84.log"]
+    monkeypatch.setattr(epoch_jsonl, "PIECE", 1 << 10)
+    for p in fixtures:
+        taken = _count(monkeypatch, "_fast_chunk")
+        fast = epoch_jsonl.read(p)
+        _same(fast, _row_by_row(p, monkeypatch))
+        assert any(taken)
+
+
+def test_text_chunks_yields_the_lines_and_their_numbers(tmp_path, monkeypatch):
+    """`store_util.text_chunks` (one copy of each read, line feeds counted by numpy): its chunks joined are the
+    text, each chunk's line base the lines before it, a last line without its line feed alone with cut=True,
+    also where a read holds no line feed at all."""
+    import io
+
+    rng = random.Random(3)
+    for tail in (b"", b"\n", b"last line", b"  \n", b"x" * 300):
+        lines = [bytes(rng.choice(b"ab{}:\r ") for _ in range(rng.choice([0, 3, 40, 200]))) for _ in range(400)]
+        data = b"\n".join(lines) + b"\n" + tail
+        monkeypatch.setattr(store_util, "CHUNK", 97)
+        monkeypatch.setattr(store_util, "_FEEDS_BLOCK", 64)
+        got = list(store_util.text_chunks(io.BytesIO(data)))
+        assert [(t, b) for t, b, _ in store_util.text_chunks(io.BytesIO(data), 97)] == [(t, b) for t, b, _ in got]
+        _check_chunks(data, list(store_util.text_chunks(io.BytesIO(data), 31)))
+        _check_chunks(data, got)
+
+
+def _check_chunks(data: bytes, got: list) -> None:
+    body = [t for t, _, cut in got if not cut]
+    assert b"\n".join(body) + b"\n" == data[:data.rfind(b"\n") + 1]
+    expect = 0
+    for t, base, cut in got:
+        assert base == expect
+        expect += t.count(b"\n") + 1
+    rest = data[data.rfind(b"\n") + 1:]
+    assert [t for t, _, cut in got if cut] == ([rest] if rest.strip() else [])
+    assert store_util.count_feeds(data) == data.count(b"\n")

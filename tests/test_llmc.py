@@ -116,8 +116,8 @@ def test_lines_of_one_layout_are_read_as_field_by_field(monkeypatch):
     or a `+`): those as a byte matrix, the others field by field; the same as the field-by-field way alone."""
     rng = random.Random(9)
     taken = []
-    real = llmc._layout
-    monkeypatch.setattr(llmc, "_layout", lambda *a: taken.append(real(*a)) or taken[-1])
+    real = llmc.bytematrix.layouts
+    monkeypatch.setattr(llmc.bytematrix, "layouts", lambda *a: taken.append(real(*a)) or taken[-1])
     for model in ("s:{s} trl:{a:.4f} lr:{b:.6f} norm:{c:.2f}", "s:{s} trl:-{a:.4f} lr:+{b:.6f} norm:{c:.0f}.",
                   "s:{s} trl:.{d} lr:{b:.6f} norm:00{c:.2f}"):
         lines = []
@@ -132,7 +132,7 @@ def test_lines_of_one_layout_are_read_as_field_by_field(monkeypatch):
         buf = b"".join((llmc._PAD, ("\n".join(lines) + "\n").encode(), llmc._PAD))
         taken.clear()
         got, want = llmc._piece(buf), llmc._fields(buf)
-        assert taken[0] is not None and taken[0][0].mean() > 0.6  # (by layout: most lines)
+        assert sum(len(rows) for model, rows in taken[0] if llmc._plan(model)) > 0.6 * got[1]  # (most by layout)
         assert got is not None and want is not None
         assert len(got[2][0]) == len(want[2][0]) > 15000
         assert got[1] == want[1] and got[0].tobytes() == want[0].tobytes()
@@ -171,3 +171,41 @@ def test_the_numpy_way_reads_whole_files_as_textlog_does(tmp_path, monkeypatch, 
     monkeypatch.setattr(llmc, "_fast", lambda path: taken.append(real(path)) or taken[-1])
     _same(llmc.read(p), textlog.read(p, llmc.FORMAT))
     assert (taken[0] is not None) == (case in ("plain", "restart", "repeats", "val_only", "one_line"))
+
+
+def _bench_log(path: Path, n: int) -> None:
+    """The benchmark's generated main.log (`benchmarks/bench_text_readers.py`), n steps."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_text_readers", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_text_readers.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.Pool(1)
+    path.write_text("".join(bench.gen_llmc(r, i) for i in range(1, n + 1)))
+
+
+@pytest.mark.parametrize("piece", [1 << 12, 1 << 14, 1 << 20])
+@pytest.mark.parametrize("name", ["bench", "bench-late", GPT2.name, MEDIUM.name])
+def test_the_fixtures_and_the_benchmarks_log_are_read_by_layout_as_textlog_reads_them(tmp_path, monkeypatch, name,
+                                                                                    piece):
+    """Every fixture of the format and the benchmark's log (from step 0, and from step 99,000 on, where the step's
+    width changes), pieces of several sizes: the numpy way (most lines by their byte layout) reads what textlog
+    reads."""
+    p = FIX / name
+    if name.startswith("bench"):
+        p = tmp_path / "main.log"
+        _bench_log(p, 8000)
+        if name == "bench-late":
+            p.write_text(p.read_text().replace("s:", "s:9") + "".join(f"s:{100000 + i} trl:3.1234 lr:0.000100 "
+                                                                           f"norm:1.{i % 90 + 10}\n" for i in range(3000)))
+    monkeypatch.setattr(llmc, "PIECE", piece)
+    taken = []
+    real = llmc.bytematrix.layouts
+    monkeypatch.setattr(llmc.bytematrix, "layouts", lambda *a, **kw: taken.append(real(*a, **kw)) or taken[-1])
+    got = llmc.read(p)
+    by_layout = sum(len(rows) for groups in taken for model, rows in groups if llmc._plan(model))
+    _same(got, textlog.read(p, llmc.FORMAT))
+    assert got.format == "llmc" and got.records > 200
+    if piece > 1 << 12:  # (a piece below 4 KB is read field by field)
+        assert by_layout > got.records // 2

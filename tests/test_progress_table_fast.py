@@ -4,6 +4,7 @@ ones (`No log`, padded or led cells, rule lines, rows with too many or too few c
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,3 +189,71 @@ def test_a_model_cards_hyperparameters_and_lora_tag_are_its_configuration(tmp_pa
     assert src.series["loss"].values.tolist() == [1.07, 1.0252, 1.0016]
     p.write_text(card.replace("- lora\n", ""))
     assert "finetuning_type" not in progress_table.read(p).config
+
+
+def _bench_log(fmt: str, path, size_kb: int) -> None:
+    """The benchmark's generated log of `fmt` (`benchmarks/bench_text_readers.py`), about `size_kb` KB."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_text_readers", REPO / "benchmarks" / "bench_text_readers.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gen, r, parts, i = bench.FORMATS[fmt][0], bench.Pool(1), [], 0
+    while sum(map(len, parts)) < size_kb << 10:
+        i += 1
+        parts.append(gen(r, i))
+    path.write_text("".join(parts))
+
+
+FIXTURES = sorted(str(p) for p in (Path(__file__).parent / "fixtures" / "formats" / "progress_table").iterdir()) + [
+    str(Path(__file__).parent / "fixtures" / "real" / "unslothai__unsloth__issue2291.log")]
+
+
+@pytest.mark.parametrize("name", FIXTURES + ["bench", "bench-crlf", "box", "random-1", "random-3", "random-6"])
+def test_the_chunk_searches_read_what_the_plain_searches_read(tmp_path, monkeypatch, name):
+    """A chunk's token searches by memchr on a rare byte (`textlog.holds`, `find_rare`), one `_Table` a header text
+    (`_table_of`) and the chunk's line feeds handed to the stream (`stream.feeds`) read what the plain searches, a
+    `_Table` per header and the stream's own count read, over many chunks (every fixture of the format, the
+    benchmark's log, its rows with CRLF ends or box-drawing verticals, random tables with odd rows)."""
+    p = tmp_path / "README.md"
+    if name.startswith("bench") or name == "box":
+        _bench_log("progress_table", p, 200)
+        text = p.read_text()
+        if name == "bench-crlf":
+            text = text.replace("\n", "\r\n")
+        if name == "box":
+            text = "".join(line.replace("|", "\u2502") if i % 7 else line for i, line in
+                           enumerate(text.splitlines(keepends=True)))
+        p.write_text(text, newline="")
+    elif name.startswith("random"):
+        seed = int(name.split("-")[1])
+        p.write_text(_table(random.Random(seed), seed))
+    else:
+        p = Path(name)
+    monkeypatch.setattr(progress_table.textlog, "CHUNK", 1 << 14)  # many chunks, each with its line feeds
+    counts = []
+    real_iter = progress_table.textlog.Chunks.__iter__
+
+    def checked(self):  # the feeds handed over are the chunk's own
+        for raw, base, final in real_iter(self):
+            yield raw, base, final
+            counts.append((self.feeds, raw.count(b"\n")))
+
+    monkeypatch.setattr(progress_table.textlog.Chunks, "__iter__", checked)
+    fast = progress_table.read(p)
+    assert len(counts) > (1 if name.startswith(("bench", "box")) else 0)
+    assert all(got == want for got, want in counts)
+    with monkeypatch.context() as m:
+        m.setattr(progress_table.textlog, "holds", lambda text, token, sample=0: token in text)
+        m.setattr(progress_table.textlog, "find_rare", lambda data, needle, rare, start=0, limit=0:
+                  data.find(needle, start))
+        m.setattr(progress_table, "_table_of", lambda header, tables: progress_table._Table(header))
+        m.setattr(progress_table.textlog.Chunks, "__iter__", real_iter)
+        m.setattr(progress_table.textlog.Chunks, "feeds", property(lambda self: None, lambda self, v: None),
+                  raising=False)
+        slow = progress_table.read(p)
+    assert_same_read(fast, slow)
+    assert (fast.facts, fast.config, fast.step_kind) == (slow.facts, slow.config, slow.step_kind)
+    assert fast.records > 0

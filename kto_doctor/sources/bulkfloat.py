@@ -68,11 +68,12 @@ for _pair, _flags in enumerate(_FOLLOW):
 _PAIR = bytes(_PAIR)
 
 
-def decimal_syntax(joined: bytes) -> bool:
+def decimal_syntax(joined: bytes, json: bool = False) -> bool:
     """Whether every line of `joined` (texts each followed by a line feed, and one line feed before the first)
     is a number in the decimal grammar above. The bytes must be only those of `_KEEP` (checked by the caller):
     the non-digit bytes, a few per text, are checked as pairs in order, with whether digits stand between them
-    (one byte a pair, its flags looked up by `translate`)."""
+    (one byte a pair, its flags looked up by `translate`). `json`: also a JSON number that json.loads reads as
+    this float (`_json_rules`)."""
     a = np.frombuffer(joined, dtype=np.uint8)
     special = np.flatnonzero((a - np.uint8(48)) > 9)  # every byte that is no digit: \n . + - e E
     code = np.frombuffer(a[special].tobytes().translate(_CODE), dtype=np.uint8)
@@ -87,7 +88,50 @@ def decimal_syntax(joined: bytes) -> bool:
     if ((flags[1:] & _SIGNED).astype(bool) & (code[:-2] != 0)).any():
         return False
     # a point: digits before or after it (a point is never the first special byte either)
-    return not ((flags[1:] & _POINT).astype(bool) & ~digits[1:] & ~digits[:-1]).any()
+    if ((flags[1:] & _POINT).astype(bool) & ~digits[1:] & ~digits[:-1]).any():
+        return False
+    return not json or _json_rules(a, special, code, digits)
+
+
+def _json_rules(a: np.ndarray, special: np.ndarray, code: np.ndarray, digits: np.ndarray) -> bool:
+    """Of texts in the decimal grammar (`decimal_syntax`'s special bytes, their codes, digits after each): whether
+    each is a JSON number that json.loads and float64 read as this module does. Not taken: a `+` before the
+    mantissa, a point without digits on both sides (`.5`, `-.5`, `1.`, `1.e5`), a leading zero before a digit
+    (`01`, `-00`), `-0` (json.loads makes it the int 0, +0.0), an exponent of three digits or more (a finite text
+    whose float is inf, or an int beyond a double: `1e400`). Checked on the special bytes, a few per text."""
+    lead = np.zeros(len(code), dtype=bool)  # a mantissa's sign: a sign right after a line feed
+    lead[1:] = (code[1:] == 1) & (code[:-1] == 0)
+    if (a[special[lead]] == 43).any():
+        return False
+    point = code == 2  # (never the first or the last special byte: a line feed is)
+    if (point[1:] & ~digits).any() or (point[:-1] & ~digits).any():
+        return False
+    # the mantissa's first byte: after a line feed (but the last) or after its sign
+    first = special[np.flatnonzero(((code == 0) | lead)[:-1])] + 1
+    zero = first[a[first] == 48]
+    after = a[zero + 1]
+    if ((after - np.uint8(48)) <= 9).any():  # a leading zero: `01`, `-01`
+        return False
+    if ((after == 10) & (a[zero - 1] == 45)).any():  # `-0`
+        return False
+    e = np.flatnonzero(code == 3)  # (never the last special byte)
+    if len(e):
+        signed = code[e + 1] == 1
+        d = np.where(signed, special[np.minimum(e + 2, len(special) - 1)] - special[e + 1],
+                     special[e + 1] - special[e]) - 1
+        if (d >= 3).any():
+            return False
+    return True
+
+
+def parse(joined: bytes) -> np.ndarray:
+    """The floats of the texts of `joined` (a line feed before the first, one after each) that `decimal_syntax`
+    accepted: pandas' C parser, exactly float() of each (the module's argument); as many as lines, or fewer only
+    where a text was no number of the grammar (the caller compares the count)."""
+    import pandas as pd
+
+    return pd.read_csv(io.BytesIO(memoryview(joined)[1:]), header=None, names=["v"], dtype={"v": np.float64},
+                       engine="c", na_filter=False, skip_blank_lines=False, **_float_option())["v"].to_numpy()
 
 
 def read(columns: list, pre: list | None = None) -> list | None:
@@ -102,10 +146,7 @@ def read(columns: list, pre: list | None = None) -> list | None:
         return None
     if joined.translate(None, _KEEP) or not decimal_syntax(joined):
         return None
-    import pandas as pd
-
-    values = pd.read_csv(io.BytesIO(memoryview(joined)[1:]), header=None, names=["v"], dtype={"v": np.float64},
-                         engine="c", na_filter=False, skip_blank_lines=False, **_float_option())["v"].to_numpy()
+    values = parse(joined)
     total = sum(len(c) for c in columns)
     if len(values) != total:  # cannot happen for texts of the grammar; never guess
         return None

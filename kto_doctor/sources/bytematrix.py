@@ -88,12 +88,13 @@ def layouts(arr: np.ndarray, starts: np.ndarray, widths: np.ndarray, min_rows: i
         t = m - np.uint8(48)
         t *= t <= 9
         m -= t  # every digit read as '0' (m - (m - '0') where m is a digit)
-        m[:, w:] = 0
         mw = m.view(_U)  # (lines, w8 / 8) words
+        if w < w8:  # the bytes after the line, in its last word, as 0 (one word a line: a slice m[:, w:] costs 5x)
+            mw[:, -1] &= _U((1 << 8 * (w + 8 - w8)) - 1)
         left = np.arange(len(rows))
         for _ in range(per_width):
             model = mw[left[len(left) // 2]]  # (the middle line's: the first may be an odd one)
-            same = (mw[left] == model).all(axis=1) if len(left) < len(rows) else (mw == model).all(axis=1)
+            same = _rows_equal(mw[left] if len(left) < len(rows) else mw, model)
             k = int(np.count_nonzero(same))
             if k >= min_rows:
                 out.append((model.tobytes()[:w], rows[left[same]]))
@@ -103,17 +104,29 @@ def layouts(arr: np.ndarray, starts: np.ndarray, widths: np.ndarray, min_rows: i
     return out
 
 
+def _rows_equal(mw: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """`(mw == model).all(axis=1)`, a column at a time where the rows are many (numpy's loops over a row of a few
+    words cost ~6x more; a column costs a few microseconds of calls, more than that for a few hundred rows)."""
+    if len(mw) < 512 * mw.shape[1]:
+        return (mw == model).all(axis=1)
+    same = mw[:, 0] == model[0]
+    for j in range(1, mw.shape[1]):
+        same &= mw[:, j] == model[j]
+    return same
+
+
 def fields_values(w8: np.ndarray, starts: np.ndarray, fields: list) -> np.ndarray:
     """float() of each field (offset in the line, `number_layout`) of every line starting at `starts`: a
-    (lines, fields) matrix. Fields whose text (sign aside) is at most 8 bytes are read together, one 8-byte word a
-    field, the point taken out by moving the whole part's bytes up by one; the others by `field_values`."""
-    out = np.empty((len(starts), len(fields)))
+    (lines, fields) matrix (a transposed view: its columns are contiguous). Fields whose text (sign aside) is at
+    most 8 bytes are read together, one 8-byte word a field, the point taken out by moving the whole part's bytes
+    up by one; the others by `field_values`. Computed a field a row (long loops; a row a line costs ~3x)."""
+    out = np.empty((len(fields), len(starts)))
     short = [j for j, (a, (sg, wi, pt, fr)) in enumerate(fields) if wi + pt + fr <= 8]
     for j, (a, lay) in enumerate(fields):
         if j not in short:
-            out[:, j] = field_values(w8, starts, a, lay)
+            out[j] = field_values(w8, starts, a, lay)
     if not short:
-        return out
+        return out.T
     ends, hi, lo, div = [], [], [], []
     for j in short:
         a, (sg, wi, pt, fr) = fields[j]
@@ -125,10 +138,10 @@ def fields_values(w8: np.ndarray, starts: np.ndarray, fields: list) -> np.ndarra
         lo.append((((1 << (8 * q)) - 1) & (keep >> 8)) if pt else 0)
         hi.append(((1 << 64) - (1 << (8 * (q + 1)))) & keep if pt else keep)
         div.append(-_POW10[fr] if sg == b"-" else _POW10[fr])  # (x / -d is -(x / d), exactly)
-    x = w8[starts[:, None] + np.array(ends, dtype=np.int64)]
-    y = x & np.array(lo, dtype=_U)
+    x = w8[np.array(ends, dtype=np.int64)[:, None] + starts]  # (fields, lines)
+    y = x & np.array(lo, dtype=_U)[:, None]
     y <<= _U(8)
-    x &= np.array(hi, dtype=_U)
+    x &= np.array(hi, dtype=_U)[:, None]
     x |= y
     del y
     x *= _U(2561)
@@ -140,8 +153,8 @@ def fields_values(w8: np.ndarray, starts: np.ndarray, fields: list) -> np.ndarra
     x *= _U(42949672960001)
     x >>= _U(32)
     v = x.astype(np.float64)
-    v /= np.array(div)
+    v /= np.array(div)[:, None]
     if len(short) == len(fields):
-        return v
-    out[:, short] = v
-    return out
+        return v.T
+    out[short] = v
+    return out.T

@@ -13,7 +13,6 @@ A line that is not a JSON object with an `epoch` is skipped and counted; the res
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 from functools import lru_cache
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bulkfloat, lazyre
+from . import bulkfloat, bytematrix, lazyre
 from ..heap import Grow
 from .base import (Columns, MAX_STEP, SourceData, SourceError, StepRuns, note_collisions, open_stream, to_float,
                    usable_step)
@@ -47,7 +46,9 @@ def read(path: Path) -> SourceData:
     runs = StepRuns()  # (the records' steps and lines: their stretches' ends only)
     kept = _Kept(cols)
     with open_stream(path) as f:
-        for text, base, cut in store_util.text_chunks(f):
+        # (reads of a piece's size: a 16 MB chunk was a fresh 16 MB text each time, its pages faulted in: 40% more
+        # page faults and 50-70 MB more peak RSS, and the pieces copied out of it)
+        for text, base, cut in store_util.text_chunks(f, min(store_util.CHUNK, PIECE)):
             for piece, at in _pieces(text):  # (a chunk's lines read in pieces read what it reads, see _pieces)
                 if cut or not _fast_chunk(piece, base + at, kept, src, runs):
                     _chunk(piece.split(b"\n"), base + at, cols, src, state, runs)
@@ -100,18 +101,17 @@ _PLAIN_LINE = re.compile(rb"\{" + _PLAIN_KEY + rb": ?" + _JNUM + rb"(?:, ?" + _P
                          + rb")*\}")
 _KEY = re.compile(rb'"([^"]*)": ?')
 _VALUE_BYTES = b"0123456789.+-eE\n"
-_ENDS_TO_FEEDS = bytes.maketrans(b",}", b"\n\n")
 _MAX_TEXT = 30  # bytes of a number read the fast way (json.loads and pandas agree on these; see _numbers_of)
 
 
 def _fast_chunk(text: bytes, base: int, kept: "_Kept", src: SourceData, records: StepRuns) -> bool:
     """The lines of a chunk (`text`, `base` lines before it) where every line is the first one with other numbers:
     one JSON object of number values, the keys and their order, spacing and all, the same on every line (the
-    DeiT / MAE loop writes `json.dumps` of one dict of averages per epoch). Then no line is parsed: the chunk's
-    bytes without its values must be the first line's without its values, repeated (one comparison), and the
-    values are the spans after each `:` up to the `,` or `}` after it, read by one C parser call (pandas, as
-    `bulkfloat`) where all are JSON numbers. What is added is what `_table_rows` adds for those rows; False (and
-    nothing added) for any other chunk, which `_chunk` reads as before."""
+    DeiT / MAE loop writes `json.dumps` of one dict of averages per epoch). Then no line is parsed: every gap
+    between two values (the spans after each `:` up to the `,` or `}` after it) must be the first line's gap there
+    (`_same_gaps`), and the values are read by one C parser call (pandas, as `bulkfloat`) where all are JSON
+    numbers. What is added is what `_table_rows` adds for those rows; False (and nothing added) for any other
+    chunk, which `_chunk` reads as before."""
     nl = text.find(b"\n")
     first = text if nl < 0 else text[:nl]
     if _PLAIN_LINE.fullmatch(first) is None:
@@ -123,34 +123,20 @@ def _fast_chunk(text: bytes, base: int, kept: "_Kept", src: SourceData, records:
     if plan is None:
         return False
     k = len(keys)
-    gap = 2 if first.find(b'": ') >= 0 else 1  # (`": 1` or `":1`, the same in every pair: the line matched)
-    a = np.frombuffer(text, dtype=np.uint8)
-    spec = np.flatnonzero((a == 58) | (a == 44) | (a == 125))  # every `:`, `,` and `}` of the chunk
-    m = int(np.count_nonzero(a == 10)) + 1
-    if len(spec) != 2 * k * m:
+    spaced = first.count(b'": ')  # (`": 1` or `":1`: a value starts 2 or 1 bytes after its key's colon)
+    if spaced not in (0, k):  # (both in one line: the first value after `":` was read from its second byte on)
         return False
-    colon, end = spec[0::2], spec[1::2]
-    if not (a[colon] == 58).all() or (a[end] == 58).any():
+    gap = 2 if spaced else 1
+    buf = text + bytes(8)  # (8-byte words are read at any offset of the text: `bytematrix.words`)
+    a = np.frombuffer(buf, dtype=np.uint8)[:len(text)]
+    colon = np.flatnonzero(a == 58)  # every `:` of the chunk: one a key, where every line is the first one's
+    m = len(colon) // k
+    if len(colon) != k * m or not m:
         return False
-    starts = colon + gap
-    width = end - starts
-    if width.min() < 1 or width.max() > _MAX_TEXT:
+    got = _values_at(buf, first, colon + gap, k, m)
+    if got is None:
         return False
-    # the chunk less its values must be the first line less its values, on every line
-    bounds = np.empty(2 * len(starts) + 2, dtype=np.int64)
-    bounds[0], bounds[-1] = 0, len(a)
-    bounds[1:-1:2], bounds[2:-1:2] = starts, end
-    runs = np.diff(bounds)  # text, value, text, value, ..., text
-    alternate = (np.arange(len(runs)) & 1).astype(bool)
-    skeleton = a[np.repeat(~alternate, runs)].tobytes()
-    if m > 1:
-        one = skeleton[:skeleton.find(b"\n") + 1]  # the first line's, with its line feed
-        if len(skeleton) != len(one) * m - 1 or skeleton != (one * m)[:-1]:
-            return False
-    runs[0::2] -= 1  # each value with the `,` or `}` after it
-    runs[1::2] += 1
-    runs[0] += 1
-    values = _numbers_of(a[np.repeat(alternate, runs)].tobytes().translate(_ENDS_TO_FEEDS), len(end))
+    values = _numbers_of(a, *got)
     if values is None:
         return False
     table = values.reshape(m, k)
@@ -168,6 +154,45 @@ def _fast_chunk(text: bytes, base: int, kept: "_Kept", src: SourceData, records:
         src.facts["trainable_params"] = json.loads(first)["n_parameters"]
     records.add(step, numbers)
     return True
+
+
+def _values_at(buf: bytes, first: bytes, starts: np.ndarray, k: int, m: int):
+    """(starts, widths) of the value texts of a chunk (`buf` less its 8 bytes of padding) of m lines, its values
+    starting after each `:` (`starts`, k a line), where the chunk less its values is the first line less its
+    values, repeated; else None. Each gap between two values (the first one of a line: the first line's end, its
+    line feed and its start) must be the first line's gap there, so a value ends where the gap before the next
+    one starts; every gap's bytes are compared with the first line's, 8 at a time (`bytematrix.words`, one
+    gather), and the values hold no byte of a gap (the caller's JSON number check: no `:`, `,`, `}`, line feed)."""
+    n = len(buf) - 8
+    s0 = starts[:k].tolist()  # (the first line's: its k colons are the chunk's first)
+    ends0 = [first.find(b",", s) for s in s0[:-1]] + [len(first) - 1]  # (`_PLAIN_LINE`: a number holds no `,`)
+    tail = first[ends0[-1]:]
+    gaps = [tail + b"\n" + first[:s0[0]]] + [first[ends0[j - 1]:s0[j]] for j in range(1, k)]
+    end = np.empty(k * m, dtype=np.int64)  # each value's end: the next one's start less the gap before it
+    end[:-1] = starts[1:] - np.tile(np.array([len(g) for g in gaps]), m)[1:]
+    end[-1] = n - len(tail)
+    width = end - starts
+    if width.min() < 1 or width.max() > _MAX_TEXT or buf[n - len(tail):n] != tail:
+        return None
+    if m > 1:
+        # every gap of lines 1 to m - 1 as 8-byte words (the first line's are its own), each word's place in
+        # the line (the end of the value before the gap, plus 0, 8, ...) and the first line's bytes there
+        e = end.reshape(m, k)
+        before = np.empty((m - 1, k), dtype=np.int64)
+        before[:, 0], before[:, 1:] = e[:-1, k - 1], e[1:, :-1]
+        col, off, want, keep = [], [], [], []
+        for j, g in enumerate(gaps):
+            for t in range(0, len(g), 8):
+                piece = g[t:t + 8]
+                col.append(j)
+                off.append(t)
+                want.append(int.from_bytes(piece, "little"))
+                keep.append((1 << 8 * len(piece)) - 1)
+        words = bytematrix.words(buf)[before[:, col] + np.array(off, dtype=np.int64)]
+        words &= np.array(keep, dtype=np.uint64)
+        if (words != np.array(want, dtype=np.uint64)).any():
+            return None
+    return starts, width
 
 
 class _Kept:
@@ -207,45 +232,28 @@ class _Kept:
         self.stores = {}
 
 
-def _numbers_of(values: bytes, n: int) -> np.ndarray | None:
-    """The floats of `n` value texts, each followed by a line feed, where every one is a JSON number that
-    json.loads and float64 read as pandas' C parser does (`bulkfloat`: correctly rounded, as float() and
-    int -> float are), else None. Not taken: `-0` (json.loads makes it the int 0, +0.0), an exponent of three
-    digits or more (a finite text whose float is inf, or an int beyond a double), a text that is no JSON number
-    (`+1`, `.5`, `1.`, `01`)."""
-    joined = b"\n" + values
-    if joined.translate(None, _VALUE_BYTES) or not bulkfloat.decimal_syntax(joined):
+def _numbers_of(a: np.ndarray, starts: np.ndarray, width: np.ndarray) -> np.ndarray | None:
+    """The floats of the value texts a[starts[i]:starts[i] + width[i]] where every one is a JSON number that
+    json.loads and float64 read as pandas' C parser does (`bulkfloat.decimal_syntax` with its JSON rules:
+    correctly rounded, as float() and int -> float are), else None. The texts are gathered a width at a time (a
+    byte matrix each, the byte after a text made its line feed), so they reach the parser in that order and their
+    values are put back in text order."""
+    parts, order = [b"\n"], []
+    for w in np.flatnonzero(np.bincount(width)).tolist():
+        idx = np.flatnonzero(width == w)
+        rows = np.lib.stride_tricks.sliding_window_view(a, w + 1)[starts[idx]]  # (a copy: the texts of width w)
+        rows[:, w] = 10
+        parts.append(rows.tobytes())
+        order.append(idx)
+    joined = b"".join(parts)
+    if joined.translate(None, _VALUE_BYTES) or not bulkfloat.decimal_syntax(joined, json=True):
         return None
-    # (byte-wise tests over the whole text, each byte's neighbours as shifted views: a search for `\n+` in bytes
-    # tries every line feed, ten times slower). `joined` ends with a line feed: a text's next bytes are in it.
-    j = np.frombuffer(joined, dtype=np.uint8)
-    digit = (j - np.uint8(48)) <= 9
-    starts = np.zeros(len(j), dtype=bool)
-    starts[1:] = j[:-1] == 10  # the first byte of each text
-    lead = starts & (j == 45)  # a leading `-`
-    first = starts.copy()  # the mantissa's first byte
-    first[1:] |= lead[:-1]
-    if (starts & ((j == 43) | (j == 46)))[:-1].any() or (lead[:-1] & (j[1:] == 46)).any():  # `+1`, `.5`, `-.5`
+    got = bulkfloat.parse(joined)
+    if len(got) != len(starts):
         return None
-    if ((j[:-1] == 46) & ~digit[1:]).any():  # `1.`, `1.e5`
-        return None
-    zero = first[:-1] & (j[:-1] == 48)
-    if (zero & digit[1:]).any():  # a leading zero: `01`, `-01`
-        return None
-    if (zero[1:] & lead[:-2] & (j[2:] == 10)).any():  # `-0` (json.loads makes it the int 0: +0.0)
-        return None
-    if b"e" in joined or b"E" in joined:  # three exponent digits or more: `1e400`, `1e-400`
-        e = (j == 101) | (j == 69)
-        sign = (j == 43) | (j == 45)
-        three = digit[1:-2] & digit[2:-1] & digit[3:]
-        if (e[:-3] & three).any() or (e[:-4] & sign[1:-3] & three[1:]).any():
-            return None
-    import pandas as pd
-
-    values = pd.read_csv(io.BytesIO(memoryview(joined)[1:]), header=None, names=["v"], dtype={"v": np.float64},
-                         engine="c", na_filter=False, skip_blank_lines=False,
-                         **bulkfloat._float_option())["v"].to_numpy()
-    return values if len(values) == n else None
+    values = np.empty(len(starts))
+    values[np.concatenate(order)] = got
+    return values
 
 
 def _chunk(raw: list, base: int, cols: Columns, src: SourceData, state: dict, runs: StepRuns) -> None:

@@ -11,9 +11,11 @@ accuracy of that evaluation, higher is better.) The step is llm.c's own 0-based 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-from . import textlog
+from . import bytematrix, textlog
 from ..heap import Grow
 from .base import MetricNames, SourceData, StepRuns
 from .spannumbers import KEEP_LOW, PAD, span_numbers, words
@@ -146,114 +148,64 @@ def _padded_pieces(raw: bytes):
 def _piece(buf: bytes):
     """(steps, line feeds, line indexes of the train, `tel` and `eval` lines, values of each metric) of a padded
     piece of whole lines (`_padded_pieces`), or None where some line is not one of the three plain lines (or the
-    piece does not end with a line feed): `_fields` of the piece, where most of its lines are train lines of one
-    byte layout (the same step width and value widths, the digits aside) those as a byte matrix (`_layout`) and
-    `_fields` of the others."""
+    piece does not end with a line feed): `_fields` of the piece. The lines of its most common byte layouts
+    (`bytematrix.layouts`: every byte but the digits a model line's, the digits digits) whose model is one of the
+    three lines are read at the model's offsets (`bytematrix.fields_values`, exact as `span_numbers`), and the
+    others by `_fields`, joined."""
     size = len(buf) - 2 * PAD
     if size < 1 << 12 or buf[PAD + size - 1] != 10:
         return _fields(buf)
-    whole = np.frombuffer(buf, dtype=np.uint8)
-    body = whole[PAD:PAD + size]
-    ends = np.flatnonzero(body == 10)  # each line's line feed
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    ends = np.flatnonzero(arr[PAD:PAD + size] == 10) + PAD  # each line's line feed
     n = len(ends)
     starts = np.empty(n, dtype=np.int64)
-    starts[0] = 0
+    starts[0] = PAD
     starts[1:] = ends[:-1] + 1
-    width = ends - starts + 1  # (with its line feed)
-    mid = int(np.bincount(np.minimum(width, _WIDEST + 1)).argmax())  # the most common width
-    same = np.flatnonzero(width == mid)
-    if 2 * len(same) < n or mid > _WIDEST:
-        return _fields(buf)
-    # (lines, mid rounded up to 8) bytes: a row's bytes past its line feed are the next line's or the pad's
-    rows = np.lib.stride_tricks.sliding_window_view(whole[PAD:], -(-mid // 8) * 8)[starts[same]]
-    got = _layout(rows, len(rows) // 2, mid)
-    if got is None:
-        return _fields(buf)
-    fit, tsteps, tvalues, marks = got
-    if tsteps is None or 2 * int(np.count_nonzero(fit)) < n:
-        return _fields(buf)
-    at = same[fit]  # the lines read by their layout
-    other = np.ones(n, dtype=bool)
-    other[at] = False
+    kind = np.full(n, -1, dtype=np.int8)  # 0 a train line, 1 `tel`, 2 `eval` (-1: not read yet)
     steps = np.empty(n)
-    steps[at] = tsteps
-    train = np.zeros(n, dtype=bool)
-    train[at] = True
-    values = [np.empty(n) for _ in range(3)]
-    for full, v in zip(values, tvalues):
-        full[at] = v
-    lines = (np.zeros(0, dtype=np.int64),) * 2
-    parts = [np.zeros(0)] * 2
-    # every byte that is no digit: the model's in each line read by its layout (so their digit columns hold
-    # digits), and those of the other lines (`_fields` counts its own)
-    others = 0
-    if other.any():
-        rest = np.flatnonzero(other)
-        keep = np.repeat(other, width)
-        text = body[keep]
-        others = int(np.count_nonzero((text - np.uint8(48)) > 9))
-        got = _fields(b"".join((_PAD, text.tobytes(), _PAD)))
+    values = np.empty((n, 3))  # a train line's trl, lr and norm; the value of a `tel` or `eval` line first
+    w8 = bytematrix.words(buf)
+    for model, rows in bytematrix.layouts(arr, starts, ends - starts):
+        plan = _plan(model)
+        if plan is not None:
+            got = bytematrix.fields_values(w8, starts[rows], plan[1])
+            steps[rows] = got[:, 0]
+            values[rows, :got.shape[1] - 1] = got[:, 1:]
+            kind[rows] = plan[0]
+    rest = np.flatnonzero(kind < 0)
+    if 2 * len(rest) > n:
+        return _fields(buf)
+    if len(rest):  # (each with its line feed)
+        text = b"".join([buf[a:b] for a, b in zip(starts[rest].tolist(), (ends[rest] + 1).tolist())])
+        got = _fields(b"".join((_PAD, text, _PAD)))
         if got is None:
             return None
-        rsteps, _, (rtl, rtel, rev), rparts = got
-        steps[rest] = rsteps
-        train[rest[rtl]] = True
-        for full, v in zip(values, rparts[:3]):
-            full[rest[rtl]] = v
-        lines, parts = (rest[rtel], rest[rev]), rparts[3:]
-    if np.count_nonzero((body - np.uint8(48)) > 9) != len(at) * marks + others:
-        return _fields(buf)
-    tl = np.flatnonzero(train)
-    return steps, n, (tl,) + tuple(lines), [full[tl] for full in values] + list(parts)
+        steps[rest] = got[0]
+        for k, (at, *parts) in enumerate(((got[2][0], *got[3][:3]), (got[2][1], got[3][3]), (got[2][2], got[3][4]))):
+            kind[rest[at]] = k
+            for j, v in enumerate(parts):
+                values[rest[at], j] = v
+    tl, tel, ev = (np.flatnonzero(kind == k) for k in range(3))
+    return steps, n, (tl, tel, ev), [values[tl, 0], values[tl, 1], values[tl, 2], values[tel, 0], values[ev, 0]]
 
 
-_WIDEST = 64  # bytes of a train line read by its layout (its digits at most 15 a value: exact, as span_numbers)
-_POW10 = np.array([float(10 ** k) for k in range(16)])  # exact doubles
-_POW10_INT = 10 ** np.arange(16, dtype=np.int64)
-
-
-def _layout(rows: np.ndarray, at: int, width: int):
-    """(fit, steps, [trl, lr, norm values]) of lines of one width as a byte matrix (rows of a multiple of 8 bytes,
-    the line's `width` first), where the row `at` is a plain train line, the model: fit says which rows are that
-    line but for its digits (every byte that is no digit in the model the same, 8 bytes at a time; that the
-    others are digits is the caller's count of the piece's non-digit bytes), and their values are read at the
-    model's digit columns (each at most 15 digits: the digits times their powers of ten as integers, then one
-    division by 10**k, exact as span_numbers). None where the model is no such line."""
-    text = rows[at, :width].tobytes()
-    got = _fields(b"".join((_PAD, text, _PAD)))
-    if got is None or not len(got[2][0]):
+@lru_cache(maxsize=64)
+def _plan(model: bytes):
+    """(kind, [(offset, `bytematrix.number_layout`) of the step and of each value]) of a line layout (the digits
+    as `0`, no line feed) that is one of the three plain lines (`_fields` reads it), else None; kind 0 a train
+    line, 1 `tel`, 2 `eval`."""
+    got = _fields(b"".join((_PAD, model, b"\n", _PAD)))
+    if got is None:
         return None
-    model = rows[at, :width]
-    digit = np.zeros(rows.shape[1], dtype=bool)
-    digit[:width] = (model - np.uint8(48)) <= 9
-    same = np.zeros(rows.shape[1], dtype=bool)  # the bytes that must be the model's
-    same[:width] = ~digit[:width]
-    words = rows.view("<u8")
-    keep = same.view(np.uint8).view("<u8") * np.uint64(0xFF)  # (0xFF at each such byte)
-    fit = ~((words ^ words[at]) & keep).any(axis=1)
-    if 2 * int(np.count_nonzero(fit)) < len(fit):
-        return fit, None, None, 0
-    rows = rows if fit.all() else rows[fit]
-    out = []
-    pos = 0
-    for field in text[:-1].split(b" "):  # `s:N`, `trl:v`, `lr:v`, `norm:v`
-        a = pos + field.index(b":") + 1
-        b = pos + len(field)
-        pos = b + 1
-        cols = np.flatnonzero(digit[a:b])
-        if len(cols) > 15:
+    fields, pos = [], 0
+    for field in model.split(b" "):
+        at = pos + field.index(b":") + 1
+        layout = bytematrix.number_layout(field[at - pos:])
+        if layout is None:  # (more than 15 digits)
             return None
-        weights = np.zeros(b - a, dtype=np.int64)  # (0 at a sign or point)
-        weights[cols] = _POW10_INT[len(cols) - 1::-1]
-        v = ((rows[:, a:b] - np.uint8(48)).astype(np.int64) @ weights).astype(np.float64)
-        point = text.find(b".", a, b)
-        after = 0 if point < 0 else int(np.count_nonzero(cols > point - a))
-        if after:
-            v /= _POW10[after]
-        if text[a:a + 1] == b"-":
-            np.negative(v, out=v)
-        out.append(v)
-    return fit, out[0], out[1:], int(np.count_nonzero(~digit[:width]))
+        fields.append((at, layout))
+        pos += len(field) + 1
+    return [len(lines) for lines in got[2]].index(1), fields
 
 
 def _fields(buf: bytes):
