@@ -12,6 +12,9 @@ belongs to the output dir above it, HF's `runs/<date>/` event files likewise). T
 - a tracker folder (a W&B, MLflow, DVCLive or SwanLab run, claimed whole by its source) is a run, unless
   it is the only one of its format inside a run root other logs anchor: then it is that run's tracker copy
   and joins it (see `_tracker_roots`);
+- a folder whose only two run roots are an HF output dir (its child) and a folder of event files named like a
+  logging dir (`logs/`, `tb_logs/`, ...) is one run: the Trainer's `logging_dir` beside its `output_dir`
+  (see `_logging_dir_pairs`);
 - a store that holds several runs (`Source.runs`) is one run per key.
 `analyze` wants exactly one run; `scan` takes them all.
 
