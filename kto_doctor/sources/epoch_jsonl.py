@@ -89,7 +89,7 @@ def _pieces(text: bytes):
         yield piece, at
         if b < 0:
             return
-        at += int(np.count_nonzero(np.frombuffer(piece, dtype=np.uint8) == 10)) + 1
+        at += store_util.count_feeds(piece) + 1
         a = b + 1
 
 
