@@ -508,6 +508,39 @@ def test_a_reports_markdown_table_by_fractional_epoch_is_read_in_row_order(tmp_p
     assert any(f.rule == "DPO109" for f in report.findings)  # 2.40 at epoch 0.02: the reference is not the policy
 
 
+# a table of averages over windows of steps, its busiest row in bold (the shape of kencoken/qwen-grpo's
+# experiment_log.md; values made up)
+BINNED_TABLE = """### full run, 80-step bins
+
+| steps | corr | entropy | KL | loss |
+|---|---|---|---|---|
+| 1–80 | 0.46 | 0.39 | 0.005 | 0.18 |
+| 81–160 | 0.62 | 0.23 | 0.021 | 0.20 |
+| **161–240** | 0.72 | 0.16 | 0.037 | 0.16 |
+| 241-320 | 0.79 | 0.13 | 0.057 | 0.10 |
+| 321 to 333 | 0.80 | 0.12 | 0.060 | 0.09 |
+"""
+
+
+def test_a_table_of_step_ranges_is_read_at_each_ranges_last_step(tmp_path):
+    p = tmp_path / "experiment_log.md"
+    p.write_text(BINNED_TABLE, encoding="utf-8")
+    data = sources.read(p)
+    assert data.format == "progress_table"
+    assert data.series["loss"].steps.tolist() == [80, 160, 240, 320, 333]
+    assert data.series["loss"].values.tolist() == [0.18, 0.20, 0.16, 0.10, 0.09]
+    assert data.series["kl"].values[2] == 0.037
+    assert any("ranges of steps" in w for w in data.warnings)
+
+
+def test_a_step_column_of_plain_numbers_says_nothing_of_ranges(tmp_path):
+    p = tmp_path / "t.md"
+    p.write_text("| Step | Training Loss |\n|---|---|\n| 10 | 2.0 |\n| 20 | 1.5 |\n| 30 | 1.2 |\n")
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [10, 20, 30]
+    assert not any("ranges" in w for w in data.warnings)
+
+
 def test_lower_case_words_in_prose_are_no_table_header(tmp_path):
     p = tmp_path / "notes.txt"
     p.write_text("the epoch loss went down\n1 2 3\n4 5 6\n")

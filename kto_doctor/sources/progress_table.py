@@ -44,10 +44,10 @@ from .registry import TEXT_SUFFIXES, Source, score
 # A header: a step/epoch column and a loss column, in any order (the model card's `Training Loss | Epoch | Step |
 # Validation Loss`), cells separated by `|`, a TAB, two or more blanks, or single blanks where a rendered table was
 # copied as text (`Training Loss Epoch Step Validation Loss`: the Trainer's two-word names are known).
-_AXIS_WORD = re.compile(rb"(?<![\w/])(?:Step|Epoch|Epoca|\xc3\x89poca|Iteration|Iter|Global Step)(?![\w/])")
+_AXIS_WORD = re.compile(rb"(?<![\w/])(?:Steps?|Epoch|Epoca|\xc3\x89poca|Iteration|Iter|Global Step)(?![\w/])")
 # lower case (`| epoch | loss | rewards/chosen |`, a report's own Markdown table): in `|` tables only (a TSV
 # with a `step` column is csv_table's)
-_AXIS_LOWER = re.compile(rb"(?<![\w/])(?:step|epoch|iteration|iter|global step|global_step)(?![\w/])")
+_AXIS_LOWER = re.compile(rb"(?<![\w/])(?:steps?|epoch|iteration|iter|global step|global_step)(?![\w/])")
 _LOSS_WORD = re.compile(rb"[Ll]oss")
 # `Training Loss`, `Rewards / chosen`, `Approx. Perplexity (`exp(loss)`)`: a word first, no quotes, braces or colons
 _COLUMN_NAME = re.compile(rb"^[*_]*[A-Za-z][^{}\[\]'\":=,]*$")
@@ -198,7 +198,7 @@ def _headers(text: bytes) -> list[tuple[int, int, bytes]]:
 
 def _axis(names: list[str]) -> tuple[int | None, str]:
     low = [n.strip().lower() for n in names]
-    for want in ("step", "global step", "iteration", "iter"):
+    for want in ("step", "global step", "iteration", "iter", "steps"):
         if want in low:
             return low.index(want), "step"
     for want in ("epoch", "epoca", "\xe9poca"):
@@ -253,6 +253,7 @@ def read(path) -> SourceData:
     tables: dict[bytes, _Table] = {}  # (`_table_of`)
     stream = textlog.Chunks(path)
     card_read = False
+    notes: set = set()  # (`_rows`)
     for raw, line_base, _ in stream:
         # (tokens absent from a chunk are searched by memchr on a rare byte, `textlog.holds`: a plain `in` looks at
         # every byte, 0.5-2 ns each, which was a third of this reader's time on a 16 MB chunk of table rows)
@@ -279,7 +280,7 @@ def read(path) -> SourceData:
             table = tab
             got, feeds = _pipe_rows(tab, text, a, b, line) if tab.sep == "pipe" else (None, None)
             if feeds is None:
-                got = _rows(tab, text, a, b, line)
+                got = _rows(tab, text, a, b, line, notes=notes)
             else:  # (the stretch's line feeds, counted by the numpy way: line is now that of b)
                 line += feeds
                 pos = b
@@ -326,6 +327,9 @@ def read(path) -> SourceData:
         src.step_kind = "ordinal"
         src.warnings.append(f"{path.name}: a table by fractional epoch: rows numbered in order (step k = k-th row), "
                             "the epoch kept as a series")
+    if "ranges" in notes:
+        src.warnings.append(f"{path.name}: the step column holds ranges of steps (a table of averages over "
+                            "windows): each row read at its range's last step")
     runs.set_steps(cols)
     all_steps, all_lines = shared[0].view(np.float64), shared[1].view(np.int64)
 
@@ -373,10 +377,12 @@ _COMMA = re.compile(rb"^[ \t*~+]*-?\d+,\d+[ \t*]*$", re.M)
 _POINT = re.compile(rb"^[ \t*~+]*(?:-|\xe2\x88\x92)?\d*\.\d+", re.M)
 
 
-def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional: bool = True):
+def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional: bool = True, notes=None):
     """The rows of `tab` in text[a:b] (which starts on `first_line`): (steps, lines, {canonical name: (values,
     present)}), or None. `fractional`: a table by fractional epoch has its epochs made a series (`_fractional`);
-    not for a line read alone, whose stretch decides.
+    not for a line read alone, whose stretch decides. `notes`: a set that gets "ranges" where the step column
+    holds ranges of steps (`1–80`, `**321–400**`: a table of averages over windows of steps), each row placed at
+    its range's last step, as a logging window is.
 
     One `split` of the stretch with the table's row regex: its gaps give the line of every row, its captures
     one column each (the alignment rule and an elision row ` ...` have no number in the first cell: dropped)."""
@@ -404,6 +410,10 @@ def _rows(tab: _Table, text: bytes, a: int, b: int, first_line: int, fractional:
     axis = columns[ax]
     if not comma and any(b"," in c for c in axis):  # `10,000`: thousands separators of a step, not decimals
         axis = [c.replace(b",", b"") if _THOUSANDS.match(c) else c for c in axis]
+    if kind == "step" and any(_RANGE.match(c) for c in axis):
+        axis = [_RANGE.sub(rb"\1", c) for c in axis]
+        if notes is not None:
+            notes.add("ranges")
     xs, xok = _values(axis, comma, marked)
     keep = xok  # rows whose first cell is a number
     if not keep.any():
@@ -640,6 +650,10 @@ def _unbox(text: bytes) -> bytes:
         for v in _BOX:
             text = text.replace(v, b"|")
     return text
+
+
+# a range of steps (`1–80`, `**321–400**`, `1-80`, `1 to 80`): its last step kept
+_RANGE = re.compile(rb"^[ \t*]*\d+[ \t]*(?:-|\xe2\x80\x93|\xe2\x80\x94|to|\.\.)[ \t]*(\d+)[ \t*]*$")
 
 
 # a step written with thousands separators (`10,000`, `1,234,567`)
