@@ -87,11 +87,19 @@ def printed_tree(head: str) -> dict | None:
         m = _TREE_START.search(_ANSI.sub("", raw_line))
         if m is None:
             continue
+        # the text before the tree on its first line (a Ray actor's `(TaskRunner pid=..)`, torchrun's `[rank0]:`, a
+        # logging timestamp, a quote mark of a paste) is on every line of it: its digits may change from line to line
+        lead = _ANSI.sub("", raw_line)[:m.start()]
+        same = re.compile(re.sub(r"\d+", r"\\d+", re.escape(lead))) if lead.strip() else None
         body: list[str] = []
         depth = size = 0
         for k, raw in enumerate(lines[i:]):
             part = _ANSI.sub("", raw)
-            part = part[m.start():] if k == 0 else _PREFIX.sub("", part)
+            if k == 0:
+                part = part[m.start():]
+            else:
+                got = same.match(part) if same is not None else None
+                part = part[got.end():] if got is not None else _PREFIX.sub("", part)
             body.append(part)
             size += len(part)
             depth += _balance(part)

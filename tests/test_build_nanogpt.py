@@ -29,6 +29,17 @@ def test_train_val_and_hellaswag_rows_become_loss_eval_loss_and_an_eval_metric()
     assert report.run.method == "pt" and report.status not in ("failing", "inconclusive")
 
 
+@pytest.mark.parametrize("lead", ["> ", ">> ", "[rank0]: ", "[default0]:"])
+def test_the_log_behind_a_quote_mark_or_torchruns_prefix_reads_the_same(tmp_path, lead):
+    p = tmp_path / "pasted.txt"
+    p.write_text("".join(lead + line + "\n" for line in REAL.read_text().splitlines()))
+    data, plain = sources.read(p), sources.read(REAL)
+    assert data.format == "build_nanogpt"
+    for name in ("loss", "eval_loss", "eval_hellaswag_accuracy"):
+        assert data.series[name].steps.tolist() == plain.series[name].steps.tolist()
+        assert data.series[name].values.tolist() == plain.series[name].values.tolist()
+
+
 def test_a_nan_train_loss_is_seen(tmp_path):
     p = tmp_path / "log.txt"
     p.write_text("".join(f"{i} train {10 - i * 0.01:.6f}\n" for i in range(50)) + "50 train nan\n51 train nan\n")

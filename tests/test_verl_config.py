@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pprint
 
+import pytest
+
 import kto_doctor
 from kto_doctor import verl_config
 from kto_doctor.sources import verl_console
@@ -31,6 +33,18 @@ def test_the_tree_verl_printed_under_the_ray_prefix_gives_the_rules_keys():
         "temperature": 1.0, "model_name_or_path": "Qwen/Qwen2.5-3B-Instruct", "max_completion_length": 1024,
         "max_prompt_length": 512, "train_batch_size": 256, "adv_estimator": "grpo", "num_train_epochs": 15,
         "beta": 0.001, "method": "grpo"}
+
+
+@pytest.mark.parametrize("prefix", ["> ", "[rank0]: ", "    ", "(main_task pid=7) "])
+def test_the_tree_behind_a_pastes_or_launchers_prefix_is_read(prefix):
+    head = "ray init\n" + _printed(TREE, prefix) + prefix + "step:1 - actor/lr:1e-06\n"
+    assert verl_config.printed_tree(head) == TREE
+
+
+def test_the_tree_behind_a_timestamp_whose_digits_change_is_read():
+    lines = pprint.pformat(TREE, width=80).split("\n")
+    head = "".join(f"2025-06-01 10:00:{i % 60:02d},{i * 7 % 1000:03d} INFO {line}\n" for i, line in enumerate(lines))
+    assert verl_config.printed_tree(head) == TREE
 
 
 def test_a_tree_cut_before_its_end_or_not_verls_is_no_configuration():

@@ -20,11 +20,15 @@ from . import textlog
 from .base import MetricNames, SourceData, StepRuns
 from .spannumbers import KEEP_LOW, PAD, span_numbers, words
 
-TRAIN = textlog.Kind(name="train", head=rb"^(?P<step>\d+) train (?P<loss>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
+# what a paste or a launcher puts before each line: quote marks (`> `, `>> `), torchrun's `[rank0]: ` / `[default0]: `
+LEAD = rb"(?:(?:>[ \t]?)+|\[(?:rank|default)\d+\]:[ \t]*)?"
+TRAIN = textlog.Kind(name="train",
+                     head=rb"^" + LEAD + rb"(?P<step>\d+) train (?P<loss>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
                      step=lambda f: f["step"], metrics=(("loss", "loss"),))
-VAL = textlog.Kind(name="val", head=rb"^(?P<step>\d+) val (?P<loss>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
+VAL = textlog.Kind(name="val", head=rb"^" + LEAD + rb"(?P<step>\d+) val (?P<loss>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
                    eval=True, step=lambda f: f["step"], metrics=(("loss", "loss"),))
-HELLA = textlog.Kind(name="hella", head=rb"^(?P<step>\d+) hella (?P<acc>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
+HELLA = textlog.Kind(name="hella",
+                     head=rb"^" + LEAD + rb"(?P<step>\d+) hella (?P<acc>" + textlog.NUM + rb")(?=[ \t]*\r?$)",
                      eval=True, step=lambda f: f["step"], metrics=(("acc", "hellaswag_accuracy"),))
 
 
@@ -175,5 +179,6 @@ def _piece(raw: bytes):
 
 SOURCE = dataclasses.replace(textlog.source(
     FORMAT, "build-nanogpt's `log.txt` (`0 val 11.0864`, `0 hella 0.2498`, `0 train 11.087302`)",
-    rb"^\d+ train " + textlog.NUM + rb"[ \t]*\r?$", rb"^\d+ val " + textlog.NUM + rb"[ \t]*\r?$",
+    rb"^" + LEAD + rb"\d+ train " + textlog.NUM + rb"[ \t]*\r?$",
+    rb"^" + LEAD + rb"\d+ val " + textlog.NUM + rb"[ \t]*\r?$",
     examples=("karpathy/build-nanogpt forks' log/log.txt",)), read=read)
