@@ -695,6 +695,29 @@ def test_a_loss_history_of_role_columns_is_loss_and_eval_loss(tmp_path):
     assert read_or_none(q) is None or "loss" not in read_or_none(q).series
 
 
+def test_columns_beside_columns_of_their_steps_are_read_at_those_steps(tmp_path):
+    # Hari31416/qwen-grug-finetune's saved MLX LoRA curves (held-out set 50p): `train_losses` by `train_steps`,
+    # `val_losses` by `val_steps` (validation at step 1, then every 20): "no training logs found" before
+    p = tmp_path / "metrics.json"
+    doc = {"train_steps": list(range(10, 210, 10)), "train_losses": [3.7 - 0.08 * k for k in range(20)],
+           "val_steps": [1, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200],
+           "val_losses": [3.13, 3.15, 3.1, 2.9, 2.7, 2.5, 2.3, 2.1, 2.0, 1.9, 1.85]}
+    p.write_text(json.dumps(doc, indent=2))
+    data = sources.read(p)
+    assert data.format == "json_metrics"
+    assert data.series["loss"].steps.tolist() == doc["train_steps"]
+    assert data.series["loss"].values.tolist() == doc["train_losses"]
+    assert data.series["eval_loss"].steps.tolist() == doc["val_steps"]
+    assert data.series["eval_loss"].values.tolist() == doc["val_losses"]
+
+
+def test_a_metric_column_without_a_step_column_of_its_length_is_not_placed_by_a_wrong_one(tmp_path):
+    p = tmp_path / "curves.json"
+    p.write_text(json.dumps({"steps": [1, 2, 3], "train_loss": [2.0, 1.8, 1.7, 1.6, 1.5]}))
+    data = sources.read(p)  # read by position (the column form), not by the three steps
+    assert data.series["loss"].values.tolist() == [2.0, 1.8, 1.7, 1.6, 1.5]
+
+
 def test_rows_of_bare_numbers_in_a_loss_history_are_step_loss_and_eval_loss(tmp_path):
     p = tmp_path / "loss_history.json"
     rows = [[200 * k, 6.0 - 0.3 * k, 6.1 - 0.2 * k + (0.05 * k * k if k > 8 else 0)] for k in range(1, 13)]

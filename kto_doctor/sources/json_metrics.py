@@ -77,6 +77,8 @@ def read(path: Path) -> SourceData | list[SourceData]:
         quantity = _quantity(path)
         rows, where = _rows(doc, 1 if damaged is not None else 2)
         if rows is None:
+            rows, where = _stepped_columns(doc)
+        if rows is None:
             rows, where = _columns(doc, quantity)
         if rows is None:
             rows, where = _tuples(doc, quantity)
@@ -237,6 +239,54 @@ def _columns(doc, quantity: str | None = None) -> tuple[list | None, str]:
     return rows, "the columns " + ", ".join(f"`{k}`" for k in (roles or cols)) + named
 
 
+# a column of steps: `steps`, `train_steps`, `val_iters`, `eval/global_step` ...
+_STEP_COLUMN = re.compile(r"(?i)^(?:(?P<pre>.+?)[_/ .-])?(?:global_)?(?:steps?|iters?|iterations?)$")
+
+
+def _singular(key: str) -> str | None:
+    """A column's name in the singular where the plural is no metric name (`train_losses`, `val_accuracies`)."""
+    from ..ontology import canonical, is_known
+
+    if is_known(canonical(key)):
+        return key
+    for plural, one in (("ies", "y"), ("es", ""), ("s", "")):
+        if key.endswith(plural) and is_known(canonical(key[: -len(plural)] + one)):
+            return key[: -len(plural)] + one
+    return None
+
+
+def _stepped_columns(doc) -> tuple[list | None, str]:
+    """Columns with columns of their steps beside them (`{"train_steps": [10, 20 ...], "train_losses": [...],
+    "val_steps": [1, 20, 40 ...], "val_losses": [...]}`, a loop's or MLX LoRA's saved curves): each metric column
+    takes the step column of its prefix (`train_` for `train_losses`) or the only step column of its length, and
+    the rows are the union of their steps. None where a metric column has no step column of its own length."""
+    if not isinstance(doc, dict):
+        return None, ""
+    cols = {k: v for k, v in doc.items() if isinstance(v, list) and 2 <= len(v) <= 10_000_000
+            and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
+    axes = {k: m.group("pre") or "" for k, m in ((k, _STEP_COLUMN.match(k)) for k in cols) if m}
+    if not axes:
+        return None, ""
+    by_step: dict[float, dict] = {}
+    pairs = []
+    for key, values in cols.items():
+        name = None if key in axes else _singular(key)
+        if name is None:
+            continue
+        fits = [a for a in axes if len(cols[a]) == len(values)]
+        own = [a for a in fits if axes[a] and key.lower().startswith(axes[a].lower())]
+        axis = own[0] if len(own) == 1 else (fits[0] if len(fits) == 1 else None)
+        if axis is None:
+            return None, ""
+        pairs.append(f"`{key}` by `{axis}`")
+        for step, value in zip(cols[axis], values):
+            if usable_step(step):
+                by_step.setdefault(float(step), {"step": float(step)})[name] = value
+    if not pairs:
+        return None, ""
+    return [by_step[k] for k in sorted(by_step)], "the columns " + ", ".join(pairs)
+
+
 def _series_points(doc) -> tuple[str, dict] | None:
     """The series form, one list of `{"step": N, "value": x}` points per metric (`{"metrics": {"loss": [...],
     "reward_margin": [...]}}`, as trackers export a metric's history), at the top level or one level down:
@@ -385,7 +435,8 @@ def _known_column(text: str) -> bool:
 
     if not text.startswith("{"):
         return False
-    return any(is_known(canonical(m.group(1), False)) for m in _COLUMN.finditer(text, 0, 4096))
+    return any(is_known(canonical(m.group(1), False)) or _STEP_COLUMN.match(m.group(1)) or _singular(m.group(1))
+               for m in _COLUMN.finditer(text, 0, 4096))
 
 
 SOURCE = Source(
