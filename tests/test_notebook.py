@@ -116,6 +116,21 @@ def test_the_training_banner_gives_a_step_table_its_epochs(tmp_path):
     assert "epoch" not in kto_doctor.load_run(two).metric_names
 
 
+@pytest.mark.parametrize("trainable, fires", [("0", True), ("29,933,568", False)])
+def test_unsloths_trainable_parameters_line_is_a_fact_and_zero_is_an_error(tmp_path, trainable, fires):
+    """midhunkumar22/GRPO-Fine-Tuning-text-to-sql: unsloth printed `Trainable parameters = 0/999,885,952`; the run
+    logged a flat reward and a KL of exactly 0, and nothing said why."""
+    banner = _UNSLOTH_BANNER + [f' "-____-"     Trainable parameters = {trainable}/999,885,952 (0.00% trained)\n']
+    rows = [(10, "1.449000", "No log"), (20, "1.440000", "No log"), (30, "1.450000", "No log"), (40, "1.440000", "No log")]
+    p = tmp_path / "sft.ipynb"
+    p.write_text(json.dumps(_notebook({"name": "stdout", "output_type": "stream", "text": banner},
+                                      _display(_trainer_table(rows)))))
+    run = kto_doctor.load_run(p)
+    assert run.config["trainable_params"] == int(trainable.replace(",", ""))
+    report = kto_doctor.analyze(p)
+    assert any(f.rule == "SFT104" and f.severity == "error" for f in report.findings) == fires
+
+
 def test_the_progress_line_gives_a_step_table_its_epochs_and_the_staircase_is_explained(tmp_path):
     """The callback's bar above the table states max_steps and the epochs (`[699/699 13:20, Epoch 2/3]`,
     datawhalechina/self-llm's Qwen3-8B LoRA notebook): without an Epoch column or a banner, step s is epoch

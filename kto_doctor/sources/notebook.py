@@ -353,6 +353,12 @@ _BANNER = {
 }
 
 
+# ... and the trainable parameters it states (unsloth's `Trainable parameters = 0/999,885,952`, the Trainer's
+# `Number of trainable parameters = N`, PEFT's `trainable params: N`), 0 included: a model with nothing to train
+_TRAINABLE = re.compile(r"(?:Trainable parameters = |Number of trainable parameters = |trainable params: )"
+                        r"([\d,]{1,24})(?![\d,])")
+
+
 def banner_facts(text: str) -> dict[str, int]:
     """The training banner's numbers, where the notebook shows one training (one value for each)."""
     out = {}
@@ -360,6 +366,9 @@ def banner_facts(text: str) -> dict[str, int]:
         found = {int(v.replace(",", "")) for v in rx.findall(text)}
         if len(found) == 1 and (v := found.pop()) > 0:
             out[key] = v
+    found = {int(v.replace(",", "")) for v in _TRAINABLE.findall(text)}
+    if len(found) == 1:
+        out["trainable_params"] = found.pop()
     return out
 
 
