@@ -71,6 +71,26 @@ def test_a_batch_counter_that_restarts_each_epoch_keeps_rising(tmp_path):
     assert steps == [100, 200, 300, 400, 500, 600]
 
 
+def test_an_epoch_and_a_step_of_its_length_that_restarts_each_epoch_keep_rising(tmp_path):
+    # AnshDhalla1/PyTorch_finetune_GPT2's train.log (`Epoch 1 | Step 10/6501 | Loss: 0.5151 | ...`, held-out set 50p):
+    # read as a resume, its first epoch was dropped; the evaluation after each epoch stays at that epoch's end
+    lines = []
+    for ep in (0, 1):
+        lines += [f"INFO:__main__:Epoch {ep} | Step {s:4d}/60 | Loss: {3.0 - ep - s / 100:.4f} | LR: 1e-04 | Grad: 0.3"
+                  for s in range(0, 60, 10)]
+        lines += ["INFO:__main__:   Loss: 1.5", f"INFO:__main__:Epoch {ep} completed in 10.0s | Avg Loss: 2.0"]
+    p = tmp_path / "train.log"
+    p.write_text("\n".join(lines) + "\n")
+    data = sources.read(p)
+    assert data.series["loss"].steps.tolist() == [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]
+    assert data.series["loss"].values.tolist()[6] == 2.0
+    assert not any("resumed run" in w for w in data.warnings)
+    # a step that keeps rising beside its epoch is left as it is
+    q = tmp_path / "global.log"
+    q.write_text("".join(f"Epoch {s // 30} | Step {s}/60 | Loss: {2 - s / 100:.3f}\n" for s in range(0, 60, 10)))
+    assert sources.read(q).series["loss"].steps.tolist() == [0, 10, 20, 30, 40, 50]
+
+
 def test_a_batch_size_is_no_batch_counter(tmp_path):
     p = tmp_path / "train.log"
     p.write_text("".join(f"step {s}: batch_size 8, loss {2 - s / 100:.2f}\n" for s in range(1, 6)))

@@ -102,6 +102,11 @@ ITER_STEP = _kind("iter_step", rb"[Ii]ter(?<![\w/.][Ii]ter)(?:ation)?[ \t]*[:=]?
 BATCH = _kind("batch", rb"(?:(?<![\w/.])[Ee]p(?:och)?[ \t]*[:=]?[ \t]*\[?(?P<bep>\d+)\]?(?:/\d+)?[ \t]*[,|]?[ \t]*)?"
               rb"(?<![\w/.])[Bb]atch[ \t]*[:=]?[ \t]*\[?(?P<bi>\d+)(?:[ \t]*/[ \t]*(?P<bn>\d+))?\]?(?![\d.])",
               step=lambda f: f["bi"], guard=_LATER_ITER, token=b"atch")
+# `Epoch 1 | Step 10/6501 | Loss: 0.52` (a loop whose step counter restarts every epoch and states the epoch's
+# length): the step continues across epochs, (epoch - first) x length + step
+EPOCH_STEP = _kind("epoch_step", rb"[Ee]poch(?<![\w/.][Ee]poch)[ \t]*[:=]?[ \t]*\[?(?P<sep>\d+)\]?(?:/\d+)?[ \t]*[,|]?[ \t]*"
+                   rb"[Ss]tep[ \t]*[:=]?[ \t]*(?P<step>\d+)[ \t]*/[ \t]*(?P<sn>\d+)(?![\d.])", guard=_later(rb"[Gg]lobal[ _](?:[Ss]tep|[Ii]ter)"),
+                   token=b"poch")
 # tinygrad's llama example without its step: `10.5008 loss, 0.000016689301 LR, 8.83 GB used, 18.70 s` - each line
 # one step, in log order
 VALUE_ONLY = _kind("value_only", rb"^(?=[ \t]*" + N + rb"[ \t]*" + _UNIT + rb"[ \t]+[A-Za-z][\w ]*, " + N + rb")",
@@ -201,14 +206,18 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         return
     kinds = reader.kinds()
     steps = reader.extra["steps"]  # (its own: textlog hands the store's steps to post, and takes them back)
-    epoch_recs = np.flatnonzero(kinds == 3)
+    epoch_recs = np.flatnonzero(kinds == _EPOCH)
     notes = []
     # a counted line that holds no number but its counter is no record: an agent's `▶ STEP 2 | stop
     # reason='parse_error'` between a GRPO loop's `Epoch 3 | loss=-0.04 | reward= 5.67` lines (alivnavc/
     # GRPO-RL-SLM-SQLi) would otherwise be the steps those epoch summaries end
     valued = _valued(reader, len(kinds))
-    bare = ~valued & (kinds != 3) if valued.any() else np.zeros(len(kinds), dtype=bool)
+    bare = ~valued & (kinds != _EPOCH) if valued.any() else np.zeros(len(kinds), dtype=bool)
     steps[bare] = np.nan
+    # (before any line takes the step of a counted line above it: an evaluation after the last `Epoch 1 | Step 6500`)
+    epoch_step_recs = np.flatnonzero(kinds == _EPOCH_STEP)
+    if len(epoch_step_recs):
+        _epoch_step_steps(reader, steps, epoch_step_recs, notes)
     if len(epoch_recs):
         idx, i = reader.column("@i")
         _, n = reader.column("@n")
@@ -216,7 +225,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         has_i = np.zeros(len(kinds), dtype=bool)
         has_i[idx[np.isfinite(i)]] = True
         indexed = has_i[eidx]  # (record numbers: a mask, where np.isin sorted both arrays)
-        others = (kinds != 3) & (kinds != 5) & (kinds != _KERAS_TIMED) & ~bare
+        others = (kinds != _EPOCH) & (kinds != _KERAS) & (kinds != _KERAS_TIMED) & ~bare
         # one counted line beside three or more epoch summaries is a progress bar's last redraw pasted above them
         # (`13160/13320 [51:42<00:37, 4.24it/s, loss=0.0146]`, then `Epoch : 0 | Train loss : 0.135 | Validation
         # loss : 0.0696` per epoch): the summaries are the log, not five records at that line's step
@@ -252,7 +261,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
                          "position in the log), the epoch is kept as a series")
         else:
             notes.append("the only counter is the epoch number: steps are epochs")
-        keras = np.flatnonzero((kinds == 5) | (kinds == _KERAS_TIMED))
+        keras = np.flatnonzero((kinds == _KERAS) | (kinds == _KERAS_TIMED))
         if len(keras):  # a Keras metrics line: the step of the `Epoch e/E` line before it
             own = np.zeros(len(steps), dtype=bool)
             own[epoch_recs] = True
@@ -269,8 +278,8 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         src.step_kind = "ordinal"
         notes.append("lines that print a loss and no counter: each line is a step, in log order")
     # lines without a step: the step of a counted line before them, or, where no line has one, their position
-    for kind, what in ((9, "`value name, value name` lines without a step"),
-                       (11, "`name: value` lines whose only counter is the epoch")):
+    for kind, what in ((_VALUE_ONLY, "`value name, value name` lines without a step"),
+                       (_KV_EPOCH, "`name: value` lines whose only counter is the epoch")):
         recs = np.flatnonzero(kinds == kind)
         if not len(recs):
             continue
@@ -285,7 +294,7 @@ def post(reader: textlog.Reader, src: SourceData) -> None:
         textlog.take_previous(steps, evals, np.isfinite(steps) & (kinds != _EVAL_LINE))
         notes.append("evaluation lines without a counter (`Validation loss: 2.5`): each at the step of the "
                      "training line before it")
-    batch_recs = np.flatnonzero(kinds == 8)
+    batch_recs = np.flatnonzero(kinds == _BATCH)
     if len(batch_recs):
         _batch_steps(reader, steps, batch_recs, notes)
     reader.extra["steps"] = steps
@@ -364,18 +373,43 @@ def _batch_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, no
     notes.append("`epoch, batch` lines: the batch counter continues across epochs")
 
 
-FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP, BATCH, VALUE_ONLY,
-                                                      KV_LIST, KV_EPOCH, KV_SPACE, KERAS_TIMED, EVAL_LINE, LOSS_LINE),
-                        dialect="generic", scan=scan, post=post, keep=("epoch", "i", "n", "bep", "bi", "bn"), what="step lines")
+def _epoch_step_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarray, notes: list) -> None:
+    """`Epoch E | Step S/N` lines: where the step restarts at a new epoch, (E - first) x N + S; a step that keeps
+    rising across the epochs (a global step beside its epoch) is left as it is."""
+    eidx, ep = reader.column("@sep")
+    nidx, n = reader.column("@sn")
+    if len(eidx) != len(recs) or len(nidx) != len(recs) or len(np.unique(ep)) < 2:
+        return
+    s = steps[recs]
+    if not (np.diff(s) < 0).any() or not np.isfinite(n).all() or len(np.unique(n)) != 1:
+        return
+    steps[recs] = textlog.epoch_steps(ep, s, per_epoch=float(n[0]))
+    # the lines without a counter of their own took the step of the line above them before this: again, now
+    inherit = np.array([k.step is None for k in FORMAT.kinds], dtype=bool)[reader.kinds()]
+    if inherit.any():
+        targets = np.flatnonzero(inherit)
+        steps[targets] = np.nan
+        textlog.take_previous(steps, targets, ~inherit & ~np.isnan(steps))
+    notes.append(f"`Epoch E | Step S/{int(n[0])}` lines: the step restarts each epoch, so the global step is "
+                 f"(E - first epoch) x {int(n[0])} + S")
 
 
-# the kinds that state their own step and whose step `post` leaves as it is (GLOBAL, STEP, ITER, BARE, VALUE_FIRST,
-# ITER_STEP, KV_LIST, KV_SPACE): a file of only these is read streamed
+FORMAT = textlog.Format(name="generic_kv", kinds=(GLOBAL, EPOCH_STEP, STEP, ITER, EPOCH, BARE, KERAS, VALUE_FIRST, ITER_STEP,
+                                                      BATCH, VALUE_ONLY, KV_LIST, KV_EPOCH, KV_SPACE, KERAS_TIMED,
+                                                      EVAL_LINE, LOSS_LINE),
+                        dialect="generic", scan=scan, post=post,
+                        keep=("epoch", "i", "n", "bep", "bi", "bn", "sep", "sn"), what="step lines")
+
+
+# the kinds that state their own step and whose step `post` leaves as it is: a file of only these is read streamed
 _OWN_STEP = np.zeros(len(FORMAT.kinds), dtype=bool)
-_OWN_STEP[[0, 1, 2, 4, 6, 7, 10, 12]] = True
+_OWN_STEP[[FORMAT.kinds.index(k) for k in (GLOBAL, STEP, ITER, BARE, VALUE_FIRST, ITER_STEP, KV_LIST, KV_SPACE)]] = True
 assert all(FORMAT.kinds[i].step is not None for i in np.flatnonzero(_OWN_STEP))
 _EVAL_LINE, _LOSS_LINE = FORMAT.kinds.index(EVAL_LINE), FORMAT.kinds.index(LOSS_LINE)  # (indices `post` tests)
 _KERAS_TIMED = FORMAT.kinds.index(KERAS_TIMED)
+_EPOCH, _KERAS, _BATCH = FORMAT.kinds.index(EPOCH), FORMAT.kinds.index(KERAS), FORMAT.kinds.index(BATCH)
+_VALUE_ONLY, _KV_EPOCH, _EPOCH_STEP = (FORMAT.kinds.index(VALUE_ONLY), FORMAT.kinds.index(KV_EPOCH),
+                                       FORMAT.kinds.index(EPOCH_STEP))
 FORMAT.stream = stream
 
 
