@@ -385,11 +385,7 @@ def _epoch_step_steps(reader: textlog.Reader, steps: np.ndarray, recs: np.ndarra
         return
     steps[recs] = textlog.epoch_steps(ep, s, per_epoch=float(n[0]))
     # the lines without a counter of their own took the step of the line above them before this: again, now
-    inherit = np.array([k.step is None for k in FORMAT.kinds], dtype=bool)[reader.kinds()]
-    if inherit.any():
-        targets = np.flatnonzero(inherit)
-        steps[targets] = np.nan
-        textlog.take_previous(steps, targets, ~inherit & ~np.isnan(steps))
+    textlog.inherit_steps(steps, FORMAT, reader.kinds())
     notes.append(f"`Epoch E | Step S/{int(n[0])}` lines: the step restarts each epoch, so the global step is "
                  f"(E - first epoch) x {int(n[0])} + S")
 

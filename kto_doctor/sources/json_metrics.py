@@ -209,6 +209,12 @@ def _role_names(cols: dict, quantity: str | None) -> dict:
     return {k: (quantity if k in _TRAIN_ROLES else "eval_" + quantity) for k in cols}
 
 
+def _number_lists(doc: dict) -> dict[str, list]:
+    """The top-level lists of numbers (or nulls) of a JSON object: the candidate columns."""
+    return {k: v for k, v in doc.items() if isinstance(v, list) and v and len(v) <= 10_000_000
+            and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
+
+
 def _columns(doc, quantity: str | None = None) -> tuple[list | None, str]:
     """The column form, `{"train_loss": [...], "train_acc": [...], "eval_acc": [...]}` (a loop's history dict,
     Keras' `history.history`): rows in list order, one per value of the longest metric column. A shorter column
@@ -219,8 +225,7 @@ def _columns(doc, quantity: str | None = None) -> tuple[list | None, str]:
 
     if not isinstance(doc, dict):
         return None, ""
-    cols = {k: v for k, v in doc.items() if isinstance(v, list) and v and len(v) <= 10_000_000
-            and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
+    cols = _number_lists(doc)
     roles = _role_names(cols, quantity)
     if roles:
         cols = {roles[k]: v for k, v in cols.items()}
@@ -262,8 +267,7 @@ def _stepped_columns(doc) -> tuple[list | None, str]:
     the rows are the union of their steps. None where a metric column has no step column of its own length."""
     if not isinstance(doc, dict):
         return None, ""
-    cols = {k: v for k, v in doc.items() if isinstance(v, list) and 2 <= len(v) <= 10_000_000
-            and all(v_ is None or (isinstance(v_, (int, float)) and not isinstance(v_, bool)) for v_ in v[:_MAX_ROWS_SCAN])}
+    cols = {k: v for k, v in _number_lists(doc).items() if len(v) >= 2}
     axes = {k: m.group("pre") or "" for k, m in ((k, _STEP_COLUMN.match(k)) for k in cols) if m}
     if not axes:
         return None, ""

@@ -1553,9 +1553,7 @@ class Reader:
             raise SourceError(f"{self.path}: no {self.fmt.what} found")
         # the store's own steps, not a copy (8 bytes a record at the peak): nothing is appended to it any more
         steps = st.step.view(np.float64) if len(st) else np.zeros(0)
-        inherit = np.array([k.step is None for k in self.fmt.kinds], dtype=bool)[self.kinds()]
-        if inherit.any():  # the step of the record before
-            take_previous(steps, np.flatnonzero(inherit), ~inherit & ~np.isnan(steps))
+        inherit_steps(steps, self.fmt, self.kinds())  # the step of the record before
         self.extra["steps"] = steps
         if self.fmt.post is not None:
             self.fmt.post(self, src)
@@ -1883,6 +1881,16 @@ def epoch_steps(epoch: np.ndarray, index: np.ndarray, per_epoch: np.ndarray | No
         if b > a:
             offset = np.nanmax(out[a:b]) + 1
     return out
+
+
+def inherit_steps(steps: np.ndarray, fmt: Format, kinds: np.ndarray) -> None:
+    """In place: every record of a kind without a step of its own (`Kind.step` None) takes the step of the closest
+    record before it that has one (NaN where none is)."""
+    inherit = np.array([k.step is None for k in fmt.kinds], dtype=bool)[kinds]
+    if inherit.any():
+        targets = np.flatnonzero(inherit)
+        steps[targets] = NAN
+        take_previous(steps, targets, ~inherit & ~np.isnan(steps))
 
 
 def take_previous(steps: np.ndarray, targets: np.ndarray, own: np.ndarray, block: int = 1 << 20) -> None:
